@@ -1,0 +1,26 @@
+"""The ``qbo-backup`` command line.
+
+Each domain registers its commands from its own module, so that the CLI stays a thin layer over
+the same functions Dagster calls.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from qbo_pipeline.cli import sandbox_cmd
+
+app = typer.Typer(
+    name="qbo-backup",
+    help="QuickBooks Online backup and recovery: snapshots, diffs, exports and restores.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+for module in (sandbox_cmd,):
+    module.register(app)
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()
