@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from qbo_pipeline.cli import sandbox_cmd
+from qbo_pipeline.cli import (
+    auth_cmd,
+    backup_cmd,
+    demo_cmd,
+    export_cmd,
+    restore_cmd,
+    sandbox_cmd,
+    warehouse_cmd,
+)
 
 app = typer.Typer(
     name="qbo-backup",
@@ -17,7 +25,15 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-for module in (sandbox_cmd,):
+for module in (
+    sandbox_cmd,
+    auth_cmd,
+    backup_cmd,
+    warehouse_cmd,
+    export_cmd,
+    restore_cmd,
+    demo_cmd,
+):
     module.register(app)
 
 
