@@ -1,1 +1,1 @@
-"""Package."""
+"""dlt sources: how records leave QBO and land in the lake's staging area."""

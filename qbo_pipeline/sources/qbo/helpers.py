@@ -1,0 +1,222 @@
+"""The QBO source's working parts: extraction plans, CDC chunking, counts, landing batches.
+
+Everything here talks to QBO through :class:`qbo_pipeline.qbo.http.QBOClient` and turns what comes
+back into Arrow batches of the lake's landing schema (``qbo_pipeline.lake.records``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from qbo_pipeline import entities
+from qbo_pipeline.entities import CDC_MAX_OBJECTS, Entity
+from qbo_pipeline.lake import records
+from qbo_pipeline.qbo import query
+from qbo_pipeline.qbo.faults import QBOError
+from qbo_pipeline.qbo.http import QBOClient
+from qbo_pipeline.sources.qbo.settings import (
+    COUNT_QUERIES_PER_BATCH,
+    PAGE_SIZE,
+    PAGES_IN_FLIGHT,
+    ROWS_PER_BATCH,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int], None]
+"""Called with (entity name, records just fetched)."""
+
+BlobStore = Callable[[bytes], str]
+"""Stores attachment bytes content-addressed and returns their SHA-256."""
+
+
+def table_name(entity: Entity) -> str:
+    """The dlt table name of an entity: ``CreditCardPayment`` -> ``credit_card_payment``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", entity.name).lower()
+
+
+def entity_for_table(name: str) -> Entity:
+    """The entity whose dlt table is ``name``."""
+    return entities.get(name.replace("_", ""))
+
+
+@dataclass
+class ExtractionPlan:
+    """What one snapshot run reads, and how.
+
+    Attributes:
+        full: Entities read in full (every page).
+        cdc: Entities read from Change Data Capture, with the changed records CDC returned
+            (``status: Deleted`` entries included).
+        singletons: CompanyInfo and Preferences as read (by GET) while planning.
+        known_blobs: For Attachables of the parent snapshot, ``Id -> (content hash, blob sha256)``,
+            so an unchanged attachment is not downloaded again.
+        cdc_calls: API calls spent planning (the CDC requests).
+    """
+
+    full: list[Entity] = field(default_factory=list)
+    cdc: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    singletons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    known_blobs: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    cdc_calls: int = 0
+
+    def modes(self) -> dict[str, str]:
+        """Entity name -> ``full`` or ``cdc`` for every entity the plan reads."""
+        out = {e.name: "full" for e in self.full}
+        out |= {name: "cdc" for name in self.cdc}
+        out |= dict.fromkeys(self.singletons, "full")
+        return out
+
+
+def fetch_cdc(
+    client: QBOClient, wanted: Sequence[Entity], since: datetime
+) -> tuple[dict[str, list[dict[str, Any]]], list[Entity], int]:
+    """Read CDC for ``wanted`` without ever losing a change to the 1000-object cap.
+
+    Entities are asked for together; a response that reaches the cap is split in halves and
+    asked again, until a single entity alone reaches it, which is then read in full instead.
+
+    Returns:
+        The changes per entity, the entities that overflowed (to read in full), and the calls spent.
+    """
+    changes: dict[str, list[dict[str, Any]]] = {}
+    overflow: list[Entity] = []
+    calls = 0
+    pending: list[list[Entity]] = [list(wanted)] if wanted else []
+    while pending:
+        group = pending.pop()
+        answer = client.cdc(group, since)
+        calls += 1
+        if sum(len(v) for v in answer.values()) < CDC_MAX_OBJECTS:
+            for entity in group:
+                changes[entity.name] = list(answer.get(entity.name, []))
+            continue
+        if len(group) == 1:
+            log.info(
+                "CDC for %s reached the %d-object cap: reading it in full",
+                group[0].name,
+                CDC_MAX_OBJECTS,
+            )
+            overflow.append(group[0])
+            continue
+        half = len(group) // 2
+        pending.extend([group[:half], group[half:]])
+    return changes, overflow, calls
+
+
+def count_query(entity: Entity) -> str:
+    """The COUNT(*) that reconciles a snapshot: inactive name-list records included."""
+    where = "Active IN (true, false)" if entity.has_active else None
+    return query.select(entity, count=True, where=where)
+
+
+def count_records(client: QBOClient, wanted: Sequence[Entity]) -> dict[str, int]:
+    """QBO's COUNT(*) for each entity, 30 queries to a batch request.
+
+    Singletons count one. A batch item that faults raises that fault.
+    """
+    counts = {e.name: 1 for e in wanted if e.is_singleton}
+    queryable = [e for e in wanted if not e.is_singleton]
+    for start in range(0, len(queryable), COUNT_QUERIES_PER_BATCH):
+        chunk = queryable[start : start + COUNT_QUERIES_PER_BATCH]
+        items = [{"bId": e.name, "Query": count_query(e)} for e in chunk]
+        for item in client.batch(items):
+            name = item.get("bId", "?")
+            if "Fault" in item:
+                raise batch_fault(name, item["Fault"])
+            counts[name] = int(item.get("QueryResponse", {}).get("totalCount", 0))
+    missing = [e.name for e in wanted if e.name not in counts]
+    if missing:
+        raise QBOError(message=f"the batch answer had no count for {', '.join(missing)}")
+    return counts
+
+
+def batch_fault(item_id: str, fault: Mapping[str, Any]) -> QBOError:
+    """The typed error for a faulted batch item."""
+    errors = fault.get("Error") or [{}]
+    first = errors[0]
+    return QBOError(
+        code=str(first.get("code", "")),
+        message=f"batch item {item_id}: {first.get('Message', 'fault')}",
+        detail=first.get("Detail"),
+        element=first.get("element"),
+        fault_type=fault.get("type"),
+    )
+
+
+def page_records(client: QBOClient, entity: Entity) -> Iterator[list[dict[str, Any]]]:
+    """Every record of an entity, page by page, inactive ones included, checked by COUNT(*)."""
+    yield from client.iter_pages(
+        entity, include_inactive=True, page_size=PAGE_SIZE, parallel=PAGES_IN_FLIGHT
+    )
+
+
+def to_batches(
+    entity: Entity,
+    pages: Iterable[list[dict[str, Any]]],
+    *,
+    on_progress: ProgressCallback | None = None,
+    blob_for: Callable[[dict[str, Any]], str | None] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Turn pages of QBO payloads (and CDC ``Deleted`` entries) into landing batches."""
+    for page in pages:
+        for start in range(0, len(page), ROWS_PER_BATCH):
+            chunk = page[start : start + ROWS_PER_BATCH]
+            rows = [_landing(entity, payload, blob_for) for payload in chunk]
+            if rows:
+                yield records.rows_to_batch(rows)
+        if on_progress is not None and page:
+            on_progress(entity.name, len(page))
+
+
+def _landing(
+    entity: Entity,
+    payload: dict[str, Any],
+    blob_for: Callable[[dict[str, Any]], str | None] | None,
+) -> dict[str, Any]:
+    if payload.get("status") == "Deleted":
+        meta = payload.get("MetaData") or {}
+        return records.deleted_row(entity, str(payload["Id"]), meta.get("LastUpdatedTime"))
+    blob = blob_for(payload) if blob_for is not None else None
+    return records.landing_row(entity, payload, blob_sha256=blob)
+
+
+class AttachmentFetcher:
+    """Downloads an Attachable's file only when the Attachable is new or changed.
+
+    The bytes go to the lake's content-addressed store; an unchanged Attachable reuses the blob
+    its parent snapshot recorded.
+    """
+
+    def __init__(
+        self,
+        client: QBOClient,
+        store: BlobStore,
+        known: Mapping[str, tuple[str, str | None]],
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._known = known
+        self._entity = entities.get("Attachable")
+        self.downloaded = 0
+        self.bytes = 0
+
+    def __call__(self, payload: dict[str, Any]) -> str | None:
+        """The blob SHA-256 for this Attachable (None when it carries no file)."""
+        if not payload.get("FileName"):
+            return None
+        record_id = str(payload.get("Id"))
+        known = self._known.get(record_id)
+        if known and known[1] and known[0] == records.content_hash(self._entity, payload):
+            return known[1]
+        data = self._client.download(payload)
+        self.downloaded += 1
+        self.bytes += len(data)
+        return self._store(data)

@@ -1,0 +1,31 @@
+"""Constants of the QBO dlt source (no logic here)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from qbo_pipeline.entities import CDC_LOOKBACK_DAYS, MAX_PAGE_SIZE
+
+PAGE_SIZE = MAX_PAGE_SIZE
+"""Records asked for per query page."""
+
+PAGES_IN_FLIGHT = 4
+"""Pages of one entity fetched at once (the realm's limiter still caps the total)."""
+
+EXTRACT_WORKERS = 5
+"""Entities extracted at once (dlt's thread pool for parallelized resources)."""
+
+CDC_SAFETY_MARGIN = timedelta(minutes=5)
+"""How far before the parent snapshot's start CDC looks, so no change at the seam is missed."""
+
+CDC_MAX_AGE = timedelta(days=CDC_LOOKBACK_DAYS) - timedelta(hours=1)
+"""The oldest parent an incremental snapshot can start from; older ones force a full read."""
+
+STAGING_DATASET = "landing"
+"""dlt dataset name inside a run's staging folder."""
+
+ROWS_PER_BATCH = 1000
+"""Landing rows per Arrow batch handed to dlt."""
+
+COUNT_QUERIES_PER_BATCH = 30
+"""COUNT(*) queries sent in one batch request (QBO's batch maximum)."""
