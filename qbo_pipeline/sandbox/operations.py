@@ -1,0 +1,472 @@
+"""The business rules of QBO writes, shared by the HTTP API and the activity simulation.
+
+Every write goes through :class:`Operations`: it assigns ids and SyncTokens, stamps ``MetaData``
+from the realm's virtual clock, and refuses what QBO refuses, with QBO's own faults:
+
+- 5010 when the SyncToken sent is not the current one;
+- 6240 when an active record of a name-list already carries the name (catalogue ``name_field``);
+- 2020 when a required field (catalogue ``required``; ``a|b`` means one of them) is missing;
+- 610 when the record does not exist, or a reference points at a missing or inactive record;
+- unsupported operations on read-only entities, deletes of entities that are only deactivated,
+  voids of entities that cannot be voided.
+
+Deactivation appends " (deleted)" to the name (as ``account_read_inactive.json`` shows) and
+reactivation removes it again; a void zeroes the amounts and lines as the void captures show.
+"""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+from qbo_pipeline import entities
+from qbo_pipeline.entities import Entity, Kind
+from qbo_pipeline.sandbox import faults
+from qbo_pipeline.sandbox.clock import qbo_time
+from qbo_pipeline.sandbox.faults import SandboxFault
+from qbo_pipeline.sandbox.store import SandboxStore, numeric_id
+
+__all__ = ["DELETED_SUFFIX", "Operations", "SandboxFault"]
+
+DELETED_SUFFIX = " (deleted)"
+"""What QBO appends to the name of a deactivated record."""
+
+_SERVER_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse", "status")
+"""Fields the server owns: a client's values are never stored."""
+
+_PARTY_NAMES = ("Customer", "Vendor", "Employee")
+"""Entities whose display name is also their FullyQualifiedName and PrintOnCheckName."""
+
+_SUMMARY_DETAILS = ("SubTotalLineDetail", "DiscountLineDetail", "TaxLineDetail")
+"""Line kinds that do not add to a transaction's total."""
+
+_CREDITED_LINES_TOTAL = ("Payment", "BillPayment")
+"""Transactions whose total is an input, not the sum of their lines."""
+
+
+def _as_decimal(value: object) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        return Decimal(0)
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return Decimal(0)
+
+
+def _number(value: Decimal) -> int | float:
+    """A JSON number as QBO writes it: integral amounts without a fraction."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def _present(payload: dict[str, Any], field: str) -> bool:
+    value = payload.get(field)
+    if value is None:
+        return False
+    if isinstance(value, str | list | dict) and not value:
+        return False
+    return True
+
+
+class Operations:
+    """The write rules of QBO for one realm of a :class:`SandboxStore`."""
+
+    def __init__(self, store: SandboxStore, realm_id: str) -> None:
+        """Bind the rules to a realm.
+
+        Raises:
+            KeyError: If the store has no such realm.
+        """
+        self.store = store
+        self.realm_id = realm_id
+        store.company_name(realm_id)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _entity(self, entity: str) -> Entity:
+        try:
+            return entities.get(entity)
+        except entities.UnknownEntityError:
+            raise faults.unsupported_operation(
+                f"Operation on unknown entity {entity!r} is not supported."
+            ) from None
+
+    def _writable(self, entity: str, operation: str) -> Entity:
+        ent = self._entity(entity)
+        if ent.read_only:
+            raise faults.unsupported_operation(
+                f"Operation {operation} is not supported for {ent.name}: it is read-only."
+            )
+        return ent
+
+    def _now_text(self) -> str:
+        return qbo_time(self.store.now(self.realm_id))
+
+    def _load(self, ent: Entity, record_id: object) -> dict[str, Any]:
+        if record_id in (None, ""):
+            raise faults.required_missing("Id")
+        try:
+            numeric_id(record_id, entity=ent.name)
+        except ValueError:
+            raise faults.invalid_id(record_id) from None
+        record = self.store.get(self.realm_id, ent.name, str(record_id))
+        if record is None:
+            raise faults.not_found(
+                f"Object Not Found : Something you're trying to use has been made inactive. "
+                f"Check the fields with accounts, customers, items, vendors or employees. "
+                f"({ent.name} {record_id})"
+            )
+        return record
+
+    @staticmethod
+    def _check_sync_token(record: dict[str, Any], sync_token: object) -> None:
+        if sync_token in (None, ""):
+            raise faults.required_missing("SyncToken")
+        if str(sync_token).strip() != str(record.get("SyncToken", "0")):
+            raise faults.stale_object()
+
+    def _check_required(self, ent: Entity, payload: dict[str, Any]) -> None:
+        for requirement in ent.required:
+            options = requirement.split("|")
+            if not any(_present(payload, option) for option in options):
+                raise faults.required_missing(options[0])
+
+    def _check_name(self, ent: Entity, record: dict[str, Any], own_id: str | None) -> None:
+        if not ent.name_field or record.get("Active") is False:
+            return
+        name = record.get(ent.name_field)
+        if not isinstance(name, str):
+            return
+        other = self.store.find_active_by_name(self.realm_id, ent.name, name)
+        if other is not None and other != own_id:
+            raise faults.duplicate_name(name)
+
+    def _check_references(self, ent: Entity, record: dict[str, Any]) -> None:
+        for ref, target, target_id in entities.iter_reference_values(ent, record):
+            if not ref.dependency:
+                continue
+            try:
+                target_ent = entities.get(target)
+            except entities.UnknownEntityError:
+                continue
+            if target_ent.is_singleton:
+                continue
+            found = self.store.get(self.realm_id, target_ent.name, target_id)
+            if found is None:
+                raise faults.not_found(
+                    f"Object Not Found : Something you're trying to use has been made inactive. "
+                    f"Check the fields with accounts, customers, items, vendors or employees. "
+                    f"({ref.path} points at {target_ent.name} {target_id}, which does not exist)"
+                )
+            if target_ent.has_active and found.get("Active") is False:
+                raise faults.not_found()
+
+    def _check_payload(self, payload: object, ent: Entity) -> dict[str, Any]:
+        if not isinstance(payload, dict):
+            raise faults.request_error(
+                f"The {ent.name} request body must be a JSON object, not {type(payload).__name__}."
+            )
+        return payload
+
+    def _save(self, ent: Entity, record: dict[str, Any]) -> dict[str, Any]:
+        self.store.put(self.realm_id, ent.name, record)
+        return record
+
+    # --- derived fields ---------------------------------------------------------------------
+
+    def _derive(self, ent: Entity, record: dict[str, Any], *, lines_changed: bool) -> None:
+        """Fill the fields QBO computes: names, totals, balances, defaults."""
+        record.setdefault("domain", "QBO")
+        record["sparse"] = False
+        if ent.has_active:
+            record.setdefault("Active", True)
+        if ent.name in _PARTY_NAMES and isinstance(record.get("DisplayName"), str):
+            record.setdefault("PrintOnCheckName", record["DisplayName"])
+        if ent.name in ("Customer", "Account", "Class", "Department", "Item"):
+            name = record.get(ent.name_field or "")
+            if isinstance(name, str):
+                record["FullyQualifiedName"] = self._qualified_name(ent, record, name)
+        if ent.kind is Kind.TRANSACTION:
+            self._derive_transaction(ent, record, lines_changed=lines_changed)
+
+    def _qualified_name(self, ent: Entity, record: dict[str, Any], name: str) -> str:
+        parent = record.get("ParentRef")
+        if isinstance(parent, dict) and parent.get("value"):
+            found = self.store.get(self.realm_id, ent.name, str(parent["value"]))
+            if found is not None:
+                parent_name = found.get("FullyQualifiedName") or found.get(ent.name_field or "")
+                if isinstance(parent_name, str):
+                    return f"{parent_name}:{name}"
+        return name
+
+    def _derive_transaction(
+        self, ent: Entity, record: dict[str, Any], *, lines_changed: bool
+    ) -> None:
+        record.setdefault("TxnDate", self.store.now(self.realm_id).date().isoformat())
+        if ent.name != "TimeActivity":
+            record.setdefault("CurrencyRef", {"value": "USD", "name": "United States Dollar"})
+        lines = record.get("Line")
+        if ent.amount_field == "TotalAmt" and isinstance(lines, list):
+            if ent.name == "JournalEntry":
+                total = sum(
+                    (
+                        _as_decimal(line.get("Amount"))
+                        for line in lines
+                        if isinstance(line, dict)
+                        and (line.get("JournalEntryLineDetail") or {}).get("PostingType") == "Debit"
+                    ),
+                    Decimal(0),
+                )
+                self._check_balanced(lines)
+            else:
+                total = sum(
+                    (
+                        _as_decimal(line.get("Amount"))
+                        for line in lines
+                        if isinstance(line, dict) and line.get("DetailType") not in _SUMMARY_DETAILS
+                    ),
+                    Decimal(0),
+                )
+                tax = (record.get("TxnTaxDetail") or {}).get("TotalTax")
+                total += _as_decimal(tax)
+            if ent.name not in _CREDITED_LINES_TOTAL and (
+                lines_changed or "TotalAmt" not in record
+            ):
+                record["TotalAmt"] = _number(total)
+        if ent.name in ("Invoice", "Bill") and "Balance" not in record:
+            record["Balance"] = record.get("TotalAmt", 0)
+
+    @staticmethod
+    def _check_balanced(lines: list[Any]) -> None:
+        debit = credit = Decimal(0)
+        for line in lines:
+            if not isinstance(line, dict):
+                continue
+            detail = line.get("JournalEntryLineDetail") or {}
+            if detail.get("PostingType") == "Debit":
+                debit += _as_decimal(line.get("Amount"))
+            elif detail.get("PostingType") == "Credit":
+                credit += _as_decimal(line.get("Amount"))
+        if debit != credit:
+            raise faults.business_validation(
+                f"Transaction is not balanced: debits {debit} and credits {credit} must be equal."
+            )
+
+    # --- the operations ---------------------------------------------------------------------
+
+    def create(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Create a record; returns it as stored (Id, SyncToken "0", MetaData assigned).
+
+        Raises:
+            SandboxFault: 2020, 610, 6240, 6000 or an unsupported operation.
+        """
+        ent = self._writable(entity, "Create")
+        if ent.is_singleton:
+            raise faults.unsupported_operation(
+                f"Operation Create is not supported for {ent.name}: read it and update it."
+            )
+        payload = self._check_payload(payload, ent)
+        record = {k: copy.deepcopy(v) for k, v in payload.items() if k not in _SERVER_FIELDS}
+        self._check_required(ent, record)
+        with self.store.transaction():
+            self._check_references(ent, record)
+            self._derive(ent, record, lines_changed=True)
+            self._check_name(ent, record, None)
+            now = self._now_text()
+            record_id = self.store.next_id(self.realm_id, ent.name)
+            stored = {
+                "domain": "QBO",
+                "sparse": False,
+                "Id": record_id,
+                "SyncToken": "0",
+                "MetaData": {"CreateTime": now, "LastUpdatedTime": now},
+                **{k: v for k, v in record.items() if k not in ("domain", "sparse")},
+            }
+            return self._save(ent, stored)
+
+    def update(
+        self, entity: str, payload: dict[str, Any], *, sparse: bool = False
+    ) -> dict[str, Any]:
+        """Full or sparse update of a record; returns it with SyncToken + 1.
+
+        A full update replaces every client field (omitted ones are cleared); a sparse update
+        replaces only the top-level fields sent. Setting ``Active`` to false on a name-list
+        record deactivates it (" (deleted)" appended), setting it true reactivates it.
+
+        Raises:
+            SandboxFault: 5010, 610, 2020, 2030, 6240, 6000 or an unsupported operation.
+        """
+        ent = self._writable(entity, "Update")
+        payload = self._check_payload(payload, ent)
+        with self.store.transaction():
+            current = self._load(ent, payload.get("Id"))
+            self._check_sync_token(current, payload.get("SyncToken"))
+            changes = {k: copy.deepcopy(v) for k, v in payload.items() if k not in _SERVER_FIELDS}
+            if sparse:
+                record = {k: v for k, v in current.items() if k not in _SERVER_FIELDS}
+                record.update(changes)
+            else:
+                record = changes
+                self._check_required(ent, record)
+            was_active = current.get("Active") is not False
+            if ent.has_active:
+                record.setdefault("Active", True if not sparse else was_active)
+                now_active = record.get("Active") is not False
+                if was_active and not now_active:
+                    self._mark_deleted(ent, record)
+                elif now_active and not was_active:
+                    self._unmark_deleted(ent, record)
+            lines_changed = "Line" in changes or (not sparse and "TotalAmt" not in changes)
+            self._check_references(ent, record)
+            self._derive(ent, record, lines_changed=lines_changed)
+            self._check_name(ent, record, str(current["Id"]))
+            return self._save(ent, self._next_version(current, record))
+
+    def _next_version(self, current: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        meta = current.get("MetaData") or {}
+        now = self._now_text()
+        new_meta = {**meta, "CreateTime": meta.get("CreateTime", now), "LastUpdatedTime": now}
+        return {
+            "domain": "QBO",
+            "sparse": False,
+            "Id": str(current["Id"]),
+            "SyncToken": str(int(str(current.get("SyncToken", "0"))) + 1),
+            "MetaData": new_meta,
+            **{k: v for k, v in record.items() if k not in ("domain", "sparse")},
+        }
+
+    def delete(self, entity: str, record_id: str, sync_token: str) -> dict[str, Any]:
+        """Hard-delete a transaction (or other deletable record); keeps a CDC tombstone.
+
+        Returns:
+            ``{"domain": "QBO", "status": "Deleted", "Id": ...}`` as the capture shows.
+
+        Raises:
+            SandboxFault: 610, 5010, 2020 or an unsupported operation.
+        """
+        ent = self._writable(entity, "Delete")
+        if not ent.deletable:
+            raise faults.unsupported_operation(
+                f"Operation Delete is not supported for {ent.name}: "
+                + ("deactivate it instead." if ent.has_active else "it cannot be removed.")
+            )
+        with self.store.transaction():
+            current = self._load(ent, record_id)
+            self._check_sync_token(current, sync_token)
+            self.store.tombstone(
+                self.realm_id, ent.name, str(current["Id"]), self.store.now(self.realm_id)
+            )
+        return {"domain": "QBO", "status": "Deleted", "Id": str(current["Id"])}
+
+    def void(self, entity: str, record_id: str, sync_token: str) -> dict[str, Any]:
+        """Void a transaction: amounts and lines zeroed, ``PrivateNote`` "Voided".
+
+        Raises:
+            SandboxFault: 610, 5010, 2020 or an unsupported operation.
+        """
+        ent = self._writable(entity, "Void")
+        if not ent.voidable:
+            raise faults.unsupported_operation(f"Operation Void is not supported for {ent.name}.")
+        with self.store.transaction():
+            current = self._load(ent, record_id)
+            self._check_sync_token(current, sync_token)
+            record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
+            _zero(record)
+            return self._save(ent, self._next_version(current, record))
+
+    def deactivate(self, entity: str, record_id: str) -> dict[str, Any]:
+        """Make a name-list record inactive, " (deleted)" appended to its name.
+
+        Raises:
+            SandboxFault: 610 or an unsupported operation.
+        """
+        ent = self._writable(entity, "Deactivate")
+        if not ent.has_active:
+            raise faults.unsupported_operation(
+                f"Operation Deactivate is not supported for {ent.name}."
+            )
+        with self.store.transaction():
+            current = self._load(ent, record_id)
+            if current.get("Active") is False:
+                return current
+            record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
+            record["Active"] = False
+            self._mark_deleted(ent, record)
+            return self._save(ent, self._next_version(current, record))
+
+    def reactivate(self, entity: str, record_id: str) -> dict[str, Any]:
+        """Make an inactive record active again, " (deleted)" taken off its name.
+
+        Raises:
+            SandboxFault: 610, 6240 (an active record took the name) or unsupported operation.
+        """
+        ent = self._writable(entity, "Reactivate")
+        if not ent.has_active:
+            raise faults.unsupported_operation(
+                f"Operation Reactivate is not supported for {ent.name}."
+            )
+        with self.store.transaction():
+            current = self._load(ent, record_id)
+            if current.get("Active") is not False:
+                return current
+            record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
+            record["Active"] = True
+            self._unmark_deleted(ent, record)
+            self._check_name(ent, record, str(current["Id"]))
+            return self._save(ent, self._next_version(current, record))
+
+    def update_singleton(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Update CompanyInfo or Preferences (sparse when the payload says so).
+
+        Raises:
+            SandboxFault: 5010, 610 or 2020.
+        """
+        ent = self._entity(entity)
+        payload = self._check_payload(payload, ent)
+        return self.update(ent.name, payload, sparse=payload.get("sparse") is True)
+
+    @staticmethod
+    def _name_fields(ent: Entity) -> tuple[str, ...]:
+        fields = [ent.name_field] if ent.name_field else []
+        if ent.name in _PARTY_NAMES or ent.name in ("Account", "Class", "Department", "Item"):
+            fields.append("FullyQualifiedName")
+        if ent.name in _PARTY_NAMES:
+            fields.append("PrintOnCheckName")
+        return tuple(f for f in fields if f)
+
+    def _mark_deleted(self, ent: Entity, record: dict[str, Any]) -> None:
+        for field in self._name_fields(ent):
+            value = record.get(field)
+            if isinstance(value, str) and not value.endswith(DELETED_SUFFIX):
+                record[field] = value + DELETED_SUFFIX
+
+    def _unmark_deleted(self, ent: Entity, record: dict[str, Any]) -> None:
+        for field in self._name_fields(ent):
+            value = record.get(field)
+            if isinstance(value, str) and value.endswith(DELETED_SUFFIX):
+                record[field] = value[: -len(DELETED_SUFFIX)]
+
+
+def _zero(record: dict[str, Any]) -> None:
+    """Zero a voided transaction as the captures show: amounts, quantities, prices, balance."""
+    for key in ("TotalAmt", "Balance", "HomeTotalAmt", "HomeBalance", "UnappliedAmt"):
+        if key in record:
+            record[key] = 0
+    record["TotalAmt"] = 0
+    if "TxnTaxDetail" in record:
+        record["TxnTaxDetail"] = {"TotalTax": 0}
+    if "LinkedTxn" in record:
+        record["LinkedTxn"] = []
+    record["PrivateNote"] = "Voided"
+    for line in record.get("Line") or []:
+        if not isinstance(line, dict):
+            continue
+        line["Amount"] = 0
+        detail_key = line.get("DetailType")
+        detail = line.get(detail_key) if isinstance(detail_key, str) else None
+        if isinstance(detail, dict):
+            for key in ("Qty", "UnitPrice"):
+                if key in detail:
+                    detail[key] = 0

@@ -1,0 +1,678 @@
+"""The sandbox's state: every company's records, tombstones, tokens and replays in one SQLite file.
+
+Records are kept as their complete QBO JSON payload plus a few indexed columns (numeric id,
+active flag, name, UTC create and update times), so that reads by id, paging, CDC and the duplicate
+name check stay O(log n) per record however large a company grows. Nothing is held in memory
+beyond the page being served.
+
+Each realm has a virtual clock: an offset from the real clock, persisted, so that time keeps
+flowing while the sandbox serves requests and can be moved forward (simulation) or set.
+
+Threading: a file-backed store gives every thread its own connection (WAL mode: readers never
+wait for the writer) and serialises writes with one lock; an in-memory store (``":memory:"``,
+for tests) shares one connection behind that lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from qbo_pipeline import entities
+from qbo_pipeline.sandbox.clock import qbo_time
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS realms (
+    realm_id TEXT PRIMARY KEY,
+    company_name TEXT NOT NULL,
+    clock_offset REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    realm TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    id_num INTEGER NOT NULL,
+    active INTEGER NOT NULL,
+    name TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (realm, entity, id_num)
+);
+CREATE INDEX IF NOT EXISTS records_updated ON records (realm, entity, updated, id_num);
+CREATE INDEX IF NOT EXISTS records_name ON records (realm, entity, name) WHERE name IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tombstones (
+    realm TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    id_num INTEGER NOT NULL,
+    deleted TEXT NOT NULL,
+    deleted_local TEXT NOT NULL,
+    PRIMARY KEY (realm, entity, id_num)
+);
+CREATE INDEX IF NOT EXISTS tombstones_deleted ON tombstones (realm, entity, deleted, id_num);
+CREATE TABLE IF NOT EXISTS id_counters (
+    realm TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    last_id INTEGER NOT NULL,
+    PRIMARY KEY (realm, entity)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    realm TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    superseded_at REAL
+);
+CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_id);
+CREATE TABLE IF NOT EXISTS grants (
+    grant_id TEXT PRIMARY KEY,
+    realm TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS auth_codes (
+    code_hash TEXT PRIMARY KEY,
+    realm TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replays (
+    realm TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (realm, request_id)
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    realm TEXT NOT NULL,
+    id_num INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (realm, id_num)
+);
+"""
+
+_CHUNK = 500
+"""Rows fetched per round trip when streaming."""
+
+_POOL_SIZE = 16
+"""Idle connections kept for reuse by request threads."""
+
+
+class UnknownRealmError(KeyError):
+    """Raised for a realm id the store does not hold."""
+
+    def __str__(self) -> str:
+        """Name the realm."""
+        return f"unknown sandbox realm {self.args[0]!r}"
+
+
+def utc_text(when: datetime) -> str:
+    """A tz-aware time as sortable UTC text (``2024-01-31T17:04:05Z``).
+
+    Raises:
+        ValueError: If the time is naive.
+    """
+    if when.tzinfo is None:
+        raise ValueError(f"time {when.isoformat()} has no time zone")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_qbo_time(text: str) -> datetime:
+    """Parse a QBO timestamp (``2015-10-07T11:43:20-07:00``; ``Z`` and fractions accepted).
+
+    Raises:
+        ValueError: If the text is not an ISO-8601 time with a zone.
+    """
+    when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"time {text!r} has no time zone")
+    return when
+
+
+def entity_name(entity: str) -> str:
+    """The catalogue name of an entity given by name, JSON key or resource.
+
+    Raises:
+        qbo_pipeline.entities.UnknownEntityError: If it is not a QBO entity.
+    """
+    return entities.get(entity).name
+
+
+def numeric_id(record_id: object, *, entity: str = "record") -> int:
+    """The numeric value of a QBO id.
+
+    Raises:
+        ValueError: If the id is not a non-negative integer.
+    """
+    text = str(record_id).strip()
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"{entity} Id {record_id!r} is not a numeric QBO id")
+    value = int(text)
+    if value >= 2**63:
+        raise ValueError(f"{entity} Id {record_id!r} is too large")
+    return value
+
+
+def _row_values(realm_id: str, entity: entities.Entity, record: dict[str, Any]) -> tuple[Any, ...]:
+    """The column values of one record; raises ValueError naming a malformed field."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{entity.name} record must be a JSON object, got {type(record).__name__}")
+    id_num = numeric_id(record.get("Id"), entity=entity.name)
+    meta = record.get("MetaData")
+    if not isinstance(meta, dict) or "LastUpdatedTime" not in meta:
+        raise ValueError(f"{entity.name} {id_num} has no MetaData.LastUpdatedTime")
+    updated = utc_text(parse_qbo_time(str(meta["LastUpdatedTime"])))
+    created_raw = meta.get("CreateTime")
+    created = utc_text(parse_qbo_time(str(created_raw))) if created_raw else updated
+    active = 1
+    if entity.has_active and record.get("Active") is False:
+        active = 0
+    name = None
+    if entity.name_field:
+        raw = record.get(entity.name_field)
+        if isinstance(raw, str):
+            name = raw.casefold()
+    return (
+        realm_id,
+        entity.name,
+        id_num,
+        active,
+        name,
+        created,
+        updated,
+        orjson.dumps(record),
+    )
+
+
+class SandboxStore:
+    """SQLite-backed state of every sandbox company.
+
+    Holds records, tombstones, tokens, idempotency replays and virtual clocks. Thread-safe, and
+    never holds a whole company in memory: a 1,000,000-transaction company is served from disk.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        """Open (and create if needed) the store.
+
+        Args:
+            path: The SQLite file, or ``":memory:"`` for a throw-away store.
+        """
+        self.path = str(path)
+        self._memory = self.path == ":memory:"
+        if not self._memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._pool: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._versions: dict[str, int] = {}
+        self._closed = False
+        self._shared: sqlite3.Connection | None = self._open() if self._memory else None
+        with self._checkout() as conn:
+            conn.executescript(_SCHEMA)
+
+    # --- connections ------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=60.0
+        )
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-32768")
+        conn.create_function("qbo_utc", 1, _qbo_utc_sql, deterministic=True)
+        return conn
+
+    @contextmanager
+    def _checkout(self) -> Iterator[sqlite3.Connection]:
+        """A connection for this thread: its transaction's, or one from the pool."""
+        if self._closed:
+            raise RuntimeError("the sandbox store is closed")
+        pinned = getattr(self._local, "conn", None)
+        if pinned is not None:
+            yield pinned
+            return
+        if self._memory:
+            with self._write_lock:
+                yield self._shared
+            return
+        with self._pool_lock:
+            conn = self._pool.pop() if self._pool else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            with self._pool_lock:
+                if not self._closed and len(self._pool) < _POOL_SIZE:
+                    self._pool.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+
+    def close(self) -> None:
+        """Close every connection; the store cannot be used afterwards."""
+        with self._write_lock, self._pool_lock:
+            self._closed = True
+            for conn in self._pool:
+                conn.close()
+            self._pool.clear()
+            if self._shared is not None:
+                self._shared.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically; nests (inner blocks join the outer transaction)."""
+        with self._write_lock:
+            if getattr(self._local, "conn", None) is not None:
+                yield
+                return
+            with self._checkout() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                self._local.conn = conn
+                try:
+                    yield
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                else:
+                    conn.execute("COMMIT")
+                finally:
+                    self._local.conn = None
+
+    def _write(self) -> AbstractContextManager[None]:
+        return self.transaction()
+
+    def _conn(self) -> sqlite3.Connection:
+        """The connection of the transaction this thread is in (writes only)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            raise RuntimeError("writes must run inside SandboxStore.transaction()")
+        return conn
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._checkout() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def _bump(self, realm_id: str) -> None:
+        self._versions[realm_id] = self._versions.get(realm_id, 0) + 1
+
+    def version(self, realm_id: str) -> int:
+        """A counter that changes whenever this store writes a record of the realm."""
+        return self._versions.get(realm_id, 0)
+
+    # --- realms and clocks ------------------------------------------------------------------
+
+    def create_realm(self, realm_id: str, company_name: str, *, clock_start: datetime) -> None:
+        """Add a company whose virtual clock reads ``clock_start`` now.
+
+        Raises:
+            ValueError: If the realm id is not numeric, the clock is naive, or the realm exists.
+        """
+        numeric_id(realm_id, entity="realm")
+        if clock_start.tzinfo is None:
+            raise ValueError("clock_start must be time-zone aware")
+        offset = clock_start.timestamp() - time.time()
+        with self._write():
+            try:
+                self._conn().execute(
+                    "INSERT INTO realms (realm_id, company_name, clock_offset) VALUES (?, ?, ?)",
+                    (realm_id, company_name, offset),
+                )
+            except sqlite3.IntegrityError:
+                raise ValueError(f"sandbox realm {realm_id!r} already exists") from None
+
+    def realm_ids(self) -> list[str]:
+        """Every realm held, in creation order."""
+        return [row[0] for row in self._read("SELECT realm_id FROM realms ORDER BY rowid")]
+
+    def has_realm(self, realm_id: str) -> bool:
+        """Whether the realm exists."""
+        return bool(self._read("SELECT 1 FROM realms WHERE realm_id = ?", (realm_id,)))
+
+    def _realm_row(self, realm_id: str) -> tuple[Any, ...]:
+        rows = self._read(
+            "SELECT company_name, clock_offset FROM realms WHERE realm_id = ?", (realm_id,)
+        )
+        if not rows:
+            raise UnknownRealmError(realm_id)
+        return rows[0]
+
+    def company_name(self, realm_id: str) -> str:
+        """The company's name."""
+        return str(self._realm_row(realm_id)[0])
+
+    def now(self, realm_id: str) -> datetime:
+        """The realm's virtual clock (tz-aware, UTC)."""
+        offset = float(self._realm_row(realm_id)[1])
+        return datetime.fromtimestamp(time.time() + offset, tz=UTC)
+
+    def advance_clock(self, realm_id: str, delta: timedelta) -> datetime:
+        """Move the realm's clock forward (or back) by ``delta``; returns the new time."""
+        with self._write():
+            self._realm_row(realm_id)
+            self._conn().execute(
+                "UPDATE realms SET clock_offset = clock_offset + ? WHERE realm_id = ?",
+                (delta.total_seconds(), realm_id),
+            )
+        return self.now(realm_id)
+
+    def set_clock(self, realm_id: str, when: datetime) -> None:
+        """Make the realm's clock read ``when`` now.
+
+        Raises:
+            ValueError: If ``when`` is naive.
+        """
+        if when.tzinfo is None:
+            raise ValueError("the clock must be set to a time-zone aware time")
+        with self._write():
+            self._realm_row(realm_id)
+            self._conn().execute(
+                "UPDATE realms SET clock_offset = ? WHERE realm_id = ?",
+                (when.timestamp() - time.time(), realm_id),
+            )
+
+    # --- records ----------------------------------------------------------------------------
+
+    def bulk_load(self, realm_id: str, entity: str, records: Iterable[dict[str, Any]]) -> int:
+        """Insert complete QBO payloads in one transaction; returns how many.
+
+        Existing records with the same id are replaced. Nothing is written if any record is
+        malformed.
+
+        Raises:
+            ValueError: If a record lacks a numeric ``Id`` or ``MetaData.LastUpdatedTime``.
+        """
+        ent = entities.get(entity)
+        self._realm_row(realm_id)
+        count = 0
+        max_id = -1
+        with self._write():
+            conn = self._conn()
+            batch: list[tuple[Any, ...]] = []
+            for record in records:
+                values = _row_values(realm_id, ent, record)
+                max_id = max(max_id, values[2])
+                batch.append(values)
+                if len(batch) >= 5000:
+                    self._insert_rows(conn, batch)
+                    count += len(batch)
+                    batch = []
+            if batch:
+                self._insert_rows(conn, batch)
+                count += len(batch)
+            if max_id >= 0:
+                self._raise_counter(conn, realm_id, ent.name, max_id)
+        self._bump(realm_id)
+        return count
+
+    @staticmethod
+    def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO records "
+            "(realm, entity, id_num, active, name, created, updated, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.executemany(
+            "DELETE FROM tombstones WHERE realm = ? AND entity = ? AND id_num = ?",
+            [(r[0], r[1], r[2]) for r in rows],
+        )
+
+    @staticmethod
+    def _raise_counter(conn: sqlite3.Connection, realm_id: str, entity: str, id_num: int) -> None:
+        conn.execute(
+            "INSERT INTO id_counters (realm, entity, last_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (realm, entity) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+            (realm_id, entity, id_num),
+        )
+
+    def next_id(self, realm_id: str, entity: str) -> str:
+        """Reserve and return the next free numeric id of an entity in a realm, as text."""
+        name = entity_name(entity)
+        with self._write():
+            conn = self._conn()
+            row = conn.execute(
+                "SELECT max(id_num) FROM ("
+                " SELECT max(id_num) AS id_num FROM records WHERE realm = ? AND entity = ?"
+                " UNION ALL SELECT max(id_num) FROM tombstones WHERE realm = ? AND entity = ?"
+                " UNION ALL SELECT last_id FROM id_counters WHERE realm = ? AND entity = ?)",
+                (realm_id, name, realm_id, name, realm_id, name),
+            ).fetchone()
+            next_value = (row[0] if row and row[0] is not None else 0) + 1
+            self._raise_counter(conn, realm_id, name, next_value)
+        return str(next_value)
+
+    def get(self, realm_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
+        """A live or inactive record; None if absent, hard-deleted or the id is not numeric."""
+        try:
+            id_num = numeric_id(record_id)
+        except ValueError:
+            return None
+        rows = self._read(
+            "SELECT payload FROM records WHERE realm = ? AND entity = ? AND id_num = ?",
+            (realm_id, entity_name(entity), id_num),
+        )
+        return orjson.loads(rows[0][0]) if rows else None
+
+    def iter_records(
+        self, realm_id: str, entity: str, *, include_inactive: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """Stream an entity's records ordered by numeric Id, a chunk at a time."""
+        for _, payload in self.iter_rows(
+            realm_id, entity, where="" if include_inactive else "active = 1"
+        ):
+            yield orjson.loads(payload)
+
+    def iter_rows(
+        self,
+        realm_id: str,
+        entity: str,
+        *,
+        where: str = "",
+        params: Sequence[Any] = (),
+        after_id: int = -1,
+    ) -> Iterator[tuple[int, bytes]]:
+        """Stream ``(id_num, raw payload)`` in Id order with an extra SQL condition.
+
+        Args:
+            realm_id: The realm.
+            entity: The entity.
+            where: A trusted SQL condition over the record columns (built by this package).
+            params: Its parameters.
+            after_id: Start after this numeric id (keyset continuation).
+        """
+        name = entity_name(entity)
+        extra = f" AND ({where})" if where else ""
+        last = after_id
+        while True:
+            rows = self._read(
+                "SELECT id_num, payload FROM records WHERE realm = ? AND entity = ? "
+                f"AND id_num > ?{extra} ORDER BY id_num LIMIT {_CHUNK}",
+                (realm_id, name, last, *params),
+            )
+            yield from rows
+            if len(rows) < _CHUNK:
+                return
+            last = rows[-1][0]
+
+    def select(
+        self, sql_tail: str, params: Sequence[Any] = (), *, columns: str = "id_num, payload"
+    ) -> list[tuple[Any, ...]]:
+        """Run a trusted ``SELECT <columns> FROM records <sql_tail>`` built by this package."""
+        return self._read(f"SELECT {columns} FROM records {sql_tail}", params)
+
+    def count(self, realm_id: str, entity: str, *, include_inactive: bool = True) -> int:
+        """How many records an entity holds in a realm (hard-deleted ones excluded)."""
+        sql = "SELECT count(*) FROM records WHERE realm = ? AND entity = ?"
+        if not include_inactive:
+            sql += " AND active = 1"
+        return int(self._read(sql, (realm_id, entity_name(entity)))[0][0])
+
+    def find_active_by_name(self, realm_id: str, entity: str, name: str) -> str | None:
+        """The id of an active record whose name field equals ``name`` (case-insensitive)."""
+        rows = self._read(
+            "SELECT id_num FROM records WHERE realm = ? AND entity = ? AND name = ? "
+            "AND active = 1 LIMIT 1",
+            (realm_id, entity_name(entity), name.casefold()),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def put(self, realm_id: str, entity: str, record: dict[str, Any]) -> None:
+        """Insert or replace one complete record as-is (no validation, no SyncToken bump).
+
+        Raises:
+            ValueError: If the record lacks a numeric ``Id`` or ``MetaData.LastUpdatedTime``.
+        """
+        ent = entities.get(entity)
+        values = _row_values(realm_id, ent, record)
+        with self._write():
+            conn = self._conn()
+            self._insert_rows(conn, [values])
+            self._raise_counter(conn, realm_id, ent.name, values[2])
+        self._bump(realm_id)
+
+    def tombstone(self, realm_id: str, entity: str, record_id: str, when: datetime) -> None:
+        """Hard-delete a record and keep a tombstone for CDC (``"status": "Deleted"``).
+
+        Raises:
+            ValueError: If ``when`` is naive or the id is not numeric.
+        """
+        name = entity_name(entity)
+        id_num = numeric_id(record_id, entity=name)
+        local = qbo_time(when)
+        with self._write():
+            conn = self._conn()
+            conn.execute(
+                "DELETE FROM records WHERE realm = ? AND entity = ? AND id_num = ?",
+                (realm_id, name, id_num),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO tombstones (realm, entity, id_num, deleted, deleted_local) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (realm_id, name, id_num, utc_text(when), local),
+            )
+            self._raise_counter(conn, realm_id, name, id_num)
+            conn.execute("DELETE FROM blobs WHERE realm = ? AND id_num = ?", (realm_id, id_num))
+        self._bump(realm_id)
+
+    def is_deleted(self, realm_id: str, entity: str, record_id: str) -> bool:
+        """Whether a tombstone exists for the record."""
+        try:
+            id_num = numeric_id(record_id)
+        except ValueError:
+            return False
+        return bool(
+            self._read(
+                "SELECT 1 FROM tombstones WHERE realm = ? AND entity = ? AND id_num = ?",
+                (realm_id, entity_name(entity), id_num),
+            )
+        )
+
+    def changes_since(
+        self, realm_id: str, entity: str, since: datetime, limit: int
+    ) -> list[tuple[str, int, bytes | str]]:
+        """The oldest ``limit`` changes since ``since``: ``(updated_utc, id_num, payload)``.
+
+        Live records carry their payload (bytes); tombstones carry their local deletion time
+        (str) instead.
+        """
+        name = entity_name(entity)
+        cutoff = utc_text(since)
+        return self._read(
+            "SELECT updated, id_num, payload FROM ("
+            " SELECT updated, id_num, payload FROM records"
+            "  WHERE realm = ? AND entity = ? AND updated >= ?"
+            " UNION ALL SELECT deleted, id_num, deleted_local FROM tombstones"
+            "  WHERE realm = ? AND entity = ? AND deleted >= ?"
+            ") ORDER BY 1, 2 LIMIT ?",
+            (realm_id, name, cutoff, realm_id, name, cutoff, limit),
+        )
+
+    # --- tokens, grants, codes --------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one trusted write statement of this package; returns the rows changed."""
+        with self._write():
+            return self._conn().execute(sql, params).rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one trusted read statement of this package."""
+        return self._read(sql, params)
+
+    # --- idempotency replays ----------------------------------------------------------------
+
+    def replay_get(self, realm_id: str, request_id: str) -> tuple[str, int, str, bytes] | None:
+        """The first answer to a request id: ``(fingerprint, status, content type, body)``."""
+        rows = self._read(
+            "SELECT fingerprint, status, content_type, body FROM replays "
+            "WHERE realm = ? AND request_id = ?",
+            (realm_id, request_id),
+        )
+        if not rows:
+            return None
+        fingerprint, status, content_type, body = rows[0]
+        return str(fingerprint), int(status), str(content_type), bytes(body)
+
+    def replay_put(
+        self,
+        realm_id: str,
+        request_id: str,
+        fingerprint: str,
+        status: int,
+        content_type: str,
+        body: bytes,
+    ) -> None:
+        """Remember the first answer to a request id (later ones are ignored)."""
+        self.execute(
+            "INSERT OR IGNORE INTO replays "
+            "(realm, request_id, fingerprint, status, content_type, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (realm_id, request_id, fingerprint, status, content_type, body),
+        )
+
+    # --- attachment content -----------------------------------------------------------------
+
+    def put_blob(self, realm_id: str, record_id: str, content_type: str, content: bytes) -> None:
+        """Store an attachment's bytes under its Attachable id."""
+        self.execute(
+            "INSERT OR REPLACE INTO blobs (realm, id_num, content_type, content) "
+            "VALUES (?, ?, ?, ?)",
+            (realm_id, numeric_id(record_id, entity="Attachable"), content_type, content),
+        )
+
+    def get_blob(self, realm_id: str, record_id: str) -> tuple[str, bytes] | None:
+        """An attachment's ``(content type, bytes)``, or None."""
+        try:
+            id_num = numeric_id(record_id)
+        except ValueError:
+            return None
+        rows = self._read(
+            "SELECT content_type, content FROM blobs WHERE realm = ? AND id_num = ?",
+            (realm_id, id_num),
+        )
+        return (str(rows[0][0]), bytes(rows[0][1])) if rows else None
+
+
+def _qbo_utc_sql(value: object) -> str | None:
+    """SQL function ``qbo_utc(text)``: a QBO timestamp as sortable UTC text, NULL if not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return utc_text(parse_qbo_time(value))
+    except ValueError:
+        return None
