@@ -1,9 +1,207 @@
-"""``qbo-backup`` commands of the backup domain (filled in by that domain)."""
+"""``qbo-backup backup``, ``snapshots`` and ``unlock``: take and list snapshots."""
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING, Any
+
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from qbo_pipeline.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from qbo_pipeline.backup import BackupResult
+    from qbo_pipeline.lake.lake import Lake
+
+console = Console(stderr=True)
+out = Console()
+log = logging.getLogger(__name__)
+
+
+class RichProgress:
+    """Per-entity progress bars for a backup run."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+        self._status = progress.add_task("starting", total=None, entity="")
+
+    def planned(self, kind: str, expected: dict[str, int | None]) -> None:
+        """Create one bar per entity."""
+        for name, total in expected.items():
+            self._tasks[name] = self._progress.add_task(name, total=total, entity=name)
+
+    def fetched(self, entity: str, count: int) -> None:
+        """Advance an entity's bar."""
+        task = self._tasks.get(entity)
+        if task is not None:
+            self._progress.advance(task, count)
+
+    def stage(self, message: str) -> None:
+        """Show the current stage."""
+        self._progress.update(self._status, description=message)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands to the CLI."""
+    """Add ``backup``, ``snapshots`` and ``unlock``."""
+
+    @app.command("backup")
+    def backup(
+        realm: str | None = typer.Option(None, help="Company (realm id); default: every one."),
+        full: bool = typer.Option(False, "--full", help="Read every entity in full."),
+        incremental: bool = typer.Option(
+            False, "--incremental", help="Read only what CDC says changed since the last snapshot."
+        ),
+        entities: str | None = typer.Option(
+            None, help="Comma-separated entities to refresh (others carry over)."
+        ),
+        wait: float = typer.Option(
+            0, help="Seconds to wait for a running backup of the same company (0: refuse)."
+        ),
+    ) -> None:
+        """Take a snapshot of each connected company."""
+        from qbo_pipeline.backup import BackupError
+        from qbo_pipeline.cli.connection import connect
+        from qbo_pipeline.lake.errors import LakeError
+        from qbo_pipeline.lake.lake import Lake
+        from qbo_pipeline.qbo.faults import QBOError
+
+        if full and incremental:
+            raise typer.BadParameter("choose one of --full and --incremental")
+        mode = "full" if full else "incremental" if incremental else "auto"
+        only = [e for e in entities.split(",") if e.strip()] if entities else None
+        settings = _settings()
+        try:
+            with connect(settings) as conn:
+                lake = Lake(settings.lake_url)
+                for realm_id in conn.realms(realm):
+                    result = _run_one(conn.client(realm_id), lake, realm_id, mode, only, wait)
+                    _summary(result)
+        except KeyboardInterrupt:
+            console.print("[yellow]cancelled: no snapshot was committed[/yellow]")
+            raise typer.Exit(130) from None
+        except (BackupError, LakeError, QBOError, ValueError) as exc:
+            console.print(f"[red]backup failed:[/red] {exc}")
+            raise typer.Exit(1) from None
+
+    @app.command("snapshots")
+    def snapshots(
+        realm: str | None = typer.Option(None, help="Company (realm id); default: every one."),
+        retired: bool = typer.Option(False, help="Also list retired snapshots."),
+    ) -> None:
+        """List the committed snapshots with their counts."""
+        from qbo_pipeline.lake.lake import Lake
+
+        settings = _settings()
+        lake = Lake(settings.lake_url)
+        realms = [realm] if realm else lake.realms()
+        if not realms:
+            console.print("no snapshots yet: run `qbo-backup backup`")
+            return
+        table = Table(title="Committed snapshots")
+        for column in (
+            "realm",
+            "snapshot",
+            "kind",
+            "status",
+            "records",
+            "new versions",
+            "deletions",
+            "API calls",
+        ):
+            table.add_column(
+                column,
+                justify="right"
+                if column[0].islower() and column not in ("realm", "snapshot", "kind", "status")
+                else "left",
+            )
+        for realm_id in realms:
+            for info in lake.realm(realm_id).snapshots(include_retired=retired):
+                totals = info.totals
+                table.add_row(
+                    realm_id,
+                    info.snapshot_id,
+                    info.kind,
+                    info.status,
+                    str(totals.get("live", "")),
+                    str(totals.get("versions_written", "")),
+                    str(totals.get("deletes", "")),
+                    str(totals.get("api_calls", "")),
+                )
+        out.print(table)
+
+    @app.command("unlock")
+    def unlock(
+        realm: str = typer.Argument(..., help="Company (realm id) whose lock to clear."),
+    ) -> None:
+        """Clear a backup lock left behind (only when no backup of the company is running)."""
+        from qbo_pipeline.lake.lake import Lake
+        from qbo_pipeline.lake.lock import force_unlock
+
+        settings = _settings()
+        cleared = force_unlock(Lake(settings.lake_url).realm(realm))
+        console.print("lock cleared" if cleared else "no lock was held")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        console.print(f"[red]configuration:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run_one(
+    client: Any, lake: Lake, realm_id: str, mode: str, only: list[str] | None, wait: float
+) -> BackupResult:
+    from qbo_pipeline.backup import run_backup
+
+    columns = (
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        return run_backup(
+            client,
+            lake.realm(realm_id),
+            mode=mode,  # type: ignore[arg-type]
+            only=only,
+            progress=RichProgress(progress),
+            lock_wait=wait,
+        )
+
+
+def _summary(result: BackupResult) -> None:
+    snap = result.snapshot
+    table = Table(title=f"Snapshot {snap.snapshot_id} of {snap.company_name or snap.realm_id}")
+    for column in ("entity", "mode", "records", "fetched", "new versions", "deletions"):
+        table.add_column(column, justify="left" if column in ("entity", "mode") else "right")
+    for name, stats in sorted(result.entities.items()):
+        table.add_row(
+            name,
+            str(stats.get("mode", "")),
+            str(stats.get("live", "")),
+            str(stats.get("fetched", "")),
+            str(stats.get("versions_written", "")),
+            str(stats.get("deletes", "")),
+        )
+    out.print(table)
+    out.print(
+        f"[bold]{result.kind}[/bold] snapshot committed: {result.live_records} records, "
+        f"{result.fetched} fetched, {result.versions_written} new versions, "
+        f"{result.deletions} deletions, {result.attachments_downloaded} attachments "
+        f"({result.attachment_bytes} bytes), {result.bytes_written} bytes written, "
+        f"{result.api_calls} API calls, {result.duration_s:.1f} s"
+    )
