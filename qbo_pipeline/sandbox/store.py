@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS records (
     name TEXT,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    payload BLOB NOT NULL,
+    payload TEXT NOT NULL,
     PRIMARY KEY (realm, entity, id_num)
 );
 CREATE INDEX IF NOT EXISTS records_updated ON records (realm, entity, updated, id_num);
@@ -192,7 +192,7 @@ def _row_values(realm_id: str, entity: entities.Entity, record: dict[str, Any]) 
         name,
         created,
         updated,
-        orjson.dumps(record),
+        orjson.dumps(record).decode(),
     )
 
 
@@ -486,7 +486,7 @@ class SandboxStore:
         where: str = "",
         params: Sequence[Any] = (),
         after_id: int = -1,
-    ) -> Iterator[tuple[int, bytes]]:
+    ) -> Iterator[tuple[int, str]]:
         """Stream ``(id_num, raw payload)`` in Id order with an extra SQL condition.
 
         Args:
@@ -585,19 +585,20 @@ class SandboxStore:
 
     def changes_since(
         self, realm_id: str, entity: str, since: datetime, limit: int
-    ) -> list[tuple[str, int, bytes | str]]:
-        """The oldest ``limit`` changes since ``since``: ``(updated_utc, id_num, payload)``.
+    ) -> list[tuple[str, int, str, bool]]:
+        """The oldest ``limit`` changes since ``since``.
 
-        Live records carry their payload (bytes); tombstones carry their local deletion time
-        (str) instead.
+        Returns:
+            ``(updated_utc, id_num, text, deleted)`` rows: a live record's text is its JSON
+            payload, a tombstone's is its local deletion time.
         """
         name = entity_name(entity)
         cutoff = utc_text(since)
         return self._read(
-            "SELECT updated, id_num, payload FROM ("
-            " SELECT updated, id_num, payload FROM records"
+            "SELECT updated, id_num, payload, deleted FROM ("
+            " SELECT updated, id_num, payload, 0 AS deleted FROM records"
             "  WHERE realm = ? AND entity = ? AND updated >= ?"
-            " UNION ALL SELECT deleted, id_num, deleted_local FROM tombstones"
+            " UNION ALL SELECT deleted, id_num, deleted_local, 1 FROM tombstones"
             "  WHERE realm = ? AND entity = ? AND deleted >= ?"
             ") ORDER BY 1, 2 LIMIT ?",
             (realm_id, name, cutoff, realm_id, name, cutoff, limit),
