@@ -1,0 +1,304 @@
+"""Build ``data/warehouse.duckdb`` from the lake: write, audit, publish.
+
+1. Write: the lake views, catalogue seeds, every model and the macros are built into a scratch
+   database (``<warehouse>.build``) attached beside the warehouse; the model SQL runs unchanged
+   because the scratch database is the current one while it builds.
+2. Audit: each model's column tests run right after it is built; the first failure stops the
+   build with a :class:`BuildError` naming the model, the test and the offending row count.
+3. Publish: only when everything passed, every relation is copied into the warehouse in ONE
+   transaction (``create or replace``). A failed build never touches the published tables, and a
+   crash mid-publish rolls back to the previous warehouse.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from qbo_pipeline.models.runner import (
+    SOURCE_SCHEMAS,
+    Model,
+    ModelError,
+    Project,
+    load_project,
+    select_models,
+)
+from qbo_pipeline.models.sources import create_catalogue_seeds, create_lake_views, lake_root
+from qbo_pipeline.models.sql_tests import ColumnTest
+
+log = logging.getLogger(__name__)
+
+SCRATCH = "__build"
+
+
+class BuildError(ModelError):
+    """A model failed to build or failed a column test; nothing was published."""
+
+    def __init__(self, message: str, *, model: str, failures: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.model = model
+        self.failures = tuple(failures)
+
+
+class WarehouseBusyError(ModelError):
+    """Another process holds the warehouse file open."""
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """What one model produced."""
+
+    key: str
+    materialized: str
+    rows: int
+    tests: tuple[str, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The outcome of a successful build."""
+
+    warehouse: Path
+    lake: str
+    models: tuple[ModelResult, ...]
+    macros: tuple[str, ...]
+    seconds: float
+    built_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def tests_passed(self) -> int:
+        """How many column tests ran and passed."""
+        return sum(len(m.tests) for m in self.models)
+
+
+def _ident(*parts: str) -> str:
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with UTC as the session time zone.
+
+    Raises:
+        WarehouseBusyError: If another process has the file open for writing.
+        ModelError: If a read-only open finds no warehouse.
+    """
+    if read_only and not Path(path).exists():
+        raise ModelError(f"no warehouse at {path}: run `qbo-backup warehouse build` first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise WarehouseBusyError(
+            f"the warehouse {path} is in use by another process ({exc})"
+        ) from None
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def build_warehouse(
+    lake: str | Path,
+    warehouse: Path,
+    *,
+    sql_dir: Path | None = None,
+    select: Sequence[str] = (),
+) -> BuildResult:
+    """Build every model (or the selected ones and what they read) and publish atomically.
+
+    Args:
+        lake: The lake's local folder.
+        warehouse: The DuckDB file to publish into (created when missing).
+        sql_dir: The models folder; the packaged ``dbt_like_sql`` by default.
+        select: Model names to build (with their upstream models); all by default. A partial
+            build leaves the other published models as they were.
+
+    Returns:
+        What was built.
+
+    Raises:
+        BuildError: A model's SQL failed or a column test found offending rows; the published
+            warehouse is untouched and the scratch database is kept for inspection.
+        ModelError: For a malformed project (cycle, missing reference) or a remote lake URL.
+    """
+    started = time.monotonic()
+    project = load_project(sql_dir)
+    models = select_models(project, select)
+    root = lake_root(lake)
+    warehouse = Path(warehouse)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    scratch = warehouse.with_name(warehouse.name + ".build")
+    _remove(scratch)
+    con = connect(warehouse)
+    try:
+        home = con.execute("select current_database()").fetchone()[0]
+        con.execute(f"attach {_literal(str(scratch))} as {SCRATCH}")
+        con.execute(f"use {SCRATCH}")
+        results = _write_and_audit(con, project, models, root)
+        con.execute(f"use {_ident(home)}")
+        _publish(con, project, models, root, full=not select)
+        con.execute(f"detach {SCRATCH}")
+    except BuildError:
+        con.close()
+        raise
+    except BaseException:
+        con.close()
+        _remove(scratch)
+        raise
+    con.close()
+    _remove(scratch)
+    result = BuildResult(
+        warehouse=warehouse,
+        lake=root,
+        models=tuple(results),
+        macros=tuple(m.name for m in project.macros),
+        seconds=time.monotonic() - started,
+    )
+    log.info(
+        "warehouse %s built: %d models, %d tests passed in %.1fs",
+        warehouse,
+        len(result.models),
+        result.tests_passed,
+        result.seconds,
+    )
+    return result
+
+
+def _remove(scratch: Path) -> None:
+    for path in (scratch, scratch.with_name(scratch.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def _write_and_audit(
+    con: duckdb.DuckDBPyConnection, project: Project, models: Sequence[Model], root: str
+) -> list[ModelResult]:
+    create_lake_views(con, root)
+    create_catalogue_seeds(con)
+    for schema in project.schemas:
+        con.execute(f"create schema if not exists {_ident(schema)}")
+    results = []
+    for model in models:
+        t0 = time.monotonic()
+        relation = _ident(model.schema, model.name)
+        kind = "view" if model.materialized == "view" else "table"
+        try:
+            con.execute(f"create or replace {kind} {relation} as {model.sql}")
+            rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+        except duckdb.Error as exc:
+            raise BuildError(
+                f"model {model.key} ({model.path}) failed: {exc}", model=model.key
+            ) from None
+        failures = _run_tests(con, model, relation)
+        if failures:
+            raise BuildError(
+                f"model {model.key} ({model.path}) failed its tests: {'; '.join(failures)}; "
+                "nothing was published",
+                model=model.key,
+                failures=failures,
+            )
+        results.append(
+            ModelResult(
+                key=model.key,
+                materialized=model.materialized,
+                rows=rows,
+                tests=tuple(t.label for t in model.tests),
+                seconds=time.monotonic() - t0,
+            )
+        )
+    for macro in project.macros:
+        try:
+            con.execute(macro.sql)
+        except duckdb.Error as exc:
+            raise BuildError(
+                f"macro {macro.name} ({macro.path}) failed: {exc}", model=macro.name
+            ) from None
+    return results
+
+
+def _run_tests(con: duckdb.DuckDBPyConnection, model: Model, relation: str) -> list[str]:
+    failures = []
+    for test in model.tests:
+        try:
+            bad = con.execute(test.failing_rows_sql(relation)).fetchone()[0]
+        except duckdb.Error as exc:
+            failures.append(f"{_where(model, test)} could not run: {exc}")
+            continue
+        if bad:
+            failures.append(f"{_where(model, test)}: {bad} offending row(s)")
+    return failures
+
+
+def _where(model: Model, test: ColumnTest) -> str:
+    return f"{test.label} at {model.path.name}:{test.line}"
+
+
+def _publish(
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    models: Sequence[Model],
+    root: str,
+    *,
+    full: bool,
+) -> None:
+    existing = {
+        (schema, name): kind
+        for schema, name, kind in con.execute(
+            "select schema_name, table_name, 'table' from duckdb_tables() "
+            "where database_name = current_database() "
+            "union all select schema_name, view_name, 'view' from duckdb_views() "
+            "where database_name = current_database() and not internal"
+        ).fetchall()
+    }
+    con.execute("begin transaction")
+    try:
+        create_lake_views(con, root)
+        create_catalogue_seeds(con)
+        for schema in project.schemas:
+            con.execute(f"create schema if not exists {_ident(schema)}")
+        for model in models:
+            relation = _ident(model.schema, model.name)
+            previous = existing.get((model.schema, model.name))
+            if previous and previous != model.materialized:
+                con.execute(f"drop {previous} {relation}")
+            if model.materialized == "view":
+                con.execute(f"create or replace view {relation} as {model.sql}")
+            else:
+                source = _ident(SCRATCH, model.schema, model.name)
+                con.execute(f"create or replace table {relation} as from {source}")
+        if full:
+            keys = {(m.schema, m.name) for m in models}
+            for (schema, name), kind in existing.items():
+                if schema in project.schemas and (schema, name) not in keys:
+                    con.execute(f"drop {kind} if exists {_ident(schema, name)}")
+        for macro in project.macros:
+            con.execute(macro.sql)
+        con.execute(
+            "create or replace table main.build_info as select "
+            "now() as built_at, ? as lake_root, ? as sql_dir, ? as models",
+            [root, str(project.root), len(models)],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def source_relations() -> list[str]:
+    """Every relation the runner creates before the models (``lake.versions``, ...)."""
+    return [f"{s}.{t}" for s, tables in SOURCE_SCHEMAS.items() for t in tables]
+
+
+def build_default(settings: object | None = None) -> BuildResult:
+    """Build the warehouse named by the settings (``QBO_LAKE_URL`` and ``QBO_WAREHOUSE``)."""
+    from qbo_pipeline.config import Settings
+
+    s = settings if isinstance(settings, Settings) else Settings.from_env()
+    return build_warehouse(s.lake_url, s.warehouse_path)
