@@ -32,6 +32,9 @@ SOURCE_SCHEMAS: dict[str, tuple[str, ...]] = {
 }
 """Relations the runner itself creates before any model: the lake views and catalogue seeds."""
 
+LAYERS = ("staging", "intermediate", "marts")
+"""The conventional model schemas: a reference into one of them must name a model."""
+
 MACRO_FOLDER = "macros"
 MATERIALIZATIONS = ("table", "view")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -182,7 +185,8 @@ def _read_model(path: Path, schemas: Sequence[str]) -> Model:
         raise ModelError(
             f"{path}: materialized {materialized!r} is not one of {', '.join(MATERIALIZATIONS)}"
         )
-    refs = find_references(sql, (*schemas, *SOURCE_SCHEMAS), where=str(path))
+    model_schemas = {*schemas, *LAYERS}
+    refs = find_references(sql, (*model_schemas, *SOURCE_SCHEMAS), where=str(path))
     key = f"{path.parent.name}.{path.stem}"
     return Model(
         schema=path.parent.name,
@@ -190,7 +194,7 @@ def _read_model(path: Path, schemas: Sequence[str]) -> Model:
         path=path,
         sql=sql,
         materialized=materialized,
-        depends_on=frozenset(r for r in refs if r.split(".")[0] in schemas and r != key),
+        depends_on=frozenset(r for r in refs if r.split(".")[0] in model_schemas and r != key),
         sources=frozenset(r for r in refs if r.split(".")[0] in SOURCE_SCHEMAS),
         tests=parse_tests(sql, where=str(path)),
     )

@@ -119,5 +119,5 @@ def _column_of(code: str) -> str | None:
     if not code:
         return None
     tail = re.split(r"\s+as\s+", code, flags=re.IGNORECASE)[-1].strip()
-    tail = tail.split(".")[-1].strip().strip('"')
+    tail = tail.split()[-1].split(".")[-1].strip('"')
     return tail if _IDENT.match(tail) else None

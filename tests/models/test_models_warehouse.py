@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from models_lake_builder import content_hash
+from models_scenario import Scenario, build_scenario
+
+from qbo_pipeline.models.runner import default_sql_dir
+from qbo_pipeline.models.warehouse import BuildError, build_warehouse, connect
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scenario, Path]:
+    root = tmp_path_factory.mktemp("wh")
+    scenario = build_scenario(root / "lake")
+    warehouse = root / "warehouse.duckdb"
+    build_warehouse(root / "lake", warehouse)
+    return scenario, warehouse
+
+
+@pytest.fixture
+def con(built: tuple[Scenario, Path]) -> duckdb.DuckDBPyConnection:
+    connection = connect(built[1], read_only=True)
+    yield connection
+    connection.close()
+
+
+def test_models_snapshot_catalogue_lists_only_committed_snapshots(built, con) -> None:
+    scenario, _ = built
+    rows = con.execute(
+        "select snapshot_id, snapshot_seq, is_latest, live_records, live_records_rebuilt "
+        "from marts.snapshots order by snapshot_seq"
+    ).fetchall()
+    assert [r[0] for r in rows] == scenario.snapshots
+    assert scenario.orphan not in {r[0] for r in rows}
+    assert [r[1] for r in rows] == [1, 2, 3]
+    assert [r[2] for r in rows] == [False, False, True]
+    assert all(r[3] == r[4] for r in rows)
+
+
+def test_models_snapshot_entities_counts_match_each_state(built, con) -> None:
+    scenario, _ = built
+    for sid, state in zip(scenario.snapshots, scenario.states, strict=True):
+        got = dict(
+            con.execute(
+                "select entity, live_records from marts.snapshot_entities where snapshot_id = ?",
+                [sid],
+            ).fetchall()
+        )
+        assert got == {entity: len(records) for entity, records in state.items()}
+
+
+def test_models_as_of_equals_the_manifest_of_each_snapshot(built, con) -> None:
+    scenario, _ = built
+    for sid, state in zip(scenario.snapshots, scenario.states, strict=True):
+        expected = {
+            (entity, str(r["Id"]), content_hash(entity, r))
+            for entity, records in state.items()
+            for r in records
+        }
+        for ref in (sid, sid[:15]):
+            got = set(
+                con.execute("select entity, id, content_hash from as_of('*', ?)", [ref]).fetchall()
+            )
+            assert got == expected
+        invoices = con.execute("select count(*) from as_of('invoice', ?)", [sid]).fetchone()[0]
+        assert invoices == len(state["Invoice"])
+
+
+def test_models_as_of_a_date_takes_the_newest_snapshot_of_that_day(built, con) -> None:
+    scenario, _ = built
+    got = con.execute("select distinct snapshot_id from as_of('Invoice', '2026-11-02')").fetchall()
+    assert got == [(scenario.snapshots[1],)]
+    before = con.execute("select count(*) from as_of('Invoice', '2026-10-31')").fetchone()[0]
+    assert before == 0
+    at_time = con.execute("select snapshot_id from snapshot_at('2026-11-02 04:59:59')").fetchall()
+    assert at_time == [(scenario.snapshots[0],)]
+    assert con.execute("select snapshot_id from snapshot_at('previous')").fetchall() == [
+        (scenario.snapshots[1],)
+    ]
+
+
+def test_models_snapshot_at_rejects_bad_and_ambiguous_references(con) -> None:
+    with pytest.raises(duckdb.Error, match="not latest, previous"):
+        con.execute("select * from snapshot_at('yesterday-ish')").fetchall()
+    with pytest.raises(duckdb.Error, match="ambiguous"):
+        con.execute("select * from snapshot_at('2026')").fetchall()
+    with pytest.raises(duckdb.Error, match="unknown QBO entity"):
+        con.execute("select * from as_of('Invoyce', 'latest')").fetchall()
+
+
+def test_models_changes_equal_exactly_the_known_changes(built, con) -> None:
+    scenario, _ = built
+    s1, s2, s3 = scenario.snapshots
+    got = set(
+        con.execute("select entity, record_id, action from changes(?, ?)", [s1, s2]).fetchall()
+    )
+    assert got == scenario.expected_changes_1_2
+    # Customer 2 went back to its first content: no change between 1 and 3 for it.
+    got_1_3 = set(
+        con.execute("select entity, record_id, action from changes(?, ?)", [s1, s3]).fetchall()
+    )
+    assert ("Customer", "2", "changed") not in got_1_3
+    assert ("Customer", "2", "deactivated") not in got_1_3
+    assert ("Invoice", "9100", "added") in got_1_3
+    got_2_3 = set(
+        con.execute("select entity, record_id, action from changes(?, ?)", [s2, s3]).fetchall()
+    )
+    assert ("Customer", "2", "reactivated") in got_2_3
+    backwards = set(
+        con.execute("select entity, record_id, action from changes(?, ?)", [s2, s1]).fetchall()
+    )
+    assert ("Invoice", "161", "added") in backwards
+    assert ("Customer", "9001", "deleted") in backwards
+
+
+def test_models_field_changes_equal_exactly_the_known_edits(built, con) -> None:
+    scenario, _ = built
+    s1, s2, _ = scenario.snapshots
+    rows = con.execute(
+        "select entity, record_id, field_path, old_value, new_value from field_changes(?, ?) "
+        "where not is_system_field",
+        [s1, s2],
+    ).fetchall()
+    assert set(rows) == scenario.expected_fields_1_2
+    assert len(rows) == len(scenario.expected_fields_1_2)
+    system = con.execute(
+        "select field_path from field_changes(?, ?) where is_system_field and record_id = '130'",
+        [s1, s2],
+    ).fetchall()
+    assert {r[0] for r in system} == {"SyncToken", "MetaData.LastUpdatedTime"}
+
+
+def test_models_history_intervals_are_contiguous(con) -> None:
+    gaps = con.execute(
+        """
+        select count(*) from (
+            select
+                valid_to_snapshot_id,
+                is_deleted,
+                lead(valid_from_snapshot_id) over w as next_from,
+                lead(version_number) over w as next_number,
+                version_number,
+            from marts.record_history
+            window w as (partition by realm_id, entity, record_id order by version_number)
+        )
+        where (next_from is not null and not is_deleted and next_from <> valid_to_snapshot_id)
+            or (next_number is not null and next_number <> version_number + 1)
+        """
+    ).fetchone()[0]
+    assert gaps == 0
+    rows = con.execute(
+        "select version_number, is_current, is_deleted from marts.record_history "
+        "where entity = 'Customer' and record_id = '2' order by version_number"
+    ).fetchall()
+    assert rows == [(1, False, False), (2, False, False), (3, True, False)]
+    deleted = con.execute(
+        "select deleted_at is not null, valid_to is not null, is_current from marts.record_history "
+        "where entity = 'Invoice' and record_id = '161'"
+    ).fetchall()
+    assert deleted == [(True, True, False)]
+
+
+def _published(path: Path) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as c:
+        return c.execute("select * from marts.snapshots order by snapshot_id").fetchall()
+
+
+@pytest.mark.parametrize(
+    ("model_sql", "match"),
+    [
+        (
+            "select realm_id,  -- #UNIQUE\n from staging.stg_record_versions",
+            r"UNIQUE\(realm_id\).*offending",
+        ),
+        ("select no_such_column from staging.stg_snapshots", "no_such_column"),
+    ],
+)
+def test_models_broken_model_leaves_published_tables_untouched(
+    tmp_path: Path, model_sql: str, match: str
+) -> None:
+    scenario = build_scenario(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    build_warehouse(tmp_path / "lake", warehouse)
+    before = _published(warehouse)
+    assert len(before) == 3
+    # New data arrives, and the project gains a broken model.
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(default_sql_dir(), sql_dir)
+    (sql_dir / "marts" / "zz_broken.sql").write_text(model_sql)
+    scenario.lake.commit(datetime(2026, 11, 5, tzinfo=UTC), scenario.states[0])
+    with pytest.raises(BuildError, match=match) as info:
+        build_warehouse(tmp_path / "lake", warehouse, sql_dir=sql_dir)
+    assert info.value.model == "marts.zz_broken"
+    assert _published(warehouse) == before
+    with duckdb.connect(str(warehouse), read_only=True) as c:
+        tables = {r[0] for r in c.execute("select table_name from duckdb_tables()").fetchall()}
+    assert "zz_broken" not in tables
+
+
+def test_models_rebuild_after_fix_publishes_new_state(tmp_path: Path) -> None:
+    build_scenario(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = build_warehouse(tmp_path / "lake", warehouse)
+    assert first.tests_passed > 0
+    shutil.rmtree(tmp_path / "lake" / "realm=9341453908059321" / "commits")
+    build_warehouse(tmp_path / "lake", warehouse)
+    assert _published(warehouse) == []
+    assert not (tmp_path / "warehouse.duckdb.build").exists()
+
+
+def test_models_build_over_an_empty_lake(tmp_path: Path) -> None:
+    (tmp_path / "lake").mkdir()
+    result = build_warehouse(tmp_path / "lake", tmp_path / "w.duckdb")
+    counts = {m.key: m.rows for m in result.models}
+    assert counts["marts.snapshots"] == 0
+    assert counts["marts.record_history"] == 0
