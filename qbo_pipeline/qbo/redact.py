@@ -23,6 +23,7 @@ _SHAPES = (
     re.compile(r"(?i)(token expired:\s*)\S+"),
     re.compile(r"(?i)((?:access|refresh)_token[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),
+    re.compile(r"([?&]code=)[^&\s'\"]+"),
 )
 
 

@@ -1,0 +1,350 @@
+"""Connect companies and open clients for them from the settings and the token store.
+
+* :func:`login` runs the authorisation-code flow for real QBO (browser and loopback listener, or a
+  pasted redirect URL) and stores the tokens;
+* :func:`login_embedded` does the same against the embedded sandbox, which consents by itself;
+* :func:`open_client` gives a ready :class:`QBOClient` for a connected realm;
+* :func:`logout` revokes a grant and forgets it.
+"""
+
+from __future__ import annotations
+
+import os
+import webbrowser
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from qbo_pipeline.config import ConfigError, Endpoints, Environment, Secret, Settings
+from qbo_pipeline.qbo.auth import (
+    AppCredentials,
+    AuthorizationFailed,
+    OAuthFlow,
+    RedirectListener,
+    TokenGrant,
+)
+from qbo_pipeline.qbo.faults import TransportError
+from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
+from qbo_pipeline.qbo.limiter import RealmLimiter
+from qbo_pipeline.qbo.provider import StaticTokenProvider, StoredTokenProvider
+from qbo_pipeline.qbo.redact import get_logger
+from qbo_pipeline.qbo.tokens import RealmTokens, TokenStore, resolve_passphrase
+
+log = get_logger(__name__)
+
+SANDBOX_CLIENT_ID = "qbo-sandbox-client"
+"""The embedded sandbox's documented default OAuth client id (it protects nothing real)."""
+SANDBOX_CLIENT_SECRET = "qbo-sandbox-secret"
+"""The embedded sandbox's documented default OAuth client secret."""
+
+DEFAULT_REFRESH_LIFETIME = timedelta(days=100)
+"""Intuit's refresh-token lifetime, used when the token answer does not say."""
+
+
+def app_credentials(
+    settings: Settings, environment: Environment, *, env: Mapping[str, str] | None = None
+) -> AppCredentials:
+    """The OAuth app keys for an environment.
+
+    The embedded sandbox takes ``QBO_CLIENT_ID``/``QBO_CLIENT_SECRET`` when the settings carry
+    them, else ``QBO_SANDBOX_CLIENT_ID``/``QBO_SANDBOX_CLIENT_SECRET``, else its documented
+    defaults. Real QBO needs the developer app's keys in the settings.
+
+    Raises:
+        ConfigError: If real QBO is asked for without keys.
+    """
+    env = os.environ if env is None else env
+    if environment is Environment.EMBEDDED:
+        if settings.environment is Environment.EMBEDDED and settings.client_id:
+            secret = settings.client_secret or Secret(SANDBOX_CLIENT_SECRET)
+            return AppCredentials(settings.client_id, secret)
+        return AppCredentials(
+            env.get("QBO_SANDBOX_CLIENT_ID") or SANDBOX_CLIENT_ID,
+            Secret(env.get("QBO_SANDBOX_CLIENT_SECRET") or SANDBOX_CLIENT_SECRET),
+        )
+    if not (settings.client_id and settings.client_secret):
+        raise ConfigError(
+            f"connecting to QBO {environment.value} needs QBO_CLIENT_ID and QBO_CLIENT_SECRET "
+            "(the keys of your Intuit developer app)"
+        )
+    return AppCredentials(settings.client_id, settings.client_secret)
+
+
+def open_store(settings: Settings, passphrase: Secret | None = None) -> TokenStore:
+    """The token store of the settings, opened with the given or resolved passphrase."""
+    return TokenStore(settings.token_store_path, passphrase or resolve_passphrase(settings))
+
+
+def flow_for(settings: Settings, record: RealmTokens, api_base: str | None = None) -> OAuthFlow:
+    """The OAuth flow that refreshes (or revokes) a stored realm's tokens."""
+    environment = Environment(record.environment)
+    endpoints = Endpoints.for_environment(environment, base_url=api_base or record.api_base)
+    if environment is Environment.EMBEDDED and record.client_id and record.client_secret:
+        credentials = AppCredentials(record.client_id, record.client_secret)
+    else:
+        credentials = app_credentials(settings, environment)
+    return OAuthFlow(endpoints, credentials, settings.redirect_uri)
+
+
+def open_client(
+    settings: Settings,
+    realm_id: str,
+    *,
+    passphrase: Secret | None = None,
+    api_base: str | None = None,
+    limiter: RealmLimiter | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float = 120.0,
+) -> QBOClient:
+    """A client for a connected company.
+
+    Args:
+        settings: The settings (token store path, app keys).
+        realm_id: The company.
+        passphrase: The token store passphrase (default: resolved from the environment).
+        api_base: Override the stored API host (the embedded sandbox's current port).
+        limiter: Override the realm's shared limiter (tests).
+        retry: The retry policy.
+        timeout: Seconds per HTTP call.
+
+    Raises:
+        NotConnectedError: If the company is not in the token store.
+        TokenStoreError: If the store cannot be opened.
+    """
+    store = open_store(settings, passphrase)
+    record = store.get(realm_id)
+    environment = Environment(record.environment)
+    base = api_base or record.api_base
+    endpoints = Endpoints.for_environment(environment, base_url=base)
+    provider = StoredTokenProvider(
+        store, realm_id, lambda current: flow_for(settings, current, api_base=base)
+    )
+    return QBOClient(
+        realm_id,
+        endpoints=endpoints,
+        tokens=provider,
+        limiter=limiter,
+        retry=retry,
+        timeout=timeout,
+    )
+
+
+def connected_realms(settings: Settings, *, passphrase: Secret | None = None) -> list[str]:
+    """The realm ids connected for the settings' environment (empty when none or no store)."""
+    store = open_store(settings, passphrase)
+    return [t.realm_id for t in store.list() if t.environment == settings.environment.value]
+
+
+@dataclass(frozen=True)
+class Connected:
+    """What a login connected."""
+
+    realm_id: str
+    company_name: str | None
+    environment: Environment
+    refresh_expires_at: datetime
+
+
+def store_grant(
+    store: TokenStore,
+    grant: TokenGrant,
+    *,
+    environment: Environment,
+    endpoints: Endpoints,
+    credentials: AppCredentials,
+) -> Connected:
+    """Look up the company's name and store the grant's tokens."""
+    if not grant.realm_id:
+        raise AuthorizationFailed("the authorisation did not say which company (no realmId)")
+    company_name = _company_name(grant, endpoints)
+    now = datetime.now(UTC)
+    refresh_expires = grant.refresh_expires_at or now + DEFAULT_REFRESH_LIFETIME
+    if grant.refresh_token is None:
+        raise AuthorizationFailed("the token endpoint answered without a refresh token")
+    keep_secret = environment is Environment.EMBEDDED
+    record = RealmTokens(
+        realm_id=grant.realm_id,
+        environment=environment.value,
+        api_base=endpoints.api_base,
+        access_token=grant.access_token,
+        access_expires_at=grant.access_expires_at,
+        refresh_token=grant.refresh_token,
+        refresh_expires_at=refresh_expires,
+        company_name=company_name,
+        client_id=credentials.client_id,
+        client_secret=credentials.client_secret if keep_secret else None,
+        access_issued_at=grant.issued_at,
+        connected_at=now,
+    )
+    store.put(record)
+    log.info(
+        "connected %s (realm %s, %s)", company_name or "a company", grant.realm_id, environment
+    )
+    return Connected(grant.realm_id, company_name, environment, refresh_expires)
+
+
+def _company_name(grant: TokenGrant, endpoints: Endpoints) -> str | None:
+    assert grant.realm_id is not None
+    client = QBOClient(
+        grant.realm_id,
+        endpoints=endpoints,
+        tokens=StaticTokenProvider(grant.access_token),
+        limiter=RealmLimiter(),
+        retry=RetryPolicy(max_attempts=3),
+        timeout=60.0,
+    )
+    with client:
+        try:
+            info = client.company_info()
+        except Exception as exc:  # the name is a nicety: never fail a login over it
+            log.warning("could not read the company's name: %s", exc)
+            return None
+    name = info.get("CompanyName") or info.get("LegalName")
+    return str(name) if name else None
+
+
+def login_embedded(
+    settings: Settings,
+    base_url: str,
+    *,
+    passphrase: Secret | None = None,
+    realm_hint: str | None = None,
+    credentials: AppCredentials | None = None,
+) -> list[str]:
+    """Connect the embedded sandbox's companies through its auto-consenting OAuth flow.
+
+    No browser is involved: the authorise URL answers with a redirect carrying the code at once.
+
+    Args:
+        settings: The settings (token store path, redirect URI).
+        base_url: The sandbox's base URL (``http://127.0.0.1:PORT``).
+        passphrase: The token store passphrase (default: resolved; embedded has a default).
+        realm_hint: Connect only this company; by default every company the sandbox serves.
+        credentials: Override the OAuth client id and secret.
+
+    Returns:
+        The connected realm ids.
+    """
+    endpoints = Endpoints.for_environment(Environment.EMBEDDED, base_url=base_url)
+    credentials = credentials or app_credentials(settings, Environment.EMBEDDED)
+    flow = OAuthFlow(endpoints, credentials, settings.redirect_uri)
+    store = open_store(settings, passphrase)
+    hints: list[str | None] = [realm_hint] if realm_hint else list(_sandbox_realms(base_url))
+    connected: list[str] = []
+    for hint in hints or [None]:
+        request = flow.authorization_url(realm_hint=hint)
+        try:
+            answer = requests.get(request.url, allow_redirects=False, timeout=30)
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"cannot reach the embedded sandbox at {base_url}: {type(exc).__name__}"
+            ) from None
+        location = answer.headers.get("Location")
+        if answer.status_code not in (301, 302, 303, 307) or not location:
+            raise AuthorizationFailed(
+                f"the embedded sandbox did not consent (HTTP {answer.status_code}); "
+                "is it running with auto-consent?"
+            )
+        grant = flow.exchange(location, state=request.state)
+        done = store_grant(
+            store,
+            grant,
+            environment=Environment.EMBEDDED,
+            endpoints=endpoints,
+            credentials=credentials,
+        )
+        if done.realm_id not in connected:
+            connected.append(done.realm_id)
+    return connected
+
+
+def _sandbox_realms(base_url: str) -> list[str]:
+    """The realms the embedded sandbox serves, from its admin endpoint (not part of QBO)."""
+    try:
+        answer = requests.get(f"{base_url.rstrip('/')}/_sandbox/realms", timeout=10)
+        doc = answer.json() if answer.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return []
+    items = doc.get("realms") if isinstance(doc, dict) else doc
+    realms: list[str] = []
+    for item in items or []:
+        realm = item.get("realm_id") or item.get("id") if isinstance(item, dict) else item
+        if isinstance(realm, str | int) and str(realm):
+            realms.append(str(realm))
+    return realms
+
+
+def login(
+    settings: Settings,
+    *,
+    environment: Environment | None = None,
+    open_browser: bool = True,
+    redirect_url: str | None = None,
+    base_url: str | None = None,
+    passphrase: Secret | None = None,
+    show: Callable[[str], None] = print,
+    ask: Callable[[str], str] = input,
+    wait_seconds: float = 300.0,
+) -> Connected:
+    """Connect a real QBO company with the authorisation-code flow.
+
+    Args:
+        settings: The settings (app keys, redirect URI, token store).
+        environment: ``sandbox`` or ``production`` (default: the settings').
+        open_browser: Open the consent page and catch the redirect on the loopback listener;
+            otherwise print the URL and ask for the redirect URL to be pasted.
+        redirect_url: A redirect URL obtained earlier (no browser, no prompt; the state of that
+            earlier request cannot be checked).
+        base_url: Override the API host.
+        passphrase: The token store passphrase.
+        show: Prints a line for the user.
+        ask: Asks the user for a line.
+        wait_seconds: How long to wait for the browser.
+    """
+    environment = environment or settings.environment
+    if environment is Environment.EMBEDDED:
+        raise ValueError("use login_embedded for the embedded sandbox")
+    endpoints = Endpoints.for_environment(environment, base_url=base_url or settings.api_base_url)
+    credentials = app_credentials(settings, environment)
+    flow = OAuthFlow(endpoints, credentials, settings.redirect_uri)
+    store = open_store(settings, passphrase)
+    if redirect_url:
+        log.warning("using a pasted redirect URL: its state cannot be checked against a request")
+        grant = flow.exchange(redirect_url, state=None)
+    else:
+        request = flow.authorization_url()
+        if open_browser:
+            with RedirectListener(settings.redirect_uri) as listener:
+                show(f"Opening your browser to connect a QuickBooks company:\n{request.url}")
+                if not webbrowser.open(request.url):
+                    show("Could not open a browser: open the URL above yourself.")
+                received = listener.wait(wait_seconds)
+        else:
+            show(f"Open this URL in a browser and approve the connection:\n{request.url}")
+            received = ask("Paste the full URL your browser was redirected to: ")
+        grant = flow.exchange(received, state=request.state)
+    return store_grant(
+        store, grant, environment=environment, endpoints=endpoints, credentials=credentials
+    )
+
+
+def logout(settings: Settings, realm_id: str, *, passphrase: Secret | None = None) -> bool:
+    """Revoke a company's grant (best effort) and forget its tokens.
+
+    Returns:
+        Whether Intuit (or the sandbox) confirmed the revocation.
+
+    Raises:
+        NotConnectedError: If the company is not connected.
+    """
+    store = open_store(settings, passphrase)
+    record = store.get(realm_id)
+    revoked = False
+    try:
+        revoked = flow_for(settings, record).revoke(record.refresh_token)
+    except (TransportError, ConfigError, ValueError) as exc:
+        log.warning("could not revoke the grant of realm %s: %s", realm_id, exc)
+    store.remove(realm_id)
+    return revoked

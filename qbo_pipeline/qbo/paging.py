@@ -1,0 +1,134 @@
+"""Read every record of an entity, several pages in flight, reconciled with COUNT(*).
+
+QBO pages with ``STARTPOSITION`` / ``MAXRESULTS`` (at most 1000). :func:`iter_pages` asks for
+``COUNT(*)`` first, fetches the pages that count implies with a few requests in flight (all of
+them through the realm's limiter), yields them in page order, and at the end checks that exactly
+that many distinct records arrived and that the count did not move meanwhile. Anything else raises
+:class:`~qbo_pipeline.qbo.faults.TruncationError`: truncation never passes unnoticed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from qbo_pipeline.entities import MAX_PAGE_SIZE, Entity
+from qbo_pipeline.qbo import query as qbo_query
+from qbo_pipeline.qbo.faults import TruncationError
+from qbo_pipeline.qbo.redact import get_logger
+
+if TYPE_CHECKING:
+    from qbo_pipeline.qbo.http import QBOClient
+
+log = get_logger(__name__)
+
+
+def iter_pages(
+    client: QBOClient,
+    entity: Entity,
+    *,
+    where: Sequence[qbo_query.Condition] | str | None = None,
+    include_inactive: bool = True,
+    page_size: int = MAX_PAGE_SIZE,
+    parallel: int = 4,
+    recount: bool = True,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield an entity's records page by page, each record exactly once.
+
+    Args:
+        client: The realm's client.
+        entity: A queryable entity (singletons yield their one record).
+        where: Conditions or a trusted WHERE text.
+        include_inactive: Add ``Active IN (true, false)`` for name-lists.
+        page_size: MAXRESULTS per page (1 to 1000).
+        parallel: Pages in flight at once (capped by the realm's in-flight limit).
+        recount: Ask COUNT(*) again at the end to catch records added or removed meanwhile.
+
+    Raises:
+        TruncationError: If the records fetched differ from COUNT(*), a record came twice, or
+            the count changed while paging.
+    """
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be 1 to {MAX_PAGE_SIZE}, not {page_size}")
+    if parallel < 1:
+        raise ValueError("parallel must be at least 1")
+    if entity.is_singleton:
+        yield [client.read(entity, "")]
+        return
+    if include_inactive:
+        where = qbo_query.with_inactive(entity, where)
+    expected = client.count(entity, where, include_inactive=False)
+    pages = math.ceil(expected / page_size)
+    workers = max(1, min(parallel, client.limiter.max_in_flight, pages or 1))
+    log.debug(
+        "%s: %d records in %d pages of %d, %d in flight",
+        entity.name,
+        expected,
+        pages,
+        page_size,
+        workers,
+    )
+
+    def fetch(index: int) -> list[dict[str, Any]]:
+        statement = qbo_query.select(
+            entity, where=where, start=1 + index * page_size, max_results=page_size
+        )
+        found = client.query(statement)
+        records = found.get(entity.json_key)
+        if records is None:
+            records = found.get(entity.name, [])
+        return list(records)
+
+    seen: set[Any] = set()
+    fetched = 0
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"qbo-{entity.name}")
+    pending: deque[Future[list[dict[str, Any]]]] = deque()
+    try:
+        next_page = 0
+        while next_page < pages and len(pending) < workers:
+            pending.append(executor.submit(fetch, next_page))
+            next_page += 1
+        while pending:
+            records = pending.popleft().result()
+            if next_page < pages:
+                pending.append(executor.submit(fetch, next_page))
+                next_page += 1
+            for record in records:
+                key = _id_key(record.get("Id"))
+                if key in seen:
+                    raise TruncationError(
+                        entity.name,
+                        expected,
+                        fetched,
+                        f"record Id {record.get('Id')} came twice (the data moved while paging)",
+                    )
+                seen.add(key)
+            fetched += len(records)
+            if fetched > expected:
+                raise TruncationError(
+                    entity.name, expected, fetched, "more records than COUNT(*) said"
+                )
+            yield records
+    finally:
+        for future in pending:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)
+    if fetched != expected:
+        raise TruncationError(entity.name, expected, fetched)
+    if recount:
+        after = client.count(entity, where, include_inactive=False)
+        if after != expected:
+            raise TruncationError(
+                entity.name,
+                after,
+                fetched,
+                f"COUNT(*) moved from {expected} to {after} while paging; read again",
+            )
+
+
+def _id_key(value: Any) -> Any:
+    text = str(value)
+    return int(text) if text.isdigit() else text
