@@ -1,0 +1,154 @@
+"""Shared fixtures: the embedded QBO sandbox, built once per session and copied per test."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+
+from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies, realm_id_for
+from qbo_pipeline.sandbox.store import SandboxStore
+
+REDIRECT_URI = "http://127.0.0.1:1/callback"
+
+
+def _fallback_company(store: SandboxStore, realm_id: str) -> None:
+    """TEMPORARY: a tiny company for when the DATA half's generator has not landed yet."""
+    start = datetime.now(UTC) - timedelta(days=2)
+    store.create_realm(realm_id, "Sandbox Company_US_1", clock_start=datetime.now(UTC))
+    stamp = start.isoformat(timespec="seconds")
+    meta = {"CreateTime": stamp, "LastUpdatedTime": stamp}
+
+    def rec(record_id: int, **fields: Any) -> dict[str, Any]:
+        return {
+            "Id": str(record_id),
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "MetaData": dict(meta),
+            **fields,
+        }
+
+    store.bulk_load(realm_id, "CompanyInfo", [rec(1, CompanyName="Sandbox Company_US_1")])
+    store.bulk_load(realm_id, "Preferences", [rec(1, AccountingInfoPrefs={})])
+    store.bulk_load(
+        realm_id,
+        "Account",
+        [
+            rec(1, Name="Services", AccountType="Income", Active=True),
+            rec(
+                2, Name="Accounts Receivable (A/R)", AccountType="Accounts Receivable", Active=True
+            ),
+        ],
+    )
+    store.bulk_load(
+        realm_id,
+        "Customer",
+        [rec(i, DisplayName=f"Customer {i}", Active=True) for i in range(1, 30)],
+    )
+    store.bulk_load(
+        realm_id,
+        "Item",
+        [
+            rec(1, Name="Services", Type="Service", Active=True, IncomeAccountRef={"value": "1"}),
+        ],
+    )
+    store.bulk_load(
+        realm_id,
+        "Invoice",
+        [
+            rec(
+                i,
+                CustomerRef={"value": str(1 + i % 29)},
+                TxnDate="2024-01-01",
+                TotalAmt=100,
+                Balance=100,
+                Line=[
+                    {
+                        "Amount": 100,
+                        "DetailType": "SalesItemLineDetail",
+                        "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+                    }
+                ],
+            )
+            for i in range(1, 32)
+        ],
+    )
+
+
+def build_state(path: Path, realms: int = 1) -> Path:
+    """Create a sandbox state file with ``realms`` generated companies."""
+    store = SandboxStore(path)
+    try:
+        if importlib.util.find_spec("qbo_pipeline.sandbox.generator") is not None:
+            ensure_companies(store, realms)
+        else:
+            for index in range(realms):
+                _fallback_company(store, realm_id_for(index))
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated default company (two realms) in a SQLite file, built once per session."""
+    return build_state(tmp_path_factory.mktemp("sandbox-template") / "sandbox.sqlite3", realms=2)
+
+
+@pytest.fixture
+def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[SandboxServer]:
+    """A started SandboxServer on a copy of the template, stopped after the test."""
+    state = tmp_path / "sandbox.sqlite3"
+    shutil.copyfile(sandbox_template, state)
+    server = SandboxServer(state, realms=1)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def sandbox_tokens(sandbox: SandboxServer, realm_id: str) -> dict[str, Any]:
+    """Run the OAuth authorization-code flow over HTTP; returns the token response."""
+    authorize = requests.get(
+        f"{sandbox.base_url}/connect/oauth2",
+        params={
+            "client_id": sandbox.client_id,
+            "response_type": "code",
+            "scope": "com.intuit.quickbooks.accounting",
+            "redirect_uri": REDIRECT_URI,
+            "state": "xyz",
+            "realmId": realm_id,
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert authorize.status_code == 302, authorize.text
+    query = parse_qs(urlparse(authorize.headers["Location"]).query)
+    assert query["state"] == ["xyz"] and query["realmId"] == [realm_id]
+    token = requests.post(
+        f"{sandbox.base_url}/oauth2/v1/tokens/bearer",
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"][0],
+            "redirect_uri": REDIRECT_URI,
+        },
+        auth=(sandbox.client_id, sandbox.client_secret),
+        headers={"Accept": "application/json"},
+        timeout=30,
+    )
+    assert token.status_code == 200, token.text
+    return token.json()
+
+
+def sandbox_token(sandbox: SandboxServer, realm_id: str) -> str:
+    """An access token for a realm, obtained through the real authorization-code flow."""
+    return str(sandbox_tokens(sandbox, realm_id)["access_token"])

@@ -1,0 +1,63 @@
+"""The sandbox's QBO API over HTTP: reads, writes, SyncToken, idempotency, faults."""
+
+from __future__ import annotations
+
+import requests
+
+from qbo_pipeline.sandbox.server import SandboxServer
+from tests.conftest import sandbox_token
+
+
+def _api(sandbox: SandboxServer) -> tuple[str, dict[str, str]]:
+    realm = sandbox.realm_ids[0]
+    token = sandbox_token(sandbox, realm)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    return f"{sandbox.base_url}/v3/company/{realm}", headers
+
+
+def test_query_read_and_headers(sandbox: SandboxServer) -> None:
+    base, headers = _api(sandbox)
+    r = requests.get(f"{base}/query", params={"query": "select * from Customer",
+                                              "minorversion": "75"}, headers=headers, timeout=30)
+    assert r.status_code == 200
+    assert r.headers["intuit_tid"]
+    body = r.json()
+    customers = body["QueryResponse"]["Customer"]
+    assert body["QueryResponse"]["startPosition"] == 1
+    assert body["QueryResponse"]["maxResults"] == len(customers)
+    assert "time" in body
+    one = requests.get(f"{base}/customer/{customers[0]['Id']}", headers=headers, timeout=30)
+    assert one.json()["Customer"] == customers[0]
+
+
+def test_create_update_stale_and_idempotent(sandbox: SandboxServer) -> None:
+    base, headers = _api(sandbox)
+    created = requests.post(f"{base}/customer", params={"requestid": "req-1"},
+                            json={"DisplayName": "Zed's \"Quoted\" Café"}, headers=headers,
+                            timeout=30)
+    assert created.status_code == 200, created.text
+    again = requests.post(f"{base}/customer", params={"requestid": "req-1"},
+                          json={"DisplayName": "Zed's \"Quoted\" Café"}, headers=headers,
+                          timeout=30)
+    assert again.content == created.content
+    record = created.json()["Customer"]
+    assert record["SyncToken"] == "0"
+    upd = requests.post(f"{base}/customer", json={"Id": record["Id"], "SyncToken": "0",
+                                                  "sparse": True, "Notes": "hi"},
+                        headers=headers, timeout=30)
+    assert upd.json()["Customer"]["SyncToken"] == "1"
+    stale = requests.post(f"{base}/customer", json={"Id": record["Id"], "SyncToken": "0",
+                                                    "sparse": True, "Notes": "again"},
+                          headers=headers, timeout=30)
+    assert stale.status_code == 400
+    assert stale.json()["Fault"]["Error"][0]["code"] == "5010"
+    dup = requests.post(f"{base}/customer", json={"DisplayName": "Zed's \"Quoted\" Café"},
+                        headers=headers, timeout=30)
+    assert dup.json()["Fault"]["Error"][0]["code"] == "6240"
+
+
+def test_missing_token_is_401_lowercase(sandbox: SandboxServer) -> None:
+    realm = sandbox.realm_ids[0]
+    r = requests.get(f"{sandbox.base_url}/v3/company/{realm}/customer/1", timeout=30)
+    assert r.status_code == 401
+    assert r.json()["fault"]["error"][0]["code"] == "3200"
