@@ -1,9 +1,217 @@
-"""``qbo-backup`` commands of the warehouse domain (filled in by that domain)."""
+"""``qbo-backup warehouse build``, ``diff`` and ``sql``: the DuckDB warehouse over the lake."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from qbo_pipeline.config import ConfigError, Settings
+
+console = Console(stderr=True)
+out = Console()
+
+
+class DiffFormat(StrEnum):
+    """Output formats of ``diff``."""
+
+    TEXT = "text"
+    CSV = "csv"
+    JSON = "json"
+    HTML = "html"
+
+
+class SqlFormat(StrEnum):
+    """Output formats of ``sql``."""
+
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(Text(message, style="red"))
+    return typer.Exit(1)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands to the CLI."""
+    """Add ``warehouse build``, ``diff`` and ``sql``."""
+    warehouse_app = typer.Typer(help="The DuckDB warehouse analysts query.", no_args_is_help=True)
+    app.add_typer(warehouse_app, name="warehouse")
+
+    @warehouse_app.command("build")
+    def build(
+        select: list[str] = typer.Option(
+            [],
+            "--select",
+            "-s",
+            help="Build only these models (and what they read); `name+` adds downstream.",
+        ),
+    ) -> None:
+        """Build every model over the lake and publish them to the warehouse atomically."""
+        from qbo_pipeline.models.runner import ModelError
+        from qbo_pipeline.models.warehouse import build_warehouse
+
+        settings = _settings()
+        try:
+            result = build_warehouse(settings.lake_url, settings.warehouse_path, select=select)
+        except ModelError as exc:
+            raise _fail(str(exc)) from None
+        table = Table(title=f"warehouse {result.warehouse}", title_justify="left")
+        for column in ("model", "kind", "rows", "tests"):
+            table.add_column(column, justify="right" if column in ("rows", "tests") else "left")
+        for model in result.models:
+            table.add_row(model.key, model.materialized, f"{model.rows:,}", str(len(model.tests)))
+        out.print(table)
+        out.print(
+            f"{len(result.models)} models, {result.tests_passed} tests passed, "
+            f"macros: {', '.join(result.macros)} ({result.seconds:.1f}s)"
+        )
+
+    @app.command("diff")
+    def diff(
+        old: str = typer.Argument(
+            ..., help="Earlier snapshot: id, prefix, latest, previous, date."
+        ),
+        new: str = typer.Argument("latest", help="Later snapshot (default: latest)."),
+        fmt: DiffFormat = typer.Option(DiffFormat.TEXT, "--format", "-f", help="Output format."),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
+        entity: list[str] = typer.Option(
+            [], "--entities", "-e", help="Only these entities (repeat or comma-separate)."
+        ),
+        realm: str | None = typer.Option(None, help="Only this company (realm id)."),
+        system: bool = typer.Option(
+            False, "--system-fields", help="Include MetaData and SyncToken differences."
+        ),
+        rebuild: bool = typer.Option(False, "--build", help="Rebuild the warehouse first."),
+    ) -> None:
+        """Show what changed between two snapshots: summary, CSV/JSON change list or HTML review."""
+        from qbo_pipeline.models.diff import ACTIONS, compute_diff
+        from qbo_pipeline.models.review import render_review
+        from qbo_pipeline.models.runner import ModelError
+        from qbo_pipeline.models.warehouse import build_warehouse, connect
+
+        settings = _settings()
+        names = [n.strip() for item in entity for n in item.split(",") if n.strip()]
+        try:
+            if rebuild:
+                build_warehouse(settings.lake_url, settings.warehouse_path)
+            con = connect(settings.warehouse_path, read_only=True)
+            try:
+                result = compute_diff(
+                    con,
+                    old,
+                    new,
+                    entity_names=names,
+                    include_system_fields=system,
+                    realm_id=realm,
+                )
+            finally:
+                con.close()
+        except ModelError as exc:
+            raise _fail(str(exc)) from None
+        if fmt is DiffFormat.CSV:
+            _emit(result.to_csv(), output)
+        elif fmt is DiffFormat.JSON:
+            _emit(result.to_json(), output)
+        elif fmt is DiffFormat.HTML:
+            _emit(render_review(result), output)
+        else:
+            for realm_id, (old_sid, new_sid) in result.snapshots.items():
+                table = Table(
+                    title=f"company {realm_id}: {old_sid} -> {new_sid}", title_justify="left"
+                )
+                table.add_column("entity")
+                for action in ACTIONS:
+                    table.add_column(action, justify="right")
+                rows = [r for r in result.summary() if r["realm_id"] == realm_id]
+                for row in rows:
+                    table.add_row(row["entity"], *(str(row[a] or "") for a in ACTIONS))
+                if not rows:
+                    table.add_row("(no change)", *[""] * len(ACTIONS))
+                out.print(table)
+            fields = sum(len(c.fields) for c in result.changes)
+            out.print(
+                f"{len(result.changes)} records changed, {fields} field changes "
+                "(--format csv|json|html for the full list)"
+            )
+
+    @app.command("sql")
+    def sql(
+        query: str = typer.Argument(..., help="SQL to run on the warehouse (read-only)."),
+        fmt: SqlFormat = typer.Option(SqlFormat.TABLE, "--format", "-f", help="Output format."),
+        limit: int = typer.Option(1000, help="Most rows shown as a table (0: all)."),
+    ) -> None:
+        """Run a query on the warehouse with a read-only connection."""
+        import duckdb
+
+        from qbo_pipeline.models.runner import ModelError
+        from qbo_pipeline.models.warehouse import connect
+
+        settings = _settings()
+        try:
+            con = connect(settings.warehouse_path, read_only=True)
+        except ModelError as exc:
+            raise _fail(str(exc)) from None
+        try:
+            cursor = con.execute(query)
+            columns = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchall() if columns else []
+        except duckdb.Error as exc:
+            raise _fail(f"query failed: {exc}") from None
+        finally:
+            con.close()
+        if fmt is SqlFormat.CSV:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(columns)
+            writer.writerows(rows)
+            _emit(buffer.getvalue(), None)
+        elif fmt is SqlFormat.JSON:
+            records = [{c: _jsonable(v) for c, v in zip(columns, r, strict=True)} for r in rows]
+            _emit(json.dumps(records, indent=2, ensure_ascii=False, default=str), None)
+        else:
+            table = Table(*columns)
+            shown = rows if limit <= 0 else rows[:limit]
+            for row in shown:
+                table.add_row(*("" if v is None else str(v) for v in row))
+            out.print(table)
+            if len(shown) < len(rows):
+                console.print(f"{len(rows) - len(shown)} more rows (use --limit 0 or --format csv)")
