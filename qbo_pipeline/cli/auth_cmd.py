@@ -1,9 +1,188 @@
-"""``qbo-backup`` commands of the auth domain (filled in by that domain)."""
+"""``qbo-backup auth login|list|logout|passphrase``: connect companies and manage their tokens."""
 
 from __future__ import annotations
 
+import getpass
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from qbo_pipeline.config import ConfigError, Environment, Secret, Settings
+
+console = Console(stderr=True)
+out = Console()
+
+NEW_PASSPHRASE_ENV = "QBO_PIPELINE_NEW_PASSPHRASE"
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into one red line and exit status 1 (no traceback)."""
+    from qbo_pipeline.qbo.faults import QBOError, TokenStoreError
+
+    try:
+        yield
+    except (QBOError, TokenStoreError, ConfigError, ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(code=1) from None
+
+
+def _settings(environment: Environment | None) -> Settings:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(code=1) from None
+    if environment is not None and environment is not settings.environment:
+        from dataclasses import replace
+
+        settings = replace(settings, environment=environment)
+    return settings
+
+
+def _prompt(label: str) -> str:
+    return getpass.getpass(label)
+
+
+def _passphrase(settings: Settings) -> Secret:
+    from qbo_pipeline.qbo.tokens import resolve_passphrase
+
+    interactive: Callable[[str], str] | None = _prompt if os.isatty(0) else None
+    return resolve_passphrase(settings, prompt=interactive)
+
+
+def _when(moment: datetime) -> str:
+    left = moment - datetime.now(UTC)
+    days = left.days
+    stamp = moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    if left.total_seconds() <= 0:
+        return f"[red]{stamp} (expired)[/red]"
+    return f"{stamp} ({days} days left)" if days >= 1 else f"[yellow]{stamp} (today)[/yellow]"
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands to the CLI."""
+    """Add the ``auth`` command group."""
+    auth = typer.Typer(
+        help="Connect QuickBooks companies and manage their tokens.", no_args_is_help=True
+    )
+    app.add_typer(auth, name="auth")
+
+    @auth.command("login")
+    def login(
+        environment: Environment | None = typer.Option(
+            None, "--environment", "-e", help="embedded, sandbox or production (default: config)."
+        ),
+        no_browser: bool = typer.Option(
+            False, "--no-browser", help="Print the URL and paste the redirect URL back."
+        ),
+        redirect_url: str | None = typer.Option(
+            None, "--redirect-url", help="A redirect URL from an earlier consent (no prompt)."
+        ),
+        base_url: str | None = typer.Option(
+            None,
+            "--base-url",
+            help="The embedded sandbox's URL (http://127.0.0.1:PORT), or an API host override.",
+        ),
+        realm: str | None = typer.Option(
+            None, "--realm", help="Embedded only: connect just this company."
+        ),
+    ) -> None:
+        """Connect a company (run again to connect more)."""
+        from qbo_pipeline.qbo import connect
+
+        settings = _settings(environment)
+        with _friendly_errors():
+            passphrase = _passphrase(settings)
+            if settings.environment is Environment.EMBEDDED:
+                if not base_url:
+                    raise ConfigError(
+                        "the embedded environment needs the sandbox's address: start "
+                        "`qbo-backup sandbox serve` and pass --base-url http://127.0.0.1:PORT"
+                    )
+                realms = connect.login_embedded(
+                    settings, base_url, passphrase=passphrase, realm_hint=realm
+                )
+                for realm_id in realms:
+                    out.print(f"connected realm {realm_id} (embedded sandbox at {base_url})")
+                return
+            done = connect.login(
+                settings,
+                open_browser=not no_browser,
+                redirect_url=redirect_url,
+                base_url=base_url,
+                passphrase=passphrase,
+                show=lambda line: console.print(line, highlight=False, soft_wrap=True),
+                ask=input,
+            )
+            out.print(
+                f"connected {done.company_name or 'the company'} "
+                f"(realm {done.realm_id}, {done.environment.value})",
+                highlight=False,
+            )
+
+    @auth.command("list")
+    def list_() -> None:
+        """Show the connected companies and when their refresh tokens expire."""
+        from qbo_pipeline.qbo.connect import open_store
+
+        settings = _settings(None)
+        with _friendly_errors():
+            records = open_store(settings, _passphrase(settings)).list()
+        if not records:
+            out.print("no companies connected; run `qbo-backup auth login`")
+            return
+        table = Table(title=f"Connected companies ({settings.token_store_path})")
+        table.add_column("Company")
+        table.add_column("Realm id")
+        table.add_column("Environment")
+        table.add_column("Refresh token expires")
+        for rec in records:
+            table.add_row(
+                rec.company_name or "?",
+                rec.realm_id,
+                rec.environment,
+                _when(rec.refresh_expires_at),
+            )
+        out.print(table)
+
+    @auth.command("logout")
+    def logout(realm: str = typer.Argument(..., help="The realm id to disconnect.")) -> None:
+        """Revoke a company's grant and forget its tokens."""
+        from qbo_pipeline.qbo import connect
+
+        settings = _settings(None)
+        with _friendly_errors():
+            revoked = connect.logout(settings, realm, passphrase=_passphrase(settings))
+        note = "revoked and forgotten" if revoked else "forgotten (the revoke was not confirmed)"
+        out.print(f"realm {realm}: {note}")
+
+    @auth.command("passphrase")
+    def passphrase() -> None:
+        """Re-encrypt the token store with a new passphrase.
+
+        The current passphrase comes from QBO_PIPELINE_PASSPHRASE (or a prompt); the new one
+        from QBO_PIPELINE_NEW_PASSPHRASE (or a prompt, asked twice).
+        """
+        from qbo_pipeline.qbo.connect import open_store
+
+        settings = _settings(None)
+        with _friendly_errors():
+            store = open_store(settings, _passphrase(settings))
+            store.load()  # check the current passphrase before asking for a new one
+            new = os.environ.get(NEW_PASSPHRASE_ENV)
+            if not new:
+                if not os.isatty(0):
+                    raise ConfigError(f"set {NEW_PASSPHRASE_ENV} to the new passphrase")
+                new = _prompt("New passphrase: ")
+                if new != _prompt("New passphrase again: "):
+                    raise ValueError("the two new passphrases differ; nothing was changed")
+            count = store.change_passphrase(Secret(new))
+        out.print(
+            f"re-encrypted {count} connected companies; set QBO_PIPELINE_PASSPHRASE to the new "
+            "passphrase for unattended runs"
+        )

@@ -270,7 +270,7 @@ def _sandbox_realms(base_url: str) -> list[str]:
     items = doc.get("realms") if isinstance(doc, dict) else doc
     realms: list[str] = []
     for item in items or []:
-        realm = item.get("realm_id") or item.get("id") if isinstance(item, dict) else item
+        realm = item.get("realmId") or item.get("realm_id") if isinstance(item, dict) else item
         if isinstance(realm, str | int) and str(realm):
             realms.append(str(realm))
     return realms

@@ -10,6 +10,7 @@ replays the first answer instead of writing twice). Validation faults are never 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -36,7 +37,7 @@ from qbo_pipeline.qbo.faults import (
     fault_from_object,
     parse_fault,
 )
-from qbo_pipeline.qbo.limiter import RealmLimiter, limiter_for
+from qbo_pipeline.qbo.limiter import BATCH_PER_MINUTE, RealmLimiter, limiter_for
 from qbo_pipeline.qbo.provider import TokenProvider
 from qbo_pipeline.qbo.redact import get_logger
 
@@ -83,6 +84,7 @@ class QBOClient:
         endpoints: The environment's URLs (``api_base`` is used here).
         tokens: Supplies (and refreshes) the access token.
         limiter: The realm's limiter; by default the process-wide one for this host and realm.
+        batch_limiter: The realm's batch budget (40 a minute); by default the process-wide one.
         retry: The retry policy.
         timeout: Seconds to wait for a response (QBO's own limit is 120 s).
         sleep: Injectable for tests.
@@ -95,6 +97,7 @@ class QBOClient:
         endpoints: Endpoints,
         tokens: TokenProvider,
         limiter: RealmLimiter | None = None,
+        batch_limiter: RealmLimiter | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -106,6 +109,9 @@ class QBOClient:
         self.api_base = endpoints.api_base.rstrip("/")
         self.tokens = tokens
         self.limiter = limiter or limiter_for(self.api_base, self.realm_id)
+        self.batch_limiter = batch_limiter or limiter_for(
+            self.api_base, self.realm_id, kind="batch", per_minute=BATCH_PER_MINUTE
+        )
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._sleep = sleep
@@ -278,7 +284,11 @@ class QBOClient:
         files: Any,
         headers: dict[str, str],
     ) -> tuple[int, Mapping[str, str], bytes]:
-        with self.limiter.slot():
+        is_batch = urlsplit(url).path.endswith("/batch")
+        with contextlib.ExitStack() as slots:
+            if is_batch:
+                slots.enter_context(self.batch_limiter.slot())
+            slots.enter_context(self.limiter.slot())
             with self._counter_lock:
                 self._api_calls += 1
             response = self.session.request(

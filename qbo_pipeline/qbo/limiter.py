@@ -143,7 +143,10 @@ class RealmLimiter:
             self._starts.popleft()
 
 
-_registry: dict[tuple[str, str], RealmLimiter] = {}
+BATCH_PER_MINUTE = 40
+"""QBO's separate budget of batch requests per minute per realm."""
+
+_registry: dict[tuple[str, str, str], RealmLimiter] = {}
 _registry_lock = threading.Lock()
 
 
@@ -153,12 +156,20 @@ def limiter_for(
     *,
     per_minute: int = RATE_LIMIT_PER_MINUTE,
     max_in_flight: int = MAX_CONCURRENT_REQUESTS,
+    kind: str = "api",
 ) -> RealmLimiter:
     """The process-wide limiter of one realm at one API host, created on first use.
 
+    Args:
+        api_base: The API host.
+        realm_id: The company.
+        per_minute: Requests per sliding minute.
+        max_in_flight: Requests at once.
+        kind: ``api`` for every request, ``batch`` for QBO's separate batch budget.
+
     Asking again with lower limits tightens the shared limiter (limits never loosen).
     """
-    key = (api_base.rstrip("/").lower(), realm_id)
+    key = (api_base.rstrip("/").lower(), realm_id, kind)
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is None:
