@@ -56,6 +56,17 @@ CSV_OPTIONS: dict[str, Any] = {
 """The polars CSV writer settings, explicit so that a polars upgrade cannot change the files."""
 
 
+def _quote(cell: str) -> str:
+    if cell == "" or any(c in cell for c in ',"\r\n'):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+def header_line(headers: Sequence[str]) -> bytes:
+    """The header row, quoted like the data rows (polars writes no CRLF for an empty frame)."""
+    return (",".join(_quote(h) for h in headers) + CSV_OPTIONS["line_terminator"]).encode()
+
+
 def build_schema(entity: Entity, records: Iterable[tuple[str, Mapping[str, Any]]]) -> EntitySchema:
     """The first pass: every table and column of an entity over all its records.
 
@@ -98,10 +109,13 @@ class _TableFile:
             {h: cells[c.name] for h, c in zip(self.headers, self.columns, strict=True)},
             schema=dict.fromkeys(self.headers, pl.String),
         )
-        out = io.BytesIO()
-        frame.write_csv(out, include_header=not self.header_written, **CSV_OPTIONS)
-        self.file.write(out.getvalue())
-        self.header_written = True
+        if not self.header_written:
+            self.file.write(header_line(self.headers))
+            self.header_written = True
+        if frame.height:
+            out = io.BytesIO()
+            frame.write_csv(out, include_header=False, **CSV_OPTIONS)
+            self.file.write(out.getvalue())
         self.rows += len(self.buffer)
         self.buffer = []
 
@@ -229,10 +243,13 @@ def read_table(
     data = path.read_bytes()
     if data.startswith(BOM):
         data = data[len(BOM) :]
-    frame = pl.read_csv(io.BytesIO(data), infer_schema=False, has_header=True)
+    # The header is read as a data row: polars does not undo doubled quotes in header names.
+    frame = pl.read_csv(io.BytesIO(data), infer_schema=False, has_header=False)
     headers = [c["header"] for c in columns]
-    if frame.columns != headers:
-        raise FlattenError(f"{path.name}: header {frame.columns} is not the manifest's {headers}")
+    found = list(frame.row(0)) if frame.height else []
+    if found != headers:
+        raise FlattenError(f"{path.name}: header {found} is not the manifest's {headers}")
+    frame = frame.slice(1)
     kinds = {c["name"]: c["kind"] for c in columns}
     names = [c["name"] for c in columns]
     rows: list[Row] = []

@@ -30,9 +30,9 @@ def safe_component(name: str, *, fallback: str = "export", limit: int = MAX_COMP
 
     Unicode is kept (NFC-normalised); characters Windows, macOS or Linux refuse in names
     (``< > : " / \ | ? *`` and control characters) become ``_``; whitespace runs become one
-    ``_`` (and runs of ``_`` one); leading and trailing dots, spaces and underscores go; Windows' reserved device names
-    (``CON``, ``NUL``, ``COM1``...) get a trailing ``_``; the result is cut to ``limit``
-    characters.
+    ``_`` (and runs of ``_`` one); leading and trailing dots, spaces and underscores go;
+    Windows' reserved device names (``CON``, ``NUL``, ``COM1``...) get a trailing ``_``; the
+    result is cut to ``limit`` characters.
 
     Args:
         name: The raw name (a company name, an entity or table path).

@@ -10,7 +10,8 @@ by the entity's JSON key (``<Invoice domain="QBO" sparse="false">``). Mapping of
 * an array becomes repeated elements of its key's name (an empty array writes nothing);
 * ``true``/``false`` and numbers as JSON writes them, ``null`` as ``xsi:nil="true"``;
 * the record's ``domain`` and ``sparse`` become attributes of the record element;
-* a key that is not a valid XML name becomes ``<Field name="the key">``.
+* a key that is not a valid XML name becomes ``<Field name="the key">`` (its value written in
+  full, a reference as child elements).
 
 Text is escaped (``& < >``; in attributes also ``"``, tab, CR and LF as character references;
 CR in text as ``&#13;`` so parsers keep it). Characters that XML 1.0 forbids even as
@@ -108,10 +109,11 @@ def _element(
         return
     tag, extra = _tag(name, esc)
     extra += attrs
+    # a reference's name/type become attributes, so only on an element without any yet
     if value is None:
         out.append(f'{pad}<{tag}{extra} xsi:nil="true"/>\n')
     elif isinstance(value, dict):
-        if _is_reference(value):
+        if not extra and _is_reference(value):
             for key in ("name", "type"):
                 if key in value:
                     extra += f' {key}="{esc.attr(value[key])}"'
