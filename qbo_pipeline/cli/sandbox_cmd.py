@@ -1,8 +1,58 @@
-"""``qbo-backup sandbox ...``: run the embedded QBO-compatible sandbox."""
+"""``qbo-backup sandbox ...``: run the embedded QBO-compatible sandbox.
+
+``serve`` starts it on loopback and prints its base URL, realm ids and the OAuth client id and
+secret it accepts. The defaults (``qbo-sandbox-client`` / ``qbo-sandbox-secret``) are documented
+and protect nothing real; override them with ``--client-id``/``--client-secret`` or
+``QBO_SANDBOX_CLIENT_ID``/``QBO_SANDBOX_CLIENT_SECRET``. ``simulate`` and ``incident`` change a
+state file directly, or a running sandbox through its ``/_sandbox/`` admin endpoints (``--url``).
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import requests
 import typer
+
+from qbo_pipeline.config import ConfigError, Settings
+from qbo_pipeline.sandbox.app import INCIDENTS
+
+_DEFAULT_CLIENT_ID = "qbo-sandbox-client"
+_DEFAULT_CLIENT_SECRET = "qbo-sandbox-secret"
+
+
+def _state_path(state: Path | None) -> Path:
+    if state is not None:
+        return state
+    try:
+        return Settings.from_env().sandbox_state_path
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _parse_params(values: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--param {item!r} must look like key=value")
+        params[key] = int(value) if value.isdigit() and key != "item_id" else value
+    return params
+
+
+def _post_admin(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response = requests.post(f"{url.rstrip('/')}/_sandbox/{path}", json=body, timeout=600)
+    except requests.RequestException as exc:
+        raise typer.BadParameter(f"cannot reach the sandbox at {url}: {exc}") from None
+    payload = response.json()
+    if response.status_code != 200:
+        raise typer.BadParameter(str(payload.get("error", payload)))
+    return payload
 
 
 def register(app: typer.Typer) -> None:
@@ -13,7 +63,145 @@ def register(app: typer.Typer) -> None:
     @sandbox.command("serve")
     def serve(
         host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-        port: int = typer.Option(0, help="Port (0 picks a free one)."),
+        port: int = typer.Option(0, min=0, max=65535, help="Port (0 picks a free one)."),
+        realms: int = typer.Option(1, min=1, max=50, help="Companies to serve."),
+        transactions: int | None = typer.Option(
+            None, min=1, help="Transactions per generated company (default: the sample's)."
+        ),
+        seed: int = typer.Option(42, help="Generation seed."),
+        state: Path | None = typer.Option(
+            None, help="State file (default: QBO_SANDBOX_STATE or data/sandbox/sandbox.sqlite3)."
+        ),
+        rate_limits: bool = typer.Option(
+            False, "--rate-limits", help="Enforce QBO's 500/min and 10-concurrent limits."
+        ),
+        latency_ms: float = typer.Option(0.0, min=0, help="Latency added to every API call."),
+        client_id: str = typer.Option(
+            _DEFAULT_CLIENT_ID, envvar="QBO_SANDBOX_CLIENT_ID", help="OAuth client id accepted."
+        ),
+        client_secret: str = typer.Option(
+            _DEFAULT_CLIENT_SECRET,
+            envvar="QBO_SANDBOX_CLIENT_SECRET",
+            help="OAuth client secret accepted.",
+            show_default=False,
+        ),
+        consent_page: bool = typer.Option(
+            False, "--consent-page", help="Show a consent page instead of consenting at once."
+        ),
     ) -> None:
-        """Serve the sandbox until interrupted."""
-        raise typer.Exit(code=1)
+        """Serve the sandbox until interrupted (Ctrl-C)."""
+        from qbo_pipeline.sandbox.server import SandboxServer
+
+        path = _state_path(state)
+        new = not path.exists()
+        if new:
+            typer.echo(f"Generating {realms} sandbox compan{'y' if realms == 1 else 'ies'} ...")
+        server = SandboxServer(
+            path,
+            host=host,
+            port=port,
+            realms=realms,
+            seed=seed,
+            transactions=transactions,
+            client_id=client_id,
+            client_secret=client_secret,
+            auto_consent=not consent_page,
+            realism={"rate_limits": rate_limits, "latency_ms": latency_ms},
+        )
+        server.start()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            typer.echo(f"QBO sandbox serving at {server.base_url}")
+            typer.echo(f"  state file:    {path}")
+            typer.echo(f"  realm ids:     {', '.join(server.realm_ids)}")
+            typer.echo(f"  client id:     {server.client_id}")
+            typer.echo(f"  client secret: {server.client_secret}")
+            typer.echo(f"  authorize:     {server.base_url}/connect/oauth2")
+            typer.echo(f"  token:         {server.base_url}/oauth2/v1/tokens/bearer")
+            typer.echo("Press Ctrl-C to stop.")
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+            typer.echo("Sandbox stopped.")
+
+    @sandbox.command("simulate")
+    def simulate(
+        days: int = typer.Option(..., min=1, max=3650, help="Days of activity to simulate."),
+        realm: str | None = typer.Option(None, help="Realm id (default: the first)."),
+        seed: int = typer.Option(7, help="Simulation seed."),
+        state: Path | None = typer.Option(None, help="State file to change."),
+        url: str | None = typer.Option(None, help="A running sandbox's base URL instead."),
+    ) -> None:
+        """Advance a company's clock N days with realistic activity."""
+        body: dict[str, Any] = {"days": days, "seed": seed}
+        if realm:
+            body["realmId"] = realm
+        if url:
+            result = _post_admin(url, "simulate", body)
+        else:
+            from qbo_pipeline.sandbox.simulate import simulate_days
+
+            store = _open_store(state)
+            try:
+                target = realm or store.realm_ids()[0]
+                log = simulate_days(store, target, days, seed=seed)
+                result = {"realmId": target, "days": days, "changes": _counts(log)}
+            finally:
+                store.close()
+        typer.echo(json.dumps(result, indent=2))
+
+    @sandbox.command("incident")
+    def incident(
+        kind: str = typer.Argument(..., help=f"One of: {', '.join(INCIDENTS)}."),
+        param: list[str] = typer.Option([], "--param", help="Incident parameter key=value."),
+        realm: str | None = typer.Option(None, help="Realm id (default: the first)."),
+        state: Path | None = typer.Option(None, help="State file to change."),
+        url: str | None = typer.Option(None, help="A running sandbox's base URL instead."),
+    ) -> None:
+        """Stage an incident: a bulk delete, a bad import or a deactivated item."""
+        if kind not in INCIDENTS:
+            raise typer.BadParameter(f"incident {kind!r} is not one of {', '.join(INCIDENTS)}")
+        params = _parse_params(param)
+        if url:
+            body: dict[str, Any] = {"kind": kind, "params": params}
+            if realm:
+                body["realmId"] = realm
+            result = _post_admin(url, "incident", body)
+        else:
+            from qbo_pipeline.sandbox.app import run_incident
+
+            store = _open_store(state)
+            try:
+                target = realm or store.realm_ids()[0]
+                try:
+                    log = run_incident(store, target, kind, params)
+                except (TypeError, ValueError) as exc:
+                    raise typer.BadParameter(str(exc)) from None
+                result = {"realmId": target, "kind": kind, "changes": _counts(log)}
+            finally:
+                store.close()
+        typer.echo(json.dumps(result, indent=2))
+
+
+def _open_store(state: Path | None) -> Any:
+    from qbo_pipeline.sandbox.store import SandboxStore
+
+    path = _state_path(state)
+    if not path.exists():
+        raise typer.BadParameter(
+            f"no sandbox state at {path}; run `qbo-backup sandbox serve` once to generate it"
+        )
+    store = SandboxStore(path)
+    if not store.realm_ids():
+        store.close()
+        raise typer.BadParameter(f"the sandbox state at {path} holds no company")
+    return store
+
+
+def _counts(log: Any) -> dict[str, int]:
+    counts = log.counts() if hasattr(log, "counts") else {}
+    return {f"{entity}.{action}": n for (entity, action), n in counts.items()}
