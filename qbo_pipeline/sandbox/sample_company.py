@@ -563,7 +563,7 @@ CUSTOMERS: tuple[PartySpec, ...] = (
             "-122.1141681",
         ),
         parent=None,
-        taxable=False,
+        taxable=True,  # invoices 100/130 of the captures charge it California tax
     ),
     PartySpec(
         "25",
