@@ -1,0 +1,219 @@
+"""What restore sends to QBO: a snapshot payload without the fields QBO owns.
+
+A record kept in the lake is exactly what QBO returned: it carries fields QBO assigns (``Id``,
+``SyncToken``, ``MetaData``), envelope flags (``domain``, ``sparse``), values QBO computes from
+other records (balances, ``FullyQualifiedName``) and links that expire (presigned URLs). Sending
+them back is at best ignored and at worst refused, so restore strips them, by the rules in
+:data:`STRIP_RULES`: one table, each rule with the reason it exists, read by every function here.
+
+The same rules define when two versions of a record are "the same" for restore: two payloads are
+identical when their :func:`comparable` views are equal.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from qbo_pipeline.entities import Entity, Kind
+
+DELETED_SUFFIX = " (deleted)"
+"""What QBO appends to the name of a deactivated name-list record."""
+
+When = Literal["always", "create"]
+
+
+@dataclass(frozen=True)
+class StripRule:
+    """A field restore never sends (``always``) or leaves out of a create (``create``).
+
+    Attributes:
+        path: Dotted path; ``[]`` marks an array (``Line[].Id``).
+        why: Why QBO does not take it back.
+        when: ``always``, or ``create`` when QBO assigns it to a new record but keeps it on update.
+        entities: The entities the rule applies to; empty means every entity.
+        kinds: Or the kinds it applies to; empty with empty ``entities`` means every entity.
+    """
+
+    path: str
+    why: str
+    when: When = "always"
+    entities: tuple[str, ...] = ()
+    kinds: tuple[Kind, ...] = ()
+
+    def applies(self, entity: Entity, *, creating: bool) -> bool:
+        """Whether the rule strips the field from ``entity`` in this kind of write."""
+        if self.when == "create" and not creating:
+            return False
+        if self.entities or self.kinds:
+            return entity.name in self.entities or entity.kind in self.kinds
+        return True
+
+
+_ADDRESSES = (
+    "BillAddr",
+    "ShipAddr",
+    "PrimaryAddr",
+    "OtherAddr",
+    "CompanyAddr",
+    "LegalAddr",
+    "CustomerCommunicationAddr",
+)
+
+STRIP_RULES: tuple[StripRule, ...] = (
+    StripRule("Id", "QBO assigns ids; an update names the live id separately"),
+    StripRule("SyncToken", "QBO's version counter; an update sends the live one"),
+    StripRule("MetaData", "creation and update times are QBO's"),
+    StripRule("domain", "response envelope flag"),
+    StripRule("sparse", "response envelope flag; restore decides full or sparse itself"),
+    StripRule("status", "CDC deletion marker"),
+    StripRule("time", "response envelope time"),
+    StripRule("FullyQualifiedName", "computed from the name and the parent chain"),
+    StripRule("Level", "computed from the parent chain"),
+    StripRule(
+        "Balance",
+        "computed from the transactions that post to it",
+        kinds=(Kind.NAME_LIST, Kind.TRANSACTION),
+    ),
+    StripRule("BalanceWithJobs", "computed from the customer's jobs", entities=("Customer",)),
+    StripRule("HomeBalance", "computed in the home currency", kinds=(Kind.TRANSACTION,)),
+    StripRule("UnappliedAmt", "computed from the payment's applied lines", entities=("Payment",)),
+    StripRule("RemainingCredit", "computed from applied credits", entities=("CreditMemo",)),
+    StripRule(
+        "CurrentBalance",
+        "computed from postings (an opening balance is a journal entry)",
+        entities=("Account",),
+    ),
+    StripRule("CurrentBalanceWithSubAccounts", "computed from postings", entities=("Account",)),
+    StripRule("InvoiceLink", "a link QBO generates for online payment", entities=("Invoice",)),
+    StripRule("FileAccessUri", "QBO's download path for the stored file", entities=("Attachable",)),
+    StripRule("ThumbnailFileAccessUri", "QBO's thumbnail download path", entities=("Attachable",)),
+    StripRule("ThumbnailTempDownloadUri", "presigned and expiring", entities=("Attachable",)),
+    StripRule("Size", "measured by QBO from the uploaded bytes", entities=("Attachable",)),
+    StripRule("Line[].Id", "QBO numbers the lines of a new transaction", when="create"),
+    *(
+        StripRule(f"{address}.Id", "QBO assigns address ids to a new record", when="create")
+        for address in _ADDRESSES
+    ),
+)
+"""Every field restore leaves out of what it sends, with the reason. Entity volatile fields
+(catalogue ``volatile_fields``, such as presigned download URLs) are always stripped too."""
+
+
+def _rules(entity: Entity, *, creating: bool) -> Iterator[list[str]]:
+    for rule in STRIP_RULES:
+        if rule.applies(entity, creating=creating):
+            yield rule.path.split(".")
+    for name in entity.volatile_fields:
+        yield [name]
+
+
+def _strip(node: Any, parts: list[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _strip(item, parts)
+        return
+    if not isinstance(node, dict):
+        return
+    head = parts[0]
+    is_array = head.endswith("[]")
+    key = head[:-2] if is_array else head
+    if len(parts) == 1:
+        node.pop(key, None)
+        return
+    if key in node:
+        _strip(node[key], parts[1:])
+
+
+def strip(entity: Entity, payload: dict[str, Any], *, creating: bool = False) -> dict[str, Any]:
+    """A deep copy of ``payload`` without the fields of :data:`STRIP_RULES`.
+
+    Args:
+        entity: The record's entity.
+        payload: The record as QBO returned it (never modified).
+        creating: Also strip the fields QBO assigns only to new records (line and address ids).
+    """
+    out = copy.deepcopy(payload)
+    for parts in _rules(entity, creating=creating):
+        _strip(out, parts)
+    return out
+
+
+def comparable(entity: Entity, payload: dict[str, Any]) -> dict[str, Any]:
+    """The view of a record restore compares: what it could write back, nothing QBO derives."""
+    return strip(entity, payload)
+
+
+def identical(entity: Entity, left: dict[str, Any], right: dict[str, Any]) -> bool:
+    """Whether two versions of a record hold the same restorable content."""
+    return comparable(entity, left) == comparable(entity, right)
+
+
+def _name_fields(entity: Entity) -> tuple[str, ...]:
+    fields = [entity.name_field] if entity.name_field else []
+    if entity.kind is Kind.NAME_LIST:
+        fields.append("PrintOnCheckName")
+    return tuple(fields)
+
+
+def without_deleted_suffix(entity: Entity, payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with the " (deleted)" QBO appends to deactivated names taken off (a copy)."""
+    out = dict(payload)
+    for field in _name_fields(entity):
+        value = out.get(field)
+        if isinstance(value, str) and value.endswith(DELETED_SUFFIX):
+            out[field] = value[: -len(DELETED_SUFFIX)]
+    return out
+
+
+def create_payload(entity: Entity, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The body of a create that re-creates ``snapshot``.
+
+    Name-list records are always created active, with their original name: a deactivated record
+    is deactivated again by a final step, once the transactions that reference it are back.
+    """
+    out = strip(entity, snapshot, creating=True)
+    if entity.has_active:
+        out = without_deleted_suffix(entity, out)
+        out["Active"] = True
+    return out
+
+
+def update_payload(
+    entity: Entity, snapshot: dict[str, Any], *, live_id: str, sync_token: str
+) -> dict[str, Any]:
+    """The body of a full update that turns the live record ``live_id`` back into ``snapshot``."""
+    out = strip(entity, snapshot)
+    out["Id"] = live_id
+    out["SyncToken"] = sync_token
+    return out
+
+
+def reactivate_payload(
+    entity: Entity, snapshot: dict[str, Any], *, live_id: str, sync_token: str
+) -> dict[str, Any]:
+    """A full update that makes the record active again with the snapshot's content and name."""
+    out = update_payload(
+        entity, without_deleted_suffix(entity, snapshot), live_id=live_id, sync_token=sync_token
+    )
+    out["Active"] = True
+    return out
+
+
+def deactivate_payload(record_id: str, sync_token: str) -> dict[str, Any]:
+    """The body of a sparse update that deactivates a name-list record."""
+    return {"Id": record_id, "SyncToken": sync_token, "Active": False}
+
+
+def name_of(entity: Entity, payload: dict[str, Any]) -> str | None:
+    """The record's unique name (catalogue ``name_field``) without QBO's deleted suffix."""
+    if not entity.name_field:
+        return None
+    value = payload.get(entity.name_field)
+    if not isinstance(value, str):
+        return None
+    if value.endswith(DELETED_SUFFIX):
+        return value[: -len(DELETED_SUFFIX)]
+    return value

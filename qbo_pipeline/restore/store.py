@@ -1,0 +1,217 @@
+"""Where restore plans live: ``restore/<plan_id>/`` beside the realm's snapshots in the lake.
+
+```
+restore/<plan_id>/plan.json       the plan, written once, never changed
+restore/<plan_id>/approval.json   who approved it, when, from where (written once)
+restore/<plan_id>/status.json     per-step state and the id map, rewritten atomically by apply
+restore/<plan_id>/audit.jsonl     every approval, request, response, fault and skip, appended
+restore/<plan_id>/verify.json     the post-apply comparison with the snapshot
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import orjson
+
+from qbo_pipeline.restore.audit import AuditLog
+from qbo_pipeline.restore.model import Plan
+
+_PLAN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}(\.[0-9]{1,6})?Z-[0-9a-f]{8,16}$")
+
+
+class RestoreError(RuntimeError):
+    """A restore request that cannot be carried out; the message says why and what to do."""
+
+
+class PlanNotFound(RestoreError):
+    """No plan with that id in the realm."""
+
+
+class _Files:
+    """Small, atomic file operations on a local folder or an fsspec URL."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self.local = "://" not in root or root.startswith("file://")
+
+    def path(self, *parts: str) -> str:
+        base = self.root.removeprefix("file://") if self.local else self.root
+        return "/".join([base, *parts])
+
+    def exists(self, *parts: str) -> bool:
+        if self.local:
+            return Path(self.path(*parts)).exists()
+        fs, p = fsspec.core.url_to_fs(self.path(*parts))
+        return bool(fs.exists(p))
+
+    def read(self, *parts: str) -> bytes:
+        if self.local:
+            return Path(self.path(*parts)).read_bytes()
+        fs, p = fsspec.core.url_to_fs(self.path(*parts))
+        return bytes(fs.cat_file(p))
+
+    def write(self, data: bytes, *parts: str, exclusive: bool = False) -> None:
+        """Write atomically; with ``exclusive``, refuse to replace an existing file."""
+        target = self.path(*parts)
+        if self.local:
+            folder = Path(target).parent
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                if exclusive:
+                    os.link(tmp, target)  # fails if the target exists: write-once
+                else:
+                    os.replace(tmp, target)
+            except FileExistsError:
+                raise
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            return
+        fs, p = fsspec.core.url_to_fs(target)
+        if exclusive and fs.exists(p):
+            raise FileExistsError(target)
+        fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
+        fs.pipe_file(p, data)
+
+    def folders(self) -> list[str]:
+        if self.local:
+            root = Path(self.path())
+            return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+        fs, p = fsspec.core.url_to_fs(self.path())
+        if not fs.exists(p):
+            return []
+        return sorted(
+            entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            for entry in fs.ls(p, detail=True)
+            if entry.get("type") == "directory"
+        )
+
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str)
+
+
+class PlanStore:
+    """The restore plans of one realm.
+
+    Args:
+        root: The realm's ``restore`` folder, ``RealmLake.path("restore")``.
+    """
+
+    def __init__(self, root: str) -> None:
+        self._files = _Files(str(root))
+
+    @classmethod
+    def for_realm(cls, realm: Any) -> PlanStore:
+        """The plan store of a :class:`~qbo_pipeline.lake.lake.RealmLake`."""
+        return cls(str(realm.path("restore")))
+
+    def location(self, plan_id: str, name: str = "") -> str:
+        """The path or URL of a plan's folder, or of one of its files."""
+        self._check_id(plan_id)
+        return self._files.path(plan_id, name) if name else self._files.path(plan_id)
+
+    @staticmethod
+    def _check_id(plan_id: str) -> None:
+        if not _PLAN_ID.match(plan_id or ""):
+            raise PlanNotFound(
+                f"{plan_id!r} is not a plan id (expected <snapshot id>-<hex>, "
+                "for example 20261121T053012.123456Z-1a2b3c4d); `qbo-backup restore list` "
+                "shows the plans"
+            )
+
+    def plan_ids(self) -> list[str]:
+        """Every plan id, oldest first."""
+        return [
+            name
+            for name in self._files.folders()
+            if _PLAN_ID.match(name) and self._files.exists(name, "plan.json")
+        ]
+
+    def save(self, plan: Plan) -> str:
+        """Write a new plan (plans are immutable: an existing id is refused).
+
+        Returns:
+            The location of ``plan.json``.
+        """
+        self._check_id(plan.plan_id)
+        try:
+            self._files.write(_dumps(plan.to_json()), plan.plan_id, "plan.json", exclusive=True)
+        except FileExistsError:
+            raise RestoreError(
+                f"plan {plan.plan_id} already exists; plans are never rewritten "
+                "(plan again for a new one)"
+            ) from None
+        return self.location(plan.plan_id, "plan.json")
+
+    def load(self, plan_id: str) -> Plan:
+        """Read a plan, with its approval block filled in when it has been approved.
+
+        Raises:
+            PlanNotFound: If the realm has no such plan.
+            RestoreError: If the plan file is unreadable.
+        """
+        self._check_id(plan_id)
+        if not self._files.exists(plan_id, "plan.json"):
+            known = self.plan_ids()
+            hint = f"; plans: {', '.join(known[-5:])}" if known else "; there are no plans yet"
+            raise PlanNotFound(f"no restore plan {plan_id}{hint}")
+        try:
+            plan = Plan.from_json(orjson.loads(self._files.read(plan_id, "plan.json")))
+        except (orjson.JSONDecodeError, ValueError, KeyError) as exc:
+            raise RestoreError(f"plan {plan_id} is unreadable: {exc}") from None
+        plan.approval = self.approval(plan_id)
+        return plan
+
+    def approval(self, plan_id: str) -> dict[str, Any] | None:
+        """The approval of a plan, or None."""
+        if not self._files.exists(plan_id, "approval.json"):
+            return None
+        return orjson.loads(self._files.read(plan_id, "approval.json"))
+
+    def save_approval(self, plan_id: str, approval: dict[str, Any]) -> dict[str, Any]:
+        """Record an approval once; a second approval keeps the first and returns it."""
+        try:
+            self._files.write(_dumps(approval), plan_id, "approval.json", exclusive=True)
+        except FileExistsError:
+            existing = self.approval(plan_id)
+            assert existing is not None
+            return existing
+        return approval
+
+    def status(self, plan_id: str) -> dict[str, Any] | None:
+        """The apply status of a plan, or None before the first apply."""
+        if not self._files.exists(plan_id, "status.json"):
+            return None
+        return orjson.loads(self._files.read(plan_id, "status.json"))
+
+    def save_status(self, plan_id: str, status: dict[str, Any]) -> None:
+        """Replace ``status.json`` atomically."""
+        self._files.write(_dumps(status), plan_id, "status.json")
+
+    def verification(self, plan_id: str) -> dict[str, Any] | None:
+        """The post-apply verification, or None."""
+        if not self._files.exists(plan_id, "verify.json"):
+            return None
+        return orjson.loads(self._files.read(plan_id, "verify.json"))
+
+    def save_verification(self, plan_id: str, report: dict[str, Any]) -> None:
+        """Replace ``verify.json`` atomically."""
+        self._files.write(_dumps(report), plan_id, "verify.json")
+
+    def audit(self, plan_id: str) -> AuditLog:
+        """The plan's audit log."""
+        return AuditLog(self.location(plan_id, "audit.jsonl"), plan_id=plan_id)
