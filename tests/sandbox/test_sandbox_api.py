@@ -17,8 +17,12 @@ def _api(sandbox: SandboxServer) -> tuple[str, dict[str, str]]:
 
 def test_query_read_and_headers(sandbox: SandboxServer) -> None:
     base, headers = _api(sandbox)
-    r = requests.get(f"{base}/query", params={"query": "select * from Customer",
-                                              "minorversion": "75"}, headers=headers, timeout=30)
+    r = requests.get(
+        f"{base}/query",
+        params={"query": "select * from Customer", "minorversion": "75"},
+        headers=headers,
+        timeout=30,
+    )
     assert r.status_code == 200
     assert r.headers["intuit_tid"]
     body = r.json()
@@ -32,27 +36,45 @@ def test_query_read_and_headers(sandbox: SandboxServer) -> None:
 
 def test_create_update_stale_and_idempotent(sandbox: SandboxServer) -> None:
     base, headers = _api(sandbox)
-    created = requests.post(f"{base}/customer", params={"requestid": "req-1"},
-                            json={"DisplayName": "Zed's \"Quoted\" Café"}, headers=headers,
-                            timeout=30)
+    created = requests.post(
+        f"{base}/customer",
+        params={"requestid": "req-1"},
+        json={"DisplayName": 'Zed\'s "Quoted" Café'},
+        headers=headers,
+        timeout=30,
+    )
     assert created.status_code == 200, created.text
-    again = requests.post(f"{base}/customer", params={"requestid": "req-1"},
-                          json={"DisplayName": "Zed's \"Quoted\" Café"}, headers=headers,
-                          timeout=30)
+    again = requests.post(
+        f"{base}/customer",
+        params={"requestid": "req-1"},
+        json={"DisplayName": 'Zed\'s "Quoted" Café'},
+        headers=headers,
+        timeout=30,
+    )
     assert again.content == created.content
     record = created.json()["Customer"]
     assert record["SyncToken"] == "0"
-    upd = requests.post(f"{base}/customer", json={"Id": record["Id"], "SyncToken": "0",
-                                                  "sparse": True, "Notes": "hi"},
-                        headers=headers, timeout=30)
+    upd = requests.post(
+        f"{base}/customer",
+        json={"Id": record["Id"], "SyncToken": "0", "sparse": True, "Notes": "hi"},
+        headers=headers,
+        timeout=30,
+    )
     assert upd.json()["Customer"]["SyncToken"] == "1"
-    stale = requests.post(f"{base}/customer", json={"Id": record["Id"], "SyncToken": "0",
-                                                    "sparse": True, "Notes": "again"},
-                          headers=headers, timeout=30)
+    stale = requests.post(
+        f"{base}/customer",
+        json={"Id": record["Id"], "SyncToken": "0", "sparse": True, "Notes": "again"},
+        headers=headers,
+        timeout=30,
+    )
     assert stale.status_code == 400
     assert stale.json()["Fault"]["Error"][0]["code"] == "5010"
-    dup = requests.post(f"{base}/customer", json={"DisplayName": "Zed's \"Quoted\" Café"},
-                        headers=headers, timeout=30)
+    dup = requests.post(
+        f"{base}/customer",
+        json={"DisplayName": 'Zed\'s "Quoted" Café'},
+        headers=headers,
+        timeout=30,
+    )
     assert dup.json()["Fault"]["Error"][0]["code"] == "6240"
 
 
