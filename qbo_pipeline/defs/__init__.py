@@ -1,1 +1,1 @@
-"""Package."""
+"""Dagster definitions, one folder per domain: ingest, warehouse, exports, restore."""

@@ -1,0 +1,56 @@
+"""The code location loads, with exactly the expected assets, checks, jobs and automation."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from qbo_pipeline import entities
+
+
+def test_definitions_are_loadable(definitions: dg.Definitions) -> None:
+    dg.Definitions.validate_loadable(definitions)
+
+
+def test_ingest_assets_are_one_per_catalogue_entity(definitions: dg.Definitions) -> None:
+    keys = {k for k in definitions.resolve_all_asset_keys() if k.path[0] == "qbo"}
+    assert keys == {dg.AssetKey(["qbo", e.name]) for e in entities.CATALOGUE}
+
+
+def test_ingest_assets_share_one_partitioned_subsettable_op(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    node = graph.get(dg.AssetKey(["qbo", "Invoice"]))
+    assert node.partitions_def == dg.DynamicPartitionsDefinition(name="realms")
+    snapshot = definitions.resolve_assets_def(dg.AssetKey(["qbo", "Invoice"]))
+    assert snapshot.can_subset
+    assert len(snapshot.keys) == len(entities.CATALOGUE)
+    assert snapshot.op.pool == "qbo_backup"
+
+
+def test_count_checks_block_and_cover_every_entity(definitions: dg.Definitions) -> None:
+    checks = definitions.resolve_asset_graph().asset_check_keys
+    counts = {k.asset_key for k in checks if k.name == "count_matches_qbo"}
+    assert counts == {dg.AssetKey(["qbo", e.name]) for e in entities.CATALOGUE}
+    snapshot = definitions.resolve_assets_def(dg.AssetKey(["qbo", "Invoice"]))
+    blocking = {s.key.name for s in snapshot.check_specs if s.blocking}
+    assert blocking == {"count_matches_qbo"}
+    assert dg.AssetCheckKey(dg.AssetKey(["qbo", "CompanyInfo"]), "snapshot_fresh") in checks
+    assert dg.AssetCheckKey(dg.AssetKey(["qbo", "Invoice"]), "references_resolve") in checks
+    assert dg.AssetCheckKey(dg.AssetKey(["qbo", "Invoice"]), "no_new_fields") in checks
+
+
+def test_jobs_schedules_and_sensors(definitions: dg.Definitions) -> None:
+    for name in ("qbo_snapshot_job", "qbo_full_backup_job", "qbo_freshness_job"):
+        assert definitions.resolve_job_def(name).name == name
+    schedules = {s.name: s for s in definitions.schedules}
+    assert schedules["qbo_nightly_snapshot"].cron_schedule == "0 2 * * *"
+    assert schedules["qbo_nightly_snapshot"].execution_timezone == "UTC"
+    assert {s.name for s in definitions.sensors} >= {"qbo_cdc_poll", "qbo_realm_discovery"}
+
+
+def test_embedded_environment_is_said_in_asset_metadata(definitions: dg.Definitions) -> None:
+    spec = definitions.resolve_assets_def(dg.AssetKey(["qbo", "Invoice"])).specs_by_key[
+        dg.AssetKey(["qbo", "Invoice"])
+    ]
+    assert spec.metadata["qbo_environment"] == "embedded sandbox"
+    assert spec.kinds >= {"quickbooks", "parquet"}
+    assert spec.description
