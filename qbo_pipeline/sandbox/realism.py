@@ -244,19 +244,20 @@ class Realism:
                     self._counters(realm_id).in_flight -= 1
 
     def _pick_fault(self, config: RealismConfig, url: str) -> FaultRule | None:
+        """The first rule that fires; every matching rule counts the request."""
+        chosen: FaultRule | None = None
         for index, rule in enumerate(config.faults):
             if rule.path and rule.path not in url:
                 continue
             seen = self._rule_seen.get(index, 0) + 1
             self._rule_seen[index] = seen
             fired = self._rule_fired.get(index, 0)
-            if rule.times is not None and fired >= rule.times:
+            if chosen is not None or (rule.times is not None and fired >= rule.times):
                 continue
-            hit = seen in rule.on or (rule.rate > 0 and self._random.random() < rule.rate)
-            if hit:
+            if seen in rule.on or (rule.rate > 0 and self._random.random() < rule.rate):
                 self._rule_fired[index] = fired + 1
-                return rule
-        return None
+                chosen = rule
+        return chosen
 
     def stats(self) -> dict[str, Any]:
         """Counters per realm, and the configuration in force."""
