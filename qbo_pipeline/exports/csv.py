@@ -5,9 +5,10 @@ where needed (a separator, quote, CR or LF in the cell; empty strings are writte
 they differ from absent values, which are empty fields), quotes doubled, CRLF line ends.
 Numbers are unquoted with ``.`` decimals, dates ISO ``yyyy-mm-dd``, date-times
 ``yyyy-mm-dd hh:mm:ss`` (their UTC offset in the next column), so that Excel and LibreOffice read
-them as numbers, dates and date-times. String cells a spreadsheet would run as a formula are
-neutralised with a leading ``'`` unless asked not to (see
-:func:`qbo_pipeline.exports.flatten.neutralise`).
+them as numbers, dates and date-times (LibreOffice reads numbers and dates with its default
+import settings, date-times when "Detect special numbers" is ticked). String cells a
+spreadsheet would run as a formula are neutralised with a leading ``'`` unless asked not to
+(see :func:`qbo_pipeline.exports.flatten.neutralise`).
 
 When a records-per-file cap splits an entity, file ``n`` of each child table holds the array
 elements of exactly the records in file ``n`` of the main table, so every numbered set stands
