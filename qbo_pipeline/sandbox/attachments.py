@@ -99,6 +99,7 @@ def _one(
         entity_ref = ref.get("EntityRef") if isinstance(ref, dict) else None
         if not isinstance(entity_ref, dict):
             continue
+        ref.setdefault("IncludeOnSend", False)
         target, target_id = entity_ref.get("type"), entity_ref.get("value")
         try:
             target_ent = entities.get(str(target))
