@@ -1,0 +1,551 @@
+"""Days of realistic bookkeeping activity in a sandbox company, and the exact log of it.
+
+``simulate_days`` moves a realm's virtual clock forward a day at a time and, each day, makes the
+changes a small business makes: new invoices, payments against open invoices, bills and their
+payments, card and cash purchases, journal entries and new customers; customer contact changes
+and invoice line edits; voids, deletes and deactivations. Every write goes through
+:class:`Operations`, so SyncTokens, MetaData times and CDC tombstones are exactly what the API
+would produce.
+
+The :class:`ActivityLog` it returns lists every change in order: the entity, the id, the action and
+each changed JSON path (``PrimaryPhone.FreeFormNumber``, ``Line[0].Amount``) with its old and new
+value (None where the path is absent). Replaying the log over a snapshot taken before gives the
+snapshot after, which is what the diff models are tested against.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from qbo_pipeline import entities
+from qbo_pipeline.sandbox.clock import COMPANY_TZ
+from qbo_pipeline.sandbox.faults import SandboxFault
+from qbo_pipeline.sandbox.operations import Operations
+from qbo_pipeline.sandbox.store import SandboxStore
+
+ACTIONS = ("created", "updated", "deleted", "voided", "deactivated", "reactivated")
+"""What a :class:`Change` can be."""
+
+_HOME = {"value": "USD", "name": "United States Dollar"}
+_EXPENSE_ACCOUNTS = ("7", "8", "13", "15", "17", "20", "22", "24", "29", "56")
+
+
+# --- the log ----------------------------------------------------------------------------------
+
+
+def flatten(payload: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a JSON value by dotted path (``Line[0].Amount``); empty containers too."""
+    out: dict[str, Any] = {}
+    if isinstance(payload, dict) and payload:
+        for key, value in payload.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(payload, list) and payload:
+        for index, value in enumerate(payload):
+            out.update(flatten(value, f"{prefix}[{index}]"))
+    else:
+        out[prefix] = payload
+    return out
+
+
+def diff_fields(before: Any, after: Any) -> dict[str, tuple[Any, Any]]:
+    """The paths whose value differs between two payloads: ``{path: (old, new)}``.
+
+    A path absent on one side has None there; either payload may be None (created, deleted).
+    """
+    old = flatten(before) if before is not None else {}
+    new = flatten(after) if after is not None else {}
+    return {
+        path: (old.get(path), new.get(path))
+        for path in sorted(old.keys() | new.keys())
+        if old.get(path) != new.get(path) or (path in old) != (path in new)
+    }
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to one record.
+
+    Attributes:
+        entity: The catalogue entity name.
+        id: The record's id.
+        action: One of :data:`ACTIONS`.
+        fields: Every changed JSON path with its ``(old, new)`` value.
+    """
+
+    entity: str
+    id: str
+    action: str
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+class ActivityLog(list[Change]):
+    """The changes of a simulation or an incident, in the order they were made."""
+
+    def record(
+        self, entity: str, action: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> Change:
+        """Append the change between two versions of a record and return it."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
+        source = after if after is not None else before
+        if source is None:
+            raise ValueError("a change needs the record before or after it")
+        change = Change(entities.get(entity).name, str(source["Id"]), action, {})
+        change.fields.update(diff_fields(before, after))
+        self.append(change)
+        return change
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many changes of each ``(entity, action)``."""
+        return dict(Counter((c.entity, c.action) for c in self))
+
+    def touched(self) -> set[tuple[str, str]]:
+        """Every ``(entity, id)`` the log changed."""
+        return {(c.entity, c.id) for c in self}
+
+
+# --- picking records ----------------------------------------------------------------------------
+
+
+def pick(
+    store: SandboxStore,
+    realm_id: str,
+    entity: str,
+    rng: random.Random,
+    accept: Callable[[dict[str, Any]], bool] = lambda _: True,
+    *,
+    window: int = 200,
+) -> dict[str, Any] | None:
+    """A pseudo-random record that ``accept`` likes, without reading the whole entity.
+
+    Starts at a random id and scans forward ``window`` records (wrapping around once).
+    """
+    name = entities.get(entity).name
+    rows = store.select("WHERE realm = ? AND entity = ?", (realm_id, name), columns="max(id_num)")
+    top = rows[0][0] if rows else None
+    if top is None:
+        return None
+    start = rng.randint(0, int(top))
+    for low in (start, 0):
+        found = store.select(
+            "WHERE realm = ? AND entity = ? AND id_num >= ? ORDER BY id_num LIMIT ?",
+            (realm_id, name, low, window),
+        )
+        for _, payload in found:
+            record = orjson.loads(payload)
+            if accept(record):
+                return record
+    return None
+
+
+def _amount(value: Any) -> int:
+    return round(float(value or 0) * 100)
+
+
+def _money(amount: int) -> int | float:
+    return amount // 100 if amount % 100 == 0 else amount / 100
+
+
+# --- the simulation -----------------------------------------------------------------------------
+
+
+class _Day:
+    """The writes of one simulated day."""
+
+    def __init__(self, store: SandboxStore, realm_id: str, rng: random.Random, log: ActivityLog):
+        self.store = store
+        self.realm_id = realm_id
+        self.rng = rng
+        self.log = log
+        self.ops = Operations(store, realm_id)
+        self.today = store.now(realm_id).astimezone(COMPANY_TZ).date().isoformat()
+
+    def pick(self, entity: str, accept: Callable[[dict[str, Any]], bool] = lambda _: True) -> Any:
+        return pick(self.store, self.realm_id, entity, self.rng, accept)
+
+    def created(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
+        result = self.ops.create(entity, payload)
+        after = self.store.get(self.realm_id, entity, result["Id"])
+        self.log.record(entity, "created", None, after)
+        return after or result
+
+    def updated(self, entity: str, before: dict[str, Any], changes: dict[str, Any]) -> dict:
+        payload = {"Id": before["Id"], "SyncToken": before["SyncToken"], "sparse": True, **changes}
+        self.ops.update(entity, payload, sparse=True)
+        after = self.store.get(self.realm_id, entity, before["Id"])
+        self.log.record(entity, "updated", before, after)
+        return after or {}
+
+    # creates ------------------------------------------------------------------------------------
+
+    def invoice(self) -> None:
+        customer = self.pick("Customer", lambda c: c.get("Active") is not False)
+        items = [
+            self.pick(
+                "Item", lambda i: i.get("Active") is not False and i.get("Type") != "Category"
+            )
+            for _ in range(self.rng.randint(1, 2))
+        ]
+        if customer is None or not all(items):
+            return
+        lines = []
+        subtotal = 0
+        for n, item in enumerate(items, start=1):
+            price = _amount(item.get("UnitPrice")) or self.rng.choice((3500, 5000, 7500))
+            qty = self.rng.randint(1, 5)
+            lines.append(_sales_line(n, item, price, qty))
+            subtotal += price * qty
+        lines.append(
+            {
+                "Amount": _money(subtotal),
+                "DetailType": "SubTotalLineDetail",
+                "SubTotalLineDetail": {},
+            }
+        )
+        self.created(
+            "Invoice",
+            {
+                "TxnDate": self.today,
+                "CurrencyRef": dict(_HOME),
+                "LinkedTxn": [],
+                "Line": lines,
+                "TxnTaxDetail": {"TotalTax": 0},
+                "CustomerRef": {"value": customer["Id"], "name": customer["DisplayName"]},
+                "SalesTermRef": {"value": "3", "name": "Net 30"},
+                "DueDate": self.today,
+                "PrintStatus": "NeedToPrint",
+                "EmailStatus": "NotSet",
+            },
+        )
+
+    def payment(self) -> None:
+        invoice = self.pick("Invoice", lambda i: _amount(i.get("Balance")) > 0)
+        if invoice is None:
+            return
+        balance = _amount(invoice["Balance"])
+        amount = balance if self.rng.random() < 0.8 else max(1, balance // 2)
+        payment = self.created(
+            "Payment",
+            {
+                "CustomerRef": dict(invoice["CustomerRef"]),
+                "DepositToAccountRef": {"value": "4"},
+                "TotalAmt": _money(amount),
+                "UnappliedAmt": 0,
+                "ProcessPayment": False,
+                "TxnDate": self.today,
+                "CurrencyRef": dict(_HOME),
+                "Line": [
+                    {
+                        "Amount": _money(amount),
+                        "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}],
+                    }
+                ],
+            },
+        )
+        links = [*invoice.get("LinkedTxn", []), {"TxnId": payment["Id"], "TxnType": "Payment"}]
+        self.updated("Invoice", invoice, {"Balance": _money(balance - amount), "LinkedTxn": links})
+
+    def bill(self) -> None:
+        vendor = self.pick("Vendor", lambda v: v.get("Active") is not False)
+        if vendor is None:
+            return
+        amount = self.rng.randint(2000, 60000)
+        self.created(
+            "Bill",
+            {
+                "TxnDate": self.today,
+                "DueDate": self.today,
+                "CurrencyRef": dict(_HOME),
+                "LinkedTxn": [],
+                "Line": [_expense_line(self.rng, amount)],
+                "VendorRef": {"value": vendor["Id"], "name": vendor["DisplayName"]},
+                "APAccountRef": {"value": "33", "name": "Accounts Payable (A/P)"},
+            },
+        )
+
+    def bill_payment(self) -> None:
+        bill = self.pick("Bill", lambda b: _amount(b.get("Balance")) > 0)
+        if bill is None:
+            return
+        amount = _amount(bill["Balance"])
+        payment = self.created(
+            "BillPayment",
+            {
+                "VendorRef": dict(bill["VendorRef"]),
+                "PayType": "Check",
+                "CheckPayment": {
+                    "BankAccountRef": {"value": "35", "name": "Checking"},
+                    "PrintStatus": "NotSet",
+                },
+                "TotalAmt": _money(amount),
+                "TxnDate": self.today,
+                "CurrencyRef": dict(_HOME),
+                "Line": [
+                    {
+                        "Amount": _money(amount),
+                        "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}],
+                    }
+                ],
+            },
+        )
+        links = [
+            *bill.get("LinkedTxn", []),
+            {"TxnId": payment["Id"], "TxnType": "BillPaymentCheck"},
+        ]
+        self.updated("Bill", bill, {"Balance": 0, "LinkedTxn": links})
+
+    def purchase(self) -> None:
+        vendor = self.pick("Vendor", lambda v: v.get("Active") is not False)
+        if vendor is None:
+            return
+        card = self.rng.random() < 0.5
+        self.created(
+            "Purchase",
+            {
+                "AccountRef": {"value": "41", "name": "Mastercard"}
+                if card
+                else {"value": "35", "name": "Checking"},
+                "PaymentType": "CreditCard" if card else "Cash",
+                "EntityRef": {
+                    "value": vendor["Id"],
+                    "name": vendor["DisplayName"],
+                    "type": "Vendor",
+                },
+                "TxnDate": self.today,
+                "CurrencyRef": dict(_HOME),
+                "Line": [_expense_line(self.rng, self.rng.randint(500, 30000))],
+            },
+        )
+
+    def journal_entry(self) -> None:
+        amount = _money(self.rng.randint(5000, 50000))
+        lines = [
+            {
+                "Id": str(n),
+                "Description": "Monthly depreciation",
+                "Amount": amount,
+                "DetailType": "JournalEntryLineDetail",
+                "JournalEntryLineDetail": {"PostingType": side, "AccountRef": {"value": account}},
+            }
+            for n, (side, account) in enumerate((("Debit", "40"), ("Credit", "39")))
+        ]
+        self.created(
+            "JournalEntry",
+            {
+                "TxnDate": self.today,
+                "CurrencyRef": dict(_HOME),
+                "PrivateNote": "Monthly depreciation",
+                "Line": lines,
+            },
+        )
+
+    def customer(self) -> None:
+        first = self.rng.choice(("Ana", "Ben", "Chloe", "Dev", "Emma", "Felix", "Grace", "Hugo"))
+        last = self.rng.choice(("Ramirez", "Okoye", "Schmidt", "Tanaka", "Walsh", "Young"))
+        name = f"{first} {last}"
+        for attempt in range(2, 50):
+            try:
+                self.created(
+                    "Customer",
+                    {
+                        "GivenName": first,
+                        "FamilyName": last,
+                        "DisplayName": name,
+                        "PrimaryEmailAddr": {"Address": f"{first}.{last}@example.com".lower()},
+                        "PrimaryPhone": {"FreeFormNumber": self._phone()},
+                        "CurrencyRef": dict(_HOME),
+                        "Taxable": False,
+                    },
+                )
+                return
+            except SandboxFault as fault:
+                if fault.code != "6240":
+                    raise
+                name = f"{first} {last} {attempt}"
+
+    # updates and removals -----------------------------------------------------------------------
+
+    def _phone(self) -> str:
+        return f"({self.rng.randint(200, 999)}) 555-{self.rng.randint(0, 9999):04d}"
+
+    def contact_change(self) -> None:
+        customer = self.pick("Customer", lambda c: c.get("Active") is not False)
+        if customer is None:
+            return
+        changes: dict[str, Any] = {"PrimaryPhone": {"FreeFormNumber": self._phone()}}
+        if self.rng.random() < 0.5:
+            user = customer["DisplayName"].split()[0].lower().strip("'\",.")
+            changes["PrimaryEmailAddr"] = {
+                "Address": f"{user}{self.rng.randint(1, 99)}@example.com"
+            }
+        self.updated("Customer", customer, changes)
+
+    def line_edit(self) -> None:
+        invoice = self.pick(
+            "Invoice",
+            lambda i: (
+                _amount(i.get("Balance")) == _amount(i.get("TotalAmt")) > 0
+                and not _amount((i.get("TxnTaxDetail") or {}).get("TotalTax"))
+            ),
+        )
+        if invoice is None:
+            return
+        lines = orjson.loads(orjson.dumps(invoice["Line"]))
+        item_lines = [ln for ln in lines if ln.get("DetailType") == "SalesItemLineDetail"]
+        if not item_lines:
+            return
+        line = item_lines[0]
+        detail = line["SalesItemLineDetail"]
+        price = _amount(detail.get("UnitPrice")) or _amount(line["Amount"])
+        qty = int(detail.get("Qty") or 1) + 1
+        detail["Qty"] = qty
+        detail["UnitPrice"] = _money(price)
+        line["Amount"] = _money(price * qty)
+        subtotal = sum(_amount(ln["Amount"]) for ln in item_lines)
+        for other in lines:
+            if other.get("DetailType") == "SubTotalLineDetail":
+                other["Amount"] = _money(subtotal)
+        self.updated("Invoice", invoice, {"Line": lines, "Balance": _money(subtotal)})
+
+    def void(self) -> None:
+        invoice = self.pick(
+            "Invoice", lambda i: _amount(i.get("Balance")) == _amount(i.get("TotalAmt")) > 0
+        )
+        if invoice is None:
+            return
+        self.ops.void("Invoice", invoice["Id"], invoice["SyncToken"])
+        after = self.store.get(self.realm_id, "Invoice", invoice["Id"])
+        self.log.record("Invoice", "voided", invoice, after)
+
+    def delete(self) -> None:
+        purchase = self.pick("Purchase")
+        if purchase is None:
+            return
+        self.ops.delete("Purchase", purchase["Id"], purchase["SyncToken"])
+        self.log.record("Purchase", "deleted", purchase, None)
+
+    def deactivate(self) -> None:
+        customer = self.pick(
+            "Customer",
+            lambda c: (
+                c.get("Active") is not False and not _amount(c.get("Balance")) and not c.get("Job")
+            ),
+        )
+        if customer is None or _has_open_invoice(self.store, self.realm_id, customer["Id"]):
+            return
+        self.ops.deactivate("Customer", customer["Id"])
+        after = self.store.get(self.realm_id, "Customer", customer["Id"])
+        self.log.record("Customer", "deactivated", customer, after)
+
+
+def _has_open_invoice(store: SandboxStore, realm_id: str, customer_id: str) -> bool:
+    rows = store.select(
+        "WHERE realm = ? AND entity = 'Invoice' "
+        "AND json_extract(payload, '$.CustomerRef.value') = ? "
+        "AND json_extract(payload, '$.Balance') > 0 LIMIT 1",
+        (realm_id, customer_id),
+        columns="id_num",
+    )
+    return bool(rows)
+
+
+def _sales_line(n: int, item: dict[str, Any], price: int, qty: int) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "ItemRef": {"value": item["Id"], "name": item["Name"]},
+        "UnitPrice": _money(price),
+        "Qty": qty,
+        "TaxCodeRef": {"value": "NON"},
+    }
+    if item.get("IncomeAccountRef"):
+        detail["ItemAccountRef"] = dict(item["IncomeAccountRef"])
+    return {
+        "Id": str(n),
+        "LineNum": n,
+        "Description": item.get("Description") or item["Name"],
+        "Amount": _money(price * qty),
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": detail,
+    }
+
+
+def _expense_line(rng: random.Random, amount: int) -> dict[str, Any]:
+    return {
+        "Id": "1",
+        "Amount": _money(amount),
+        "DetailType": "AccountBasedExpenseLineDetail",
+        "AccountBasedExpenseLineDetail": {
+            "AccountRef": {"value": rng.choice(_EXPENSE_ACCOUNTS)},
+            "BillableStatus": "NotBillable",
+            "TaxCodeRef": {"value": "NON"},
+        },
+    }
+
+
+_WEIGHTS: tuple[tuple[str, int], ...] = (
+    ("invoice", 20),
+    ("payment", 15),
+    ("bill", 10),
+    ("bill_payment", 8),
+    ("purchase", 14),
+    ("journal_entry", 3),
+    ("customer", 4),
+    ("contact_change", 8),
+    ("line_edit", 6),
+    ("void", 3),
+    ("delete", 3),
+    ("deactivate", 2),
+)
+"""How often each kind of change happens."""
+
+
+def _actions(rng: random.Random, count: int) -> Iterator[str]:
+    names = [name for name, _ in _WEIGHTS]
+    weights = [weight for _, weight in _WEIGHTS]
+    yield from rng.choices(names, weights=weights, k=count)
+
+
+def simulate_days(
+    store: SandboxStore,
+    realm_id: str,
+    days: int,
+    *,
+    seed: int = 7,
+    changes_per_day: int | None = None,
+) -> ActivityLog:
+    """Advance a realm's clock ``days`` days, making a day's worth of changes each day.
+
+    Args:
+        store: The sandbox store.
+        realm_id: The company.
+        days: How many days to simulate (0 makes no change).
+        seed: The same seed on the same company state gives the same activity.
+        changes_per_day: Changes attempted each day; by default 5 to 15. An attempt that finds
+            nothing to act on (no open invoice to pay, say) makes no change.
+
+    Returns:
+        Every change, in order.
+
+    Raises:
+        ValueError: If ``days`` or ``changes_per_day`` is negative.
+    """
+    if days < 0:
+        raise ValueError(f"days must be zero or more, not {days}")
+    if changes_per_day is not None and changes_per_day < 0:
+        raise ValueError(f"changes_per_day must be zero or more, not {changes_per_day}")
+    log = ActivityLog()
+    base = store.now(realm_id).astimezone(COMPANY_TZ).date().isoformat()
+    rng = random.Random(f"{seed}:{realm_id}:{base}")
+    for _ in range(days):
+        store.advance_clock(realm_id, timedelta(days=1))
+        day = _Day(store, realm_id, rng, log)
+        count = changes_per_day if changes_per_day is not None else rng.randint(5, 15)
+        for action in _actions(rng, count):
+            getattr(day, action)()
+    return log
