@@ -1,0 +1,102 @@
+"""QBO write rules: deactivation naming, references, deletes, voids, balance, required fields."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from qbo_pipeline.sandbox.faults import SandboxFault
+from qbo_pipeline.sandbox.operations import Operations
+from qbo_pipeline.sandbox.store import SandboxStore
+
+REALM = "3003"
+
+
+@pytest.fixture
+def ops() -> Operations:
+    store = SandboxStore(":memory:")
+    store.create_realm(REALM, "Ops Co", clock_start=datetime(2024, 1, 1, tzinfo=UTC))
+    return Operations(store, REALM)
+
+
+def _code(call: object, *args: object, **kwargs: object) -> str:
+    with pytest.raises(SandboxFault) as info:
+        call(*args, **kwargs)  # type: ignore[operator]
+    return info.value.code
+
+
+def test_deactivate_and_reactivate_rename(ops: Operations) -> None:
+    account = ops.create("Account", {"Name": "Fees Billed", "AccountType": "Income"})
+    inactive = ops.deactivate("Account", account["Id"])
+    assert inactive["Name"] == "Fees Billed (deleted)" and inactive["Active"] is False
+    assert inactive["SyncToken"] == "1"
+    again = ops.create("Account", {"Name": "Fees Billed", "AccountType": "Income"})
+    assert _code(ops.reactivate, "Account", account["Id"]) == "6240"
+    ops.deactivate("Account", again["Id"])
+    assert ops.reactivate("Account", account["Id"])["Name"] == "Fees Billed"
+
+
+def test_reference_to_inactive_or_missing_record_is_610(ops: Operations) -> None:
+    customer = ops.create("Customer", {"DisplayName": "Gone Soon"})
+    line = [{"Amount": 10, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}]
+    ops.deactivate("Customer", customer["Id"])
+    assert _code(ops.create, "Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": line})
+    assert _code(ops.create, "Invoice", {"CustomerRef": {"value": "777"}, "Line": line}) == "610"
+    assert ops.store.count(REALM, "Invoice") == 0
+
+
+def test_delete_rules_and_void(ops: Operations) -> None:
+    customer = ops.create("Customer", {"DisplayName": "Payer"})
+    assert _code(ops.delete, "Customer", customer["Id"], "0") == "500"
+    invoice = ops.create(
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "Amount": 40,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"Qty": 2, "UnitPrice": 20},
+                },
+            ],
+        },
+    )
+    assert invoice["TotalAmt"] == 40 and invoice["Balance"] == 40
+    assert _code(ops.void, "Invoice", invoice["Id"], "7") == "5010"
+    voided = ops.void("Invoice", invoice["Id"], "0")
+    assert voided["TotalAmt"] == 0 and voided["Line"][0]["SalesItemLineDetail"]["Qty"] == 0
+    assert _code(ops.void, "Bill", "1", "0") == "500"
+    assert ops.delete("Invoice", invoice["Id"], "1")["status"] == "Deleted"
+    assert ops.store.get(REALM, "Invoice", invoice["Id"]) is None
+
+
+def test_journal_entry_must_balance_and_required_fields(ops: Operations) -> None:
+    account = ops.create("Account", {"Name": "Cash", "AccountType": "Bank"})
+
+    def line(side: str, amount: float) -> dict[str, object]:
+        return {
+            "Amount": amount,
+            "DetailType": "JournalEntryLineDetail",
+            "JournalEntryLineDetail": {"PostingType": side, "AccountRef": {"value": account["Id"]}},
+        }
+
+    assert _code(ops.create, "JournalEntry", {"Line": [line("Debit", 5), line("Credit", 4)]})
+    entry = ops.create("JournalEntry", {"Line": [line("Debit", 5), line("Credit", 5)]})
+    assert entry["TotalAmt"] == 5
+    assert _code(ops.create, "Account", {"AccountType": "Bank"}) == "2020"
+    assert _code(ops.create, "TaxCode", {"Name": "X"}) == "500"
+    assert _code(ops.update, "Account", {"Id": "1.5", "SyncToken": "0"}) == "2030"
+
+
+def test_full_update_clears_omitted_fields_sparse_keeps_them(ops: Operations) -> None:
+    customer = ops.create("Customer", {"DisplayName": "Keep", "Notes": "n", "CompanyName": "C"})
+    sparse = ops.update(
+        "Customer", {"Id": customer["Id"], "SyncToken": "0", "Notes": "m"}, sparse=True
+    )
+    assert sparse["CompanyName"] == "C" and sparse["Notes"] == "m"
+    full = ops.update("Customer", {"Id": customer["Id"], "SyncToken": "1", "DisplayName": "Keep"})
+    assert (
+        "CompanyName" not in full
+        and full["MetaData"]["CreateTime"] == customer["MetaData"]["CreateTime"]
+    )
