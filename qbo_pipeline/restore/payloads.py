@@ -22,7 +22,7 @@ from qbo_pipeline.entities import Entity, Kind
 DELETED_SUFFIX = " (deleted)"
 """What QBO appends to the name of a deactivated name-list record."""
 
-When = Literal["always", "create"]
+When = Literal["always", "create", "existing"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class StripRule:
     Attributes:
         path: Dotted path; ``[]`` marks an array (``Line[].Id``).
         why: Why QBO does not take it back.
-        when: ``always``, or ``create`` when QBO assigns it to a new record but keeps it on update.
+        when: ``always``; ``create`` when QBO assigns it to a new record but keeps it on update;
+            ``existing`` when only a new record takes it (left out of updates and comparisons).
         entities: The entities the rule applies to; empty means every entity.
         kinds: Or the kinds it applies to; empty with empty ``entities`` means every entity.
     """
@@ -46,6 +47,8 @@ class StripRule:
     def applies(self, entity: Entity, *, creating: bool) -> bool:
         """Whether the rule strips the field from ``entity`` in this kind of write."""
         if self.when == "create" and not creating:
+            return False
+        if self.when == "existing" and creating:
             return False
         if self.entities or self.kinds:
             return entity.name in self.entities or entity.kind in self.kinds
@@ -92,6 +95,12 @@ STRIP_RULES: tuple[StripRule, ...] = (
     StripRule("ThumbnailFileAccessUri", "QBO's thumbnail download path", entities=("Attachable",)),
     StripRule("ThumbnailTempDownloadUri", "presigned and expiring", entities=("Attachable",)),
     StripRule("Size", "measured by QBO from the uploaded bytes", entities=("Attachable",)),
+    StripRule(
+        "QtyOnHand",
+        "moved by inventory transactions; only a new item takes a starting quantity",
+        when="existing",
+        entities=("Item",),
+    ),
     StripRule("Line[].Id", "QBO numbers the lines of a new transaction", when="create"),
     *(
         StripRule(f"{address}.Id", "QBO assigns address ids to a new record", when="create")

@@ -1,0 +1,528 @@
+"""Apply an approved plan: idempotent writes, re-planning on 5010, per-step status, audit trail.
+
+Nothing is written without an approval (:func:`approve`). Each write carries
+``requestid = request_id(plan, step, operation)``, so a retry or a rerun after a crash makes QBO
+replay the first answer instead of writing twice. A stale SyncToken (5010) is never forced: the
+record is read again and, when it changed since the plan saw it, the step becomes a conflict.
+``status.json`` keeps each step's state (done, failed with QBO's fault, conflict, skipped, not
+started) and the id map; rerunning resumes: done steps are skipped, the rest retried with the same
+request ids. Every request, response, fault and skip goes to ``audit.jsonl``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from qbo_pipeline import entities
+from qbo_pipeline.entities import Entity
+from qbo_pipeline.qbo.faults import ObjectNotFoundError, QBOError, StaleObjectError
+from qbo_pipeline.restore import remap
+from qbo_pipeline.restore.audit import AuditLog
+from qbo_pipeline.restore.model import Action, Plan, Step, request_id
+from qbo_pipeline.restore.plan import content_digest
+from qbo_pipeline.restore.store import PlanStore, RestoreError
+
+log = logging.getLogger(__name__)
+
+STATES = ("not_started", "done", "failed", "conflict", "skipped")
+"""What a step can be after an apply."""
+
+
+class NotApproved(RestoreError):
+    """The plan has no approval: nothing is written."""
+
+
+class RestoreClient(Protocol):
+    """The writes and reads apply uses (:class:`~qbo_pipeline.qbo.http.QBOClient` has them)."""
+
+    realm_id: str
+
+    def read(self, entity: Entity, record_id: str) -> dict[str, Any]:
+        """One record."""
+
+    def create(self, entity: Entity, payload: Any, *, request_id: str) -> dict[str, Any]:
+        """Create."""
+
+    def update(
+        self, entity: Entity, payload: Any, *, sparse: bool = False, request_id: str
+    ) -> dict[str, Any]:
+        """Update."""
+
+    def delete(
+        self, entity: Entity, record_id: str, sync_token: str, *, request_id: str
+    ) -> dict[str, Any]:
+        """Delete."""
+
+
+@dataclass
+class StepResult:
+    """What happened to one step (returned for Dagster and the CLI).
+
+    Attributes:
+        number: The step number.
+        entity: Its entity.
+        old_id: The snapshot id of the record.
+        action: The planned action.
+        state: One of :data:`STATES`.
+        new_id: The record's id after the step (a re-created record's new id).
+        detail: Why it is in that state, in words.
+        fault: QBO's fault (code, message, detail, intuit_tid, status) when it failed.
+    """
+
+    number: int
+    entity: str
+    old_id: str
+    action: str
+    state: str
+    new_id: str | None = None
+    detail: str | None = None
+    fault: dict[str, Any] | None = None
+
+
+@dataclass
+class ApplyResult:
+    """The outcome of one apply run."""
+
+    plan_id: str
+    steps: list[StepResult]
+    id_map: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Steps per state."""
+        found = Counter(s.state for s in self.steps)
+        return {state: found.get(state, 0) for state in STATES}
+
+    @property
+    def complete(self) -> bool:
+        """Whether no step failed or was left undone (conflicts and skips are final answers)."""
+        return not any(s.state in ("failed", "not_started") for s in self.steps)
+
+
+ProgressCallback = Callable[[Step, str], None]
+"""Told after each step: the step and its state."""
+
+
+def approve(
+    store: PlanStore,
+    plan_id: str,
+    *,
+    name: str | None = None,
+    include_conflicts: bool = False,
+) -> dict[str, Any]:
+    """Approve a plan for applying; records who, where and when (once: approvals are final).
+
+    Args:
+        store: The realm's plan store.
+        plan_id: The plan.
+        name: Who approves (default: the OS user).
+        include_conflicts: Also write the steps marked as conflicts.
+
+    Returns:
+        The approval (the first one, if the plan was approved before).
+    """
+    plan = store.load(plan_id)
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):
+        os_user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    approval = {
+        "plan_id": plan.plan_id,
+        "approved_by": (name or os_user).strip() or os_user,
+        "os_user": os_user,
+        "host": socket.gethostname(),
+        "approved_at": datetime.now(UTC).isoformat(),
+        "include_conflicts": bool(include_conflicts),
+        "summary": plan.summary(),
+    }
+    saved = store.save_approval(plan_id, approval)
+    if saved is approval:
+        store.audit(plan_id).append("approved", **approval)
+    return saved
+
+
+def _fault(exc: QBOError) -> dict[str, Any]:
+    return {
+        "code": exc.code,
+        "message": exc.message,
+        "detail": exc.detail,
+        "element": exc.element,
+        "intuit_tid": exc.intuit_tid,
+        "status": exc.status,
+        "type": type(exc).__name__,
+    }
+
+
+class _Applier:
+    def __init__(
+        self,
+        client: RestoreClient,
+        store: PlanStore,
+        plan: Plan,
+        *,
+        include_conflicts: bool,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.plan = plan
+        self.include_conflicts = include_conflicts
+        self.progress = progress
+        self.audit: AuditLog = store.audit(plan.plan_id)
+        raw = store.status(plan.plan_id)
+        self.resumed = raw is not None
+        self.status: dict[str, Any] = raw or {
+            "plan_id": plan.plan_id,
+            "runs": 0,
+            "steps": {str(s.number): {"state": "not_started", "attempts": 0} for s in plan.steps},
+            "id_map": {},
+            "records": {},
+        }
+        self.id_map = remap.IdMap(plan.id_map)
+        self.id_map.update(remap.IdMap(self.status.get("id_map") or {}))
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        self.status["id_map"] = self.id_map.to_json()
+        self.status["updated_at"] = datetime.now(UTC).isoformat()
+        self.store.save_status(self.plan.plan_id, self.status)
+
+    def _state(self, number: int) -> dict[str, Any]:
+        return self.status["steps"].setdefault(str(number), {"state": "not_started", "attempts": 0})
+
+    def _record(self, entity: str, record_id: str) -> dict[str, Any] | None:
+        return self.status["records"].get(f"{entity}:{record_id}")
+
+    def _remember(self, entity: Entity, written: dict[str, Any]) -> None:
+        """Keep the SyncToken and content digest of what this plan last wrote to a record."""
+        rid = str(written.get("Id"))
+        self.status["records"][f"{entity.name}:{rid}"] = {
+            "sync_token": str(written.get("SyncToken")),
+            "digest": content_digest(entity, written),
+        }
+
+    def _set(self, step: Step, state: str, **details: Any) -> StepResult:
+        entry = self._state(step.number)
+        entry["state"] = state
+        for key in ("detail", "fault"):
+            if key not in details:
+                entry.pop(key, None)
+        entry.update({k: v for k, v in details.items() if v is not None})
+        entry["at"] = datetime.now(UTC).isoformat()
+        self._save()
+        if self.progress is not None:
+            self.progress(step, state)
+        return self._result(step)
+
+    def _result(self, step: Step) -> StepResult:
+        entry = self._state(step.number)
+        return StepResult(
+            number=step.number,
+            entity=step.entity,
+            old_id=step.old_id,
+            action=step.action.value,
+            state=entry["state"],
+            new_id=entry.get("new_id"),
+            detail=entry.get("detail"),
+            fault=entry.get("fault"),
+        )
+
+    # --- running ----------------------------------------------------------------------------
+
+    def run(self) -> ApplyResult:
+        self.status["runs"] = int(self.status.get("runs", 0)) + 1
+        self.audit.append(
+            "apply_started",
+            run=self.status["runs"],
+            resumed=self.resumed,
+            realm_id=self.plan.realm_id,
+            approved_by=(self.plan.approval or {}).get("approved_by"),
+            include_conflicts=self.include_conflicts,
+        )
+        self._save()
+        results = []
+        for step in self.plan.steps:
+            if self._state(step.number)["state"] == "done":
+                results.append(self._result(step))
+                if self.progress is not None:
+                    self.progress(step, "done")
+                continue
+            results.append(self._run_step(step))
+        outcome = ApplyResult(self.plan.plan_id, results, self.id_map.to_json())
+        self.audit.append("apply_finished", run=self.status["runs"], counts=outcome.counts)
+        return outcome
+
+    def _run_step(self, step: Step) -> StepResult:
+        entity = entities.ENTITIES[step.entity]
+        if step.action in (Action.SKIP, Action.UNSUPPORTED):
+            self.audit.append(
+                "skipped",
+                step=step.number,
+                entity=step.entity,
+                old_id=step.old_id,
+                reason=step.reason,
+            )
+            return self._set(step, "skipped", detail=step.reason)
+        if step.action is Action.MAP:
+            new_id = self.id_map.get(step.entity, step.old_id)
+            self.audit.append(
+                "mapped", step=step.number, entity=step.entity, old_id=step.old_id, new_id=new_id
+            )
+            return self._set(step, "done", new_id=new_id, detail="mapped by name")
+        if step.conflict and not self.include_conflicts:
+            self.audit.append(
+                "conflict",
+                step=step.number,
+                entity=step.entity,
+                old_id=step.old_id,
+                reason=step.conflict,
+            )
+            return self._set(step, "conflict", detail=step.conflict)
+        waiting = [n for n in step.depends_on if self._state(n)["state"] != "done"]
+        if waiting:
+            detail = "waits for step " + ", ".join(
+                f"{n} ({self._state(n)['state']})" for n in waiting
+            )
+            self.audit.append(
+                "skipped", step=step.number, entity=step.entity, old_id=step.old_id, reason=detail
+            )
+            return self._set(step, "skipped", detail=detail)
+        self._state(step.number)["attempts"] = self._state(step.number).get("attempts", 0) + 1
+        try:
+            if step.action is Action.CREATE:
+                return self._create(entity, step)
+            if step.action in (Action.UPDATE, Action.REACTIVATE):
+                return self._update(entity, step)
+            if step.action is Action.DEACTIVATE:
+                return self._deactivate(entity, step)
+            if step.action is Action.DELETE:
+                return self._delete(entity, step)
+        except QBOError as exc:
+            fault = _fault(exc)
+            self.audit.append(
+                "fault", step=step.number, entity=step.entity, old_id=step.old_id, **fault
+            )
+            return self._set(step, "failed", fault=fault, detail=str(exc))
+        except ValueError as exc:
+            self.audit.append(
+                "error", step=step.number, entity=step.entity, old_id=step.old_id, message=str(exc)
+            )
+            return self._set(step, "failed", detail=str(exc))
+        raise RestoreError(f"step {step.number}: unknown action {step.action}")
+
+    def _write(
+        self,
+        step: Step,
+        operation: str,
+        call: Callable[[str], dict[str, Any]],
+        body: dict[str, Any],
+    ) -> dict[str, Any]:
+        rid = request_id(self.plan.plan_id, step.number, operation)
+        self.audit.append(
+            "request",
+            step=step.number,
+            entity=step.entity,
+            old_id=step.old_id,
+            operation=operation,
+            request_id=rid,
+            body=body,
+        )
+        try:
+            answer = call(rid)
+        except QBOError as exc:
+            self.audit.append("response", step=step.number, request_id=rid, ok=False, **_fault(exc))
+            raise
+        self.audit.append(
+            "response",
+            step=step.number,
+            request_id=rid,
+            ok=True,
+            id=answer.get("Id"),
+            sync_token=answer.get("SyncToken"),
+            body=answer,
+        )
+        return answer
+
+    def _read(self, step: Step, entity: Entity, record_id: str) -> dict[str, Any] | None:
+        self.audit.append("read", step=step.number, entity=entity.name, id=record_id)
+        try:
+            found = self.client.read(entity, record_id)
+        except ObjectNotFoundError:
+            self.audit.append("read_result", step=step.number, found=False)
+            return None
+        self.audit.append(
+            "read_result", step=step.number, found=True, sync_token=found.get("SyncToken")
+        )
+        return found
+
+    def _create(self, entity: Entity, step: Step) -> StepResult:
+        assert step.payload is not None
+        body = remap.rewrite(entity, step.payload, self.id_map)
+        answer = self._write(
+            step, "create", lambda rid: self.client.create(entity, body, request_id=rid), body
+        )
+        new_id = str(answer["Id"])
+        self.id_map.set(step.entity, step.old_id, new_id)
+        self._remember(entity, answer)
+        return self._set(step, "done", new_id=new_id, detail="re-created")
+
+    def _target_id(self, step: Step) -> str:
+        mapped = self.id_map.get(step.entity, step.old_id)
+        return mapped or step.live_id or step.old_id
+
+    def _expected(
+        self, entity: Entity, step: Step, record_id: str
+    ) -> tuple[str | None, str | None]:
+        """The SyncToken and digest the record should have now: ours, or the plan's."""
+        ours = self._record(entity.name, record_id)
+        if ours is not None:
+            return ours["sync_token"], ours["digest"]
+        return step.live_sync_token, step.live_hash
+
+    def _update(self, entity: Entity, step: Step) -> StepResult:
+        assert step.payload is not None
+        record_id = self._target_id(step)
+        token, _ = self._expected(entity, step, record_id)
+        for _ in range(2):
+            body = remap.rewrite(entity, step.payload, self.id_map)
+            body["Id"] = record_id
+            body["SyncToken"] = token
+            operation = f"{step.action.value}@{token}"
+            try:
+                answer = self._write(
+                    step,
+                    operation,
+                    lambda rid, b=body: self.client.update(
+                        entity, b, sparse=step.sparse, request_id=rid
+                    ),
+                    body,
+                )
+            except StaleObjectError:
+                fresh = self._replan(entity, step, record_id)
+                if isinstance(fresh, StepResult):
+                    return fresh
+                token = fresh
+                continue
+            self._remember(entity, answer)
+            return self._set(step, "done", new_id=record_id, detail=step.action.value + "d")
+        return self._set(step, "conflict", detail="the record kept changing while applying")
+
+    def _replan(self, entity: Entity, step: Step, record_id: str) -> str | StepResult:
+        """After a 5010: the live SyncToken to retry with, or the step's final result."""
+        live = self._read(step, entity, record_id)
+        if live is None:
+            detail = f"{entity.name} {record_id} was deleted after the plan was made"
+            self.audit.append("conflict", step=step.number, reason=detail)
+            return self._set(step, "conflict", detail=detail)
+        token, digest = self._expected(entity, step, record_id)
+        if digest is not None and content_digest(entity, live) != digest:
+            detail = (
+                f"{entity.name} {record_id} changed after the plan was made (SyncToken {token} "
+                f"-> {live.get('SyncToken')}): re-plan to review the new version"
+            )
+            self.audit.append("conflict", step=step.number, reason=detail)
+            return self._set(step, "conflict", detail=detail)
+        self.audit.append(
+            "replanned", step=step.number, old_sync_token=token, sync_token=live.get("SyncToken")
+        )
+        return str(live.get("SyncToken"))
+
+    def _deactivate(self, entity: Entity, step: Step) -> StepResult:
+        record_id = self._target_id(step)
+        live = self._read(step, entity, record_id)
+        if live is None:
+            detail = f"{entity.name} {record_id} does not exist"
+            self.audit.append("conflict", step=step.number, reason=detail)
+            return self._set(step, "conflict", detail=detail)
+        if live.get("Active") is False:
+            return self._set(step, "done", new_id=record_id, detail="already inactive")
+        _, digest = self._expected(entity, step, record_id)
+        if digest is not None and content_digest(entity, live) != digest:
+            detail = (
+                f"{entity.name} {record_id} changed after the plan was made "
+                f"(SyncToken now {live.get('SyncToken')}): left active for review"
+            )
+            self.audit.append("conflict", step=step.number, reason=detail)
+            return self._set(step, "conflict", detail=detail)
+        token = str(live.get("SyncToken"))
+        body = {"Id": record_id, "SyncToken": token, "Active": False}
+        answer = self._write(
+            step,
+            f"deactivate@{token}",
+            lambda rid: self.client.update(entity, body, sparse=True, request_id=rid),
+            body,
+        )
+        self._remember(entity, answer)
+        return self._set(step, "done", new_id=record_id, detail="deactivated")
+
+    def _delete(self, entity: Entity, step: Step) -> StepResult:
+        record_id = self._target_id(step)
+        token, _ = self._expected(entity, step, record_id)
+        for _ in range(2):
+            try:
+                self._write(
+                    step,
+                    f"delete@{token}",
+                    lambda rid, t=token: self.client.delete(
+                        entity, record_id, str(t), request_id=rid
+                    ),
+                    {"Id": record_id, "SyncToken": token},
+                )
+            except ObjectNotFoundError:
+                return self._set(step, "done", new_id=record_id, detail="already gone")
+            except StaleObjectError:
+                fresh = self._replan(entity, step, record_id)
+                if isinstance(fresh, StepResult):
+                    return fresh
+                token = fresh
+                continue
+            return self._set(step, "done", new_id=record_id, detail="deleted")
+        return self._set(step, "conflict", detail="the record kept changing while applying")
+
+
+def apply_plan(
+    client: RestoreClient,
+    store: PlanStore,
+    plan_id: str,
+    *,
+    snapshot_exists: Callable[[str], bool] | None = None,
+    progress: ProgressCallback | None = None,
+) -> ApplyResult:
+    """Apply an approved plan (or resume it); returns each step's result.
+
+    Args:
+        client: A client for the plan's company.
+        store: The realm's plan store.
+        plan_id: The plan.
+        snapshot_exists: Tells whether a snapshot is still in the lake; a plan whose snapshot
+            has been garbage-collected is refused.
+        progress: Told after each step.
+
+    Raises:
+        NotApproved: If the plan has not been approved.
+        RestoreError: If the plan belongs to another company or its snapshot is gone.
+    """
+    plan = store.load(plan_id)
+    if not plan.approval:
+        raise NotApproved(
+            f"plan {plan_id} is not approved: review it with `qbo-backup restore show {plan_id}`, "
+            f"then run `qbo-backup restore apply {plan_id} --approve`"
+        )
+    if str(client.realm_id) != plan.realm_id:
+        raise RestoreError(f"plan {plan_id} is for company {plan.realm_id}, not {client.realm_id}")
+    if snapshot_exists is not None and not snapshot_exists(plan.snapshot_id):
+        raise RestoreError(
+            f"plan {plan_id} restores to snapshot {plan.snapshot_id}, which is no longer in the "
+            "lake (retention or garbage collection removed it); plan again from a kept snapshot"
+        )
+    include = bool(plan.approval.get("include_conflicts"))
+    return _Applier(client, store, plan, include_conflicts=include, progress=progress).run()
