@@ -1,0 +1,286 @@
+"""Where the lake's bytes live: a local folder or any fsspec URL, behind one small interface.
+
+Paths inside the lake are POSIX strings under :attr:`LakeFS.root`. Small files (commit records,
+reports, attachments, the lock) are written atomically: temp file + ``os.replace`` locally, a
+single PUT on object storage. Parquet is read with pyarrow: natively (multithreaded) on a local
+disk, and on the calling thread through fsspec file objects elsewhere, because Arrow I/O threads
+calling back into a Python filesystem can abort the interpreter at exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from qbo_pipeline.lake.errors import LakeError
+
+
+class LakeFS:
+    """A lake root on a local disk or an fsspec filesystem.
+
+    Args:
+        url: A local folder (``data/lake``, ``file:///srv/lake``) or an fsspec URL
+            (``s3://bucket/prefix``, ``memory://lake``).
+    """
+
+    def __init__(self, url: str | Path) -> None:
+        text = str(url)
+        if not text.strip():
+            raise LakeError("the lake location is empty; give a folder or an fsspec URL")
+        fs, root = fsspec.core.url_to_fs(text)
+        self.is_local = isinstance(fs, LocalFileSystem)
+        if self.is_local:
+            root = Path(root).expanduser().resolve().as_posix()
+        self.fs = fs
+        self.root = root.rstrip("/") or "/"
+        self._protocol = "" if self.is_local else _protocol(fs)
+
+    def __repr__(self) -> str:
+        return f"LakeFS({self.url(self.root)!r})"
+
+    def join(self, *parts: str) -> str:
+        """A path under the root; every part must be a plain name or relative path."""
+        for part in parts:
+            if not part or part.startswith("/") or ".." in part.split("/"):
+                raise LakeError(f"invalid lake path part {part!r}")
+        return "/".join([self.root, *parts])
+
+    def url(self, path: str) -> str:
+        """The path as a location other tools accept (a local path or ``proto://path``)."""
+        if self.is_local:
+            return path
+        return f"{self._protocol}://{path.lstrip('/')}" if self._protocol else path
+
+    def exists(self, path: str) -> bool:
+        """Whether a file or folder exists."""
+        if self.is_local:
+            return os.path.exists(path)
+        return bool(self.fs.exists(path))
+
+    def isfile(self, path: str) -> bool:
+        """Whether a file exists."""
+        if self.is_local:
+            return os.path.isfile(path)
+        return bool(self.fs.isfile(path))
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole content of a file.
+
+        Raises:
+            FileNotFoundError: If it does not exist.
+        """
+        if self.is_local:
+            return Path(path).read_bytes()
+        return bytes(self.fs.cat_file(path))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a file atomically: readers see the old content or the new, never a part."""
+        if not self.is_local:
+            self.fs.pipe_file(path, data)
+            return
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(folder)
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create a file only if it does not exist; False when it already does.
+
+        Atomic on a local disk (``O_EXCL``); best effort (check, then put) on object storage.
+        """
+        if self.is_local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return True
+        if self.fs.exists(path):
+            return False
+        self.fs.pipe_file(path, data)
+        return True
+
+    def open_write(self, path: str) -> BinaryIO:
+        """Open a file for streaming writes (not atomic: use for files made visible later)."""
+        if self.is_local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return open(path, "wb")
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        return self.fs.open(path, "wb")
+
+    def listdir(self, path: str) -> list[str]:
+        """The names (not paths) of the entries of a folder; empty when it does not exist."""
+        if self.is_local:
+            try:
+                return sorted(os.listdir(path))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        try:
+            entries = self.fs.ls(path, detail=False)
+        except FileNotFoundError:
+            return []
+        base = str(path).rstrip("/")
+        names = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries if str(e) != base}
+        names.discard("")
+        return sorted(names)
+
+    def size(self, path: str) -> int:
+        """A file's size in bytes."""
+        if self.is_local:
+            return os.path.getsize(path)
+        return int(self.fs.size(path))
+
+    def remove(self, path: str) -> bool:
+        """Delete a file; False if it was not there."""
+        try:
+            if self.is_local:
+                os.unlink(path)
+            else:
+                self.fs.rm_file(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def remove_tree(self, path: str) -> list[str]:
+        """Delete a folder and everything under it; the files removed."""
+        files = self.find(path)
+        for file in files:
+            self.remove(file)
+        if self.is_local:
+            for dirpath, _dirs, _files in sorted(os.walk(path), key=lambda w: -len(w[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(dirpath)
+        else:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                self.fs.rm(path, recursive=True)
+        return files
+
+    def find(self, path: str) -> list[str]:
+        """Every file under a folder (recursively), sorted."""
+        if self.is_local:
+            found = [
+                f"{dirpath}/{name}" for dirpath, _dirs, names in os.walk(path) for name in names
+            ]
+            return sorted(found)
+        try:
+            return sorted(str(p) for p in self.fs.find(path))
+        except FileNotFoundError:
+            return []
+
+    def parquet_file(self, path: str) -> pq.ParquetFile:
+        """Open a Parquet file for reading.
+
+        On fsspec stores the file is read on the calling thread (no Arrow I/O threads call back
+        into Python, which can abort the interpreter at exit).
+        """
+        if self.is_local:
+            return pq.ParquetFile(path, memory_map=False)
+        return pq.ParquetFile(self.fs.open(path, "rb"), pre_buffer=False)
+
+    def read_parquet(self, path: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a whole Parquet file (or some of its columns)."""
+        if self.is_local:
+            return pq.read_table(path, columns=list(columns) if columns else None)
+        pf = self.parquet_file(path)
+        try:
+            return pf.read(columns=list(columns) if columns else None, use_threads=False)
+        finally:
+            pf.close()
+
+    def iter_parquet(
+        self, paths: Sequence[str], columns: Sequence[str] | None = None, batch_size: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the record batches of Parquet files, one file after another."""
+        for path in paths:
+            pf = self.parquet_file(path)
+            try:
+                yield from pf.iter_batches(
+                    batch_size=batch_size,
+                    columns=list(columns) if columns else None,
+                    use_threads=self.is_local,
+                )
+            finally:
+                pf.close()
+
+    def scan(
+        self,
+        paths: Sequence[str],
+        schema: pa.Schema,
+        columns: Sequence[str] | None = None,
+        filter: pc.Expression | None = None,
+    ) -> pa.RecordBatchReader:
+        """A streaming reader over Parquet files of one schema, projected and filtered."""
+        names = list(columns) if columns else list(schema.names)
+        if self.is_local:
+            dataset = pads.dataset(list(paths), schema=schema, format="parquet")
+            return dataset.scanner(columns=names, filter=filter).to_reader()
+        out_schema = pa.schema([schema.field(n) for n in names])
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            needed = sorted(set(names) | (_expr_fields(filter) if filter is not None else set()))
+            for batch in self.iter_parquet(paths, columns=needed):
+                table = pa.Table.from_batches([batch])
+                if filter is not None:
+                    table = table.filter(filter)
+                yield from table.select(names).cast(out_schema).to_batches()
+
+        return pa.RecordBatchReader.from_batches(out_schema, batches())
+
+    def replace(self, src: str, dst: str) -> None:
+        """Move a file over another (atomic locally)."""
+        if self.is_local:
+            os.replace(src, dst)
+            _fsync_dir(os.path.dirname(dst))
+        else:
+            self.fs.mv(src, dst)
+
+
+def _expr_fields(expr: pc.Expression) -> set[str]:
+    """The field names an expression mentions (from its text: ``(id == "x")``)."""
+    import re
+
+    return set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\b", str(expr))) & _SCAN_FIELDS
+
+
+_SCAN_FIELDS = frozenset(
+    {"entity", "id", "content_hash", "snapshot_id", "realm_id", "op", "blob_sha256"}
+)
+
+
+def _protocol(fs: fsspec.AbstractFileSystem) -> str:
+    proto = fs.protocol
+    return proto[0] if isinstance(proto, tuple | list) else str(proto)
+
+
+def _fsync_dir(folder: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
