@@ -89,6 +89,7 @@ class _TableFile:
         self.columns = columns
         self.neutral = neutral
         self.headers = [neutralise(c.name) if neutral else c.name for c in columns]
+        self.names = frozenset(c.name for c in columns)
         self.file = AtomicFile(path)
         self.file.__enter__()
         if bom:
@@ -192,6 +193,13 @@ class CsvWriter:
                     f"{self.entity.name} record {key!r} has an array {path!r} the first pass "
                     "did not see; the snapshot changed while it was exported"
                 )
+            for row in rows:
+                if not row.keys() <= table.names:
+                    unseen = sorted(row.keys() - table.names)
+                    raise FlattenError(
+                        f"{self.entity.name} record {key!r} has fields {unseen} the first pass "
+                        "did not see; the snapshot changed while it was exported"
+                    )
             table.add(rows)
         self._records += 1
 

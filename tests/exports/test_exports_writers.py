@@ -422,3 +422,38 @@ def test_every_catalogue_entity_can_be_exported_empty(tmp_path: Path) -> None:
             assert ET.parse(path).getroot().find(f"{{{NAMESPACE}}}QueryResponse") is not None
         else:
             assert path.read_bytes() == b"Id\r\n"
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        [{"Id": "1", "Name": "a", "New": "field"}],
+        [{"Id": "1", "Name": "a", "Tags": ["x"]}],
+        [{"Id": "1", "Name": "a"}, {"Id": "2", "Name": "b"}],
+        [{"Id": "1", "Name": 5}],
+    ],
+)
+def test_records_that_change_between_passes_fail_loudly(
+    tmp_path: Path, second: list[dict[str, Any]]
+) -> None:
+    calls: list[int] = []
+
+    def records_for(entity: str) -> Iterator[SourceRecord]:
+        calls.append(1)
+        data = [{"Id": "1", "Name": "a"}] if len(calls) == 1 else second
+        for payload in data:
+            yield SourceRecord(payload["Id"], payload, json.dumps(payload))
+
+    with pytest.raises(ValueError, match=r"changed while it was exported|is string but"):
+        export_records(
+            records_for,
+            realm_id="1",
+            snapshot_id=SNAPSHOT,
+            server_time=SERVER_TIME,
+            company_name="Acme",
+            entities_to_export=["Customer"],
+            out_dir=tmp_path,
+            formats=["csv"],
+        )
+    folder = tmp_path / "Acme" / SNAPSHOT
+    assert not [p for p in folder.iterdir() if p.suffix == ".csv"]
