@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import time
 import webbrowser
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ def open_client(
     limiter: RealmLimiter | None = None,
     retry: RetryPolicy | None = None,
     timeout: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> QBOClient:
     """A client for a connected company.
 
@@ -108,6 +110,7 @@ def open_client(
         limiter: Override the realm's shared limiter (tests).
         retry: The retry policy.
         timeout: Seconds per HTTP call.
+        sleep: How the client waits between retries (injectable for tests).
 
     Raises:
         NotConnectedError: If the company is not in the token store.
@@ -128,6 +131,7 @@ def open_client(
         limiter=limiter,
         retry=retry,
         timeout=timeout,
+        sleep=sleep,
     )
 
 
@@ -191,7 +195,6 @@ def _company_name(grant: TokenGrant, endpoints: Endpoints) -> str | None:
         grant.realm_id,
         endpoints=endpoints,
         tokens=StaticTokenProvider(grant.access_token),
-        limiter=RealmLimiter(),
         retry=RetryPolicy(max_attempts=3),
         timeout=60.0,
     )

@@ -180,7 +180,6 @@ class CorruptTokenStoreError(TokenStoreError):
 
 _CODE_CLASSES: dict[str, type[QBOError]] = {
     "3200": AuthenticationError,
-    "3100": AuthenticationError,
     "3001": ThrottledError,
     "5010": StaleObjectError,
     "6240": DuplicateNameError,
