@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from qbo_pipeline import entities
+from qbo_pipeline.sandbox.faults import SandboxFault
+from qbo_pipeline.sandbox.generator import generate_company
+from qbo_pipeline.sandbox.reports import (
+    POSTING_RULES,
+    Chart,
+    build_report,
+    macro_period,
+    money,
+    postings,
+)
+from qbo_pipeline.sandbox.store import SandboxStore
+
+REALM = "4620816365000000005"
+
+
+@pytest.fixture(scope="module")
+def store() -> SandboxStore:
+    store = SandboxStore(":memory:")
+    generate_company(store, REALM, seed=42)
+    return store
+
+
+def _summary(section: dict[str, Any]) -> str:
+    return section["Summary"]["ColData"][1]["value"]
+
+
+def _group(report: dict[str, Any], group: str) -> dict[str, Any]:
+    def walk(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+        for row in rows:
+            if row.get("group") == group:
+                return row
+            found = walk(row.get("Rows", {}).get("Row", []))
+            if found:
+                return found
+        return None
+
+    found = walk(report["Rows"]["Row"])
+    assert found is not None, group
+    return found
+
+
+def test_every_ledger_entity_has_exactly_one_rule() -> None:
+    posting = {e.name for e in entities.CATALOGUE if e.posts_to_ledger}
+    assert set(POSTING_RULES) == posting
+
+
+def test_every_transaction_posts_balanced(store: SandboxStore) -> None:
+    chart = Chart.from_store(store, REALM)
+    posted = 0
+    for entity in POSTING_RULES:
+        for txn in store.iter_records(REALM, entity):
+            lines = postings(entity, txn, chart)
+            assert sum(amount for _, amount in lines) == 0, (entity, txn["Id"])
+            assert all(account in chart.accounts for account, _ in lines), (entity, txn["Id"])
+            posted += bool(lines)
+    assert posted > 100
+
+
+def test_invoice_rule_with_tax_discount_and_inventory() -> None:
+    chart = Chart.from_records(
+        [
+            {"Id": "84", "Name": "A/R", "AccountType": "Accounts Receivable"},
+            {"Id": "90", "Name": "Board of Equalization Payable", "AccountType": "x"},
+        ],
+        [{"Id": "11", "Type": "Inventory", "PurchaseCost": 10, "IncomeAccountRef": {"value": "79"},
+          "ExpenseAccountRef": {"value": "80"}, "AssetAccountRef": {"value": "81"}}],
+        [{"Id": "3", "AgencyRef": {"value": "2"}}],
+        [{"Id": "2", "DisplayName": "Board of Equalization"}],
+    )  # fmt: skip
+    invoice = {
+        "Line": [
+            {"Amount": 30, "DetailType": "SalesItemLineDetail",
+             "SalesItemLineDetail": {"ItemRef": {"value": "11"}, "Qty": 2}},
+            {"Amount": 30, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}},
+            {"Amount": 3, "DetailType": "DiscountLineDetail",
+             "DiscountLineDetail": {"DiscountAccountRef": {"value": "86"}}},
+        ],
+        "TxnTaxDetail": {"TotalTax": 2.16, "TaxLine": [
+            {"Amount": 2.16, "TaxLineDetail": {"TaxRateRef": {"value": "3"}}}]},
+    }  # fmt: skip
+    assert sorted(postings("Invoice", invoice, chart)) == sorted(
+        [("79", -3000), ("80", 2000), ("81", -2000), ("86", 300), ("90", -216), ("84", 2916)]
+    )
+
+
+def test_trial_balance_shape_and_balance(store: SandboxStore) -> None:
+    report = build_report(store, REALM, "trialbalance", {"date_macro": "All"})
+    header = report["Header"]
+    assert header["ReportName"] == "TrialBalance"
+    assert header["ReportBasis"] == "Accrual"
+    assert header["Currency"] == "USD"
+    assert [c["ColTitle"] for c in report["Columns"]["Column"]] == ["", "Debit", "Credit"]
+    rows = report["Rows"]["Row"]
+    assert rows[-1]["group"] == "GrandTotal"
+    debit = credit = 0
+    for row in rows[:-1]:
+        name, dr, cr = row["ColData"]
+        assert name["id"]
+        assert (dr["value"] == "") != (cr["value"] == "")
+        debit += round(float(dr["value"] or 0) * 100)
+        credit += round(float(cr["value"] or 0) * 100)
+    total = rows[-1]["Summary"]["ColData"]
+    assert total[1]["value"] == total[2]["value"] == money(debit) == money(credit)
+
+
+def test_profit_and_loss_sections_add_up(store: SandboxStore) -> None:
+    report = build_report(
+        store, REALM, "ProfitAndLoss", {"start_date": "2024-01-01", "end_date": "2024-12-31"}
+    )
+    groups = [row["group"] for row in report["Rows"]["Row"]]
+    assert groups == [
+        "Income", "COGS", "GrossProfit", "Expenses", "NetOperatingIncome",
+        "OtherIncome", "OtherExpenses", "NetOtherIncome", "NetIncome",
+    ]  # fmt: skip
+    cents = {g: round(float(_summary(_group(report, g))) * 100) for g in groups}
+    assert cents["Income"] > 0
+    assert cents["GrossProfit"] == cents["Income"] - cents["COGS"]
+    assert cents["NetIncome"] == (
+        cents["GrossProfit"] - cents["Expenses"] + cents["OtherIncome"] - cents["OtherExpenses"]
+    )
+    assert report["Header"]["StartPeriod"] == "2024-01-01"
+
+
+def test_balance_sheet_balances(store: SandboxStore) -> None:
+    report = build_report(store, REALM, "BalanceSheet", {"end_date": "2024-12-31"})
+    assets = _summary(_group(report, "TotalAssets"))
+    claims = _summary(_group(report, "TotalLiabilitiesAndEquity"))
+    assert assets == claims != "0.00"
+    mid_year = build_report(store, REALM, "BalanceSheet", {"end_date": "2024-06-30"})
+    assert _summary(_group(mid_year, "TotalAssets")) == _summary(
+        _group(mid_year, "TotalLiabilitiesAndEquity")
+    )
+
+
+def test_a_period_before_the_books_has_no_data(store: SandboxStore) -> None:
+    report = build_report(
+        store, REALM, "TrialBalance", {"start_date": "2020-01-01", "end_date": "2020-12-31"}
+    )
+    assert {"Name": "NoReportData", "Value": "true"} in report["Header"]["Option"]
+    assert report["Rows"]["Row"][-1]["Summary"]["ColData"][1]["value"] == "0.00"
+
+
+@pytest.mark.parametrize(
+    ("params", "element"),
+    [
+        ({"date_macro": "Next Millennium"}, "date_macro"),
+        ({"start_date": "2024-13-01"}, "start_date"),
+        ({"start_date": "2024-05-01", "end_date": "2024-01-01"}, "start_date"),
+        ({"accounting_method": "Cash"}, "accounting_method"),
+    ],
+)
+def test_bad_parameters_get_a_clear_fault(
+    store: SandboxStore, params: dict[str, str], element: str
+) -> None:
+    with pytest.raises(SandboxFault) as caught:
+        build_report(store, REALM, "ProfitAndLoss", params)
+    assert caught.value.status == 400
+    assert caught.value.element == element
+
+
+def test_unknown_report_is_refused(store: SandboxStore) -> None:
+    with pytest.raises(SandboxFault, match="not available in the sandbox") as caught:
+        build_report(store, REALM, "GeneralLedger", {})
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("macro", "expected"),
+    [
+        ("Today", ("2024-05-15", "2024-05-15")),
+        ("This Month-to-date", ("2024-05-01", "2024-05-15")),
+        ("Last Month", ("2024-04-01", "2024-04-30")),
+        ("This Fiscal Quarter", ("2024-04-01", "2024-06-30")),
+        ("Last Fiscal Year", ("2023-01-01", "2023-12-31")),
+        ("this fiscal year-to-date", ("2024-01-01", "2024-05-15")),
+    ],
+)
+def test_date_macros(macro: str, expected: tuple[str, str]) -> None:
+    start, end = macro_period(macro, date(2024, 5, 15))
+    assert (start.isoformat(), end.isoformat()) == expected
+
+
+def test_money_formats_like_qbo() -> None:
+    assert money(123450) == "1234.50"
+    assert money(-1200) == "-12.00"
+    assert money(5) == "0.05"
