@@ -1,9 +1,343 @@
-"""``qbo-backup`` commands of the restore domain (filled in by that domain)."""
+"""``qbo-backup restore``: plan, review, approve and apply a restore; show its status.
+
+```
+qbo-backup restore plan --snapshot S (--records Entity:Id ... | --entity E ... |
+                                       --changed-since S2 | --all) [--realm R] [--remove-new]
+qbo-backup restore show PLAN [--html PATH]
+qbo-backup restore apply PLAN --approve [--as NAME] [--include-conflicts]
+qbo-backup restore status PLAN
+qbo-backup restore list
+```
+Nothing is written to QBO until ``apply --approve``; rerunning ``apply`` resumes a plan.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qbo_pipeline.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from qbo_pipeline.lake.lake import RealmLake
+
+console = Console(stderr=True)
+out = Console()
+
+restore_app = typer.Typer(
+    name="restore",
+    help="Plan, review and apply restores from snapshots (nothing is written without approval).",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands to the CLI."""
+    """Add the ``restore`` command group."""
+    app.add_typer(restore_app, name="restore")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        console.print(f"[red]configuration:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _realm(settings: Settings, realm_id: str | None) -> RealmLake:
+    from qbo_pipeline.lake.lake import Lake
+
+    lake = Lake(settings.lake_url)
+    if realm_id:
+        return lake.realm(realm_id)
+    realms = lake.realms()
+    if len(realms) == 1:
+        return lake.realm(realms[0])
+    if not realms:
+        console.print("[red]no snapshots yet:[/red] run `qbo-backup backup` first")
+        raise typer.Exit(1)
+    console.print(
+        f"[red]several companies in the lake:[/red] choose one with --realm ({', '.join(realms)})"
+    )
+    raise typer.Exit(2)
+
+
+def _realm_for_plan(settings: Settings, plan_id: str, realm_id: str | None) -> RealmLake:
+    """The realm holding ``plan_id`` (searched across the lake when --realm is not given)."""
+    from qbo_pipeline.lake.lake import Lake
+    from qbo_pipeline.restore.store import PlanStore
+
+    if realm_id:
+        return Lake(settings.lake_url).realm(realm_id)
+    lake = Lake(settings.lake_url)
+    for candidate in lake.realms():
+        realm = lake.realm(candidate)
+        if plan_id in PlanStore.for_realm(realm).plan_ids():
+            return realm
+    return _realm(settings, None)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]restore:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@restore_app.command("plan")
+def plan_cmd(
+    snapshot: str = typer.Option(
+        ..., "--snapshot", help="Snapshot to restore to (id, prefix, date or 'latest')."
+    ),
+    records: list[str] = typer.Option(
+        [], "--records", help="Entity:Id of a record (repeatable, or comma-separated)."
+    ),
+    entity: list[str] = typer.Option(
+        [], "--entity", help="Restore every record of an entity; repeatable."
+    ),
+    changed_since: str | None = typer.Option(
+        None, "--changed-since", help="Restore what changed since this snapshot."
+    ),
+    everything: bool = typer.Option(False, "--all", help="Restore every record."),
+    realm: str | None = typer.Option(None, "--realm", help="Company (realm id)."),
+    remove_new: bool = typer.Option(
+        False, "--remove-new", help="Also delete/deactivate records created after the snapshot."
+    ),
+    backup_first: bool = typer.Option(
+        True, "--backup/--no-backup", help="Take a safety snapshot before planning."
+    ),
+    html: str | None = typer.Option(
+        None, "--html", help="Also write the plan as an HTML page here."
+    ),
+) -> None:
+    """Compare a snapshot with the live company and write a plan (QBO is not changed)."""
+    from qbo_pipeline.cli.connection import connect
+    from qbo_pipeline.lake.errors import LakeError
+    from qbo_pipeline.qbo.faults import QBOError
+    from qbo_pipeline.restore.review import plan_table, write_html
+    from qbo_pipeline.restore.run import plan_restore
+    from qbo_pipeline.restore.scope import Scope, ScopeError
+    from qbo_pipeline.restore.store import RestoreError
+
+    records = [part for raw in records for part in raw.replace(",", " ").split() if part]
+    try:
+        scope = Scope.parse(
+            records=records, entity_names=entity, changed_since=changed_since, everything=everything
+        )
+    except ScopeError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    settings = _settings()
+    try:
+        with connect(settings) as conn:
+            realm_id = conn.realms(realm)[0] if realm or len(conn.realm_ids) == 1 else None
+            if realm_id is None:
+                _fail(
+                    "several companies are connected: choose one with --realm "
+                    f"({', '.join(conn.realm_ids)})",
+                    2,
+                )
+            lake_realm = _realm(settings, realm_id)
+            with console.status("reading the live company and planning"):
+                planned = plan_restore(
+                    conn.client(str(realm_id)),
+                    lake_realm,
+                    snapshot=snapshot,
+                    scope=scope,
+                    remove_new=remove_new,
+                    backup_first=backup_first,
+                )
+    except (RestoreError, LakeError, QBOError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    plan = planned.plan
+    out.print(plan_table(plan))
+    for note in plan.notes:
+        out.print(f"[yellow]note:[/yellow] {note}")
+    if planned.safety_snapshot_id:
+        out.print(f"safety snapshot taken before planning: {planned.safety_snapshot_id}")
+    if html:
+        out.print(f"HTML review page: {write_html(plan, html)}")
+    out.print(f"plan written to {planned.location}")
+    out.print(f"review it, then: [bold]qbo-backup restore apply {plan.plan_id} --approve[/bold]")
+
+
+@restore_app.command("show")
+def show_cmd(
+    plan_id: str = typer.Argument(..., help="The plan id."),
+    html: str | None = typer.Option(None, "--html", help="Write the plan as an HTML page here."),
+    realm: str | None = typer.Option(None, "--realm", help="Company (realm id)."),
+) -> None:
+    """Show a plan as a table (and as an HTML page with the field-level changes)."""
+    from qbo_pipeline.restore.review import plan_table, write_html
+    from qbo_pipeline.restore.store import PlanStore, RestoreError
+
+    settings = _settings()
+    store = PlanStore.for_realm(_realm_for_plan(settings, plan_id, realm))
+    try:
+        plan = store.load(plan_id)
+    except RestoreError as exc:
+        _fail(str(exc))
+        return
+    status = store.status(plan_id)
+    out.print(plan_table(plan, status))
+    for note in plan.notes:
+        out.print(f"[yellow]note:[/yellow] {note}")
+    approval = plan.approval
+    out.print(
+        f"approved by {approval['approved_by']} at {approval['approved_at']}"
+        if approval
+        else "not approved yet"
+    )
+    if html:
+        out.print(f"HTML review page: {write_html(plan, html, status)}")
+
+
+@restore_app.command("apply")
+def apply_cmd(
+    plan_id: str = typer.Argument(..., help="The plan id."),
+    approve: bool = typer.Option(False, "--approve", help="Approve the plan (required to write)."),
+    as_name: str | None = typer.Option(None, "--as", help="Who approves (default: the OS user)."),
+    include_conflicts: bool = typer.Option(
+        False, "--include-conflicts", help="Also write the steps marked as conflicts."
+    ),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Snapshot and compare afterwards."
+    ),
+    realm: str | None = typer.Option(None, "--realm", help="Company (realm id)."),
+) -> None:
+    """Apply an approved plan (rerun to resume after a failure)."""
+    from qbo_pipeline.cli.connection import connect
+    from qbo_pipeline.lake.errors import LakeError
+    from qbo_pipeline.qbo.faults import QBOError
+    from qbo_pipeline.restore.apply import approve as approve_plan
+    from qbo_pipeline.restore.run import apply_restore
+    from qbo_pipeline.restore.store import PlanStore, RestoreError
+
+    settings = _settings()
+    lake_realm = _realm_for_plan(settings, plan_id, realm)
+    store = PlanStore.for_realm(lake_realm)
+    try:
+        plan = store.load(plan_id)
+        if not approve and not plan.approval:
+            _fail(
+                f"refusing to write without approval: review `qbo-backup restore show {plan_id}`, "
+                f"then run `qbo-backup restore apply {plan_id} --approve`",
+                2,
+            )
+        if approve:
+            approval = approve_plan(
+                store, plan_id, name=as_name, include_conflicts=include_conflicts
+            )
+            out.print(f"approved by {approval['approved_by']} on {approval['host']}")
+        with connect(settings) as conn:
+            conn.realms(plan.realm_id)
+            client = conn.client(plan.realm_id)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task("applying", total=len(plan.steps))
+
+                def advance(step: Any, state: str) -> None:
+                    bar.update(
+                        task, advance=1, description=f"step {step.number} {step.entity} {state}"
+                    )
+
+                result, report = apply_restore(
+                    client, lake_realm, plan_id, progress=advance, verify=verify
+                )
+    except (RestoreError, LakeError, QBOError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    _print_result(result.counts)
+    failed = [s for s in result.steps if s.state in ("failed", "conflict")]
+    for step in failed[:20]:
+        out.print(f"  step {step.number} {step.entity} {step.old_id}: {step.state}: {step.detail}")
+    if report is not None:
+        verdict = "[green]matches the snapshot[/green]" if report["ok"] else "[red]differs[/red]"
+        out.print(
+            f"verification against snapshot {report['after_snapshot_id']}: {report['equal']} of "
+            f"{report['checked']} records {verdict}"
+        )
+    if not result.complete:
+        out.print(
+            f"some steps did not complete: rerun `qbo-backup restore apply {plan_id}` to resume"
+        )
+        raise typer.Exit(1)
+
+
+def _print_result(counts: dict[str, int]) -> None:
+    out.print(", ".join(f"{n} {state}" for state, n in counts.items() if n) or "nothing to do")
+
+
+@restore_app.command("status")
+def status_cmd(
+    plan_id: str = typer.Argument(..., help="The plan id."),
+    realm: str | None = typer.Option(None, "--realm", help="Company (realm id)."),
+) -> None:
+    """Show each step's state after an apply, and the verification."""
+    from qbo_pipeline.restore.review import plan_table
+    from qbo_pipeline.restore.store import PlanStore, RestoreError
+
+    settings = _settings()
+    store = PlanStore.for_realm(_realm_for_plan(settings, plan_id, realm))
+    try:
+        plan = store.load(plan_id)
+    except RestoreError as exc:
+        _fail(str(exc))
+        return
+    status = store.status(plan_id)
+    if status is None:
+        out.print(f"plan {plan_id} has not been applied yet")
+        return
+    out.print(plan_table(plan, status))
+    counts: dict[str, int] = {}
+    for entry in status.get("steps", {}).values():
+        counts[entry.get("state", "not_started")] = (
+            counts.get(entry.get("state", "not_started"), 0) + 1
+        )
+    _print_result(counts)
+    report = store.verification(plan_id)
+    if report:
+        out.print(
+            f"verified against {report['after_snapshot_id']}: "
+            f"{report['equal']}/{report['checked']} equal, {report['different']} different"
+        )
+
+
+@restore_app.command("list")
+def list_cmd(realm: str | None = typer.Option(None, "--realm", help="Company (realm id).")) -> None:
+    """List the restore plans with their state."""
+    from qbo_pipeline.restore.review import summary_line
+    from qbo_pipeline.restore.store import PlanStore
+
+    settings = _settings()
+    store = PlanStore.for_realm(_realm(settings, realm))
+    ids = store.plan_ids()
+    if not ids:
+        out.print("no restore plans yet: `qbo-backup restore plan --snapshot S --all`")
+        return
+    table = Table(title="Restore plans")
+    for column in ("plan", "snapshot", "scope", "steps", "approved by", "applied"):
+        table.add_column(column)
+    for plan_id in ids:
+        plan = store.load(plan_id)
+        status = store.status(plan_id)
+        applied = ""
+        if status:
+            done = sum(1 for s in status.get("steps", {}).values() if s.get("state") == "done")
+            applied = f"{done}/{len(plan.steps)} done"
+        table.add_row(
+            plan_id,
+            plan.snapshot_id,
+            str(plan.scope.get("kind")),
+            summary_line(plan),
+            (plan.approval or {}).get("approved_by", ""),
+            applied,
+        )
+    out.print(table)

@@ -1,0 +1,150 @@
+"""The restore flow over the real parts, shared by the CLI and Dagster.
+
+:func:`plan_restore` takes a safety snapshot of the company as it is now (so the restore itself
+can be undone, and so conflicts are judged against a snapshot that knows every live change), then
+plans and stores the plan. :func:`apply_restore` applies an approved plan and verifies it against
+a fresh snapshot, storing ``verify.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from qbo_pipeline.lake.errors import SnapshotNotFound
+from qbo_pipeline.lake.lake import RealmLake
+from qbo_pipeline.qbo.http import QBOClient
+from qbo_pipeline.restore.apply import ApplyResult, ProgressCallback, apply_plan
+from qbo_pipeline.restore.model import Plan
+from qbo_pipeline.restore.plan import PlanRequest, build_plan
+from qbo_pipeline.restore.scope import Scope
+from qbo_pipeline.restore.sources import ClientLive, LakeSnapshots
+from qbo_pipeline.restore.store import PlanStore, RestoreError
+from qbo_pipeline.restore.verify import verify_restore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlannedRestore:
+    """A stored plan and where it is."""
+
+    plan: Plan
+    location: str
+    safety_snapshot_id: str | None
+
+
+def plan_restore(
+    client: QBOClient,
+    realm: RealmLake,
+    *,
+    snapshot: str,
+    scope: Scope,
+    remove_new: bool = False,
+    backup_first: bool = True,
+) -> PlannedRestore:
+    """Plan a restore of ``scope`` to ``snapshot`` and store the plan (nothing is written to QBO).
+
+    Args:
+        client: A client for the company.
+        realm: The company's lake.
+        snapshot: A snapshot reference (id, prefix, ``latest`` or a date).
+        scope: What to restore (``changed_since`` may hold a snapshot reference).
+        remove_new: Remove records created after the snapshot.
+        backup_first: Take a snapshot of the company as it is now before planning.
+
+    Raises:
+        RestoreError: If the snapshot cannot be found.
+    """
+    try:
+        target = realm.resolve(snapshot)
+        if scope.kind == "changed_since" and scope.changed_since:
+            since = realm.resolve(scope.changed_since).snapshot_id
+            scope = Scope(kind=scope.kind, entities=scope.entities, changed_since=since)
+    except SnapshotNotFound as exc:
+        raise RestoreError(str(exc)) from None
+    safety = None
+    if backup_first:
+        from qbo_pipeline.backup import run_backup
+
+        safety = run_backup(client, realm).snapshot.snapshot_id
+        log.info("safety snapshot %s taken before planning", safety)
+    latest = realm.latest()
+    live = ClientLive(client)
+    company = client.company_info()
+    request = PlanRequest(
+        realm_id=str(client.realm_id),
+        snapshot_id=target.snapshot_id,
+        latest_snapshot_id=latest.snapshot_id if latest else None,
+        scope=scope,
+        remove_new=remove_new,
+        company_name=company.get("CompanyName") or target.company_name,
+    )
+    plan = build_plan(live, LakeSnapshots(realm), request, preferences=client.preferences())
+    store = PlanStore.for_realm(realm)
+    location = store.save(plan)
+    store.audit(plan.plan_id).append(
+        "planned",
+        snapshot_id=plan.snapshot_id,
+        latest_snapshot_id=plan.latest_snapshot_id,
+        safety_snapshot_id=safety,
+        scope=plan.scope,
+        summary=plan.summary(),
+    )
+    return PlannedRestore(plan=plan, location=location, safety_snapshot_id=safety)
+
+
+def snapshot_exists(realm: RealmLake, snapshot_id: str) -> bool:
+    """Whether a live (not retired, not collected) snapshot with that exact id is in the lake."""
+    return any(s.snapshot_id == snapshot_id for s in realm.snapshots())
+
+
+def apply_restore(
+    client: QBOClient,
+    realm: RealmLake,
+    plan_id: str,
+    *,
+    progress: ProgressCallback | None = None,
+    verify: bool = True,
+) -> tuple[ApplyResult, dict[str, Any] | None]:
+    """Apply an approved plan, then verify it against a fresh snapshot.
+
+    Returns:
+        The per-step results, and the verification report (None when not verified).
+
+    Raises:
+        NotApproved: If the plan has not been approved.
+        RestoreError: If the plan is for another company or its snapshot is gone.
+    """
+    store = PlanStore.for_realm(realm)
+    result = apply_plan(
+        client,
+        store,
+        plan_id,
+        snapshot_exists=lambda sid: snapshot_exists(realm, sid),
+        progress=progress,
+    )
+    if not verify:
+        return result, None
+    return result, verify_plan(client, realm, plan_id)
+
+
+def verify_plan(client: QBOClient, realm: RealmLake, plan_id: str) -> dict[str, Any]:
+    """Take a fresh snapshot and compare the plan's records with its target snapshot."""
+    from qbo_pipeline.backup import run_backup
+
+    store = PlanStore.for_realm(realm)
+    plan = store.load(plan_id)
+    status = store.status(plan_id) or {}
+    after = run_backup(client, realm).snapshot.snapshot_id
+    report = verify_restore(plan, status, LakeSnapshots(realm), after)
+    store.save_verification(plan_id, report)
+    store.audit(plan_id).append(
+        "verified",
+        after_snapshot_id=after,
+        checked=report["checked"],
+        equal=report["equal"],
+        different=report["different"],
+    )
+    return report

@@ -1,0 +1,116 @@
+"""After an apply: compare the restored records with the target snapshot, within the plan's scope.
+
+A restored record equals its snapshot version when their restorable content is the same once
+the ids QBO assigned are taken into account: references are rewritten through the apply's id map
+(back-links included), and ids, SyncTokens, timestamps, line and address ids QBO assigns to new
+records are left out (:mod:`qbo_pipeline.restore.payloads`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from qbo_pipeline import entities
+from qbo_pipeline.restore import payloads, remap
+from qbo_pipeline.restore.changes import field_changes
+from qbo_pipeline.restore.model import Action, Plan
+from qbo_pipeline.restore.plan import SnapshotReader
+
+
+def _view(entity: entities.Entity, payload: dict[str, Any]) -> dict[str, Any]:
+    return payloads.strip(entity, payload, creating=True)
+
+
+def verify_restore(
+    plan: Plan,
+    status: dict[str, Any],
+    lake: SnapshotReader,
+    after_snapshot_id: str,
+) -> dict[str, Any]:
+    """Compare every record the plan wrote (or mapped) with the target snapshot.
+
+    Args:
+        plan: The applied plan.
+        status: Its ``status.json`` (states and the id map).
+        lake: The realm's snapshots.
+        after_snapshot_id: A snapshot taken after the apply.
+
+    Returns:
+        The report stored as ``verify.json``: counts, and for each record that differs the
+        field-level changes (path, restored value, snapshot value).
+    """
+    id_map = remap.IdMap(plan.id_map)
+    id_map.update(remap.IdMap(status.get("id_map") or {}))
+    states = {int(n): entry.get("state") for n, entry in (status.get("steps") or {}).items()}
+    checked: dict[tuple[str, str], dict[str, Any]] = {}
+    for step in plan.steps:
+        key = (step.entity, step.old_id)
+        if not step.action.writes and step.action is not Action.MAP:
+            continue
+        entry = checked.setdefault(
+            key, {"entity": step.entity, "old_id": step.old_id, "steps": [], "done": True}
+        )
+        entry["steps"].append(step.number)
+        entry["done"] = entry["done"] and states.get(step.number) == "done"
+        if step.action is Action.DELETE:
+            entry["expect_gone"] = True
+    differences = []
+    equal = 0
+    for (name, old_id), entry in checked.items():
+        entity = entities.ENTITIES[name]
+        new_id = id_map.resolve(name, old_id)
+        restored = lake.get(after_snapshot_id, name, new_id)
+        if entry.get("expect_gone"):
+            if restored is None:
+                equal += 1
+            else:
+                differences.append({**entry, "new_id": new_id, "problem": "still present"})
+            continue
+        target = lake.get(plan.snapshot_id, name, old_id)
+        if target is None:
+            continue
+        if restored is None:
+            differences.append({**entry, "new_id": new_id, "problem": "missing after restore"})
+            continue
+        expected = _view(entity, remap.rewrite(entity, target, id_map, include_backlinks=True))
+        got = _view(entity, restored)
+        changes = field_changes(got, expected)
+        if changes:
+            differences.append(
+                {
+                    **entry,
+                    "new_id": new_id,
+                    "problem": "differs from the snapshot",
+                    "changes": [
+                        {"path": c.path, "restored": c.live, "snapshot": c.snapshot}
+                        for c in changes
+                    ],
+                }
+            )
+        else:
+            equal += 1
+    counts = _entity_counts(plan, lake, after_snapshot_id)
+    return {
+        "plan_id": plan.plan_id,
+        "snapshot_id": plan.snapshot_id,
+        "after_snapshot_id": after_snapshot_id,
+        "verified_at": datetime.now(UTC).isoformat(),
+        "checked": len(checked),
+        "equal": equal,
+        "different": len(differences),
+        "ok": not differences,
+        "differences": differences,
+        "counts": counts,
+    }
+
+
+def _entity_counts(
+    plan: Plan, lake: SnapshotReader, after_snapshot_id: str
+) -> dict[str, dict[str, int]]:
+    """Live records per touched entity: in the target snapshot and after the restore."""
+    names = sorted({s.entity for s in plan.steps if s.action.writes})
+    before = Counter(e for e, _ in lake.manifest(plan.snapshot_id, names))
+    after = Counter(e for e, _ in lake.manifest(after_snapshot_id, names))
+    return {n: {"snapshot": before.get(n, 0), "after": after.get(n, 0)} for n in names}
