@@ -225,15 +225,18 @@ def _scaled(base: int, factor: float) -> int:
     return max(base, round(base * factor))
 
 
-def _extra_party_name(rng: random.Random, taken: set[str], business: bool) -> str:
+def _extra_party_name(
+    rng: random.Random, taken: set[str], suffixes: dict[str, int], business: bool
+) -> str:
+    """A new unique display name: a plausible base name, numbered after its first use."""
     if business:
         name = f"{rng.choice(_BUSINESS_WORDS)} {rng.choice(_BUSINESS_KINDS)}"
     else:
         name = f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
-    candidate, n = name, 2
+    candidate = name
     while candidate.casefold() in taken:
-        candidate = f"{name} {n}"
-        n += 1
+        suffixes[name] = suffixes.get(name, 1) + 1
+        candidate = f"{name} {suffixes[name]}"
     taken.add(candidate.casefold())
     return candidate
 
@@ -268,19 +271,20 @@ def _build_lists(company: _Company, rng: random.Random, factor: float) -> None:
         _Party(e.id, f"{e.given_name} {e.family_name}", e, active=e.active)
         for e in sample.EMPLOYEES
     ]
+    suffixes: dict[str, int] = {}
     next_party = 58
     address_id = 200
     for kind, base in (("Customer", sample.CUSTOMERS), ("Vendor", sample.VENDORS)):
         target = company.customers if kind == "Customer" else company.vendors
         for _ in range(_scaled(len(base), factor) - len(base)):
             business = rng.random() < 0.6 or kind == "Vendor"
-            name = _extra_party_name(rng, taken, business)
+            name = _extra_party_name(rng, taken, suffixes, business)
             spec = _extra_spec(rng, str(next_party), name, business, address_id)
             target.append(_Party(spec.id, name, spec, active=rng.random() >= 0.03))
             next_party += 1
             address_id += 1
     for _ in range(_scaled(len(sample.EMPLOYEES), factor) - len(sample.EMPLOYEES)):
-        name = _extra_party_name(rng, taken, business=False)
+        name = _extra_party_name(rng, taken, suffixes, business=False)
         given, family = name.split(" ", 1)
         hired = f"{2015 + rng.randrange(0, 9)}-{rng.randrange(1, 13):02d}-01"
         spec = sample.EmployeeSpec(str(next_party), given, family, None, None, hired, True)
