@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qbo_pipeline import entities
+from qbo_pipeline.config import Secret, Settings
+from qbo_pipeline.qbo import query as q
+from qbo_pipeline.qbo.auth import AppCredentials
+from qbo_pipeline.qbo.connect import login_embedded, open_client
+from qbo_pipeline.qbo.faults import TruncationError
+from qbo_pipeline.qbo.http import QBOClient
+from qbo_pipeline.qbo.limiter import RealmLimiter
+from qbo_pipeline.qbo.paging import iter_pages
+from qbo_pipeline.sandbox.server import SandboxServer
+
+PASS = Secret("paging passphrase")
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer, tmp_path: Path) -> Iterator[QBOClient]:
+    settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    realms = login_embedded(
+        settings,
+        sandbox.base_url,
+        passphrase=PASS,
+        credentials=AppCredentials(sandbox.client_id, Secret(sandbox.client_secret)),
+    )
+    with open_client(settings, realms[0], passphrase=PASS, limiter=RealmLimiter()) as c:
+        yield c
+
+
+def test_pages_come_in_order_with_the_asked_size(client: QBOClient) -> None:
+    pages = list(client.iter_pages(entities.get("Account"), page_size=10, parallel=4))
+    sizes = [len(p) for p in pages]
+    assert all(size == 10 for size in sizes[:-1])
+    assert 1 <= sizes[-1] <= 10
+    flat = [int(r["Id"]) for p in pages for r in p]
+    assert flat == sorted(flat)
+
+
+def test_inactive_name_list_records_are_included(client: QBOClient) -> None:
+    customer = entities.get("Customer")
+    made = client.create(customer, {"DisplayName": "Soon Inactive"}, request_id=uuid.uuid4().hex)
+    client.update(
+        customer,
+        {"Id": made["Id"], "SyncToken": made["SyncToken"], "Active": False},
+        sparse=True,
+        request_id=uuid.uuid4().hex,
+    )
+    everything = [r["Id"] for p in client.iter_pages(customer, page_size=50) for r in p]
+    active = [r["Id"] for p in client.iter_pages(customer, include_inactive=False) for r in p]
+    assert made["Id"] in everything
+    assert made["Id"] not in active
+    assert len(everything) == len(active) + 1
+
+
+def test_where_conditions_page_too(client: QBOClient) -> None:
+    invoice = entities.get("Invoice")
+    where = [q.Condition("TotalAmt", ">", 0)]
+    got = [r for p in client.iter_pages(invoice, where=where, page_size=4) for r in p]
+    assert got and all(float(r["TotalAmt"]) > 0 for r in got)
+    assert len(got) == client.count(invoice, where)
+
+
+def test_a_record_deleted_while_paging_fails_loudly(client: QBOClient) -> None:
+    invoice = entities.get("Invoice")
+    pages = iter_pages(client, invoice, page_size=5, parallel=1)
+    first = next(pages)
+    victim = first[0]
+    client.delete(invoice, victim["Id"], victim["SyncToken"], request_id=uuid.uuid4().hex)
+    with pytest.raises(TruncationError) as info:
+        for _ in pages:
+            pass
+    err = info.value
+    assert err.entity == "Invoice"
+    assert err.got == err.expected - 1
+    assert "Invoice" in str(err) and str(err.expected) in str(err)
+
+
+def test_a_record_added_while_paging_fails_loudly(client: QBOClient) -> None:
+    customer = entities.get("Customer")
+    pages = iter_pages(client, customer, page_size=100, parallel=1)
+    next(pages)
+    client.create(customer, {"DisplayName": "Late Arrival"}, request_id=uuid.uuid4().hex)
+    with pytest.raises(TruncationError, match="moved"):
+        next(pages)
+
+
+def test_stopping_early_leaves_no_threads(client: QBOClient) -> None:
+    before = {t.name for t in threading.enumerate()}
+    pages = client.iter_pages(entities.get("Account"), page_size=5, parallel=4)
+    next(pages)
+    pages.close()
+    after = {t.name for t in threading.enumerate() if t.name.startswith("qbo-Account")}
+    assert not after - before
+    assert client.limiter.in_flight == 0
+
+
+def test_singletons_and_bad_arguments(client: QBOClient) -> None:
+    pages = list(client.iter_pages(entities.get("CompanyInfo")))
+    assert len(pages) == 1 and pages[0][0]["CompanyName"]
+    with pytest.raises(ValueError):
+        list(client.iter_pages(entities.get("Invoice"), page_size=1001))
+    with pytest.raises(ValueError):
+        list(client.iter_pages(entities.get("Invoice"), parallel=0))
