@@ -1,0 +1,290 @@
+-- The general-ledger postings of every transaction version, derived from its payload with QBO's
+-- accrual-basis rules. amount > 0 is a debit, amount < 0 a credit; each transaction's postings
+-- sum to zero. An account the payload does not name is the company's default one
+-- (int_accounts_latest.is_default_for). When a payload's own numbers disagree (lines that do not
+-- add up to the total), the residual is posted with no account (posting_role 'unbalanced') so
+-- that the trial balance still balances and the discrepancy stays visible.
+--
+-- Posting rules (debit first):
+--   Invoice        Dr A/R total                 | Cr income per item line (line's ItemAccountRef,
+--                                               |    else the item's income account)
+--                  Dr discount account per discount line | Cr sales tax (TxnTaxDetail.TotalTax)
+--   SalesReceipt   Dr deposit-to (else Undeposited Funds) total | Cr income lines, tax; Dr discounts
+--   CreditMemo     the reverse of an invoice (Cr A/R total)
+--   RefundReceipt  the reverse of a sales receipt (Cr the account paid from)
+--   Payment        Dr deposit-to (else Undeposited Funds) | Cr A/R, total
+--   Bill           Dr expense per line (account lines: AccountRef; item lines: the item's
+--                  expense account, or its asset account for inventory) | Cr A/P total
+--   VendorCredit   the reverse of a bill
+--   Purchase       Dr expense lines | Cr the paying bank or card account (reversed when Credit)
+--   BillPayment    Dr A/P | Cr the bank (check) or card account, total
+--   Deposit        Dr deposit-to total, Dr cash-back account cash-back amount | Cr per line: the
+--                  line's account, or Undeposited Funds for a line that deposits a payment
+--   JournalEntry   each line as its PostingType says
+--   Transfer       Dr to-account | Cr from-account, amount
+--   CreditCardPayment Dr the card account | Cr the bank account, amount
+-- Not derived (they show as differences against QBO's report): the cost of goods sold and
+-- inventory asset movements of inventory sales and InventoryAdjustment (QBO values them FIFO),
+-- TaxPayment, group-item lines (posted per member item), and multicurrency revaluation.
+with
+
+defaults as (
+    select
+        realm_id,
+        any_value(account_id) filter (where is_default_for = 'accounts_receivable') as ar_id,
+        any_value(account_id) filter (where is_default_for = 'accounts_payable') as ap_id,
+        any_value(account_id) filter (where is_default_for = 'undeposited_funds') as uf_id,
+        any_value(account_id) filter (where is_default_for = 'sales_tax') as tax_id,
+    from intermediate.int_accounts_latest
+    group by realm_id
+),
+
+items as (
+    select
+        realm_id,
+        item_id,
+        item_type,
+        income_account_id,
+        case when item_type = 'Inventory' then asset_account_id else expense_account_id end
+            as purchase_account_id,
+    from staging.stg_items
+    qualify row_number() over (
+        partition by realm_id, item_id order by last_updated_at desc nulls last
+    ) = 1
+),
+
+sales_lines as (
+    select 'Invoice' as entity, invoice_id as record_id, 1 as sign, * exclude (invoice_id)
+    from staging.stg_invoice_lines
+    union all by name
+    select 'SalesReceipt' as entity, sales_receipt_id as record_id, 1 as sign,
+        * exclude (sales_receipt_id)
+    from staging.stg_sales_receipt_lines
+    union all by name
+    select 'CreditMemo' as entity, credit_memo_id as record_id, -1 as sign,
+        * exclude (credit_memo_id)
+    from staging.stg_credit_memo_lines
+    union all by name
+    select 'RefundReceipt' as entity, refund_receipt_id as record_id, -1 as sign,
+        * exclude (refund_receipt_id)
+    from staging.stg_refund_receipt_lines
+),
+
+sales_headers as (
+    select 'Invoice' as entity, invoice_id as record_id, 1 as sign, realm_id, content_hash,
+        txn_date, total_amount, total_tax, coalesce(ar_account_id, '') as header_account_id,
+        'ar' as header_role,
+    from staging.stg_invoices
+    union all
+    select 'SalesReceipt', sales_receipt_id, 1, realm_id, content_hash, txn_date, total_amount,
+        total_tax, coalesce(deposit_to_account_id, ''), 'uf',
+    from staging.stg_sales_receipts
+    union all
+    select 'CreditMemo', credit_memo_id, -1, realm_id, content_hash, txn_date, total_amount,
+        total_tax, coalesce(ar_account_id, ''), 'ar',
+    from staging.stg_credit_memos
+    union all
+    select 'RefundReceipt', refund_receipt_id, -1, realm_id, content_hash, txn_date,
+        total_amount, total_tax, coalesce(deposit_to_account_id, ''), 'uf',
+    from staging.stg_refund_receipts
+),
+
+sales_postings as (
+    select
+        h.realm_id, h.entity, h.record_id, h.content_hash, h.txn_date,
+        coalesce(
+            nullif(h.header_account_id, ''), if(h.header_role = 'ar', d.ar_id, d.uf_id)
+        ) as account_id,
+        h.sign * h.total_amount as amount,
+        'total' as posting_role,
+    from sales_headers as h
+    left join defaults as d on h.realm_id = d.realm_id
+    union all
+    select
+        h.realm_id, h.entity, h.record_id, h.content_hash, h.txn_date,
+        d.tax_id,
+        -h.sign * h.total_tax,
+        'sales tax',
+    from sales_headers as h
+    left join defaults as d on h.realm_id = d.realm_id
+    where coalesce(h.total_tax, 0) <> 0
+    union all
+    select
+        l.realm_id, l.entity, l.record_id, l.content_hash, h.txn_date,
+        case
+            when l.detail_type = 'DiscountLineDetail' then l.discount_account_id
+            else coalesce(l.income_account_id, i.income_account_id)
+        end,
+        case
+            when l.detail_type = 'DiscountLineDetail' then l.sign * l.amount
+            else -l.sign * l.amount
+        end,
+        case when l.detail_type = 'DiscountLineDetail' then 'discount' else 'income' end,
+    from sales_lines as l
+    inner join sales_headers as h
+        on l.realm_id = h.realm_id
+        and l.entity = h.entity
+        and l.record_id = h.record_id
+        and l.content_hash = h.content_hash
+    left join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
+    where l.detail_type in ('SalesItemLineDetail', 'DiscountLineDetail', 'GroupLineDetail')
+),
+
+expense_lines as (
+    select 'Bill' as entity, bill_id as record_id, * exclude (bill_id)
+    from staging.stg_bill_lines
+    union all by name
+    select 'VendorCredit' as entity, vendor_credit_id as record_id, * exclude (vendor_credit_id)
+    from staging.stg_vendor_credit_lines
+    union all by name
+    select 'Purchase' as entity, purchase_id as record_id, * exclude (purchase_id)
+    from staging.stg_purchase_lines
+),
+
+expense_headers as (
+    select 'Bill' as entity, bill_id as record_id, 1 as sign, realm_id, content_hash, txn_date,
+        total_amount, ap_account_id as header_account_id, 'ap' as header_role,
+    from staging.stg_bills
+    union all
+    select 'VendorCredit', vendor_credit_id, -1, realm_id, content_hash, txn_date, total_amount,
+        ap_account_id, 'ap',
+    from staging.stg_vendor_credits
+    union all
+    select 'Purchase', purchase_id, if(coalesce(is_credit, false), -1, 1), realm_id,
+        content_hash, txn_date, total_amount, payment_account_id, 'paid from',
+    from staging.stg_purchases
+),
+
+expense_postings as (
+    select
+        h.realm_id, h.entity, h.record_id, h.content_hash, h.txn_date,
+        coalesce(h.header_account_id, if(h.header_role = 'ap', d.ap_id, null)) as account_id,
+        -h.sign * h.total_amount as amount,
+        'total' as posting_role,
+    from expense_headers as h
+    left join defaults as d on h.realm_id = d.realm_id
+    union all
+    select
+        l.realm_id, l.entity, l.record_id, l.content_hash, h.txn_date,
+        coalesce(l.account_id, i.purchase_account_id),
+        h.sign * l.amount,
+        'expense',
+    from expense_lines as l
+    inner join expense_headers as h
+        on l.realm_id = h.realm_id
+        and l.entity = h.entity
+        and l.record_id = h.record_id
+        and l.content_hash = h.content_hash
+    left join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
+    where l.detail_type in ('AccountBasedExpenseLineDetail', 'ItemBasedExpenseLineDetail')
+),
+
+money_postings as (
+    -- Payment
+    select p.realm_id, 'Payment' as entity, p.payment_id as record_id, p.content_hash, p.txn_date,
+        coalesce(p.deposit_to_account_id, d.uf_id) as account_id, p.total_amount as amount,
+        'deposit' as posting_role,
+    from staging.stg_payments as p
+    left join defaults as d on p.realm_id = d.realm_id
+    union all
+    select p.realm_id, 'Payment', p.payment_id, p.content_hash, p.txn_date,
+        coalesce(p.ar_account_id, d.ar_id), -p.total_amount, 'total',
+    from staging.stg_payments as p
+    left join defaults as d on p.realm_id = d.realm_id
+    -- BillPayment
+    union all
+    select b.realm_id, 'BillPayment', b.bill_payment_id, b.content_hash, b.txn_date,
+        coalesce(b.ap_account_id, d.ap_id), b.total_amount, 'total',
+    from staging.stg_bill_payments as b
+    left join defaults as d on b.realm_id = d.realm_id
+    union all
+    select realm_id, 'BillPayment', bill_payment_id, content_hash, txn_date,
+        coalesce(bank_account_id, credit_card_account_id), -total_amount, 'paid from',
+    from staging.stg_bill_payments
+    -- Deposit
+    union all
+    select realm_id, 'Deposit', deposit_id, content_hash, txn_date, deposit_to_account_id,
+        total_amount, 'total',
+    from staging.stg_deposits
+    union all
+    select realm_id, 'Deposit', deposit_id, content_hash, txn_date, cash_back_account_id,
+        cash_back_amount, 'cash back',
+    from staging.stg_deposits
+    where coalesce(cash_back_amount, 0) <> 0
+    union all
+    select l.realm_id, 'Deposit', l.deposit_id, l.content_hash, h.txn_date,
+        coalesce(l.account_id, if(l.linked_txn_id is not null, d.uf_id, null)), -l.amount,
+        'deposited',
+    from staging.stg_deposit_lines as l
+    inner join staging.stg_deposits as h
+        on l.realm_id = h.realm_id and l.deposit_id = h.deposit_id
+        and l.content_hash = h.content_hash
+    left join defaults as d on l.realm_id = d.realm_id
+    -- JournalEntry
+    union all
+    select l.realm_id, 'JournalEntry', l.journal_entry_id, l.content_hash, h.txn_date,
+        l.account_id, if(l.posting_type = 'Credit', -l.amount, l.amount), lower(l.posting_type),
+    from staging.stg_journal_entry_lines as l
+    inner join staging.stg_journal_entries as h
+        on l.realm_id = h.realm_id and l.journal_entry_id = h.journal_entry_id
+        and l.content_hash = h.content_hash
+    where l.detail_type = 'JournalEntryLineDetail'
+    -- Transfer
+    union all
+    select realm_id, 'Transfer', transfer_id, content_hash, txn_date, to_account_id, amount, 'to',
+    from staging.stg_transfers
+    union all
+    select realm_id, 'Transfer', transfer_id, content_hash, txn_date, from_account_id, -amount,
+        'from',
+    from staging.stg_transfers
+    -- CreditCardPayment
+    union all
+    select realm_id, 'CreditCardPayment', credit_card_payment_id, content_hash, txn_date,
+        credit_card_account_id, amount, 'card',
+    from staging.stg_credit_card_payments
+    union all
+    select realm_id, 'CreditCardPayment', credit_card_payment_id, content_hash, txn_date,
+        bank_account_id, -amount, 'paid from',
+    from staging.stg_credit_card_payments
+),
+
+derived as (
+    select * from sales_postings
+    union all
+    select * from expense_postings
+    union all
+    select * from money_postings
+),
+
+residuals as (
+    select
+        realm_id,
+        entity,
+        record_id,
+        content_hash,
+        any_value(txn_date) as txn_date,
+        null::varchar as account_id,
+        -sum(amount) as amount,
+        'unbalanced' as posting_role,
+    from derived
+    group by realm_id, entity, record_id, content_hash
+    having abs(sum(amount)) >= 0.005
+),
+
+final as (
+    select * from derived
+    union all by name
+    select * from residuals
+)
+
+select
+    realm_id,  -- #NO_NULLS
+    entity,  -- #NO_NULLS
+    record_id,  -- #NO_NULLS
+    content_hash,  -- #NO_NULLS
+    txn_date,
+    account_id,
+    posting_role,
+    amount::decimal(18, 2) as amount,  -- #NO_NULLS
+from final
+where coalesce(amount, 0) <> 0

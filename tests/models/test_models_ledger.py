@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from models_lake_builder import FixtureLake
+
+from qbo_pipeline.models.warehouse import build_warehouse, connect
+
+
+def _ref(value: str) -> dict[str, str]:
+    return {"value": value}
+
+
+def _account(aid: str, name: str, atype: str, classification: str, sub: str = "") -> dict[str, Any]:
+    return {
+        "Id": aid,
+        "SyncToken": "0",
+        "Name": name,
+        "AccountType": atype,
+        "AccountSubType": sub or atype.replace(" ", ""),
+        "Classification": classification,
+        "Active": True,
+    }
+
+
+ACCOUNTS = [
+    _account("1", "Checking", "Bank", "Asset"),
+    _account("2", "Accounts Receivable (A/R)", "Accounts Receivable", "Asset"),
+    _account("3", "Undeposited Funds", "Other Current Asset", "Asset", "UndepositedFunds"),
+    _account("4", "Accounts Payable (A/P)", "Accounts Payable", "Liability"),
+    _account("5", "Sales Tax Payable", "Other Current Liability", "Liability", "GlobalTaxPayable"),
+    _account("6", "Services", "Income", "Revenue"),
+    _account("7", "Rent", "Expense", "Expense"),
+    _account("8", "Retained Earnings", "Equity", "Equity", "RetainedEarnings"),
+    _account("9", "Visa", "Credit Card", "Liability"),
+    _account("10", "Savings", "Bank", "Asset"),
+]
+CUSTOMERS = [{"Id": "1", "SyncToken": "0", "DisplayName": "Amy's Bird Sanctuary", "Active": True}]
+VENDORS = [{"Id": "1", "SyncToken": "0", "DisplayName": "Books by Bessie", "Active": True}]
+
+TXNS: dict[str, list[dict[str, Any]]] = {
+    "Invoice": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2026-01-10",
+            "CustomerRef": _ref("1"),
+            "TotalAmt": 108,
+            "TxnTaxDetail": {"TotalTax": 8},
+            "Line": [
+                {
+                    "Id": "1",
+                    "Amount": 100,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemAccountRef": _ref("6"), "Qty": 1},
+                },
+                {"Amount": 100, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}},
+            ],
+        }
+    ],
+    "Payment": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2026-01-20",
+            "CustomerRef": _ref("1"),
+            "TotalAmt": 108,
+            "Line": [{"Amount": 108, "LinkedTxn": [{"TxnId": "1", "TxnType": "Invoice"}]}],
+        }
+    ],
+    "Deposit": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2026-01-21",
+            "DepositToAccountRef": _ref("1"),
+            "TotalAmt": 108,
+            "Line": [{"Amount": 108, "LinkedTxn": [{"TxnId": "1", "TxnType": "Payment"}]}],
+        }
+    ],
+    "Bill": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2025-12-15",
+            "VendorRef": _ref("1"),
+            "TotalAmt": 50,
+            "Line": [
+                {
+                    "Amount": 50,
+                    "DetailType": "AccountBasedExpenseLineDetail",
+                    "AccountBasedExpenseLineDetail": {"AccountRef": _ref("7")},
+                }
+            ],
+        }
+    ],
+    "BillPayment": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2026-01-05",
+            "VendorRef": _ref("1"),
+            "PayType": "Check",
+            "TotalAmt": 50,
+            "CheckPayment": {"BankAccountRef": _ref("1")},
+            "Line": [{"Amount": 50, "LinkedTxn": [{"TxnId": "1", "TxnType": "Bill"}]}],
+        }
+    ],
+    "JournalEntry": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2026-02-01",
+            "Line": [
+                {
+                    "Amount": 20,
+                    "DetailType": "JournalEntryLineDetail",
+                    "JournalEntryLineDetail": {"PostingType": "Debit", "AccountRef": _ref("10")},
+                },
+                {
+                    "Amount": 20,
+                    "DetailType": "JournalEntryLineDetail",
+                    "JournalEntryLineDetail": {"PostingType": "Credit", "AccountRef": _ref("1")},
+                },
+            ],
+        }
+    ],
+    "Transfer": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2026-02-02",
+            "FromAccountRef": _ref("10"),
+            "ToAccountRef": _ref("1"),
+            "Amount": 5,
+        }
+    ],
+    "Purchase": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2026-02-03",
+            "PaymentType": "CreditCard",
+            "AccountRef": _ref("9"),
+            "EntityRef": {"value": "1", "type": "Vendor"},
+            "TotalAmt": 30,
+            "Line": [
+                {
+                    "Amount": 30,
+                    "DetailType": "AccountBasedExpenseLineDetail",
+                    "AccountBasedExpenseLineDetail": {"AccountRef": _ref("7")},
+                }
+            ],
+        }
+    ],
+    "CreditCardPayment": [
+        {
+            "Id": "1",
+            "SyncToken": "0",
+            "TxnDate": "2026-02-04",
+            "CreditCardAccountRef": _ref("9"),
+            "BankAccountRef": _ref("1"),
+            "Amount": 30,
+        }
+    ],
+}
+
+EXPECTED = {"1": 13, "2": 0, "3": 0, "4": 0, "5": -8, "6": -100, "7": 80, "9": 0, "10": 15}
+
+
+def _report(balances: dict[str, Decimal | int]) -> dict[str, Any]:
+    names = {a["Id"]: a["Name"] for a in ACCOUNTS}
+    rows = [
+        {
+            "ColData": [
+                {"value": names[aid], "id": aid},
+                {"value": f"{amount:.2f}" if amount > 0 else ""},
+                {"value": f"{-amount:.2f}" if amount < 0 else ""},
+            ],
+            "type": "Data",
+        }
+        for aid, amount in balances.items()
+        if amount
+    ]
+    rows.append(
+        {
+            "Summary": {"ColData": [{"value": "TOTAL"}, {"value": ""}, {"value": ""}]},
+            "type": "Section",
+        }
+    )
+    return {
+        "Header": {
+            "ReportName": "TrialBalance",
+            "ReportBasis": "Accrual",
+            "StartPeriod": "2026-01-01",
+            "EndPeriod": "2026-12-31",
+        },
+        "Columns": {"Column": [{"ColTitle": ""}, {"ColTitle": "Debit"}, {"ColTitle": "Credit"}]},
+        "Rows": {"Row": rows},
+    }
+
+
+def _state(**extra: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    state = {"Account": ACCOUNTS, "Customer": CUSTOMERS, "Vendor": VENDORS, **TXNS}
+    state.update(extra)
+    return copy.deepcopy(state)
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[FixtureLake, Path]:
+    root = tmp_path_factory.mktemp("ledger")
+    lake = FixtureLake(root / "lake")
+    # The report closes the 2025 rent (50) into retained earnings: fiscal year-to-date.
+    closed = dict(EXPECTED, **{"7": 30, "8": 50})
+    lake.commit(
+        datetime(2026, 3, 1, tzinfo=UTC), _state(), reports={"TrialBalance": _report(closed)}
+    )
+    wrong = dict(closed, **{"1": 23})
+    s2 = _state(Customer=[])  # the customer disappears: the invoice's reference dangles
+    lake.commit(datetime(2026, 3, 2, tzinfo=UTC), s2, reports={"TrialBalance": _report(wrong)})
+    build_warehouse(root / "lake", root / "w.duckdb")
+    return lake, root / "w.duckdb"
+
+
+def test_models_trial_balance_from_transactions_balances(ledger) -> None:
+    lake, path = ledger
+    with connect(path, read_only=True) as con:
+        for sid in lake.snapshot_ids:
+            rows = dict(
+                con.execute(
+                    "select account_id, balance from marts.trial_balance where snapshot_id = ?",
+                    [sid],
+                ).fetchall()
+            )
+            assert rows == {k: Decimal(v) for k, v in EXPECTED.items()}
+            debit, credit = con.execute(
+                "select sum(debit), sum(credit) from marts.trial_balance where snapshot_id = ?",
+                [sid],
+            ).fetchone()
+            assert debit == credit == Decimal("108")
+
+
+def test_models_trial_balance_check_matches_report_and_flags_difference(ledger) -> None:
+    lake, path = ledger
+    s1, s2 = lake.snapshot_ids
+    with connect(path, read_only=True) as con:
+        first = con.execute(
+            "select count(*), count(*) filter (where is_matching) from marts.trial_balance_check "
+            "where snapshot_id = ?",
+            [s1],
+        ).fetchone()
+        assert first[0] > 0
+        assert first[0] == first[1]
+        rows = con.execute(
+            "select account_id, difference from marts.trial_balance_check "
+            "where snapshot_id = ? and not is_matching",
+            [s2],
+        ).fetchall()
+    assert rows == [("1", Decimal("-10.00"))]
+
+
+def test_models_reference_graph_flags_dangling_references(ledger) -> None:
+    _, path = ledger
+    with connect(path, read_only=True) as con:
+        dangling = con.execute(
+            "select entity, record_id, path, target_entity, target_id from marts.reference_graph "
+            "where is_dangling order by all"
+        ).fetchall()
+        resolved = con.execute(
+            "select count(*) from marts.reference_graph where entity = 'Invoice' "
+            "and path = 'Line[].SalesItemLineDetail.ItemAccountRef' and is_resolved"
+        ).fetchone()[0]
+        backlink = con.execute(
+            "select is_dependency from marts.reference_graph where entity = 'Deposit' "
+            "and path = 'Line[].LinkedTxn[]'"
+        ).fetchall()
+    assert ("Invoice", "1", "CustomerRef", "Customer", "1") in dangling
+    assert ("Payment", "1", "CustomerRef", "Customer", "1") in dangling
+    assert all(row[3] == "Customer" for row in dangling)
+    assert resolved == 1
+    assert backlink == [(True,)]
