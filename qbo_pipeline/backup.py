@@ -370,9 +370,10 @@ def _report(client: QBOClient, name: str, server_time: datetime) -> dict[str, An
 
 
 def _as_url(location: str) -> str:
+    """A URL for dlt and fsspec; local paths stay unquoted (``realm=...`` must not become %3D)."""
     if "://" in location:
         return location
-    return Path(location).resolve().as_uri()
+    return f"file://{Path(location).resolve()}"
 
 
 def _remove(location: str) -> None:

@@ -19,7 +19,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.entities import CDC_MAX_OBJECTS, Entity
 from qbo_pipeline.lake import records
 from qbo_pipeline.qbo import query
-from qbo_pipeline.qbo.faults import QBOError
+from qbo_pipeline.qbo.faults import QBOError, fault_from_object
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sources.qbo.settings import (
     COUNT_QUERIES_PER_BATCH,
@@ -130,25 +130,12 @@ def count_records(client: QBOClient, wanted: Sequence[Entity]) -> dict[str, int]
         for item in client.batch(items):
             name = item.get("bId", "?")
             if "Fault" in item:
-                raise batch_fault(name, item["Fault"])
+                raise fault_from_object(item["Fault"])
             counts[name] = int(item.get("QueryResponse", {}).get("totalCount", 0))
     missing = [e.name for e in wanted if e.name not in counts]
     if missing:
-        raise QBOError(message=f"the batch answer had no count for {', '.join(missing)}")
+        raise QBOError(f"the batch answer had no count for {', '.join(missing)}")
     return counts
-
-
-def batch_fault(item_id: str, fault: Mapping[str, Any]) -> QBOError:
-    """The typed error for a faulted batch item."""
-    errors = fault.get("Error") or [{}]
-    first = errors[0]
-    return QBOError(
-        code=str(first.get("code", "")),
-        message=f"batch item {item_id}: {first.get('Message', 'fault')}",
-        detail=first.get("Detail"),
-        element=first.get("element"),
-        fault_type=fault.get("type"),
-    )
 
 
 def page_records(client: QBOClient, entity: Entity) -> Iterator[list[dict[str, Any]]]:

@@ -1,0 +1,302 @@
+"""Backups against the embedded sandbox: complete, incremental, atomic, lossless."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qbo_pipeline import backup as backup_module
+from qbo_pipeline import entities
+from qbo_pipeline.backup import BackupError, run_backup
+from qbo_pipeline.config import Settings
+from qbo_pipeline.lake import records
+from qbo_pipeline.lake.errors import CountMismatchError, LockHeldError
+from qbo_pipeline.lake.lake import Lake, RealmLake
+from qbo_pipeline.qbo.connect import login_embedded, open_client
+from qbo_pipeline.qbo.http import QBOClient
+from qbo_pipeline.sandbox.server import SandboxServer
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer, settings: Settings) -> Iterator[QBOClient]:
+    realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
+    with open_client(settings, realm_id, api_base=sandbox.base_url) as qbo:
+        yield qbo
+
+
+@pytest.fixture
+def realm(settings: Settings, client: QBOClient) -> RealmLake:
+    return Lake(settings.lake_url).realm(client.realm_id)
+
+
+def _canonical(entity: entities.Entity, payload: dict[str, Any]) -> str:
+    volatile = set(entity.volatile_fields)
+    return records.canonical_json({k: v for k, v in payload.items() if k not in volatile})
+
+
+def _sandbox_state(sandbox: SandboxServer, realm_id: str) -> dict[str, dict[str, str]]:
+    assert sandbox.store is not None
+    state: dict[str, dict[str, str]] = {}
+    for entity in entities.CATALOGUE:
+        rows = {
+            str(p["Id"]): _canonical(entity, p)
+            for p in sandbox.store.iter_records(realm_id, entity.name, include_inactive=True)
+        }
+        if rows:
+            state[entity.name] = rows
+    return state
+
+
+def _lake_state(realm: RealmLake, snapshot_id: str) -> dict[str, dict[str, str]]:
+    info = realm.resolve(snapshot_id)
+    state: dict[str, dict[str, str]] = {}
+    for name in info.entities:
+        entity = entities.get(name)
+        rows = {str(p["Id"]): _canonical(entity, p) for p in realm.iter_payloads(snapshot_id, name)}
+        if rows:
+            state[name] = rows
+    return state
+
+
+def test_full_snapshot_equals_the_sandbox_record_for_record(
+    sandbox: SandboxServer, client: QBOClient, realm: RealmLake
+) -> None:
+    result = run_backup(client, realm, mode="full")
+    expected = _sandbox_state(sandbox, client.realm_id)
+    landed = _lake_state(realm, result.snapshot.snapshot_id)
+    assert set(landed) == set(expected)
+    for name, rows in expected.items():
+        assert landed[name] == rows, name
+    # Every entity of the catalogue that the company uses is there, inactive records included.
+    assert {"Invoice", "Customer", "Attachable", "CompanyInfo", "Preferences"} <= set(landed)
+    inactive = [
+        (name, p["Id"])
+        for name in landed
+        if entities.get(name).has_active
+        for p in realm.iter_payloads(result.snapshot.snapshot_id, name)
+        if p.get("Active") is False
+    ]
+    assert inactive, "inactive name-list records must be captured"
+    assert result.snapshot.kind == "full"
+    for name, stats in result.snapshot.entities.items():
+        assert stats["live"] == stats["qbo_count"], name
+    realm.verify(result.snapshot.snapshot_id)
+
+
+def test_reports_and_attachments_are_kept_as_evidence(client: QBOClient, realm: RealmLake) -> None:
+    result = run_backup(client, realm, mode="full")
+    sid = result.snapshot.snapshot_id
+    for name in entities.REPORTS:
+        report = realm.report(sid, name)
+        assert report is not None and report["Header"]["ReportName"] == name
+    blobs = [
+        row["blob_sha256"]
+        for batch in realm.iter_versions(sid, "Attachable", columns=["blob_sha256"])
+        for row in batch.to_pylist()
+        if row["blob_sha256"]
+    ]
+    assert blobs and result.attachments_downloaded == len(blobs)
+    assert realm.read_attachment(blobs[0])
+    # A second snapshot does not download unchanged attachments again.
+    again = run_backup(client, realm, mode="full")
+    assert again.attachments_downloaded == 0
+
+
+def test_unchanged_records_are_not_written_again(client: QBOClient, realm: RealmLake) -> None:
+    first = run_backup(client, realm, mode="full")
+    second = run_backup(client, realm, mode="full")
+    assert first.versions_written == first.live_records > 0
+    assert second.versions_written == 0
+    assert second.deletions == 0
+    assert realm.manifest(first.snapshot.snapshot_id).equals(
+        realm.manifest(second.snapshot.snapshot_id)
+    )
+
+
+def test_incremental_after_activity_equals_a_full_snapshot(
+    sandbox: SandboxServer, client: QBOClient, realm: RealmLake
+) -> None:
+    run_backup(client, realm, mode="full")
+    log = sandbox.simulate(3, realm_id=client.realm_id)
+    assert len(log) > 0
+    incremental = run_backup(client, realm, mode="incremental")
+    assert incremental.kind == "incremental"
+    assert incremental.api_calls > 0
+    full = run_backup(client, realm, mode="full")
+    assert full.versions_written == 0 and full.deletions == 0
+    a = _lake_state(realm, incremental.snapshot.snapshot_id)
+    b = _lake_state(realm, full.snapshot.snapshot_id)
+    assert a == b
+    assert a == _sandbox_state(sandbox, client.realm_id)
+    deleted = {(c.entity, c.id) for c in log if c.action == "deleted"}
+    for entity_name, record_id in deleted:
+        assert record_id not in a.get(entity_name, {})
+
+
+def test_incident_is_captured_by_an_incremental_snapshot(
+    sandbox: SandboxServer, client: QBOClient, realm: RealmLake
+) -> None:
+    before = run_backup(client, realm, mode="full")
+    assert sandbox.store is not None
+    dates = sorted(p["TxnDate"] for p in sandbox.store.iter_records(client.realm_id, "Invoice"))
+    log = sandbox.incident(
+        "bulk_delete_invoices", realm_id=client.realm_id, start=dates[5], end=dates[12]
+    )
+    deleted = {c.id for c in log if c.entity == "Invoice" and c.action == "deleted"}
+    assert deleted
+    after = run_backup(client, realm, mode="incremental")
+    assert after.entities["Invoice"]["deletes"] == len(deleted)
+    old_ids = {p["Id"] for p in realm.iter_payloads(before.snapshot.snapshot_id, "Invoice")}
+    new_ids = {p["Id"] for p in realm.iter_payloads(after.snapshot.snapshot_id, "Invoice")}
+    assert old_ids - new_ids == deleted
+
+
+def test_unknown_fields_survive(
+    sandbox: SandboxServer, client: QBOClient, realm: RealmLake
+) -> None:
+    assert sandbox.store is not None
+    customer = sandbox.store.get(client.realm_id, "Customer", "1")
+    assert customer is not None
+    customer["FutureField"] = {"nested": [1, 2.5, "Zoë's Café 🚀"], "flag": None}
+    sandbox.store.put(client.realm_id, "Customer", customer)
+    result = run_backup(client, realm, mode="full")
+    stored = realm.get_payload(result.snapshot.snapshot_id, "Customer", "1")
+    assert stored is not None
+    assert stored["FutureField"] == {"nested": [1, 2.5, "Zoë's Café 🚀"], "flag": None}
+
+
+def test_only_some_entities_refreshes_those_and_carries_the_rest(
+    client: QBOClient, realm: RealmLake
+) -> None:
+    first = run_backup(client, realm, mode="full")
+    partial = run_backup(client, realm, mode="full", only=["Customer"])
+    assert partial.refreshed == ["Customer"]
+    assert realm.manifest(first.snapshot.snapshot_id).equals(
+        realm.manifest(partial.snapshot.snapshot_id)
+    )
+    with pytest.raises(BackupError, match="Custmer"):
+        run_backup(client, realm, only=["Custmer"])
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import sys, time
+    from qbo_pipeline.lake.lake import Lake
+
+    with Lake(sys.argv[1]).realm(sys.argv[2]).lock():
+        print("held", flush=True)
+        time.sleep(60)
+    """
+)
+
+
+def test_a_second_backup_of_the_realm_is_refused(
+    client: QBOClient, realm: RealmLake, settings: Settings
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, settings.lake_url, client.realm_id],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeldError, match="unlock"):
+            run_backup(client, realm, lock_wait=0)
+        assert realm.snapshots() == []
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    # Once the holder is gone (killed: its lock is released), a backup runs.
+    assert run_backup(client, realm, mode="full", lock_wait=10).snapshot.status == "live"
+
+
+def test_a_count_mismatch_fails_loudly_and_leaves_nothing_visible(
+    client: QBOClient, realm: RealmLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = backup_module.count_records
+
+    def one_more_invoice(qbo: QBOClient, wanted: list[entities.Entity]) -> dict[str, int]:
+        counts = real(qbo, wanted)
+        counts["Invoice"] += 1
+        return counts
+
+    monkeypatch.setattr(backup_module, "count_records", one_more_invoice)
+    with pytest.raises(CountMismatchError, match="Invoice"):
+        run_backup(client, realm, mode="full")
+    assert realm.snapshots() == []
+    monkeypatch.setattr(backup_module, "count_records", real)
+    assert run_backup(client, realm, mode="full").snapshot.status == "live"
+
+
+def test_a_failure_inside_the_run_leaves_nothing_visible(
+    client: QBOClient, realm: RealmLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_report(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backup_module, "_report", broken_report)
+    with pytest.raises(KeyboardInterrupt):
+        run_backup(client, realm, mode="full")
+    assert realm.snapshots() == []
+    monkeypatch.undo()
+    assert run_backup(client, realm, mode="full").snapshot.status == "live"
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import sys
+    from qbo_pipeline.backup import run_backup
+    from qbo_pipeline.config import Settings
+    from qbo_pipeline.lake.lake import Lake
+    from qbo_pipeline.qbo.connect import open_client
+
+    settings = Settings.from_env()
+    realm_id, base_url = sys.argv[1], sys.argv[2]
+    with open_client(settings, realm_id, api_base=base_url) as client:
+        print("started", flush=True)
+        run_backup(client, Lake(settings.lake_url).realm(realm_id), mode="full")
+    print("committed", flush=True)
+    """
+)
+
+
+def test_a_run_killed_at_random_points_leaves_no_visible_snapshot(
+    sandbox: SandboxServer, client: QBOClient, realm: RealmLake, settings: Settings
+) -> None:
+    env = os.environ | {"QBO_DATA_DIR": str(settings.data_dir)}
+    committed_before = 0
+    for delay in (0.2, 0.6, 1.0, 1.6):
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_RUN, client.realm_id, sandbox.base_url],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "started"
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        visible = realm.snapshots()
+        # A killed run either committed completely (it was fast) or left nothing visible.
+        assert len(visible) in (committed_before, committed_before + 1)
+        for info in visible:
+            realm.verify(info.snapshot_id)
+        committed_before = len(visible)
+    result = run_backup(client, realm, mode="full", lock_wait=10)
+    assert result.snapshot.status == "live"
+    realm.verify(result.snapshot.snapshot_id)
