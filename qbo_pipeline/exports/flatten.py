@@ -33,6 +33,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -73,8 +74,11 @@ class FlattenError(ValueError):
     """A payload or an exported table cannot be flattened or rebuilt; the message says why."""
 
 
+@lru_cache(maxsize=65_536)
 def escape_key(key: str) -> str:
     """Escape a JSON key for use as one component of a column path."""
+    if not _ESCAPED.search(key):
+        return key
     return _ESCAPED.sub(r"\\\1", key)
 
 
@@ -137,15 +141,16 @@ def _walk(
     tables: dict[str, list[Row]],
 ) -> None:
     for name, value in node.items():
-        if not isinstance(name, str):
+        if type(name) is not str:
             raise FlattenError(f"key {name!r} is not a string")
         column = prefix + escape_key(name)
-        if isinstance(value, dict):
+        kind = type(value)
+        if kind is dict or (kind is not list and isinstance(value, dict)):
             if value:
                 _walk(value, column + ".", row, table, keys, tables)
             else:
                 row[column] = {}
-        elif isinstance(value, list):
+        elif kind is list or isinstance(value, list):
             row[column + COUNT_SUFFIX] = len(value)
             if not value:
                 continue
@@ -164,15 +169,19 @@ def _walk(
             row[column] = value
 
 
+_TAGS = {str: "str", int: "number", float: "number", bool: "bool", type(None): "null"}
+
+
 def _type_tag(value: Any) -> str:
+    tag = _TAGS.get(type(value))
+    if tag is not None:
+        return tag
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
         return "number"
     if isinstance(value, str):
         return "str"
-    if value is None:
-        return "null"
     return "other"
 
 
@@ -186,9 +195,10 @@ class ColumnStats:
 
     def observe(self, value: Any) -> None:
         """Take one more value into account."""
-        tag = _type_tag(value)
-        self.types.add(tag)
-        if tag == "str":
+        tag = _TAGS.get(type(value)) or _type_tag(value)
+        if tag not in self.types:
+            self.types.add(tag)
+        if tag == "str" and (self.all_dates or self.all_datetimes):
             if self.all_dates and not _DATE.fullmatch(value):
                 self.all_dates = False
             if self.all_datetimes and not _DATETIME.fullmatch(value):
@@ -352,7 +362,7 @@ def format_number(value: int | float) -> str:
 
 
 def format_cells(
-    columns: Sequence[Column], rows: Iterable[Row], *, neutralise_cells: bool = True
+    columns: Sequence[Column], rows: Sequence[Row], *, neutralise_cells: bool = True
 ) -> dict[str, list[str | None]]:
     """The text of every cell of ``rows``, by column name (``None`` for an absent value).
 
@@ -360,47 +370,88 @@ def format_cells(
         FlattenError: If a value does not fit its column's kind (the schema was computed over
             other records than these).
     """
-    cells: dict[str, list[str | None]] = {c.name: [] for c in columns}
-    plan = [(c.name, c.kind, cells[c.name]) for c in columns]
-    for row in rows:
-        for name, kind, out in plan:
-            if kind == "offset":
-                continue
-            value = row.get(name, _ABSENT)
-            if value is _ABSENT:
-                out.append(None)
-                if kind == "datetime":
-                    cells[name + OFFSET_SUFFIX].append(None)
-                continue
-            out.append(_format(name, kind, value, neutralise_cells, cells))
-    return cells
+    cells: dict[str, list[str | None]] = {}
+    for column in columns:
+        if column.kind == "offset":
+            continue
+        values = [row.get(column.name, _ABSENT) for row in rows]
+        if column.kind == "datetime":
+            texts, offsets = _datetime_cells(column.name, values)
+            cells[column.name] = texts
+            cells[column.name + OFFSET_SUFFIX] = offsets
+            continue
+        fmt = _FORMATTERS[column.kind]
+        if column.kind == "string" and not neutralise_cells:
+            fmt = _plain_string
+        try:
+            cells[column.name] = [None if v is _ABSENT else fmt(v) for v in values]
+        except _KindError as exc:
+            raise FlattenError(
+                f"column {column.name!r} is {column.kind} but a record holds {exc.args[0]!r}"
+            ) from None
+    return {c.name: cells[c.name] for c in columns}
 
 
 _ABSENT = object()
 
 
-def _format(
-    name: str, kind: str, value: Any, neutral: bool, cells: dict[str, list[str | None]]
-) -> str:
-    if kind == "json":
-        return canonical_text(value)
-    if kind == "number" and _type_tag(value) == "number":
-        return format_number(value)
-    if kind == "boolean" and isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        if kind == "date":
-            return value
-        if kind == "datetime":
-            match = _DATETIME.fullmatch(value)
-            if match:
-                date, time, offset = match.groups()
-                tz = "" if offset is None else "UTC" if offset == "Z" else "UTC" + offset
-                cells[name + OFFSET_SUFFIX].append(tz)
-                return f"{date} {time}"
-        elif kind == "string":
-            return neutralise(value) if neutral else value
-    raise FlattenError(f"column {name!r} is {kind} but a record holds {value!r}")
+class _KindError(Exception):
+    """A value that does not fit its column's kind (internal; becomes a FlattenError)."""
+
+
+def _number_cell(value: Any) -> str:
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return repr(value)
+    raise _KindError(value)
+
+
+def _boolean_cell(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    raise _KindError(value)
+
+
+def _string_cell(value: Any) -> str:
+    if type(value) is not str:
+        raise _KindError(value)
+    return neutralise(value)
+
+
+def _plain_string(value: Any) -> str:
+    if type(value) is not str:
+        raise _KindError(value)
+    return value
+
+
+_FORMATTERS = {
+    "json": canonical_text,
+    "number": _number_cell,
+    "boolean": _boolean_cell,
+    "date": _plain_string,
+    "string": _string_cell,
+}
+
+
+def _datetime_cells(name: str, values: Sequence[Any]) -> tuple[list[str | None], list[str | None]]:
+    texts: list[str | None] = []
+    offsets: list[str | None] = []
+    for value in values:
+        if value is _ABSENT:
+            texts.append(None)
+            offsets.append(None)
+            continue
+        match = _DATETIME.fullmatch(value) if type(value) is str else None
+        if match is None:
+            raise FlattenError(f"column {name!r} is datetime but a record holds {value!r}")
+        date, time, offset = match.groups()
+        texts.append(f"{date} {time}")
+        offsets.append("" if offset is None else "UTC" if offset == "Z" else "UTC" + offset)
+    return texts, offsets
 
 
 def parse_cell(kind: str, text: str, *, neutralised: bool = True) -> Any:
