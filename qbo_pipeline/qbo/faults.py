@@ -160,6 +160,10 @@ class TruncationError(QBOError):
         self.entity = entity
         self.expected = expected
         self.got = got
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.entity, self.expected, self.got, self.reason))
 
 
 class NotConnectedError(QBOError):

@@ -144,3 +144,22 @@ def test_truncation_error_names_entity_and_counts() -> None:
     assert "1200" in str(err)
     assert "1199" in str(err)
     assert (err.entity, err.expected, err.got) == ("Invoice", 1200, 1199)
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        faults.TruncationError("Invoice", 3, 2, "why"),
+        faults.ThrottledError("slow down", retry_after=3.0, code="3001", intuit_tid="t"),
+        faults.StaleObjectError("stale", code="5010", status=400, intuit_tid="t"),
+        faults.ReauthorizationRequired("log in again", code="invalid_grant"),
+    ],
+)
+def test_errors_survive_pickling(err: faults.QBOError) -> None:
+    import pickle
+
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err)
+    assert str(back) == str(err)
+    assert back.code == err.code
+    assert back.intuit_tid == err.intuit_tid
