@@ -191,3 +191,14 @@ def test_write_with_requestid_is_retried_once_only(
     made = client.create(customer, {"DisplayName": "Retried Once"}, request_id=uuid.uuid4().hex)
     assert made["DisplayName"] == "Retried Once"
     assert client.count(customer, [q.eq("DisplayName", "Retried Once")]) == 1
+
+
+def test_batches_spend_the_separate_batch_budget(sandbox: SandboxServer, tmp_path: Path) -> None:
+    settings, realms = connect(sandbox, tmp_path)
+    with open_client(settings, realms[0], passphrase=PASS, limiter=RealmLimiter()) as client:
+        client.batch_limiter = RealmLimiter(per_minute=40)
+        client.count(entities.get("Customer"))
+        for _ in range(3):
+            client.batch([{"bId": "c", "Query": q.select("Customer", count=True)}])
+        assert client.batch_limiter.recent() == 3
+        assert client.limiter.recent() == 4
