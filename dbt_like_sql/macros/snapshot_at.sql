@@ -1,4 +1,4 @@
--- snapshot_at(at): for each company, the live snapshot that `at` names.
+-- snapshot_at(ref): for each company, the live snapshot that ref names (retired ones never).
 --   'latest' | 'previous'         the newest live snapshot, or the one before it
 --   '20261121T053012.123456Z'     an exact snapshot id, or a unique prefix of one ('20261121T05')
 --   '2026-11-01'                  a date: the newest snapshot taken on or before that day (UTC)
@@ -55,13 +55,9 @@ matches as (
         k.ref,
         k.ref_kind,
     from intermediate.int_snapshot_chain as c, checked as k
-    where case k.ref_kind
-        when 'latest' then c.is_latest
-        when 'previous' then c.next_snapshot_id is not null and c.snapshot_seq = (
-            select max(x.snapshot_seq) - 1
-            from intermediate.int_snapshot_chain as x
-            where x.realm_id = c.realm_id
-        )
+    where c.is_live and case k.ref_kind
+        when 'latest' then c.live_rank_from_latest = 1
+        when 'previous' then c.live_rank_from_latest = 2
         when 'id' then starts_with(c.snapshot_id, k.ref)
         when 'date' then c.server_at < k.cutoff
         else c.server_at <= k.cutoff

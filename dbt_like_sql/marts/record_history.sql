@@ -1,7 +1,9 @@
 -- Every record version with the period it was live (SCD2): valid_from / valid_to are the server
 -- times of the snapshots that first and last-exclusive saw it; valid_to is null while the version
 -- is live in the latest snapshot. deleted_at is set on the last version of a record that left
--- the manifest (deleted in QBO, or missing from a full read).
+-- the manifest (deleted in QBO, or missing from a full read). A version that was live only in
+-- snapshots retention has retired (is_in_live_snapshot false) may have lost its payload to
+-- garbage collection; every other version has one (is_payload_missing is tested false).
 -- #UNIQUE_BY(realm_id, entity, record_id, valid_from_snapshot_id)
 with
 
@@ -41,6 +43,9 @@ joined as (
         v.total_amount,
         v.display_name,
         v.payload,
+        started.next_live_seq is not null
+            and (i.valid_to_seq is null or started.next_live_seq < i.valid_to_seq)
+            as is_in_live_snapshot,
     from intervals as i
     inner join chain as started
         on i.realm_id = started.realm_id and i.valid_from_seq = started.snapshot_seq
@@ -54,7 +59,10 @@ joined as (
 ),
 
 final as (
-    select * from joined
+    select
+        *,
+        is_in_live_snapshot and payload is null as is_payload_missing,
+    from joined
 )
 
 select
@@ -79,5 +87,7 @@ select
     txn_date,
     total_amount,
     display_name,
-    payload,  -- #NO_NULLS
+    payload,
+    is_in_live_snapshot,
+    is_payload_missing,  -- #ACCEPTED_VALUES(false)
 from final

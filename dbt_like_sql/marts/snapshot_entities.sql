@@ -1,6 +1,7 @@
 -- One row per live snapshot and entity: the live record count rebuilt from the manifest deltas,
--- what changed since the previous snapshot (added, changed, deleted), and the writer's own counts
--- from the commit record (live_records_committed must equal live_records).
+-- what changed since the parent snapshot (added, changed, deleted: the delta of this snapshot),
+-- and the writer's own counts from the commit record (live_records_committed must equal
+-- live_records).
 -- #UNIQUE_BY(realm_id, snapshot_id, entity)
 with
 
@@ -27,6 +28,7 @@ grid as (
         c.realm_id,
         c.snapshot_id,
         c.snapshot_seq,
+        c.is_live,
         e.entity,
     from chain as c
     inner join entity_names as e on c.realm_id = e.realm_id
@@ -61,6 +63,7 @@ counted as (
         g.realm_id,
         g.snapshot_id,
         g.snapshot_seq,
+        g.is_live,
         g.entity,
         coalesce(s.added, 0) as added,
         coalesce(s.changed, 0) as changed,
@@ -77,7 +80,7 @@ counted as (
 
 final as (
     select
-        counted.*,
+        counted.* exclude (is_live),
         committed.read_mode,
         committed.qbo_count,
         committed.live_records as live_records_committed,
@@ -87,6 +90,7 @@ final as (
         on counted.realm_id = committed.realm_id
         and counted.snapshot_id = committed.snapshot_id
         and counted.entity = committed.entity
+    where counted.is_live
 )
 
 select

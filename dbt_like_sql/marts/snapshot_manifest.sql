@@ -5,6 +5,7 @@ with
 
 chain as (
     select * from intermediate.int_snapshot_chain
+    where is_live
 ),
 
 intervals as (

@@ -1,5 +1,5 @@
 -- The snapshot catalogue: one row per committed snapshot of each company, newest last, with its
--- place in the chain (snapshot_seq, previous/next), what the writer counted, and the live
+-- place in the chain (snapshot_seq, previous), what the writer counted, and the live
 -- records and changes rebuilt from the lake (which must agree with the commit record).
 -- #UNIQUE_BY(realm_id, snapshot_id)
 with
@@ -38,7 +38,6 @@ final as (
         s.changed_since_at,
         s.parent_snapshot_id,
         c.previous_snapshot_id,
-        c.next_snapshot_id,
         coalesce(c.is_latest, false) as is_latest,
         s.live_records,
         p.live_records_rebuilt,
@@ -70,7 +69,6 @@ select
     changed_since_at,
     parent_snapshot_id,
     previous_snapshot_id,
-    next_snapshot_id,
     is_latest,
     live_records,
     live_records_rebuilt,

@@ -50,6 +50,7 @@ grid as (
         c.realm_id,
         c.snapshot_id,
         c.snapshot_seq,
+        c.is_live,
         a.account_id,
     from chain as c
     inner join (select distinct realm_id, account_id from per_step) as a
@@ -61,6 +62,7 @@ balances as (
         g.realm_id,
         g.snapshot_id,
         g.snapshot_seq,
+        g.is_live,
         g.account_id,
         sum(coalesce(s.movement, 0)) over (
             partition by g.realm_id, g.account_id order by g.snapshot_seq
@@ -87,6 +89,7 @@ final as (
     from balances as b
     left join intermediate.int_accounts_latest as a
         on b.realm_id = a.realm_id and b.account_id = a.account_id
+    where b.is_live
 )
 
 select

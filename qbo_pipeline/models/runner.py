@@ -17,7 +17,7 @@ import itertools
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlglot.dialects.duckdb import DuckDB
@@ -90,6 +90,10 @@ class Macro:
     name: str
     path: Path
     sql: str
+    depends_on: frozenset[str] = frozenset()
+    """Models the macro reads (``schema.name``)."""
+    calls: frozenset[str] = frozenset()
+    """Other macros it calls."""
 
 
 @dataclass(frozen=True)
@@ -160,9 +164,19 @@ def load_project(root: Path | None = None) -> Project:
     models = [_read_model(path, schemas) for d in schema_dirs for path in sorted(d.glob("*.sql"))]
     _check_references(models)
     ordered = _order(models)
+    model_schemas = (*schemas, *LAYERS)
     macros = _order_macros(
         [
-            Macro(name=p.stem, path=p, sql=_strip(p.read_text(encoding="utf-8")))
+            Macro(
+                name=p.stem,
+                path=p,
+                sql=(sql := _strip(p.read_text(encoding="utf-8"))),
+                depends_on=frozenset(
+                    r
+                    for r in find_references(sql, model_schemas, where=str(p))
+                    if r in {m.key for m in ordered}
+                ),
+            )
             for p in sorted((root / MACRO_FOLDER).glob("*.sql"))
         ]
     )
@@ -267,7 +281,7 @@ def _order_macros(macros: Sequence[Macro]) -> tuple[Macro, ...]:
                 and nxt.token_type is TokenType.L_PAREN
             }
         )
-    by_name = {m.name: m for m in macros}
+    by_name = {m.name: replace(m, calls=frozenset(graph[m.name])) for m in macros}
     try:
         return tuple(by_name[n] for n in graph_order(graph))
     except graphlib.CycleError as exc:
@@ -313,6 +327,18 @@ def select_models(project: Project, selectors: Sequence[str]) -> tuple[Model, ..
         if model.key in closure:
             closure.update(model.depends_on)
     return tuple(m for m in project.models if m.key in closure)
+
+
+def buildable_macros(project: Project, models: Sequence[Model]) -> tuple[Macro, ...]:
+    """The macros whose models (and called macros) are all among ``models``."""
+    keys = {m.key for m in models}
+    done: list[Macro] = []
+    names: set[str] = set()
+    for macro in project.macros:
+        if macro.depends_on <= keys and macro.calls <= names:
+            done.append(macro)
+            names.add(macro.name)
+    return tuple(done)
 
 
 def _downstream(project: Project, keys: set[str]) -> set[str]:

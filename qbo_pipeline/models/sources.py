@@ -77,10 +77,10 @@ def _has_files(pattern: str) -> bool:
 def lake_view_sql(root: str) -> dict[str, str]:
     """The ``select`` of each ``lake.*`` view over the lake at ``root`` (a local folder)."""
     base = root.rstrip("/")
-    commits_glob = f"{base}/realm=*/commits/*.json"
-    versions_glob = f"{base}/realm=*/versions/snapshot=*/*.parquet"
-    manifests_glob = f"{base}/realm=*/manifests/snapshot=*/*.parquet"
-    reports_glob = f"{base}/realm=*/reports/snapshot=*/*.json"
+    commits_glob = f"{base}/realm=*/commits/[!.]*.json"
+    versions_glob = f"{base}/realm=*/versions/snapshot=*/[!.]*.parquet"
+    manifests_glob = f"{base}/realm=*/manifests/snapshot=*/[!.]*.parquet"
+    reports_glob = f"{base}/realm=*/reports/snapshot=*/[!.]*.json"
     committed = "semi join lake.commits as c using (realm_id, snapshot_id)"
 
     commits = f"""

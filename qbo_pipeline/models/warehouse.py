@@ -26,6 +26,7 @@ from qbo_pipeline.models.runner import (
     Model,
     ModelError,
     Project,
+    buildable_macros,
     load_project,
     select_models,
 )
@@ -159,7 +160,7 @@ def build_warehouse(
         warehouse=warehouse,
         lake=root,
         models=tuple(results),
-        macros=tuple(m.name for m in project.macros),
+        macros=tuple(m.name for m in buildable_macros(project, models)),
         seconds=time.monotonic() - started,
     )
     log.info(
@@ -213,7 +214,7 @@ def _write_and_audit(
                 seconds=time.monotonic() - t0,
             )
         )
-    for macro in project.macros:
+    for macro in buildable_macros(project, models):
         try:
             con.execute(macro.sql)
         except duckdb.Error as exc:
@@ -278,7 +279,7 @@ def _publish(
             for (schema, name), kind in existing.items():
                 if schema in project.schemas and (schema, name) not in keys:
                     con.execute(f"drop {kind} if exists {_ident(schema, name)}")
-        for macro in project.macros:
+        for macro in buildable_macros(project, models):
             con.execute(macro.sql)
         con.execute(
             "create or replace table main.build_info as select "

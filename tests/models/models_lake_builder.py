@@ -205,3 +205,52 @@ class FixtureLake:
     def live(self) -> dict[tuple[str, str], str]:
         """The current manifest: (entity, id) -> content hash."""
         return dict(self.manifest)
+
+
+@dataclass
+class WriterLake:
+    """The same interface as :class:`FixtureLake`, written by the real ``qbo_pipeline.lake``."""
+
+    root: Path
+    realm: str = REALM
+    snapshot_ids: list[str] = field(default_factory=list)
+
+    @property
+    def realm_dir(self) -> Path:
+        return self.root / f"realm={self.realm}"
+
+    def commit(
+        self,
+        at: datetime,
+        state: dict[str, list[dict[str, Any]]],
+        *,
+        reports: dict[str, dict[str, Any]] | None = None,
+        write_commit: bool = True,
+    ) -> str:
+        """Write a full snapshot of ``state`` with the lake's SnapshotWriter.
+
+        Entities of the parent that ``state`` leaves out carry over unchanged. With
+        ``write_commit=False`` the writer is left without committing, as a crashed run would.
+        """
+        from qbo_pipeline.lake import records
+        from qbo_pipeline.lake.lake import Lake
+
+        realm = Lake(self.root).realm(self.realm)
+        writer = realm.begin(
+            kind="full", server_time=at, company_name="Craig's Design and Landscaping Services"
+        )
+        parent = realm.latest()
+        for entity, rows in sorted(state.items()):
+            ent = entities.get(entity)
+            batch = records.rows_to_batch([records.landing_row(ent, r) for r in rows])
+            writer.write_entity(entity, [batch], mode="full", qbo_count=len(rows))
+        if parent is not None:
+            for entity in sorted(set(parent.entities) - set(state)):
+                writer.write_entity(entity, [], mode="cdc", qbo_count=None)
+        for name, payload in (reports or {}).items():
+            writer.put_report(name, payload)
+        if not write_commit:
+            return writer.snapshot_id
+        info = writer.commit()
+        self.snapshot_ids.append(info.snapshot_id)
+        return info.snapshot_id

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models_lake_builder import FixtureLake, sample
+from models_lake_builder import WriterLake, sample
 
 ENTITIES = ("Account", "Customer", "Vendor", "Item", "Invoice", "Payment", "Bill")
 
@@ -29,7 +29,7 @@ NEW_CUSTOMER = {
 
 @dataclass
 class Scenario:
-    lake: FixtureLake
+    lake: WriterLake
     snapshots: list[str]
     states: list[dict[str, list[dict[str, Any]]]]
     expected_changes_1_2: set[tuple[str, str, str]]
@@ -42,7 +42,7 @@ def _by_id(records: list[dict[str, Any]], record_id: str) -> dict[str, Any]:
 
 
 def build_scenario(root: Path) -> Scenario:
-    lake = FixtureLake(root)
+    lake = WriterLake(root)
     s1 = {e: sample(e) for e in ENTITIES}
     lake.commit(T1, s1)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from models_lake_builder import FixtureLake
+from models_lake_builder import WriterLake
 
 from qbo_pipeline.models.warehouse import build_warehouse, connect
 
@@ -212,9 +212,9 @@ def _state(**extra: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[FixtureLake, Path]:
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[WriterLake, Path]:
     root = tmp_path_factory.mktemp("ledger")
-    lake = FixtureLake(root / "lake")
+    lake = WriterLake(root / "lake")
     # The report closes the 2025 rent (50) into retained earnings: fiscal year-to-date.
     closed = dict(EXPECTED, **{"7": 30, "8": 50})
     lake.commit(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,7 +186,7 @@ def test_models_broken_model_leaves_published_tables_untouched(
 ) -> None:
     scenario = build_scenario(tmp_path / "lake")
     warehouse = tmp_path / "warehouse.duckdb"
-    build_warehouse(tmp_path / "lake", warehouse)
+    build_warehouse(tmp_path / "lake", warehouse, select=["snapshots"])
     before = _published(warehouse)
     assert len(before) == 3
     # New data arrives, and the project gains a broken model.
@@ -194,7 +195,9 @@ def test_models_broken_model_leaves_published_tables_untouched(
     (sql_dir / "marts" / "zz_broken.sql").write_text(model_sql)
     scenario.lake.commit(datetime(2026, 11, 5, tzinfo=UTC), scenario.states[0])
     with pytest.raises(BuildError, match=match) as info:
-        build_warehouse(tmp_path / "lake", warehouse, sql_dir=sql_dir)
+        build_warehouse(
+            tmp_path / "lake", warehouse, sql_dir=sql_dir, select=["snapshots", "zz_broken"]
+        )
     assert info.value.model == "marts.zz_broken"
     assert _published(warehouse) == before
     with duckdb.connect(str(warehouse), read_only=True) as c:
@@ -205,10 +208,10 @@ def test_models_broken_model_leaves_published_tables_untouched(
 def test_models_rebuild_after_fix_publishes_new_state(tmp_path: Path) -> None:
     build_scenario(tmp_path / "lake")
     warehouse = tmp_path / "warehouse.duckdb"
-    first = build_warehouse(tmp_path / "lake", warehouse)
+    first = build_warehouse(tmp_path / "lake", warehouse, select=["snapshots"])
     assert first.tests_passed > 0
     shutil.rmtree(tmp_path / "lake" / "realm=9341453908059321" / "commits")
-    build_warehouse(tmp_path / "lake", warehouse)
+    build_warehouse(tmp_path / "lake", warehouse, select=["snapshots"])
     assert _published(warehouse) == []
     assert not (tmp_path / "warehouse.duckdb.build").exists()
 
@@ -219,3 +222,34 @@ def test_models_build_over_an_empty_lake(tmp_path: Path) -> None:
     counts = {m.key: m.rows for m in result.models}
     assert counts["marts.snapshots"] == 0
     assert counts["marts.record_history"] == 0
+
+
+def test_models_retired_snapshot_stays_in_the_chain_but_is_hidden(tmp_path: Path) -> None:
+    scenario = build_scenario(tmp_path / "lake")
+    s1, s2, s3 = scenario.snapshots
+    # What retention does (lake/FORMAT.md): rewrite only the commit record, status retired.
+    commit = tmp_path / "lake" / f"realm={scenario.lake.realm}" / "commits" / f"{s2}.json"
+    record = json.loads(commit.read_text())
+    record["status"] = "retired"
+    commit.write_text(json.dumps(record))
+    build_warehouse(tmp_path / "lake", tmp_path / "w.duckdb")
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        statuses = con.execute(
+            "select snapshot_id, status from marts.snapshots order by 1"
+        ).fetchall()
+        assert statuses == [(s1, "live"), (s2, "retired"), (s3, "live")]
+        expected = {
+            (entity, str(r["Id"]), content_hash(entity, r))
+            for entity, records in scenario.states[2].items()
+            for r in records
+        }
+        got = set(
+            con.execute("select entity, id, content_hash from as_of('*', ?)", [s3]).fetchall()
+        )
+        assert got == expected
+        assert con.execute("select snapshot_id from snapshot_at('previous')").fetchall() == [(s1,)]
+        assert con.execute("select count(*) from snapshot_at(?)", [s2]).fetchone()[0] == 0
+        listed = {
+            r[0] for r in con.execute("select snapshot_id from marts.snapshot_entities").fetchall()
+        }
+        assert listed == {s1, s3}
