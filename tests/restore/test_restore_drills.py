@@ -1,0 +1,172 @@
+"""Restore drills on the sandbox: snapshot, incident, plan, apply, verify, rerun.
+
+Everything real: the embedded sandbox over HTTP, the client, run_backup into a lake in tmp_path,
+plans and audit logs beside the snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qbo_pipeline import entities
+from qbo_pipeline.backup import run_backup
+from qbo_pipeline.config import Settings
+from qbo_pipeline.lake.lake import Lake, RealmLake
+from qbo_pipeline.qbo.connect import login_embedded, open_client
+from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
+from qbo_pipeline.restore.apply import approve
+from qbo_pipeline.restore.model import Action
+from qbo_pipeline.restore.run import apply_restore, plan_restore
+from qbo_pipeline.restore.scope import Scope
+from qbo_pipeline.restore.store import PlanStore
+from qbo_pipeline.sandbox.server import SandboxServer
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer, tmp_path: Path) -> Iterator[QBOClient]:
+    settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
+    retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
+    with open_client(settings, realm_id, api_base=sandbox.base_url, retry=retry) as qbo:
+        yield qbo
+
+
+@pytest.fixture
+def realm(client: QBOClient, tmp_path: Path) -> RealmLake:
+    return Lake(tmp_path / "data" / "lake").realm(client.realm_id)
+
+
+def live_counts(client: QBOClient, names: list[str]) -> dict[str, int]:
+    return {name: client.count(entities.ENTITIES[name]) for name in names}
+
+
+def rows(report: dict[str, Any] | None) -> Any:
+    assert report is not None
+    return report.get("Rows")
+
+
+def drill(
+    client: QBOClient, realm: RealmLake, scope: Scope, **plan_kw: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Plan, approve and apply; returns (plan, result, verification)."""
+    planned = plan_restore(client, realm, snapshot=plan_kw.pop("snapshot"), scope=scope, **plan_kw)
+    store = PlanStore.for_realm(realm)
+    approve(store, planned.plan.plan_id, name="drill")
+    result, report = apply_restore(client, realm, planned.plan.plan_id)
+    return planned.plan, result, report or {}
+
+
+def test_drill_bulk_deleted_invoices_and_payments_come_back(client, sandbox, realm):
+    before = run_backup(client, realm, mode="full").snapshot
+    names = ["Invoice", "Payment", "Deposit", "Estimate"]
+    counts_before = live_counts(client, names)
+    dates = sorted({p["TxnDate"] for p in realm.iter_payloads(before.snapshot_id, "Invoice")})
+    start, end = dates[len(dates) // 3], dates[len(dates) // 3 + 3]
+    sandbox.incident("bulk_delete_invoices", start=start, end=end)
+    assert live_counts(client, names)["Invoice"] < counts_before["Invoice"]
+
+    plan, result, report = drill(
+        client, realm, Scope.parse(everything=True), snapshot=before.snapshot_id
+    )
+    actions = {s.action for s in plan.steps}
+    assert Action.CREATE in actions and not any(s.conflict for s in plan.steps)
+    creates = [s for s in plan.steps if s.action is Action.CREATE]
+    first_payment = min(s.number for s in creates if s.entity == "Payment")
+    assert max(s.number for s in creates if s.entity == "Invoice") < first_payment
+    assert result.complete, [
+        (s.number, s.entity, s.state, s.detail) for s in result.steps if s.state != "done"
+    ]
+    assert report["ok"], report["differences"][:3]
+    assert report["checked"] == len({(s.entity, s.old_id) for s in plan.steps if s.action.writes})
+    assert live_counts(client, names) == counts_before
+    # Payments point at the re-created invoices.
+    for step in plan.steps:
+        if step.entity == "Payment" and step.action is Action.CREATE:
+            new_id = result.id_map[f"Payment:{step.old_id}"]
+            payment = client.read(entities.ENTITIES["Payment"], new_id)
+            for line in payment.get("Line", []):
+                for link in line.get("LinkedTxn", []):
+                    assert client.read(entities.ENTITIES["Invoice"], link["TxnId"])
+    after = report["after_snapshot_id"]
+    assert rows(realm.report(after, "TrialBalance")) == rows(
+        realm.report(before.snapshot_id, "TrialBalance")
+    )
+
+    # Rerun the plan: nothing duplicated.
+    store = PlanStore.for_realm(realm)
+    again, _ = apply_restore(client, realm, plan.plan_id, verify=False)
+    assert again.counts["done"] == result.counts["done"]
+    assert live_counts(client, names) == counts_before
+    assert store.verification(plan.plan_id)["ok"]
+
+
+def test_drill_bad_customer_import_is_reverted(client, sandbox, realm):
+    before = run_backup(client, realm, mode="full").snapshot
+    sandbox.incident("bad_import_customers", count=5)
+    plan, result, report = drill(
+        client, realm, Scope.parse(entity_names=["Customer"]), snapshot=before.snapshot_id
+    )
+    updates = [s for s in plan.steps if s.action is Action.UPDATE]
+    assert len(updates) == 5
+    assert all(any(c.path == "DisplayName" for c in s.changes) for s in updates)
+    assert result.complete and report["ok"], report["differences"][:3]
+    for step in updates:
+        live = client.read(entities.ENTITIES["Customer"], step.old_id)
+        snap = realm.get_payload(before.snapshot_id, "Customer", step.old_id)
+        assert live["DisplayName"] == snap["DisplayName"]
+        assert live.get("BillAddr") == snap.get("BillAddr")
+
+
+def test_drill_deactivated_item_is_reactivated(client, sandbox, realm):
+    before = run_backup(client, realm, mode="full").snapshot
+    sandbox.incident("deactivate_item")
+    plan, result, report = drill(
+        client, realm, Scope.parse(entity_names=["Item"]), snapshot=before.snapshot_id
+    )
+    (step,) = [s for s in plan.steps if s.action.writes]
+    assert step.action is Action.REACTIVATE
+    assert result.complete and report["ok"]
+    item = client.read(entities.ENTITIES["Item"], step.old_id)
+    assert item["Active"] is True and not item["Name"].endswith("(deleted)")
+    events = [e["event"] for e in PlanStore.for_realm(realm).audit(plan.plan_id).read()]
+    assert events[:2] == ["planned", "approved"] and events[-1] == "verified"
+
+
+def test_drill_with_resets_and_server_errors_resumes_to_the_same_end_state(client, sandbox, realm):
+    before = run_backup(client, realm, mode="full").snapshot
+    names = ["Invoice", "Payment", "Deposit"]
+    counts_before = live_counts(client, names)
+    dates = sorted({p["TxnDate"] for p in realm.iter_payloads(before.snapshot_id, "Invoice")})
+    sandbox.incident("bulk_delete_invoices", start=dates[2], end=dates[8])
+    planned = plan_restore(
+        client, realm, snapshot=before.snapshot_id, scope=Scope.parse(entity_names=names)
+    )
+    plan_id = planned.plan.plan_id
+    approve(PlanStore.for_realm(realm), plan_id)
+    sandbox.configure(
+        seed=5,
+        faults=[
+            {"kind": "reset", "path": "/payment", "rate": 0.5, "times": 6},
+            {"kind": "500", "path": "/invoice", "rate": 0.5, "times": 6, "format": "json"},
+            {"kind": "truncate", "path": "/deposit", "rate": 1.0, "times": 1},
+        ],
+    )
+    runs = 0
+    while True:
+        runs += 1
+        result, _ = apply_restore(client, realm, plan_id, verify=False)
+        if result.complete or runs == 6:
+            break
+    injected = sandbox.stats()["realms"][client.realm_id]["faults"]
+    sandbox.configure(faults=[])
+    assert sum(injected.values()) >= 3, injected
+    assert result.complete
+    assert live_counts(client, names) == counts_before
+    from qbo_pipeline.restore.run import verify_plan
+
+    report = verify_plan(client, realm, plan_id)
+    assert report["ok"], report["differences"][:3]
