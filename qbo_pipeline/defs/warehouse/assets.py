@@ -141,11 +141,11 @@ def warehouse_models(
         ) from None
     except ModelError as exc:
         raise dg.Failure(description=f"the warehouse could not be built: {exc}") from None
-    built = {m.key: m for m in result.models}
     schemas = _column_schemas(result, wanted)
-    for key in wanted:
-        if key in built:
+    chosen = set(wanted)
+    for model in result.models:  # build order: Dagster wants upstream models first
+        if model.key in chosen:
             yield dg.MaterializeResult(
-                asset_key=model_asset_key(key),
-                metadata=_metadata(result, built[key], schemas.get(key)),
+                asset_key=model_asset_key(model.key),
+                metadata=_metadata(result, model, schemas.get(model.key)),
             )

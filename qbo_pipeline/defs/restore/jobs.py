@@ -1,0 +1,223 @@
+"""Restore jobs: plan, approve, apply (invariant 6: no write without an approved plan).
+
+1. ``restore_plan_job`` (config: company, snapshot, scope) takes a safety snapshot, compares the
+   snapshot with the live company and stores a plan under the lake's ``restore/<plan_id>/``,
+   writing nothing to QBO. Its output metadata names the plan id and counts every action; review
+   it with ``qbo-backup restore show PLAN --html review.html``.
+2. ``restore_approve_job`` (config: company, plan id, who approves) records the approval once,
+   in ``approval.json`` and the audit log. A human launches it after reviewing the plan.
+3. ``restore_apply_job`` (config: company, plan id) applies an APPROVED plan and refuses any
+   other; every write carries an idempotency key, rerunning resumes, and a fresh snapshot
+   verifies the result (``verify.json``).
+"""
+
+# No `from __future__ import annotations` here: Dagster reads the annotations of decorated
+# functions (context, config and resource parameters) at definition time.
+
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from qbo_pipeline.defs.resources import LakeResource, QBOResource
+from qbo_pipeline.restore.apply import NotApproved, approve
+from qbo_pipeline.restore.run import apply_restore, plan_restore
+from qbo_pipeline.restore.scope import Scope, ScopeError
+from qbo_pipeline.restore.store import PlanStore, RestoreError
+
+
+class RestorePlanConfig(dg.Config):
+    """What to restore, from which snapshot (one scope: records, entities, changed_since, all)."""
+
+    realm_id: str = Field(description="The company (realm id)")
+    snapshot: str = Field(description="Snapshot to restore to: id, prefix, latest or a date")
+    records: list[str] = Field(default=[], description="Entity:Id records, e.g. Invoice:130")
+    entities: list[str] = Field(default=[], description="Whole entities, e.g. Customer")
+    changed_since: str | None = Field(
+        default=None, description="Every record changed since this snapshot (id, prefix, date)"
+    )
+    everything: bool = Field(default=False, description="Everything that differs")
+    remove_new: bool = Field(
+        default=False, description="Also remove records created after the snapshot"
+    )
+
+
+class ApprovalConfig(dg.Config):
+    """Who approves which plan."""
+
+    realm_id: str = Field(description="The company (realm id)")
+    plan_id: str = Field(description="The reviewed plan")
+    approved_by: str = Field(description="The name of the person approving")
+    include_conflicts: bool = Field(
+        default=False, description="Also write the steps marked as conflicts (later live edits)"
+    )
+
+
+class ApplyConfig(dg.Config):
+    """Which approved plan to apply."""
+
+    realm_id: str = Field(description="The company (realm id)")
+    plan_id: str = Field(description="An approved plan")
+    verify: bool = Field(default=True, description="Verify against a fresh snapshot afterwards")
+
+
+def _fail(exc: Exception, what: str) -> dg.Failure:
+    return dg.Failure(description=f"{what}: {exc}", metadata={"error": type(exc).__name__})
+
+
+@dg.op(
+    description="Plan a restore and store the plan; nothing is written to QBO.",
+    tags={"qbo/restore": "plan"},
+)
+def plan_restore_op(
+    context: dg.OpExecutionContext,
+    config: RestorePlanConfig,
+    qbo: QBOResource,
+    lake: LakeResource,
+) -> str:
+    """Store a restore plan and return its id."""
+    try:
+        scope = Scope.parse(
+            records=config.records,
+            entity_names=config.entities,
+            changed_since=config.changed_since,
+            everything=config.everything,
+        )
+    except ScopeError as exc:
+        raise _fail(exc, "the restore scope is not valid") from None
+    realm = lake.realm(config.realm_id)
+    with qbo.connect(context.log) as connection:
+        try:
+            planned = plan_restore(
+                connection.client(config.realm_id),
+                realm,
+                snapshot=config.snapshot,
+                scope=scope,
+                remove_new=config.remove_new,
+            )
+        except RestoreError as exc:
+            raise _fail(exc, "no plan was made") from None
+    plan = planned.plan
+    summary = plan.summary()
+    context.log.info(
+        f"plan {plan.plan_id} stored at {planned.location}: {summary['writes']} writes, "
+        f"{summary['conflict']} conflicts; review it with `qbo-backup restore show "
+        f"{plan.plan_id} --html review.html`, then run restore_approve_job"
+    )
+    context.add_output_metadata(
+        {
+            "plan_id": plan.plan_id,
+            "location": planned.location,
+            "snapshot_id": plan.snapshot_id,
+            "safety_snapshot_id": planned.safety_snapshot_id or "-",
+            "qbo_environment": connection.label,
+            **{f"steps_{k}": v for k, v in summary.items()},
+        }
+    )
+    return plan.plan_id
+
+
+@dg.op(description="Record who approved a reviewed plan.", tags={"qbo/restore": "approve"})
+def approve_restore_op(
+    context: dg.OpExecutionContext, config: ApprovalConfig, lake: LakeResource
+) -> str:
+    """Approve a plan once (a second approval keeps the first)."""
+    if not config.approved_by.strip():
+        raise dg.Failure(description="approved_by must name the person approving the plan")
+    store = PlanStore.for_realm(lake.realm(config.realm_id))
+    try:
+        approval = approve(
+            store,
+            config.plan_id,
+            name=config.approved_by,
+            include_conflicts=config.include_conflicts,
+        )
+    except RestoreError as exc:
+        raise _fail(exc, f"plan {config.plan_id} was not approved") from None
+    context.log.info(
+        f"plan {config.plan_id} approved by {approval['approved_by']} at {approval['approved_at']}"
+    )
+    context.add_output_metadata({k: str(v) for k, v in approval.items() if k != "summary"})
+    return config.plan_id
+
+
+def _counts(result: Any) -> dict[str, int]:
+    return {f"steps_{state}": n for state, n in result.counts.items()}
+
+
+@dg.op(
+    description="Apply an approved restore plan; refuses a plan that is not approved.",
+    tags={"qbo/restore": "apply"},
+)
+def apply_restore_op(
+    context: dg.OpExecutionContext,
+    config: ApplyConfig,
+    qbo: QBOResource,
+    lake: LakeResource,
+) -> dict[str, int]:
+    """Apply (or resume) the plan and verify it; fail when a step failed."""
+    realm = lake.realm(config.realm_id)
+    store = PlanStore.for_realm(realm)
+    try:
+        approval = store.approval(config.plan_id)
+    except RestoreError as exc:
+        raise _fail(exc, "the plan cannot be read") from None
+    if not approval:
+        raise dg.Failure(
+            description=(
+                f"plan {config.plan_id} is not approved: review it, then approve it with "
+                "restore_approve_job (or `qbo-backup restore apply PLAN --approve`); "
+                "nothing was written"
+            )
+        )
+    with qbo.connect(context.log) as connection:
+
+        def progress(step: Any, state: str) -> None:
+            context.log.info(
+                f"step {step.number} {step.action} {step.entity} {step.old_id}: {state}"
+            )
+
+        try:
+            result, report = apply_restore(
+                connection.client(config.realm_id),
+                realm,
+                config.plan_id,
+                progress=progress,
+                verify=config.verify,
+            )
+        except (NotApproved, RestoreError) as exc:
+            raise _fail(exc, "the plan was not applied") from None
+    counts = _counts(result)
+    metadata: dict[str, Any] = {"plan_id": config.plan_id, **counts}
+    if report is not None:
+        metadata |= {f"verify_{k}": report[k] for k in ("checked", "equal", "different")}
+    context.add_output_metadata(metadata)
+    if not result.complete:
+        failed = [s for s in result.steps if s.state in ("failed", "not_started")]
+        raise dg.Failure(
+            description=(
+                f"plan {config.plan_id} is not complete: {len(failed)} steps failed or were not "
+                f"started (first: step {failed[0].number}, {failed[0].detail}); rerun the job "
+                "to resume, done steps are skipped"
+            ),
+            metadata=metadata,
+        )
+    return counts
+
+
+@dg.job(description="Plan a restore (config: company, snapshot, scope); writes nothing to QBO.")
+def restore_plan_job() -> None:
+    """Plan a restore."""
+    plan_restore_op()
+
+
+@dg.job(description="Approve a reviewed restore plan (config: company, plan id, your name).")
+def restore_approve_job() -> None:
+    """Approve a plan."""
+    approve_restore_op()
+
+
+@dg.job(description="Apply an approved restore plan (config: company, plan id) and verify it.")
+def restore_apply_job() -> None:
+    """Apply a plan."""
+    apply_restore_op()
