@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,3 +254,12 @@ def test_models_retired_snapshot_stays_in_the_chain_but_is_hidden(tmp_path: Path
             r[0] for r in con.execute("select snapshot_id from marts.snapshot_entities").fetchall()
         }
         assert listed == {s1, s3}
+
+
+def test_models_readme_queries_run(con) -> None:
+    readme = Path(__file__).resolve().parents[2] / "qbo_pipeline" / "models" / "README.md"
+    blocks = re.findall(r"```sql\n(.*?)```", readme.read_text(), re.S)
+    statements = [s.strip() for block in blocks for s in block.split(";") if s.strip()]
+    assert len(statements) >= 10
+    for statement in statements:
+        con.execute(statement).fetchall()
