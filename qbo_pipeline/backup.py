@@ -18,13 +18,14 @@ A failure or a cancel anywhere before the commit record leaves no visible snapsh
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ from qbo_pipeline.sources.qbo.helpers import (
     ExtractionPlan,
     count_records,
     fetch_cdc,
+    live_ids,
     table_name,
 )
 from qbo_pipeline.sources.qbo.settings import CDC_MAX_AGE, CDC_SAFETY_MARGIN, STAGING_DATASET
@@ -189,11 +191,23 @@ def run_backup(
                 counts = count_records(client, wanted)
                 modes = plan.modes()
                 stats: dict[str, dict[str, Any]] = {}
+                changed = {e.name for e in plan.changed}
                 for entity in wanted:
                     progress.stage(f"landing {entity.name}")
+                    batches: Iterable[pa.RecordBatch] = _staged_batches(staging, entity)
+                    if entity.name in changed:
+                        deletes = _deletions(
+                            client,
+                            writer,
+                            staging,
+                            entity,
+                            counts[entity.name],
+                            plan.known_deletes.get(entity.name, set()),
+                        )
+                        batches = itertools.chain(batches, deletes)
                     stats[entity.name] = writer.write_entity(
                         entity.name,
-                        _staged_batches(staging, entity),
+                        batches,
                         mode=modes[entity.name],
                         qbo_count=counts[entity.name],
                     )
@@ -281,9 +295,15 @@ def _plan(
     else:
         covered = [e for e in queryable if e.cdc]
         changes, overflow, calls = fetch_cdc(client, covered, since)
-        plan.cdc = changes
         plan.cdc_calls = calls
-        plan.full = [e for e in queryable if not e.cdc] + overflow
+        plan.since = since
+        overflowed = {e.name for e in overflow}
+        plan.cdc = {name: rows for name, rows in changes.items() if name not in overflowed}
+        plan.changed = [e for e in queryable if not e.cdc] + overflow
+        plan.known_deletes = {
+            name: {str(r["Id"]) for r in changes.get(name, []) if r.get("status") == "Deleted"}
+            for name in overflowed
+        }
     if parent is not None and any(e.name == "Attachable" for e in queryable):
         plan.known_blobs = _known_blobs(realm, parent)
     return plan
@@ -355,6 +375,44 @@ def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
         else:
             arrays.append(pa.nulls(batch.num_rows, type=field_.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _deletions(
+    client: QBOClient,
+    writer: Any,
+    staging: str,
+    entity: Entity,
+    qbo_count: int,
+    known: set[str],
+) -> list[pa.RecordBatch]:
+    """Deletions of an entity read by query since a time, which a query cannot show.
+
+    The parent's ids, plus the new ids landed, minus the deletions already known, must make
+    QBO's COUNT(*). When they do, nothing else was deleted; when they do not, the live ids are
+    scanned (``SELECT Id``) and every parent id missing from them is a deletion.
+    """
+    parent_ids = set(writer.parent_hashes(entity.name).column("id").to_pylist())
+    landed: set[str] = set()
+    for batch in _staged_batches(staging, entity):
+        ids = batch.column("id").to_pylist()
+        statuses = batch.column("status").to_pylist()
+        landed.update(i for i, status in zip(ids, statuses, strict=True) if status != "Deleted")
+    known_gone = (known & parent_ids) - landed
+    expected = len(parent_ids | landed) - len(known_gone)
+    if expected == qbo_count:
+        gone = known_gone
+    else:
+        log.info(
+            "%s: %d records expected but COUNT(*) says %d: scanning ids for deletions",
+            entity.name,
+            expected,
+            qbo_count,
+        )
+        gone = parent_ids - live_ids(client, entity) - landed
+    if not gone:
+        return []
+    rows = [records.deleted_row(entity, record_id, None) for record_id in sorted(gone)]
+    return [records.rows_to_batch(rows)]
 
 
 def _carry_over(writer: Any, parent: SnapshotInfo, *, selected_names: set[str]) -> None:

@@ -300,3 +300,50 @@ def test_a_run_killed_at_random_points_leaves_no_visible_snapshot(
     result = run_backup(client, realm, mode="full", lock_wait=10)
     assert result.snapshot.status == "live"
     realm.verify(result.snapshot.snapshot_id)
+
+
+def test_deletions_in_entities_cdc_does_not_cover_are_found(
+    sandbox: SandboxServer, client: QBOClient, realm: RealmLake
+) -> None:
+    from qbo_pipeline.sandbox.operations import Operations
+
+    assert not entities.get("TimeActivity").cdc
+    run_backup(client, realm, mode="full")
+    assert sandbox.store is not None
+    ops = Operations(sandbox.store, client.realm_id)
+    activities = list(sandbox.store.iter_records(client.realm_id, "TimeActivity"))
+    assert len(activities) >= 2
+    gone, edited = activities[0], activities[1]
+    ops.delete("TimeActivity", gone["Id"], gone["SyncToken"])
+    ops.update(
+        "TimeActivity",
+        {"Id": edited["Id"], "SyncToken": edited["SyncToken"], "Description": "re-billed"},
+        sparse=True,
+    )
+    result = run_backup(client, realm, mode="incremental")
+    stats = result.entities["TimeActivity"]
+    assert (stats["deletes"], stats["versions_written"]) == (1, 1)
+    assert _lake_state(realm, result.snapshot.snapshot_id) == _sandbox_state(
+        sandbox, client.realm_id
+    )
+
+
+def test_changes_beyond_the_cdc_cap_are_not_lost(
+    sandbox: SandboxServer,
+    client: QBOClient,
+    realm: RealmLake,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qbo_pipeline.sources.qbo import helpers
+
+    run_backup(client, realm, mode="full")
+    log = sandbox.simulate(2, realm_id=client.realm_id)
+    assert len(log) > 6
+    monkeypatch.setattr(helpers, "CDC_MAX_OBJECTS", 3)  # every entity overflows at once
+    result = run_backup(client, realm, mode="incremental")
+    assert result.kind == "incremental"
+    assert _lake_state(realm, result.snapshot.snapshot_id) == _sandbox_state(
+        sandbox, client.realm_id
+    )
+    deleted = {(c.entity, c.id) for c in log if c.action == "deleted"}
+    assert sum(s["deletes"] for s in result.entities.values()) >= len(deleted)

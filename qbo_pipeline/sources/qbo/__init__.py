@@ -27,6 +27,7 @@ from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sources.qbo.helpers import (
     ExtractionPlan,
     ProgressCallback,
+    changed_records,
     page_records,
     table_name,
     to_batches,
@@ -64,7 +65,16 @@ def qbo_source(
         yield _resource(
             entity, to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity))
         )
+    for entity in plan.changed:
+        if plan.since is None:
+            raise ValueError("an extraction plan with changed entities needs its since time")
+        pages = changed_records(client, entity, plan.since)
+        yield _resource(
+            entity, to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity))
+        )
     for name, changed in plan.cdc.items():
+        if not changed:
+            continue  # nothing changed: no resource, the entity carries over
         entity = entities.get(name)
         yield _resource(
             entity,

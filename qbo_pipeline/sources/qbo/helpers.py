@@ -19,7 +19,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.entities import CDC_MAX_OBJECTS, Entity
 from qbo_pipeline.lake import records
 from qbo_pipeline.qbo import query
-from qbo_pipeline.qbo.faults import QBOError, fault_from_object
+from qbo_pipeline.qbo.faults import QBOError, TruncationError, fault_from_object
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sources.qbo.settings import (
     COUNT_QUERIES_PER_BATCH,
@@ -55,6 +55,12 @@ class ExtractionPlan:
         full: Entities read in full (every page).
         cdc: Entities read from Change Data Capture, with the changed records CDC returned
             (``status: Deleted`` entries included).
+        changed: Entities read by query since a time (``MetaData.LastUpdatedTime >=``): those CDC
+            does not cover, and those whose changes overflow CDC's cap. A query cannot see
+            deletions, so the backup reconciles these with COUNT(*) and scans their ids when
+            the counts disagree.
+        since: The time ``changed`` entities are read from.
+        known_deletes: Deletions already seen for ``changed`` entities (from a capped CDC answer).
         singletons: CompanyInfo and Preferences as read (by GET) while planning.
         known_blobs: For Attachables of the parent snapshot, ``Id -> (content hash, blob sha256)``,
             so an unchanged attachment is not downloaded again.
@@ -63,6 +69,9 @@ class ExtractionPlan:
 
     full: list[Entity] = field(default_factory=list)
     cdc: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    changed: list[Entity] = field(default_factory=list)
+    since: datetime | None = None
+    known_deletes: dict[str, set[str]] = field(default_factory=dict)
     singletons: dict[str, dict[str, Any]] = field(default_factory=dict)
     known_blobs: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     cdc_calls: int = 0
@@ -71,6 +80,7 @@ class ExtractionPlan:
         """Entity name -> ``full`` or ``cdc`` for every entity the plan reads."""
         out = {e.name: "full" for e in self.full}
         out |= {name: "cdc" for name in self.cdc}
+        out |= {e.name: "cdc" for e in self.changed}
         out |= dict.fromkeys(self.singletons, "full")
         return out
 
@@ -84,7 +94,8 @@ def fetch_cdc(
     asked again, until a single entity alone reaches it, which is then read in full instead.
 
     Returns:
-        The changes per entity, the entities that overflowed (to read in full), and the calls spent.
+        The changes per entity, the entities that overflowed (to read by query instead, with
+        whatever CDC did return for them kept as their first changes), and the calls spent.
     """
     changes: dict[str, list[dict[str, Any]]] = {}
     overflow: list[Entity] = []
@@ -143,6 +154,50 @@ def page_records(client: QBOClient, entity: Entity) -> Iterator[list[dict[str, A
     yield from client.iter_pages(
         entity, include_inactive=True, page_size=PAGE_SIZE, parallel=PAGES_IN_FLIGHT
     )
+
+
+def since_condition(since: datetime) -> list[query.Condition]:
+    """``MetaData.LastUpdatedTime >= since``: every record created or changed since then."""
+    return [query.Condition("MetaData.LastUpdatedTime", ">=", since)]
+
+
+def changed_records(
+    client: QBOClient, entity: Entity, since: datetime
+) -> Iterator[list[dict[str, Any]]]:
+    """Records of an entity created or changed since a time, inactive ones included."""
+    yield from client.iter_pages(
+        entity,
+        where=since_condition(since),
+        include_inactive=True,
+        page_size=PAGE_SIZE,
+        parallel=PAGES_IN_FLIGHT,
+    )
+
+
+def live_ids(client: QBOClient, entity: Entity) -> set[str]:
+    """Every live id of an entity (``SELECT Id``), to find deletions a query cannot show.
+
+    Raises:
+        TruncationError: If the ids found differ from COUNT(*).
+    """
+    where = query.with_inactive(entity, None)
+    expected = client.count(entity, where, include_inactive=False)
+    found: set[str] = set()
+    start = 1
+    while start <= expected:
+        statement = query.select(
+            entity, where=where, fields=["Id"], start=start, max_results=PAGE_SIZE
+        )
+        page = client.query(statement).get(entity.json_key) or []
+        if not page:
+            break
+        found.update(str(r["Id"]) for r in page)
+        start += PAGE_SIZE
+    if len(found) != expected:
+        raise TruncationError(
+            f"{entity.name}: the id scan found {len(found)} ids but COUNT(*) says {expected}"
+        )
+    return found
 
 
 def to_batches(
