@@ -15,7 +15,7 @@
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -26,6 +26,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.defs.ingest.jobs import REALM_TAG, snapshot_job
 from qbo_pipeline.defs.partitions import realms
 from qbo_pipeline.defs.resources import LakeResource, QBOResource
+from qbo_pipeline.qbo.faults import ValidationError
 
 CDC_POLL_SECONDS = 300
 DISCOVERY_SECONDS = 600
@@ -156,11 +157,16 @@ def cdc_poll(
             if info is None:
                 requests.append(_request(realm_id, "first", "first snapshot"))
                 continue
-            if datetime.now(UTC) - info.server_time > timedelta(days=entities.CDC_LOOKBACK_DAYS):
-                requests.append(_request(realm_id, f"stale:{info.snapshot_id}", "stale"))
-                continue
             client = connection.client(realm_id)
-            changes = unsnapshotted_changes(realm, info, client.cdc(covered, info.server_time))
+            try:
+                answer = client.cdc(covered, info.server_time)
+            except ValidationError as exc:
+                # Typically: the latest snapshot is older than CDC's 30-day look-back (QBO's
+                # clock decides, not ours); the snapshot run falls back to a full read.
+                context.log.warning(f"company {realm_id}: CDC refused ({exc.message})")
+                requests.append(_request(realm_id, f"stale:{info.snapshot_id}", "CDC refused"))
+                continue
+            changes = unsnapshotted_changes(realm, info, answer)
             if not changes:
                 quiet.append(realm_id)
                 continue
