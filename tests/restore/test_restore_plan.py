@@ -266,3 +266,22 @@ def test_bad_scopes_are_refused_with_the_reason(kwargs, message):
 
     with pytest.raises(ScopeError, match=message):
         Scope.parse(**kwargs)
+
+
+def test_changed_since_covers_what_changed_between_two_snapshots(small_company):
+    later = copy.deepcopy(small_company)
+    later[("Customer", "1")].update(DisplayName="Renamed", SyncToken="1")
+    del later[("Invoice", "131")]
+    lake = DictLake({S1: small_company, S2: later})
+    req = PlanRequest(
+        realm_id="1",
+        snapshot_id=S1,
+        latest_snapshot_id=S2,
+        scope=Scope.parse(changed_since=S1),
+    )
+    plan = build_plan(DictLive(later), lake, req)
+    assert [(s.entity, s.old_id, s.action) for s in plan.steps] == [
+        ("Customer", "1", Action.UPDATE),
+        ("Invoice", "131", Action.CREATE),
+    ]
+    assert plan.scope["kind"] == "changed_since" and plan.identical == {}
