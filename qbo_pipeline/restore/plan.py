@@ -624,6 +624,16 @@ class Planner:
     def _need(self, entity: Entity, rid: str, referrer: _Draft, referrer_name: str) -> str | None:
         """Arrange for ``entity`` ``rid`` to be usable by ``referrer``; a problem, or None."""
         main = self.drafts.get((entity.name, rid, "main"))
+        if (
+            main is not None
+            and main.action is Action.SKIP
+            and main.live is not None
+            and entity.has_active
+            and not _is_active(main.live)
+        ):
+            # Identical to the snapshot but inactive, and a restored record needs it active.
+            del self.drafts[main.key]
+            main = None
         if main is None and (entity.name, rid) not in self._resolving:
             live = self._live(entity, rid)
             if live is not None and (not entity.has_active or _is_active(live)):

@@ -285,3 +285,16 @@ def test_changed_since_covers_what_changed_between_two_snapshots(small_company):
         ("Invoice", "131", Action.CREATE),
     ]
     assert plan.scope["kind"] == "changed_since" and plan.identical == {}
+
+
+def test_an_identical_but_inactive_record_in_scope_is_reactivated_for_its_referrer(small_company):
+    snapshot = copy.deepcopy(small_company)
+    snapshot[("Item", "6")].update(Active=False, Name="Pump (deleted)")
+    live = copy.deepcopy(snapshot)
+    del live[("Invoice", "131")]
+    plan = plan_for(snapshot, live, Scope.parse(records=["Item:6", "Invoice:131"]), latest=live)
+    assert [(s.entity, s.action) for s in plan.steps] == [
+        ("Item", Action.REACTIVATE),
+        ("Invoice", Action.CREATE),
+        ("Item", Action.DEACTIVATE),
+    ]
