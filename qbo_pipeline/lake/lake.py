@@ -35,6 +35,8 @@ _SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z$")
 _REALM_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+DUCKDB_MEMORY_LIMIT = "512MB"
+"""DuckDB's memory cap when joining versions (it spills to a temporary folder beyond it)."""
 LIVE = "live"
 RETIRED = "retired"
 
@@ -569,7 +571,7 @@ class RealmLake:
                 raise LakeIntegrityError(
                     f"{where} rebuilds to {live.num_rows} records, commit says {stats.get('live')}"
                 )
-            digest = records.key_digest(live["id"].to_pylist(), live["content_hash"].to_pylist())
+            digest = records.table_digest(live["id"], live["content_hash"])
             if digest != stats.get("digest"):
                 raise LakeIntegrityError(
                     f"{where} manifest digest {digest} differs from {stats.get('digest')}"
@@ -702,6 +704,7 @@ def _join_versions(
     try:
         con.execute(f"set temp_directory = '{Path(spill).as_posix()}'")
         con.execute("set preserve_insertion_order = false")
+        con.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         con.register("v", source)
         con.register("m", live)
         cols = ", ".join(f'v."{c}"' for c in columns)

@@ -295,3 +295,13 @@ def key_digest(ids: Iterable[str], hashes: Iterable[str]) -> str:
     for key, digest in zip(ids, hashes, strict=True):
         total += int.from_bytes(blake(f"{key}\x1f{digest}".encode(), digest_size=8).digest())
     return f"{total % (1 << 64):016x}"
+
+
+def table_digest(ids: pa.Array | pa.ChunkedArray, hashes: pa.Array | pa.ChunkedArray) -> str:
+    """:func:`key_digest` over Arrow columns, converting a slice at a time (bounded memory)."""
+    total = 0
+    step = 65_536
+    for start in range(0, len(ids), step):
+        part = key_digest(ids.slice(start, step).to_pylist(), hashes.slice(start, step).to_pylist())
+        total += int(part, 16)
+    return f"{total % (1 << 64):016x}"

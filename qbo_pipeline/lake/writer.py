@@ -474,9 +474,7 @@ class _EntityLanding:
                 "versions_written": 0,
                 "bytes": 0,
                 "digest": parent_stats.get("digest")
-                or records.key_digest(
-                    self.parent["id"].to_pylist(), self.parent["content_hash"].to_pylist()
-                ),
+                or records.table_digest(self.parent["id"], self.parent["content_hash"]),
             }
         winners = _winners(keys)
         is_deleted = winners["deleted"]
@@ -523,9 +521,7 @@ class _EntityLanding:
         parent_digest = parent_stats.get("digest")
         if parent_digest is None:
             base = int(
-                records.key_digest(
-                    self.parent["id"].to_pylist(), self.parent["content_hash"].to_pylist()
-                ),
+                records.table_digest(self.parent["id"], self.parent["content_hash"]),
                 16,
             )
         else:
@@ -534,9 +530,7 @@ class _EntityLanding:
         removed_ids = replaced["id"].to_pylist() + deletes["id"].to_pylist()
         removed_hashes = replaced["parent_hash"].to_pylist() + deletes["content_hash"].to_pylist()
         minus = int(records.key_digest(removed_ids, removed_hashes), 16)
-        plus = int(
-            records.key_digest(upserts["id"].to_pylist(), upserts["content_hash"].to_pylist()), 16
-        )
+        plus = int(records.table_digest(upserts["id"], upserts["content_hash"]), 16)
         return f"{(base - minus + plus) % (1 << 64):016x}"
 
     def _already_stored(self, upserts: pa.Table) -> pa.Table:
