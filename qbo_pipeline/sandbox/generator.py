@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -1537,7 +1537,7 @@ def generate_company(
     return GenerationSummary(realm_id, seed, name, first, clock, dict(counts))
 
 
-def _list_payloads(company: _Company, name: str) -> dict[str, list[dict[str, Any]]]:
+def _list_payloads(company: _Company, name: str) -> dict[str, Iterable[dict[str, Any]]]:
     created = _name_time(company.start, 0)
     by_id = {c.id: c for c in company.customers}
     stamp = iter(range(1, 10**9))
@@ -1545,12 +1545,13 @@ def _list_payloads(company: _Company, name: str) -> dict[str, list[dict[str, Any
     def at() -> str:
         return _name_time(company.start, next(stamp))
 
-    out: dict[str, list[dict[str, Any]]] = {
+    out: dict[str, Iterable[dict[str, Any]]] = {
         "Account": list(_account_payloads(company, created, company.account_balances)),
-        "Customer": [_customer_payload(c, at(), by_id) for c in company.customers],
-        "Vendor": [_vendor_payload(v, at()) for v in company.vendors],
-        "Employee": [_employee_payload(e, at()) for e in company.employees],
-        "Item": [_item_payload(i, at()) for i in company.items],
+        # Generators: at scale the party lists are large, so payloads stream into the store.
+        "Customer": (_customer_payload(c, at(), by_id) for c in company.customers),
+        "Vendor": (_vendor_payload(v, at()) for v in company.vendors),
+        "Employee": (_employee_payload(e, at()) for e in company.employees),
+        "Item": (_item_payload(i, at()) for i in company.items),
         "Term": list(_named_payloads("Term", sample.TERMS, created)),
         "PaymentMethod": list(_named_payloads("PaymentMethod", sample.PAYMENT_METHODS, created)),
         "Class": list(_named_payloads("Class", sample.CLASSES, created)),
