@@ -61,6 +61,17 @@ class RestoreClient(Protocol):
     ) -> dict[str, Any]:
         """Delete."""
 
+    def upload(
+        self,
+        file_name: str,
+        content_type: str,
+        data: bytes,
+        attach_to: list[dict[str, Any]] | None,
+        *,
+        request_id: str,
+    ) -> dict[str, Any]:
+        """Upload a file as an Attachable."""
+
 
 @dataclass
 class StepResult:
@@ -170,8 +181,10 @@ class _Applier:
         *,
         include_conflicts: bool,
         progress: ProgressCallback | None,
+        read_attachment: Callable[[str], bytes] | None = None,
     ) -> None:
         self.client = client
+        self.read_attachment = read_attachment
         self.store = store
         self.plan = plan
         self.include_conflicts = include_conflicts
@@ -367,13 +380,38 @@ class _Applier:
     def _create(self, entity: Entity, step: Step) -> StepResult:
         assert step.payload is not None
         body = remap.rewrite(entity, step.payload, self.id_map)
-        answer = self._write(
-            step, "create", lambda rid: self.client.create(entity, body, request_id=rid), body
-        )
+        if step.blob_sha256:
+            answer = self._upload(step, body, step.blob_sha256)
+        else:
+            answer = self._write(
+                step, "create", lambda rid: self.client.create(entity, body, request_id=rid), body
+            )
         new_id = str(answer["Id"])
         self.id_map.set(step.entity, step.old_id, new_id)
         self._remember(entity, answer)
         return self._set(step, "done", new_id=new_id, detail="re-created")
+
+    def _upload(self, step: Step, body: dict[str, Any], sha256: str) -> dict[str, Any]:
+        """Re-create an Attachable by uploading its file from the lake."""
+        if self.read_attachment is None:
+            raise ValueError("this apply has no access to the lake's attachment bytes")
+        data = self.read_attachment(sha256)
+        name = str(body.get("FileName") or "attachment")
+        content_type = str(body.get("ContentType") or "application/octet-stream")
+        refs = body.get("AttachableRef") or None
+        shown = {
+            "FileName": name,
+            "ContentType": content_type,
+            "AttachableRef": refs,
+            "bytes": len(data),
+            "sha256": sha256,
+        }
+        return self._write(
+            step,
+            "upload",
+            lambda rid: self.client.upload(name, content_type, data, refs, request_id=rid),
+            shown,
+        )
 
     def _target_id(self, step: Step) -> str:
         mapped = self.id_map.get(step.entity, step.old_id)
@@ -496,6 +534,7 @@ def apply_plan(
     *,
     snapshot_exists: Callable[[str], bool] | None = None,
     progress: ProgressCallback | None = None,
+    read_attachment: Callable[[str], bytes] | None = None,
 ) -> ApplyResult:
     """Apply an approved plan (or resume it); returns each step's result.
 
@@ -506,6 +545,7 @@ def apply_plan(
         snapshot_exists: Tells whether a snapshot is still in the lake; a plan whose snapshot
             has been garbage-collected is refused.
         progress: Told after each step.
+        read_attachment: Reads attachment bytes from the lake by SHA-256 (for re-uploads).
 
     Raises:
         NotApproved: If the plan has not been approved.
@@ -525,4 +565,11 @@ def apply_plan(
             "lake (retention or garbage collection removed it); plan again from a kept snapshot"
         )
     include = bool(plan.approval.get("include_conflicts"))
-    return _Applier(client, store, plan, include_conflicts=include, progress=progress).run()
+    return _Applier(
+        client,
+        store,
+        plan,
+        include_conflicts=include,
+        progress=progress,
+        read_attachment=read_attachment,
+    ).run()

@@ -84,6 +84,7 @@ class Step:
         conflict: Why the step would overwrite someone's later work, if it would.
         name: A readable name of the record (DisplayName, DocNumber, ...).
         txn_date: The transaction date, for transactions.
+        blob_sha256: For an Attachable re-created by upload: its file's bytes in the lake.
     """
 
     number: int
@@ -103,6 +104,7 @@ class Step:
     conflict: str | None = None
     name: str | None = None
     txn_date: str | None = None
+    blob_sha256: str | None = None
 
     @property
     def key(self) -> str:
@@ -124,6 +126,7 @@ class Step:
             "live_hash": self.live_hash,
             "name": self.name,
             "txn_date": self.txn_date,
+            "blob_sha256": self.blob_sha256,
             "conflict": self.conflict,
             "depends_on": list(self.depends_on),
             "changes": [c.to_json() for c in self.changes],
@@ -152,6 +155,7 @@ class Step:
             conflict=raw.get("conflict"),
             name=raw.get("name"),
             txn_date=raw.get("txn_date"),
+            blob_sha256=raw.get("blob_sha256"),
         )
 
 

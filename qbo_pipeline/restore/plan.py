@@ -75,6 +75,9 @@ class SnapshotReader(Protocol):
     def has_blob(self, sha256: str) -> bool:
         """Whether attachment bytes are in the lake."""
 
+    def blob_of(self, snapshot_id: str, record_id: str) -> str | None:
+        """The SHA-256 of an Attachable's file as kept with a snapshot, if its bytes were kept."""
+
 
 def record_id(entity: Entity, payload: dict[str, Any]) -> str:
     """The id a payload is known by (``Id``; singletons without one use their entity name)."""
@@ -287,10 +290,13 @@ class Planner:
                             "to restore it"
                         )
         if entity.name == "Attachable" and live is None and target is not None:
-            return (
-                "re-uploading attachments is not supported yet; the file's bytes are in the lake "
-                "(attachments/sha256/...) and can be attached again by hand"
-            )
+            if target.get("FileName"):
+                sha = self.lake.blob_of(self.sid, record_id(entity, target))
+                if not sha or not self.lake.has_blob(sha):
+                    return (
+                        f"the bytes of attachment {target.get('FileName')!r} are not in the lake, "
+                        "so it cannot be uploaded again"
+                    )
         if entity.name == "RecurringTransaction":
             return "recurring templates cannot be re-created from a snapshot through the API"
         return None
@@ -463,6 +469,8 @@ class Planner:
                         target=target,
                     )
                 )
+        if entity.name == "Attachable" and target.get("FileName"):
+            reason_prefix += "file uploaded again from the lake; "
         draft = self._add(
             _Draft(
                 entity,
@@ -794,6 +802,9 @@ class Planner:
                 else self.id_map.get(draft.entity.name, draft.old_id)
             )
             reference = draft.target or live
+            blob = None
+            if draft.entity.name == "Attachable" and draft.action is Action.CREATE:
+                blob = self.lake.blob_of(self.sid, draft.old_id)
             steps.append(
                 Step(
                     number=numbers[draft.key],
@@ -814,6 +825,7 @@ class Planner:
                     changes=draft.changes,
                     conflict=draft.conflict if draft.action.writes else None,
                     name=_display(draft.entity, reference),
+                    blob_sha256=blob,
                     txn_date=(reference or {}).get("TxnDate")
                     if draft.entity.kind is Kind.TRANSACTION
                     else None,

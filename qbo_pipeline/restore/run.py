@@ -124,6 +124,7 @@ def apply_restore(
         plan_id,
         snapshot_exists=lambda sid: snapshot_exists(realm, sid),
         progress=progress,
+        read_attachment=realm.read_attachment,
     )
     if not verify:
         return result, None

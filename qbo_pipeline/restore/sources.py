@@ -66,6 +66,7 @@ class LakeSnapshots:
         self.realm = realm
         self._loaded: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._lookups: dict[tuple[str, str], int] = {}
+        self._blobs: dict[str, dict[str, str]] = {}
 
     def get(self, snapshot_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
         """One payload; after a few lookups in one entity, the entity is loaded whole."""
@@ -106,3 +107,17 @@ class LakeSnapshots:
     def has_blob(self, sha256: str) -> bool:
         """Whether attachment bytes are in the lake."""
         return bool(self.realm.has_attachment(sha256))
+
+    def blob_of(self, snapshot_id: str, record_id: str) -> str | None:
+        """The SHA-256 of an Attachable's file kept with the snapshot, if any."""
+        if snapshot_id not in self._blobs:
+            found: dict[str, str] = {}
+            if "Attachable" in self.entities(snapshot_id):
+                for batch in self.realm.iter_versions(
+                    snapshot_id, "Attachable", columns=["id", "blob_sha256"]
+                ):
+                    for row in batch.to_pylist():
+                        if row.get("blob_sha256"):
+                            found[str(row["id"])] = str(row["blob_sha256"])
+            self._blobs[snapshot_id] = found
+        return self._blobs[snapshot_id].get(str(record_id))

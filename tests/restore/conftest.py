@@ -81,6 +81,9 @@ class DictLake:
     def has_blob(self, sha256: str) -> bool:
         return False
 
+    def blob_of(self, snapshot_id: str, record_id: str) -> str | None:
+        return None
+
 
 def _meta(updated: str = "2026-04-01T10:00:00-07:00") -> dict[str, str]:
     return {"CreateTime": "2026-01-01T10:00:00-07:00", "LastUpdatedTime": updated}

@@ -62,10 +62,19 @@ def drill(
 
 def test_drill_bulk_deleted_invoices_and_payments_come_back(client, sandbox, realm):
     before = run_backup(client, realm, mode="full").snapshot
-    names = ["Invoice", "Payment", "Deposit", "Estimate"]
+    names = ["Invoice", "Payment", "Deposit", "Estimate", "Attachable"]
     counts_before = live_counts(client, names)
-    dates = sorted({p["TxnDate"] for p in realm.iter_payloads(before.snapshot_id, "Invoice")})
-    start, end = dates[len(dates) // 3], dates[len(dates) // 3 + 3]
+    invoices = {p["Id"]: p["TxnDate"] for p in realm.iter_payloads(before.snapshot_id, "Invoice")}
+    attached = {
+        ref["EntityRef"]["value"]
+        for a in realm.iter_payloads(before.snapshot_id, "Attachable")
+        for ref in a.get("AttachableRef", [])
+        if ref["EntityRef"]["type"] == "Invoice"
+    }
+    dates = sorted(set(invoices.values()))
+    # A range that holds an invoice with an attachment, when the company has one.
+    pivot = dates.index(invoices[min(attached)]) if attached else len(dates) // 3
+    start, end = dates[max(0, pivot - 1)], dates[min(len(dates) - 1, pivot + 2)]
     sandbox.incident("bulk_delete_invoices", start=start, end=end)
     assert live_counts(client, names)["Invoice"] < counts_before["Invoice"]
 
@@ -91,6 +100,12 @@ def test_drill_bulk_deleted_invoices_and_payments_come_back(client, sandbox, rea
             for line in payment.get("Line", []):
                 for link in line.get("LinkedTxn", []):
                     assert client.read(entities.ENTITIES["Invoice"], link["TxnId"])
+    uploads = [s for s in plan.steps if s.entity == "Attachable" and s.action is Action.CREATE]
+    if attached:
+        assert uploads and uploads[0].blob_sha256
+        new_id = result.id_map[f"Attachable:{uploads[0].old_id}"]
+        restored = client.read(entities.ENTITIES["Attachable"], new_id)
+        assert client.download(restored) == realm.read_attachment(uploads[0].blob_sha256)
     after = report["after_snapshot_id"]
     assert rows(realm.report(after, "TrialBalance")) == rows(
         realm.report(before.snapshot_id, "TrialBalance")
