@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from qbo_pipeline import entities
@@ -54,3 +56,46 @@ def test_embedded_environment_is_said_in_asset_metadata(definitions: dg.Definiti
     assert spec.metadata["qbo_environment"] == "embedded sandbox"
     assert spec.kinds >= {"quickbooks", "parquet"}
     assert spec.description
+
+
+def test_the_exact_set_of_asset_keys(definitions: dg.Definitions) -> None:
+    sql = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+    models = {
+        dg.AssetKey(["warehouse", path.parent.name, path.stem])
+        for path in sql.glob("*/*.sql")
+        if path.parent.name != "macros"
+    }
+    assert models, "the SQL models were not found"
+    expected = (
+        {dg.AssetKey(["qbo", e.name]) for e in entities.CATALOGUE}
+        | models
+        | {dg.AssetKey(["exports", fmt]) for fmt in ("csv", "json", "xml")}
+    )
+    assert set(definitions.resolve_all_asset_keys()) == expected
+
+
+def test_model_dependencies_come_from_the_sql(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    snapshots = graph.get(dg.AssetKey(["warehouse", "marts", "snapshots"]))
+    assert dg.AssetKey(["warehouse", "intermediate", "int_snapshot_chain"]) in snapshots.parent_keys
+    versions = graph.get(dg.AssetKey(["warehouse", "staging", "stg_record_versions"]))
+    assert dg.AssetKey(["qbo", "Invoice"]) in versions.parent_keys  # reads lake.versions
+    exports = graph.get(dg.AssetKey(["exports", "csv"]))
+    assert dg.AssetKey(["qbo", "Customer"]) in exports.parent_keys
+
+
+def test_books_checks_and_restore_jobs(definitions: dg.Definitions) -> None:
+    checks = definitions.resolve_asset_graph().asset_check_keys
+    assert (
+        dg.AssetCheckKey(dg.AssetKey(["warehouse", "marts", "trial_balance"]), "books_balance")
+        in checks
+    )
+    assert (
+        dg.AssetCheckKey(
+            dg.AssetKey(["warehouse", "marts", "trial_balance_check"]),
+            "matches_trial_balance_report",
+        )
+        in checks
+    )
+    for name in ("restore_plan_job", "restore_approve_job", "restore_apply_job"):
+        assert definitions.resolve_job_def(name).name == name
