@@ -1,0 +1,1 @@
+"""Benchmarks of qbo_pipeline against the embedded sandbox: ``python -m bench [--quick]``."""

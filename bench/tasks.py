@@ -1,0 +1,329 @@
+"""The benchmark's tasks; each runs inside a ``bench.child`` process and returns plain JSON.
+
+Every task times its core step itself (``wall_s``, ``cpu_s``), so interpreter start-up and imports
+are not charged to the records it processed. The pipeline is driven through its public
+functions, exactly as the CLI and Dagster drive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.child import cpu_seconds
+from bench.metrics import BenchError, latency_floor_seconds, min_pages, pick_range
+from bench.sandbox_proc import admin
+
+log = logging.getLogger("bench")
+
+
+class _Clock:
+    """Wall and CPU seconds of a ``with`` block."""
+
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+
+@contextmanager
+def _measure() -> Iterator[_Clock]:
+    clock = _Clock()
+    cpu, wall = cpu_seconds(), time.monotonic()
+    try:
+        yield clock
+    finally:
+        clock.wall_s = time.monotonic() - wall
+        clock.cpu_s = cpu_seconds() - cpu
+
+
+def _settings(data_dir: str) -> Any:
+    from qbo_pipeline.config import Settings
+
+    return Settings.from_env({"QBO_DATA_DIR": data_dir})
+
+
+def _realm(data_dir: str, realm_id: str) -> Any:
+    from qbo_pipeline.lake.lake import Lake
+
+    return Lake(_settings(data_dir).lake_url).realm(realm_id)
+
+
+def lake_bytes(data_dir: str, realm_id: str) -> int:
+    """Bytes the company's folder of the lake holds (versions, manifests, reports, blobs)."""
+    realm = _realm(data_dir, realm_id)
+    fs = realm.fs.fs  # the fsspec filesystem under the lake's LakeFS
+    if not fs.exists(realm.root):
+        return 0
+    return int(fs.du(realm.root, total=True))
+
+
+class _Stages:
+    """A BackupProgress that notes when each stage of the run started."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+
+    def planned(self, kind: str, expected: dict[str, int | None]) -> None:
+        self.started.setdefault("planned", time.monotonic())
+
+    def fetched(self, entity: str, count: int) -> None:
+        """Nothing to note per batch."""
+
+    def stage(self, message: str) -> None:
+        self.started.setdefault(message.split(" (")[0], time.monotonic())
+
+    def offsets(self) -> dict[str, float]:
+        """Seconds from the first stage to each stage's start."""
+        origin = min(self.started.values(), default=0.0)
+        return {name: round(at - origin, 3) for name, at in self.started.items()}
+
+    def between(self, first: str, second: str) -> float | None:
+        if first in self.started and second in self.started:
+            return self.started[second] - self.started[first]
+        return None
+
+
+# --- tasks ----------------------------------------------------------------------------------
+
+
+def generate(state: str, transactions: int, seed: int = 42) -> dict[str, Any]:
+    """Generate a sandbox company into a state file (what ``sandbox serve`` does when new)."""
+    from qbo_pipeline import entities
+    from qbo_pipeline.sandbox.server import ensure_companies
+    from qbo_pipeline.sandbox.store import SandboxStore
+
+    store = SandboxStore(Path(state))
+    try:
+        with _measure() as clock:
+            realms = ensure_companies(store, 1, seed=seed, transactions=transactions)
+        counts = {
+            e.name: store.count(realms[0], e.name)
+            for e in entities.CATALOGUE
+            if store.count(realms[0], e.name)
+        }
+    finally:
+        store.close()
+    return {
+        "realm_id": realms[0],
+        "records": sum(counts.values()),
+        "counts": counts,
+        "wall_s": clock.wall_s,
+        "cpu_s": clock.cpu_s,
+    }
+
+
+def login(data_dir: str, base_url: str) -> dict[str, Any]:
+    """Connect the sandbox's companies through its OAuth flow (tokens land in the data dir)."""
+    from qbo_pipeline.qbo.connect import login_embedded
+
+    return {"realm_ids": login_embedded(_settings(data_dir), base_url)}
+
+
+def backup(
+    data_dir: str, base_url: str, realm_id: str, mode: str, latency_ms: float = 300.0
+) -> dict[str, Any]:
+    """One snapshot through ``run_backup``; CPU and wall of the run itself."""
+    from qbo_pipeline import entities
+    from qbo_pipeline.backup import run_backup
+    from qbo_pipeline.qbo.connect import open_client
+
+    settings = _settings(data_dir)
+    realm = _realm(data_dir, realm_id)
+    stages = _Stages()
+    with open_client(settings, realm_id, api_base=base_url) as client, _measure() as clock:
+        result = run_backup(client, realm, mode=mode, progress=stages)  # type: ignore[arg-type]
+    counts = {
+        name: int(s.get("qbo_count") or 0)
+        for name, s in result.snapshot.entities.items()
+        if not entities.get(name).is_singleton
+    }
+    pages = min_pages(counts)
+    return {
+        "kind": result.kind,
+        "snapshot_id": result.snapshot.snapshot_id,
+        "fetched": result.fetched,
+        "live": result.live_records,
+        "versions_written": result.versions_written,
+        "deletions": result.deletions,
+        "api_calls": result.api_calls,
+        "duration_s": result.duration_s,
+        "extract_s": stages.between("extracting", "reconciling with QBO's counts"),
+        "stages": stages.offsets(),
+        "bytes_written": result.bytes_written,
+        "lake_bytes": lake_bytes(data_dir, realm_id),
+        "attachments": result.attachments_downloaded,
+        "min_pages": pages if result.kind == "full" else None,
+        "floor_s": latency_floor_seconds(pages, latency_ms / 1000)
+        if result.kind == "full"
+        else None,
+        "wall_s": clock.wall_s,
+        "cpu_s": clock.cpu_s,
+    }
+
+
+def export_csv(data_dir: str, realm_id: str, snapshot_id: str, out_dir: str) -> dict[str, Any]:
+    """Export one snapshot as CSV; rows are CSV data rows over every table file."""
+    from qbo_pipeline.exports import export_snapshot
+
+    realm = _realm(data_dir, realm_id)
+    with _measure() as clock:
+        result = export_snapshot(realm, snapshot_id, formats="csv", out_dir=Path(out_dir))
+    return {
+        "records": sum(result.records.values()),
+        "rows": sum(f.rows for f in result.files),
+        "files": len(result.files),
+        "bytes": result.bytes,
+        "seconds": clock.wall_s,
+        "wall_s": clock.wall_s,
+        "cpu_s": clock.cpu_s,
+    }
+
+
+def models(data_dir: str, realm_id: str, old: str, new: str, latest: str) -> dict[str, Any]:
+    """Build the warehouse, then diff ``old``->``new`` (one night) and ``old``->``latest``."""
+    from qbo_pipeline.models.diff import compute_diff
+    from qbo_pipeline.models.warehouse import build_warehouse, connect
+
+    settings = _settings(data_dir)
+    warehouse = Path(data_dir) / "bench-warehouse.duckdb"
+    with _measure() as build:
+        built = build_warehouse(settings.lake_url, warehouse)
+    out: dict[str, Any] = {
+        "build_s": build.wall_s,
+        "build_cpu_s": build.cpu_s,
+        "models": len(built.models),
+        "snapshots": len(_realm(data_dir, realm_id).snapshots()),
+    }
+    with connect(warehouse, read_only=True) as con:
+        with _measure() as one:
+            diff = compute_diff(con, old, new, realm_id=realm_id)
+        out.update(diff_s=one.wall_s, diff_changes=len(diff.changes))
+        out["diff_fields"] = sum(len(c.fields) for c in diff.changes)
+        if latest != new:
+            with _measure() as span:
+                wide = compute_diff(con, old, latest, realm_id=realm_id)
+            out.update(diff_span_s=span.wall_s, diff_span_changes=len(wide.changes))
+    out["wall_s"] = build.wall_s + out["diff_s"] + out.get("diff_span_s", 0.0)
+    return out
+
+
+def nightlies(
+    data_dir: str,
+    base_url: str,
+    realm_id: str,
+    count: int,
+    changes_per_day: int,
+    seed: int = 1000,
+    latency_ms: float = 300.0,
+) -> dict[str, Any]:
+    """``count`` nights: a simulated day of ``changes_per_day`` changes, then an incremental."""
+    nights: list[dict[str, Any]] = []
+    before = lake_bytes(data_dir, realm_id)
+    for night in range(count):
+        simulated = admin(
+            base_url,
+            "simulate",
+            {
+                "realmId": realm_id,
+                "days": 1,
+                "changes_per_day": changes_per_day,
+                "seed": seed + night,
+            },
+        )
+        changes = sum(int(n) for n in (simulated.get("changes") or {}).values())
+        result = backup(data_dir, base_url, realm_id, "incremental", latency_ms)
+        if result["kind"] != "incremental":
+            raise BenchError(f"night {night + 1} took a {result['kind']} snapshot, not incremental")
+        nights.append(
+            {
+                "changes": changes,
+                "api_calls": result["api_calls"],
+                "versions_written": result["versions_written"],
+                "duration_s": result["duration_s"],
+                "cpu_s": result["cpu_s"],
+                "lake_bytes": result["lake_bytes"],
+                "snapshot_id": result["snapshot_id"],
+            }
+        )
+        log.info("night %d: %s", night + 1, nights[-1])
+    return {
+        "count": count,
+        "lake_bytes_before": before,
+        "lake_bytes_after": lake_bytes(data_dir, realm_id),
+        "nights": nights,
+        "wall_s": sum(n["duration_s"] for n in nights),
+        "cpu_s": sum(n["cpu_s"] for n in nights),
+    }
+
+
+def restore(
+    data_dir: str, base_url: str, realm_id: str, snapshot_id: str, invoices: int
+) -> dict[str, Any]:
+    """Bulk-delete about ``invoices`` invoices, then plan, approve, apply and verify a restore."""
+    from qbo_pipeline.qbo.connect import open_client
+    from qbo_pipeline.restore.apply import approve
+    from qbo_pipeline.restore.run import apply_restore, plan_restore, verify_plan
+    from qbo_pipeline.restore.scope import Scope
+    from qbo_pipeline.restore.store import PlanStore
+
+    realm = _realm(data_dir, realm_id)
+    dates = [str(p.get("TxnDate", "")) for p in realm.iter_payloads(snapshot_id, "Invoice")]
+    first, last, expected = pick_range([d for d in dates if d], invoices)
+    incident = admin(
+        base_url,
+        "incident",
+        {
+            "realmId": realm_id,
+            "kind": "bulk_delete_invoices",
+            "params": {"start": first, "end": last},
+        },
+    )
+    changes = incident.get("changes") or {}
+    scope = Scope.parse(entity_names=["Invoice", "Payment", "Deposit"])
+    out: dict[str, Any] = {
+        "invoices_deleted": int(changes.get("Invoice.deleted", 0)),
+        "incident": changes,
+        "date_range": [first, last],
+        "expected_invoices": expected,
+    }
+    with open_client(_settings(data_dir), realm_id, api_base=base_url) as client:
+        with _measure() as planning:
+            planned = plan_restore(client, realm, snapshot=snapshot_id, scope=scope)
+        plan_id = planned.plan.plan_id
+        approve(PlanStore.for_realm(realm), plan_id, name="bench")
+        calls = client.api_calls
+        with _measure() as applying:
+            result, _ = apply_restore(client, realm, plan_id, verify=False)
+        apply_calls = client.api_calls - calls
+        with _measure() as verifying:
+            report = verify_plan(client, realm, plan_id)
+    done = [s for s in result.steps if s.state == "done"]
+    out.update(
+        plan_s=planning.wall_s,
+        steps=len(planned.plan.steps),
+        states=result.counts,
+        writes=len(done),
+        apply_s=applying.wall_s,
+        apply_cpu_s=applying.cpu_s,
+        apply_api_calls=apply_calls,
+        verify_s=verifying.wall_s,
+        verified=bool(report.get("ok")),
+        wall_s=planning.wall_s + applying.wall_s + verifying.wall_s,
+        cpu_s=planning.cpu_s + applying.cpu_s + verifying.cpu_s,
+    )
+    return out
+
+
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "generate": generate,
+    "login": login,
+    "backup": backup,
+    "export_csv": export_csv,
+    "models": models,
+    "nightlies": nightlies,
+    "restore": restore,
+}
+"""Every task a ``bench.child`` process can run."""
