@@ -1,7 +1,8 @@
 -- Every reference held by every record version: which record it points to, walked from the
 -- reference paths of the entity catalogue (catalogue.references), so no path is repeated here.
--- A path is split at its arrays (json_segments: Line[].ItemRef -> $.Line, $.ItemRef) and each
--- array is unnested in turn. Typed references (EntityRef.type, LinkedTxn.TxnType) name their
+-- Each payload is parsed once into its top-level fields (json_each), which meet the references
+-- on their top_key; below it a path is split at its arrays (Line[].ItemRef -> top_key Line,
+-- json_segments $, $.ItemRef) and each array is unnested in turn. Typed references (EntityRef.type, LinkedTxn.TxnType) name their
 -- target in the data; target_entity is null when that name is not a catalogue entity. A typed
 -- reference is a restore dependency only for the target types the catalogue lists (the others,
 -- such as an invoice's LinkedTxn to a payment, are back-links).
@@ -22,13 +23,55 @@ refs as (
     where not contains(path, '__template__')
 ),
 
-pairs as (
+fields as (
     select
         v.realm_id,
         v.entity,
         v.record_id,
         v.content_hash,
-        v.payload,
+        f.key as top_key,
+        f.value as top_value,
+    from versions as v, json_each(v.payload) as f
+),
+
+first_steps as (
+    select distinct
+        entity,
+        top_key,
+        json_segments[1] as first_segment,
+        len(json_segments) > 1 as is_array,
+    from refs
+),
+
+level_1 as (
+    -- each top-level field is walked once per distinct first step, whatever the number of
+    -- references below it (an invoice's Line array is unnested once, not once per reference)
+    select
+        f.realm_id,
+        f.entity,
+        f.record_id,
+        f.content_hash,
+        f.top_key,
+        s.first_segment,
+        s.is_array,
+        n.node,
+    from fields as f
+    inner join first_steps as s on f.entity = s.entity and f.top_key = s.top_key,
+        unnest(
+            case
+                when not s.is_array then [json_extract(f.top_value, s.first_segment)]
+                else coalesce(try_cast(json_extract(f.top_value, s.first_segment) as json[]), [])
+            end
+        ) as n(node)
+),
+
+pairs as (
+    select
+        l.realm_id,
+        l.entity,
+        l.record_id,
+        l.content_hash,
+        l.node,
         r.path,
         r.targets,
         r.id_key,
@@ -37,28 +80,19 @@ pairs as (
         r.is_self,
         r.json_segments,
         len(r.json_segments) as depth,
-    from versions as v
-    inner join refs as r on v.entity = r.entity
-),
-
-level_1 as (
-    select
-        pairs.* exclude (payload),
-        n.node,
-    from pairs,
-        unnest(
-            case
-                when depth = 1 then [json_extract(payload, json_segments[1])]
-                else coalesce(try_cast(json_extract(payload, json_segments[1]) as json[]), [])
-            end
-        ) as n(node)
+    from level_1 as l
+    inner join refs as r
+        on l.entity = r.entity
+        and l.top_key = r.top_key
+        and l.first_segment = r.json_segments[1]
+        and l.is_array = (len(r.json_segments) > 1)
 ),
 
 level_2 as (
     select
-        level_1.* exclude (node),
+        pairs.* exclude (node),
         n.node,
-    from level_1,
+    from pairs,
         unnest(
             case
                 when depth = 1 then [node]

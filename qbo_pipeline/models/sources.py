@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -181,14 +182,17 @@ def entities_table() -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def json_segments(path: str) -> list[str]:
-    """A catalogue reference path as DuckDB JSON paths, one per array level.
+def split_reference_path(path: str) -> tuple[str, list[str]]:
+    """A catalogue reference path as its top-level key and DuckDB JSON paths below it.
 
-    ``Line[].SalesItemLineDetail.ItemRef`` becomes ``["$.Line", "$.SalesItemLineDetail.ItemRef"]``:
-    every segment but the last reaches an array whose elements the next segment starts from.
+    The segments are one per array level, relative to the top-level value: every segment but the
+    last reaches an array whose elements the next segment starts from. So ``Line[].Detail.ItemRef``
+    gives ``("Line", ["$", "$.Detail.ItemRef"])`` and ``CustomerRef`` gives
+    ``("CustomerRef", ["$"])``.
     """
-    parts = path.split("[]")
-    return [f"$.{parts[0]}"] + [f"${part}" for part in parts[1:]]
+    top = re.split(r"[.\[]", path, maxsplit=1)[0]
+    parts = path[len(top) :].split("[]")
+    return top, [f"${part}" for part in parts]
 
 
 def references_table() -> pa.Table:
@@ -202,7 +206,8 @@ def references_table() -> pa.Table:
             "type_key": ref.type_key,
             "dependency": ref.dependency,
             "is_self": ref.is_self,
-            "json_segments": json_segments(ref.path),
+            "top_key": split_reference_path(ref.path)[0],
+            "json_segments": split_reference_path(ref.path)[1],
         }
         for e in entities.CATALOGUE
         for ref in e.references

@@ -103,6 +103,7 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
             f"the warehouse {path} is in use by another process ({exc})"
         ) from None
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     return con
 
 
