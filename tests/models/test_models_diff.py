@@ -132,3 +132,24 @@ def test_models_review_escapes_hostile_values(tmp_path: Path) -> None:
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Co" in page
     assert "http" not in page.split("<body>", 1)[0]  # nothing loaded from outside
+
+
+def test_models_diff_classifies_a_void(tmp_path: Path) -> None:
+    lake = FixtureLake(tmp_path / "lake")
+    invoices = sample("Invoice")
+    lake.commit(datetime(2026, 11, 1, tzinfo=UTC), {"Invoice": invoices})
+    voided = copy.deepcopy(invoices)
+    target = voided[0]
+    # The shape QBO returns for a voided invoice (samples/invoice_void_response.json).
+    target.update({"TotalAmt": 0, "Balance": 0, "PrivateNote": "Voided", "SyncToken": "9"})
+    for line in target["Line"]:
+        line["Amount"] = 0
+    lake.commit(datetime(2026, 11, 2, tzinfo=UTC), {"Invoice": voided})
+    build_warehouse(tmp_path / "lake", tmp_path / "w.duckdb", select=["record_history"])
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        diff = compute_diff(con, "previous", "latest")
+    assert [(c.entity, c.record_id, c.action) for c in diff.changes] == [
+        ("Invoice", target["Id"], "voided")
+    ]
+    paths = {f.path for f in diff.changes[0].fields}
+    assert {"TotalAmt", "PrivateNote", "Line[0].Amount"} <= paths
