@@ -441,6 +441,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("DepositToAccountRef", "Account"),
             *_SALES_LINES,
             _linked("LinkedTxn[]", "Estimate", "TimeActivity"),
+            _linked("Line[].LinkedTxn[]", "Estimate", "TimeActivity"),
         ),
     ),
     Entity(
@@ -725,6 +726,24 @@ _BY_KEY: dict[str, Entity] = {e.name.lower(): e for e in CATALOGUE} | {
 }
 
 
+TYPE_ALIASES: dict[str, str] = {
+    "BillPaymentCheck": "BillPayment",
+    "BillPaymentCreditCard": "BillPayment",
+    "CreditCardPaymentTxn": "CreditCardPayment",
+    "Check": "Purchase",
+    "Expense": "Purchase",
+    "CashPurchase": "Purchase",
+    "CreditCardCredit": "Purchase",
+    "CreditCardCharge": "Purchase",
+}
+"""Type names QBO writes in ``LinkedTxn.TxnType`` and ``EntityRef.type`` for catalogue entities."""
+
+
+def canonical_type(type_name: str) -> str:
+    """The catalogue name for a type named in the data (``BillPaymentCheck`` -> ``BillPayment``)."""
+    return TYPE_ALIASES.get(type_name, type_name)
+
+
 class UnknownEntityError(KeyError):
     """Raised for a name that is not a QBO entity in the catalogue."""
 
@@ -814,7 +833,8 @@ def iter_reference_values(
     """Yield ``(reference, target entity, target id)`` for every reference in a payload.
 
     Typed references (``EntityRef.type``, ``LinkedTxn.TxnType``) yield the type named in the
-    data; plain references yield their single target (the first one listed).
+    data, with QBO's aliases mapped to catalogue names (:data:`TYPE_ALIASES`); plain references
+    yield their single target (the first one listed).
     """
     for ref in entity.references:
         for obj in _walk(payload, ref.path.split(".")):
@@ -827,6 +847,7 @@ def iter_reference_values(
                 target = obj.get(ref.type_key)
                 if not target:
                     continue
+                target = canonical_type(str(target))
             elif ref.targets:
                 target = ref.targets[0]
             else:

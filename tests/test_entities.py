@@ -141,3 +141,16 @@ def test_reference_values_follow_typed_refs() -> None:
     }
     refs = {(t, i) for _, t, i in entities.iter_reference_values(entities.get("Purchase"), payload)}
     assert refs == {("Vendor", "7"), ("Account", "41"), ("Account", "55")}
+
+
+def test_reference_values_map_qbo_type_aliases() -> None:
+    payload = {"LinkedTxn": [{"TxnId": "12", "TxnType": "BillPaymentCheck"}]}
+    refs = {(t, i) for _, t, i in entities.iter_reference_values(entities.get("Bill"), payload)}
+    assert refs == {("BillPayment", "12")}
+    assert entities.canonical_type("Invoice") == "Invoice"
+
+
+def test_invoice_line_links_are_references() -> None:
+    payload = {"Line": [{"LinkedTxn": [{"TxnId": "7", "TxnType": "Estimate"}]}]}
+    refs = {(t, i) for _, t, i in entities.iter_reference_values(entities.get("Invoice"), payload)}
+    assert refs == {("Estimate", "7")}
