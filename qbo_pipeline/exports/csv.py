@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
 from qbo_pipeline.entities import Entity
@@ -44,8 +45,11 @@ from qbo_pipeline.exports.flatten import (
 )
 from qbo_pipeline.exports.naming import file_name, table_label
 
-FLUSH_ROWS = 5_000
-"""Rows of one table buffered before they are written (bounds memory per table)."""
+FLUSH_CELLS = 100_000
+"""Cells of one table buffered before they are written (bounds memory per table)..."""
+
+FLUSH_ROWS = 2_000
+"""...and rows (a row's dict costs memory however few cells it has)."""
 
 CSV_OPTIONS: dict[str, Any] = {
     "separator": ",",
@@ -95,12 +99,13 @@ class _TableFile:
         if bom:
             self.file.write(BOM)
         self.buffer: list[Row] = []
+        self.flush_rows = min(FLUSH_ROWS, max(100, FLUSH_CELLS // max(len(columns), 1)))
         self.rows = 0
         self.header_written = False
 
     def add(self, rows: list[Row]) -> None:
         self.buffer.extend(rows)
-        if len(self.buffer) >= FLUSH_ROWS:
+        if len(self.buffer) >= self.flush_rows:
             self.flush()
 
     def flush(self) -> None:
@@ -300,3 +305,18 @@ def read_entity(folder: Path, files: Iterable[ExportedFile]) -> list[dict[str, A
         tables.setdefault(MAIN_TABLE, [])
         payloads.extend(unflatten(tables))
     return payloads
+
+
+def read_export(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Rebuild every entity's payloads from the CSV files listed in an export's manifest.
+
+    Raises:
+        FlattenError: If the manifest is missing or a file does not match it.
+    """
+    try:
+        manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise FlattenError(f"{folder}: no readable manifest.json ({exc})") from None
+    files = [ExportedFile.from_json(entry) for entry in manifest.get("files", [])]
+    entities = sorted({f.entity for f in files if f.format == "csv"})
+    return {name: read_entity(folder, [f for f in files if f.entity == name]) for name in entities}

@@ -12,9 +12,8 @@ import orjson
 import pytest
 
 from qbo_pipeline import entities
-from qbo_pipeline.exports import ExportError, export_snapshot, read_manifest
-from qbo_pipeline.exports.csv import read_entity
-from qbo_pipeline.exports.files import ExportedFile
+from qbo_pipeline.exports import ExportError, export_snapshot
+from qbo_pipeline.exports.csv import read_export
 
 lake_mod = pytest.importorskip("qbo_pipeline.lake.lake", reason="the lake reader has not landed")
 records = pytest.importorskip("qbo_pipeline.lake.records")
@@ -77,12 +76,12 @@ def test_every_leaf_of_a_snapshot_appears_in_the_csv_set(realm: Any, tmp_path: P
     result = export_snapshot(realm, "latest", formats=["csv"], out_dir=tmp_path / "exports")
     assert result.snapshot_id == info.snapshot_id
     assert result.folder == tmp_path / "exports" / "Zoë's_Café_🚀_&_Sons" / info.snapshot_id
-    files = [ExportedFile.from_json(e) for e in read_manifest(result.folder)["files"]]
     assert set(result.records) == set(data)
+    rebuilt = read_export(result.folder)
+    assert set(rebuilt) == set(data)
     for name in data:
         stored = [canon(p) for p in realm.iter_payloads(info.snapshot_id, name)]
-        rebuilt = read_entity(result.folder, [f for f in files if f.entity == name])
-        assert [canon(p) for p in rebuilt] == stored, name
+        assert [canon(p) for p in rebuilt[name]] == stored, name
         assert len(stored) == len(data[name])
 
 
