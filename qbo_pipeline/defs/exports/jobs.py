@@ -3,11 +3,9 @@
 import dagster as dg
 
 from qbo_pipeline.defs.exports.assets import GROUP
-from qbo_pipeline.defs.partitions import realms
 
 exports_job = dg.define_asset_job(
     "exports_job",
     selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=realms,
     description="Export one company's latest snapshot as CSV, JSON and XML.",
 )

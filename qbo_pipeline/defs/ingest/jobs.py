@@ -4,7 +4,6 @@ import dagster as dg
 
 from qbo_pipeline.defs.ingest.assets import GROUP, qbo_snapshot
 from qbo_pipeline.defs.ingest.checks import snapshot_fresh
-from qbo_pipeline.defs.partitions import realms
 
 REALM_TAG = "qbo/realm"
 """Run tag naming the company; dagster.yaml limits runs to one per value of it."""
@@ -17,7 +16,6 @@ def _mode(mode: str) -> dict[str, object]:
 snapshot_job = dg.define_asset_job(
     "qbo_snapshot_job",
     selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=realms,
     config=_mode("auto"),
     description=(
         "Take a snapshot of one company (partition): incremental through CDC when a recent "
@@ -28,7 +26,6 @@ snapshot_job = dg.define_asset_job(
 full_backup_job = dg.define_asset_job(
     "qbo_full_backup_job",
     selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=realms,
     config=_mode("full"),
     description="Read every record of one company (partition) again: an on-demand full snapshot.",
 )

@@ -1,0 +1,103 @@
+"""A failed or refused snapshot run leaves nothing visible, and secrets stay out of reprs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from qbo_pipeline import backup as backup_module
+from qbo_pipeline.defs.ingest.assets import qbo_snapshot
+from qbo_pipeline.defs.resources import LakeResource, QBOResource
+from qbo_pipeline.lake.lake import Lake
+from qbo_pipeline.sandbox.server import SandboxServer
+
+HOLD_LOCK = """
+import sys, time
+from qbo_pipeline.lake.lake import Lake
+with Lake(sys.argv[1]).realm(sys.argv[2]).lock():
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, sandbox: SandboxServer, instance: dg.DagsterInstance
+) -> tuple[str, dict[str, Any], Path]:
+    data = tmp_path / "data"
+    realm_id = sandbox.realm_ids[0]
+    instance.add_dynamic_partitions("realms", [realm_id])
+    resources = {
+        "qbo": QBOResource(data_dir=str(data), api_base_url=sandbox.base_url),
+        "lake": LakeResource(data_dir=str(data)),
+    }
+    return realm_id, resources, data
+
+
+def _materialize(
+    instance: dg.DagsterInstance, realm_id: str, resources: dict[str, Any]
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [qbo_snapshot],
+        instance=instance,
+        resources=resources,
+        partition_key=realm_id,
+        raise_on_error=False,
+    )
+
+
+def test_a_run_failing_mid_backup_leaves_no_visible_snapshot(
+    setup: tuple[str, dict[str, Any], Path],
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    realm_id, resources, data = setup
+
+    def interrupted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise RuntimeError("run cancelled while keeping the reports")
+
+    # Everything is extracted and landed; the failure hits just before the commit record.
+    monkeypatch.setattr(backup_module, "_report", interrupted)
+    result = _materialize(instance, realm_id, resources)
+    assert not result.success
+    realm = Lake(data / "lake").realm(realm_id)
+    assert realm.snapshots() == []
+    assert result.get_asset_materialization_events() == []
+    assert not list((data / "lake").glob(f"realm={realm_id}/commits/*.json"))
+
+
+def test_a_second_backup_of_a_company_is_a_clear_failure(
+    setup: tuple[str, dict[str, Any], Path], instance: dg.DagsterInstance
+) -> None:
+    realm_id, resources, data = setup
+    realm = Lake(data / "lake").realm(realm_id)
+    # Another backup of the company, in another process, holds the lake's lock.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(data / "lake"), realm_id],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = _materialize(instance, realm_id, resources)
+    finally:
+        holder.terminate()
+        holder.wait(timeout=30)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert "no snapshot of company" in message
+    assert "unlock" in message
+    assert realm.snapshots() == []
+
+
+def test_secrets_never_show_in_a_resource_repr() -> None:
+    resource = QBOResource(client_id="app", client_secret="s3cr3t-value", passphrase="pass-phrase")
+    text = repr(resource) + str(resource)
+    assert "s3cr3t-value" not in text
+    assert "pass-phrase" not in text
