@@ -1,4 +1,4 @@
-"""Exports: any snapshot of a company as flattened CSV, JSON and XML files.
+"""Exports: any snapshot of a company as flattened CSV, JSON and XML files (see EXPORTS.md).
 
 ``export_snapshot`` is what the CLI (``qbo-backup export``) and Dagster call. Files land in
 ``<out_dir>/<Company>/<snapshot_id>/`` (see :mod:`qbo_pipeline.exports.naming`), with a
