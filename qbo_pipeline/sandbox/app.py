@@ -20,7 +20,7 @@ import struct
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -622,12 +622,18 @@ def run_incident(store: SandboxStore, realm: str, kind: str, params: dict[str, A
         raise ValueError(f"incident kind {kind!r} is not one of {', '.join(INCIDENTS)}")
     incidents = importlib.import_module("qbo_pipeline.sandbox.incidents")
     if kind == "bulk_delete_invoices":
-        from datetime import date
-
         for key in ("start", "end"):
             if key in params and isinstance(params[key], str):
-                params[key] = date.fromisoformat(params[key])
-    return getattr(incidents, kind)(store, realm, **params)
+                try:
+                    params[key] = date.fromisoformat(params[key])
+                except ValueError:
+                    raise ValueError(
+                        f"incident parameter {key}={params[key]!r} is not a date (YYYY-MM-DD)"
+                    ) from None
+    try:
+        return getattr(incidents, kind)(store, realm, **params)
+    except TypeError as exc:
+        raise ValueError(f"incident {kind}: {exc}") from None
 
 
 def _counts(log: Any) -> dict[str, int]:
