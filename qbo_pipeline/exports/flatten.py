@@ -83,9 +83,7 @@ def escape_key(key: str) -> str:
 
 
 def split_path(path: str) -> list[str]:
-    """Split a column path into its JSON keys, undoing :func:`escape_key`."""
-    if not path:
-        return []
+    """Split a column path into its JSON keys, undoing :func:`escape_key` (``""`` is one key)."""
     parts: list[str] = []
     start = 0
     for match in _SPLIT.finditer(path):

@@ -155,7 +155,8 @@ def test_escaped_paths_split_back() -> None:
     keys = ["plain", "a.b", "c#d", "e[f]", "g\\", "\\."]
     path = ".".join(F.escape_key(k) for k in keys)
     assert F.split_path(path) == keys
-    assert F.split_path("") == []
+    assert F.split_path("") == [""]
+    assert F.split_path("a.") == ["a", ""]
 
 
 def test_column_kinds() -> None:

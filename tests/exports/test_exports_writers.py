@@ -496,3 +496,24 @@ def test_memory_does_not_grow_with_the_number_of_records(tmp_path: Path) -> None
     small = _peak_memory(tmp_path, 4_000)
     large = _peak_memory(tmp_path, 16_000)
     assert large < small * 1.3 + 2_000_000, f"peak {small / 1e6:.1f} MB -> {large / 1e6:.1f} MB"
+
+
+def test_hostile_keys_become_safe_headers_and_round_trip(tmp_path: Path) -> None:
+    payloads = [
+        {"Id": "1", "=evil()": "x", "new\nline": 1, 'quote"key': True, "a,b": {"c.d": [1]}},
+        {"Id": "2", "": "empty key", "@at": {"-minus": "y"}},
+    ]
+    result = export(tmp_path, {"Customer": payloads}, formats=["csv", "xml"])
+    files = manifest_files(result.folder)
+    main = next(f for f in files if f.format == "csv" and f.table == "")
+    header = _csv_rows(result.folder / main.name)[0].keys()
+    assert "'=evil()" in header and "'@at.-minus" in header
+    assert "new\nline" in header and 'quote"key' in header and "" in header
+    assert all(h[:1] not in ("=", "+", "-", "@") for h in header)
+    rebuilt = read_entity(result.folder, files)
+    assert [canon(p) for p in rebuilt] == [canon(p) for p in payloads]
+    xml_file = next(f for f in files if f.format == "xml")
+    root = ET.parse(result.folder / xml_file.name).getroot()
+    names = [e.get("name") for e in root.iter(f"{{{NAMESPACE}}}Field")]
+    assert {"=evil()", "new\nline", 'quote"key', "a,b", "", "@at", "-minus"} <= set(names)
+    assert root.find(f".//{{{NAMESPACE}}}c.d") is not None
