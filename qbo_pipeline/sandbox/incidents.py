@@ -193,7 +193,7 @@ def bad_import_customers(
         given, family = customer.get("GivenName"), customer.get("FamilyName")
         display = str(customer.get("DisplayName", ""))
         name = f"{family}, {given}".upper() if given and family else display.upper()
-        if store.find_active_by_name(realm_id, "Customer", name) not in (None, customer_id):
+        if writer.ops.name_in_use("Customer", name, customer_id):
             name = f"{name} ({n})"
         address = {
             "Line1": _BAD_STREET,

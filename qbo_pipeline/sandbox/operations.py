@@ -4,7 +4,8 @@ Every write goes through :class:`Operations`: it assigns ids and SyncTokens, sta
 from the realm's virtual clock, and refuses what QBO refuses, with QBO's own faults:
 
 - 5010 when the SyncToken sent is not the current one;
-- 6240 when an active record of a name-list already carries the name (catalogue ``name_field``);
+- 6240 when an active record of a name-list already carries the name (catalogue ``name_field``;
+  customers, vendors and employees share one DisplayName space, as in QBO);
 - 2020 when a required field (catalogue ``required``; ``a|b`` means one of them) is missing;
 - 610 when the record does not exist, or a reference points at a missing or inactive record;
 - unsupported operations on read-only entities, deletes of entities that are only deactivated,
@@ -137,11 +138,21 @@ class Operations:
         if not ent.name_field or record.get("Active") is False:
             return
         name = record.get(ent.name_field)
-        if not isinstance(name, str):
-            return
-        other = self.store.find_active_by_name(self.realm_id, ent.name, name)
-        if other is not None and other != own_id:
+        if isinstance(name, str) and self.name_in_use(ent.name, name, own_id):
             raise faults.duplicate_name(name)
+
+    def name_in_use(self, entity: str, name: str, own_id: str | None = None) -> bool:
+        """Whether another active record holds ``name`` (case-insensitive) in the entity's list.
+
+        Customers, vendors and employees share one DisplayName space, as in QBO.
+        """
+        ent = self._entity(entity)
+        shared = _PARTY_NAMES if ent.name in _PARTY_NAMES else (ent.name,)
+        for other_entity in shared:
+            other = self.store.find_active_by_name(self.realm_id, other_entity, name)
+            if other is not None and (other_entity, other) != (ent.name, own_id):
+                return True
+        return False
 
     def _check_references(self, ent: Entity, record: dict[str, Any]) -> None:
         for ref, target, target_id in entities.iter_reference_values(ent, record):

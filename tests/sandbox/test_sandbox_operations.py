@@ -100,3 +100,29 @@ def test_full_update_clears_omitted_fields_sparse_keeps_them(ops: Operations) ->
         "CompanyName" not in full
         and full["MetaData"]["CreateTime"] == customer["MetaData"]["CreateTime"]
     )
+
+
+def test_party_display_names_are_unique_across_customer_vendor_employee(ops: Operations) -> None:
+    customer = ops.create("Customer", {"DisplayName": "Pat Shared"})
+    assert _code(ops.create, "Vendor", {"DisplayName": "pat shared"}) == "6240"
+    assert _code(ops.create, "Employee", {"DisplayName": "Pat Shared"}) == "6240"
+    vendor = ops.create("Vendor", {"DisplayName": "Vera Vendor"})
+    assert _code(ops.create, "Customer", {"DisplayName": "Vera Vendor"}) == "6240"
+    renamed = {"Id": customer["Id"], "SyncToken": "0", "sparse": True, "DisplayName": "Vera Vendor"}
+    assert _code(ops.update, "Customer", renamed) == "6240"
+    # A record may keep its own name, and an inactive record frees it for the others.
+    same = {"Id": customer["Id"], "SyncToken": "0", "sparse": True, "DisplayName": "Pat Shared"}
+    assert ops.update("Customer", same)["SyncToken"] == "1"
+    ops.deactivate("Customer", customer["Id"])
+    assert ops.create("Employee", {"DisplayName": "Pat Shared"})["DisplayName"] == "Pat Shared"
+    assert _code(ops.reactivate, "Customer", customer["Id"]) == "6240"
+    # Other name-lists keep their own name spaces.
+    assert ops.create("Item", {"Name": "Vera Vendor", "Type": "Service"})["Name"] == "Vera Vendor"
+    assert vendor["Active"] is True
+
+
+def test_name_in_use_reports_the_shared_party_space(ops: Operations) -> None:
+    vendor = ops.create("Vendor", {"DisplayName": "Acme Supply"})
+    assert ops.name_in_use("Customer", "ACME SUPPLY")
+    assert not ops.name_in_use("Vendor", "Acme Supply", vendor["Id"])
+    assert not ops.name_in_use("Account", "Acme Supply")
