@@ -8,7 +8,8 @@ Column names (the CSV headers) are JSON paths:
 
 * ``BillAddr.Line1``, ``CustomerRef.value``: a leaf value, its path from the record (main table)
   or from the array element (child table). A key holding ``\``, ``.``, ``#``, ``[`` or ``]``
-  has that character escaped with a backslash, so a path never collides with the names below.
+  has that character escaped with a backslash (the empty key is written ``\~``), so a path never
+  collides with the names below.
 * ``Line[]``: the number of elements of the array ``Line`` (0 for ``[]``, empty when absent).
 * ``#Id``: in child tables, the ``Id`` of the record the row belongs to (in the main table only
   when a record has no string ``Id``; it then holds the lake's key of the record).
@@ -52,6 +53,9 @@ COUNT_SUFFIX = "[]"
 OFFSET_SUFFIX = "#offset"
 """Suffix of the column that holds a date-time column's UTC offset."""
 
+EMPTY_KEY = "\\~"
+"""How the empty JSON key is written in a column path (never produced by escaping a real key)."""
+
 MAIN_TABLE = ""
 """The table path of the entity's main table."""
 
@@ -76,14 +80,16 @@ class FlattenError(ValueError):
 
 @lru_cache(maxsize=65_536)
 def escape_key(key: str) -> str:
-    """Escape a JSON key for use as one component of a column path."""
+    r"""Escape a JSON key for use as one component of a column path (``""`` becomes ``\~``)."""
+    if not key:
+        return EMPTY_KEY
     if not _ESCAPED.search(key):
         return key
     return _ESCAPED.sub(r"\\\1", key)
 
 
 def split_path(path: str) -> list[str]:
-    """Split a column path into its JSON keys, undoing :func:`escape_key` (``""`` is one key)."""
+    """Split a column path into its JSON keys, undoing :func:`escape_key`."""
     parts: list[str] = []
     start = 0
     for match in _SPLIT.finditer(path):
@@ -91,7 +97,7 @@ def split_path(path: str) -> list[str]:
         parts.append(path[start:end])
         start = match.end()
     parts.append(path[start:])
-    return [_UNESCAPE.sub(r"\1", part) for part in parts]
+    return ["" if part == EMPTY_KEY else _UNESCAPE.sub(r"\1", part) for part in parts]
 
 
 def index_column(table: str) -> str:

@@ -152,11 +152,12 @@ def test_record_without_string_id_gets_a_key_column() -> None:
 
 
 def test_escaped_paths_split_back() -> None:
-    keys = ["plain", "a.b", "c#d", "e[f]", "g\\", "\\."]
+    keys = ["plain", "a.b", "c#d", "e[f]", "g\\", "\\.", "", "\\~", "~"]
     path = ".".join(F.escape_key(k) for k in keys)
     assert F.split_path(path) == keys
-    assert F.split_path("") == [""]
-    assert F.split_path("a.") == ["a", ""]
+    assert F.split_path(F.escape_key("")) == [""]
+    assert F.split_path("a." + F.EMPTY_KEY) == ["a", ""]
+    assert F.split_path(F.escape_key("~")) == ["~"]
 
 
 def test_column_kinds() -> None:
