@@ -242,6 +242,9 @@ class Operations:
                 )
                 tax = (record.get("TxnTaxDetail") or {}).get("TotalTax")
                 total += _as_decimal(tax)
+                if ent.name == "Deposit":
+                    # Cash kept back from a deposit goes elsewhere: QBO's total is net of it.
+                    total -= _as_decimal((record.get("CashBack") or {}).get("Amount"))
             if ent.name not in _CREDITED_LINES_TOTAL and (
                 lines_changed or "TotalAmt" not in record
             ):

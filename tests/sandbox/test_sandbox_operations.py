@@ -126,3 +126,31 @@ def test_name_in_use_reports_the_shared_party_space(ops: Operations) -> None:
     assert ops.name_in_use("Customer", "ACME SUPPLY")
     assert not ops.name_in_use("Vendor", "Acme Supply", vendor["Id"])
     assert not ops.name_in_use("Account", "Acme Supply")
+
+
+def test_a_deposit_total_is_net_of_its_cash_back() -> None:
+    from datetime import UTC, datetime
+
+    from qbo_pipeline.sandbox.operations import Operations
+    from qbo_pipeline.sandbox.store import SandboxStore
+
+    store = SandboxStore(":memory:")
+    store.create_realm("1", "Cash Back Co", clock_start=datetime(2026, 1, 5, tzinfo=UTC))
+    ops = Operations(store, "1")
+    for name, kind in (("Checking", "Bank"), ("Savings", "Bank"), ("Sales", "Income")):
+        ops.create("Account", {"Name": name, "AccountType": kind})
+    deposit = ops.create(
+        "Deposit",
+        {
+            "DepositToAccountRef": {"value": "1"},
+            "Line": [
+                {
+                    "Amount": 300,
+                    "DetailType": "DepositLineDetail",
+                    "DepositLineDetail": {"AccountRef": {"value": "3"}},
+                },
+            ],
+            "CashBack": {"AccountRef": {"value": "2"}, "Amount": 122.5},
+        },
+    )
+    assert deposit["TotalAmt"] == 177.5
