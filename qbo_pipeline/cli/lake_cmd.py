@@ -2,8 +2,194 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NoReturn
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from qbo_pipeline.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from qbo_pipeline.lake.gc import GCResult
+    from qbo_pipeline.lake.lake import Lake
+
+console = Console(stderr=True)
+out = Console()
+
+_REALM_HELP = "Company (realm id); default: every company in the lake."
 
 
 def register(app: typer.Typer) -> None:
-    """Add the lake's maintenance commands to the CLI."""
+    """Add ``prune``, ``verify`` and ``gc``."""
+
+    @app.command("prune")
+    def prune(
+        realm: str | None = typer.Option(None, help=_REALM_HELP),
+        daily: int = typer.Option(7, min=0, help="Keep the newest snapshot of the last N days."),
+        weekly: int = typer.Option(5, min=0, help="Keep the newest snapshot of the last N weeks."),
+        monthly: int = typer.Option(
+            12, min=0, help="Keep the newest snapshot of the last N months."
+        ),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Show what would go; change nothing."
+        ),
+    ) -> None:
+        """Retire the snapshots a retention policy does not keep, then collect the garbage."""
+        from qbo_pipeline.lake.errors import LakeError
+        from qbo_pipeline.lake.retention import RetentionPolicy
+        from qbo_pipeline.lake.retention import prune as prune_realm
+
+        lake = _lake()
+        policy = RetentionPolicy(daily=daily, weekly=weekly, monthly=monthly)
+        for realm_id in _realms(lake, realm):
+            try:
+                realm_lake = lake.realm(realm_id)
+                infos = {i.snapshot_id: i for i in realm_lake.snapshots()}
+                result = prune_realm(realm_lake, policy, dry_run=dry_run)
+            except LakeError as exc:
+                _fail(f"prune of realm {realm_id} failed: {exc}")
+            retention = result.retention
+            table = Table(
+                title=f"Retention of realm {realm_id}" + (" (dry run)" if dry_run else "")
+            )
+            for column in ("snapshot", "server time", "kind", "records", "decision", "kept by"):
+                table.add_column(column, justify="right" if column == "records" else "left")
+            decided = [(sid, True) for sid in retention.kept]
+            decided += [(sid, False) for sid in retention.dropped]
+            for sid, kept in sorted(decided):
+                info = infos.get(sid)
+                table.add_row(
+                    sid,
+                    info.server_time.isoformat(timespec="seconds") if info else "",
+                    info.kind if info else "",
+                    str(info.totals.get("live", "")) if info else "",
+                    "keep" if kept else ("would drop" if dry_run else "dropped"),
+                    ", ".join(retention.reasons.get(sid, [])),
+                )
+            out.print(table)
+            verb = "would keep" if dry_run else "kept"
+            out.print(
+                f"realm {realm_id}: {verb} {len(retention.kept)} snapshots, "
+                f"{'would drop' if dry_run else 'dropped'} {len(retention.dropped)}; "
+                + _gc_summary(result.gc)
+            )
+
+    @app.command("verify")
+    def verify(
+        realm: str | None = typer.Option(None, help=_REALM_HELP),
+        snapshot: str | None = typer.Option(
+            None, help="One snapshot (id, unique prefix, ISO date or 'latest'); default: all."
+        ),
+    ) -> None:
+        """Rebuild snapshots and check their counts, digests, payload hashes and attachments."""
+        from qbo_pipeline.lake.errors import LakeError
+
+        lake = _lake()
+        table = Table(title="Verification")
+        for column in ("realm", "snapshot", "records", "result"):
+            table.add_column(column, justify="right" if column == "records" else "left")
+        failures: list[str] = []
+        checked = 0
+        for realm_id in _realms(lake, realm):
+            try:
+                realm_lake = lake.realm(realm_id)
+                infos = [realm_lake.resolve(snapshot)] if snapshot else realm_lake.snapshots()
+            except LakeError as exc:
+                _fail(str(exc))
+            for info in infos:
+                checked += 1
+                try:
+                    realm_lake.verify(info.snapshot_id)
+                except LakeError as exc:
+                    failures.append(str(exc))
+                    outcome = "[red]FAILED[/red]"
+                else:
+                    outcome = "[green]ok[/green]"
+                table.add_row(realm_id, info.snapshot_id, str(info.totals.get("live", "")), outcome)
+        if not checked:
+            _fail("no snapshots to verify: run `qbo-backup backup` first")
+        out.print(table)
+        for message in failures:
+            console.print(f"[red]verify failed:[/red] {escape(message)}")
+        if failures:
+            console.print(f"{len(failures)} of {checked} snapshots failed verification")
+            raise typer.Exit(1)
+        out.print(f"{checked} snapshots verified")
+
+    @app.command("gc")
+    def gc(
+        realm: str | None = typer.Option(None, help=_REALM_HELP),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Show what would go; change nothing."
+        ),
+    ) -> None:
+        """Delete what no live snapshot needs, and the leftovers of crashed runs."""
+        from qbo_pipeline.lake.errors import LakeError
+        from qbo_pipeline.lake.gc import collect_garbage
+
+        lake = _lake()
+        for realm_id in _realms(lake, realm):
+            try:
+                result = collect_garbage(lake.realm(realm_id), dry_run=dry_run)
+            except LakeError as exc:
+                _fail(f"garbage collection of realm {realm_id} failed: {exc}")
+            out.print(f"realm {realm_id}: {_gc_summary(result)}")
+
+
+def _lake() -> Lake:
+    from qbo_pipeline.lake.errors import LakeError
+    from qbo_pipeline.lake.lake import Lake
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        console.print(f"[red]configuration:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    try:
+        return Lake(settings.lake_url)
+    except (LakeError, ValueError, OSError) as exc:
+        _fail(f"cannot open the lake at {settings.lake_url}: {exc}")
+
+
+def _realms(lake: Lake, realm: str | None) -> list[str]:
+    from qbo_pipeline.lake.errors import LakeError
+
+    known = lake.realms()
+    if realm is None:
+        if not known:
+            _fail(f"the lake at {lake.fs.url(lake.fs.root)} holds no company yet")
+        return known
+    try:
+        lake.realm(realm)
+    except LakeError as exc:
+        _fail(str(exc))
+    if realm not in known:
+        shown = ", ".join(known) if known else "none"
+        _fail(f"realm {realm} is not in the lake at {lake.fs.url(lake.fs.root)} (realms: {shown})")
+    return [realm]
+
+
+def _gc_summary(result: GCResult) -> str:
+    would = "would free" if result.dry_run else "freed"
+    approx = "about " if result.dry_run and result.files_rewritten else ""
+    return (
+        f"garbage collection {would} {approx}{_size(result.bytes_removed)} "
+        f"({len(result.files_removed)} files deleted, {len(result.files_rewritten)} rewritten, "
+        f"{result.rows_removed} record versions dropped)"
+    )
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(1)

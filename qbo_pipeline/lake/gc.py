@@ -10,19 +10,24 @@ unreferenced attachments and orphans. Runs under the backup lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from qbo_pipeline.lake import records
-from qbo_pipeline.lake.lake import RealmLake, SnapshotInfo
+from qbo_pipeline.lake.errors import LakeError
+from qbo_pipeline.lake.lake import RETIRED, RealmLake, SnapshotInfo
 
 
 @dataclass
 class GCResult:
-    """What garbage collection removed (or would remove, in a dry run)."""
+    """What garbage collection removed (or would remove, in a dry run).
+
+    In a dry run ``bytes_removed`` estimates rewritten files' savings by their share of rows.
+    """
 
     files_removed: list[str] = field(default_factory=list)
     files_rewritten: list[str] = field(default_factory=list)
@@ -31,18 +36,35 @@ class GCResult:
     dry_run: bool = False
 
 
-def collect_garbage(realm: RealmLake, *, dry_run: bool = False) -> GCResult:
+def collect_garbage(
+    realm: RealmLake, *, dry_run: bool = False, assume_retired: Collection[str] = ()
+) -> GCResult:
     """Remove versions, reports, attachments and orphans that no live snapshot needs.
+
+    Args:
+        realm: The company.
+        dry_run: Only report what would be removed.
+        assume_retired: In a dry run, snapshots to count as retired (what a retention dry run
+            would drop), so that the preview matches the real prune.
 
     Raises:
         LockHeldError: If a backup of the realm is running.
+        LakeError: If ``assume_retired`` is given outside a dry run.
     """
     from qbo_pipeline.lake.lock import held_or_acquire
 
+    if assume_retired and not dry_run:
+        raise LakeError(
+            f"realm {realm.realm_id}: assume_retired is only for dry runs; retire snapshots"
+            " with apply_retention first"
+        )
     result = GCResult(dry_run=dry_run)
     with held_or_acquire(realm):
         _orphans(realm, result)
-        chain = realm.snapshots(include_retired=True)
+        chain = [
+            replace(info, status=RETIRED) if info.snapshot_id in assume_retired else info
+            for info in realm.snapshots(include_retired=True)
+        ]
         names = sorted({name for info in chain for name in info.entities})
         blobs: set[str] = set()
         for name in names:
@@ -118,7 +140,8 @@ def _sweep_versions(
             continue
         before = fs.size(path)
         result.files_rewritten.append(path)
-        if result.dry_run:
+        if result.dry_run:  # estimate: the file's bytes in proportion to the rows removed
+            result.bytes_removed += before * (keys.num_rows - kept) // max(1, keys.num_rows)
             continue
         tmp = f"{path}.rewrite"
         source = fs.parquet_file(path)

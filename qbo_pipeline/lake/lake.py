@@ -554,7 +554,8 @@ class RealmLake:
         """Rebuild a snapshot and check it against its commit record.
 
         Checks, per entity: the live count, the manifest digest, and that every live record has
-        exactly one stored version whose content hash matches its payload.
+        exactly one stored version whose content hash matches its payload; then that every
+        attachment a live record points at and every report the commit lists is stored.
 
         Raises:
             SnapshotNotFound: If the snapshot is not committed and live.
@@ -564,6 +565,7 @@ class RealmLake:
 
         info = self.info(snapshot_id)
         chain = self.chain(info.snapshot_id)
+        blobs: set[str] = set()
         for name, stats in sorted(info.entities.items()):
             live = self._fold(chain, name)
             where = f"realm {self.realm_id} snapshot {snapshot_id}: {name}"
@@ -581,17 +583,34 @@ class RealmLake:
             except UnknownEntityError:
                 entity = None
             found = 0
-            for batch in self.iter_versions(
-                snapshot_id, name, columns=["id", "content_hash", "payload"]
-            ):
+            columns = ["id", "content_hash", "payload", "blob_sha256"]
+            for batch in self.iter_versions(snapshot_id, name, columns=columns):
                 found += batch.num_rows
+                for blob in batch.column(3).drop_null().unique().to_pylist():
+                    if blob not in blobs:
+                        self._verify_attachment(where, blob)
+                        blobs.add(blob)
                 if entity is None:
                     continue
-                for rid, digest_, text in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                ids, hashes, texts = (batch.column(i).to_pylist() for i in range(3))
+                for rid, digest_, text in zip(ids, hashes, texts, strict=True):
                     if records.content_hash(entity, records.load_json(text)) != digest_:
                         raise LakeIntegrityError(f"{where} {rid}: payload does not match its hash")
             if found != live.num_rows:
                 raise LakeIntegrityError(f"{where}: {found} versions for {live.num_rows} records")
+        for report in info.record.get("reports") or []:
+            if not self.fs.isfile(self.report_path(info.snapshot_id, check_name("report", report))):
+                raise LakeIntegrityError(
+                    f"realm {self.realm_id} snapshot {snapshot_id}: report {report} is missing"
+                )
+
+    def _verify_attachment(self, where: str, sha256: str) -> None:
+        try:
+            self.read_attachment(sha256)
+        except LakeIntegrityError:
+            raise LakeIntegrityError(f"{where}: attachment {sha256} is corrupt") from None
+        except LakeError:
+            raise LakeIntegrityError(f"{where}: attachment {sha256} is not stored") from None
 
     # ---- writing -----------------------------------------------------------------------------
     def begin(

@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from qbo_pipeline.lake.errors import LakeError
 from qbo_pipeline.lake.lake import RETIRED, RealmLake, SnapshotInfo
+
+if TYPE_CHECKING:
+    from qbo_pipeline.lake.gc import GCResult
 
 
 @dataclass(frozen=True)
@@ -123,3 +127,37 @@ def apply_retention(
         dry_run=dry_run,
         reasons=reasons,
     )
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """Retention then garbage collection of one realm."""
+
+    retention: RetentionResult
+    gc: GCResult
+
+
+def prune(
+    realm: RealmLake,
+    policy: RetentionPolicy,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> PruneResult:
+    """Apply a retention policy, then collect the garbage it leaves (one lock for both).
+
+    A dry run changes nothing and previews both steps: the garbage collection counts the
+    snapshots retention would drop as retired.
+
+    Raises:
+        LockHeldError: If a backup of the realm is running.
+    """
+    from qbo_pipeline.lake.gc import collect_garbage
+    from qbo_pipeline.lake.lock import held_or_acquire
+
+    with held_or_acquire(realm):
+        kept = apply_retention(realm, policy, now=now, dry_run=dry_run)
+        garbage = collect_garbage(
+            realm, dry_run=dry_run, assume_retired=kept.dropped if dry_run else ()
+        )
+    return PruneResult(retention=kept, gc=garbage)
