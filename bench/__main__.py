@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, report
-from bench.metrics import BenchError, all_metrics, human_size, summary
+from bench.metrics import BenchError, Metric, all_metrics, human_size, summary
 from bench.scenario import SizePlan, run_size
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for size in sizes
     ]
+    results = args.results_dir
     runs: dict[int, dict[str, Any]] = {}
     failed: dict[int, str] = {}
     for plan in plans:
@@ -117,15 +118,38 @@ def main(argv: list[str] | None = None) -> int:
             failed[plan.transactions] = str(exc)
             continue
         runs[plan.transactions]["seconds"] = time.monotonic() - size_clock
+        # Saved after every size, so a long run that is stopped keeps what it measured.
+        report.write(_document(args, plans, started, clock, host, runs, failed), started, results)
+    document = _document(args, plans, started, clock, host, runs, failed, complete=True)
+    path = report.write(document, started, results)
+    report.show(
+        [Metric(**m) for m in document["metrics"]],
+        title=f"qbo_pipeline benchmark ({document['mode']}) on {machine.one_line(host)}",
+    )
+    print(f"results: {path} (and latest.json beside it)")
+    return 1 if failed else 0
+
+
+def _document(
+    args: argparse.Namespace,
+    plans: list[SizePlan],
+    started: datetime,
+    clock: float,
+    host: dict[str, Any],
+    runs: dict[int, dict[str, Any]],
+    failed: dict[int, str],
+    *,
+    complete: bool = False,
+) -> dict[str, Any]:
     metrics = all_metrics(runs)
-    document = {
+    return {
         "started_at": started.isoformat(),
         "seconds": time.monotonic() - clock,
-        "mode": "quick" if args.quick else "full",
+        "mode": "quick" if args.quick else ("custom" if args.sizes else "full"),
         "git_commit": _git_commit(),
         "machine": host,
         "parameters": {
-            "sizes": sizes,
+            "sizes": [p.transactions for p in plans],
             "plans": [p.__dict__ for p in plans],
             "rate_limits": {"requests_per_minute": 500, "max_in_flight": 10},
             "latency_ms": args.latency_ms,
@@ -134,14 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": [m.to_dict() for m in metrics],
         "failed_sizes": {str(k): v for k, v in failed.items()},
         "runs": {str(size): run for size, run in runs.items()},
+        "complete": complete,
     }
-    path = report.write(document, started, args.results_dir)
-    report.show(
-        metrics,
-        title=f"qbo_pipeline benchmark ({document['mode']}) on {machine.one_line(host)}",
-    )
-    print(f"results: {path} (and latest.json beside it)")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
