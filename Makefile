@@ -35,8 +35,13 @@ bench: install
 bench-quick: install
 	$(PY) -m bench --quick
 
+# The Dagster UI on the same data as the CLI (QBO_DATA_DIR, default data/); run history is kept
+# in $(DAGSTER_HOME). With no QBO credentials it runs on the embedded sandbox.
+DAGSTER_HOME ?= $(abspath $(or $(QBO_DATA_DIR),data)/dagster)
 ui: install
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp qbo_pipeline/defs/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -w workspace.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
