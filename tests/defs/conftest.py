@@ -16,7 +16,9 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh DAGSTER_HOME holding the project's dagster.yaml (telemetry off)."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "qbo_pipeline" / "defs" / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text(
+        (REPO / "qbo_pipeline" / "defs" / "dagster.yaml").read_text()
+    )
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("DAGSTER_DISABLE_TELEMETRY", "1")
     return home
