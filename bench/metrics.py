@@ -210,6 +210,16 @@ def size_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
             ),
         )
     )
+    add(
+        Metric(
+            "sandbox_cpu_share",
+            "  sandbox CPU during the full / its wall time",
+            size,
+            safe_ratio(full.get("sandbox_cpu_s"), full.get("duration_s")),
+            "ratio",
+            note="the stand-in for QBO's servers shares this machine's cores",
+        )
+    )
     end_to_end = per_second(fetched, full.get("duration_s"))
     add(
         Metric(

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import psutil
 import requests
 
 from bench.metrics import BenchError
@@ -132,6 +133,13 @@ class SandboxProcess:
     def pid(self) -> int | None:
         """The sandbox's process id while it runs."""
         return self._proc.pid if self._proc is not None else None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the sandbox process has used so far (0 when stopped)."""
+        if self._proc is None or self._proc.poll() is not None:
+            return 0.0
+        times = psutil.Process(self._proc.pid).cpu_times()
+        return float(times.user + times.system)
 
     def stop(self) -> None:
         """Stop the sandbox (SIGTERM, then SIGKILL after 30 s)."""

@@ -84,6 +84,7 @@ def _run(**overrides: object) -> dict[str, object]:
             "peak_rss_bytes": 300 * metrics.MIB,
             "min_pages": 30,
             "floor_s": 0.9,
+            "sandbox_cpu_s": 2.0,
         },
         "incremental": {"api_calls": 4, "changes": 100},
         "nightlies": {"count": 30, "lake_bytes_after": 150, "lake_bytes_full": 100},
@@ -104,6 +105,7 @@ def test_size_metrics_compute_values_and_verdicts() -> None:
     assert found["extract_records_per_s"].value == 5000
     assert found["extract_ceiling_ratio"].value == pytest.approx(5000 / (1000 * 500 / 60))
     assert found["extract_ceiling_ratio"].met is False
+    assert found["sandbox_cpu_share"].value == pytest.approx(0.5)
     assert found["cpu_s_per_1000"].value == pytest.approx(0.3)
     assert found["cpu_s_per_1000"].met is True
     assert found["incremental_calls_ratio"].value == pytest.approx(0.04)
