@@ -347,3 +347,27 @@ def test_changes_beyond_the_cdc_cap_are_not_lost(
     )
     deleted = {(c.entity, c.id) for c in log if c.action == "deleted"}
     assert sum(s["deletes"] for s in result.entities.values()) >= len(deleted)
+
+
+def test_an_entity_qbo_will_not_filter_by_change_time_is_read_in_full(
+    sandbox: SandboxServer,
+    client: QBOClient,
+    realm: RealmLake,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qbo_pipeline.qbo.faults import QueryError
+    from qbo_pipeline.sources.qbo import helpers
+
+    run_backup(client, realm, mode="full")
+    real_since = helpers.since_condition
+
+    def refused(since: Any) -> Any:
+        raise QueryError("QueryValidationError: property LastUpdatedTime is not queryable")
+
+    monkeypatch.setattr(helpers, "since_condition", refused)
+    result = run_backup(client, realm, mode="incremental")
+    monkeypatch.setattr(helpers, "since_condition", real_since)
+    assert result.entities["TaxCode"]["fetched"] == result.entities["TaxCode"]["live"] > 0
+    assert _lake_state(realm, result.snapshot.snapshot_id) == _sandbox_state(
+        sandbox, client.realm_id
+    )

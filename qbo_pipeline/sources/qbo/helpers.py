@@ -19,7 +19,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.entities import CDC_MAX_OBJECTS, Entity
 from qbo_pipeline.lake import records
 from qbo_pipeline.qbo import query
-from qbo_pipeline.qbo.faults import QBOError, TruncationError, fault_from_object
+from qbo_pipeline.qbo.faults import QBOError, QueryError, TruncationError, fault_from_object
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sources.qbo.settings import (
     COUNT_QUERIES_PER_BATCH,
@@ -164,14 +164,28 @@ def since_condition(since: datetime) -> list[query.Condition]:
 def changed_records(
     client: QBOClient, entity: Entity, since: datetime
 ) -> Iterator[list[dict[str, Any]]]:
-    """Records of an entity created or changed since a time, inactive ones included."""
-    yield from client.iter_pages(
+    """Records of an entity created or changed since a time, inactive ones included.
+
+    Should QBO refuse to filter this entity on ``MetaData.LastUpdatedTime`` (a query fault before
+    any page arrived), the entity is read in full instead: unchanged records cost no new version,
+    and deletions are reconciled with COUNT(*) either way.
+    """
+    pages = client.iter_pages(
         entity,
         where=since_condition(since),
         include_inactive=True,
         page_size=PAGE_SIZE,
         parallel=PAGES_IN_FLIGHT,
     )
+    try:
+        first = next(pages, None)
+    except QueryError as exc:
+        log.warning("%s cannot be read by change time (%s): reading it in full", entity.name, exc)
+        yield from page_records(client, entity)
+        return
+    if first is not None:
+        yield first
+        yield from pages
 
 
 def live_ids(client: QBOClient, entity: Entity) -> set[str]:
