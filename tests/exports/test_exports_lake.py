@@ -143,3 +143,15 @@ def test_entity_selection_and_errors(realm: Any, tmp_path: Path) -> None:
         export_snapshot(realm, formats=["csv"], entities=["Nope"], out_dir=out)
     with pytest.raises(lake_errors.SnapshotNotFound):
         export_snapshot(realm, "19990101T000000.000000Z", formats=["csv"], out_dir=out)
+
+
+def test_a_lake_on_an_fsspec_url_exports_too(tmp_path: Path) -> None:
+    realm = lake_mod.Lake(f"memory://exports-test-{tmp_path.name}").realm("42")
+    data = {k: v for k, v in sample_payloads().items() if k in ("Invoice", "Preferences")}
+    info = write_snapshot(realm, FIRST, data)
+    result = export_snapshot(realm, formats=["csv", "xml"], out_dir=tmp_path / "out")
+    assert result.snapshot_id == info.snapshot_id
+    rebuilt = read_export(result.folder)
+    assert {k: [canon(p) for p in v] for k, v in rebuilt.items()} == {
+        k: [canon(p) for p in realm.iter_payloads(info.snapshot_id, k)] for k in data
+    }
