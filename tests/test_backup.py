@@ -356,18 +356,19 @@ def test_an_entity_qbo_will_not_filter_by_change_time_is_read_in_full(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from qbo_pipeline.qbo.faults import QueryError
-    from qbo_pipeline.sources.qbo import helpers
 
     run_backup(client, realm, mode="full")
-    real_since = helpers.since_condition
+    real_query = client.query
 
-    def refused(since: Any) -> Any:
-        raise QueryError("QueryValidationError: property LastUpdatedTime is not queryable")
+    def picky_query(statement: str) -> dict[str, Any]:
+        if "LastUpdatedTime" in statement and " TaxCode" in statement:
+            raise QueryError("QueryValidationError: property LastUpdatedTime is not queryable")
+        return real_query(statement)
 
-    monkeypatch.setattr(helpers, "since_condition", refused)
+    monkeypatch.setattr(client, "query", picky_query)
     result = run_backup(client, realm, mode="incremental")
-    monkeypatch.setattr(helpers, "since_condition", real_since)
     assert result.entities["TaxCode"]["fetched"] == result.entities["TaxCode"]["live"] > 0
+    assert result.entities["TaxRate"]["fetched"] == 0  # others still read only their changes
     assert _lake_state(realm, result.snapshot.snapshot_id) == _sandbox_state(
         sandbox, client.realm_id
     )
