@@ -76,6 +76,13 @@ def plan_restore_op(
     lake: LakeResource,
 ) -> str:
     """Store a restore plan and return its id."""
+    if not (config.records or config.entities or config.changed_since or config.everything):
+        raise dg.Failure(
+            description=(
+                "the restore scope is empty: set one of records, entities, changed_since or "
+                "everything in the op's config"
+            )
+        )
     try:
         scope = Scope.parse(
             records=config.records,
@@ -188,10 +195,14 @@ def apply_restore_op(
         except (NotApproved, RestoreError) as exc:
             raise _fail(exc, "the plan was not applied") from None
     counts = _counts(result)
-    metadata: dict[str, Any] = {"plan_id": config.plan_id, **counts}
+    metadata: dict[str, Any] = {
+        "plan_id": config.plan_id,
+        "qbo_environment": connection.label,
+        **counts,
+    }
     if report is not None:
-        metadata |= {f"verify_{k}": report[k] for k in ("checked", "equal", "different")}
-    context.add_output_metadata(metadata)
+        metadata |= {f"verify_{k}": report[k] for k in ("checked", "equal", "different", "ok")}
+        metadata["verify_after_snapshot_id"] = report["after_snapshot_id"]
     if not result.complete:
         failed = [s for s in result.steps if s.state in ("failed", "not_started")]
         raise dg.Failure(
@@ -202,7 +213,27 @@ def apply_restore_op(
             ),
             metadata=metadata,
         )
+    if report is not None and not report["ok"]:
+        raise dg.Failure(
+            description=(
+                f"plan {config.plan_id} was applied, but {report['different']} of "
+                f"{report['checked']} restored records differ from snapshot "
+                f"{report['snapshot_id']} in the fresh snapshot {report['after_snapshot_id']} "
+                f"(first: {_difference(report['differences'][0])}); the details are in the "
+                f"plan's verify.json (`qbo-backup restore status {config.plan_id}`)"
+            ),
+            metadata=metadata,
+        )
+    context.add_output_metadata(metadata)
     return counts
+
+
+def _difference(entry: dict[str, Any]) -> str:
+    """One verification difference in words (``Item 5: differs from the snapshot (Active)``)."""
+    paths = ", ".join(c["path"] for c in entry.get("changes", [])[:5])
+    return f"{entry['entity']} {entry['new_id']}: {entry['problem']}" + (
+        f" ({paths})" if paths else ""
+    )
 
 
 @dg.job(description="Plan a restore (config: company, snapshot, scope); writes nothing to QBO.")
