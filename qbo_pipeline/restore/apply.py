@@ -4,9 +4,10 @@ Nothing is written without an approval (:func:`approve`). Each write carries
 ``requestid = request_id(plan, step, operation)``, so a retry or a rerun after a crash makes QBO
 replay the first answer instead of writing twice. A stale SyncToken (5010) is never forced: the
 record is read again and, when it changed since the plan saw it, the step becomes a conflict.
-``status.json`` keeps each step's state (done, failed with QBO's fault, conflict, skipped, not
-started) and the id map; rerunning resumes: done steps are skipped, the rest retried with the same
-request ids. Every request, response, fault and skip goes to ``audit.jsonl``.
+``status.jsonl`` keeps each step's state (done, failed with QBO's fault, conflict, skipped, not
+started) and the id map, one appended line per step; rerunning resumes: done steps are skipped,
+the rest retried with the same request ids. Every request, response, fault and skip goes to
+``audit.jsonl``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity
 from qbo_pipeline.qbo.faults import ObjectNotFoundError, QBOError, StaleObjectError
 from qbo_pipeline.restore import remap
+from qbo_pipeline.restore import status as status_log
 from qbo_pipeline.restore.audit import AuditLog
 from qbo_pipeline.restore.model import Action, Plan, Step, request_id
 from qbo_pipeline.restore.plan import content_digest
@@ -190,24 +192,23 @@ class _Applier:
         self.include_conflicts = include_conflicts
         self.progress = progress
         self.audit: AuditLog = store.audit(plan.plan_id)
+        self.log = store.status_log(plan.plan_id)
         raw = store.status(plan.plan_id)
         self.resumed = raw is not None
-        self.status: dict[str, Any] = raw or {
-            "plan_id": plan.plan_id,
-            "runs": 0,
-            "steps": {str(s.number): {"state": "not_started", "attempts": 0} for s in plan.steps},
-            "id_map": {},
-            "records": {},
-        }
+        self.status: dict[str, Any] = raw or status_log.empty(plan.plan_id)
         self.id_map = remap.IdMap(plan.id_map)
         self.id_map.update(remap.IdMap(self.status.get("id_map") or {}))
+        self._new_ids: dict[str, str] = {}
+        self._new_records: dict[str, dict[str, Any]] = {}
 
     # --- bookkeeping ------------------------------------------------------------------------
 
-    def _save(self) -> None:
-        self.status["id_map"] = self.id_map.to_json()
-        self.status["updated_at"] = datetime.now(UTC).isoformat()
-        self.store.save_status(self.plan.plan_id, self.status)
+    def _map(self, entity: str, old_id: str, new_id: str) -> None:
+        """Record a re-created record's new id (saved with the step's next status line)."""
+        self.id_map.set(entity, old_id, new_id)
+        key = f"{entity}:{old_id}"
+        self.status["id_map"][key] = new_id
+        self._new_ids[key] = new_id
 
     def _state(self, number: int) -> dict[str, Any]:
         return self.status["steps"].setdefault(str(number), {"state": "not_started", "attempts": 0})
@@ -218,10 +219,13 @@ class _Applier:
     def _remember(self, entity: Entity, written: dict[str, Any]) -> None:
         """Keep the SyncToken and content digest of what this plan last wrote to a record."""
         rid = str(written.get("Id"))
-        self.status["records"][f"{entity.name}:{rid}"] = {
+        memo = {
             "sync_token": str(written.get("SyncToken")),
             "digest": content_digest(entity, written),
         }
+        key = f"{entity.name}:{rid}"
+        self.status["records"][key] = memo
+        self._new_records[key] = memo
 
     def _set(self, step: Step, state: str, **details: Any) -> StepResult:
         entry = self._state(step.number)
@@ -230,8 +234,14 @@ class _Applier:
             if key not in details:
                 entry.pop(key, None)
         entry.update({k: v for k, v in details.items() if v is not None})
-        entry["at"] = datetime.now(UTC).isoformat()
-        self._save()
+        entry["at"] = status_log.now()
+        self.status["updated_at"] = entry["at"]
+        self.log.append(
+            status_log.step_line(
+                step.number, entry, id_map=self._new_ids, records=self._new_records
+            )
+        )
+        self._new_ids, self._new_records = {}, {}
         if self.progress is not None:
             self.progress(step, state)
         return self._result(step)
@@ -261,7 +271,7 @@ class _Applier:
             approved_by=(self.plan.approval or {}).get("approved_by"),
             include_conflicts=self.include_conflicts,
         )
-        self._save()
+        self.log.append(status_log.run_line(self.status["runs"], len(self.plan.steps)))
         results = []
         for step in self.plan.steps:
             if self._state(step.number)["state"] == "done":
@@ -387,7 +397,7 @@ class _Applier:
                 step, "create", lambda rid: self.client.create(entity, body, request_id=rid), body
             )
         new_id = str(answer["Id"])
-        self.id_map.set(step.entity, step.old_id, new_id)
+        self._map(step.entity, step.old_id, new_id)
         self._remember(entity, answer)
         return self._set(step, "done", new_id=new_id, detail="re-created")
 

@@ -8,17 +8,13 @@ token or secret can reach the log even if a payload carried one.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import fsspec
-import orjson
-
 from qbo_pipeline.qbo.redact import MASK, redact
+from qbo_pipeline.restore import jsonl
 
 _SECRET_KEYS = frozenset(
     {
@@ -56,32 +52,11 @@ class AuditLog:
         self._lock = threading.Lock()
         self._seq: int | None = None
 
-    @property
-    def _local(self) -> Path | None:
-        if "://" in self.location and not self.location.startswith("file://"):
-            return None
-        return Path(self.location.removeprefix("file://"))
-
     def _next_seq(self) -> int:
         if self._seq is None:
             self._seq = sum(1 for _ in self.read())
         self._seq += 1
         return self._seq
-
-    def _torn(self) -> bool:
-        """Whether the log ends in a partial line (a crash mid-append): start a new line."""
-        local = self._local
-        if local is not None:
-            if not local.exists() or local.stat().st_size == 0:
-                return False
-            with local.open("rb") as handle:
-                handle.seek(-1, os.SEEK_END)
-                return handle.read(1) != b"\n"
-        fs, path = fsspec.core.url_to_fs(self.location)
-        if not fs.exists(path):
-            return False
-        raw = fs.cat_file(path)
-        return bool(raw) and not raw.endswith(b"\n")
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one event and make it durable before returning it.
@@ -98,39 +73,9 @@ class AuditLog:
                 "event": event,
                 **scrub(fields),
             }
-            line = orjson.dumps(record, default=str) + b"\n"
-            if self._torn():
-                line = b"\n" + line
-            local = self._local
-            if local is not None:
-                local.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(local, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(fd, line)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            else:
-                with fsspec.open(self.location, "ab") as handle:
-                    handle.write(line)
+            jsonl.append_lines(self.location, [record])
             return record
 
     def read(self) -> Iterator[dict[str, Any]]:
         """Every event, oldest first (a torn last line from a crash is skipped)."""
-        local = self._local
-        if local is not None:
-            if not local.exists():
-                return
-            raw = local.read_bytes()
-        else:
-            fs, path = fsspec.core.url_to_fs(self.location)
-            if not fs.exists(path):
-                return
-            raw = fs.cat_file(path)
-        for line in raw.splitlines():
-            if not line.strip():
-                continue
-            try:
-                yield orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
+        return jsonl.read_lines(self.location)

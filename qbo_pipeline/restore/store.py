@@ -3,7 +3,7 @@
 ```
 restore/<plan_id>/plan.json       the plan, written once, never changed
 restore/<plan_id>/approval.json   who approved it, when, from where (written once)
-restore/<plan_id>/status.json     per-step state and the id map, rewritten atomically by apply
+restore/<plan_id>/status.jsonl    per-step state and the id map, appended by apply, folded on read
 restore/<plan_id>/audit.jsonl     every approval, request, response, fault and skip, appended
 restore/<plan_id>/verify.json     the post-apply comparison with the snapshot
 ```
@@ -23,6 +23,7 @@ import orjson
 
 from qbo_pipeline.restore.audit import AuditLog
 from qbo_pipeline.restore.model import Plan
+from qbo_pipeline.restore.status import StatusLog
 
 _PLAN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}(\.[0-9]{1,6})?Z-[0-9a-f]{8,16}$")
 
@@ -192,15 +193,20 @@ class PlanStore:
             return existing
         return approval
 
-    def status(self, plan_id: str) -> dict[str, Any] | None:
-        """The apply status of a plan, or None before the first apply."""
-        if not self._files.exists(plan_id, "status.json"):
-            return None
-        return orjson.loads(self._files.read(plan_id, "status.json"))
+    def status_log(self, plan_id: str) -> StatusLog:
+        """The plan's append-only step status (``status.jsonl``)."""
+        return StatusLog(self.location(plan_id, "status.jsonl"), plan_id=plan_id)
 
-    def save_status(self, plan_id: str, status: dict[str, Any]) -> None:
-        """Replace ``status.json`` atomically."""
-        self._files.write(_dumps(status), plan_id, "status.json")
+    def status(self, plan_id: str) -> dict[str, Any] | None:
+        """The apply status of a plan (folded from ``status.jsonl``), or None before any apply.
+
+        A ``status.json`` written by an older version is the starting point of the fold.
+        """
+        self._check_id(plan_id)
+        legacy = None
+        if self._files.exists(plan_id, "status.json"):
+            legacy = orjson.loads(self._files.read(plan_id, "status.json"))
+        return self.status_log(plan_id).read(legacy if isinstance(legacy, dict) else None)
 
     def verification(self, plan_id: str) -> dict[str, Any] | None:
         """The post-apply verification, or None."""

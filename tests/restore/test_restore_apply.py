@@ -114,6 +114,10 @@ def test_deleted_invoice_and_its_payment_come_back_linked_once(client, store):
     assert approval["approved_by"] == "Bookkeeper Bo"
     result = apply_plan(client, store, plan.plan_id)
     assert result.complete and result.counts["done"] == len(plan.steps)
+    # Step status is appended, one line per step after the run's opening line, never rewritten.
+    status_lines = Path(store.location(plan.plan_id, "status.jsonl")).read_bytes().splitlines()
+    assert len(status_lines) == 1 + len(plan.steps)
+    assert not Path(store.location(plan.plan_id, "status.json")).exists()
     new_invoice = result.id_map[f"Invoice:{invoice_id}"]
     new_payment = result.id_map[f"Payment:{payment_id}"]
     assert new_invoice != invoice_id
@@ -138,7 +142,7 @@ def test_deleted_invoice_and_its_payment_come_back_linked_once(client, store):
     )
 
     # Even with the status lost (a crash before it was saved), the request ids replay.
-    Path(store.location(plan.plan_id, "status.json")).unlink()
+    Path(store.location(plan.plan_id, "status.jsonl")).unlink()
     replayed = apply_plan(client, store, plan.plan_id)
     assert replayed.id_map == result.id_map
     assert count(client, "Invoice") == invoices + 1

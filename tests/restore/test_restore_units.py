@@ -188,10 +188,16 @@ def test_store_works_on_an_fsspec_memory_url():
     store = PlanStore("memory://lake/realm=1/restore")
     plan = make_plan("20260101T000000.000000Z-0000beef")
     store.save(plan)
-    store.save_status(plan.plan_id, {"steps": {}})
+    assert store.status(plan.plan_id) is None
+    store.status_log(plan.plan_id).append(
+        {"event": "run", "run": 1, "step_count": 1, "at": "t0"},
+        {"event": "step", "number": 1, "state": "done", "attempts": 1, "at": "t1"},
+    )
     store.audit(plan.plan_id).append("approved", approved_by="x")
     assert store.load(plan.plan_id).plan_id == plan.plan_id
-    assert store.status(plan.plan_id) == {"steps": {}}
+    assert store.status(plan.plan_id)["steps"] == {
+        "1": {"state": "done", "attempts": 1, "at": "t1"}
+    }
     assert [e["event"] for e in store.audit(plan.plan_id).read()] == ["approved"]
 
 
