@@ -80,3 +80,32 @@ def test_a_disagreement_with_the_report_fails_naming_the_account(tmp_path: Path)
 def test_a_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no warehouse"):
         books_balance_result(tmp_path / "absent.duckdb")
+
+
+def test_the_report_check_names_every_differing_account_and_by_how_much(tmp_path: Path) -> None:
+    rows = [
+        ("1", "S1", "A", 100.0),
+        ("1", "S1", "B", -100.0),
+        ("1", "S1", "C", 250.0),
+        ("1", "S1", "D", -250.0),
+    ]
+    reported = {("S1", "C"): 200.0, ("S1", "B"): -100.01}
+    result = report_match_result(_warehouse(tmp_path / "w.duckdb", rows, reported))
+    assert not result.passed
+    description = result.description or ""
+    assert description.startswith("company 1 snapshot S1: 2 accounts differ")
+    # Largest first; each account by name and id, with the computed and reported balances.
+    assert description.index("Account C (C)") < description.index("Account B (B)")
+    assert "Account C (C): computed 250.00, reported 200.00, off by +50.00" in description
+    assert "Account B (B): computed -100.00, reported -100.01, off by +0.01" in description
+    assert "Account A" not in description and "Account D" not in description
+
+
+def test_the_report_check_lists_at_most_ten_accounts_in_its_description(tmp_path: Path) -> None:
+    rows = [("1", "S1", f"A{i:02d}", float(i)) for i in range(1, 13)]
+    reported = {("S1", f"A{i:02d}"): 0.0 for i in range(1, 13)}
+    result = report_match_result(_warehouse(tmp_path / "w.duckdb", rows, reported))
+    description = result.description or ""
+    assert "12 accounts differ" in description
+    assert "Account A12 (A12)" in description and "Account A02 (A02)" not in description
+    assert description.endswith("and 2 more (see the mismatches table)")

@@ -27,6 +27,7 @@ TRIAL_BALANCE = "marts.trial_balance"
 TRIAL_BALANCE_CHECK = "marts.trial_balance_check"
 TOLERANCE = 0.005
 MAX_LISTED = 20
+MAX_IN_DESCRIPTION = 10
 
 _LATEST = """
     latest as (
@@ -125,14 +126,36 @@ def report_match_result(warehouse: Path) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={"rows_compared": int(compared[0]) if compared else 0, "mismatches": _table(bad)},
-        description=(
-            f"{len(bad)} accounts differ from QBO's TrialBalance report, largest: "
-            f"{bad[0]['account_name'] or bad[0]['account_id']} of company {bad[0]['realm_id']} "
-            f"(computed {bad[0]['computed']:.2f}, reported {bad[0]['reported']:.2f})"
-            if bad
-            else None
-        ),
+        description=mismatch_description(bad),
     )
+
+
+def mismatch_description(bad: list[dict[str, Any]]) -> str | None:
+    """Name the accounts that differ from QBO's report and by how much, largest first.
+
+    Returns:
+        None when nothing differs; otherwise one line per company, listing up to
+        :data:`MAX_IN_DESCRIPTION` accounts as ``Name (id): computed X, reported Y, off by Z``.
+    """
+    if not bad:
+        return None
+    by_company: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in bad:
+        by_company.setdefault((row["realm_id"], row["snapshot_id"]), []).append(row)
+    parts = []
+    for (realm_id, snapshot_id), rows in by_company.items():
+        listed = "; ".join(
+            f"{r['account_name'] or 'account'} ({r['account_id']}): computed "
+            f"{r['computed']:.2f}, reported {r['reported']:.2f}, off by {r['difference']:+.2f}"
+            for r in rows[:MAX_IN_DESCRIPTION]
+        )
+        more = len(rows) - MAX_IN_DESCRIPTION
+        parts.append(
+            f"company {realm_id} snapshot {snapshot_id}: {len(rows)} accounts differ from "
+            f"QBO's TrialBalance report: {listed}"
+            + (f"; and {more} more (see the mismatches table)" if more > 0 else "")
+        )
+    return "\n".join(parts)
 
 
 @dg.asset_check(
