@@ -75,10 +75,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *args],
             capture_output=True,
             text=True,
             check=True,
@@ -86,7 +86,16 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.CalledProcessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+def _source_state() -> dict[str, Any]:
+    """The commit measured, and the package files that differed from it (a shared work tree)."""
+    changed = _git("status", "--porcelain", "--", "qbo_pipeline", "dbt_like_sql")
+    return {
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        "uncommitted_changes": sorted(line[3:] for line in (changed or "").splitlines()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +155,7 @@ def _document(
         "started_at": started.isoformat(),
         "seconds": time.monotonic() - clock,
         "mode": "quick" if args.quick else ("custom" if args.sizes else "full"),
-        "git_commit": _git_commit(),
+        **_source_state(),
         "machine": host,
         "parameters": {
             "sizes": [p.transactions for p in plans],
