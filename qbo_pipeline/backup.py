@@ -44,12 +44,18 @@ from qbo_pipeline.sources.qbo import qbo_source
 from qbo_pipeline.sources.qbo.helpers import (
     AttachmentFetcher,
     ExtractionPlan,
+    batched_reads,
     count_records,
     fetch_cdc,
     live_ids,
     table_name,
 )
-from qbo_pipeline.sources.qbo.settings import CDC_MAX_AGE, CDC_SAFETY_MARGIN, STAGING_DATASET
+from qbo_pipeline.sources.qbo.settings import (
+    CDC_MAX_AGE,
+    CDC_SAFETY_MARGIN,
+    PAGE_SIZE,
+    STAGING_DATASET,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +179,9 @@ def run_backup(
             f"planning a {kind} snapshot"
             + (f" (changes since {since.isoformat()})" if since else "")
         )
-        plan = _plan(client, realm, parent, wanted, kind, since, preferences, company)
-        expected = count_records(client, wanted)
-        progress.planned(kind, {e.name: _expected(e, plan, expected) for e in wanted})
+        before = count_records(client, wanted)
+        plan = _plan(client, realm, parent, wanted, kind, since, preferences, company, before)
+        progress.planned(kind, {e.name: _expected(e, plan, before) for e in wanted})
         with realm.begin(
             kind=kind,
             server_time=server_time,
@@ -191,11 +197,10 @@ def run_backup(
                 counts = count_records(client, wanted)
                 modes = plan.modes()
                 stats: dict[str, dict[str, Any]] = {}
-                changed = {e.name for e in plan.changed}
                 for entity in wanted:
                     progress.stage(f"landing {entity.name}")
                     batches: Iterable[pa.RecordBatch] = _staged_batches(staging, entity)
-                    if entity.name in changed:
+                    if entity.name in plan.reconcile:
                         deletes = _deletions(
                             client,
                             writer,
@@ -285,13 +290,24 @@ def _plan(
     since: datetime | None,
     preferences: dict[str, Any],
     company: dict[str, Any],
+    counts: dict[str, int],
 ) -> ExtractionPlan:
+    """Decide how each entity is read, reading the small ones on the way.
+
+    A full snapshot pages the entities larger than a page and reads the others through batched
+    queries. An incremental one asks CDC for the entities it covers; the others, and any whose
+    changes overflow CDC's cap, are read by change time, batched unless their changes fill a page.
+    """
     plan = ExtractionPlan()
     singletons = {"Preferences": preferences, "CompanyInfo": company}
     plan.singletons = {e.name: singletons[e.name] for e in wanted if e.is_singleton}
     queryable = [e for e in wanted if not e.is_singleton]
     if kind == "full" or since is None:
-        plan.full = queryable
+        small = [e for e in queryable if 0 < counts.get(e.name, 0) < PAGE_SIZE]
+        # An entity that grew past a page since it was counted spills over: it is paged.
+        plan.complete, _spilled = batched_reads(client, small, sizes=counts)
+        plan.complete |= {e.name: [] for e in queryable if counts.get(e.name, 0) == 0}
+        plan.full = [e for e in queryable if e.name not in plan.complete]
     else:
         covered = [e for e in queryable if e.cdc]
         changes, overflow, calls = fetch_cdc(client, covered, since)
@@ -299,7 +315,11 @@ def _plan(
         plan.since = since
         overflowed = {e.name for e in overflow}
         plan.cdc = {name: rows for name, rows in changes.items() if name not in overflowed}
-        plan.changed = [e for e in queryable if not e.cdc] + overflow
+        by_time = [e for e in queryable if not e.cdc] + overflow
+        read, spilled = batched_reads(client, by_time, since=since)
+        plan.cdc |= read
+        plan.changed = spilled
+        plan.reconcile = {e.name for e in by_time}
         plan.known_deletes = {
             name: {str(r["Id"]) for r in changes.get(name, []) if r.get("status") == "Deleted"}
             for name in overflowed
@@ -324,6 +344,8 @@ def _known_blobs(realm: RealmLake, parent: SnapshotInfo) -> dict[str, tuple[str,
 def _expected(entity: Entity, plan: ExtractionPlan, counts: dict[str, int]) -> int | None:
     if entity.name in plan.cdc:
         return len(plan.cdc[entity.name])
+    if entity.name in plan.changed:
+        return None
     return counts.get(entity.name)
 
 

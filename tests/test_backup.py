@@ -365,7 +365,27 @@ def test_an_entity_qbo_will_not_filter_by_change_time_is_read_in_full(
             raise QueryError("QueryValidationError: property LastUpdatedTime is not queryable")
         return real_query(statement)
 
+    real_batch = client.batch
+
+    def picky_batch(items: list[dict[str, Any]], **kwargs: Any) -> list[dict[str, Any]]:
+        refused = [
+            i for i in items if "LastUpdatedTime" in i.get("Query", "") and " TaxCode" in i["Query"]
+        ]
+        answers = real_batch([i for i in items if i not in refused], **kwargs)
+        fault = {
+            "Error": [
+                {
+                    "Message": "Invalid query",
+                    "code": "4001",
+                    "Detail": "QueryValidationError: LastUpdatedTime",
+                }
+            ],
+            "type": "ValidationFault",
+        }
+        return answers + [{"bId": i["bId"], "Fault": fault} for i in refused]
+
     monkeypatch.setattr(client, "query", picky_query)
+    monkeypatch.setattr(client, "batch", picky_batch)
     result = run_backup(client, realm, mode="incremental")
     assert result.entities["TaxCode"]["fetched"] == result.entities["TaxCode"]["live"] > 0
     assert result.entities["TaxRate"]["fetched"] == 0  # others still read only their changes

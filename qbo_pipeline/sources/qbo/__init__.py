@@ -72,9 +72,9 @@ def qbo_source(
         yield _resource(
             entity, to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity))
         )
-    for name, changed in plan.cdc.items():
+    for name, changed in (plan.cdc | plan.complete).items():
         if not changed:
-            continue  # nothing changed: no resource, the entity carries over
+            continue  # nothing to land: no resource (the entity carries over or is empty)
         entity = entities.get(name)
         yield _resource(
             entity,
