@@ -27,7 +27,7 @@ import orjson
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
-from qbo_pipeline.restore import payloads, remap
+from qbo_pipeline.restore import payloads, remap, singletons
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import PHASE_ORDER, Action, Phase, Plan, Step
 from qbo_pipeline.restore.scope import Scope, changed_keys, id_sort_key
@@ -83,6 +83,11 @@ def record_id(entity: Entity, payload: dict[str, Any]) -> str:
     """The id a payload is known by (``Id``; singletons without one use their entity name)."""
     value = payload.get("Id")
     return str(value) if value not in (None, "") else entity.name
+
+
+def lake_id(entity: Entity, payload: dict[str, Any]) -> str:
+    """The id the lake keys a record by: its ``Id``, or the entity name for a singleton."""
+    return entity.name if entity.is_singleton else record_id(entity, payload)
 
 
 def content_digest(entity: Entity, payload: dict[str, Any]) -> str:
@@ -234,8 +239,10 @@ class Planner:
         self, entity: Entity
     ) -> Iterator[tuple[Entity, str, dict[str, Any] | None, dict[str, Any] | None]]:
         snap = next(iter(self.lake.iter(self.sid, entity.name)), None)
-        live = self.live.singleton(entity)
-        yield entity, record_id(entity, snap or live), snap, live
+        if snap is None:
+            self.notes.append(f"{entity.name} is not in snapshot {self.sid}: left as it is")
+            return
+        yield entity, entity.name, snap, self.live.singleton(entity)
 
     def _changed_pairs(
         self, in_snapshot: set[str]
@@ -267,12 +274,6 @@ class Planner:
     def _unsupported(
         self, entity: Entity, target: dict[str, Any] | None, live: dict[str, Any] | None
     ) -> str | None:
-        if entity.is_singleton:
-            return (
-                f"{entity.name} holds company settings: restore lists its changes for review and "
-                "leaves them to be set in QBO (several of its fields cannot be written through "
-                "the API)"
-            )
         if entity.read_only:
             return f"QBO's API does not allow writing {entity.name} records (read-only entity)"
         if self.close_date and entity.kind is Kind.TRANSACTION:
@@ -306,8 +307,7 @@ class Planner:
         latest_id = self.req.latest_snapshot_id
         if latest_id is None:
             return None
-        rid = record_id(entity, live)
-        known = self.lake.get(latest_id, entity.name, rid)
+        known = self.lake.get(latest_id, entity.name, lake_id(entity, live))
         if known is None:
             return (
                 f"created after the latest snapshot {latest_id} (at "
@@ -380,7 +380,53 @@ class Planner:
             )
         if live is None:
             return self._classify_gone(entity, rid, target, reason_prefix)
+        if entity.is_singleton:
+            return self._classify_singleton(entity, rid, target, live, changes)
         return self._classify_changed(entity, rid, target, live, changes, reason_prefix)
+
+    def _classify_singleton(
+        self,
+        entity: Entity,
+        rid: str,
+        target: dict[str, Any],
+        live: dict[str, Any],
+        changes: list[Any],
+    ) -> _Draft:
+        """CompanyInfo or Preferences: a sparse revert of the writable fields that changed."""
+        revert = singletons.plan_revert(entity, target, live, changes)
+        if revert.payload is None:
+            return self._add(
+                _Draft(
+                    entity,
+                    rid,
+                    Action.UNSUPPORTED,
+                    "changed only in fields QBO's API cannot write: "
+                    f"{revert.blocked_text()}; set them in QBO if needed",
+                    live=live,
+                    target=target,
+                    changes=changes,
+                )
+            )
+        reason = (
+            f"company settings changed since the snapshot: {len(revert.written)} writable "
+            "field(s) reverted by a sparse update"
+        )
+        if revert.blocked:
+            reason += f"; not restorable through the API: {revert.blocked_text()}"
+        return self._add(
+            _Draft(
+                entity,
+                rid,
+                Action.UPDATE,
+                reason,
+                live=live,
+                target=target,
+                payload=revert.payload,
+                sparse=True,
+                changes=changes,
+                conflict=self._conflict(entity, live),
+            )
+        )
 
     def _classify_new(
         self, entity: Entity, rid: str, live: dict[str, Any], blocked: str | None

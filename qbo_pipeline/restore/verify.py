@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qbo_pipeline import entities
-from qbo_pipeline.restore import payloads, remap
+from qbo_pipeline.restore import payloads, remap, singletons
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import Action, Plan
 from qbo_pipeline.restore.plan import SnapshotReader
@@ -24,7 +24,11 @@ def _view(entity: entities.Entity, payload: dict[str, Any]) -> dict[str, Any]:
     """What is compared: no QBO-assigned ids and no back-links.
 
     QBO writes back-links from the other side, whose own record is checked with its forward link.
+    CompanyInfo and Preferences are compared on their writable fields only: the plan lists the
+    others as not restorable.
     """
+    if entity.is_singleton:
+        return singletons.writable_view(entity, payloads.strip(entity, payload))
     return remap.drop_backlinks(entity, payloads.strip(entity, payload, creating=True))
 
 
