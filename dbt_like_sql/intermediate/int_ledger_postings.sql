@@ -8,7 +8,11 @@
 -- Posting rules (debit first):
 --   Invoice        Dr A/R total                 | Cr income per item line (line's ItemAccountRef,
 --                                               |    else the item's income account)
---                  Dr discount account per discount line | Cr sales tax (TxnTaxDetail.TotalTax)
+--                  Dr discount account per discount line | Cr sales tax: each TaxLine to its
+--                  rate's agency liability, tax no line carries to the default liability
+--                  (int_sales_tax_accounts)
+--                  Dr the item's COGS (expense) account | Cr its inventory asset account, per
+--                  line of an inventory item: Qty x the item's PurchaseCost
 --   SalesReceipt   Dr deposit-to (else Undeposited Funds) total | Cr income lines, tax; Dr discounts
 --   CreditMemo     the reverse of an invoice (Cr A/R total)
 --   RefundReceipt  the reverse of a sales receipt (Cr the account paid from)
@@ -18,17 +22,23 @@
 --   VendorCredit   the reverse of a bill
 --   Purchase       Dr expense lines | Cr the paying bank or card account (reversed when Credit)
 --   BillPayment    Dr A/P | Cr the bank (check) or card account, total
---   Deposit        Dr deposit-to total, Dr cash-back account cash-back amount | Cr per line: the
---                  line's account, or Undeposited Funds for a line that deposits a payment
+--   Deposit        Dr deposit-to total, Dr cash-back account cash-back amount | Cr per line:
+--                  Undeposited Funds for a line that deposits a payment or receipt (LinkedTxn),
+--                  else the line's account (Undeposited Funds when it names none)
 --   JournalEntry   each line as its PostingType says
 --   Transfer       Dr to-account | Cr from-account, amount
 --   CreditCardPayment Dr the card account | Cr the bank account, amount
--- Not derived (they show as differences against QBO's report): the cost of goods sold and
--- inventory asset movements of inventory sales and InventoryAdjustment (QBO values them FIFO),
--- TaxPayment, group-item lines (posted per member item), and multicurrency revaluation.
+--   InventoryAdjustment Dr each item's asset account QtyDiff x PurchaseCost | Cr AdjustAccountRef
+--                  (the sides swap for a negative QtyDiff)
+--   TaxPayment     Dr the default sales tax liability | Cr PaymentAccountRef, PaymentAmount
+--                  (swapped for a Refund); it posts on its PaymentDate
+-- Inventory is valued at the item's PurchaseCost in its newest version (QBO values it FIFO at
+-- the time of the sale: the two differ once costs change). Not derived: group-item lines (QBO
+-- posts them per member item; here they post the group line's amount to the group item's income
+-- account) and multicurrency revaluation.
 with
 
-defaults as (
+account_defaults as (
     select
         realm_id,
         any_value(account_id) filter (where is_default_for = 'accounts_receivable') as ar_id,
@@ -39,12 +49,34 @@ defaults as (
     group by realm_id
 ),
 
+tax_rates as (
+    select * from intermediate.int_sales_tax_accounts
+),
+
+defaults as (
+    select
+        a.realm_id,
+        a.ar_id,
+        a.ap_id,
+        a.uf_id,
+        coalesce(t.default_liability_account_id, a.tax_id) as tax_id,
+    from account_defaults as a
+    left join (
+        select realm_id, any_value(default_liability_account_id) as default_liability_account_id,
+        from tax_rates
+        group by realm_id
+    ) as t on a.realm_id = t.realm_id
+),
+
 items as (
     select
         realm_id,
         item_id,
         item_type,
         income_account_id,
+        expense_account_id,
+        asset_account_id,
+        purchase_cost,
         case when item_type = 'Inventory' then asset_account_id else expense_account_id end
             as purchase_account_id,
     from staging.stg_items
@@ -89,6 +121,25 @@ sales_headers as (
     from staging.stg_refund_receipts
 ),
 
+inventory_sales as (
+    select
+        l.realm_id, l.entity, l.record_id, l.content_hash, h.txn_date, l.sign,
+        i.expense_account_id,
+        i.asset_account_id,
+        round(coalesce(l.quantity, 0) * i.purchase_cost, 2) as cost,
+    from sales_lines as l
+    inner join sales_headers as h
+        on l.realm_id = h.realm_id
+        and l.entity = h.entity
+        and l.record_id = h.record_id
+        and l.content_hash = h.content_hash
+    inner join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
+    where l.detail_type = 'SalesItemLineDetail'
+        and i.item_type = 'Inventory'
+        and i.expense_account_id is not null
+        and i.asset_account_id is not null
+),
+
 sales_postings as (
     select
         h.realm_id, h.entity, h.record_id, h.content_hash, h.txn_date,
@@ -101,13 +152,44 @@ sales_postings as (
     left join defaults as d on h.realm_id = d.realm_id
     union all
     select
+        t.realm_id, t.entity, t.record_id, t.content_hash, h.txn_date,
+        coalesce(r.liability_account_id, d.tax_id),
+        -h.sign * t.amount,
+        'sales tax',
+    from staging.stg_sales_tax_lines as t
+    inner join sales_headers as h
+        on t.realm_id = h.realm_id
+        and t.entity = h.entity
+        and t.record_id = h.record_id
+        and t.content_hash = h.content_hash
+    left join tax_rates as r on t.realm_id = r.realm_id and t.tax_rate_id = r.tax_rate_id
+    left join defaults as d on t.realm_id = d.realm_id
+    where coalesce(t.amount, 0) <> 0
+    union all
+    select
         h.realm_id, h.entity, h.record_id, h.content_hash, h.txn_date,
         d.tax_id,
-        -h.sign * h.total_tax,
+        -h.sign * (coalesce(h.total_tax, 0) - coalesce(t.amount, 0)),
         'sales tax',
     from sales_headers as h
+    left join (
+        select realm_id, entity, record_id, content_hash, sum(amount) as amount,
+        from staging.stg_sales_tax_lines
+        group by all
+    ) as t
+        on h.realm_id = t.realm_id
+        and h.entity = t.entity
+        and h.record_id = t.record_id
+        and h.content_hash = t.content_hash
     left join defaults as d on h.realm_id = d.realm_id
-    where coalesce(h.total_tax, 0) <> 0
+    where coalesce(h.total_tax, 0) <> coalesce(t.amount, 0)
+    union all
+    select
+        c.realm_id, c.entity, c.record_id, c.content_hash, c.txn_date,
+        unnest([c.expense_account_id, c.asset_account_id]),
+        unnest([c.sign * c.cost, -c.sign * c.cost]),
+        unnest(['cost of goods sold', 'inventory asset']),
+    from inventory_sales as c
     union all
     select
         l.realm_id, l.entity, l.record_id, l.content_hash, h.txn_date,
@@ -213,7 +295,7 @@ money_postings as (
     where coalesce(cash_back_amount, 0) <> 0
     union all
     select l.realm_id, 'Deposit', l.deposit_id, l.content_hash, h.txn_date,
-        coalesce(l.account_id, if(l.linked_txn_id is not null, d.uf_id, null)), -l.amount,
+        if(l.linked_txn_id is not null, d.uf_id, coalesce(l.account_id, d.uf_id)), -l.amount,
         'deposited',
     from staging.stg_deposit_lines as l
     inner join staging.stg_deposits as h
@@ -246,6 +328,45 @@ money_postings as (
     select realm_id, 'CreditCardPayment', credit_card_payment_id, content_hash, txn_date,
         bank_account_id, -amount, 'paid from',
     from staging.stg_credit_card_payments
+    -- TaxPayment
+    union all
+    select t.realm_id, 'TaxPayment', t.tax_payment_id, t.content_hash, t.payment_date,
+        d.tax_id, if(t.is_refund, -1, 1) * t.payment_amount, 'tax paid',
+    from staging.stg_tax_payments as t
+    left join defaults as d on t.realm_id = d.realm_id
+    union all
+    select realm_id, 'TaxPayment', tax_payment_id, content_hash, payment_date,
+        payment_account_id, if(is_refund, 1, -1) * payment_amount, 'paid from',
+    from staging.stg_tax_payments
+),
+
+adjustment_values as (
+    select
+        l.realm_id,
+        l.inventory_adjustment_id as record_id,
+        l.content_hash,
+        h.txn_date,
+        h.adjust_account_id,
+        i.asset_account_id,
+        round(coalesce(l.quantity_difference, 0) * coalesce(i.purchase_cost, 0), 2) as amount,
+    from staging.stg_inventory_adjustment_lines as l
+    inner join staging.stg_inventory_adjustments as h
+        on l.realm_id = h.realm_id
+        and l.inventory_adjustment_id = h.inventory_adjustment_id
+        and l.content_hash = h.content_hash
+    inner join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
+    where l.detail_type = 'ItemAdjustmentLineDetail' and i.asset_account_id is not null
+),
+
+inventory_postings as (
+    select realm_id, 'InventoryAdjustment' as entity, record_id, content_hash, txn_date,
+        asset_account_id as account_id, amount, 'inventory asset' as posting_role,
+    from adjustment_values
+    union all
+    select realm_id, 'InventoryAdjustment', record_id, content_hash, any_value(txn_date),
+        any_value(adjust_account_id), -sum(amount), 'adjustment',
+    from adjustment_values
+    group by realm_id, record_id, content_hash
 ),
 
 derived as (
@@ -254,6 +375,8 @@ derived as (
     select * from expense_postings
     union all
     select * from money_postings
+    union all
+    select * from inventory_postings
 ),
 
 residuals as (

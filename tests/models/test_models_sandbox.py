@@ -12,9 +12,11 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from qbo_pipeline.backup import run_backup
@@ -188,3 +190,31 @@ def test_models_sandbox_as_of_equals_the_manifest(run: Run) -> None:
                 assert len(rows) == len(expected)
             everything = con.execute("select count(*) from as_of('*', ?)", [sid]).fetchone()[0]
             assert everything == run.realm.manifest(sid).num_rows
+
+
+def _mismatches(con: duckdb.DuckDBPyConnection, sid: str) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "select account_id, account_name, computed_balance, reported_balance "
+        "from marts.trial_balance_check where snapshot_id = ? and not is_matching",
+        [sid],
+    ).fetchall()
+
+
+def test_models_sandbox_trial_balance_matches_the_report(run: Run) -> None:
+    with connect(run.warehouse, read_only=True) as con:
+        for sid in run.snapshots:
+            report = run.realm.report(sid, "TrialBalance")
+            assert report is not None
+            accounts = con.execute(
+                "select count(*) from marts.trial_balance_check where snapshot_id = ?", [sid]
+            ).fetchone()[0]
+            reported = sum(1 for row in report["Rows"]["Row"] if "ColData" in row)
+            assert accounts >= reported > 10
+            assert _mismatches(con, sid) == []
+            debit, credit, unassigned = con.execute(
+                "select sum(debit), sum(credit), count(*) filter (where account_id is null) "
+                "from marts.trial_balance where snapshot_id = ?",
+                [sid],
+            ).fetchone()
+            assert debit == credit > Decimal(0)
+            assert unassigned == 0
