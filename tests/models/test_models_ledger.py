@@ -284,3 +284,149 @@ def test_models_reference_graph_flags_dangling_references(ledger) -> None:
     assert all(row[3] == "Customer" for row in dangling)
     assert resolved == 1
     assert backlink == [(True,)]
+
+
+def _inventory_and_tax_state() -> dict[str, list[dict[str, Any]]]:
+    accounts = [
+        _account("1", "Checking", "Bank", "Asset"),
+        _account("2", "Accounts Receivable (A/R)", "Accounts Receivable", "Asset"),
+        _account("11", "Inventory Asset", "Other Current Asset", "Asset", "Inventory"),
+        _account("12", "Cost of Goods Sold", "Cost of Goods Sold", "Expense"),
+        _account("13", "Sales", "Income", "Revenue"),
+        _account(
+            "14",
+            "Arizona Dept. of Revenue Payable",
+            "Other Current Liability",
+            "Liability",
+            "GlobalTaxPayable",
+        ),
+        _account(
+            "15",
+            "Board of Equalization Payable",
+            "Other Current Liability",
+            "Liability",
+            "GlobalTaxPayable",
+        ),
+        _account("16", "Inventory Shrinkage", "Expense", "Expense"),
+    ]
+    widget = {
+        "Id": "1",
+        "SyncToken": "0",
+        "Name": "Widget",
+        "Type": "Inventory",
+        "Active": True,
+        "PurchaseCost": 2.5,
+        "IncomeAccountRef": _ref("13"),
+        "ExpenseAccountRef": _ref("12"),
+        "AssetAccountRef": _ref("11"),
+    }
+
+    def sale(qty: int) -> dict[str, Any]:
+        return {
+            "Amount": 10 * qty,
+            "DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {"ItemRef": _ref("1"), "Qty": qty, "UnitPrice": 10},
+        }
+
+    def tax_line(rate: str, amount: float) -> dict[str, Any]:
+        return {
+            "Amount": amount,
+            "DetailType": "TaxLineDetail",
+            "TaxLineDetail": {"TaxRateRef": _ref(rate), "PercentBased": True},
+        }
+
+    def tax_payment(pid: str, amount: float, refund: bool) -> dict[str, Any]:
+        return {
+            "Id": pid,
+            "SyncToken": "0",
+            "PaymentDate": "2026-02-10",
+            "PaymentAccountRef": _ref("1"),
+            "PaymentAmount": amount,
+            "Refund": refund,
+        }
+
+    return {
+        "Account": accounts,
+        "Customer": copy.deepcopy(CUSTOMERS),
+        "Item": [widget],
+        "TaxAgency": [
+            {"Id": "1", "SyncToken": "0", "DisplayName": "Arizona Dept. of Revenue"},
+            {"Id": "2", "SyncToken": "0", "DisplayName": "Board of Equalization"},
+        ],
+        "TaxRate": [
+            {"Id": "1", "SyncToken": "0", "Name": "AZ", "AgencyRef": _ref("1")},
+            {"Id": "2", "SyncToken": "0", "Name": "CA", "AgencyRef": _ref("2")},
+        ],
+        "TaxCode": [
+            {
+                "Id": "5",
+                "SyncToken": "0",
+                "Name": "California",
+                "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": _ref("2")}]},
+            }
+        ],
+        "Preferences": [{"Id": "1", "SyncToken": "0", "TaxPrefs": {"TaxGroupCodeRef": _ref("5")}}],
+        "Invoice": [
+            {
+                "Id": "1",
+                "SyncToken": "0",
+                "TxnDate": "2026-02-01",
+                "CustomerRef": _ref("1"),
+                "TotalAmt": 44.5,
+                # 0.50 of the tax is on no tax line: it goes to the default code's agency.
+                "TxnTaxDetail": {"TotalTax": 4.5, "TaxLine": [tax_line("1", 3), tax_line("2", 1)]},
+                "Line": [sale(4)],
+            }
+        ],
+        "CreditMemo": [
+            {
+                "Id": "1",
+                "SyncToken": "0",
+                "TxnDate": "2026-02-03",
+                "CustomerRef": _ref("1"),
+                "TotalAmt": 10,
+                "Line": [sale(1)],
+            }
+        ],
+        "InventoryAdjustment": [
+            {
+                "Id": "1",
+                "SyncToken": "0",
+                "TxnDate": "2026-02-05",
+                "AdjustAccountRef": _ref("16"),
+                "Line": [
+                    {
+                        "DetailType": "ItemAdjustmentLineDetail",
+                        "ItemAdjustmentLineDetail": {"ItemRef": _ref("1"), "QtyDiff": -2},
+                    }
+                ],
+            }
+        ],
+        "TaxPayment": [tax_payment("1", 1.5, False), tax_payment("2", 0.25, True)],
+    }
+
+
+def test_models_trial_balance_values_inventory_and_sales_tax(tmp_path: Path) -> None:
+    lake = WriterLake(tmp_path / "lake")
+    lake.commit(datetime(2026, 3, 1, tzinfo=UTC), _inventory_and_tax_state())
+    build_warehouse(tmp_path / "lake", tmp_path / "w.duckdb", select=["trial_balance"])
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        balances = dict(
+            con.execute("select account_id, balance from marts.trial_balance").fetchall()
+        )
+        tax_payment_dates = con.execute(
+            "select distinct txn_date from intermediate.int_ledger_postings "
+            "where entity = 'TaxPayment'"
+        ).fetchall()
+    expected = {
+        "1": "-1.25",  # tax paid 1.50, refunded 0.25
+        "2": "34.50",  # invoice 44.50 less the credit memo's 10
+        "11": "-12.50",  # 4 sold and 2 written off leave the asset, 1 returned: 5 x 2.50
+        "12": "7.50",  # cost of 4 sold less 1 returned
+        "13": "-30.00",
+        "14": "-3.00",  # the AZ rate's tax line
+        "15": "-0.25",  # CA line 1.00 + untagged 0.50, less 1.50 paid, plus the 0.25 refund
+        "16": "5.00",  # 2 written off at 2.50
+    }
+    assert balances == {k: Decimal(v) for k, v in expected.items()}
+    assert tax_payment_dates == [(datetime(2026, 2, 10).date(),)]
