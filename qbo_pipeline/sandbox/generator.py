@@ -1068,8 +1068,8 @@ class _Chunk:
             }
         )
         bill["Balance"] = 0
-        kind = "BillPaymentCreditCard" if by_card else "BillPaymentCheck"
-        bill["LinkedTxn"].append({"TxnId": record["Id"], "TxnType": kind})
+        # QBO writes "BillPaymentCheck" whatever the PayType (query_bill_all.json).
+        bill["LinkedTxn"].append({"TxnId": record["Id"], "TxnType": "BillPaymentCheck"})
         bill["SyncToken"] = str(int(bill["SyncToken"]) + 1)
         bill["MetaData"]["LastUpdatedTime"] = max(bill["MetaData"]["LastUpdatedTime"], created)
         self.records["BillPayment"].append(record)

@@ -7,6 +7,7 @@ right) and returns the :class:`ActivityLog` of exactly what it changed:
   applied to them; what pointed at them is unlinked as QBO does (deposits lose the deleted
   payments' lines, other invoices get back the balance a deleted payment had paid, estimates
   reopen, attachments of the deleted invoices go too), so every remaining reference resolves;
+  the derived updates (balances and back-links Operations writes) are in the log too;
 - ``bad_import_customers``: a botched import that rewrites many customers' names, addresses,
   emails and phones;
 - ``deactivate_item``: an item made inactive (" (deleted)" appended to its name).
@@ -38,8 +39,11 @@ class _Writer:
     def __init__(self, store: SandboxStore, realm_id: str) -> None:
         self.store = store
         self.realm_id = realm_id
-        self.ops = Operations(store, realm_id)
+        self.ops = Operations(store, realm_id, observer=self._side_effect)
         self.log = ActivityLog()
+
+    def _side_effect(self, entity: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+        self.log.record(entity, "updated", before, after)
 
     def current(self, entity: str, record_id: str) -> dict[str, Any] | None:
         return self.store.get(self.realm_id, entity, record_id)
@@ -80,33 +84,18 @@ def bulk_delete_invoices(
     if not doomed:
         return writer.log
     payments: set[str] = set()
-    restored: dict[str, int] = defaultdict(int)
     for payment in store.iter_records(realm_id, "Payment"):
-        links = [
-            (str(link.get("TxnId")), _cents(line.get("Amount")))
+        if any(
+            link.get("TxnType") == "Invoice" and str(link.get("TxnId")) in doomed
             for line in payment.get("Line") or ()
             for link in line.get("LinkedTxn") or ()
-            if link.get("TxnType") == "Invoice"
-        ]
-        if any(invoice in doomed for invoice, _ in links):
+        ):
             payments.add(str(payment["Id"]))
-            for invoice, amount in links:
-                if invoice not in doomed:
-                    restored[invoice] += amount
     _unlink_deposits(writer, payments)
+    # Deleting a payment gives every invoice it paid its balance back and drops the back-link
+    # (Operations does it, as QBO does), so the invoices that survive stay consistent.
     for payment_id in sorted(payments, key=int):
         writer.delete("Payment", payment_id)
-    for invoice_id, amount in sorted(restored.items()):
-        invoice = writer.current("Invoice", invoice_id)
-        if invoice is None:
-            continue
-        links = [
-            link
-            for link in invoice.get("LinkedTxn") or ()
-            if not (link.get("TxnType") == "Payment" and str(link.get("TxnId")) in payments)
-        ]
-        balance = _money(_cents(invoice.get("Balance")) + amount)
-        writer.update("Invoice", invoice_id, {"Balance": balance, "LinkedTxn": links})
     _reopen_estimates(writer, doomed)
     _drop_attachments(writer, doomed)
     for invoice_id in sorted(doomed, key=int):

@@ -13,17 +13,31 @@ from the realm's virtual clock, and refuses what QBO refuses, with QBO's own fau
 
 Deactivation appends " (deleted)" to the name (as ``account_read_inactive.json`` shows) and
 reactivation removes it again; a void zeroes the amounts and lines as the void captures show.
+
+Derived fields are the server's, as in QBO: an invoice's or bill's ``Balance`` starts at its
+total and only the transactions applied to it move it; a payment, bill payment or deposit
+updates the records it applies to (balance and ``LinkedTxn`` back-link, :mod:`links`) in the
+same transaction, and its delete or void undoes that. Those derived writes are new versions of
+the target (SyncToken + 1, new ``LastUpdatedTime``), reported to the optional ``observer``.
+
+Customer and vendor ``Balance`` and account ``CurrentBalance`` are NOT maintained by writes:
+the generator sets them consistent with the generated books, but keeping them current would make
+every transaction write a new version of its customer and of two or more accounts, which QBO
+does not do (a balance is recomputed, not versioned) and which would flood every CDC read; a
+silent in-place change would instead make full and CDC snapshots disagree. Read the reports
+(TrialBalance, BalanceSheet), which are computed from the transactions, for current balances.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
-from qbo_pipeline.sandbox import faults
+from qbo_pipeline.sandbox import faults, links
 from qbo_pipeline.sandbox.clock import qbo_time
 from qbo_pipeline.sandbox.faults import SandboxFault
 from qbo_pipeline.sandbox.store import SandboxStore, numeric_id
@@ -44,6 +58,12 @@ _SUMMARY_DETAILS = ("SubTotalLineDetail", "DiscountLineDetail", "TaxLineDetail")
 
 _CREDITED_LINES_TOTAL = ("Payment", "BillPayment")
 """Transactions whose total is an input, not the sum of their lines."""
+
+_OPEN_BALANCE = ("Invoice", "Bill", "CreditMemo", "VendorCredit")
+"""Transactions with an open ``Balance`` that starts at their total."""
+
+Observer = Callable[[str, dict[str, Any], dict[str, Any]], None]
+"""Called with ``(entity, before, after)`` for every record a write changed as a side effect."""
 
 
 def _as_decimal(value: object) -> Decimal:
@@ -74,14 +94,23 @@ def _present(payload: dict[str, Any], field: str) -> bool:
 class Operations:
     """The write rules of QBO for one realm of a :class:`SandboxStore`."""
 
-    def __init__(self, store: SandboxStore, realm_id: str) -> None:
+    def __init__(
+        self, store: SandboxStore, realm_id: str, *, observer: Observer | None = None
+    ) -> None:
         """Bind the rules to a realm.
+
+        Args:
+            store: The sandbox store.
+            realm_id: The company.
+            observer: Told of every record changed as a side effect of a write (an invoice a
+                payment paid), after the change.
 
         Raises:
             KeyError: If the store has no such realm.
         """
         self.store = store
         self.realm_id = realm_id
+        self.observer = observer
         store.company_name(realm_id)
 
     # --- helpers ----------------------------------------------------------------------------
@@ -249,8 +278,80 @@ class Operations:
                 lines_changed or "TotalAmt" not in record
             ):
                 record["TotalAmt"] = _number(total)
-        if ent.name in ("Invoice", "Bill") and "Balance" not in record:
-            record["Balance"] = record.get("TotalAmt", 0)
+
+    def _open_balance(
+        self, ent: Entity, record: dict[str, Any], current: dict[str, Any] | None
+    ) -> None:
+        """The open balance: the total less what is applied to it.
+
+        Nothing is applied on create; on update what the current version had applied stays
+        applied, so editing the lines keeps the payments. A client's value is never taken.
+        """
+        if ent.name in _OPEN_BALANCE and "TotalAmt" in record:
+            total = _as_decimal(record.get("TotalAmt"))
+            for field in links.BALANCE_FIELDS:
+                if field == "Balance" or (ent.name == "CreditMemo" and field in record):
+                    used = Decimal(0)
+                    if current is not None and field in current:
+                        used = _as_decimal(current.get("TotalAmt")) - _as_decimal(current[field])
+                    record[field] = _number(total - used)
+
+    @staticmethod
+    def _own_links(ent: Entity, record: dict[str, Any], current: dict[str, Any] | None) -> None:
+        """Back-links are the server's: the client's are dropped, the current ones kept."""
+        if ent.name in links.BACKLINK_TYPES:
+            kept = links.owned_links(ent.name, (current or {}).get("LinkedTxn"))
+            if "LinkedTxn" in record or kept:
+                record["LinkedTxn"] = links.client_links(ent.name, record.get("LinkedTxn")) + kept
+
+    def _apply_links(
+        self, ent: Entity, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        """Update what a payment, bill payment or deposit applies to (see :mod:`links`)."""
+        old = links.applied(ent.name, before)
+        new = links.applied(ent.name, after)
+        if not old and not new:
+            return
+        source_id = str((after or before or {}).get("Id"))
+        for key in sorted(old.keys() | new.keys()):
+            target_name, target_id = key
+            was, now = old.get(key), new.get(key)
+            application = (now or was).application  # type: ignore[union-attr]
+            current = self.store.get(self.realm_id, target_name, target_id)
+            if current is None:
+                continue
+            record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
+            changed = False
+            delta = (now.amount if now else Decimal(0)) - (was.amount if was else Decimal(0))
+            if application.moves_balance and delta:
+                for field in links.BALANCE_FIELDS:
+                    if field in record:
+                        record[field] = _number(_as_decimal(record[field]) - delta)
+                        changed = True
+            if application.backlink is not None:
+                owned = links.BACKLINK_TYPES.get(target_name, frozenset({application.backlink}))
+                current_links = list(record.get("LinkedTxn") or [])
+                mine = [
+                    link
+                    for link in current_links
+                    if isinstance(link, dict)
+                    and str(link.get("TxnId")) == source_id
+                    and link.get("TxnType") in owned
+                ]
+                if now is None and mine:
+                    record["LinkedTxn"] = [link for link in current_links if link not in mine]
+                    changed = True
+                elif now is not None and not mine:
+                    record["LinkedTxn"] = [
+                        *current_links,
+                        {"TxnId": source_id, "TxnType": application.backlink},
+                    ]
+                    changed = True
+            if changed:
+                target = entities.get(target_name)
+                saved = self._save(target, self._next_version(current, record))
+                if self.observer is not None:
+                    self.observer(target.name, current, saved)
 
     @staticmethod
     def _check_balanced(lines: list[Any]) -> None:
@@ -284,9 +385,11 @@ class Operations:
         payload = self._check_payload(payload, ent)
         record = {k: copy.deepcopy(v) for k, v in payload.items() if k not in _SERVER_FIELDS}
         self._check_required(ent, record)
+        self._own_links(ent, record, None)
         with self.store.transaction():
             self._check_references(ent, record)
             self._derive(ent, record, lines_changed=True)
+            self._open_balance(ent, record, None)
             self._check_name(ent, record, None)
             now = self._now_text()
             record_id = self.store.next_id(self.realm_id, ent.name)
@@ -298,7 +401,9 @@ class Operations:
                 "MetaData": {"CreateTime": now, "LastUpdatedTime": now},
                 **{k: v for k, v in record.items() if k not in ("domain", "sparse")},
             }
-            return self._save(ent, stored)
+            saved = self._save(ent, stored)
+            self._apply_links(ent, None, saved)
+            return saved
 
     def update(
         self, entity: str, payload: dict[str, Any], *, sparse: bool = False
@@ -333,10 +438,14 @@ class Operations:
                 elif now_active and not was_active:
                     self._unmark_deleted(ent, record)
             lines_changed = "Line" in changes or (not sparse and "TotalAmt" not in changes)
+            self._own_links(ent, record, current)
             self._check_references(ent, record)
             self._derive(ent, record, lines_changed=lines_changed)
+            self._open_balance(ent, record, current)
             self._check_name(ent, record, str(current["Id"]))
-            return self._save(ent, self._next_version(current, record))
+            saved = self._save(ent, self._next_version(current, record))
+            self._apply_links(ent, current, saved)
+            return saved
 
     def _next_version(self, current: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
         meta = current.get("MetaData") or {}
@@ -372,6 +481,7 @@ class Operations:
             self.store.tombstone(
                 self.realm_id, ent.name, str(current["Id"]), self.store.now(self.realm_id)
             )
+            self._apply_links(ent, current, None)
         return {"domain": "QBO", "status": "Deleted", "Id": str(current["Id"])}
 
     def void(self, entity: str, record_id: str, sync_token: str) -> dict[str, Any]:
@@ -388,7 +498,9 @@ class Operations:
             self._check_sync_token(current, sync_token)
             record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
             _zero(record)
-            return self._save(ent, self._next_version(current, record))
+            saved = self._save(ent, self._next_version(current, record))
+            self._apply_links(ent, current, saved)
+            return saved
 
     def deactivate(self, entity: str, record_id: str) -> dict[str, Any]:
         """Make a name-list record inactive, " (deleted)" appended to its name.

@@ -164,8 +164,12 @@ class _Day:
         self.realm_id = realm_id
         self.rng = rng
         self.log = log
-        self.ops = Operations(store, realm_id)
+        self.ops = Operations(store, realm_id, observer=self._side_effect)
         self.today = store.now(realm_id).astimezone(COMPANY_TZ).date().isoformat()
+
+    def _side_effect(self, entity: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Log what a write changed on another record (the invoice a payment paid)."""
+        self.log.record(entity, "updated", before, after)
 
     def pick(self, entity: str, accept: Callable[[dict[str, Any]], bool] = lambda _: True) -> Any:
         return pick(self.store, self.realm_id, entity, self.rng, accept)
@@ -231,7 +235,7 @@ class _Day:
             return
         balance = _amount(invoice["Balance"])
         amount = balance if self.rng.random() < 0.8 else max(1, balance // 2)
-        payment = self.created(
+        self.created(
             "Payment",
             {
                 "CustomerRef": dict(invoice["CustomerRef"]),
@@ -248,9 +252,7 @@ class _Day:
                     }
                 ],
             },
-        )
-        links = [*invoice.get("LinkedTxn", []), {"TxnId": payment["Id"], "TxnType": "Payment"}]
-        self.updated("Invoice", invoice, {"Balance": _money(balance - amount), "LinkedTxn": links})
+        )  # Operations lowers the invoice's balance and links it back to the payment.
 
     def bill(self) -> None:
         vendor = self.pick("Vendor", lambda v: v.get("Active") is not False)
@@ -275,7 +277,7 @@ class _Day:
         if bill is None:
             return
         amount = _amount(bill["Balance"])
-        payment = self.created(
+        self.created(
             "BillPayment",
             {
                 "VendorRef": dict(bill["VendorRef"]),
@@ -294,12 +296,7 @@ class _Day:
                     }
                 ],
             },
-        )
-        links = [
-            *bill.get("LinkedTxn", []),
-            {"TxnId": payment["Id"], "TxnType": "BillPaymentCheck"},
-        ]
-        self.updated("Bill", bill, {"Balance": 0, "LinkedTxn": links})
+        )  # Operations closes the bill and links it back to the bill payment.
 
     def purchase(self) -> None:
         vendor = self.pick("Vendor", lambda v: v.get("Active") is not False)
@@ -412,7 +409,7 @@ class _Day:
         for other in lines:
             if other.get("DetailType") == "SubTotalLineDetail":
                 other["Amount"] = _money(subtotal)
-        self.updated("Invoice", invoice, {"Line": lines, "Balance": _money(subtotal)})
+        self.updated("Invoice", invoice, {"Line": lines})
 
     def void(self) -> None:
         invoice = self.pick(

@@ -1,0 +1,129 @@
+"""What one transaction does to the transactions it applies to, as QBO keeps it on the other side.
+
+A payment's lines name the invoices (and credit memos) they pay; QBO then lowers each invoice's
+``Balance`` and adds ``{"TxnId": <payment>, "TxnType": "Payment"}`` to the invoice's
+``LinkedTxn``. A bill payment does the same to bills (the back-link type is ``BillPaymentCheck``
+whatever the ``PayType``, as the captures show), and a deposit adds ``{"TxnType": "Deposit"}``
+to the payments and sales receipts it banks, without moving their balances. Deleting or voiding
+the applying transaction undoes exactly what it did.
+
+The back-links are owned by the applying side: a client cannot write them on the target (they
+are dropped from a create and kept from the current version on an update), which is also why
+restore leaves them out of what it sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Application:
+    """How a line of one entity applies to a target transaction.
+
+    Attributes:
+        target: The catalogue name of the transaction applied to.
+        backlink: The ``TxnType`` QBO writes in the target's ``LinkedTxn``, or None (a credit
+            memo used by a payment shows no link).
+        moves_balance: Whether the line's amount lowers the target's open balance.
+    """
+
+    target: str
+    backlink: str | None
+    moves_balance: bool
+
+
+APPLICATIONS: dict[str, dict[str, Application]] = {
+    "Payment": {
+        "Invoice": Application("Invoice", "Payment", moves_balance=True),
+        "CreditMemo": Application("CreditMemo", None, moves_balance=True),
+    },
+    "BillPayment": {
+        "Bill": Application("Bill", "BillPaymentCheck", moves_balance=True),
+        "VendorCredit": Application("VendorCredit", None, moves_balance=True),
+    },
+    "Deposit": {
+        "Payment": Application("Payment", "Deposit", moves_balance=False),
+        "SalesReceipt": Application("SalesReceipt", "Deposit", moves_balance=False),
+        "RefundReceipt": Application("RefundReceipt", "Deposit", moves_balance=False),
+    },
+}
+"""Applying entity -> the line ``LinkedTxn.TxnType`` it applies to -> what that does."""
+
+BACKLINK_TYPES: dict[str, frozenset[str]] = {
+    "Invoice": frozenset({"Payment"}),
+    "Bill": frozenset({"BillPaymentCheck", "BillPaymentCreditCard"}),
+    "Payment": frozenset({"Deposit"}),
+    "SalesReceipt": frozenset({"Deposit"}),
+    "RefundReceipt": frozenset({"Deposit"}),
+}
+"""Per target entity, the ``LinkedTxn`` types the server owns (older data may carry
+``BillPaymentCreditCard``, which is recognised and removed like ``BillPaymentCheck``)."""
+
+BALANCE_FIELDS = ("Balance", "RemainingCredit")
+"""The open-amount fields an applied line lowers, where the target has them."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One target of a transaction: how much its lines apply and how."""
+
+    application: Application
+    amount: Decimal
+
+
+def _decimal(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return Decimal(0)
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return Decimal(0)
+
+
+def applied(entity: str, record: dict[str, Any] | None) -> dict[tuple[str, str], Applied]:
+    """What ``record`` (an ``entity``) applies, by ``(target entity, target id)``.
+
+    Lines of zero amount (a voided payment's) apply nothing; a record of an entity that applies
+    nothing, or None (not yet created, deleted), gives an empty map.
+    """
+    table = APPLICATIONS.get(entity)
+    if not table or not isinstance(record, dict):
+        return {}
+    out: dict[tuple[str, str], Applied] = {}
+    for line in record.get("Line") or ():
+        if not isinstance(line, dict):
+            continue
+        amount = _decimal(line.get("Amount"))
+        for link in line.get("LinkedTxn") or ():
+            if not isinstance(link, dict):
+                continue
+            application = table.get(str(link.get("TxnType")))
+            target_id = link.get("TxnId")
+            if application is None or target_id in (None, ""):
+                continue
+            key = (application.target, str(target_id))
+            before = out.get(key)
+            total = amount + (before.amount if before else Decimal(0))
+            out[key] = Applied(application, total)
+    if entity != "Deposit":
+        out = {key: value for key, value in out.items() if value.amount}
+    return out
+
+
+def owned_links(entity: str, links: object) -> list[dict[str, Any]]:
+    """The server-owned back-links among a record's ``LinkedTxn``."""
+    owned = BACKLINK_TYPES.get(entity, frozenset())
+    if not owned or not isinstance(links, list):
+        return []
+    return [link for link in links if isinstance(link, dict) and link.get("TxnType") in owned]
+
+
+def client_links(entity: str, links: object) -> list[Any]:
+    """A ``LinkedTxn`` without the server-owned back-links (what a client may write)."""
+    owned = BACKLINK_TYPES.get(entity, frozenset())
+    if not isinstance(links, list):
+        return []
+    return [link for link in links if not (isinstance(link, dict) and link.get("TxnType") in owned)]
