@@ -23,6 +23,7 @@ from bench.scenario import SizePlan, run_size
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000,)
+SKIPPABLE = ("export", "models", "restore")
 NIGHTLIES = {10_000: 30, 100_000: 30, 1_000_000: 3}
 """Nightlies per size by default: 30 where time allows, fewer at 1M (reported as such)."""
 
@@ -59,6 +60,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--restore-invoices", type=int, default=60, help="invoices bulk-deleted then restored"
     )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="steps to leave out, comma-separated: export, models, restore",
+    )
     parser.add_argument("--latency-ms", type=float, default=300.0, help="sandbox latency")
     parser.add_argument(
         "--work-dir",
@@ -72,6 +78,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.nightlies is not None and args.nightlies < 1:
         parser.error("--nightlies must be at least 1")
+    args.skip = tuple(sorted({s.strip() for s in args.skip.split(",") if s.strip()}))
+    unknown = set(args.skip) - set(SKIPPABLE)
+    if unknown:
+        parser.error(f"--skip {', '.join(sorted(unknown))}: not one of {', '.join(SKIPPABLE)}")
     return args
 
 
@@ -112,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             nightlies=args.nightlies or NIGHTLIES.get(size, 30 if size <= 100_000 else 3),
             restore_invoices=args.restore_invoices,
             latency_ms=args.latency_ms,
+            skip=args.skip,
         )
         for size in sizes
     ]

@@ -289,6 +289,10 @@ def size_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
     return metrics
 
 
+def _absent(run: Mapping[str, Any]) -> str:
+    return "skipped at this size" if run.get("skipped") else "not run at this size"
+
+
 def _storage_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
     nightly = run.get("nightlies") or {}
     count = int(nightly.get("count") or 0)
@@ -328,7 +332,7 @@ def _model_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
             size,
             models.get("build_s"),
             "s",
-            note=f"{models.get('snapshots')} snapshots in the lake" if models else "",
+            note=f"{models.get('snapshots')} snapshots in the lake" if models else _absent(run),
         ),
         Metric(
             "diff_s",
@@ -378,7 +382,7 @@ def _export_and_restore_metrics(size: int, run: Mapping[str, Any]) -> list[Metri
                 f"{export.get('rows')} rows ({export.get('records')} records) in "
                 f"{export.get('files')} files"
                 if export
-                else ""
+                else _absent(run)
             ),
         ),
         Metric(
