@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import graphlib
 import itertools
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
+from qbo_pipeline.models.sql_dir import SqlDirNotFoundError, find_sql_dir
 from qbo_pipeline.models.sql_tests import ColumnTest, parse_tests
 
 SOURCE_SCHEMAS: dict[str, tuple[str, ...]] = {
@@ -118,24 +118,17 @@ class Project:
 
 
 def default_sql_dir() -> Path:
-    """The ``dbt_like_sql`` folder shipped with the package.
+    """The ``dbt_like_sql`` folder: ``QBO_SQL_DIR``, else the checkout's, else the installed one.
 
-    It sits at the repository root, beside the ``qbo_pipeline`` package (an editable install
-    keeps it there). Set ``QBO_SQL_DIR`` to use another folder.
+    See :mod:`qbo_pipeline.models.sql_dir` for where an installed wheel keeps it.
 
     Raises:
-        ModelError: If the folder cannot be found.
+        ModelError: If ``QBO_SQL_DIR`` names no folder or no folder can be found.
     """
-    override = os.environ.get("QBO_SQL_DIR")
-    candidates = [Path(override)] if override else []
-    candidates.append(Path(__file__).resolve().parents[2] / "dbt_like_sql")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise ModelError(
-        f"the SQL models folder was not found (looked in {', '.join(map(str, candidates))}); "
-        "set QBO_SQL_DIR to the dbt_like_sql folder"
-    )
+    try:
+        return find_sql_dir()
+    except SqlDirNotFoundError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def load_project(root: Path | None = None) -> Project:
