@@ -9,6 +9,8 @@ import dagster as dg
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+DAGSTER_YAML = REPO / "qbo_pipeline" / "defs" / "dagster.yaml"
+"""The project's Dagster instance settings (``make ui`` copies them into DAGSTER_HOME)."""
 
 
 @pytest.fixture

@@ -112,11 +112,22 @@ class _RunProgress:
         self._log.info(message)
 
 
+RUN_TAGS = ("qbo/snapshot_id", "qbo/snapshot_kind", "qbo/api_calls", "qbo/environment")
+"""Run tags the snapshot op adds once committed: the run's totals, visible on the run's page."""
+
+
+def run_tags(result: BackupResult, label: str) -> dict[str, str]:
+    """The tags naming what a snapshot run did as a whole (the API calls are the run's total)."""
+    values = (result.snapshot.snapshot_id, result.kind, str(result.api_calls), label)
+    return dict(zip(RUN_TAGS, values, strict=True))
+
+
 def _entity_metadata(result: BackupResult, entity: str, label: str) -> dict[str, Any]:
+    """One entity's figures; run totals (API calls) are run tags, not repeated per entity."""
     info = result.snapshot
     stats = info.entities.get(entity) or {}
     stats = {**stats, **result.entities.get(entity, {})}
-    return {
+    metadata: dict[str, Any] = {
         "dagster/row_count": int(stats.get("live", 0)),
         "qbo_count": stats.get("qbo_count"),
         "fetched": int(stats.get("fetched", 0)),
@@ -127,9 +138,11 @@ def _entity_metadata(result: BackupResult, entity: str, label: str) -> dict[str,
         "snapshot_id": info.snapshot_id,
         "snapshot_kind": result.kind,
         "server_time": info.server_time.isoformat(),
-        "api_calls_run": result.api_calls,
         "qbo_environment": label,
     }
+    if "api_calls" in stats:  # only when the backup attributes its calls to entities
+        metadata["api_calls"] = int(stats["api_calls"])
+    return metadata
 
 
 def _data_version(result: BackupResult, entity: str) -> dg.DataVersion | None:
@@ -185,6 +198,7 @@ def qbo_snapshot(
                 allow_retries=not isinstance(exc, LockHeldError),
             ) from None
     info = result.snapshot
+    context.instance.add_run_tags(context.run.run_id, run_tags(result, label))
     context.log.info(
         f"committed {result.kind} snapshot {info.snapshot_id}: {result.live_records} records, "
         f"{result.versions_written} new versions, {result.deletions} deletions, "
