@@ -39,11 +39,16 @@ def setup(
     return realm_id, resources, data
 
 
+SUBSET = [dg.AssetKey(["qbo", "Customer"]), dg.AssetKey(["qbo", "Term"])]
+"""Two entities are enough to fail a run (the whole company is materialised elsewhere)."""
+
+
 def _materialize(
     instance: dg.DagsterInstance, realm_id: str, resources: dict[str, Any]
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [qbo_snapshot],
+        selection=SUBSET,
         instance=instance,
         resources=resources,
         partition_key=realm_id,
@@ -65,6 +70,8 @@ def test_a_run_failing_mid_backup_leaves_no_visible_snapshot(
     monkeypatch.setattr(backup_module, "_report", interrupted)
     result = _materialize(instance, realm_id, resources)
     assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "run cancelled while keeping the reports" in str(failure.step_failure_data)
     realm = Lake(data / "lake").realm(realm_id)
     assert realm.snapshots() == []
     assert result.get_asset_materialization_events() == []
