@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity
 from qbo_pipeline.qbo.faults import ObjectNotFoundError, QBOError, StaleObjectError
-from qbo_pipeline.restore import remap
+from qbo_pipeline.restore import payloads, remap
 from qbo_pipeline.restore import status as status_log
 from qbo_pipeline.restore.audit import AuditLog
 from qbo_pipeline.restore.model import Action, Plan, Step, request_id
@@ -218,9 +218,9 @@ class _Applier:
 
     def _remember(self, entity: Entity, written: dict[str, Any]) -> None:
         """Keep the SyncToken and content digest of what this plan last wrote to a record."""
-        rid = str(written.get("Id"))
+        rid, token = payloads.version_of(entity, written)
         memo = {
-            "sync_token": str(written.get("SyncToken")),
+            "sync_token": str(token),
             "digest": content_digest(entity, written),
         }
         key = f"{entity.name}:{rid}"
@@ -396,7 +396,9 @@ class _Applier:
             answer = self._write(
                 step, "create", lambda rid: self.client.create(entity, body, request_id=rid), body
             )
-        new_id = str(answer["Id"])
+        new_id = payloads.version_of(entity, answer)[0]
+        if new_id is None:
+            raise ValueError(f"QBO's answer to the {entity.name} create has no Id")
         self._map(step.entity, step.old_id, new_id)
         self._remember(entity, answer)
         return self._set(step, "done", new_id=new_id, detail="re-created")
@@ -442,8 +444,7 @@ class _Applier:
         token, _ = self._expected(entity, step, record_id)
         for _ in range(2):
             body = remap.rewrite(entity, step.payload, self.id_map)
-            body["Id"] = record_id
-            body["SyncToken"] = token
+            payloads.set_version(entity, body, record_id, str(token))
             operation = f"{step.action.value}@{token}"
             try:
                 answer = self._write(
@@ -472,17 +473,18 @@ class _Applier:
             self.audit.append("conflict", step=step.number, reason=detail)
             return self._set(step, "conflict", detail=detail)
         token, digest = self._expected(entity, step, record_id)
+        live_token = payloads.version_of(entity, live)[1]
         if digest is not None and content_digest(entity, live) != digest:
             detail = (
                 f"{entity.name} {record_id} changed after the plan was made (SyncToken {token} "
-                f"-> {live.get('SyncToken')}): re-plan to review the new version"
+                f"-> {live_token}): re-plan to review the new version"
             )
             self.audit.append("conflict", step=step.number, reason=detail)
             return self._set(step, "conflict", detail=detail)
         self.audit.append(
-            "replanned", step=step.number, old_sync_token=token, sync_token=live.get("SyncToken")
+            "replanned", step=step.number, old_sync_token=token, sync_token=live_token
         )
-        return str(live.get("SyncToken"))
+        return str(live_token)
 
     def _deactivate(self, entity: Entity, step: Step) -> StepResult:
         record_id = self._target_id(step)

@@ -110,6 +110,70 @@ STRIP_RULES: tuple[StripRule, ...] = (
 """Every field restore leaves out of what it sends, with the reason. Entity volatile fields
 (catalogue ``volatile_fields``, such as presigned download URLs) are always stripped too."""
 
+TEMPLATE_RULES: tuple[StripRule, ...] = (
+    StripRule("RecurDataRef", "QBO's link from a template to its recurring data"),
+    StripRule(
+        "RecurringInfo.ScheduleInfo.PreviousDate", "moved by QBO each time the template runs"
+    ),
+    StripRule(
+        "RecurringInfo.ScheduleInfo.NextDate",
+        "moved by QBO each time the template runs: a revert never sets it back (that could make "
+        "QBO run the template again); a re-created template keeps its snapshot date",
+        when="existing",
+    ),
+)
+"""Fields of the transaction a RecurringTransaction wraps that restore strips, on top of that
+transaction entity's own rules (a template is written like the transaction it wraps)."""
+
+RECURRING = "RecurringTransaction"
+
+
+def template_of(
+    entity: Entity, payload: dict[str, Any]
+) -> tuple[Entity, str, dict[str, Any]] | None:
+    """For a RecurringTransaction: the wrapped entity, its key and the template; else None.
+
+    A recurring template is ``{"Bill": {...}}``: the one key that is a transaction's JSON key.
+    """
+    if entity.name != RECURRING:
+        return None
+    from qbo_pipeline import entities
+
+    for key, value in payload.items():
+        if not isinstance(value, dict):
+            continue
+        try:
+            wrapped = entities.get(key)
+        except entities.UnknownEntityError:
+            continue
+        if wrapped.kind is Kind.TRANSACTION and wrapped.json_key == key:
+            return wrapped, key, value
+    return None
+
+
+def version_of(entity: Entity, payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A record's ``(Id, SyncToken)``; a recurring template without them at the top uses its own."""
+    record_id, token = payload.get("Id"), payload.get("SyncToken")
+    found = template_of(entity, payload)
+    if found is not None:
+        inner = found[2]
+        record_id = record_id if record_id not in (None, "") else inner.get("Id")
+        token = token if token not in (None, "") else inner.get("SyncToken")
+    return (
+        str(record_id) if record_id not in (None, "") else None,
+        str(token) if token not in (None, "") else None,
+    )
+
+
+def set_version(entity: Entity, body: dict[str, Any], record_id: str, sync_token: str) -> None:
+    """Name the record and version an update writes (inside a recurring template too)."""
+    body["Id"] = record_id
+    body["SyncToken"] = sync_token
+    found = template_of(entity, body)
+    if found is not None:
+        found[2].setdefault("Id", record_id)
+        found[2]["SyncToken"] = sync_token
+
 
 def _rules(entity: Entity, *, creating: bool) -> Iterator[list[str]]:
     for rule in STRIP_RULES:
@@ -147,6 +211,14 @@ def strip(entity: Entity, payload: dict[str, Any], *, creating: bool = False) ->
     out = copy.deepcopy(payload)
     for parts in _rules(entity, creating=creating):
         _strip(out, parts)
+    found = template_of(entity, out)
+    if found is not None:
+        wrapped, _, template = found
+        for parts in _rules(wrapped, creating=creating):
+            _strip(template, parts)
+        for rule in TEMPLATE_RULES:
+            if rule.applies(wrapped, creating=creating):
+                _strip(template, rule.path.split("."))
     return out
 
 
@@ -191,13 +263,41 @@ def create_payload(entity: Entity, snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_payload(
-    entity: Entity, snapshot: dict[str, Any], *, live_id: str, sync_token: str
+    entity: Entity,
+    snapshot: dict[str, Any],
+    *,
+    live_id: str,
+    sync_token: str,
+    live: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The body of a full update that turns the live record ``live_id`` back into ``snapshot``."""
+    """The body of a full update that turns the live record ``live_id`` back into ``snapshot``.
+
+    A recurring template keeps the live record's schedule dates (``live``), which QBO moves each
+    time it runs: a revert must not make it run again.
+    """
     out = strip(entity, snapshot)
-    out["Id"] = live_id
-    out["SyncToken"] = sync_token
+    set_version(entity, out, live_id, sync_token)
+    if live is not None:
+        _keep_live_schedule(entity, out, live)
     return out
+
+
+_SCHEDULE_DATES = ("NextDate", "PreviousDate")
+
+
+def _keep_live_schedule(entity: Entity, body: dict[str, Any], live: dict[str, Any]) -> None:
+    sent, seen = template_of(entity, body), template_of(entity, live)
+    if sent is None or seen is None or sent[1] != seen[1]:
+        return
+    live_schedule = (seen[2].get("RecurringInfo") or {}).get("ScheduleInfo") or {}
+    info = sent[2].get("RecurringInfo")
+    if not isinstance(info, dict) or not isinstance(info.get("ScheduleInfo"), dict):
+        return
+    for name in _SCHEDULE_DATES:
+        if name in live_schedule:
+            info["ScheduleInfo"][name] = live_schedule[name]
+        else:
+            info["ScheduleInfo"].pop(name, None)
 
 
 def reactivate_payload(

@@ -80,9 +80,9 @@ class SnapshotReader(Protocol):
 
 
 def record_id(entity: Entity, payload: dict[str, Any]) -> str:
-    """The id a payload is known by (``Id``; singletons without one use their entity name)."""
-    value = payload.get("Id")
-    return str(value) if value not in (None, "") else entity.name
+    """The id a payload is known by: ``Id``, else a recurring template's, else the entity name."""
+    value, _ = payloads.version_of(entity, payload)
+    return value if value is not None else entity.name
 
 
 def lake_id(entity: Entity, payload: dict[str, Any]) -> str:
@@ -113,6 +113,23 @@ def _display(entity: Entity, payload: dict[str, Any] | None) -> str | None:
 
 def _is_active(payload: dict[str, Any]) -> bool:
     return payload.get("Active") is not False
+
+
+def _recurring_warning(entity: Entity, payload: dict[str, Any]) -> str:
+    """For an automated recurring template whose next date has passed: a warning, else ""."""
+    found = payloads.template_of(entity, payload)
+    if found is None:
+        return ""
+    info = found[2].get("RecurringInfo") or {}
+    next_date = str((info.get("ScheduleInfo") or {}).get("NextDate") or "")[:10]
+    if info.get("RecurType") != "Automated" or not next_date:
+        return ""
+    if next_date >= datetime.now(UTC).date().isoformat():
+        return ""
+    return (
+        f"automated template whose next date {next_date} has passed: QBO may create the missed "
+        "occurrences once it is back, so check its schedule right after the restore; "
+    )
 
 
 def book_close_date(preferences: dict[str, Any]) -> date | None:
@@ -298,8 +315,6 @@ class Planner:
                         f"the bytes of attachment {target.get('FileName')!r} are not in the lake, "
                         "so it cannot be uploaded again"
                     )
-        if entity.name == "RecurringTransaction":
-            return "recurring templates cannot be re-created from a snapshot through the API"
         return None
 
     def _conflict(self, entity: Entity, live: dict[str, Any]) -> str | None:
@@ -517,6 +532,7 @@ class Planner:
                 )
         if entity.name == "Attachable" and target.get("FileName"):
             reason_prefix += "file uploaded again from the lake; "
+        reason_prefix += _recurring_warning(entity, target)
         draft = self._add(
             _Draft(
                 entity,
@@ -544,7 +560,7 @@ class Planner:
     ) -> _Draft:
         conflict = self._conflict(entity, live)
         live_id = record_id(entity, live)
-        token = str(live.get("SyncToken", "0"))
+        token = payloads.version_of(entity, live)[1] or "0"
         if entity.has_active and _is_active(target) != _is_active(live):
             if _is_active(target):
                 draft = self._add(
@@ -625,7 +641,9 @@ class Planner:
                 conflict=conflict,
                 payload=remap.drop_backlinks(
                     entity,
-                    payloads.update_payload(entity, target, live_id=live_id, sync_token=token),
+                    payloads.update_payload(
+                        entity, target, live_id=live_id, sync_token=token, live=live
+                    ),
                 ),
             )
         )
@@ -860,9 +878,7 @@ class Planner:
                     reason=draft.reason,
                     phase=draft.phase,
                     live_id=live_id,
-                    live_sync_token=str(live["SyncToken"])
-                    if live and "SyncToken" in live
-                    else None,
+                    live_sync_token=payloads.version_of(draft.entity, live)[1] if live else None,
                     live_updated_at=_updated_at(live),
                     live_hash=content_digest(draft.entity, live) if live else None,
                     payload=draft.payload,

@@ -21,6 +21,9 @@ from typing import Any
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Reference
 
+TEMPLATE_SUFFIX = ".__template__"
+"""How the catalogue marks a RecurringTransaction's reference to the transaction it wraps."""
+
 
 def _canonical(name: str) -> str | None:
     """The catalogue name of an entity as QBO writes it in a type key, or None if unknown."""
@@ -119,7 +122,12 @@ def _holders(node: Any) -> Iterator[dict[str, Any]]:
 def reference_sites(entity: Entity, payload: dict[str, Any]) -> Iterator[ReferenceSite]:
     """Every reference in ``payload`` (the live objects of the payload, for rewriting)."""
     for ref in entity.references:
-        if ref.path.endswith(".__template__"):
+        if ref.path.endswith(TEMPLATE_SUFFIX):
+            # A recurring template holds the references of the transaction it wraps.
+            template = payload.get(ref.path.removesuffix(TEMPLATE_SUFFIX))
+            wrapped = entities.ENTITIES.get(ref.targets[0]) if ref.targets else None
+            if isinstance(template, dict) and wrapped is not None:
+                yield from reference_sites(wrapped, template)
             continue
         for parent, key in _parents(payload, ref.path.split(".")):
             for holder in _holders(parent[key]):
@@ -164,7 +172,18 @@ def drop_backlinks(entity: Entity, payload: dict[str, Any]) -> dict[str, Any]:
     An empty link list is removed altogether.
     """
     out = copy.deepcopy(payload)
+    _drop_backlinks(entity, out)
+    return out
+
+
+def _drop_backlinks(entity: Entity, out: dict[str, Any]) -> None:
     for ref in entity.references:
+        if ref.path.endswith(TEMPLATE_SUFFIX):
+            template = out.get(ref.path.removesuffix(TEMPLATE_SUFFIX))
+            wrapped = entities.ENTITIES.get(ref.targets[0]) if ref.targets else None
+            if isinstance(template, dict) and wrapped is not None:
+                _drop_backlinks(wrapped, template)
+            continue
         if not ref.type_key or not ref.path.endswith("[]"):
             continue
         for parent, key in list(_parents(out, ref.path.split("."))):
@@ -181,7 +200,6 @@ def drop_backlinks(entity: Entity, payload: dict[str, Any]) -> dict[str, Any]:
                 parent[key] = kept
             else:
                 del parent[key]
-    return out
 
 
 def rewrite(

@@ -65,17 +65,27 @@ def verify_restore(
         entry["done"] = entry["done"] and states.get(step.number) == "done"
         if step.action is Action.DELETE:
             entry["expect_gone"] = True
+        entry.setdefault("writes", set()).add((step.action, step.sparse))
     differences = []
     equal = 0
     for (name, old_id), entry in checked.items():
         entity = entities.ENTITIES[name]
         new_id = id_map.resolve(name, old_id)
         restored = lake.get(after_snapshot_id, name, new_id)
+        writes = entry.pop("writes", set())
         if entry.get("expect_gone"):
             if restored is None:
                 equal += 1
             else:
                 differences.append({**entry, "new_id": new_id, "problem": "still present"})
+            continue
+        if _temporary(writes):
+            if restored is not None and restored.get("Active") is False:
+                equal += 1
+            else:
+                differences.append(
+                    {**entry, "new_id": new_id, "problem": "left active after the restore"}
+                )
             continue
         target = lake.get(plan.snapshot_id, name, old_id)
         if target is None:
@@ -112,6 +122,18 @@ def verify_restore(
         "ok": not differences,
         "differences": differences,
         "counts": counts,
+    }
+
+
+def _temporary(writes: set[tuple[Action, bool]]) -> bool:
+    """Whether a record was only reactivated for the restore and deactivated again after it.
+
+    Such a record was inactive before the restore and out of scope: it is checked for being
+    inactive again, not compared with the snapshot.
+    """
+    return (Action.REACTIVATE, True) in writes and writes <= {
+        (Action.REACTIVATE, True),
+        (Action.DEACTIVATE, False),
     }
 
 
