@@ -33,9 +33,9 @@
 --   TaxPayment     Dr the default sales tax liability | Cr PaymentAccountRef, PaymentAmount
 --                  (swapped for a Refund); it posts on its PaymentDate
 -- Inventory is valued at the item's PurchaseCost in its newest version (QBO values it FIFO at
--- the time of the sale: the two differ once costs change). Not derived: group-item lines (QBO
--- posts them per member item; here they post the group line's amount to the group item's income
--- account) and multicurrency revaluation.
+-- the time of the sale: the two differ once costs change). A group-item line posts through its
+-- member lines (GroupLineDetail.Line), as QBO posts a bundle. Not derived: multicurrency
+-- revaluation.
 with
 
 account_defaults as (
@@ -85,7 +85,7 @@ items as (
     ) = 1
 ),
 
-sales_lines as (
+document_lines as (
     select 'Invoice' as entity, invoice_id as record_id, 1 as sign, * exclude (invoice_id)
     from staging.stg_invoice_lines
     union all by name
@@ -100,6 +100,26 @@ sales_lines as (
     select 'RefundReceipt' as entity, refund_receipt_id as record_id, -1 as sign,
         * exclude (refund_receipt_id)
     from staging.stg_refund_receipt_lines
+),
+
+sales_lines as (
+    -- A group line posts through its member lines, as QBO posts a group item.
+    select * from document_lines
+    where detail_type is distinct from 'GroupLineDetail'
+    union all by name
+    select
+        realm_id,
+        entity,
+        record_id,
+        if(entity in ('CreditMemo', 'RefundReceipt'), -1, 1) as sign,
+        content_hash,
+        detail_type,
+        amount,
+        item_id,
+        quantity,
+        income_account_id,
+    from staging.stg_sales_group_component_lines
+    where entity in ('Invoice', 'SalesReceipt', 'CreditMemo', 'RefundReceipt')
 ),
 
 sales_headers as (
@@ -209,7 +229,7 @@ sales_postings as (
         and l.record_id = h.record_id
         and l.content_hash = h.content_hash
     left join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
-    where l.detail_type in ('SalesItemLineDetail', 'DiscountLineDetail', 'GroupLineDetail')
+    where l.detail_type in ('SalesItemLineDetail', 'DiscountLineDetail')
 ),
 
 expense_lines as (

@@ -376,7 +376,32 @@ def _inventory_and_tax_state() -> dict[str, list[dict[str, Any]]]:
                 # 0.50 of the tax is on no tax line: it goes to the default code's agency.
                 "TxnTaxDetail": {"TotalTax": 4.5, "TaxLine": [tax_line("1", 3), tax_line("2", 1)]},
                 "Line": [sale(4)],
-            }
+            },
+            {
+                "Id": "2",
+                "SyncToken": "0",
+                "TxnDate": "2026-02-02",
+                "CustomerRef": _ref("1"),
+                "TotalAmt": 25,
+                "Line": [
+                    {
+                        "Amount": 25,
+                        "DetailType": "GroupLineDetail",
+                        "GroupLineDetail": {
+                            "GroupItemRef": _ref("9"),
+                            "Quantity": 1,
+                            "Line": [
+                                sale(1),
+                                {
+                                    "Amount": 15,
+                                    "DetailType": "SalesItemLineDetail",
+                                    "SalesItemLineDetail": {"ItemAccountRef": _ref("13")},
+                                },
+                            ],
+                        },
+                    }
+                ],
+            },
         ],
         "CreditMemo": [
             {
@@ -406,7 +431,7 @@ def _inventory_and_tax_state() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def test_models_trial_balance_values_inventory_and_sales_tax(tmp_path: Path) -> None:
+def test_models_trial_balance_values_inventory_groups_and_sales_tax(tmp_path: Path) -> None:
     lake = WriterLake(tmp_path / "lake")
     lake.commit(datetime(2026, 3, 1, tzinfo=UTC), _inventory_and_tax_state())
     build_warehouse(tmp_path / "lake", tmp_path / "w.duckdb", select=["trial_balance"])
@@ -414,19 +439,23 @@ def test_models_trial_balance_values_inventory_and_sales_tax(tmp_path: Path) -> 
         balances = dict(
             con.execute("select account_id, balance from marts.trial_balance").fetchall()
         )
+        unassigned = con.execute(
+            "select count(*) from intermediate.int_ledger_postings where account_id is null"
+        ).fetchone()[0]
         tax_payment_dates = con.execute(
             "select distinct txn_date from intermediate.int_ledger_postings "
             "where entity = 'TaxPayment'"
         ).fetchall()
     expected = {
         "1": "-1.25",  # tax paid 1.50, refunded 0.25
-        "2": "34.50",  # invoice 44.50 less the credit memo's 10
-        "11": "-12.50",  # 4 sold and 2 written off leave the asset, 1 returned: 5 x 2.50
-        "12": "7.50",  # cost of 4 sold less 1 returned
-        "13": "-30.00",
+        "2": "59.50",  # invoices 44.50 and 25 (a group of a widget and a service) less 10 credited
+        "11": "-15.00",  # 5 sold and 2 written off leave the asset, 1 returned: 6 x 2.50
+        "12": "10.00",  # cost of 5 sold (one in the group) less 1 returned
+        "13": "-55.00",
         "14": "-3.00",  # the AZ rate's tax line
         "15": "-0.25",  # CA line 1.00 + untagged 0.50, less 1.50 paid, plus the 0.25 refund
         "16": "5.00",  # 2 written off at 2.50
     }
     assert balances == {k: Decimal(v) for k, v in expected.items()}
+    assert unassigned == 0
     assert tax_payment_dates == [(datetime(2026, 2, 10).date(),)]
