@@ -38,6 +38,10 @@ STATES = ("not_started", "done", "failed", "conflict", "skipped")
 """What a step can be after an apply."""
 
 
+_UPLOAD_FIELDS = frozenset({"FileName", "ContentType", "AttachableRef"})
+"""What an upload itself carries; an Attachable's other fields are set by a sparse update."""
+
+
 class NotApproved(RestoreError):
     """The plan has no approval: nothing is written."""
 
@@ -392,6 +396,7 @@ class _Applier:
         body = remap.rewrite(entity, step.payload, self.id_map)
         if step.blob_sha256:
             answer = self._upload(step, body, step.blob_sha256)
+            answer = self._annotate(entity, step, body, answer)
         else:
             answer = self._write(
                 step, "create", lambda rid: self.client.create(entity, body, request_id=rid), body
@@ -423,6 +428,28 @@ class _Applier:
             "upload",
             lambda rid: self.client.upload(name, content_type, data, refs, request_id=rid),
             shown,
+        )
+
+    def _annotate(
+        self, entity: Entity, step: Step, body: dict[str, Any], uploaded: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Give a re-uploaded Attachable the fields an upload cannot carry (its Note, ...).
+
+        An upload sends only the file, its name, type and links; the rest of the snapshot's
+        writable fields follow in a sparse update of the new record, with its own request id.
+        """
+        extras = {k: v for k, v in body.items() if k not in _UPLOAD_FIELDS}
+        if not extras:
+            return uploaded
+        new_id, token = payloads.version_of(entity, uploaded)
+        if new_id is None or token is None:
+            raise ValueError("QBO's answer to the upload has no Id or SyncToken")
+        update = {"Id": new_id, "SyncToken": token, **extras}
+        return self._write(
+            step,
+            f"annotate@{token}",
+            lambda rid: self.client.update(entity, update, sparse=True, request_id=rid),
+            update,
         )
 
     def _target_id(self, step: Step) -> str:
