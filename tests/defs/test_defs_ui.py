@@ -17,6 +17,14 @@ from qbo_pipeline import entities
 
 REPO = Path(__file__).resolve().parents[2]
 QUERY = "{ assetNodes { assetKey { path } groupName } }"
+EMBEDDED_QUERY = """{
+  assetNodes(assetKeys: [{path: ["qbo", "Invoice"]}]) {
+    metadataEntries { label ... on TextMetadataEntry { text } }
+  }
+  repositoriesOrError {
+    ... on RepositoryConnection { nodes { allTopLevelResourceDetails { name description } } }
+  }
+}"""
 
 
 def _free_port() -> int:
@@ -77,6 +85,15 @@ def test_webserver_answers_graphql_with_every_asset(dagster_home: Path, tmp_path
         assert {"exports/csv", "exports/json", "exports/xml"} <= keys
         groups = {n["groupName"] for n in nodes}
         assert {"qbo_ingest", "warehouse", "exports"} <= groups
+
+        # With no QBO credentials, the UI says the embedded sandbox is used.
+        embedded = requests.post(url, json={"query": EMBEDDED_QUERY}, timeout=30).json()["data"]
+        [invoice] = embedded["assetNodes"]
+        entries = {e["label"]: e.get("text") for e in invoice["metadataEntries"]}
+        assert entries["qbo_environment"] == "embedded sandbox"
+        [repository] = embedded["repositoriesOrError"]["nodes"]
+        described = {r["name"]: r["description"] for r in repository["allTopLevelResourceDetails"]}
+        assert "embedded sandbox" in described["qbo"]
     finally:
         _stop(process)
         log.close()
