@@ -39,6 +39,10 @@ DUCKDB_MEMORY_LIMIT = "512MB"
 """DuckDB's memory cap when joining versions (it spills to a temporary folder beyond it)."""
 LIVE = "live"
 RETIRED = "retired"
+DATA_AREAS = ("versions", "manifests", "checkpoints", "reports")
+"""The folders holding files per snapshot (``<area>/snapshot=<sid>/``)."""
+MERGE_MAX_FILES = 256
+"""Beyond this many version files of one entity, reads join in DuckDB instead of merging."""
 
 
 def snapshot_id_for(moment: datetime) -> str:
@@ -213,6 +217,10 @@ class RealmLake:
         """Internal path of a snapshot's manifest delta of an entity."""
         return self._p("manifests", f"snapshot={snapshot_id}", f"{entity}.parquet")
 
+    def checkpoint_path(self, snapshot_id: str, entity: str) -> str:
+        """Internal path of a snapshot's full-manifest checkpoint of an entity."""
+        return self._p("checkpoints", f"snapshot={snapshot_id}", f"{entity}.parquet")
+
     def report_path(self, snapshot_id: str, name: str) -> str:
         """Internal path of a report kept with a snapshot."""
         return self._p("reports", f"snapshot={snapshot_id}", f"{name}.json")
@@ -375,14 +383,48 @@ class RealmLake:
         return self._fold(self.chain(info.snapshot_id), entity)
 
     def _fold(self, chain: Sequence[SnapshotInfo], entity: str) -> pa.Table:
-        parts: list[pa.Table] = []
-        for seq, link in enumerate(chain):
-            delta = self._read_delta(link, entity)
+        return fold_deltas(list(self._fold_parts(chain, entity)))
+
+    def _fold_parts(self, chain: Sequence[SnapshotInfo], entity: str) -> Iterator[pa.Table]:
+        """The parts whose fold is the entity's live set at the chain's end (``seq`` added).
+
+        The newest checkpoint of the chain (as upserts), then the deltas after it; without a
+        checkpoint, every delta of the chain.
+        """
+        start = 0
+        for seq in range(len(chain) - 1, -1, -1):
+            if (chain[seq].entities.get(entity) or {}).get("checkpoint"):
+                base = self._read_checkpoint(chain[seq], entity)
+                if base is not None:
+                    start = seq + 1
+                    if base.num_rows:
+                        yield base.append_column("seq", pa.array([seq] * base.num_rows, pa.int32()))
+                    break
+        for seq in range(start, len(chain)):
+            delta = self._read_delta(chain[seq], entity)
             if delta is not None and delta.num_rows:
-                parts.append(
-                    delta.append_column("seq", pa.array([seq] * delta.num_rows, pa.int32()))
-                )
-        return fold_deltas(parts)
+                yield delta.append_column("seq", pa.array([seq] * delta.num_rows, pa.int32()))
+
+    def _read_checkpoint(self, info: SnapshotInfo, entity: str) -> pa.Table | None:
+        """A checkpoint as ``id, op, content_hash`` upserts; None when its file is gone.
+
+        A checkpoint only speeds the fold up (the deltas stay complete), so a missing one
+        makes the fold start from an older checkpoint or the root instead.
+        """
+        path = self.checkpoint_path(info.snapshot_id, entity)
+        try:
+            table = self.fs.read_parquet(path, columns=["id", "content_hash"])
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise LakeIntegrityError(
+                f"realm {self.realm_id} snapshot {info.snapshot_id}: checkpoint of {entity}"
+                f" is unreadable: {exc}"
+            ) from None
+        ops = pa.array([records.UPSERT] * table.num_rows, pa.string())
+        return pa.table(
+            {"id": table["id"], "op": ops, "content_hash": table["content_hash"]},
+        )
 
     def manifest(self, snapshot_id: str, entities: Sequence[str] | None = None) -> pa.Table:
         """The rebuilt manifest of a snapshot: ``entity, id, content_hash``, sorted by both.
@@ -437,8 +479,10 @@ class RealmLake:
     ) -> Iterator[pa.RecordBatch]:
         """Stream the version rows of the live records of an entity in a snapshot, by id.
 
-        Memory stays bounded whatever the company's size: the join and the sort run in DuckDB,
-        which spills to a temporary folder.
+        Version files are sorted by id, so their rows are merged with the live keys as they
+        stream: memory holds the live keys and about one row group per file, never the
+        payloads of the whole entity. (Files without the sort flag, or very many files, are
+        joined in DuckDB instead, which spills to a temporary folder.)
 
         Args:
             snapshot_id: A committed, live snapshot.
@@ -469,7 +513,11 @@ class RealmLake:
             )
         schema = pa.schema([records.VERSION_SCHEMA.field(c) for c in wanted])
         seen = 0
-        for batch in _join_versions(self.fs, files, live, wanted, batch_size):
+        if len(files) <= MERGE_MAX_FILES and all(_sorted_by_id(self.fs, f) for f in files):
+            joined = _merge_versions(self.fs, files, live, wanted, batch_size)
+        else:
+            joined = _join_versions(self.fs, files, live, wanted, batch_size)
+        for batch in joined:
             seen += batch.num_rows
             yield batch.cast(schema) if batch.schema != schema else batch
         if seen != live.num_rows:
@@ -674,7 +722,7 @@ class RealmLake:
         with held_or_acquire(self):
             committed = {r["snapshot_id"] for r in self._records()}
             removed: list[str] = []
-            for area in ("versions", "manifests", "reports"):
+            for area in DATA_AREAS:
                 for name in self.fs.listdir(self._p(area)):
                     sid = name.removeprefix("snapshot=")
                     if name.startswith("snapshot=") and sid not in committed:
@@ -710,6 +758,89 @@ def fold_deltas(parts: Sequence[pa.Table]) -> pa.Table:
     if len(parts) == 1:
         table = table.sort_by("id")
     return table.combine_chunks()
+
+
+def _sorted_by_id(fs: LakeFS, path: str) -> bool:
+    """Whether a version file declares every row group sorted by id (and they do not overlap)."""
+    pf = fs.parquet_file(path)
+    try:
+        meta = pf.metadata
+        id_index = records.VERSION_SCHEMA.get_field_index("id")
+        previous: str | None = None
+        for group in range(meta.num_row_groups):
+            rg = meta.row_group(group)
+            flags = rg.sorting_columns or ()
+            if not flags or flags[0].column_index != id_index or flags[0].descending:
+                return False
+            stats = rg.column(id_index).statistics
+            if rg.num_rows == 0:
+                continue
+            if stats is None or not stats.has_min_max:
+                return False
+            low, high = _text(stats.min), _text(stats.max)
+            if previous is not None and low < previous:
+                return False
+            previous = high
+        return True
+    finally:
+        pf.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _SortedRows:
+    """The rows of one id-sorted version file, consumed in increasing id ranges."""
+
+    def __init__(self, fs: LakeFS, path: str, columns: list[str], batch_size: int) -> None:
+        self._batches = fs.iter_parquet([path], columns=columns, batch_size=batch_size)
+        self._buffer: pa.Table | None = None
+        self._done = False
+
+    def take_through(self, high: str) -> pa.Table | None:
+        """Remove and return the buffered and upcoming rows with ``id <= high``."""
+        while not self._done and (
+            self._buffer is None
+            or self._buffer.num_rows == 0
+            or self._buffer["id"][-1].as_py() <= high
+        ):
+            batch = next(self._batches, None)
+            if batch is None:
+                self._done = True
+                break
+            table = pa.Table.from_batches([batch])
+            self._buffer = (
+                table if self._buffer is None else pa.concat_tables([self._buffer, table])
+            )
+        if self._buffer is None or self._buffer.num_rows == 0:
+            return None
+        ids = self._buffer["id"].combine_chunks()
+        cut = int(pc.sum(pc.less_equal(ids, high).cast(pa.int64())).as_py() or 0)
+        taken = self._buffer.slice(0, cut)
+        self._buffer = self._buffer.slice(cut)
+        return taken if cut else None
+
+
+def _merge_versions(
+    fs: LakeFS, files: list[str], live: pa.Table, columns: list[str], batch_size: int
+) -> Iterator[pa.RecordBatch]:
+    """Stream the version rows matching the live keys by id, merging id-sorted files."""
+    needed = sorted({*columns, "id", "content_hash"})
+    readers = [_SortedRows(fs, path, needed, min(batch_size, 4096)) for path in files]
+    schema = pa.schema([records.VERSION_SCHEMA.field(c) for c in needed])
+    for start in range(0, live.num_rows, batch_size):
+        keys = live.slice(start, batch_size)
+        high = keys["id"][-1].as_py()
+        parts = [t for t in (r.take_through(high) for r in readers) if t is not None]
+        if not parts:
+            continue
+        rows = pa.concat_tables([p.cast(schema) for p in parts])
+        wanted = pc.binary_join_element_wise(keys["id"], keys["content_hash"], "\x1f")
+        found = pc.binary_join_element_wise(rows["id"], rows["content_hash"], "\x1f")
+        rows = rows.filter(pc.is_in(found, value_set=wanted.combine_chunks()))
+        if rows.num_rows:
+            yield from rows.sort_by("id").select(columns).combine_chunks().to_batches()
 
 
 def _join_versions(

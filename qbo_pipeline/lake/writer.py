@@ -7,11 +7,15 @@ exception inside ``with realm.begin(...) as writer:`` aborts and removes what wa
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,6 +24,7 @@ from qbo_pipeline import entities as catalogue
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.errors import CountMismatchError, InvalidRecordError, LakeError
 from qbo_pipeline.lake.lake import (
+    DATA_AREAS,
     FORMAT_VERSION,
     LIVE,
     RealmLake,
@@ -38,6 +43,16 @@ CHUNK_ROWS = 50_000
 """Rows buffered before a chunk is diffed against the parent and written (one row group)."""
 CHUNK_BYTES = 64 << 20
 """Payload bytes buffered before a chunk is flushed, whatever its row count."""
+VERSION_ROW_GROUP = 10_000
+"""Rows per row group of a version file (small groups keep sorted merges and lookups lean)."""
+WRITER_MEMORY_LIMIT = "256MB"
+"""DuckDB's memory cap while diffing an entity (it spills to a private temporary folder)."""
+STORED_FILTER_MAX = 100_000
+"""Up to this many upserts, the search for already-stored versions filters by id."""
+CHECKPOINT_FRACTION = 0.5
+"""Keep a checkpoint when the deltas since the last one reach this fraction of the live set..."""
+CHECKPOINT_MAX_LINKS = 50
+"""...or when this many snapshots changed the entity since the last one."""
 _RESERVED = frozenset(
     {
         "format",
@@ -56,15 +71,15 @@ _RESERVED = frozenset(
         "totals",
     }
 )
-_KEY_SCHEMA = pa.schema(
+_PARTS_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string()),
+        pa.field("op", pa.string()),
         pa.field("content_hash", pa.string()),
-        pa.field("deleted", pa.bool_()),
-        pa.field("last_updated_at", pa.timestamp("us", tz="UTC")),
-        pa.field("seq", pa.int64()),
+        pa.field("seq", pa.int32()),
     ]
 )
+_ID_INDEX = records.VERSION_SCHEMA.get_field_index("id")
 
 
 class SnapshotWriter:
@@ -115,7 +130,7 @@ class SnapshotWriter:
         self._busy: set[str] = set()
         self._reports: list[str] = []
         self._closed = False
-        self._parent_cache: dict[str, pa.Table] = {}
+        self._parent_chain: list[SnapshotInfo] | None = None
 
     def __repr__(self) -> str:
         return f"SnapshotWriter({self.realm.realm_id!r}, {self.snapshot_id!r})"
@@ -147,21 +162,25 @@ class SnapshotWriter:
             raise LakeError(f"{self._where()}: the writer is already committed or aborted")
 
     # ---- parent -----------------------------------------------------------------------------
+    def parent_chain(self) -> list[SnapshotInfo]:
+        """The parent's chain (every committed snapshot up to it), read once per writer."""
+        if self.parent is None:
+            return []
+        if self._parent_chain is None:
+            self._parent_chain = self.realm.chain(self.parent.snapshot_id)
+        return self._parent_chain
+
     def parent_hashes(self, entity: str) -> pa.Table:
-        """The parent's live ``id, content_hash`` of an entity, sorted by id (empty if none)."""
+        """The parent's live ``id, content_hash`` of an entity, sorted by id (empty if none).
+
+        Built on each call (not kept): the landing itself never needs it whole.
+        """
         name = _entity(entity).name
-        cached = self._parent_cache.get(name)
-        if cached is not None:
-            return cached
         if self.parent is None or name not in self.parent.entities:
-            table = pa.table(
+            return pa.table(
                 {"id": pa.array([], pa.string()), "content_hash": pa.array([], pa.string())}
             )
-        else:
-            chain = self.realm.chain(self.parent.snapshot_id)
-            table = self.realm._fold(chain, name)
-        self._parent_cache[name] = table
-        return table
+        return self.realm._fold(self.parent_chain(), name)
 
     # ---- entities ---------------------------------------------------------------------------
     def write_entity(
@@ -302,25 +321,31 @@ class SnapshotWriter:
             return
         self._closed = True
         try:
-            for area in ("versions", "manifests", "reports"):
+            for area in DATA_AREAS:
                 self.realm.fs.remove_tree(self.realm._p(area, f"snapshot={self.snapshot_id}"))
         finally:
             self._lock_cm.__exit__(None, None, None)
 
 
 class _EntityLanding:
-    """The landing of one entity into a snapshot (one use)."""
+    """The landing of one entity into a snapshot (one use).
+
+    Incoming rows are spilled chunk by chunk to a private temporary folder; the diff against
+    the parent, the version file (sorted by id) and the manifest delta are then computed by
+    DuckDB under a memory cap, spilling beyond it. Memory stays bounded whatever the entity's
+    size: neither the payloads nor all the keys are ever held in Python.
+    """
 
     def __init__(self, writer: SnapshotWriter, entity: str, mode: str) -> None:
         self.writer = writer
         self.realm = writer.realm
         self.entity = entity
         self.mode = mode
-        self.parent = writer.parent_hashes(entity)
-        self.parent_keyed = self.parent.rename_columns(["id", "parent_hash"])
         self.versions_path = self.realm.versions_path(writer.snapshot_id, entity)
         self.manifest_path = self.realm.manifest_path(writer.snapshot_id, entity)
-        self.keys: list[pa.Table] = []
+        self.checkpoint_path = self.realm.checkpoint_path(writer.snapshot_id, entity)
+        self.spill = tempfile.mkdtemp(prefix="qbo-landing-")
+        self.runs: list[str] = []
         self.seq = 0
         self.written = 0
         self.fetched = 0
@@ -345,9 +370,10 @@ class _EntityLanding:
                         pending, rows, size = [], 0, 0
             if pending:
                 self._flush(pending)
+            return self._finish()
         finally:
             self._close_versions()
-        return self._finish()
+            shutil.rmtree(self.spill, ignore_errors=True)
 
     def _where(self) -> str:
         return self.writer._where(self.entity)
@@ -397,55 +423,30 @@ class _EntityLanding:
         return out
 
     def _flush(self, pending: list[pa.RecordBatch]) -> None:
-        chunk = pa.Table.from_batches(pending).combine_chunks()
+        """Spill a chunk of conformed rows (with their arrival order) to a local run file."""
+        chunk = pa.Table.from_batches(pending, schema=records.LANDING_SCHEMA)
         n = chunk.num_rows
-        deleted = pc.fill_null(pc.equal(chunk["status"], records.DELETED), False)
-        keys = pa.table(
-            {
-                "id": chunk["id"],
-                "content_hash": chunk["content_hash"],
-                "deleted": deleted,
-                "last_updated_at": chunk["last_updated_at"],
-                "seq": pa.array(range(self.seq, self.seq + n), pa.int64()),
-            },
-            schema=_KEY_SCHEMA,
-        )
+        chunk = chunk.append_column("seq", pa.array(range(self.seq, self.seq + n), pa.int64()))
         self.seq += n
-        self.keys.append(keys)
+        deleted = pc.fill_null(pc.equal(chunk["status"], records.DELETED), False)
         self.fetched += n - int(pc.sum(deleted.cast(pa.int64())).as_py() or 0)
-        parent_hash = self._parent_hash_of(keys.select(["id", "seq"]))
-        same = pc.fill_null(pc.equal(parent_hash, chunk["content_hash"]), False)
-        changed = pc.and_(pc.invert(deleted), pc.invert(same))
-        rows = chunk.filter(changed)
-        if rows.num_rows:
-            self._write_versions(rows.sort_by("id"))
-
-    def _parent_hash_of(self, keys: pa.Table) -> pa.ChunkedArray:
-        """The parent's hash for each key (null when the id is new), in the keys' order."""
-        if self.parent_keyed.num_rows == 0:
-            return pa.chunked_array([pa.nulls(keys.num_rows, pa.string())])
-        # The probe side (left) is the parent; the build side (right) is the small chunk.
-        joined = self.parent_keyed.join(keys, keys="id", join_type="right outer")
-        joined = joined.sort_by("seq")
-        return joined["parent_hash"]
+        path = os.path.join(self.spill, f"run-{len(self.runs):06d}.parquet")
+        pq.write_table(chunk, path, compression="lz4", row_group_size=VERSION_ROW_GROUP)
+        self.runs.append(path)
 
     def _write_versions(self, rows: pa.Table) -> None:
         n = rows.num_rows
-        columns = {
-            "realm_id": pa.array([self.realm.realm_id] * n, pa.string()),
-            "snapshot_id": pa.array([self.writer.snapshot_id] * n, pa.string()),
-        }
-        table = pa.table(
-            {
-                name: columns[name] if name in columns else rows[name]
-                for name in records.VERSION_SCHEMA.names
-            },
-            schema=records.VERSION_SCHEMA,
-        )
+        if n == 0:
+            return
         if self._pq is None:
             self._sink = self.realm.fs.open_write(self.versions_path)
-            self._pq = pq.ParquetWriter(self._sink, records.VERSION_SCHEMA, compression="zstd")
-        self._pq.write_table(table, row_group_size=CHUNK_ROWS)
+            self._pq = pq.ParquetWriter(
+                self._sink,
+                records.VERSION_SCHEMA,
+                compression="zstd",
+                sorting_columns=[pq.SortingColumn(_ID_INDEX)],
+            )
+        self._pq.write_table(rows.cast(records.VERSION_SCHEMA), row_group_size=VERSION_ROW_GROUP)
         self.written += n
 
     def _close_versions(self) -> None:
@@ -460,189 +461,239 @@ class _EntityLanding:
 
     # Diff, manifest delta, statistics --------------------------------------------------------
     def _finish(self) -> dict[str, Any]:
-        keys = pa.concat_tables(self.keys) if self.keys else _KEY_SCHEMA.empty_table()
-        parent_stats = (
-            (self.writer.parent.entities.get(self.entity) or {}) if self.writer.parent else {}
-        )
-        if self.mode == "cdc" and keys.num_rows == 0:
+        parent = self.writer.parent
+        parent_stats = (parent.entities.get(self.entity) or {}) if parent else {}
+        if self.mode == "cdc" and not self.runs:
+            live = int(parent_stats.get("live") or 0)
+            digest = parent_stats.get("digest")
+            if digest is None:
+                table = self.writer.parent_hashes(self.entity)
+                live = table.num_rows
+                digest = records.table_digest(table["id"], table["content_hash"])
             return {
                 "mode": "unchanged",
-                "live": self.parent.num_rows,
+                "live": live,
                 "fetched": 0,
                 "upserts": 0,
                 "deletes": 0,
                 "versions_written": 0,
                 "bytes": 0,
-                "digest": parent_stats.get("digest")
-                or records.table_digest(self.parent["id"], self.parent["content_hash"]),
+                "digest": digest,
             }
-        winners = _winners(keys)
-        is_deleted = winners["deleted"]
-        incoming = winners.filter(pc.invert(is_deleted)).select(["id", "content_hash"])
-        gone = winners.filter(is_deleted).select(["id"])
-        # Upserts: incoming keys whose hash differs from the parent's (or that are new).
-        probe = incoming.join(self.parent_keyed, keys="id", join_type="left outer")
-        same = pc.fill_null(pc.equal(probe["parent_hash"], probe["content_hash"]), False)
-        upserts = probe.filter(pc.invert(same)).select(["id", "content_hash", "parent_hash"])
-        # Deletes: parent keys that left.
-        if self.mode == "full":
-            delete_mask = pc.invert(pc.is_in(self.parent["id"], value_set=incoming["id"]))
+        con = _duckdb(self.spill)
+        try:
+            return self._diff(con, parent_stats)
+        finally:
+            con.close()
+
+    def _diff(self, con: duckdb.DuckDBPyConnection, parent_stats: dict[str, Any]) -> dict[str, Any]:
+        if self.runs:
+            runs = ", ".join(_literal(p) for p in self.runs)
+            con.execute(f"create view incoming as select * from read_parquet([{runs}])")
         else:
-            delete_mask = pc.is_in(self.parent["id"], value_set=gone["id"])
-        deletes = self.parent.filter(delete_mask)
-        live_count = (
-            self.parent.num_rows
-            + (upserts.num_rows - pc.count(upserts["parent_hash"]).as_py())
-            - deletes.num_rows
+            empty = records.LANDING_SCHEMA.append(pa.field("seq", pa.int64())).empty_table()
+            con.register("incoming", empty)
+        con.register("parent_parts", self._parent_parts())
+        con.execute(
+            "create table parent as select id, content_hash from ("
+            " select id, op, content_hash,"
+            "  row_number() over (partition by id order by seq desc) as rn"
+            " from parent_parts) where rn = 1 and op = 'upsert'"
         )
-        digest = self._digest(parent_stats, upserts, deletes)
-        stored = self._already_stored(upserts)
-        expected_rows = upserts.num_rows - stored.num_rows
-        if self.written != expected_rows or stored.num_rows:
-            self._rewrite_versions(upserts, stored)
+        con.unregister("parent_parts")
+        con.execute(
+            "create table winners as select id, content_hash, deleted from ("
+            " select id, content_hash, coalesce(status = 'Deleted', false) as deleted,"
+            "  row_number() over (partition by id order by coalesce(status = 'Deleted', false)"
+            "   desc, coalesce(last_updated_at, 'epoch'::timestamptz) desc, seq desc) as rn"
+            " from incoming) where rn = 1"
+        )
+        con.execute(
+            "create table upserts as select w.id, w.content_hash, p.content_hash as parent_hash"
+            " from winners w left join parent p on w.id = p.id"
+            " where not w.deleted and p.content_hash is distinct from w.content_hash"
+        )
+        if self.mode == "full":
+            gone = "anti join (select id from winners where not deleted) w on p.id = w.id"
         else:
-            self.written = expected_rows
-        nbytes = self._write_delta(upserts, deletes)
+            gone = "semi join (select id from winners where deleted) w on p.id = w.id"
+        con.execute(f"create table deletes as select p.id, p.content_hash from parent p {gone}")
+        parent_live, n_up, n_new, n_del = con.execute(
+            "select (select count(*) from parent), (select count(*) from upserts),"
+            " (select count(*) from upserts where parent_hash is null),"
+            " (select count(*) from deletes)"
+        ).fetchone()
+        live_count = parent_live + n_new - n_del
+        digest = self._digest(con, parent_stats)
+        self._find_stored(con, n_up)
+        self._write_new_versions(con)
+        self._close_versions()
+        nbytes = self._write_delta(con) if n_up + n_del else 0
         if self.written and self.realm.fs.isfile(self.versions_path):
             nbytes += self.realm.fs.size(self.versions_path)
-        return {
+        stats: dict[str, Any] = {
             "mode": self.mode,
             "live": live_count,
             "fetched": self.fetched,
-            "upserts": upserts.num_rows,
-            "deletes": deletes.num_rows,
+            "upserts": n_up,
+            "deletes": n_del,
             "versions_written": self.written,
             "bytes": nbytes,
             "digest": digest,
         }
+        if self._wants_checkpoint(n_up + n_del, live_count):
+            stats["bytes"] += self._write_checkpoint(con)
+            stats["checkpoint"] = True
+        return stats
 
-    def _digest(self, parent_stats: dict[str, Any], upserts: pa.Table, deletes: pa.Table) -> str:
+    def _parent_parts(self) -> pa.RecordBatchReader:
+        """The parent's checkpoint and deltas of the entity as one stream (``seq`` added)."""
+        parent = self.writer.parent
+        parts: Iterator[pa.Table] = iter(())
+        if parent is not None and self.entity in parent.entities:
+            parts = self.realm._fold_parts(self.writer.parent_chain(), self.entity)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for part in parts:
+                yield from part.cast(_PARTS_SCHEMA).to_batches()
+
+        return pa.RecordBatchReader.from_batches(_PARTS_SCHEMA, batches())
+
+    def _digest(self, con: duckdb.DuckDBPyConnection, parent_stats: dict[str, Any]) -> str:
         """Update the parent's digest by the delta (the digest is a sum)."""
         parent_digest = parent_stats.get("digest")
         if parent_digest is None:
-            base = int(
-                records.table_digest(self.parent["id"], self.parent["content_hash"]),
-                16,
-            )
+            base = _sql_digest(con, "select id, content_hash from parent")
         else:
             base = int(parent_digest, 16)
-        replaced = upserts.filter(pc.is_valid(upserts["parent_hash"]))
-        removed_ids = replaced["id"].to_pylist() + deletes["id"].to_pylist()
-        removed_hashes = replaced["parent_hash"].to_pylist() + deletes["content_hash"].to_pylist()
-        minus = int(records.key_digest(removed_ids, removed_hashes), 16)
-        plus = int(records.table_digest(upserts["id"], upserts["content_hash"]), 16)
+        minus = _sql_digest(
+            con,
+            "select id, parent_hash from upserts where parent_hash is not null"
+            " union all select id, content_hash from deletes",
+        )
+        plus = _sql_digest(con, "select id, content_hash from upserts")
         return f"{(base - minus + plus) % (1 << 64):016x}"
 
-    def _already_stored(self, upserts: pa.Table) -> pa.Table:
-        """Upsert keys that a committed snapshot already stores (a record back to old content)."""
-        empty = pa.table(
-            {"id": pa.array([], pa.string()), "content_hash": pa.array([], pa.string())}
-        )
-        if self.writer.parent is None or upserts.num_rows == 0:
-            return empty
-        files = self.realm.version_files(self.writer.parent.snapshot_id, self.entity)
-        if not files:
-            return empty
-        wanted = upserts.select(["id", "content_hash"])
-        candidates = self.realm.fs.scan(
-            files,
-            records.VERSION_SCHEMA,
-            ["id", "content_hash"],
-            pc.field("id").isin(wanted["id"].combine_chunks()),
-        ).read_all()
-        found = candidates.filter(
-            pc.is_in(_key_strings(candidates), value_set=_key_strings(wanted).combine_chunks())
-        )
-        found = found.group_by(["id", "content_hash"]).aggregate([])
-        return found.cast(empty.schema)
-
-    def _rewrite_versions(self, upserts: pa.Table, stored: pa.Table) -> None:
-        """Keep exactly one row per upsert key not stored before (rare: duplicates, reverts)."""
-        if self.written == 0:
-            self.written = 0
+    def _find_stored(self, con: duckdb.DuckDBPyConnection, n_up: int) -> None:
+        """Table ``stored``: upsert keys a committed snapshot already stores (reverts)."""
+        con.execute("create table stored (id varchar, content_hash varchar)")
+        parent = self.writer.parent
+        if parent is None or n_up == 0:
             return
+        files = self.realm.version_files(parent.snapshot_id, self.entity)
+        if not files:
+            return
+        expr = None
+        if n_up <= STORED_FILTER_MAX:
+            ids = con.execute("select id from upserts").to_arrow_table()["id"].combine_chunks()
+            expr = pc.field("id").isin(ids.cast(pa.string()))
+        old = self.realm.fs.scan(files, records.VERSION_SCHEMA, ["id", "content_hash"], expr)
+        con.register("old_keys", old)
+        con.execute(
+            "insert into stored select distinct o.id, o.content_hash from old_keys o"
+            " semi join upserts u on o.id = u.id and o.content_hash = u.content_hash"
+        )
+        con.unregister("old_keys")
+
+    def _write_new_versions(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Write one row per upsert key not stored before, sorted by id."""
+        con.execute(
+            "create table todo as select u.id, u.content_hash from upserts u"
+            " anti join stored s on u.id = s.id and u.content_hash = s.content_hash"
+        )
+        (expected,) = con.execute("select count(*) from todo").fetchone()
+        if not expected:
+            return
+        cols = ", ".join(f"r.{name}" for name in records.VERSION_SCHEMA.names[2:])
+        reader = con.execute(
+            f"select $realm as realm_id, $sid as snapshot_id, {cols} from incoming r"
+            " semi join todo k on r.id = k.id and r.content_hash = k.content_hash"
+            " where r.status is null"
+            " qualify row_number() over (partition by r.id, r.content_hash"
+            "  order by coalesce(r.last_updated_at, 'epoch'::timestamptz) desc, r.seq desc) = 1"
+            " order by r.id",
+            {"realm": self.realm.realm_id, "sid": self.writer.snapshot_id},
+        ).to_arrow_reader(VERSION_ROW_GROUP)
+        for batch in reader:
+            self._write_versions(pa.Table.from_batches([batch]))
+        if self.written != expected:
+            raise LakeError(
+                f"{self._where()}: wrote {self.written} record versions, expected {expected}"
+            )
+
+    def _write_delta(self, con: duckdb.DuckDBPyConnection) -> int:
+        reader = con.execute(
+            "select $entity as entity, id, op, content_hash from ("
+            " select id, 'upsert' as op, content_hash from upserts"
+            " union all select id, 'delete' as op, null as content_hash from deletes"
+            ") order by id",
+            {"entity": self.entity},
+        ).to_arrow_reader(1 << 16)
+        return self._write_sorted(reader, records.MANIFEST_SCHEMA, self.manifest_path)
+
+    def _write_checkpoint(self, con: duckdb.DuckDBPyConnection) -> int:
+        reader = con.execute(
+            "select $entity as entity, id, content_hash from ("
+            " select p.id, p.content_hash from parent p anti join ("
+            "  select id from upserts union all select id from deletes) x on p.id = x.id"
+            " union all select id, content_hash from upserts"
+            ") order by id",
+            {"entity": self.entity},
+        ).to_arrow_reader(1 << 16)
+        return self._write_sorted(reader, records.LIVE_MANIFEST_SCHEMA, self.checkpoint_path)
+
+    def _write_sorted(self, reader: pa.RecordBatchReader, schema: pa.Schema, path: str) -> int:
         fs = self.realm.fs
-        wanted = upserts.select(["id", "content_hash"])
-        if stored.num_rows:
-            stored_keys = _key_strings(stored)
-            wanted = wanted.filter(pc.invert(pc.is_in(_key_strings(wanted), value_set=stored_keys)))
-        source = fs.parquet_file(self.versions_path)
-        file_keys = source.read(columns=["id", "content_hash"])
-        key_strings = _key_strings(file_keys)
-        needed = pc.is_in(key_strings, value_set=_key_strings(wanted))
-        positions = pa.table(
-            {"k": key_strings, "pos": pa.array(range(file_keys.num_rows), pa.int64())}
-        ).filter(needed)
-        first = positions.group_by("k", use_threads=False).aggregate([("pos", "min")])
-        keep = pc.is_in(pa.array(range(file_keys.num_rows), pa.int64()), value_set=first["pos_min"])
-        tmp = f"{self.versions_path}.rewrite"
-        kept = 0
         with (
-            fs.open_write(tmp) as sink,
-            pq.ParquetWriter(sink, records.VERSION_SCHEMA, compression="zstd") as out,
+            fs.open_write(path) as sink,
+            pq.ParquetWriter(
+                sink, schema, compression="zstd", sorting_columns=[pq.SortingColumn(1)]
+            ) as out,
         ):
-            offset = 0
-            for group in range(source.num_row_groups):
-                table = source.read_row_group(group)
-                mask = pa.array(keep[offset : offset + table.num_rows])
-                offset += table.num_rows
-                selected = table.filter(mask)
-                if selected.num_rows:
-                    out.write_table(selected.cast(records.VERSION_SCHEMA))
-                    kept += selected.num_rows
-        if kept:
-            fs.replace(tmp, self.versions_path)
-        else:
-            fs.remove(tmp)
-            fs.remove(self.versions_path)
-        self.written = kept
+            for batch in reader:
+                out.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=1 << 20)
+        return fs.size(path)
 
-    def _write_delta(self, upserts: pa.Table, deletes: pa.Table) -> int:
-        n_up, n_del = upserts.num_rows, deletes.num_rows
-        if n_up + n_del == 0:
-            return 0
-        delta = pa.table(
-            {
-                "entity": pa.array([self.entity] * (n_up + n_del), pa.string()),
-                "id": pa.concat_arrays(
-                    [upserts["id"].combine_chunks(), deletes["id"].combine_chunks()]
-                ),
-                "op": pa.array([records.UPSERT] * n_up + [records.DELETE] * n_del, pa.string()),
-                "content_hash": pa.concat_arrays(
-                    [upserts["content_hash"].combine_chunks(), pa.nulls(n_del, pa.string())]
-                ),
-            },
-            schema=records.MANIFEST_SCHEMA,
-        ).sort_by("id")
-        with self.realm.fs.open_write(self.manifest_path) as sink:
-            pq.write_table(delta, sink, compression="zstd", row_group_size=1 << 20)
-        return self.realm.fs.size(self.manifest_path)
+    def _wants_checkpoint(self, delta_rows: int, live: int) -> bool:
+        """Whether this snapshot should keep a full manifest of the entity (FORMAT.md)."""
+        if self.writer.parent is None or live == 0 or delta_rows == 0:
+            return False
+        rows, links = delta_rows, 1
+        for link in reversed(self.writer.parent_chain()):
+            stats = link.entities.get(self.entity) or {}
+            if stats.get("checkpoint") or link.parent_id is None:
+                break
+            changed = int(stats.get("upserts") or 0) + int(stats.get("deletes") or 0)
+            rows += changed
+            links += 1 if changed else 0
+        return rows >= CHECKPOINT_FRACTION * live or links >= CHECKPOINT_MAX_LINKS
 
 
-def _winners(keys: pa.Table) -> pa.Table:
-    """One key row per id: a deletion wins, then the newest ``LastUpdatedTime``, then arrival."""
-    if keys.num_rows == 0:
-        return keys
-    epoch = pa.scalar(0, pa.timestamp("us", tz="UTC"))
-    keys = keys.set_column(3, "updated", pc.fill_null(keys["last_updated_at"], epoch))
-    ordered = keys.sort_by(
-        [
-            ("id", "ascending"),
-            ("deleted", "descending"),
-            ("updated", "descending"),
-            ("seq", "descending"),
-        ]
+def _duckdb(spill: str) -> duckdb.DuckDBPyConnection:
+    """A private DuckDB database in the spill folder, capped in memory."""
+    con = duckdb.connect(
+        os.path.join(spill, "work.duckdb"),
+        config={
+            "threads": 1,
+            "memory_limit": WRITER_MEMORY_LIMIT,
+            "temp_directory": os.path.join(spill, "tmp"),
+            "preserve_insertion_order": False,
+        },
     )
-    ids = ordered["id"].combine_chunks()
-    if len(ids) == 1:
-        return ordered
-    first = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))
-    keep = pa.concat_arrays([pa.array([True]), first])
-    return ordered.filter(keep)
+    con.execute("set TimeZone = 'UTC'")
+    return con
 
 
-def _key_strings(table: pa.Table) -> pa.ChunkedArray:
-    return pc.binary_join_element_wise(table["id"], table["content_hash"], "\x1f")
+def _sql_digest(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The (integer) digest of the ``id, hash`` rows of a query, streamed."""
+    total = 0
+    for batch in con.execute(sql).to_arrow_reader(1 << 16):
+        total += int(records.table_digest(batch.column(0), batch.column(1)), 16)
+    return total % (1 << 64)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _as_batches(item: pa.RecordBatch | pa.Table) -> list[pa.RecordBatch]:
