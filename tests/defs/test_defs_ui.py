@@ -98,3 +98,5 @@ def test_webserver_answers_graphql_with_every_asset(dagster_home: Path, tmp_path
         _stop(process)
         log.close()
     assert process.returncode is not None
+    # dg.toml's code_location_name agrees with workspace.yaml's location: no warning per load.
+    assert "does not match the name" not in (tmp_path / "webserver.log").read_text(errors="replace")
