@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.errors import LakeError
-from qbo_pipeline.lake.lake import RETIRED, RealmLake, SnapshotInfo
+from qbo_pipeline.lake.lake import DATA_AREAS, RETIRED, RealmLake, SnapshotInfo
 
 
 @dataclass
@@ -184,7 +184,7 @@ def _sweep_attachments(realm: RealmLake, blobs: set[str], result: GCResult) -> N
 
 def _orphans(realm: RealmLake, result: GCResult) -> None:
     committed = {info.snapshot_id for info in realm.snapshots(include_retired=True)}
-    for area in ("versions", "manifests", "reports"):
+    for area in DATA_AREAS:
         for name in realm.fs.listdir(realm._p(area)):
             if name.startswith("snapshot=") and name.removeprefix("snapshot=") not in committed:
                 for path in realm.fs.find(realm._p(area, name)):

@@ -117,3 +117,23 @@ def test_orphan_checkpoints_of_a_crashed_run_are_removed(tmp_path: Path) -> None
     take(realm, states[-1], when=day(5))
     assert not orphan.exists()
     assert realm.snapshots()[0].snapshot_id == ids[0]
+
+
+def test_gc_removes_orphan_checkpoints_and_keeps_flagged_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qbo_pipeline.lake.gc import collect_garbage
+
+    monkeypatch.setattr(writer_mod, "CHECKPOINT_MAX_LINKS", 2)
+    realm = Lake(tmp_path / "lake").realm(REALM)
+    ids, states = _history(realm, 4)
+    kept = sorted((tmp_path / "lake" / f"realm={REALM}" / "checkpoints").rglob("*.parquet"))
+    assert kept
+    orphan = Path(realm.checkpoint_path("20990101T000000.000000Z", "Invoice"))
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"torn")
+    result = collect_garbage(realm)
+    assert str(orphan) in result.files_removed
+    assert not orphan.exists()
+    assert all(p.exists() for p in kept)
+    assert rebuilt(realm, ids[-1], "Invoice") == canon(states[-1]["Invoice"])
