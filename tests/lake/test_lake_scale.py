@@ -12,7 +12,7 @@ from lake_helpers import day
 
 from qbo_pipeline import entities
 from qbo_pipeline.lake import records
-from qbo_pipeline.lake.lake import Lake
+from qbo_pipeline.lake.lake import Lake, _sorted_by_id
 
 N = 1_000_000
 CHURN = N // 100
@@ -59,6 +59,8 @@ def test_million_records_grow_with_change_only(tmp_path: Path) -> None:
         assert stats["versions_written"] == (N if snap == 0 else CHURN)
     versions = pq.ParquetDataset(tmp_path / "lake" / "realm=1000000" / "versions")
     assert versions.read(columns=["id"]).num_rows == N + 3 * CHURN
+    for path in (tmp_path / "lake" / "realm=1000000" / "versions").rglob("*.parquet"):
+        assert _sorted_by_id(realm.fs, path.as_posix()), path  # merged as they stream
     manifest = realm.manifest(infos[-1].snapshot_id)
     assert manifest.num_rows == N
     realm.verify(infos[-1].snapshot_id)
