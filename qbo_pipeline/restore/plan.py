@@ -30,7 +30,7 @@ from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.restore import payloads, remap, singletons
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import PHASE_ORDER, Action, Phase, Plan, Step
-from qbo_pipeline.restore.scope import Scope, changed_keys, id_sort_key
+from qbo_pipeline.restore.scope import Scope, changed_keys, group_by_entity, id_sort_key
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,11 @@ class LiveCompany(Protocol):
 
 
 class SnapshotReader(Protocol):
-    """What the planner reads from the lake."""
+    """What the planner reads from the lake.
+
+    A reader may also offer ``prefetch(snapshot_id, entity, ids)``, which reads many records of
+    one entity at once; the planner and the verification call it when it is there.
+    """
 
     def get(self, snapshot_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
         """One record's payload in a snapshot, or None."""
@@ -225,6 +229,10 @@ class Planner:
         scope = self.req.scope
         in_snapshot = self.lake.entities(self.sid)
         if scope.kind == "records":
+            prefetch = getattr(self.lake, "prefetch", None)
+            if prefetch is not None:
+                for name, ids in group_by_entity(scope.records).items():
+                    prefetch(self.sid, name, ids)
             for name, rid in scope.records:
                 entity = entities.ENTITIES[name]
                 if entity.is_singleton:

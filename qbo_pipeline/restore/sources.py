@@ -6,14 +6,22 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity
+from qbo_pipeline.lake import records
+from qbo_pipeline.lake.errors import LakeIntegrityError
 from qbo_pipeline.lake.lake import RealmLake
 from qbo_pipeline.qbo import query as qbo_query
 from qbo_pipeline.qbo.faults import ObjectNotFoundError, QBOError
 from qbo_pipeline.qbo.http import QBOClient
 
 _LOOKUPS_BEFORE_LOADING = 16
-"""Single-record lake lookups of one entity before its whole snapshot is loaded at once."""
+"""Single-record lake lookups of one entity before its whole snapshot is loaded at once..."""
+_LOAD_WHOLE_MAX = 20_000
+"""...when it has at most this many live records (beyond, lookups stay one scan each)."""
 
 
 class ClientLive:
@@ -60,28 +68,98 @@ class ClientLive:
 
 
 class LakeSnapshots:
-    """The realm's snapshots, read through :class:`~qbo_pipeline.lake.lake.RealmLake`."""
+    """The realm's snapshots, read through :class:`~qbo_pipeline.lake.lake.RealmLake`.
+
+    Single-record lookups are what ``--records`` plans and dependency checks make. Each entity's
+    live manifest of a snapshot is folded once (``RealmLake.entity_manifest``) and kept, so a
+    lookup of a record the snapshot lacks costs no I/O and one that is there costs one filtered
+    scan of the entity's version files for its ``(id, content_hash)``, as FORMAT.md defines the
+    payload of a live key. :meth:`prefetch` fetches many ids in one scan. After
+    :data:`_LOOKUPS_BEFORE_LOADING` lookups in a small entity, the whole entity is loaded at once.
+    """
 
     def __init__(self, realm: RealmLake) -> None:
         self.realm = realm
-        self._loaded: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._entities: dict[str, set[str]] = {}
+        self._live: dict[tuple[str, str], pa.Table] = {}
+        self._files: dict[tuple[str, str], list[str]] = {}
+        self._fetched: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._loaded: set[tuple[str, str]] = set()
         self._lookups: dict[tuple[str, str], int] = {}
         self._blobs: dict[str, dict[str, str]] = {}
 
-    def get(self, snapshot_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
-        """One payload; after a few lookups in one entity, the entity is loaded whole."""
+    # --- single records ------------------------------------------------------------------------
+
+    def _manifest_of(self, snapshot_id: str, entity: str) -> pa.Table:
         key = (snapshot_id, entity)
-        if key in self._loaded:
-            return self._loaded[key].get(str(record_id))
+        if key not in self._live:
+            self._live[key] = self.realm.entity_manifest(snapshot_id, entity)
+        return self._live[key]
+
+    def _hash_of(self, snapshot_id: str, entity: str, record_id: str) -> str | None:
+        table = self._manifest_of(snapshot_id, entity)
+        at = pc.index(table["id"], record_id).as_py()
+        return None if at < 0 else str(table["content_hash"][at].as_py())
+
+    def _fetch(self, snapshot_id: str, entity: str, wanted: dict[str, str]) -> None:
+        """Read the payloads of ``wanted`` (id -> content hash) in one scan, into the cache."""
+        key = (snapshot_id, entity)
+        if key not in self._files:
+            self._files[key] = self.realm.version_files(snapshot_id, entity)
+        found = self._fetched.setdefault(key, {})
+        expr = pc.field("id").isin(sorted(wanted))
+        reader = self.realm.fs.scan(
+            self._files[key], records.VERSION_SCHEMA, ["id", "content_hash", "payload"], expr
+        )
+        for batch in reader:
+            for rid, digest, text in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                if wanted.get(rid) == digest:
+                    found[rid] = records.load_json(text)
+        missing = sorted(set(wanted) - set(found))
+        if missing:
+            raise LakeIntegrityError(
+                f"realm {self.realm.realm_id} snapshot {snapshot_id}: {entity} "
+                f"{', '.join(missing[:5])} live but their versions are missing"
+            )
+
+    def prefetch(self, snapshot_id: str, entity: str, record_ids: Iterable[str]) -> None:
+        """Read many records of one entity in one scan (later :meth:`get` calls are free)."""
+        key = (snapshot_id, entity)
+        if key in self._loaded or entity not in self.entities(snapshot_id):
+            return
+        known = self._fetched.get(key, {})
+        wanted = {}
+        for rid in {str(r) for r in record_ids} - set(known):
+            digest = self._hash_of(snapshot_id, entity, rid)
+            if digest is not None:
+                wanted[rid] = digest
+        if wanted:
+            self._fetch(snapshot_id, entity, wanted)
+
+    def get(self, snapshot_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
+        """One payload, or None when the snapshot does not have the record."""
+        key, rid = (snapshot_id, entity), str(record_id)
         if entity not in self.entities(snapshot_id):
             return None
+        cached = self._fetched.get(key, {})
+        if rid in cached or key in self._loaded:
+            return cached.get(rid)
+        digest = self._hash_of(snapshot_id, entity, rid)
+        if digest is None:
+            return None
         self._lookups[key] = self._lookups.get(key, 0) + 1
-        if self._lookups[key] > _LOOKUPS_BEFORE_LOADING:
-            self._loaded[key] = {
-                str(p.get("Id", entity)): p for p in self.realm.iter_payloads(snapshot_id, entity)
+        size = self._manifest_of(snapshot_id, entity).num_rows
+        if self._lookups[key] > _LOOKUPS_BEFORE_LOADING and size <= _LOAD_WHOLE_MAX:
+            ent = entities.get(entity)
+            self._fetched[key] = {
+                records.record_id(ent, p): p for p in self.realm.iter_payloads(snapshot_id, entity)
             }
-            return self._loaded[key].get(str(record_id))
-        return self.realm.get_payload(snapshot_id, entity, str(record_id))
+            self._loaded.add(key)
+            return self._fetched[key].get(rid)
+        self._fetch(snapshot_id, entity, {rid: digest})
+        return self._fetched[key].get(rid)
+
+    # --- whole entities --------------------------------------------------------------------------
 
     def iter(self, snapshot_id: str, entity: str) -> Iterator[dict[str, Any]]:
         """Every payload of an entity in a snapshot."""
@@ -102,7 +180,9 @@ class LakeSnapshots:
 
     def entities(self, snapshot_id: str) -> set[str]:
         """The entities a snapshot holds."""
-        return set(self.realm.info(snapshot_id).entities)
+        if snapshot_id not in self._entities:
+            self._entities[snapshot_id] = set(self.realm.info(snapshot_id).entities)
+        return self._entities[snapshot_id]
 
     def has_blob(self, sha256: str) -> bool:
         """Whether attachment bytes are in the lake."""

@@ -66,6 +66,14 @@ def verify_restore(
         if step.action is Action.DELETE:
             entry["expect_gone"] = True
         entry.setdefault("writes", set()).add((step.action, step.sparse))
+    prefetch = getattr(lake, "prefetch", None)
+    if prefetch is not None:
+        wanted: dict[str, list[str]] = {}
+        for name, old_id in checked:
+            wanted.setdefault(name, []).append(old_id)
+        for name, ids in wanted.items():
+            prefetch(plan.snapshot_id, name, ids)
+            prefetch(after_snapshot_id, name, [id_map.resolve(name, i) for i in ids])
     differences = []
     equal = 0
     for (name, old_id), entry in checked.items():
