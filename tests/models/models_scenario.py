@@ -1,9 +1,16 @@
-"""A three-snapshot lake with known changes, shared by the model tests (read-only)."""
+"""A three-snapshot lake with known changes, shared by the model tests.
+
+The lake is written once per test session (the real lake writer takes seconds) and each caller
+gets its own copy, which it may change freely.
+"""
 
 from __future__ import annotations
 
+import atexit
 import copy
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +48,27 @@ def _by_id(records: list[dict[str, Any]], record_id: str) -> dict[str, Any]:
     return next(r for r in records if r["Id"] == record_id)
 
 
+_TEMPLATE: list[tuple[Path, Scenario]] = []
+
+
 def build_scenario(root: Path) -> Scenario:
+    """A fresh copy of the scenario's lake at ``root`` (written once per session)."""
+    if not _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="models-scenario-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _TEMPLATE.append((folder / "lake", _write_scenario(folder / "lake")))
+    template, scenario = _TEMPLATE[0]
+    shutil.copytree(template, root)
+    lake = WriterLake(root, realm=scenario.lake.realm, snapshot_ids=list(scenario.snapshots))
+    return replace(
+        scenario,
+        lake=lake,
+        snapshots=list(scenario.snapshots),
+        states=copy.deepcopy(scenario.states),
+    )
+
+
+def _write_scenario(root: Path) -> Scenario:
     lake = WriterLake(root)
     s1 = {e: sample(e) for e in ENTITIES}
     lake.commit(T1, s1)
