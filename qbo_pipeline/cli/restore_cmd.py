@@ -1,14 +1,56 @@
-"""``qbo-backup restore``: plan, review, approve and apply a restore; show its status.
+"""``qbo-backup restore``: put a company back the way a snapshot saw it, reviewed and audited.
+
+Restore compares a snapshot in the lake with the live company and writes a *plan*; nothing is
+written to QBO until someone approves that plan by its id. Applying is idempotent (every write
+carries a request id derived from the plan and the step), resumable (rerun the same command after
+a failure), re-plans stale SyncTokens instead of forcing them, and leaves an audit trail beside the
+plan in the lake (``restore/<plan_id>/``).
+
+Usage:
 
 ```
-qbo-backup restore plan --snapshot S (--records Entity:Id ... | --entity E ... |
-                                       --changed-since S2 | --all) [--realm R] [--remove-new]
-qbo-backup restore show PLAN [--html PATH]
-qbo-backup restore apply PLAN --approve [--as NAME] [--include-conflicts]
-qbo-backup restore status PLAN
-qbo-backup restore list
+# 1. Plan: what would change, and why (QBO is only read).
+qbo-backup restore plan --snapshot SNAPSHOT SCOPE [--realm REALM] [--remove-new]
+                        [--no-backup] [--html plan.html]
+#    SNAPSHOT: a snapshot id, an id prefix, a date (2026-05-01) or "latest".
+#    SCOPE, exactly one of:
+#      --records Invoice:130 --records Customer:24   (or --records Invoice:130,Customer:24)
+#      --entity Invoice --entity Payment              every record of these entities
+#      --changed-since SNAPSHOT2 [--entity ...]       what changed since another snapshot
+#      --all [--entity ...]                           every record
+#    --remove-new also deletes transactions (and deactivates list records) created after it.
+
+# 2. Review: the steps as a table; --html writes a page with every field-level change.
+qbo-backup restore show PLAN [--html plan.html]
+
+# 3. Approve and apply (rerun to resume; --include-conflicts also overwrites records that
+#    changed after the newest snapshot, which the plan marks as conflicts).
+qbo-backup restore apply PLAN --approve [--as "Your Name"] [--include-conflicts] [--no-verify]
+
+# 4. Follow up.
+qbo-backup restore status PLAN     each step's state, and the post-apply verification
+qbo-backup restore list            every plan of the company, who approved it, how far it got
 ```
-Nothing is written to QBO until ``apply --approve``; rerunning ``apply`` resumes a plan.
+
+Before planning, ``restore plan`` takes a *safety snapshot* of the company as it is now, so that
+every live change is kept before anything is overwritten and the restore itself can be undone
+(plan a restore to the safety snapshot); the output names it. ``--no-backup`` skips it: faster,
+but nothing keeps the company's current state, and records changed since the newest snapshot are
+marked as conflicts (written only when approved with ``--include-conflicts``).
+
+A plan says, for each record, whether it is re-created (with a new id, and every reference to it
+remapped), reverted, reactivated, deactivated, deleted (``--remove-new``), mapped by name to a
+live record, skipped as identical, or cannot be restored and why (read-only entities, closed
+periods, fields QBO's API cannot write). Records the plan needs are pulled in: a deleted customer
+of a restored invoice is re-created first; an inactive item is reactivated for the invoices that
+use it and deactivated again at the end. CompanyInfo and Preferences are reverted field by field,
+RecurringTransaction templates after what they use, attachments re-uploaded from the lake's bytes.
+
+After ``apply``, a fresh snapshot is compared with the target snapshot for the plan's records
+(``--no-verify`` skips it). Exit codes: 0 done, 1 failed or incomplete (rerun to resume), 2 bad
+arguments or no approval. Files under ``restore/<plan_id>/`` in the lake: ``plan.json`` (never
+rewritten), ``approval.json``, ``status.jsonl`` (appended per step), ``audit.jsonl`` (every
+request and response, secrets masked) and ``verify.json``.
 """
 
 from __future__ import annotations
@@ -139,6 +181,11 @@ def plan_cmd(
                     2,
                 )
             lake_realm = _realm(settings, realm_id)
+            if backup_first:
+                console.print(
+                    "taking a safety snapshot of the company before planning "
+                    "(skip it with --no-backup)"
+                )
             with console.status("reading the live company and planning"):
                 planned = plan_restore(
                     conn.client(str(realm_id)),
@@ -156,7 +203,15 @@ def plan_cmd(
     for note in plan.notes:
         out.print(f"[yellow]note:[/yellow] {note}")
     if planned.safety_snapshot_id:
-        out.print(f"safety snapshot taken before planning: {planned.safety_snapshot_id}")
+        out.print(
+            f"safety snapshot taken before planning: {planned.safety_snapshot_id} "
+            "(restore to it to undo this restore; --no-backup skips it)"
+        )
+    else:
+        out.print(
+            "no safety snapshot was taken (--no-backup): nothing keeps the company as it is now, "
+            "and records changed since the newest snapshot are marked as conflicts"
+        )
     if html:
         out.print(f"HTML review page: {write_html(plan, html)}")
     out.print(f"plan written to {planned.location}")

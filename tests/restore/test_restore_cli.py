@@ -38,6 +38,7 @@ def test_plan_review_refuse_approve_apply_status_list(sandbox_template: Path, tm
 
     planned = run("restore", "plan", "--snapshot", snapshot, "--entity", "item", "--realm", realm)
     assert "reactivate" in planned and f"Item {item}" in planned
+    assert "safety snapshot taken before planning" in planned and "--no-backup" in planned
     plan_id = next(word for word in planned.split() if word.startswith(snapshot + "-")).strip(".:")
 
     refused = run("restore", "apply", plan_id, code=2)
@@ -55,6 +56,21 @@ def test_plan_review_refuse_approve_apply_status_list(sandbox_template: Path, tm
     assert "done" in status and "1/1 equal" in status
     listing = run("restore", "list", "--realm", realm)
     assert plan_id[:20] in listing and "Test Approver" in listing
+
+    snapshots_before = len(Lake(settings.lake_url).realm(realm).snapshots())
+    quick = run(
+        "restore",
+        "plan",
+        "--snapshot",
+        snapshot,
+        "--records",
+        f"Item:{item}",
+        "--realm",
+        realm,
+        "--no-backup",
+    )
+    assert "no safety snapshot was taken (--no-backup)" in quick
+    assert len(Lake(settings.lake_url).realm(realm).snapshots()) == snapshots_before
 
     missing = run("restore", "show", "20200101T000000.000000Z-00000000", code=1)
     assert "no restore plan" in missing
