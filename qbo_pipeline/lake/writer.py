@@ -3,6 +3,8 @@
 A :class:`SnapshotWriter` writes its data files under their final paths, where nobody looks until
 the commit record exists; :meth:`SnapshotWriter.commit` writes that record last, atomically. An
 exception inside ``with realm.begin(...) as writer:`` aborts and removes what was written.
+Each entity is landed in bounded memory (see :class:`_EntityLanding`), and some snapshots also
+keep a full-manifest checkpoint of an entity (FORMAT.md, "Checkpoints").
 """
 
 from __future__ import annotations
@@ -193,8 +195,9 @@ class SnapshotWriter:
     ) -> dict[str, Any]:
         """Land an entity's records: write new and changed versions and the manifest delta.
 
-        Streams: the batches are diffed against the parent chunk by chunk, and only the keys and
-        hashes are kept in memory, never the payloads.
+        Streams in bounded memory: the batches are spilled chunk by chunk to a private
+        temporary folder (``TMPDIR``), then diffed against the parent by DuckDB under
+        ``WRITER_MEMORY_LIMIT``; neither the payloads nor all the keys are held in Python.
 
         Args:
             entity: Catalogue name.
