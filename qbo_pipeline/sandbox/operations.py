@@ -38,7 +38,7 @@ from typing import Any
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.sandbox import faults, links
-from qbo_pipeline.sandbox.clock import qbo_time
+from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.faults import SandboxFault
 from qbo_pipeline.sandbox.store import SandboxStore, numeric_id
 
@@ -244,7 +244,8 @@ class Operations:
     def _derive_transaction(
         self, ent: Entity, record: dict[str, Any], *, lines_changed: bool
     ) -> None:
-        record.setdefault("TxnDate", self.store.now(self.realm_id).date().isoformat())
+        today = self.store.now(self.realm_id).astimezone(COMPANY_TZ).date()
+        record.setdefault("TxnDate", today.isoformat())
         if ent.name != "TimeActivity":
             record.setdefault("CurrencyRef", {"value": "USD", "name": "United States Dollar"})
         lines = record.get("Line")

@@ -5,6 +5,22 @@ The first start with a new state file generates the companies (the DATA half's
 
     with SandboxServer("data/sandbox/sandbox.sqlite3") as sandbox:
         print(sandbox.base_url, sandbox.realm_ids, sandbox.client_id)
+
+The virtual clock (one per realm, persisted in the state file):
+
+- It reads the host's clock plus a per-realm offset, so time flows while the sandbox serves, and
+  every stamp QBO would write (``MetaData`` times, CDC deletion times, the envelope ``time``,
+  report headers, default ``TxnDate`` in the company's Pacific time zone) comes from it.
+- It is monotonic: it never reads earlier than a time it already gave, nor than the latest
+  stamp on any record or tombstone of the realm, also after a restart or when the host's clock
+  steps back. Only an explicit ``POST /_sandbox/clock {"set": ...}`` (or a negative
+  ``advance_*``) moves it back; a restart after that resumes from the latest stamp again.
+- ``POST /_sandbox/clock {"advance_days": n}`` (or ``advance_seconds``) moves it forward.
+- A simulation is deterministic: :func:`~qbo_pipeline.sandbox.simulate.simulate_days` sets and
+  freezes the clock for each change (day ``d`` at ``start + d days``, one change every 30
+  simulated seconds), so the same seed, state and start give byte-identical payloads; the clock
+  then reads the last change's time and flows on.
+- Generation sets it to 09:00 (company time) on the morning after the generated books end.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -34,6 +34,9 @@ ACTIONS = ("created", "updated", "deleted", "voided", "deactivated", "reactivate
 """What a :class:`Change` can be."""
 
 _HOME = {"value": "USD", "name": "United States Dollar"}
+
+OPERATION_SPACING = timedelta(seconds=30)
+"""Simulated time between two changes of one day."""
 _EXPENSE_ACCOUNTS = ("7", "8", "13", "15", "17", "20", "22", "24", "29", "56")
 
 
@@ -159,13 +162,15 @@ def _money(amount: int) -> int | float:
 class _Day:
     """The writes of one simulated day."""
 
-    def __init__(self, store: SandboxStore, realm_id: str, rng: random.Random, log: ActivityLog):
+    def __init__(
+        self, store: SandboxStore, realm_id: str, rng: random.Random, log: ActivityLog, today: str
+    ) -> None:
         self.store = store
         self.realm_id = realm_id
         self.rng = rng
         self.log = log
         self.ops = Operations(store, realm_id, observer=self._side_effect)
-        self.today = store.now(realm_id).astimezone(COMPANY_TZ).date().isoformat()
+        self.today = today
 
     def _side_effect(self, entity: str, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Log what a write changed on another record (the invoice a payment paid)."""
@@ -515,8 +520,14 @@ def simulate_days(
     *,
     seed: int = 7,
     changes_per_day: int | None = None,
+    start: datetime | None = None,
 ) -> ActivityLog:
     """Advance a realm's clock ``days`` days, making a day's worth of changes each day.
+
+    The clock is set for every change: day ``d`` (1-based) starts at ``start + d days`` and its
+    ``k``-th change is stamped ``OPERATION_SPACING * k`` later, with the clock frozen while the
+    change is written, so the same seed, company state and ``start`` give byte-identical
+    MetaData. Afterwards the clock reads the last change's time and flows on from there.
 
     Args:
         store: The sandbox store.
@@ -525,24 +536,40 @@ def simulate_days(
         seed: The same seed on the same company state gives the same activity.
         changes_per_day: Changes attempted each day; by default 5 to 15. An attempt that finds
             nothing to act on (no open invoice to pay, say) makes no change.
+        start: Where the simulated days start (the realm's clock by default); it may not be
+            earlier than the realm's clock, which never runs backward.
 
     Returns:
         Every change, in order.
 
     Raises:
-        ValueError: If ``days`` or ``changes_per_day`` is negative.
+        ValueError: If ``days`` or ``changes_per_day`` is negative, or ``start`` is naive or
+            earlier than the realm's clock.
     """
     if days < 0:
         raise ValueError(f"days must be zero or more, not {days}")
     if changes_per_day is not None and changes_per_day < 0:
         raise ValueError(f"changes_per_day must be zero or more, not {changes_per_day}")
+    now = store.now(realm_id)
+    if start is None:
+        start = now
+    elif start.tzinfo is None or start < now:
+        raise ValueError(
+            f"start {start.isoformat()} must be time-zone aware and not before the realm's "
+            f"clock ({now.isoformat()})"
+        )
+    start = start.replace(microsecond=0)  # QBO stamps whole seconds
     log = ActivityLog()
-    base = store.now(realm_id).astimezone(COMPANY_TZ).date().isoformat()
+    base = start.astimezone(COMPANY_TZ).date().isoformat()
     rng = random.Random(f"{seed}:{realm_id}:{base}")
-    for _ in range(days):
-        store.advance_clock(realm_id, timedelta(days=1))
-        day = _Day(store, realm_id, rng, log)
+    for number in range(1, days + 1):
+        day_start = start + timedelta(days=number)
+        today = day_start.astimezone(COMPANY_TZ).date().isoformat()
+        day = _Day(store, realm_id, rng, log, today)
         count = changes_per_day if changes_per_day is not None else rng.randint(5, 15)
-        for action in _actions(rng, count):
-            getattr(day, action)()
+        actions = list(_actions(rng, count)) or [None]
+        for k, action in enumerate(actions):
+            with store.frozen_clock(realm_id, day_start + OPERATION_SPACING * k):
+                if action is not None:
+                    getattr(day, action)()
     return log

@@ -6,7 +6,12 @@ name check stay O(log n) per record however large a company grows. Nothing is he
 beyond the page being served.
 
 Each realm has a virtual clock: an offset from the real clock, persisted, so that time keeps
-flowing while the sandbox serves requests and can be moved forward (simulation) or set.
+flowing while the sandbox serves requests and can be moved forward (simulation) or set. The clock
+never runs backward by itself: it never reads earlier than the latest time it stamped on a record
+or tombstone of the realm (also after a restart, or when the host's clock steps back); only an
+explicit :meth:`SandboxStore.set_clock` or a negative :meth:`SandboxStore.advance_clock` moves it
+back. :meth:`SandboxStore.frozen_clock` stops it at a given time, so that a simulation's
+MetaData times are exactly what it decided (see :mod:`qbo_pipeline.sandbox.server`).
 
 Threading: a file-backed store gives every thread its own connection (WAL mode: readers never
 wait for the writer) and serialises writes with one lock; an in-memory store (``":memory:"``,
@@ -218,6 +223,9 @@ class SandboxStore:
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._versions: dict[str, int] = {}
+        self._floors: dict[str, datetime] = {}
+        self._frozen: dict[str, datetime] = {}
+        self._clock_lock = threading.Lock()
         self._closed = False
         self._shared: sqlite3.Connection | None = self._open() if self._memory else None
         with self._checkout() as conn:
@@ -357,22 +365,69 @@ class SandboxStore:
         return str(self._realm_row(realm_id)[0])
 
     def now(self, realm_id: str) -> datetime:
-        """The realm's virtual clock (tz-aware, UTC)."""
+        """The realm's virtual clock (tz-aware, UTC); never earlier than a time it gave before."""
         offset = float(self._realm_row(realm_id)[1])
-        return datetime.fromtimestamp(time.time() + offset, tz=UTC)
+        with self._clock_lock:
+            frozen = self._frozen.get(realm_id)
+            if frozen is not None:
+                return frozen
+        floor = self._floor(realm_id)
+        when = datetime.fromtimestamp(time.time() + offset, tz=UTC)
+        with self._clock_lock:
+            floor = max(floor, self._floors.get(realm_id, floor))
+            when = max(when, floor)
+            self._floors[realm_id] = when
+        return when
+
+    def _floor(self, realm_id: str) -> datetime:
+        """The latest time stamped in the realm (loaded once per process from the records)."""
+        with self._clock_lock:
+            known = self._floors.get(realm_id)
+        if known is not None:
+            return known
+        latest = ""
+        for name in entities.ENTITIES:
+            rows = self._read(
+                "SELECT max(updated) FROM records WHERE realm = ? AND entity = ? UNION ALL "
+                "SELECT max(deleted) FROM tombstones WHERE realm = ? AND entity = ?",
+                (realm_id, name, realm_id, name),
+            )
+            latest = max([latest, *(str(r[0]) for r in rows if r[0])])
+        floor = parse_qbo_time(latest) if latest else datetime.min.replace(tzinfo=UTC)
+        with self._clock_lock:
+            return self._floors.setdefault(realm_id, floor)
+
+    def _reset_floor(self, realm_id: str, when: datetime) -> None:
+        with self._clock_lock:
+            self._floors[realm_id] = when.astimezone(UTC)
+
+    @contextmanager
+    def frozen_clock(self, realm_id: str, when: datetime) -> Iterator[None]:
+        """Stop the realm's clock at ``when`` for the block (every stamp inside reads ``when``).
+
+        The clock is left reading ``when`` afterwards and flows on from there.
+
+        Raises:
+            ValueError: If ``when`` is naive.
+        """
+        self.set_clock(realm_id, when)
+        with self._clock_lock:
+            self._frozen[realm_id] = when.astimezone(UTC)
+        try:
+            yield
+        finally:
+            with self._clock_lock:
+                self._frozen.pop(realm_id, None)
+            self.set_clock(realm_id, when)
 
     def advance_clock(self, realm_id: str, delta: timedelta) -> datetime:
-        """Move the realm's clock forward (or back) by ``delta``; returns the new time."""
-        with self._write():
-            self._realm_row(realm_id)
-            self._conn().execute(
-                "UPDATE realms SET clock_offset = clock_offset + ? WHERE realm_id = ?",
-                (delta.total_seconds(), realm_id),
-            )
+        """Move the realm's clock forward (or, explicitly, back) by ``delta``; returns it."""
+        current = self.now(realm_id)
+        self.set_clock(realm_id, current + delta)
         return self.now(realm_id)
 
     def set_clock(self, realm_id: str, when: datetime) -> None:
-        """Make the realm's clock read ``when`` now.
+        """Make the realm's clock read ``when`` now (explicitly, even when that is earlier).
 
         Raises:
             ValueError: If ``when`` is naive.
@@ -385,6 +440,7 @@ class SandboxStore:
                 "UPDATE realms SET clock_offset = ? WHERE realm_id = ?",
                 (when.timestamp() - time.time(), realm_id),
             )
+        self._reset_floor(realm_id, when)
 
     # --- records ----------------------------------------------------------------------------
 
