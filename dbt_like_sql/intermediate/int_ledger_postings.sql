@@ -32,10 +32,11 @@
 --                  (the sides swap for a negative QtyDiff)
 --   TaxPayment     Dr the default sales tax liability | Cr PaymentAccountRef, PaymentAmount
 --                  (swapped for a Refund); it posts on its PaymentDate
--- Inventory is valued at the item's PurchaseCost in its newest version (QBO values it FIFO at
--- the time of the sale: the two differ once costs change). A group-item line posts through its
--- member lines (GroupLineDetail.Line), as QBO posts a bundle. Not derived: multicurrency
--- revaluation.
+-- Items are read as they were when the transaction version was first captured (its first
+-- snapshot), so a later change to an item never rewrites an earlier snapshot's books; inventory
+-- is valued at that version's PurchaseCost (QBO values it FIFO, which differs once costs move).
+-- A group-item line posts through its member lines (GroupLineDetail.Line), as QBO posts a
+-- bundle. Not derived: multicurrency revaluation.
 with
 
 account_defaults as (
@@ -66,23 +67,6 @@ defaults as (
         from tax_rates
         group by realm_id
     ) as t on a.realm_id = t.realm_id
-),
-
-items as (
-    select
-        realm_id,
-        item_id,
-        item_type,
-        income_account_id,
-        expense_account_id,
-        asset_account_id,
-        purchase_cost,
-        case when item_type = 'Inventory' then asset_account_id else expense_account_id end
-            as purchase_account_id,
-    from staging.stg_items
-    qualify row_number() over (
-        partition by realm_id, item_id order by last_updated_at desc nulls last
-    ) = 1
 ),
 
 document_lines as (
@@ -141,6 +125,101 @@ sales_headers as (
     from staging.stg_refund_receipts
 ),
 
+expense_lines as (
+    select 'Bill' as entity, bill_id as record_id, * exclude (bill_id)
+    from staging.stg_bill_lines
+    union all by name
+    select 'VendorCredit' as entity, vendor_credit_id as record_id, * exclude (vendor_credit_id)
+    from staging.stg_vendor_credit_lines
+    union all by name
+    select 'Purchase' as entity, purchase_id as record_id, * exclude (purchase_id)
+    from staging.stg_purchase_lines
+),
+
+expense_headers as (
+    select 'Bill' as entity, bill_id as record_id, 1 as sign, realm_id, content_hash, txn_date,
+        total_amount, ap_account_id as header_account_id, 'ap' as header_role,
+    from staging.stg_bills
+    union all
+    select 'VendorCredit', vendor_credit_id, -1, realm_id, content_hash, txn_date, total_amount,
+        ap_account_id, 'ap',
+    from staging.stg_vendor_credits
+    union all
+    select 'Purchase', purchase_id, if(coalesce(is_credit, false), -1, 1), realm_id,
+        content_hash, txn_date, total_amount, payment_account_id, 'paid from',
+    from staging.stg_purchases
+),
+
+item_versions as (
+    -- Every item version with the snapshots it was live in.
+    select
+        s.realm_id,
+        s.item_id,
+        s.item_type,
+        s.income_account_id,
+        s.expense_account_id,
+        s.asset_account_id,
+        s.purchase_cost,
+        case when s.item_type = 'Inventory' then s.asset_account_id else s.expense_account_id end
+            as purchase_account_id,
+        r.valid_from_seq,
+        r.valid_to_seq,
+    from staging.stg_items as s
+    inner join intermediate.int_record_intervals as r
+        on s.realm_id = r.realm_id
+        and r.entity = 'Item'
+        and s.item_id = r.record_id
+        and s.content_hash = r.content_hash
+),
+
+captured as (
+    -- The snapshot where each transaction version first appeared.
+    select realm_id, entity, record_id, content_hash, min(valid_from_seq) as first_seq,
+    from intermediate.int_record_intervals
+    group by all
+),
+
+item_refs as (
+    select distinct realm_id, entity, record_id, content_hash, item_id,
+    from (
+        select realm_id, entity, record_id, content_hash, item_id, from sales_lines
+        union all
+        select realm_id, entity, record_id, content_hash, item_id, from expense_lines
+        union all
+        select realm_id, 'InventoryAdjustment', inventory_adjustment_id, content_hash, item_id,
+        from staging.stg_inventory_adjustment_lines
+    )
+    where item_id is not null
+),
+
+items as (
+    -- The item each line names, as it was when the transaction version was captured: a later
+    -- change to an item (its cost, its accounts) never rewrites an earlier snapshot's books.
+    select
+        r.realm_id,
+        r.entity,
+        r.record_id,
+        r.content_hash,
+        r.item_id,
+        v.item_type,
+        v.income_account_id,
+        v.expense_account_id,
+        v.asset_account_id,
+        v.purchase_cost,
+        v.purchase_account_id,
+    from item_refs as r
+    inner join captured as c
+        on r.realm_id = c.realm_id
+        and r.entity = c.entity
+        and r.record_id = c.record_id
+        and r.content_hash = c.content_hash
+    inner join item_versions as v
+        on r.realm_id = v.realm_id
+        and r.item_id = v.item_id
+        and v.valid_from_seq <= c.first_seq
+        and (v.valid_to_seq is null or v.valid_to_seq > c.first_seq)
+),
+
 inventory_sales as (
     select
         l.realm_id, l.entity, l.record_id, l.content_hash, h.txn_date, l.sign,
@@ -153,7 +232,12 @@ inventory_sales as (
         and l.entity = h.entity
         and l.record_id = h.record_id
         and l.content_hash = h.content_hash
-    inner join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
+    inner join items as i
+        on l.realm_id = i.realm_id
+        and l.entity = i.entity
+        and l.record_id = i.record_id
+        and l.content_hash = i.content_hash
+        and l.item_id = i.item_id
     where l.detail_type = 'SalesItemLineDetail'
         and i.item_type = 'Inventory'
         and i.expense_account_id is not null
@@ -228,33 +312,13 @@ sales_postings as (
         and l.entity = h.entity
         and l.record_id = h.record_id
         and l.content_hash = h.content_hash
-    left join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
+    left join items as i
+        on l.realm_id = i.realm_id
+        and l.entity = i.entity
+        and l.record_id = i.record_id
+        and l.content_hash = i.content_hash
+        and l.item_id = i.item_id
     where l.detail_type in ('SalesItemLineDetail', 'DiscountLineDetail')
-),
-
-expense_lines as (
-    select 'Bill' as entity, bill_id as record_id, * exclude (bill_id)
-    from staging.stg_bill_lines
-    union all by name
-    select 'VendorCredit' as entity, vendor_credit_id as record_id, * exclude (vendor_credit_id)
-    from staging.stg_vendor_credit_lines
-    union all by name
-    select 'Purchase' as entity, purchase_id as record_id, * exclude (purchase_id)
-    from staging.stg_purchase_lines
-),
-
-expense_headers as (
-    select 'Bill' as entity, bill_id as record_id, 1 as sign, realm_id, content_hash, txn_date,
-        total_amount, ap_account_id as header_account_id, 'ap' as header_role,
-    from staging.stg_bills
-    union all
-    select 'VendorCredit', vendor_credit_id, -1, realm_id, content_hash, txn_date, total_amount,
-        ap_account_id, 'ap',
-    from staging.stg_vendor_credits
-    union all
-    select 'Purchase', purchase_id, if(coalesce(is_credit, false), -1, 1), realm_id,
-        content_hash, txn_date, total_amount, payment_account_id, 'paid from',
-    from staging.stg_purchases
 ),
 
 expense_postings as (
@@ -277,7 +341,12 @@ expense_postings as (
         and l.entity = h.entity
         and l.record_id = h.record_id
         and l.content_hash = h.content_hash
-    left join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
+    left join items as i
+        on l.realm_id = i.realm_id
+        and l.entity = i.entity
+        and l.record_id = i.record_id
+        and l.content_hash = i.content_hash
+        and l.item_id = i.item_id
     where l.detail_type in ('AccountBasedExpenseLineDetail', 'ItemBasedExpenseLineDetail')
 ),
 
@@ -374,7 +443,12 @@ adjustment_values as (
         on l.realm_id = h.realm_id
         and l.inventory_adjustment_id = h.inventory_adjustment_id
         and l.content_hash = h.content_hash
-    inner join items as i on l.realm_id = i.realm_id and l.item_id = i.item_id
+    inner join items as i
+        on l.realm_id = i.realm_id
+        and i.entity = 'InventoryAdjustment'
+        and l.inventory_adjustment_id = i.record_id
+        and l.content_hash = i.content_hash
+        and l.item_id = i.item_id
     where l.detail_type = 'ItemAdjustmentLineDetail' and i.asset_account_id is not null
 ),
 

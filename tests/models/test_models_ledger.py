@@ -459,3 +459,35 @@ def test_models_trial_balance_values_inventory_groups_and_sales_tax(tmp_path: Pa
     assert balances == {k: Decimal(v) for k, v in expected.items()}
     assert unassigned == 0
     assert tax_payment_dates == [(datetime(2026, 2, 10).date(),)]
+
+
+def test_models_trial_balance_of_a_snapshot_ignores_later_item_changes(tmp_path: Path) -> None:
+    lake = WriterLake(tmp_path / "lake")
+    state = _inventory_and_tax_state()
+    state = {k: state[k] for k in ("Account", "Customer", "Item")}
+    state["Invoice"] = [_inventory_and_tax_state()["Invoice"][0]]
+    state["Invoice"][0].pop("TxnTaxDetail")
+    state["Invoice"][0]["TotalAmt"] = 40
+    lake.commit(datetime(2026, 3, 1, tzinfo=UTC), state)
+    # The widget's cost doubles and its income moves to another account; a new sale follows.
+    later = copy.deepcopy(state)
+    later["Item"][0].update({"PurchaseCost": 5, "IncomeAccountRef": _ref("1"), "SyncToken": "1"})
+    second = copy.deepcopy(state["Invoice"][0])
+    second.update({"Id": "2", "TotalAmt": 10})
+    second["Line"][0].update({"Amount": 10})
+    second["Line"][0]["SalesItemLineDetail"]["Qty"] = 1
+    later["Invoice"].append(second)
+    lake.commit(datetime(2026, 3, 2, tzinfo=UTC), later)
+    build_warehouse(tmp_path / "lake", tmp_path / "w.duckdb", select=["trial_balance"])
+    s1, s2 = lake.snapshot_ids
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        rows = con.execute(
+            "select snapshot_id, account_id, balance from marts.trial_balance order by all"
+        ).fetchall()
+    balances = {(sid, aid): amount for sid, aid, amount in rows if amount}
+    first = {"2": "40", "11": "-10", "12": "10", "13": "-40"}
+    # The first invoice keeps the cost (2.50) and income account it was captured with.
+    second_expected = {"1": "-10", "2": "50", "11": "-15", "12": "15", "13": "-40"}
+    assert balances == {(s1, a): Decimal(v) for a, v in first.items()} | {
+        (s2, a): Decimal(v) for a, v in second_expected.items()
+    }
