@@ -24,8 +24,6 @@ from qbo_pipeline.defs.warehouse.sensors import after_snapshot
 from qbo_pipeline.lake.lake import Lake, SnapshotInfo
 from qbo_pipeline.sandbox.server import SandboxServer
 
-DAGSTER_YAML = Path(__file__).resolve().parents[2] / "qbo_pipeline" / "defs" / "dagster.yaml"
-
 
 @dataclass
 class Pipeline:
@@ -45,18 +43,17 @@ class Pipeline:
 def pipeline(
     definitions: dg.Definitions,
     sandbox_template: Path,
+    module_dagster_home: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
     """Snapshot, warehouse and exports of one company, run once for the module's tests."""
     root = tmp_path_factory.mktemp("pipeline")
-    home = root / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(DAGSTER_YAML, home / "dagster.yaml")
     data = root / "data"
     state = root / "sandbox.sqlite3"
     shutil.copyfile(sandbox_template, state)
     sandbox = SandboxServer(state, realms=1)
     sandbox.start()
+    home = module_dagster_home
     with pytest.MonkeyPatch.context() as env:
         for name in ("QBO_LAKE_URL", "QBO_WAREHOUSE", "QBO_EXPORTS_DIR", "QBO_TOKEN_STORE"):
             env.delenv(name, raising=False)
