@@ -102,9 +102,16 @@ def _text(value: Any) -> str | None:
     return json.dumps(value)
 
 
+def _change(old: Any, new: Any) -> str:
+    """The diff's kind of field change for a log entry (None: the path is absent there)."""
+    if old is None:
+        return "added"
+    return "removed" if new is None else "modified"
+
+
 def expected_diff(
     log: ActivityLog,
-) -> dict[tuple[str, str], tuple[str, dict[str, tuple[str | None, str | None]]]]:
+) -> dict[tuple[str, str], tuple[str, dict[str, tuple[str, str | None, str | None]]]]:
     """The net effect of a log per record: the diff's action and its non-system field changes.
 
     Several changes to one record compose: created then deleted is no change at all, created
@@ -138,7 +145,10 @@ def expected_diff(
             action = "voided"
         else:
             action = "changed"
-        expected[key] = (action, {p: (_text(o), _text(n)) for p, (o, n) in fields.items()})
+        expected[key] = (
+            action,
+            {p: (_change(o, n), _text(o), _text(n)) for p, (o, n) in fields.items()},
+        )
     return expected
 
 
@@ -148,7 +158,10 @@ def test_models_sandbox_diff_equals_the_activity_log(run: Run) -> None:
     with connect(run.warehouse, read_only=True) as con:
         diff = compute_diff(con, old, new)
     actual = {
-        (c.entity, c.record_id): (c.action, {f.path: (f.old_value, f.new_value) for f in c.fields})
+        (c.entity, c.record_id): (
+            c.action,
+            {f.path: (f.change, f.old_value, f.new_value) for f in c.fields},
+        )
         for c in diff.changes
     }
     expected = expected_diff(run.log)
@@ -167,7 +180,7 @@ def test_models_sandbox_diff_equals_the_activity_log(run: Run) -> None:
     assert len(imported) == 10 and imported <= set(actual)
     (item,) = {(c.entity, c.id) for c in run.incidents["deactivate_item"]}
     assert actual[item][0] == "deactivated"
-    assert actual[item][1]["Name"][1].endswith(" (deleted)")
+    assert actual[item][1]["Name"][2].endswith(" (deleted)")
 
 
 def test_models_sandbox_as_of_equals_the_manifest(run: Run) -> None:
