@@ -178,7 +178,10 @@ def plan_revert(
             written.append(change)
     if not written:
         return Revert(None, written, blocked)
-    payload: dict[str, Any] = {"Id": str(live.get("Id", "")), "SyncToken": str(live["SyncToken"])}
+    payload: dict[str, Any] = {
+        "Id": str(live.get("Id", "")),
+        "SyncToken": str(live.get("SyncToken", "0")),
+    }
     for key in dict.fromkeys(_top(c.path) for c in written):
         payload[key] = _merged(entity, key, snapshot[key], live.get(key))
     return Revert(payload, written, blocked)
