@@ -36,7 +36,13 @@ from qbo_pipeline.sandbox.batch import run_batch
 from qbo_pipeline.sandbox.cdc import change_data_capture
 from qbo_pipeline.sandbox.clock import qbo_time
 from qbo_pipeline.sandbox.faults import SandboxFault
-from qbo_pipeline.sandbox.oauth import SCOPE, AccessDenied, OAuthError, OAuthService
+from qbo_pipeline.sandbox.oauth import (
+    SCOPE,
+    AccessDenied,
+    OAuthError,
+    OAuthService,
+    WrongRealm,
+)
 from qbo_pipeline.sandbox.operations import Operations
 from qbo_pipeline.sandbox.query import QueryEngine
 from qbo_pipeline.sandbox.realism import FaultRule, Realism
@@ -254,6 +260,8 @@ class SandboxApp:
     def _on_api(self, request: Request, realm: str, rest: str) -> Any:
         try:
             token = self.oauth.check_access(request.headers.get("Authorization"), realm)
+        except WrongRealm:
+            return self._fault(faults.application_authorization_failed(realm))
         except AccessDenied as exc:
             return self._json(faults.authentication_body(self._now(), str(exc)), status=401)
         url = request.full_path
@@ -302,14 +310,7 @@ class SandboxApp:
 
     def _api(self, request: Request, realm: str, rest: str) -> Response:
         if not self.store.has_realm(realm):
-            raise faults.SandboxFault(
-                403,
-                "3100",
-                "ApplicationAuthorizationFailed",
-                f"message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403 "
-                f"(no company {realm})",
-                fault_type="AuthorizationFault",
-            )
+            raise faults.application_authorization_failed(realm)
         parts = [p for p in rest.split("/") if p]
         head = parts[0].lower() if parts else ""
         method = request.method

@@ -31,12 +31,7 @@ def run_batch(
         raise faults.request_error('The batch body must be {"BatchItemRequest": [...]}.')
     items = body["BatchItemRequest"]
     if len(items) > BATCH_MAX_ITEMS:
-        raise faults.SandboxFault(
-            400,
-            "4002",
-            "Batch request is too large",
-            f"The batch has {len(items)} items; at most {BATCH_MAX_ITEMS} are allowed.",
-        )
+        raise faults.batch_too_large(len(items), BATCH_MAX_ITEMS)
     seen: set[str] = set()
     results: list[dict[str, Any]] = []
     for item in items:

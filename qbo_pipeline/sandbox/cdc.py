@@ -3,8 +3,8 @@
 Per entity, the records whose ``LastUpdatedTime`` is at or after ``changedSince``, and the
 hard-deleted ones as ``{"domain": "QBO", "status": "Deleted", "Id", "MetaData"}``; at most 1000
 objects in one response, the oldest changes first. ``changedSince`` may look back at most 30 days
-on the realm's clock, and entities the catalogue marks ``cdc=False`` are refused, both with a
-ValidationFault that names the problem.
+on the realm's clock, and entities the catalogue marks ``cdc=False`` are refused, both with the
+ValidationFault QBO uses (code 500 "Unsupported Operation", see :mod:`faults`).
 """
 
 from __future__ import annotations
@@ -71,9 +71,7 @@ def parse_entities(text: str | None) -> list[entities.Entity]:
     if unknown:
         raise faults.request_error(f"CDC: unknown entities: {', '.join(unknown)}")
     if uncovered:
-        raise faults.request_error(
-            f"CDC is not supported for: {', '.join(uncovered)}; read them with a query instead"
-        )
+        raise faults.cdc_uncovered(uncovered)
     if not found:
         raise faults.required_missing("entities")
     return found
@@ -93,10 +91,7 @@ def change_data_capture(
     now = store.now(realm_id)
     oldest = now - timedelta(days=CDC_LOOKBACK_DAYS)
     if since < oldest:
-        raise faults.request_error(
-            f"changedSince {changed_since} is more than {CDC_LOOKBACK_DAYS} days ago; "
-            f"CDC looks back at most {CDC_LOOKBACK_DAYS} days (to {oldest.isoformat()})"
-        )
+        raise faults.cdc_too_old(str(changed_since), CDC_LOOKBACK_DAYS)
     streams = []
     for order, ent in enumerate(ents):
         rows = store.changes_since(realm_id, ent.name, since, CDC_MAX_OBJECTS)

@@ -3,6 +3,21 @@
 Most faults are JSON (``{"Fault": {"Error": [...], "type": ...}, "time": ...}``); the 401 of an
 expired or missing token is a lower-case JSON body; throttling (429) and some system faults are XML
 whatever the ``Accept`` header asked for.
+
+Where no capture shows a fault, its code follows Intuit's published material (each function
+below names its source):
+
+- a batch over 30 items: 1040 "Batch size exceeds allowed limit" (Intuit's general error-code
+  list, 600-1999 "General Error Codes", as mirrored in integrators' help pages);
+- a CDC ``changedSince`` beyond the 30-day look-back: 500 "Unsupported Operation" with QBO's
+  detail "Operation cdc with changedSince date ... which is older than fixed days is not
+  supported." (quoted verbatim in Wish-Org/QuickBooksSharp issue #19);
+- CDC of an entity CDC does not cover: the same 500 "Unsupported Operation" family (no capture;
+  QBO answers unsupported operations with code 500, ``error_unsupported_operation_500.json``);
+- a realm the token was not issued for, or that does not exist: HTTP 403, code 3100,
+  ``message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403`` (the message format
+  of the captured 3200 and 3001 faults; 403 is Intuit's "restricted" status in its HTTP-status
+  table of the error-codes page).
 """
 
 from __future__ import annotations
@@ -122,6 +137,42 @@ def unsupported_property(detail: str) -> SandboxFault:
 def unsupported_operation(detail: str) -> SandboxFault:
     """500 (code) / HTTP 400: the operation is not supported on this resource."""
     return SandboxFault(400, "500", "Unsupported Operation", detail)
+
+
+def batch_too_large(items: int, limit: int) -> SandboxFault:
+    """1040: a batch request with more items than allowed (Intuit's general error codes)."""
+    return SandboxFault(
+        400,
+        "1040",
+        "Batch size exceeds allowed limit",
+        f"The batch has {items} items; at most {limit} BatchItemRequest items are allowed.",
+    )
+
+
+def cdc_too_old(changed_since: str, days: int) -> SandboxFault:
+    """500 Unsupported Operation: ``changedSince`` older than CDC's look-back (QBO's wording)."""
+    return unsupported_operation(
+        f"Operation cdc with changedSince date {changed_since} which is older than fixed days "
+        f"is not supported. (CDC looks back at most {days} days.)"
+    )
+
+
+def cdc_uncovered(names: list[str]) -> SandboxFault:
+    """500 Unsupported Operation: CDC of entities it does not cover."""
+    return unsupported_operation(
+        f"Operation cdc is not supported for {', '.join(names)}; read them with a query instead."
+    )
+
+
+def application_authorization_failed(realm_id: str) -> SandboxFault:
+    """403 / 3100: the token may not use this company (another realm's, or no such realm)."""
+    return SandboxFault(
+        403,
+        "3100",
+        "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
+        f"The application is not authorized to access company {realm_id}.",
+        fault_type="AuthorizationFault",
+    )
 
 
 def business_validation(detail: str) -> SandboxFault:

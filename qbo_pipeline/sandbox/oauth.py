@@ -59,6 +59,10 @@ class AccessDenied(Exception):
     """An access token that is missing, unknown, expired, revoked or for another realm."""
 
 
+class WrongRealm(AccessDenied):
+    """A valid access token used on a company it was not issued for (QBO answers 403/3100)."""
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -262,5 +266,5 @@ class OAuthService:
         if float(expires_at) < self.clock():
             raise AccessDenied("Token expired")
         if str(realm) != realm_id:
-            raise AccessDenied(f"Token invalid: it was issued for another company than {realm_id}")
+            raise WrongRealm(f"Token invalid: it was issued for another company than {realm_id}")
         return token

@@ -47,6 +47,7 @@ def test_look_back_limit(store: SandboxStore) -> None:
     with pytest.raises(SandboxFault) as info:
         change_data_capture(store, REALM, "Customer", _since(31))
     assert "30 days" in info.value.detail and info.value.fault_type == "ValidationFault"
+    assert info.value.code == "500" and "older than fixed days" in info.value.detail
     assert change_data_capture(store, REALM, "Customer", _since(29))
 
 
@@ -54,6 +55,7 @@ def test_uncovered_and_unknown_entities_refused(store: SandboxStore) -> None:
     with pytest.raises(SandboxFault) as info:
         change_data_capture(store, REALM, "Customer,TaxCode,TimeActivity", _since(1))
     assert "TaxCode" in info.value.detail and "TimeActivity" in info.value.detail
+    assert info.value.code == "500" and info.value.message == "Unsupported Operation"
     with pytest.raises(SandboxFault):
         change_data_capture(store, REALM, "Nope", _since(1))
     with pytest.raises(SandboxFault) as missing:

@@ -141,7 +141,9 @@ def test_token_for_one_realm_refused_on_another(clocked: tuple[SandboxServer, Fa
         headers={"Authorization": f"Bearer {tokens['access_token']}"},
         timeout=30,
     )
-    assert response.status_code == 401
+    assert response.status_code == 403  # QBO: ApplicationAuthorizationFailed (3100)
+    assert response.json()["Fault"]["Error"][0]["code"] == "3100"
+    assert tokens["access_token"] not in response.text
 
 
 def test_consent_page_when_auto_consent_off(sandbox_template: Path, tmp_path: Path) -> None:

@@ -119,7 +119,8 @@ def test_batch_mixed_items(sandbox: SandboxServer) -> None:
         "BatchItemRequest": [{"bId": str(i), "Query": "select * from Item"} for i in range(31)]
     }
     refused = requests.post(f"{base}/batch", json=too_many, headers=headers, timeout=30)
-    assert refused.status_code == 400 and "30" in refused.json()["Fault"]["Error"][0]["Detail"]
+    error = refused.json()["Fault"]["Error"][0]
+    assert refused.status_code == 400 and error["code"] == "1040" and "30" in error["Detail"]
 
 
 def test_attachment_upload_and_download(sandbox: SandboxServer) -> None:
@@ -179,4 +180,9 @@ def test_two_realms_are_isolated(sandbox: SandboxServer) -> None:
     assert len(in_a["QueryResponse"]["Customer"]) == 1
     assert in_b["QueryResponse"] == {}
     cross = requests.get(f"{base_b}/customer/1", headers=headers_a, timeout=30)
-    assert cross.status_code == 401
+    assert cross.status_code == 403
+    fault = cross.json()["Fault"]
+    assert fault["Error"][0]["code"] == "3100" and fault["type"] == "AuthorizationFault"
+    assert "errorCode=003100" in fault["Error"][0]["Message"]
+    nowhere = requests.get(f"{base_a[:-5]}99999/customer/1", headers=headers_a, timeout=30)
+    assert nowhere.status_code == 403 and nowhere.json()["Fault"]["Error"][0]["code"] == "3100"
