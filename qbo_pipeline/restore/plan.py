@@ -255,10 +255,35 @@ class Planner:
                 continue
             targets = {record_id(entity, p): p for p in self.lake.iter(self.sid, entity.name)}
             lives = {record_id(entity, p): p for p in self.live.iter_records(entity)}
+            self._prefetch_latest(entity, targets, lives)
             for rid in sorted(set(targets) | set(lives), key=id_sort_key):
                 self._target_cache[(entity.name, rid)] = targets.get(rid)
                 self._live_cache[(entity.name, rid)] = lives.get(rid)
                 yield entity, rid, targets.get(rid), lives.get(rid)
+
+    def _prefetch_latest(
+        self,
+        entity: Entity,
+        targets: dict[str, dict[str, Any]],
+        lives: dict[str, dict[str, Any]],
+    ) -> None:
+        """Read at once the latest snapshot's version of every live record that moved.
+
+        Those are the records whose conflict check looks the latest snapshot up, one by one.
+        """
+        latest = self.req.latest_snapshot_id
+        prefetch = getattr(self.lake, "prefetch", None)
+        if latest is None or prefetch is None:
+            return
+        moved = [
+            rid
+            for rid, live in lives.items()
+            if rid not in targets
+            or payloads.version_of(entity, live) != payloads.version_of(entity, targets[rid])
+            or _updated_at(live) != _updated_at(targets[rid])
+        ]
+        if moved:
+            prefetch(latest, entity.name, moved)
 
     def _singleton_pair(
         self, entity: Entity
@@ -282,6 +307,12 @@ class Planner:
             keys |= changed_keys(
                 self.lake.manifest(self.sid, names), self.lake.manifest(latest, names)
             )
+        prefetch = getattr(self.lake, "prefetch", None)
+        if prefetch is not None:
+            for name, ids in group_by_entity(keys).items():
+                prefetch(self.sid, name, ids)
+                if latest != self.sid:
+                    prefetch(latest, name, ids)
         order = {name: i for i, name in enumerate(entities.restore_order())}
         for name, rid in sorted(keys, key=lambda k: (order[k[0]], id_sort_key(k[1]))):
             entity = entities.ENTITIES[name]
