@@ -163,6 +163,7 @@ def run_backup(
     progress = progress or _Quiet()
     started = time.monotonic()
     calls_before = client.api_calls
+    topics_before = client.calls_by_topic()
     selected = _select(only)
     with realm.lock(wait=lock_wait):
         removed = realm.clean_orphans()
@@ -221,6 +222,9 @@ def run_backup(
                 progress.stage("keeping the reports as evidence")
                 for name in REPORTS:
                     writer.put_report(name, _report(client, name, server_time))
+                by_topic = _calls_since(client, topics_before)
+                for name, entity_stats in stats.items():
+                    entity_stats["api_calls"] = by_topic.get(name, 0)
                 progress.stage("committing")
                 snapshot = writer.commit(
                     api_calls=client.api_calls - calls_before,
@@ -231,6 +235,7 @@ def run_backup(
                             "bytes": fetcher.bytes,
                         },
                         "cdc_calls": plan.cdc_calls,
+                        "api_calls_by_topic": by_topic,
                     },
                 )
             finally:
@@ -245,6 +250,12 @@ def run_backup(
         attachment_bytes=fetcher.bytes,
         refreshed=[e.name for e in wanted],
     )
+
+
+def _calls_since(client: QBOClient, before: dict[str, int]) -> dict[str, int]:
+    """API calls per topic (entity, ``batch``, ``cdc``, ``reports``) since ``before``."""
+    now = client.calls_by_topic()
+    return {topic: n - before.get(topic, 0) for topic, n in now.items() if n > before.get(topic, 0)}
 
 
 def _select(only: Sequence[str] | None) -> list[Entity]:

@@ -392,3 +392,15 @@ def test_an_entity_qbo_will_not_filter_by_change_time_is_read_in_full(
     assert _lake_state(realm, result.snapshot.snapshot_id) == _sandbox_state(
         sandbox, client.realm_id
     )
+
+
+def test_api_calls_are_counted_per_entity(client: QBOClient, realm: RealmLake) -> None:
+    result = run_backup(client, realm, mode="full")
+    per_entity = {name: stats["api_calls"] for name, stats in result.entities.items()}
+    topics = result.snapshot.record["api_calls_by_topic"]
+    # Entities paged on their own count their own calls; small ones share batched requests.
+    assert (
+        sum(per_entity.values()) + sum(n for topic, n in topics.items() if topic not in per_entity)
+        == result.api_calls
+    )
+    assert topics.get("batch", 0) > 0 and topics.get("reports", 0) == len(entities.REPORTS)

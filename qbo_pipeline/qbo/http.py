@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -118,6 +120,7 @@ class QBOClient:
         self._rng = random.Random()
         self._counter_lock = threading.Lock()
         self._api_calls = 0
+        self._calls_by_topic: Counter[str] = Counter()
         self.retries = 0
         self.last_server_time: datetime | None = None
         self.session = requests.Session()
@@ -146,6 +149,14 @@ class QBOClient:
         """HTTP requests sent to the API so far (retries included)."""
         with self._counter_lock:
             return self._api_calls
+
+    def calls_by_topic(self) -> dict[str, int]:
+        """Requests sent so far, by topic: an entity name, ``batch``, ``cdc``, ``reports``...
+
+        An entity's topic counts its queries, reads and writes (see :func:`call_topic`).
+        """
+        with self._counter_lock:
+            return dict(self._calls_by_topic)
 
     # -- the generic call ----------------------------------------------------------------------
 
@@ -289,8 +300,10 @@ class QBOClient:
             if is_batch:
                 slots.enter_context(self.batch_limiter.slot())
             slots.enter_context(self.limiter.slot())
+            topic = call_topic(urlsplit(url).path, params)
             with self._counter_lock:
                 self._api_calls += 1
+                self._calls_by_topic[topic] += 1
             response = self.session.request(
                 method,
                 url,
@@ -665,3 +678,27 @@ def _path_id(record_id: str) -> str:
     if not text or len(text) > 64:
         raise ValueError(f"{record_id!r} is not a QBO record id")
     return quote(text, safe="")
+
+
+_FROM = re.compile(r"\bfrom\s+([A-Za-z]+)", re.IGNORECASE)
+
+
+def call_topic(url_path: str, params: Mapping[str, Any]) -> str:
+    """What a request is about, for counting API calls per entity.
+
+    A query counts for the entity it reads (``FROM Invoice``), a read or write for the entity in
+    its path; batch, CDC and report requests count under their own names.
+    """
+    tail = url_path.rstrip("/").split("/v3/company/", 1)[-1].split("/")[1:]
+    head = tail[0].lower() if tail else ""
+    if head == "query":
+        found = _FROM.search(str(params.get("query", "")))
+        head = found.group(1) if found else "query"
+    elif head in ("batch", "cdc", "reports"):
+        return head
+    elif head in ("upload", "download"):
+        return "Attachable"
+    try:
+        return entities.get(head).name
+    except entities.UnknownEntityError:
+        return "other"
