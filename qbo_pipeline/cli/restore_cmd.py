@@ -47,8 +47,9 @@ use it and deactivated again at the end. CompanyInfo and Preferences are reverte
 RecurringTransaction templates after what they use, attachments re-uploaded from the lake's bytes.
 
 After ``apply``, a fresh snapshot is compared with the target snapshot for the plan's records
-(``--no-verify`` skips it). Exit codes: 0 done, 1 failed or incomplete (rerun to resume), 2 bad
-arguments or no approval. Files under ``restore/<plan_id>/`` in the lake: ``plan.json`` (never
+(``--no-verify`` skips it). Exit codes: 0 done (and verified), 1 failed, incomplete (rerun to
+resume) or not matching the snapshot after all, 2 bad arguments or no approval. Files under
+``restore/<plan_id>/`` in the lake: ``plan.json`` (never
 rewritten), ``approval.json``, ``status.jsonl`` (appended per step), ``audit.jsonl`` (every
 request and response, secrets masked) and ``verify.json``.
 """
@@ -322,6 +323,12 @@ def apply_cmd(
     if not result.complete:
         out.print(
             f"some steps did not complete: rerun `qbo-backup restore apply {plan_id}` to resume"
+        )
+        raise typer.Exit(1)
+    if report is not None and not report["ok"]:
+        out.print(
+            f"the restored records differ from the snapshot: see `qbo-backup restore status "
+            f"{plan_id}` and verify.json beside the plan"
         )
         raise typer.Exit(1)
 
