@@ -289,8 +289,11 @@ def size_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
     return metrics
 
 
-def _absent(run: Mapping[str, Any]) -> str:
-    return "skipped at this size" if run.get("skipped") else "not run at this size"
+def _absent(run: Mapping[str, Any], step: str) -> str:
+    error = (run.get("errors") or {}).get(step)
+    if error:
+        return f"FAILED: {error.splitlines()[-1][:200]}"
+    return "skipped at this size" if step in (run.get("skipped") or ()) else "not run at this size"
 
 
 def _storage_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
@@ -302,7 +305,7 @@ def _storage_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
         f"{count} nightly snapshots at 1% churn; lake {nightly.get('lake_bytes_after')} bytes "
         f"vs {nightly.get('lake_bytes_full')} after the full"
         if nightly
-        else "not run at this size"
+        else _absent(run, "nightlies")
     )
     if nightly and not evaluated:
         note += f" (target needs {NIGHTLIES_FOR_STORAGE_TARGET})"
@@ -332,7 +335,11 @@ def _model_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
             size,
             models.get("build_s"),
             "s",
-            note=f"{models.get('snapshots')} snapshots in the lake" if models else _absent(run),
+            note=(
+                f"{models.get('snapshots')} snapshots in the lake"
+                if models
+                else _absent(run, "models")
+            ),
         ),
         Metric(
             "diff_s",
@@ -382,7 +389,7 @@ def _export_and_restore_metrics(size: int, run: Mapping[str, Any]) -> list[Metri
                 f"{export.get('rows')} rows ({export.get('records')} records) in "
                 f"{export.get('files')} files"
                 if export
-                else _absent(run)
+                else _absent(run, "export")
             ),
         ),
         Metric(
@@ -395,7 +402,7 @@ def _export_and_restore_metrics(size: int, run: Mapping[str, Any]) -> list[Metri
                 f"{restore.get('writes')} writes after a bulk delete of "
                 f"{restore.get('invoices_deleted')} invoices; verified: {restore.get('verified')}"
                 if restore
-                else "not run at this size"
+                else _absent(run, "restore")
             ),
         ),
         Metric(

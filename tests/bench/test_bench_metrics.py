@@ -139,6 +139,14 @@ def test_missing_steps_are_not_measured_not_crashes() -> None:
     assert found["restore_writes_per_s"].value is None
     assert found["restore_writes_per_s"].note == "not run at this size"
     assert metrics.format_value(None, "s") == "not measured"
+    failed = _by_key(
+        metrics.size_metrics(
+            10_000, {"full": {}, "errors": {"restore": "task restore failed\nincident 610"}}
+        )
+    )
+    assert failed["restore_writes_per_s"].note == "FAILED: incident 610"
+    skipped = _by_key(metrics.size_metrics(10_000, {"full": {}, "skipped": ["export"]}))
+    assert skipped["export_rows_per_s"].note == "skipped at this size"
 
 
 def test_all_metrics_adds_memory_growth_across_sizes_and_summary_counts() -> None:
