@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity
 from qbo_pipeline.lake.errors import InvalidRecordError
 
@@ -156,17 +157,65 @@ def content_hash(entity: Entity, payload: dict[str, Any]) -> str:
 
 
 def record_id(entity: Entity, payload: dict[str, Any]) -> str:
-    """The lake's key of a record: QBO's ``Id``, or the entity name for a singleton.
+    """The lake's key of a record: QBO's ``Id``, or a stable key where QBO's shape has none.
+
+    - A singleton (CompanyInfo, Preferences) is keyed by its entity name.
+    - A RecurringTransaction is ``{"Bill": {..., "Id": "20"}}``: the Id of the transaction it
+      wraps (a top-level ``Id``, when present, wins, as in restore's ``version_of``).
+    - An ExchangeRate has no ``Id`` on the wire (QBO keys it by currency and date):
+      ``"<SourceCurrencyCode>@<AsOfDate>"`` (``EUR@2015-07-07``); a real ``Id`` is kept.
 
     Raises:
-        InvalidRecordError: If a non-singleton record has no usable ``Id``.
+        InvalidRecordError: If a non-singleton record has no usable ``Id`` (nor key fields).
     """
     if entity.is_singleton:
         return entity.name
     raw = payload.get("Id")
-    if isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw).strip() == "":
+    if raw is None and entity.name == "RecurringTransaction":
+        raw = _wrapped_id(payload)
+    if raw is None and entity.name == "ExchangeRate":
+        return _exchange_rate_key(payload)
+    if not _usable_id(raw):
         raise InvalidRecordError(f"{entity.name} record has no usable Id: {raw!r}")
     return str(raw)
+
+
+def _usable_id(raw: Any) -> bool:
+    return not isinstance(raw, bool) and isinstance(raw, str | int) and str(raw).strip() != ""
+
+
+def _wrapped_id(payload: dict[str, Any]) -> Any:
+    """The Id of the one transaction a recurring template wraps (None when it has none)."""
+    found = [
+        value.get("Id")
+        for key, value in payload.items()
+        if isinstance(value, dict) and _is_transaction_key(key)
+    ]
+    if len(found) != 1:
+        raise InvalidRecordError(
+            "RecurringTransaction record must wrap exactly one transaction "
+            f'({{"Bill": {{...}}}}), found {len(found)}'
+        )
+    return found[0]
+
+
+def _is_transaction_key(key: str) -> bool:
+    try:
+        wrapped = entities.get(key)
+    except entities.UnknownEntityError:
+        return False
+    return wrapped.kind is entities.Kind.TRANSACTION and wrapped.json_key == key
+
+
+def _exchange_rate_key(payload: dict[str, Any]) -> str:
+    """``"<SourceCurrencyCode>@<AsOfDate>"``: how QBO addresses an exchange rate."""
+    parts = [payload.get("SourceCurrencyCode"), payload.get("AsOfDate")]
+    if not all(isinstance(p, str) and p.strip() for p in parts):
+        raise InvalidRecordError(
+            "ExchangeRate record has no Id and no SourceCurrencyCode and AsOfDate to key it: "
+            f"{parts[0]!r}, {parts[1]!r}"
+        )
+    return f"{parts[0]}@{parts[1]}"
 
 
 def parse_timestamp(value: Any) -> datetime | None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -9,6 +12,13 @@ from lake_helpers import samples
 from qbo_pipeline import entities
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.errors import InvalidRecordError
+
+EXTRA = Path(__file__).resolve().parents[3] / "shared" / "qbo-reference" / "samples" / "extra"
+
+
+def capture(name: str) -> dict[str, Any]:
+    """A real QBO wire capture of shared/qbo-reference/samples/extra."""
+    return json.loads((EXTRA / name).read_text())
 
 
 def test_canonical_json_is_stable_across_key_order() -> None:
@@ -99,3 +109,51 @@ def test_key_digest_is_order_independent() -> None:
     assert forward == records.key_digest(ids[::-1], hashes[::-1])
     assert forward != records.key_digest(ids[:2], hashes[:2])
     assert records.key_digest([], []) == "0" * 16
+
+
+def test_record_id_of_a_captured_recurring_transaction_is_its_wrapped_id() -> None:
+    ent = entities.get("RecurringTransaction")
+    (payload,) = capture("recurringtransaction_doc.json")["QueryResponse"]["RecurringTransaction"]
+    assert "Id" not in payload and payload["Bill"]["Id"] == "20"
+    assert records.record_id(ent, payload) == "20"
+    row = records.landing_row(ent, payload)
+    assert row["id"] == "20"
+    assert records.load_json(row["payload"]) == payload, "the wire shape is kept as it came"
+    # A top-level Id (the shape restore writes) wins over the wrapped one, as in version_of.
+    assert records.record_id(ent, {"Id": "7", "Invoice": {"Id": "20"}}) == "7"
+
+
+def test_record_id_of_a_captured_exchange_rate_is_currency_at_date() -> None:
+    ent = entities.get("ExchangeRate")
+    payload = capture("exchangerate_doc.json")["ExchangeRate"]
+    assert "Id" not in payload
+    assert records.record_id(ent, payload) == "EUR@2015-07-07"
+    assert records.landing_row(ent, payload)["id"] == "EUR@2015-07-07"
+    assert records.record_id(ent, dict(payload, Id="12")) == "12", "a real Id is kept"
+    other_day = dict(payload, AsOfDate="2015-07-08")
+    assert records.record_id(ent, other_day) != records.record_id(ent, payload)
+
+
+@pytest.mark.parametrize(
+    ("entity", "payload", "message"),
+    [
+        ("RecurringTransaction", {"Bill": {"SyncToken": "0"}}, "no usable Id: None"),
+        ("RecurringTransaction", {"Bill": {"Id": "1"}, "Invoice": {"Id": "2"}}, "exactly one"),
+        ("RecurringTransaction", {"Customer": {"Id": "1"}}, "exactly one"),
+        ("ExchangeRate", {"SourceCurrencyCode": "EUR"}, "AsOfDate"),
+        ("ExchangeRate", {"SourceCurrencyCode": " ", "AsOfDate": "2015-07-07"}, "AsOfDate"),
+        ("Invoice", {"Bill": {"Id": "1"}}, "no usable Id"),
+        ("Invoice", {"SourceCurrencyCode": "EUR", "AsOfDate": "2015-07-07"}, "no usable Id"),
+    ],
+)
+def test_record_id_without_a_key_names_the_problem(
+    entity: str, payload: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidRecordError, match=message):
+        records.record_id(entities.get(entity), payload)
+
+
+def test_record_id_keeps_non_numeric_ids() -> None:
+    ent = entities.get("TaxCode")
+    assert records.record_id(ent, {"Id": "TAX", "Name": "TAX"}) == "TAX"
+    assert records.landing_row(ent, {"Id": "NON", "Name": "NON"})["id"] == "NON"
