@@ -31,10 +31,10 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from qbo_pipeline import entities
-from qbo_pipeline.sandbox import attachments, faults
+from qbo_pipeline.sandbox import attachments, faults, shapes
 from qbo_pipeline.sandbox.batch import run_batch
 from qbo_pipeline.sandbox.cdc import change_data_capture
-from qbo_pipeline.sandbox.clock import qbo_time
+from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.faults import SandboxFault
 from qbo_pipeline.sandbox.oauth import (
     SCOPE,
@@ -348,6 +348,8 @@ class SandboxApp:
             raise faults.unsupported_operation(self._unsupported(request))
         if method == "GET" and len(parts) == 2:
             return self._read(realm, ent, parts[1])
+        if method == "GET" and len(parts) == 1 and ent.name == shapes.EXCHANGE_RATE:
+            return self._read_rate(request, realm, ent)
         if method == "POST" and len(parts) == 1:
             return self._idempotent(request, realm, lambda: self._write(request, realm, ent))
         raise faults.unsupported_operation(self._unsupported(request))
@@ -380,12 +382,42 @@ class SandboxApp:
         return self._json(body)
 
     def _read(self, realm: str, ent: entities.Entity, record_id: str) -> Response:
-        if not record_id.isdigit():
-            raise faults.invalid_id(record_id)
+        try:
+            shapes.store_key(ent.name, record_id)
+        except ValueError:
+            raise faults.invalid_id(record_id) from None
         record = self.store.get(realm, ent.name, record_id)
         if record is None:
             raise faults.not_found()
         return self._envelope(realm, {ent.json_key: record})
+
+    def _read_rate(self, request: Request, realm: str, ent: entities.Entity) -> Response:
+        """``GET /exchangerate?sourcecurrencycode=EUR[&asofdate=2015-07-07]``, as QBO reads one.
+
+        The rate in force on the date (the latest on or before it; today in company time when
+        no date is given).
+        """
+        args = {k.lower(): v for k, v in request.args.items()}
+        code = (args.get("sourcecurrencycode") or "").strip()
+        if not code:
+            raise faults.required_missing("sourcecurrencycode")
+        as_of = (args.get("asofdate") or "").strip()
+        if not as_of:
+            as_of = self._now(realm).astimezone(COMPANY_TZ).date().isoformat()
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            raise faults.request_error(f"asofdate {as_of!r} is not a date (YYYY-MM-DD).") from None
+        rows = self.store.select(
+            "WHERE realm = ? AND entity = ? AND json_extract(payload, '$.SourceCurrencyCode') = ?"
+            " AND json_extract(payload, '$.AsOfDate') <= ?"
+            " ORDER BY json_extract(payload, '$.AsOfDate') DESC LIMIT 1",
+            (realm, ent.name, code, as_of),
+            columns="payload",
+        )
+        if not rows:
+            raise faults.not_found(f"Object Not Found : no exchange rate for {code} on {as_of}")
+        return self._envelope(realm, {ent.json_key: orjson.loads(rows[0][0])})
 
     def _write(self, request: Request, realm: str, ent: entities.Entity) -> Response:
         body = self._body(request)
@@ -402,10 +434,8 @@ class SandboxApp:
             raise faults.unsupported_operation(
                 f"Operation {operation} is not supported for {ent.name}."
             )
-        elif body.get("Id") not in (None, ""):
-            result = ops.update(ent.name, body, sparse=body.get("sparse") is True)
         else:
-            result = ops.create(ent.name, body)
+            result = ops.save(ent.name, body)
         return self._envelope(realm, {ent.json_key: result})
 
     def _singleton(self, request: Request, realm: str, name: str, rest: list[str]) -> Response:

@@ -17,7 +17,7 @@ import orjson
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import CDC_LOOKBACK_DAYS, CDC_MAX_OBJECTS
-from qbo_pipeline.sandbox import faults
+from qbo_pipeline.sandbox import faults, shapes
 from qbo_pipeline.sandbox.clock import COMPANY_TZ
 from qbo_pipeline.sandbox.store import SandboxStore
 
@@ -95,25 +95,26 @@ def change_data_capture(
     streams = []
     for order, ent in enumerate(ents):
         rows = store.changes_since(realm_id, ent.name, since, CDC_MAX_OBJECTS)
-        streams.append([(row[0], order, row[1], row[2], bool(row[3])) for row in rows])
+        streams.append(
+            [(row[0], order, shapes.sort_key(row[1]), row[1], row[2], bool(row[3])) for row in rows]
+        )
     picked: dict[int, list[Any]] = {i: [] for i in range(len(ents))}
-    for n, (_, order, id_num, text, deleted) in enumerate(heapq.merge(*streams)):
+    for n, (_, order, id_order, id_num, text, deleted) in enumerate(heapq.merge(*streams)):
         if n >= CDC_MAX_OBJECTS:
             break
         if deleted:
-            picked[order].append(
-                {
-                    "domain": "QBO",
-                    "status": "Deleted",
-                    "Id": str(id_num),
-                    "MetaData": {"LastUpdatedTime": text},
-                }
-            )
+            item = {
+                "domain": "QBO",
+                "status": "Deleted",
+                "Id": str(id_num),
+                "MetaData": {"LastUpdatedTime": text},
+            }
         else:
-            picked[order].append(orjson.loads(text))
+            item = orjson.loads(text)
+        picked[order].append((id_order, item))
     responses: list[dict[str, Any]] = []
     for order, ent in enumerate(ents):
-        items = sorted(picked[order], key=lambda r: int(r["Id"]))
+        items = [item for _, item in sorted(picked[order], key=lambda pair: pair[0])]
         if items:
             responses.append({ent.json_key: items, "startPosition": 1, "maxResults": len(items)})
         else:

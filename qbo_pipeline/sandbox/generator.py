@@ -431,7 +431,16 @@ def _tax_code_payloads(created: str) -> Iterator[dict[str, Any]]:
     rate_names = {r.id: r.name for r in sample.TAX_RATES}
     for code in sample.TAX_CODES:
         if not code.id.isdigit():
-            continue  # TAX and NON are pseudo codes of US companies, not stored records
+            # TAX and NON: the pseudo codes of a US company, records with text ids and no rates.
+            yield {
+                **_head(code.id, created),
+                "Name": code.name,
+                "Description": code.description,
+                "Taxable": code.taxable,
+                "TaxGroup": False,
+                "Active": True,
+            }
+            continue
         yield {
             **_head(code.id, created),
             "TaxGroup": len(code.rates) > 0,
@@ -1573,9 +1582,9 @@ def _list_payloads(company: _Company, name: str) -> dict[str, Iterable[dict[str,
 def _exchange_rates(company: _Company, created: str) -> list[dict[str, Any]]:
     rates = {"EUR": 1.08, "CAD": 0.74, "GBP": 1.27}
     as_of = (company.start + timedelta(days=company.days - 1)).isoformat()
+    # No Id, as exchangerate_doc.json shows: QBO addresses a rate by currency and date.
     return [
         {
-            "Id": str(n),  # the store keys records by Id; QBO keys rates by currency and date
             "SyncToken": "0",
             "domain": "QBO",
             "AsOfDate": as_of,
@@ -1585,7 +1594,7 @@ def _exchange_rates(company: _Company, created: str) -> list[dict[str, Any]]:
             "TargetCurrencyCode": "USD",
             "MetaData": {"LastUpdatedTime": created},
         }
-        for n, (code, rate) in enumerate(rates.items(), start=1)
+        for code, rate in rates.items()
     ]
 
 
@@ -1654,8 +1663,8 @@ def _recurring_bill(company: _Company, created: str) -> dict[str, Any]:
         "SalesTermRef": ref("3"),
         "MetaData": _meta(created),
     }
-    # The store keys records by a top-level Id and MetaData; the template keeps its own.
-    return {"Bill": template, "Id": "1", "SyncToken": "0", "MetaData": _meta(created)}
+    # As recurringtransaction_doc.json shows: only the wrapped Bill, which carries the Id.
+    return {"Bill": template}
 
 
 def _company_info(company: _Company, name: str, created: str) -> dict[str, Any]:

@@ -37,10 +37,10 @@ from typing import Any
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
-from qbo_pipeline.sandbox import faults, links
+from qbo_pipeline.sandbox import faults, links, shapes
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.faults import SandboxFault
-from qbo_pipeline.sandbox.store import SandboxStore, numeric_id
+from qbo_pipeline.sandbox.store import SandboxStore
 
 __all__ = ["DELETED_SUFFIX", "Operations", "SandboxFault"]
 
@@ -49,6 +49,9 @@ DELETED_SUFFIX = " (deleted)"
 
 _SERVER_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse", "status")
 """Fields the server owns: a client's values are never stored."""
+
+_RATE_KEY_FIELDS = ("SourceCurrencyCode", "AsOfDate")
+"""The fields that name an exchange rate (it has no Id)."""
 
 _PARTY_NAMES = ("Customer", "Vendor", "Employee")
 """Entities whose display name is also their FullyQualifiedName and PrintOnCheckName."""
@@ -138,7 +141,7 @@ class Operations:
         if record_id in (None, ""):
             raise faults.required_missing("Id")
         try:
-            numeric_id(record_id, entity=ent.name)
+            shapes.store_key(ent.name, record_id)
         except ValueError:
             raise faults.invalid_id(record_id) from None
         record = self.store.get(self.realm_id, ent.name, str(record_id))
@@ -148,7 +151,7 @@ class Operations:
                 f"Check the fields with accounts, customers, items, vendors or employees. "
                 f"({ent.name} {record_id})"
             )
-        return record
+        return shapes.flat(ent.name, record)
 
     @staticmethod
     def _check_sync_token(record: dict[str, Any], sync_token: object) -> None:
@@ -184,6 +187,10 @@ class Operations:
         return False
 
     def _check_references(self, ent: Entity, record: dict[str, Any]) -> None:
+        wrapped = shapes.template_key(record) if ent.name == shapes.RECURRING else None
+        if wrapped is not None:
+            # A recurring template needs what the transaction it wraps needs.
+            self._check_references(entities.get(wrapped), record[wrapped])
         for ref, target, target_id in entities.iter_reference_values(ent, record):
             if not ref.dependency:
                 continue
@@ -211,8 +218,10 @@ class Operations:
         return payload
 
     def _save(self, ent: Entity, record: dict[str, Any]) -> dict[str, Any]:
-        self.store.put(self.realm_id, ent.name, record)
-        return record
+        """Store a flat record in its wire shape (:mod:`shapes`); returns what QBO would send."""
+        stored = shapes.wire(ent.name, record)
+        self.store.put(self.realm_id, ent.name, stored)
+        return stored
 
     # --- derived fields ---------------------------------------------------------------------
 
@@ -386,6 +395,7 @@ class Operations:
         payload = self._check_payload(payload, ent)
         record = {k: copy.deepcopy(v) for k, v in payload.items() if k not in _SERVER_FIELDS}
         self._check_required(ent, record)
+        self._check_shape(ent, record)
         self._own_links(ent, record, None)
         with self.store.transaction():
             self._check_references(ent, record)
@@ -393,7 +403,7 @@ class Operations:
             self._open_balance(ent, record, None)
             self._check_name(ent, record, None)
             now = self._now_text()
-            record_id = self.store.next_id(self.realm_id, ent.name)
+            record_id = self._new_id(ent, record)
             stored = {
                 "domain": "QBO",
                 "sparse": False,
@@ -419,7 +429,7 @@ class Operations:
             SandboxFault: 5010, 610, 2020, 2030, 6240, 6000 or an unsupported operation.
         """
         ent = self._writable(entity, "Update")
-        payload = self._check_payload(payload, ent)
+        payload = shapes.flat(ent.name, self._check_payload(payload, ent))
         with self.store.transaction():
             current = self._load(ent, payload.get("Id"))
             self._check_sync_token(current, payload.get("SyncToken"))
@@ -430,6 +440,11 @@ class Operations:
             else:
                 record = changes
                 self._check_required(ent, record)
+            self._check_shape(ent, record)
+            if ent.name == shapes.EXCHANGE_RATE:
+                # A rate is addressed by its currency and date: an update cannot move it.
+                for field in _RATE_KEY_FIELDS:
+                    record[field] = current.get(field)
             was_active = current.get("Active") is not False
             if ent.has_active:
                 record.setdefault("Active", True if not sparse else was_active)
@@ -447,6 +462,55 @@ class Operations:
             saved = self._save(ent, self._next_version(current, record))
             self._apply_links(ent, current, saved)
             return saved
+
+    def save(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A POST of a record without an operation: an update if it names a stored record.
+
+        A RecurringTransaction names its record inside the transaction it wraps
+        (``{"Bill": {"Id": ...}}``). An ExchangeRate is named by its currency and date: a rate
+        already stored is updated (its SyncToken checked), a new one created.
+
+        Raises:
+            SandboxFault: As :meth:`create` and :meth:`update` do.
+        """
+        ent = self._entity(entity)
+        body = shapes.flat(ent.name, self._check_payload(payload, ent))
+        if ent.name == shapes.EXCHANGE_RATE:
+            stored = self.store.get(self.realm_id, ent.name, str(body.get("Id", "")))
+            if stored is None:
+                return self.create(ent.name, body)
+        elif body.get("Id") in (None, ""):
+            return self.create(ent.name, body)
+        return self.update(ent.name, body, sparse=body.get("sparse") is True)
+
+    def _new_id(self, ent: Entity, record: dict[str, Any]) -> str:
+        """The id of a new record: the next number, or an exchange rate's currency and date."""
+        if ent.name != shapes.EXCHANGE_RATE:
+            return self.store.next_id(self.realm_id, ent.name)
+        record.setdefault(
+            "AsOfDate", self.store.now(self.realm_id).astimezone(COMPANY_TZ).date().isoformat()
+        )
+        key = shapes.rate_key(record)
+        if key is None:
+            raise faults.required_missing("SourceCurrencyCode")
+        try:
+            shapes.store_key(ent.name, key)
+        except ValueError:
+            raise faults.request_error(
+                f"ExchangeRate SourceCurrencyCode and AsOfDate do not make a valid key: {key!r}"
+            ) from None
+        if self.store.get(self.realm_id, ent.name, key) is not None:
+            raise faults.business_validation(
+                f"An exchange rate for {key} exists already: update it with its SyncToken."
+            )
+        return key
+
+    def _check_shape(self, ent: Entity, record: dict[str, Any]) -> None:
+        """A recurring template wraps exactly one transaction, as QBO's do."""
+        if ent.name == shapes.RECURRING and shapes.template_key(record) is None:
+            raise faults.request_error(
+                'A RecurringTransaction must wrap exactly one transaction, as {"Bill": {...}}.'
+            )
 
     def _next_version(self, current: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
         meta = current.get("MetaData") or {}

@@ -26,8 +26,8 @@ import orjson
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Entity
-from qbo_pipeline.sandbox import faults
-from qbo_pipeline.sandbox.store import SandboxStore, parse_qbo_time, utc_text
+from qbo_pipeline.sandbox import faults, shapes
+from qbo_pipeline.sandbox.store import SandboxStore, parse_qbo_time, record_key, utc_text
 
 # --- tokens -------------------------------------------------------------------------------------
 
@@ -444,15 +444,16 @@ def _like_pattern(pattern: str) -> str:
     return escaped
 
 
-def _condition_sql(cond: Condition, params: list[Any]) -> str | None:
+def _condition_sql(entity: Entity, cond: Condition, params: list[Any]) -> str | None:
     """SQL for a condition, or None when it selects everything (``Active IN (true,false)``)."""
     name, op = cond.field, cond.op
     if name == "Id":
-        ids: list[int] = []
+        ids: list[int | str] = []
         for value in cond.values:
             text = value.text if isinstance(value, _Number) else str(value)
-            if text.strip().isdigit():
-                ids.append(int(text))
+            key = record_key(entity.name, text)
+            if key is not None:  # an id no record can have matches nothing, as in QBO
+                ids.append(key)
         if not ids:
             return "0"
         params.extend(ids)
@@ -565,7 +566,7 @@ class QueryEngine:
         for cond in query.conditions:
             if cond.field == "Active":
                 filters_active = True
-            sql = _condition_sql(cond, params)
+            sql = _condition_sql(ent, cond, params)
             if sql is not None:
                 where.append(sql)
         if ent.has_active and not filters_active:
@@ -623,15 +624,30 @@ class QueryEngine:
                     self._cursors.popitem(last=False)
         payloads = [row[1] for row in rows]
         if query.fields:
-            payloads = [_project(p, query.fields) for p in payloads]
+            payloads = [_project(ent, p, query.fields) for p in payloads]
         return QueryResult(ent.json_key, rows=payloads, start=query.start)
 
 
-def _project(payload: str, fields: tuple[str, ...]) -> str:
+_KEY_FIELDS = {"ExchangeRate": ("SourceCurrencyCode", "AsOfDate")}
+"""What a projection always keeps besides ``Id``: the fields that name an Id-less record."""
+
+
+def _project(entity: Entity, payload: str, fields: tuple[str, ...]) -> str:
+    """The selected fields of a record (and what names it), marked ``sparse``.
+
+    A recurring template is projected inside the transaction it wraps, where its fields are.
+    """
     record = orjson.loads(payload)
-    keep = {f.split(".")[0].lower() for f in fields}
+    wrapped = shapes.template_key(record) if entity.name == shapes.RECURRING else None
+    if wrapped is not None:
+        return orjson.dumps({wrapped: _projected(record[wrapped], fields, ())}).decode()
+    return orjson.dumps(_projected(record, fields, _KEY_FIELDS.get(entity.name, ()))).decode()
+
+
+def _projected(
+    record: dict[str, Any], fields: tuple[str, ...], key_fields: tuple[str, ...]
+) -> dict[str, Any]:
+    keep = {f.split(".")[0].lower() for f in fields} | {"id"} | {k.lower() for k in key_fields}
     projected: dict[str, Any] = {"domain": record.get("domain", "QBO"), "sparse": True}
-    projected.update(
-        {key: value for key, value in record.items() if key.lower() in keep or key == "Id"}
-    )
-    return orjson.dumps(projected).decode()
+    projected.update({key: value for key, value in record.items() if key.lower() in keep})
+    return projected

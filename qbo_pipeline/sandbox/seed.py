@@ -5,7 +5,9 @@ Every ``*.json`` file of the folder is read: query responses (``{"QueryResponse"
 (``AttachableResponse``), batch responses (``BatchItemResponse``) and CDC responses
 (``CDCResponse``). Records keep their ids. When one record appears in several files the newest
 ``MetaData.LastUpdatedTime`` wins. Entities the catalogue does not know are skipped with a warning
-naming them; records that cannot be stored (no numeric Id) are skipped with a warning too.
+naming them; records that cannot be stored (no valid Id) are skipped with a warning too. Records
+keep their wire shape: a RecurringTransaction its wrapped transaction (which carries the Id), an
+ExchangeRate no Id at all (it is keyed by currency and date), a TaxCode a text id (``TAX``).
 
 Every file is parsed before anything is written: a malformed file is refused with its name and
 nothing of the folder lands in the store.
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from qbo_pipeline import entities
+from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.store import SandboxStore, parse_qbo_time
 
 logger = logging.getLogger(__name__)
@@ -53,28 +56,25 @@ def _records(document: Any) -> Iterator[tuple[str, Any]]:
             yield key, value
 
 
-def _storable(entity: entities.Entity, record: dict[str, Any]) -> dict[str, Any] | None:
-    """The record as the store keeps it, or None when it cannot be kept."""
+def _storable(entity: entities.Entity, record: dict[str, Any]) -> str | None:
+    """The id the store keeps the record under, or None when it cannot be kept."""
     if record.get("status") == "Deleted":
         return None
-    if entity.name == "RecurringTransaction" and "Id" not in record:
-        inner = next((v for v in record.values() if isinstance(v, dict) and "Id" in v), None)
-        if inner is None:
-            return None
-        record = {**record, "Id": inner["Id"], "MetaData": inner.get("MetaData", {})}
-    record_id = str(record.get("Id", ""))
-    if not record_id.isdigit():
+    raw_id, meta = shapes.identity(entity.name, record)
+    try:
+        key = shapes.store_key(entity.name, raw_id)
+    except ValueError:
         return None
-    meta = record.get("MetaData")
     if not isinstance(meta, dict) or not meta.get("LastUpdatedTime"):
         return None
-    return record
+    return str(key)
 
 
-def _updated(record: dict[str, Any]) -> datetime:
+def _updated(entity: entities.Entity, record: dict[str, Any]) -> datetime:
+    _, meta = shapes.identity(entity.name, record)
     try:
-        return parse_qbo_time(str(record["MetaData"]["LastUpdatedTime"]))
-    except (KeyError, ValueError):
+        return parse_qbo_time(str(meta["LastUpdatedTime"]))
+    except (KeyError, TypeError, ValueError):
         return datetime.min.replace(tzinfo=UTC)
 
 
@@ -102,18 +102,18 @@ def read_folder(folder: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
             except entities.UnknownEntityError:
                 unknown.add(key)
                 continue
-            kept = _storable(entity, record) if isinstance(record, dict) else None
-            if kept is None:
+            key = _storable(entity, record) if isinstance(record, dict) else None
+            if key is None:
                 unstorable[entity.name] += 1
                 continue
-            current = found[entity.name].get(str(kept["Id"]))
-            if current is None or _updated(kept) >= _updated(current):
-                found[entity.name][str(kept["Id"])] = kept
+            current = found[entity.name].get(key)
+            if current is None or _updated(entity, record) >= _updated(entity, current):
+                found[entity.name][key] = record
     if unknown:
         logger.warning("seed: ignoring entities the catalogue does not know: %s", sorted(unknown))
     for entity_name, skipped in sorted(unstorable.items()):
         logger.warning(
-            "seed: skipped %d %s record(s) without a numeric Id or MetaData.LastUpdatedTime",
+            "seed: skipped %d %s record(s) without a valid Id or MetaData.LastUpdatedTime",
             skipped,
             entity_name,
         )
@@ -142,7 +142,11 @@ def seed_from_folder(
     if not store.has_realm(realm_id):
         info = next(iter(found.get("CompanyInfo", {}).values()), {})
         name = company_name or str(info.get("CompanyName") or f"Seeded company {realm_id}")
-        newest = [_updated(r) for records in found.values() for r in records.values()]
+        newest = [
+            _updated(entities.get(name), r)
+            for name, records in found.items()
+            for r in records.values()
+        ]
         clock = max(newest, default=datetime.now(UTC)) + timedelta(hours=1)
         store.create_realm(realm_id, name, clock_start=max(clock, datetime.now(UTC)))
     counts: dict[str, int] = {}
@@ -150,6 +154,6 @@ def seed_from_folder(
         for entity in entities.CATALOGUE:
             records = found.get(entity.name)
             if records:
-                ordered = sorted(records.values(), key=lambda r: int(r["Id"]))
+                ordered = [records[k] for k in sorted(records, key=shapes.sort_key)]
                 counts[entity.name] = store.bulk_load(realm_id, entity.name, ordered)
     return counts

@@ -131,7 +131,11 @@ def pick(
     Starts at a random id and scans forward ``window`` records (wrapping around once).
     """
     name = entities.get(entity).name
-    rows = store.select("WHERE realm = ? AND entity = ?", (realm_id, name), columns="max(id_num)")
+    rows = store.select(
+        "WHERE realm = ? AND entity = ? AND typeof(id_num) = 'integer'",
+        (realm_id, name),
+        columns="max(id_num)",
+    )
     top = rows[0][0] if rows else None
     if top is None:
         return None

@@ -1,9 +1,15 @@
 """The sandbox's state: every company's records, tombstones, tokens and replays in one SQLite file.
 
-Records are kept as their complete QBO JSON payload plus a few indexed columns (numeric id,
-active flag, name, UTC create and update times), so that reads by id, paging, CDC and the duplicate
-name check stay O(log n) per record however large a company grows. Nothing is held in memory
-beyond the page being served.
+Records are kept as their complete QBO JSON payload, exactly in the shape QBO serves it, plus a
+few indexed columns (id, active flag, name, UTC create and update times), so that reads by id,
+paging, CDC and the duplicate name check stay O(log n) per record however large a company grows.
+Nothing is held in memory beyond the page being served.
+
+The id column (``id_num``) holds a numeric QBO id as an integer and, for the few entities whose
+ids may be text (the pseudo tax codes ``TAX`` and ``NON``, exchange rate keys), a text id as
+text: SQLite orders integers before text, so Id order is numeric ids first, then text ones.
+Where a record keeps its id and ``MetaData`` (inside a recurring template, or nowhere for an
+exchange rate) is :mod:`qbo_pipeline.sandbox.shapes`' business.
 
 Each realm has a virtual clock: an offset from the real clock, persisted, so that time keeps
 flowing while the sandbox serves requests and can be moved forward (simulation) or set. The clock
@@ -32,6 +38,7 @@ from typing import Any
 import orjson
 
 from qbo_pipeline import entities
+from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.clock import qbo_time
 
 _SCHEMA = """
@@ -170,12 +177,22 @@ def numeric_id(record_id: object, *, entity: str = "record") -> int:
     return value
 
 
+def record_key(entity: str, record_id: object) -> int | str | None:
+    """The store key of an id of an entity (see :func:`shapes.store_key`), None if invalid."""
+    try:
+        return shapes.store_key(entity_name(entity), record_id)
+    except ValueError:
+        return None
+
+
 def _row_values(realm_id: str, entity: entities.Entity, record: dict[str, Any]) -> tuple[Any, ...]:
     """The column values of one record; raises ValueError naming a malformed field."""
     if not isinstance(record, dict):
         raise ValueError(f"{entity.name} record must be a JSON object, got {type(record).__name__}")
-    id_num = numeric_id(record.get("Id"), entity=entity.name)
-    meta = record.get("MetaData")
+    raw_id, meta = shapes.identity(entity.name, record)
+    if raw_id is None:
+        raise ValueError(f"{entity.name} record has no Id")
+    id_num = shapes.store_key(entity.name, raw_id)
     if not isinstance(meta, dict) or "LastUpdatedTime" not in meta:
         raise ValueError(f"{entity.name} {id_num} has no MetaData.LastUpdatedTime")
     updated = utc_text(parse_qbo_time(str(meta["LastUpdatedTime"])))
@@ -451,7 +468,7 @@ class SandboxStore:
         malformed.
 
         Raises:
-            ValueError: If a record lacks a numeric ``Id`` or ``MetaData.LastUpdatedTime``.
+            ValueError: If a record lacks a valid ``Id`` or ``MetaData.LastUpdatedTime``.
         """
         ent = entities.get(entity)
         self._realm_row(realm_id)
@@ -462,7 +479,8 @@ class SandboxStore:
             batch: list[tuple[Any, ...]] = []
             for record in records:
                 values = _row_values(realm_id, ent, record)
-                max_id = max(max_id, values[2])
+                if isinstance(values[2], int):
+                    max_id = max(max_id, values[2])
                 batch.append(values)
                 if len(batch) >= 5000:
                     self._insert_rows(conn, batch)
@@ -502,10 +520,13 @@ class SandboxStore:
         name = entity_name(entity)
         with self._write():
             conn = self._conn()
+            # Text ids (TAX, NON) sort above every number: only numeric ids count here.
             row = conn.execute(
                 "SELECT max(id_num) FROM ("
                 " SELECT max(id_num) AS id_num FROM records WHERE realm = ? AND entity = ?"
+                "  AND typeof(id_num) = 'integer'"
                 " UNION ALL SELECT max(id_num) FROM tombstones WHERE realm = ? AND entity = ?"
+                "  AND typeof(id_num) = 'integer'"
                 " UNION ALL SELECT last_id FROM id_counters WHERE realm = ? AND entity = ?)",
                 (realm_id, name, realm_id, name, realm_id, name),
             ).fetchone()
@@ -514,10 +535,9 @@ class SandboxStore:
         return str(next_value)
 
     def get(self, realm_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
-        """A live or inactive record; None if absent, hard-deleted or the id is not numeric."""
-        try:
-            id_num = numeric_id(record_id)
-        except ValueError:
+        """A live or inactive record; None if absent, hard-deleted or the id is not valid."""
+        id_num = record_key(entity, record_id)
+        if id_num is None:
             return None
         rows = self._read(
             "SELECT payload FROM records WHERE realm = ? AND entity = ? AND id_num = ?",
@@ -528,7 +548,7 @@ class SandboxStore:
     def iter_records(
         self, realm_id: str, entity: str, *, include_inactive: bool = True
     ) -> Iterator[dict[str, Any]]:
-        """Stream an entity's records ordered by numeric Id, a chunk at a time."""
+        """Stream an entity's records in Id order (numeric ids, then text), a chunk at a time."""
         for _, payload in self.iter_rows(
             realm_id, entity, where="" if include_inactive else "active = 1"
         ):
@@ -541,16 +561,16 @@ class SandboxStore:
         *,
         where: str = "",
         params: Sequence[Any] = (),
-        after_id: int = -1,
-    ) -> Iterator[tuple[int, str]]:
-        """Stream ``(id_num, raw payload)`` in Id order with an extra SQL condition.
+        after_id: int | str = -1,
+    ) -> Iterator[tuple[int | str, str]]:
+        """Stream ``(id key, raw payload)`` in Id order with an extra SQL condition.
 
         Args:
             realm_id: The realm.
             entity: The entity.
             where: A trusted SQL condition over the record columns (built by this package).
             params: Its parameters.
-            after_id: Start after this numeric id (keyset continuation).
+            after_id: Start after this id key (keyset continuation; text ids follow numbers).
         """
         name = entity_name(entity)
         extra = f" AND ({where})" if where else ""
@@ -592,24 +612,25 @@ class SandboxStore:
         """Insert or replace one complete record as-is (no validation, no SyncToken bump).
 
         Raises:
-            ValueError: If the record lacks a numeric ``Id`` or ``MetaData.LastUpdatedTime``.
+            ValueError: If the record lacks a valid ``Id`` or ``MetaData.LastUpdatedTime``.
         """
         ent = entities.get(entity)
         values = _row_values(realm_id, ent, record)
         with self._write():
             conn = self._conn()
             self._insert_rows(conn, [values])
-            self._raise_counter(conn, realm_id, ent.name, values[2])
+            if isinstance(values[2], int):
+                self._raise_counter(conn, realm_id, ent.name, values[2])
         self._bump(realm_id)
 
     def tombstone(self, realm_id: str, entity: str, record_id: str, when: datetime) -> None:
         """Hard-delete a record and keep a tombstone for CDC (``"status": "Deleted"``).
 
         Raises:
-            ValueError: If ``when`` is naive or the id is not numeric.
+            ValueError: If ``when`` is naive or the id is not valid.
         """
         name = entity_name(entity)
-        id_num = numeric_id(record_id, entity=name)
+        id_num = shapes.store_key(name, record_id)
         local = qbo_time(when)
         with self._write():
             conn = self._conn()
@@ -622,15 +643,16 @@ class SandboxStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 (realm_id, name, id_num, utc_text(when), local),
             )
-            self._raise_counter(conn, realm_id, name, id_num)
-            conn.execute("DELETE FROM blobs WHERE realm = ? AND id_num = ?", (realm_id, id_num))
+            if isinstance(id_num, int):
+                self._raise_counter(conn, realm_id, name, id_num)
+            if name == "Attachable":
+                conn.execute("DELETE FROM blobs WHERE realm = ? AND id_num = ?", (realm_id, id_num))
         self._bump(realm_id)
 
     def is_deleted(self, realm_id: str, entity: str, record_id: str) -> bool:
         """Whether a tombstone exists for the record."""
-        try:
-            id_num = numeric_id(record_id)
-        except ValueError:
+        id_num = record_key(entity, record_id)
+        if id_num is None:
             return False
         return bool(
             self._read(
@@ -641,11 +663,11 @@ class SandboxStore:
 
     def changes_since(
         self, realm_id: str, entity: str, since: datetime, limit: int
-    ) -> list[tuple[str, int, str, bool]]:
+    ) -> list[tuple[str, int | str, str, bool]]:
         """The oldest ``limit`` changes since ``since``.
 
         Returns:
-            ``(updated_utc, id_num, text, deleted)`` rows: a live record's text is its JSON
+            ``(updated_utc, id key, text, deleted)`` rows: a live record's text is its JSON
             payload, a tombstone's is its local deletion time.
         """
         name = entity_name(entity)

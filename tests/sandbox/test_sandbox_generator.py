@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from qbo_pipeline import entities
-from qbo_pipeline.sandbox import sample_company
+from qbo_pipeline.sandbox import sample_company, shapes
 from qbo_pipeline.sandbox.generator import allocate, generate_company, money
 from qbo_pipeline.sandbox.reports import build_report, cents
 from qbo_pipeline.sandbox.store import SandboxStore
@@ -17,8 +17,6 @@ REALM = "4620816365000000001"
 
 # LinkedTxn.TxnType values QBO writes that name a variant of a catalogue entity.
 TXN_TYPE_ALIASES = {"BillPaymentCheck": "BillPayment", "BillPaymentCreditCard": "BillPayment"}
-# US companies reference the pseudo tax codes TAX and NON, which are not stored records.
-PSEUDO_TAX_CODES = {"TAX", "NON"}
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +83,9 @@ def test_every_reference_resolves(company: SandboxStore) -> None:
                 if target == "CompanyCurrency":
                     assert target_id in currencies
                     continue
-                if target == "TaxCode" and target_id in PSEUDO_TAX_CODES:
-                    continue
                 found = company.get(REALM, target, target_id)
-                assert found is not None, f"{entity.name} {record['Id']} {ref.path} -> {target}"
+                rid = shapes.record_id(entity.name, record)
+                assert found is not None, f"{entity.name} {rid} {ref.path} -> {target}"
                 checked += 1
     assert checked > 500
 

@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from qbo_pipeline import entities
+from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.incidents import (
     bad_import_customers,
@@ -32,10 +33,11 @@ def _dangling(store: SandboxStore) -> list[str]:
         for record in store.iter_records(REALM, entity.name):
             for ref, target, target_id in entities.iter_reference_values(entity, record):
                 target = ALIASES.get(target, target)
-                if target in ("CompanyCurrency", "ReimburseCharge") or target_id in ("TAX", "NON"):
+                if target in ("CompanyCurrency", "ReimburseCharge"):
                     continue
                 if store.get(REALM, target, target_id) is None:
-                    missing.append(f"{entity.name} {record['Id']} {ref.path} {target_id}")
+                    rid = shapes.record_id(entity.name, record)
+                    missing.append(f"{entity.name} {rid} {ref.path} {target_id}")
     return missing
 
 

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from qbo_pipeline import entities
+from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.reports import build_report
 from qbo_pipeline.sandbox.simulate import ActivityLog, diff_fields, flatten, simulate_days
@@ -17,7 +18,7 @@ Snapshot = dict[tuple[str, str], dict[str, Any]]
 
 def snapshot(store: SandboxStore) -> Snapshot:
     return {
-        (e.name, str(r["Id"])): flatten(r)
+        (e.name, shapes.record_id(e.name, r)): flatten(r)
         for e in entities.CATALOGUE
         for r in store.iter_records(REALM, e.name)
     }
