@@ -53,7 +53,7 @@ def _sandbox_state(sandbox: SandboxServer, realm_id: str) -> dict[str, dict[str,
     state: dict[str, dict[str, str]] = {}
     for entity in entities.CATALOGUE:
         rows = {
-            str(p["Id"]): _canonical(entity, p)
+            records.record_id(entity, p): _canonical(entity, p)
             for p in sandbox.store.iter_records(realm_id, entity.name, include_inactive=True)
         }
         if rows:
@@ -66,7 +66,10 @@ def _lake_state(realm: RealmLake, snapshot_id: str) -> dict[str, dict[str, str]]
     state: dict[str, dict[str, str]] = {}
     for name in info.entities:
         entity = entities.get(name)
-        rows = {str(p["Id"]): _canonical(entity, p) for p in realm.iter_payloads(snapshot_id, name)}
+        rows = {
+            records.record_id(entity, p): _canonical(entity, p)
+            for p in realm.iter_payloads(snapshot_id, name)
+        }
         if rows:
             state[name] = rows
     return state

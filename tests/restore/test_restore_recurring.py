@@ -43,7 +43,7 @@ def client(sandbox: SandboxServer, tmp_path: Path) -> Iterator[QBOClient]:
 def read(client: QBOClient) -> dict[tuple[str, str], dict[str, Any]]:
     live = ClientLive(client)
     return {
-        (name, str(p["Id"])): p
+        (name, str(payloads.version_of(entities.ENTITIES[name], p)[0])): p
         for name in NAMES
         for p in live.iter_records(entities.ENTITIES[name])
     }
@@ -77,7 +77,8 @@ def test_deleted_template_comes_back_after_its_vendor_is_reactivated(client, tmp
     wrapped, key, template = payloads.template_of(RECURRING, snap)
     vendor_id = template["VendorRef"]["value"]
     current = client.read(RECURRING, rid)
-    client.delete(RECURRING, rid, current["SyncToken"], request_id="gone-recurring")
+    token = payloads.version_of(RECURRING, current)[1]
+    client.delete(RECURRING, rid, token, request_id="gone-recurring")
     vendor = client.read(VENDOR, vendor_id)
     client.update(
         VENDOR,
@@ -123,7 +124,7 @@ def test_changed_template_is_reverted_without_moving_its_schedule(client, tmp_pa
     changed = payloads.strip(RECURRING, current)
     changed[key]["Line"][0]["Amount"] = 999.0
     changed[key]["RecurringInfo"]["ScheduleInfo"]["NextDate"] = "2099-01-01"
-    payloads.set_version(RECURRING, changed, rid, current["SyncToken"])
+    payloads.set_version(RECURRING, changed, rid, payloads.version_of(RECURRING, current)[1])
     client.update(RECURRING, changed, request_id="bad-edit")
 
     plan, (_, result) = plan_and_apply(client, before, tmp_path, rid)
