@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from qbo_pipeline.config import ConfigError, Settings
+from qbo_pipeline.cli.settings import load_settings
 
 if TYPE_CHECKING:
     from qbo_pipeline.backup import BackupResult
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("choose one of --full and --incremental")
         mode = "full" if full else "incremental" if incremental else "auto"
         only = [e for e in entities.split(",") if e.strip()] if entities else None
-        settings = _settings()
+        settings = load_settings()
         try:
             with connect(settings) as conn:
                 lake = Lake(settings.lake_url)
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         """List the committed snapshots with their counts."""
         from qbo_pipeline.lake.lake import Lake
 
-        settings = _settings()
+        settings = load_settings()
         lake = Lake(settings.lake_url)
         realms = [realm] if realm else lake.realms()
         if not realms:
@@ -148,17 +148,9 @@ def register(app: typer.Typer) -> None:
         from qbo_pipeline.lake.lake import Lake
         from qbo_pipeline.lake.lock import force_unlock
 
-        settings = _settings()
+        settings = load_settings()
         cleared = force_unlock(Lake(settings.lake_url).realm(realm))
         console.print("lock cleared" if cleared else "no lock was held")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _run_one(

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from qbo_pipeline.config import ConfigError, Settings
+from qbo_pipeline.cli.settings import load_settings
 
 if TYPE_CHECKING:
     from qbo_pipeline.exports import ExportProgress, ExportResult
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
             chosen = parse_formats(formats)
         except ExportError as exc:
             raise typer.BadParameter(str(exc), param_hint="--format") from None
-        settings = _settings()
+        settings = load_settings()
         lake = Lake(settings.lake_url)
         known = lake.realms()
         if realm is not None and realm not in known:
@@ -147,14 +147,6 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]export of {realm_id} failed:[/red] {exc}")
                 raise typer.Exit(1) from None
             _summary(result)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _summary(result: ExportResult) -> None:

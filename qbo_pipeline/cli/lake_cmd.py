@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from qbo_pipeline.config import ConfigError, Settings
+from qbo_pipeline.cli.settings import load_settings
 
 if TYPE_CHECKING:
     from qbo_pipeline.lake.gc import GCResult
@@ -142,11 +142,7 @@ def _lake() -> Lake:
     from qbo_pipeline.lake.errors import LakeError
     from qbo_pipeline.lake.lake import Lake
 
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+    settings = load_settings()
     try:
         return Lake(settings.lake_url)
     except (LakeError, ValueError, OSError) as exc:

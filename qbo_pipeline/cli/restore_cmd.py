@@ -63,7 +63,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from qbo_pipeline.config import ConfigError, Settings
+from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.config import Settings
 
 if TYPE_CHECKING:
     from qbo_pipeline.lake.lake import RealmLake
@@ -81,14 +82,6 @@ restore_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add the ``restore`` command group."""
     app.add_typer(restore_app, name="restore")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _realm(settings: Settings, realm_id: str | None) -> RealmLake:
@@ -171,7 +164,7 @@ def plan_cmd(
         )
     except ScopeError as exc:
         raise typer.BadParameter(str(exc)) from None
-    settings = _settings()
+    settings = load_settings()
     try:
         with connect(settings) as conn:
             realm_id = conn.realms(realm)[0] if realm or len(conn.realm_ids) == 1 else None
@@ -229,7 +222,7 @@ def show_cmd(
     from qbo_pipeline.restore.review import plan_table, write_html
     from qbo_pipeline.restore.store import PlanStore, RestoreError
 
-    settings = _settings()
+    settings = load_settings()
     store = PlanStore.for_realm(_realm_for_plan(settings, plan_id, realm))
     try:
         plan = store.load(plan_id)
@@ -271,7 +264,7 @@ def apply_cmd(
     from qbo_pipeline.restore.run import apply_restore
     from qbo_pipeline.restore.store import PlanStore, RestoreError
 
-    settings = _settings()
+    settings = load_settings()
     lake_realm = _realm_for_plan(settings, plan_id, realm)
     store = PlanStore.for_realm(lake_realm)
     try:
@@ -346,7 +339,7 @@ def status_cmd(
     from qbo_pipeline.restore.review import plan_table
     from qbo_pipeline.restore.store import PlanStore, RestoreError
 
-    settings = _settings()
+    settings = load_settings()
     store = PlanStore.for_realm(_realm_for_plan(settings, plan_id, realm))
     try:
         plan = store.load(plan_id)
@@ -378,7 +371,7 @@ def list_cmd(realm: str | None = typer.Option(None, "--realm", help="Company (re
     from qbo_pipeline.restore.review import summary_line
     from qbo_pipeline.restore.store import PlanStore
 
-    settings = _settings()
+    settings = load_settings()
     store = PlanStore.for_realm(_realm(settings, realm))
     ids = store.plan_ids()
     if not ids:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from qbo_pipeline.config import ConfigError, Settings
+from qbo_pipeline.cli.settings import load_settings
 
 console = Console(stderr=True)
 out = Console()
@@ -37,14 +37,6 @@ class SqlFormat(StrEnum):
     TABLE = "table"
     CSV = "csv"
     JSON = "json"
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
 
 
 def _fail(message: str) -> typer.Exit:
@@ -89,7 +81,7 @@ def register(app: typer.Typer) -> None:
         from qbo_pipeline.models.runner import ModelError
         from qbo_pipeline.models.warehouse import build_warehouse
 
-        settings = _settings()
+        settings = load_settings()
         try:
             result = build_warehouse(settings.lake_url, settings.warehouse_path, select=select)
         except ModelError as exc:
@@ -128,7 +120,7 @@ def register(app: typer.Typer) -> None:
         from qbo_pipeline.models.runner import ModelError
         from qbo_pipeline.models.warehouse import build_warehouse, connect
 
-        settings = _settings()
+        settings = load_settings()
         names = [n.strip() for item in entity for n in item.split(",") if n.strip()]
         try:
             if rebuild:
@@ -185,7 +177,7 @@ def register(app: typer.Typer) -> None:
         from qbo_pipeline.models.runner import ModelError
         from qbo_pipeline.models.warehouse import connect
 
-        settings = _settings()
+        settings = load_settings()
         try:
             con = connect(settings.warehouse_path, read_only=True)
         except ModelError as exc:
