@@ -30,6 +30,13 @@ MARKER = ".qbo-demo"
 """A file that marks a folder as the demo's own, so a rerun may wipe it and nothing else."""
 
 
+EXAMPLE_QUERIES = (
+    "select * from marts.snapshots",
+    "select id, display_name, total_amount from as_of('Invoice', 'latest') limit 5",
+)
+"""The queries the demo suggests at the end (its test runs them on the warehouse it built)."""
+
+
 class DemoError(RuntimeError):
     """The demo cannot run as asked; the message says why."""
 
@@ -326,11 +333,11 @@ def _where_next(say: _Narrator, settings: Settings, result: DemoResult) -> None:
         f"Done in {result.seconds:.0f} s: {len(result.snapshots)} snapshots of {result.company}, "
         f"the incident found and {'verified restored' if result.verified else 'restored'}.\n"
         f"- The warehouse: [bold]{warehouse}[/bold]\n"
-        f"    QBO_DATA_DIR={settings.data_dir} .venv/bin/qbo-backup sql "
-        f'"select * from marts.snapshots"\n'
-        f"    QBO_DATA_DIR={settings.data_dir} .venv/bin/qbo-backup sql "
-        f"\"select id, display_name, total_amt from as_of('Invoice', 'latest') limit 5\"\n"
-        f"- The change review: {result.review_html}\n"
+        + "".join(
+            f'    QBO_DATA_DIR={settings.data_dir} .venv/bin/qbo-backup sql "{q}"\n'
+            for q in EXAMPLE_QUERIES
+        )
+        + f"- The change review: {result.review_html}\n"
         f"- The restore plan: {result.plan_html}\n"
         f"- The exports (CSV, JSON, XML): {result.exports}\n"
         f"- The Dagster UI on the same data: QBO_DATA_DIR={settings.data_dir} make ui"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qbo_pipeline.cli.demo import MARKER, DemoError, run_demo
+from qbo_pipeline.cli.demo import EXAMPLE_QUERIES, MARKER, DemoError, run_demo
 from qbo_pipeline.lake.lake import Lake
+from qbo_pipeline.models.warehouse import connect
 
 
 def test_the_demo_tells_the_whole_story_twice(tmp_path: Path) -> None:
@@ -32,6 +33,13 @@ def test_the_demo_tells_the_whole_story_twice(tmp_path: Path) -> None:
         assert {"marts.snapshots", "marts.record_history", "marts.trial_balance"} <= set(
             result.warehouse_tables
         )
+        assert result.warehouse is not None
+        con = connect(result.warehouse, read_only=True)
+        try:
+            for query in EXAMPLE_QUERIES:  # the queries the demo tells the newcomer to run
+                assert con.execute(query).fetchall(), query
+        finally:
+            con.close()
         assert result.review_html is not None and "<html" in result.review_html.read_text()
         assert result.plan_html is not None and result.plan_html.exists()
         # The CSVs open and have rows.
