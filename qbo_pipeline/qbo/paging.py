@@ -9,6 +9,7 @@ that many distinct records arrived and that the count did not move meanwhile. An
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -97,7 +98,7 @@ def iter_pages(
                 pending.append(executor.submit(fetch, next_page))
                 next_page += 1
             for record in records:
-                key = _id_key(record.get("Id"))
+                key = _id_key(record)
                 if key in seen:
                     raise TruncationError(
                         entity.name,
@@ -129,6 +130,13 @@ def iter_pages(
             )
 
 
-def _id_key(value: Any) -> Any:
+def _id_key(record: dict[str, Any]) -> Any:
+    """What tells records apart: the Id, or the whole record where QBO serves no Id.
+
+    An ExchangeRate has none; a RecurringTransaction keeps it inside the transaction it wraps.
+    """
+    value = record.get("Id")
+    if value is None:
+        return json.dumps(record, sort_keys=True, default=str)
     text = str(value)
     return int(text) if text.isdigit() else text

@@ -16,6 +16,8 @@ import pytest
 import requests
 
 from qbo_pipeline import entities
+from qbo_pipeline.config import Settings
+from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.seed import seed_from_folder
 from qbo_pipeline.sandbox.server import SandboxServer
@@ -266,3 +268,23 @@ def test_seeding_keeps_the_captured_shapes(tmp_path: Path) -> None:
     assert store.get("2", "ExchangeRate", "EUR@2015-07-07") == RATE_CAPTURE
     assert store.get("2", "RecurringTransaction", "20") == RECURRING_CAPTURE
     assert store.get("2", "TaxCode", "TAX") == tax
+
+
+def test_a_qbo_client_pages_id_less_records_without_false_duplicates(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    realm = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
+    with open_client(settings, realm, api_base=sandbox.base_url) as client:
+        rates = [
+            record
+            for page in client.iter_pages(entities.get("ExchangeRate"), page_size=1, parallel=1)
+            for record in page
+        ]
+        templates = [
+            record
+            for page in client.iter_pages(entities.get("RecurringTransaction"), page_size=1)
+            for record in page
+        ]
+    assert sorted(r["SourceCurrencyCode"] for r in rates) == ["CAD", "EUR", "GBP"]
+    assert [set(t) for t in templates] == [{"Bill"}]
