@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.child import cpu_seconds
+from bench.child import cpu_seconds, peak_rss_bytes
 from bench.metrics import BenchError, latency_floor_seconds, min_pages, pick_range
 from bench.sandbox_proc import admin
 
@@ -134,7 +134,18 @@ def backup(
     realm = _realm(data_dir, realm_id)
     stages = _Stages()
     with open_client(settings, realm_id, api_base=base_url) as client, _measure() as clock:
-        result = run_backup(client, realm, mode=mode, progress=stages)  # type: ignore[arg-type]
+        try:
+            result = run_backup(client, realm, mode=mode, progress=stages)  # type: ignore[arg-type]
+        except Exception:
+            # What was reached before the failure, for the report (the task still fails).
+            log.error(
+                "backup failed after %d API calls; stage offsets %s; cpu %.1f s; peak rss %d",
+                client.api_calls,
+                stages.offsets(),
+                cpu_seconds(),
+                peak_rss_bytes(),
+            )
+            raise
     counts = {
         name: int(s.get("qbo_count") or 0)
         for name, s in result.snapshot.entities.items()
