@@ -180,6 +180,20 @@ def record_id(entity: Entity, payload: dict[str, Any]) -> str:
     return str(raw)
 
 
+def _version_source(entity: Entity, payload: dict[str, Any]) -> dict[str, Any]:
+    """The object holding a record's SyncToken and MetaData.
+
+    That is the payload itself, except for a RecurringTransaction shaped as QBO sends it
+    (``{"Bill": {...}}``), whose version lives in the transaction it wraps.
+    """
+    if entity.name != "RecurringTransaction" or "SyncToken" in payload:
+        return payload
+    for key, value in payload.items():
+        if isinstance(value, dict) and _is_transaction_key(key):
+            return value
+    return payload
+
+
 def _usable_id(raw: Any) -> bool:
     return not isinstance(raw, bool) and isinstance(raw, str | int) and str(raw).strip() != ""
 
@@ -285,9 +299,12 @@ def landing_row(
     body = canonical_bytes(payload)
     hashable = _hashable(entity, payload)
     digest = _hash_hex(body if hashable is payload else canonical_bytes(hashable))
-    meta = payload.get("MetaData")
-    sync_token = payload.get("SyncToken")
-    active = payload.get("Active")
+    source = _version_source(entity, payload)
+    meta = source.get("MetaData")
+    sync_token = source.get("SyncToken")
+    active = source.get("Active")
+    if active is None and isinstance(source.get("RecurringInfo"), dict):
+        active = source["RecurringInfo"].get("Active")
     return {
         "entity": entity.name,
         "id": key,
@@ -298,9 +315,9 @@ def landing_row(
         "content_hash": digest,
         "payload": body.decode(),
         "active": active if isinstance(active, bool) else None,
-        "txn_date": _date(payload.get("TxnDate")),
-        "total_amt": _amount(payload.get(entity.amount_field)) if entity.amount_field else None,
-        "display_name": _display_name(payload),
+        "txn_date": _date(source.get("TxnDate")),
+        "total_amt": _amount(source.get(entity.amount_field)) if entity.amount_field else None,
+        "display_name": _display_name(source) or _display_name(source.get("RecurringInfo") or {}),
         "blob_sha256": blob_sha256,
         "status": None,
     }

@@ -157,3 +157,21 @@ def test_record_id_keeps_non_numeric_ids() -> None:
     ent = entities.get("TaxCode")
     assert records.record_id(ent, {"Id": "TAX", "Name": "TAX"}) == "TAX"
     assert records.landing_row(ent, {"Id": "NON", "Name": "NON"})["id"] == "NON"
+
+
+def test_a_wrapped_recurring_transaction_lands_with_its_version() -> None:
+    from qbo_pipeline import entities as catalogue
+
+    payload = {
+        "Bill": {
+            "Id": "20",
+            "SyncToken": "3",
+            "MetaData": {"LastUpdatedTime": "2020-07-01T10:00:00-07:00"},
+            "RecurringInfo": {"Name": "Telephone Bill", "Active": True},
+            "TotalAmt": 74.36,
+        }
+    }
+    row = records.landing_row(catalogue.get("RecurringTransaction"), payload)
+    assert (row["id"], row["sync_token"]) == ("20", "3")
+    assert row["last_updated_at"] is not None and row["active"] is True
+    assert row["display_name"] == "Telephone Bill"

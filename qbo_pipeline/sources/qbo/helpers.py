@@ -273,18 +273,27 @@ def live_ids(client: QBOClient, entity: Entity) -> set[str]:
     start = 1
     while start <= expected:
         statement = query.select(
-            entity, where=where, fields=["Id"], start=start, max_results=PAGE_SIZE
+            entity, where=where, fields=_key_fields(entity), start=start, max_results=PAGE_SIZE
         )
         page = client.query(statement).get(entity.json_key) or []
         if not page:
             break
-        found.update(str(r["Id"]) for r in page)
+        found.update(records.record_id(entity, r) for r in page)
         start += PAGE_SIZE
     if len(found) != expected:
         raise TruncationError(
             f"{entity.name}: the id scan found {len(found)} ids but COUNT(*) says {expected}"
         )
     return found
+
+
+def _key_fields(entity: Entity) -> list[str] | None:
+    """The fields an id scan selects.
+
+    ``Id``, or every field for an ExchangeRate, which QBO keys by currency and date instead
+    (see ``lake.records.record_id``).
+    """
+    return None if entity.name == "ExchangeRate" else ["Id"]
 
 
 def to_batches(
