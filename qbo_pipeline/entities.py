@@ -116,6 +116,9 @@ class Entity:
             kept in the payload but left out of the content hash.
         posts_to_ledger: Whether the transaction moves money in the general ledger.
         amount_field: The field holding the transaction total, if any.
+        keyed_by_id: Whether a record carries a top-level ``Id`` that reads by id and
+            ``Id IN (...)`` queries address (not an ExchangeRate, keyed by currency and date,
+            nor a RecurringTransaction, whose Id sits in the transaction it wraps).
     """
 
     name: str
@@ -132,6 +135,7 @@ class Entity:
     volatile_fields: tuple[str, ...] = ()
     posts_to_ledger: bool = False
     amount_field: str | None = None
+    keyed_by_id: bool = True
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -682,13 +686,20 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("AttachableRef[].EntityRef", type_key="type"),
         ),
     ),
-    Entity("RecurringTransaction", Kind.SUPPORTING, cdc=False, removal=Removal.DELETE),
+    Entity(
+        "RecurringTransaction",
+        Kind.SUPPORTING,
+        cdc=False,
+        removal=Removal.DELETE,
+        keyed_by_id=False,
+    ),
     Entity(
         "ExchangeRate",
         Kind.SUPPORTING,
         cdc=False,
         removal=Removal.NONE,
         multicurrency_only=True,
+        keyed_by_id=False,
         required=("SourceCurrencyCode", "Rate"),
         references=(_ref("SourceCurrencyCode", "CompanyCurrency", dependency=False),),
     ),
