@@ -53,6 +53,7 @@ from qbo_pipeline.sources.qbo.helpers import (
 from qbo_pipeline.sources.qbo.settings import (
     CDC_MAX_AGE,
     CDC_SAFETY_MARGIN,
+    EXTRACT_WORKERS,
     PAGE_SIZE,
     STAGING_DATASET,
 )
@@ -371,6 +372,7 @@ def _stage(
     import dlt
 
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("EXTRACT__WORKERS", str(EXTRACT_WORKERS))
     source = qbo_source(client, plan, attachment_blob=fetcher, on_progress=progress.fetched)
     workdir = tempfile.mkdtemp(prefix="qbo-dlt-")
     try:

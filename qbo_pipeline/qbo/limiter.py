@@ -20,6 +20,14 @@ from qbo_pipeline.entities import MAX_CONCURRENT_REQUESTS, RATE_LIMIT_PER_MINUTE
 WINDOW_SECONDS = 60.0
 """QBO's rate window."""
 
+CLIENT_PER_MINUTE = RATE_LIMIT_PER_MINUTE - 20
+"""The client's own budget: a little under QBO's 500, so that requests bunched by the network,
+and other apps of the company sharing its quota now and then, do not cost a 429 and its wait."""
+
+CLIENT_MAX_IN_FLIGHT = MAX_CONCURRENT_REQUESTS - 1
+"""One slot under QBO's 10: the server may still count a request whose answer the client already
+has, and the next request must not be the eleventh in its view."""
+
 WINDOW_PADDING = 1.0
 """Seconds added to the window so that a request's travel time cannot squeeze a 501st request
 into the server's view of a minute."""
@@ -29,16 +37,16 @@ class RealmLimiter:
     """Keeps one realm under its requests-per-minute and in-flight limits.
 
     Args:
-        per_minute: Requests allowed in any sliding window (default QBO's 500).
-        max_in_flight: Requests allowed at once (default QBO's 10).
+        per_minute: Requests allowed in any sliding window (default :data:`CLIENT_PER_MINUTE`).
+        max_in_flight: Requests allowed at once (default :data:`CLIENT_MAX_IN_FLIGHT`).
         window: The window length in seconds (default 60 plus :data:`WINDOW_PADDING`).
         clock: A monotonic clock in seconds; injectable for tests.
     """
 
     def __init__(
         self,
-        per_minute: int = RATE_LIMIT_PER_MINUTE,
-        max_in_flight: int = MAX_CONCURRENT_REQUESTS,
+        per_minute: int = CLIENT_PER_MINUTE,
+        max_in_flight: int = CLIENT_MAX_IN_FLIGHT,
         *,
         window: float = WINDOW_SECONDS + WINDOW_PADDING,
         clock: Callable[[], float] = time.monotonic,
@@ -154,8 +162,8 @@ def limiter_for(
     api_base: str,
     realm_id: str,
     *,
-    per_minute: int = RATE_LIMIT_PER_MINUTE,
-    max_in_flight: int = MAX_CONCURRENT_REQUESTS,
+    per_minute: int = CLIENT_PER_MINUTE,
+    max_in_flight: int = CLIENT_MAX_IN_FLIGHT,
     kind: str = "api",
 ) -> RealmLimiter:
     """The process-wide limiter of one realm at one API host, created on first use.

@@ -9,11 +9,13 @@ from qbo_pipeline.entities import CDC_LOOKBACK_DAYS, MAX_PAGE_SIZE
 PAGE_SIZE = MAX_PAGE_SIZE
 """Records asked for per query page."""
 
-PAGES_IN_FLIGHT = 4
-"""Pages of one entity fetched at once (the realm's limiter still caps the total)."""
+PAGES_IN_FLIGHT = 8
+"""Pages of one entity fetched at once: one large entity may use nearly all of the realm's
+concurrency (the realm's limiter still caps the total across entities)."""
 
-EXTRACT_WORKERS = 5
-"""Entities extracted at once (dlt's thread pool for parallelized resources)."""
+EXTRACT_WORKERS = 8
+"""Entities extracted at once (dlt's thread pool for parallelized resources, ``[extract]
+workers``; the environment variable ``EXTRACT__WORKERS`` overrides it)."""
 
 CDC_SAFETY_MARGIN = timedelta(minutes=5)
 """How far before the parent snapshot's start CDC looks, so no change at the seam is missed."""
