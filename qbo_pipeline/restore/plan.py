@@ -39,7 +39,12 @@ Key = tuple[str, str]
 
 
 class LiveCompany(Protocol):
-    """What the planner reads from the live company."""
+    """What the planner reads from the live company.
+
+    A reader may also offer ``read_many(entity, ids) -> {id: record}``, which reads many records
+    of one entity at once (ids it does not return are then read one by one with :meth:`read`);
+    the planner calls it when it is there.
+    """
 
     def read(self, entity: Entity, record_id: str) -> dict[str, Any] | None:
         """One record by id (inactive ones included), or None when it does not exist."""
@@ -113,6 +118,15 @@ def _display(entity: Entity, payload: dict[str, Any] | None) -> str | None:
         if key and isinstance(payload.get(key), str) and payload[key]:
             return payloads.name_of(entity, payload) if key == entity.name_field else payload[key]
     return None
+
+
+def _may_differ(entity: Entity, target: dict[str, Any], live: dict[str, Any] | None) -> bool:
+    """Whether a record may need writing: not read live, or not the snapshot's version."""
+    if live is None:
+        return True
+    return payloads.version_of(entity, live) != payloads.version_of(entity, target) or _updated_at(
+        live
+    ) != _updated_at(target)
 
 
 def _is_active(payload: dict[str, Any]) -> bool:
@@ -218,6 +232,66 @@ class Planner:
             self._live_cache[key] = self.live.read(entity, rid)
         return self._live_cache[key]
 
+    def _prefetch_live(self, keys: Iterable[Key]) -> None:
+        """Read in bulk the live records of ``keys`` the planner has not read yet."""
+        read_many = getattr(self.live, "read_many", None)
+        if read_many is None:
+            return
+        for name, ids in group_by_entity(keys).items():
+            entity = entities.ENTITIES.get(name)
+            if entity is None or entity.is_singleton:
+                continue
+            todo = [rid for rid in ids if (name, rid) not in self._live_cache]
+            if todo:
+                for rid, record in read_many(entity, todo).items():
+                    self._live_cache[(name, str(rid))] = record
+
+    def _prefetch_needs(self, written: Iterable[tuple[Entity, dict[str, Any]]]) -> None:
+        """Read in bulk, level by level, the records that ``written`` snapshot versions need.
+
+        Resolving a record to write reads each record it references; one gone is re-created
+        from the snapshot and its own references read in turn. Reading each level with
+        :meth:`_prefetch_live` (and the gone ones' snapshot versions with the lake's
+        ``prefetch``) turns those single reads into a few queries per entity.
+        """
+        frontier = list(written)
+        seen: set[Key] = set()
+        prefetch = getattr(self.lake, "prefetch", None)
+        while frontier:
+            level: list[Key] = []
+            for entity, target in frontier:
+                for key in remap.dependencies(entity, target):
+                    if key not in seen and key[0] in entities.ENTITIES:
+                        seen.add(key)
+                        level.append(key)
+            self._prefetch_live(level)
+            gone = [k for k in level if k not in self._live_cache]
+            if prefetch is not None:
+                in_snapshot = self.lake.entities(self.sid)
+                for name, ids in group_by_entity(gone).items():
+                    if name in in_snapshot:
+                        prefetch(self.sid, name, ids)
+            frontier = []
+            for name, rid in gone:
+                entity = entities.ENTITIES[name]
+                target = None if entity.is_singleton else self._target(entity, rid)
+                if target is not None:
+                    frontier.append((entity, target))
+
+    def _prefetch_pairs(self, keys: Iterable[Key]) -> None:
+        """Bulk-read the live records of ``keys`` and what the ones to write will need."""
+        wanted = [k for k in keys if not entities.ENTITIES[k[0]].is_singleton]
+        self._prefetch_live(wanted)
+        written = []
+        for name, rid in wanted:
+            entity = entities.ENTITIES[name]
+            target = self._target(entity, rid)
+            if target is not None and _may_differ(
+                entity, target, self._live_cache.get((name, rid))
+            ):
+                written.append((entity, target))
+        self._prefetch_needs(written)
+
     def _target(self, entity: Entity, rid: str) -> dict[str, Any] | None:
         key = (entity.name, rid)
         if key not in self._target_cache:
@@ -233,6 +307,7 @@ class Planner:
             if prefetch is not None:
                 for name, ids in group_by_entity(scope.records).items():
                     prefetch(self.sid, name, ids)
+            self._prefetch_pairs(scope.records)
             for name, rid in scope.records:
                 entity = entities.ENTITIES[name]
                 if entity.is_singleton:
@@ -256,6 +331,11 @@ class Planner:
             targets = {record_id(entity, p): p for p in self.lake.iter(self.sid, entity.name)}
             lives = {record_id(entity, p): p for p in self.live.iter_records(entity)}
             self._prefetch_latest(entity, targets, lives)
+            self._prefetch_needs(
+                (entity, target)
+                for rid, target in targets.items()
+                if _may_differ(entity, target, lives.get(rid))
+            )
             for rid in sorted(set(targets) | set(lives), key=id_sort_key):
                 self._target_cache[(entity.name, rid)] = targets.get(rid)
                 self._live_cache[(entity.name, rid)] = lives.get(rid)
@@ -313,6 +393,7 @@ class Planner:
                 prefetch(self.sid, name, ids)
                 if latest != self.sid:
                     prefetch(latest, name, ids)
+        self._prefetch_pairs(keys)
         order = {name: i for i, name in enumerate(entities.restore_order())}
         for name, rid in sorted(keys, key=lambda k: (order[k[0]], id_sort_key(k[1]))):
             entity = entities.ENTITIES[name]
@@ -846,6 +927,15 @@ class Planner:
 
     def _note_backlinks(self) -> None:
         """Say which re-created records lost links to records gone and out of scope."""
+        self._prefetch_live(
+            (site.target, site.target_id)
+            for draft in self.drafts.values()
+            if draft.action is Action.CREATE and draft.target is not None
+            for site in remap.reference_sites(draft.entity, draft.target)
+            if site.is_backlink
+            and site.target in entities.ENTITIES
+            and (site.target, site.target_id, "main") not in self.drafts
+        )
         for draft in list(self.drafts.values()):
             if draft.action is not Action.CREATE or draft.target is None:
                 continue

@@ -7,13 +7,17 @@ ordering, classification and conflict rules be tested record by record.
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from qbo_pipeline.entities import Entity
+from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies
+from qbo_pipeline.sandbox.store import SandboxStore
 
 
 class DictLive:
@@ -216,3 +220,28 @@ def company() -> dict[tuple[str, str], dict[str, Any]]:
 @pytest.fixture
 def small_company() -> dict[tuple[str, str], dict[str, Any]]:
     return company()
+
+
+@pytest.fixture(scope="session")
+def larger_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated company of 600 transactions (over 60 invoices), built once per session."""
+    path = tmp_path_factory.mktemp("restore-larger") / "sandbox.sqlite3"
+    store = SandboxStore(path)
+    try:
+        ensure_companies(store, 1, transactions=600)
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture
+def larger_sandbox(larger_template: Path, tmp_path: Path) -> Iterator[SandboxServer]:
+    """A started SandboxServer on a copy of the larger company, stopped after the test."""
+    state = tmp_path / "larger.sqlite3"
+    shutil.copyfile(larger_template, state)
+    server = SandboxServer(state, realms=1)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,141 @@
+"""Planning reads the live company in bulk: the same plan with far fewer API calls.
+
+Real parts only: the embedded sandbox over HTTP, the client, run_backup into a lake in tmp_path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qbo_pipeline import entities
+from qbo_pipeline.backup import run_backup
+from qbo_pipeline.config import Settings
+from qbo_pipeline.lake.lake import Lake, RealmLake
+from qbo_pipeline.qbo.connect import login_embedded, open_client
+from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
+from qbo_pipeline.restore import sources
+from qbo_pipeline.restore.model import Plan
+from qbo_pipeline.restore.plan import PlanRequest, build_plan
+from qbo_pipeline.restore.scope import Scope
+from qbo_pipeline.restore.sources import ClientLive, LakeSnapshots
+from qbo_pipeline.sandbox.server import SandboxServer
+
+
+class OneByOne(ClientLive):
+    """The live company read one GET per record (bulk reads switched off)."""
+
+    read_many = None  # type: ignore[assignment]
+
+
+@pytest.fixture
+def sandbox(larger_sandbox: SandboxServer) -> SandboxServer:
+    return larger_sandbox
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer, tmp_path: Path) -> Iterator[QBOClient]:
+    settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
+    retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
+    with open_client(settings, realm_id, api_base=sandbox.base_url, retry=retry) as qbo:
+        yield qbo
+
+
+@pytest.fixture
+def realm(client: QBOClient, tmp_path: Path) -> RealmLake:
+    return Lake(tmp_path / "data" / "lake").realm(client.realm_id)
+
+
+def plan_with(live: ClientLive, realm: RealmLake, snapshot_id: str, scope: Scope) -> Plan:
+    request = PlanRequest(
+        realm_id=live.client.realm_id,
+        snapshot_id=snapshot_id,
+        latest_snapshot_id=snapshot_id,
+        scope=scope,
+    )
+    return build_plan(live, LakeSnapshots(realm), request)
+
+
+def steps_of(plan: Plan) -> list[dict[str, Any]]:
+    return [step.to_json() for step in plan.steps]
+
+
+def delete_invoices(client: QBOClient, sandbox: SandboxServer, realm: RealmLake, sid: str) -> int:
+    """Bulk-delete about 60 invoices (a date range); returns how many went."""
+    dates = sorted(str(p["TxnDate"]) for p in realm.iter_payloads(sid, "Invoice"))
+    assert len(dates) >= 60, "the generated company has fewer than 60 invoices"
+    before = client.count(entities.ENTITIES["Invoice"])
+    sandbox.incident("bulk_delete_invoices", start=dates[0], end=dates[59])
+    return before - client.count(entities.ENTITIES["Invoice"])
+
+
+def test_planning_a_60_invoice_restore_reads_in_bulk(client, sandbox, realm):
+    sid = run_backup(client, realm, mode="full").snapshot.snapshot_id
+    deleted = delete_invoices(client, sandbox, realm, sid)
+    assert deleted >= 60
+    scope = Scope.parse(entity_names=["Invoice", "Payment", "Deposit"])
+    calls = client.api_calls
+    single = plan_with(OneByOne(client), realm, sid, scope)
+    single_calls = client.api_calls - calls
+    calls = client.api_calls
+    bulk = plan_with(ClientLive(client), realm, sid, scope)
+    bulk_calls = client.api_calls - calls
+    assert steps_of(bulk) == steps_of(single)
+    assert sum(1 for s in bulk.steps if s.entity == "Invoice") >= deleted
+    # One GET per referenced customer, item, account... against a few queries per entity.
+    assert bulk_calls * 3 < single_calls, (bulk_calls, single_calls)
+
+
+def test_planning_listed_records_reads_them_in_bulk(client, sandbox, realm):
+    sid = run_backup(client, realm, mode="full").snapshot.snapshot_id
+    ids = [str(p["Id"]) for p in realm.iter_payloads(sid, "Invoice")][:60]
+    for rid in ids[:5]:  # a few changed, the rest identical
+        entity = entities.ENTITIES["Invoice"]
+        live = client.read(entity, rid)
+        body = {"Id": rid, "SyncToken": live["SyncToken"], "sparse": True, "PrivateNote": "x"}
+        client.update(entity, body, sparse=True, request_id=f"edit-{rid}")
+    scope = Scope.parse(records=[f"Invoice:{rid}" for rid in ids])
+    calls = client.api_calls
+    single = plan_with(OneByOne(client), realm, sid, scope)
+    single_calls = client.api_calls - calls
+    calls = client.api_calls
+    bulk = plan_with(ClientLive(client), realm, sid, scope)
+    bulk_calls = client.api_calls - calls
+    assert steps_of(bulk) == steps_of(single)
+    assert sum(1 for s in bulk.steps if s.action.writes) == 5
+    assert single_calls >= 60
+    assert bulk_calls * 5 < single_calls, (bulk_calls, single_calls)
+
+
+def test_read_many_finds_inactive_records_and_leaves_unknown_ids_out(client, monkeypatch):
+    live = ClientLive(client)
+    customer = entities.ENTITIES["Customer"]
+    records = list(live.iter_records(customer))
+    target = records[0]
+    token = client.read(customer, target["Id"])["SyncToken"]
+    client.update(
+        customer,
+        {"Id": target["Id"], "SyncToken": token, "Active": False},
+        sparse=True,
+        request_id="deactivate-for-read-many",
+    )
+    monkeypatch.setattr(sources, "IDS_PER_QUERY", 3)
+    wanted = [str(r["Id"]) for r in records[:7]] + ["999999"]
+    calls = client.api_calls
+    found = live.read_many(customer, wanted)
+    assert client.api_calls - calls == 3  # 8 ids, 3 per query
+    assert sorted(found) == sorted(wanted[:7])
+    assert found[str(target["Id"])]["Active"] is False
+
+
+def test_read_many_does_not_query_records_without_a_top_level_id(client):
+    live = ClientLive(client)
+    calls = client.api_calls
+    assert live.read_many(entities.ENTITIES["ExchangeRate"], ["EUR@2026-01-01"]) == {}
+    assert live.read_many(entities.ENTITIES["RecurringTransaction"], ["1"]) == {}
+    assert live.read_many(entities.ENTITIES["Preferences"], ["Preferences"]) == {}
+    assert client.api_calls == calls
