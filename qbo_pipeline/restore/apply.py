@@ -8,16 +8,26 @@ record is read again and, when it changed since the plan saw it, the step become
 started) and the id map, one appended line per step; rerunning resumes: done steps are skipped,
 the rest retried with the same request ids. Every request, response, fault and skip goes to
 ``audit.jsonl``.
+
+Steps run on a bounded thread pool (up to the realm limiter's ``max_in_flight``, default 10)
+when their dependencies are all finished and no running step touches the same record (its own,
+or a transaction it links to); phases stay barriers (removals, then restores, then the
+deactivations at the end). One lock serialises the status lines, the id map and the progress
+calls; the audit log has its own lock, so lines never interleave. ``workers=1`` applies one step
+at a time in plan order.
 """
 
 from __future__ import annotations
 
 import getpass
+import heapq
 import logging
 import os
 import socket
+import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -28,7 +38,7 @@ from qbo_pipeline.qbo.faults import ObjectNotFoundError, QBOError, StaleObjectEr
 from qbo_pipeline.restore import payloads, remap
 from qbo_pipeline.restore import status as status_log
 from qbo_pipeline.restore.audit import AuditLog
-from qbo_pipeline.restore.model import Action, Plan, Step, request_id
+from qbo_pipeline.restore.model import PHASE_ORDER, Action, Plan, Step, request_id
 from qbo_pipeline.restore.plan import content_digest
 from qbo_pipeline.restore.store import PlanStore, RestoreError
 
@@ -37,6 +47,9 @@ log = logging.getLogger(__name__)
 STATES = ("not_started", "done", "failed", "conflict", "skipped")
 """What a step can be after an apply."""
 
+
+MAX_WORKERS = 10
+"""Steps applied at once at most (QBO allows 10 requests in flight per realm)."""
 
 _UPLOAD_FIELDS = frozenset({"FileName", "ContentType", "AttachableRef"})
 """What an upload itself carries; an Attachable's other fields are set by a sparse update."""
@@ -178,6 +191,32 @@ def _fault(exc: QBOError) -> dict[str, Any]:
     }
 
 
+def _touched(step: Step) -> frozenset[tuple[str, str]]:
+    """The records a step writes: its own, and the transactions its payload links to.
+
+    Writing a payment or a deposit changes the balance and SyncToken of what it links, so two
+    steps that touch one record never run at once. Keys are plan ids (the snapshot's ids).
+    """
+    keys = {(step.entity, step.old_id)}
+    if step.live_id:
+        keys.add((step.entity, str(step.live_id)))
+    entity = entities.ENTITIES.get(step.entity)
+    if entity is not None and step.payload:
+        keys.update(
+            (site.target, site.target_id)
+            for site in remap.reference_sites(entity, step.payload)
+            if site.reference.type_key is not None
+        )
+    return frozenset(keys)
+
+
+def default_workers(client: Any) -> int:
+    """Steps to apply at once: the client's limiter ``max_in_flight``, at most ``MAX_WORKERS``."""
+    limiter = getattr(client, "limiter", None)
+    in_flight = getattr(limiter, "max_in_flight", MAX_WORKERS)
+    return max(1, min(MAX_WORKERS, int(in_flight)))
+
+
 class _Applier:
     def __init__(
         self,
@@ -188,8 +227,12 @@ class _Applier:
         include_conflicts: bool,
         progress: ProgressCallback | None,
         read_attachment: Callable[[str], bytes] | None = None,
+        workers: int = 1,
     ) -> None:
         self.client = client
+        self.workers = max(1, int(workers))
+        self._lock = threading.RLock()
+        self._local = threading.local()
         self.read_attachment = read_attachment
         self.store = store
         self.plan = plan
@@ -202,23 +245,32 @@ class _Applier:
         self.status: dict[str, Any] = raw or status_log.empty(plan.plan_id)
         self.id_map = remap.IdMap(plan.id_map)
         self.id_map.update(remap.IdMap(self.status.get("id_map") or {}))
-        self._new_ids: dict[str, str] = {}
-        self._new_records: dict[str, dict[str, Any]] = {}
 
     # --- bookkeeping ------------------------------------------------------------------------
 
+    def _pending(self) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        """The id-map and record changes of the step this thread runs (for its status line)."""
+        if not hasattr(self._local, "ids"):
+            self._local.ids, self._local.records = {}, {}
+        return self._local.ids, self._local.records
+
     def _map(self, entity: str, old_id: str, new_id: str) -> None:
         """Record a re-created record's new id (saved with the step's next status line)."""
-        self.id_map.set(entity, old_id, new_id)
         key = f"{entity}:{old_id}"
-        self.status["id_map"][key] = new_id
-        self._new_ids[key] = new_id
+        with self._lock:
+            self.id_map.set(entity, old_id, new_id)
+            self.status["id_map"][key] = new_id
+        self._pending()[0][key] = new_id
 
     def _state(self, number: int) -> dict[str, Any]:
-        return self.status["steps"].setdefault(str(number), {"state": "not_started", "attempts": 0})
+        with self._lock:
+            return self.status["steps"].setdefault(
+                str(number), {"state": "not_started", "attempts": 0}
+            )
 
     def _record(self, entity: str, record_id: str) -> dict[str, Any] | None:
-        return self.status["records"].get(f"{entity}:{record_id}")
+        with self._lock:
+            return self.status["records"].get(f"{entity}:{record_id}")
 
     def _remember(self, entity: Entity, written: dict[str, Any]) -> None:
         """Keep the SyncToken and content digest of what this plan last wrote to a record."""
@@ -228,30 +280,30 @@ class _Applier:
             "digest": content_digest(entity, written),
         }
         key = f"{entity.name}:{rid}"
-        self.status["records"][key] = memo
-        self._new_records[key] = memo
+        with self._lock:
+            self.status["records"][key] = memo
+        self._pending()[1][key] = memo
 
     def _set(self, step: Step, state: str, **details: Any) -> StepResult:
-        entry = self._state(step.number)
-        entry["state"] = state
-        for key in ("detail", "fault"):
-            if key not in details:
-                entry.pop(key, None)
-        entry.update({k: v for k, v in details.items() if v is not None})
-        entry["at"] = status_log.now()
-        self.status["updated_at"] = entry["at"]
-        self.log.append(
-            status_log.step_line(
-                step.number, entry, id_map=self._new_ids, records=self._new_records
-            )
-        )
-        self._new_ids, self._new_records = {}, {}
-        if self.progress is not None:
-            self.progress(step, state)
-        return self._result(step)
+        ids, records = self._pending()
+        with self._lock:
+            entry = self._state(step.number)
+            entry["state"] = state
+            for key in ("detail", "fault"):
+                if key not in details:
+                    entry.pop(key, None)
+            entry.update({k: v for k, v in details.items() if v is not None})
+            entry["at"] = status_log.now()
+            self.status["updated_at"] = entry["at"]
+            self.log.append(status_log.step_line(step.number, entry, id_map=ids, records=records))
+            self._local.ids, self._local.records = {}, {}
+            if self.progress is not None:
+                self.progress(step, state)
+            return self._result(step)
 
     def _result(self, step: Step) -> StepResult:
-        entry = self._state(step.number)
+        with self._lock:
+            entry = dict(self._state(step.number))
         return StepResult(
             number=step.number,
             entity=step.entity,
@@ -276,19 +328,91 @@ class _Applier:
             include_conflicts=self.include_conflicts,
         )
         self.log.append(status_log.run_line(self.status["runs"], len(self.plan.steps)))
-        results = []
+        results: dict[int, StepResult] = {}
+        phases: dict[int, list[Step]] = {}
         for step in self.plan.steps:
-            if self._state(step.number)["state"] == "done":
-                results.append(self._result(step))
-                if self.progress is not None:
-                    self.progress(step, "done")
-                continue
-            results.append(self._run_step(step))
-        outcome = ApplyResult(self.plan.plan_id, results, self.id_map.to_json())
+            phases.setdefault(PHASE_ORDER[step.phase], []).append(step)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="restore-apply") as pool:
+            for _, steps in sorted(phases.items()):
+                self._run_phase(pool, steps, results)
+        ordered = [results[step.number] for step in self.plan.steps]
+        outcome = ApplyResult(self.plan.plan_id, ordered, self.id_map.to_json())
         self.audit.append("apply_finished", run=self.status["runs"], counts=outcome.counts)
         return outcome
 
+    def _run_phase(
+        self, pool: ThreadPoolExecutor, steps: list[Step], results: dict[int, StepResult]
+    ) -> None:
+        """Run one phase's steps, each once its dependencies in the phase have finished.
+
+        Ready steps start lowest number first; one that touches a record a running step
+        touches waits for it. A step that raises (not a QBO fault: those are step results)
+        stops new starts; the running ones finish, then the error propagates.
+        """
+        here = {step.number: step for step in steps}
+        waiting: dict[int, set[int]] = {}
+        dependents: dict[int, list[int]] = {}
+        for step in steps:
+            deps = {n for n in step.depends_on if n in here and n not in results}
+            waiting[step.number] = deps
+            for dep in deps:
+                dependents.setdefault(dep, []).append(step.number)
+        ready = [n for n, deps in waiting.items() if not deps]
+        heapq.heapify(ready)
+        running: dict[Future[StepResult], tuple[Step, frozenset[tuple[str, str]]]] = {}
+        busy: set[tuple[str, str]] = set()
+        held: list[int] = []
+        error: BaseException | None = None
+        while (ready and error is None) or running:
+            while ready and error is None and len(running) < self.workers:
+                number = heapq.heappop(ready)
+                step = here[number]
+                if self._state(number)["state"] == "done":
+                    results[number] = self._result(step)
+                    if self.progress is not None:
+                        with self._lock:
+                            self.progress(step, "done")
+                    self._release(number, waiting, dependents, ready)
+                    continue
+                touched = _touched(step)
+                if touched & busy:
+                    held.append(number)
+                    continue
+                busy |= touched
+                running[pool.submit(self._run_step, step)] = (step, touched)
+            for number in held:
+                heapq.heappush(ready, number)
+            held = []
+            if not running:
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                step, touched = running.pop(future)
+                busy -= touched
+                try:
+                    results[step.number] = future.result()
+                except BaseException as exc:  # re-raised once the running steps are done
+                    error = error or exc
+                    continue
+                self._release(step.number, waiting, dependents, ready)
+        if error is not None:
+            raise error
+
+    @staticmethod
+    def _release(
+        number: int,
+        waiting: dict[int, set[int]],
+        dependents: dict[int, list[int]],
+        ready: list[int],
+    ) -> None:
+        """Mark step ``number`` finished; steps waiting only on it become ready."""
+        for other in dependents.get(number, ()):
+            waiting[other].discard(number)
+            if not waiting[other]:
+                heapq.heappush(ready, other)
+
     def _run_step(self, step: Step) -> StepResult:
+        self._local.ids, self._local.records = {}, {}
         entity = entities.ENTITIES[step.entity]
         if step.action in (Action.SKIP, Action.UNSUPPORTED):
             self.audit.append(
@@ -323,7 +447,9 @@ class _Applier:
                 "skipped", step=step.number, entity=step.entity, old_id=step.old_id, reason=detail
             )
             return self._set(step, "skipped", detail=detail)
-        self._state(step.number)["attempts"] = self._state(step.number).get("attempts", 0) + 1
+        with self._lock:
+            entry = self._state(step.number)
+            entry["attempts"] = entry.get("attempts", 0) + 1
         try:
             if step.action is Action.CREATE:
                 return self._create(entity, step)
@@ -393,7 +519,8 @@ class _Applier:
 
     def _create(self, entity: Entity, step: Step) -> StepResult:
         assert step.payload is not None
-        body = remap.rewrite(entity, step.payload, self.id_map)
+        with self._lock:
+            body = remap.rewrite(entity, step.payload, self.id_map)
         if step.blob_sha256:
             answer = self._upload(step, body, step.blob_sha256)
             answer = self._annotate(entity, step, body, answer)
@@ -453,7 +580,8 @@ class _Applier:
         )
 
     def _target_id(self, step: Step) -> str:
-        mapped = self.id_map.get(step.entity, step.old_id)
+        with self._lock:
+            mapped = self.id_map.get(step.entity, step.old_id)
         return mapped or step.live_id or step.old_id
 
     def _expected(
@@ -470,7 +598,8 @@ class _Applier:
         record_id = self._target_id(step)
         token, _ = self._expected(entity, step, record_id)
         for _ in range(2):
-            body = remap.rewrite(entity, step.payload, self.id_map)
+            with self._lock:
+                body = remap.rewrite(entity, step.payload, self.id_map)
             payloads.set_version(entity, body, record_id, str(token))
             operation = f"{step.action.value}@{token}"
             try:
@@ -574,6 +703,7 @@ def apply_plan(
     snapshot_exists: Callable[[str], bool] | None = None,
     progress: ProgressCallback | None = None,
     read_attachment: Callable[[str], bytes] | None = None,
+    workers: int | None = None,
 ) -> ApplyResult:
     """Apply an approved plan (or resume it); returns each step's result.
 
@@ -585,6 +715,8 @@ def apply_plan(
             has been garbage-collected is refused.
         progress: Told after each step.
         read_attachment: Reads attachment bytes from the lake by SHA-256 (for re-uploads).
+        workers: Steps applied at once (default :func:`default_workers`; 1 = one at a time,
+            in plan order). ``progress`` is called from the worker threads, one call at a time.
 
     Raises:
         NotApproved: If the plan has not been approved.
@@ -611,4 +743,5 @@ def apply_plan(
         include_conflicts=include,
         progress=progress,
         read_attachment=read_attachment,
+        workers=default_workers(client) if workers is None else workers,
     ).run()

@@ -107,6 +107,7 @@ def apply_restore(
     *,
     progress: ProgressCallback | None = None,
     verify: bool = True,
+    workers: int | None = None,
 ) -> tuple[ApplyResult, dict[str, Any] | None]:
     """Apply an approved plan, then verify it against a fresh snapshot.
 
@@ -125,6 +126,7 @@ def apply_restore(
         snapshot_exists=lambda sid: snapshot_exists(realm, sid),
         progress=progress,
         read_attachment=realm.read_attachment,
+        workers=workers,
     )
     if not verify:
         return result, None
