@@ -254,6 +254,13 @@ def apply_cmd(
     verify: bool = typer.Option(
         True, "--verify/--no-verify", help="Snapshot and compare afterwards."
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        max=10,
+        help="Steps written at once (default: QBO's 10 requests in flight; 1 = in plan order).",
+    ),
     realm: str | None = typer.Option(None, "--realm", help="Company (realm id)."),
 ) -> None:
     """Apply an approved plan (rerun to resume after a failure)."""
@@ -298,7 +305,12 @@ def apply_cmd(
                     )
 
                 result, report = apply_restore(
-                    client, lake_realm, plan_id, progress=advance, verify=verify
+                    client,
+                    lake_realm,
+                    plan_id,
+                    progress=advance,
+                    verify=verify,
+                    workers=workers,
                 )
     except (RestoreError, LakeError, QBOError, ValueError) as exc:
         _fail(str(exc))

@@ -48,7 +48,12 @@ def test_plan_review_refuse_approve_apply_status_list(sandbox_template: Path, tm
     run("restore", "show", plan_id, "--html", str(page))
     assert plan_id in page.read_text()
 
-    applied = run("restore", "apply", plan_id, "--approve", "--as", "Test Approver")
+    bad_workers = run("restore", "apply", plan_id, "--approve", "--workers", "0", code=2)
+    assert "--workers" in bad_workers
+
+    applied = run(
+        "restore", "apply", plan_id, "--approve", "--as", "Test Approver", "--workers", "2"
+    )
     assert "approved by Test Approver" in applied
     assert "1 done" in applied and "matches the snapshot" in applied
 
