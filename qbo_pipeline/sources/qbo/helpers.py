@@ -290,10 +290,10 @@ def live_ids(client: QBOClient, entity: Entity) -> set[str]:
 def _key_fields(entity: Entity) -> list[str] | None:
     """The fields an id scan selects.
 
-    ``Id``, or every field for an ExchangeRate, which QBO keys by currency and date instead
-    (see ``lake.records.record_id``).
+    ``Id``, or every field for the entities whose records carry no top-level Id (catalogue
+    ``keyed_by_id``), which ``lake.records.record_id`` keys from the whole record.
     """
-    return None if entity.name == "ExchangeRate" else ["Id"]
+    return ["Id"] if entity.keyed_by_id else None
 
 
 def to_batches(
