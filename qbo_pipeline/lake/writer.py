@@ -47,8 +47,14 @@ CHUNK_BYTES = 64 << 20
 """Payload bytes buffered before a chunk is flushed, whatever its row count."""
 VERSION_ROW_GROUP = 10_000
 """Rows per row group of a version file (small groups keep sorted merges and lookups lean)."""
-WRITER_MEMORY_LIMIT = "256MB"
-"""DuckDB's memory cap while diffing an entity (it spills to a private temporary folder)."""
+RUN_ROW_GROUP = 1_024
+"""Rows per row group of a spilled run (the merge holds about one group per run)."""
+WRITER_MEMORY_LIMIT = "512MB"
+"""DuckDB's memory cap while diffing an entity (it spills to a private temporary folder).
+
+DuckDB only ever sees narrow columns (id, content hash, status, time, arrival order): the
+payloads go from the id-sorted spilled runs to the version file by a streamed merge.
+"""
 STORED_FILTER_MAX = 100_000
 """Up to this many upserts, the search for already-stored versions filters by id."""
 CHECKPOINT_FRACTION = 0.5
@@ -426,15 +432,21 @@ class _EntityLanding:
         return out
 
     def _flush(self, pending: list[pa.RecordBatch]) -> None:
-        """Spill a chunk of conformed rows (with their arrival order) to a local run file."""
+        """Spill a chunk of conformed rows to a local run file, sorted by id.
+
+        Each row keeps its arrival order (``seq``); the sorted runs are merged into the
+        version file later without ever sorting payloads again.
+        """
         chunk = pa.Table.from_batches(pending, schema=records.LANDING_SCHEMA)
+        pending.clear()
         n = chunk.num_rows
         chunk = chunk.append_column("seq", pa.array(range(self.seq, self.seq + n), pa.int64()))
         self.seq += n
         deleted = pc.fill_null(pc.equal(chunk["status"], records.DELETED), False)
         self.fetched += n - int(pc.sum(deleted.cast(pa.int64())).as_py() or 0)
+        chunk = chunk.sort_by("id")
         path = os.path.join(self.spill, f"run-{len(self.runs):06d}.parquet")
-        pq.write_table(chunk, path, compression="lz4", row_group_size=VERSION_ROW_GROUP)
+        pq.write_table(chunk, path, compression="lz4", row_group_size=RUN_ROW_GROUP)
         self.runs.append(path)
 
     def _write_versions(self, rows: pa.Table) -> None:
@@ -497,22 +509,26 @@ class _EntityLanding:
             empty = records.LANDING_SCHEMA.append(pa.field("seq", pa.int64())).empty_table()
             con.register("incoming", empty)
         con.register("parent_parts", self._parent_parts())
+        # Aggregates, not window functions: DuckDB's hash aggregate spills to disk. The max of
+        # a struct picks a whole row; its leading fields rank it and ``seq`` never ties.
         con.execute(
-            "create table parent as select id, content_hash from ("
-            " select id, op, content_hash,"
-            "  row_number() over (partition by id order by seq desc) as rn"
-            " from parent_parts) where rn = 1 and op = 'upsert'"
+            "create table parent as select id, w.content_hash as content_hash from ("
+            " select id, max({'seq': seq, 'op': op, 'content_hash': content_hash}) as w"
+            " from parent_parts group by id) where w.op = 'upsert'"
         )
         con.unregister("parent_parts")
+        # Per id, a Deleted row wins, then the newest last_updated_at, then the last to arrive.
         con.execute(
-            "create table winners as select id, content_hash, deleted from ("
-            " select id, content_hash, coalesce(status = 'Deleted', false) as deleted,"
-            "  row_number() over (partition by id order by coalesce(status = 'Deleted', false)"
-            "   desc, coalesce(last_updated_at, 'epoch'::timestamptz) desc, seq desc) as rn"
-            " from incoming) where rn = 1"
+            "create table winners as select id, w.deleted as deleted, w.seq as seq,"
+            " w.content_hash as content_hash from ("
+            " select id, max({'deleted': coalesce(status = 'Deleted', false),"
+            "  'updated': coalesce(last_updated_at, 'epoch'::timestamptz), 'seq': seq,"
+            "  'content_hash': content_hash}) as w"
+            " from incoming group by id)"
         )
         con.execute(
-            "create table upserts as select w.id, w.content_hash, p.content_hash as parent_hash"
+            "create table upserts as select w.id, w.content_hash, w.seq,"
+            " p.content_hash as parent_hash"
             " from winners w left join parent p on w.id = p.id"
             " where not w.deleted and p.content_hash is distinct from w.content_hash"
         )
@@ -599,26 +615,38 @@ class _EntityLanding:
         con.unregister("old_keys")
 
     def _write_new_versions(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Write one row per upsert key not stored before, sorted by id."""
+        """Write one row per upsert key not stored before, sorted by id.
+
+        DuckDB picks the rows by their arrival order (``seq``) on narrow keys only; the
+        payloads then stream from the id-sorted runs through a k-way merge, so memory holds
+        about one small row group per run whatever the entity's size.
+        """
         con.execute(
-            "create table todo as select u.id, u.content_hash from upserts u"
+            "create table todo as select u.seq from upserts u"
             " anti join stored s on u.id = s.id and u.content_hash = s.content_hash"
         )
         (expected,) = con.execute("select count(*) from todo").fetchone()
         if not expected:
             return
-        cols = ", ".join(f"r.{name}" for name in records.VERSION_SCHEMA.names[2:])
-        reader = con.execute(
-            f"select $realm as realm_id, $sid as snapshot_id, {cols} from incoming r"
-            " semi join todo k on r.id = k.id and r.content_hash = k.content_hash"
-            " where r.status is null"
-            " qualify row_number() over (partition by r.id, r.content_hash"
-            "  order by coalesce(r.last_updated_at, 'epoch'::timestamptz) desc, r.seq desc) = 1"
-            " order by r.id",
-            {"realm": self.realm.realm_id, "sid": self.writer.snapshot_id},
-        ).to_arrow_reader(VERSION_ROW_GROUP)
-        for batch in reader:
-            self._write_versions(pa.Table.from_batches([batch]))
+        seqs = pa.chunked_array(
+            [b.column(0) for b in con.execute("select seq from todo").to_arrow_reader(1 << 16)],
+            pa.int64(),
+        )
+        keep = pc.is_in(pa.array(range(self.seq), pa.int64()), value_set=seqs.combine_chunks())
+        del seqs
+        constants = {"realm_id": self.realm.realm_id, "snapshot_id": self.writer.snapshot_id}
+        pending: list[pa.Table] = []
+        held = 0
+        for rows in _merge_runs(self.runs, keep):
+            pending.append(rows)
+            held += rows.num_rows
+            while held >= VERSION_ROW_GROUP:
+                table = pa.concat_tables(pending)
+                self._write_versions(_as_versions(table.slice(0, VERSION_ROW_GROUP), constants))
+                rest = table.slice(VERSION_ROW_GROUP)
+                pending, held = [rest], rest.num_rows
+        if held:
+            self._write_versions(_as_versions(pa.concat_tables(pending), constants))
         if self.written != expected:
             raise LakeError(
                 f"{self._where()}: wrote {self.written} record versions, expected {expected}"
@@ -670,6 +698,84 @@ class _EntityLanding:
             rows += changed
             links += 1 if changed else 0
         return rows >= CHECKPOINT_FRACTION * live or links >= CHECKPOINT_MAX_LINKS
+
+
+class _SortedRun:
+    """One id-sorted spilled run, read a row group at a time, keeping only the wanted rows."""
+
+    def __init__(self, path: str, keep: pa.BooleanArray) -> None:
+        self._file = pq.ParquetFile(path)
+        self._batches = self._file.iter_batches(batch_size=RUN_ROW_GROUP)
+        self._keep = keep
+        self._kept: pa.Table | None = None
+        self.read_through: str | None = None
+        self.done = False
+
+    def advance(self) -> None:
+        """Read the next rows; remember the highest id read, hold the wanted rows."""
+        batch = next(self._batches, None)
+        if batch is None:
+            self.done = True
+            self._file.close()
+            return
+        if batch.num_rows == 0:
+            return
+        self.read_through = batch.column("id")[-1].as_py()
+        wanted = batch.filter(self._keep.take(batch.column("seq")))
+        if wanted.num_rows:
+            table = pa.Table.from_batches([wanted])
+            self._kept = table if self._kept is None else pa.concat_tables([self._kept, table])
+
+    def take_through(self, high: str | None) -> pa.Table | None:
+        """Remove and return the held rows with ``id <= high`` (all of them for None)."""
+        kept = self._kept
+        if kept is None or kept.num_rows == 0:
+            return None
+        if high is None:
+            self._kept = None
+            return kept
+        ids = kept["id"]
+        cut = int(pc.sum(pc.less_equal(ids, high).cast(pa.int64())).as_py() or 0)
+        if cut == 0:
+            return None
+        self._kept = kept.slice(cut) if cut < kept.num_rows else None
+        return kept.slice(0, cut)
+
+
+def _merge_runs(paths: list[str], keep: pa.BooleanArray) -> Iterator[pa.Table]:
+    """The rows of the id-sorted runs whose ``seq`` is kept, in id order (k-way merge).
+
+    Every run is read up to a common frontier (the lowest id some unfinished run has read
+    through); rows up to it can no longer be preceded by an unread row, so they go out.
+    """
+    runs = [_SortedRun(path, keep) for path in paths]
+    for run in runs:
+        run.advance()
+    while True:
+        active = [run for run in runs if not run.done]
+        unread = [run for run in active if run.read_through is None]
+        if unread:
+            for run in unread:
+                run.advance()
+            continue
+        frontier = min((run.read_through for run in active), default=None)
+        parts = [t for t in (run.take_through(frontier) for run in runs) if t is not None]
+        if parts:
+            rows = pa.concat_tables(parts)
+            yield rows.sort_by("id") if len(parts) > 1 else rows
+        if not active:
+            return
+        for run in active:
+            if run.read_through == frontier:
+                run.advance()
+
+
+def _as_versions(rows: pa.Table, constants: dict[str, str]) -> pa.Table:
+    """Spilled landing rows as ``VERSION_SCHEMA`` rows of this snapshot."""
+    n = rows.num_rows
+    columns = [pa.array([constants[name]] * n, pa.string()) for name in ("realm_id", "snapshot_id")]
+    columns += [rows[name] for name in records.VERSION_SCHEMA.names[2:]]
+    return pa.Table.from_arrays(columns, schema=records.VERSION_SCHEMA)
 
 
 def _duckdb(spill: str) -> duckdb.DuckDBPyConnection:
