@@ -339,10 +339,13 @@ class SnapshotWriter:
 class _EntityLanding:
     """The landing of one entity into a snapshot (one use).
 
-    Incoming rows are spilled chunk by chunk to a private temporary folder; the diff against
-    the parent, the version file (sorted by id) and the manifest delta are then computed by
-    DuckDB under a memory cap, spilling beyond it. Memory stays bounded whatever the entity's
-    size: neither the payloads nor all the keys are ever held in Python.
+    Incoming rows are spilled chunk by chunk to a private temporary folder, each run sorted by
+    id. DuckDB then computes the diff against the parent and the manifest delta on the narrow
+    keys only (id, content hash, status, time, arrival ``seq``) under a memory cap, spilling
+    beyond it; the payloads never enter DuckDB. The chosen rows stream from the sorted runs
+    into the version file by a k-way merge holding about one small row group per run. Memory
+    stays bounded whatever the entity's size: neither the payloads nor all the keys are ever
+    held in Python.
     """
 
     def __init__(self, writer: SnapshotWriter, entity: str, mode: str) -> None:
@@ -705,26 +708,31 @@ class _SortedRun:
 
     def __init__(self, path: str, keep: pa.BooleanArray) -> None:
         self._file = pq.ParquetFile(path)
-        self._batches = self._file.iter_batches(batch_size=RUN_ROW_GROUP)
+        self._groups = self._file.metadata.num_row_groups
+        self._next = 0
         self._keep = keep
         self._kept: pa.Table | None = None
         self.read_through: str | None = None
         self.done = False
 
     def advance(self) -> None:
-        """Read the next rows; remember the highest id read, hold the wanted rows."""
-        batch = next(self._batches, None)
-        if batch is None:
+        """Read the next row group; remember the highest id read, hold the wanted rows.
+
+        One row group at a time (``read_row_group``): ``iter_batches`` reads megabytes ahead
+        per file, which across many runs would grow with the entity's size.
+        """
+        if self._next >= self._groups:
             self.done = True
             self._file.close()
             return
-        if batch.num_rows == 0:
+        group = self._file.read_row_group(self._next)
+        self._next += 1
+        if group.num_rows == 0:
             return
-        self.read_through = batch.column("id")[-1].as_py()
-        wanted = batch.filter(self._keep.take(batch.column("seq")))
+        self.read_through = group.column("id")[-1].as_py()
+        wanted = group.filter(self._keep.take(group.column("seq")))
         if wanted.num_rows:
-            table = pa.Table.from_batches([wanted])
-            self._kept = table if self._kept is None else pa.concat_tables([self._kept, table])
+            self._kept = wanted if self._kept is None else pa.concat_tables([self._kept, wanted])
 
     def take_through(self, high: str | None) -> pa.Table | None:
         """Remove and return the held rows with ``id <= high`` (all of them for None)."""
