@@ -26,6 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,8 +222,8 @@ def run_backup(
                 if parent is not None:
                     _carry_over(writer, parent, selected_names={e.name for e in wanted})
                 progress.stage("keeping the reports as evidence")
-                for name in REPORTS:
-                    writer.put_report(name, _report(client, name, server_time))
+                for name, report in _reports(client, server_time).items():
+                    writer.put_report(name, report)
                 by_topic = _calls_since(client, topics_before)
                 for name, entity_stats in stats.items():
                     entity_stats["api_calls"] = by_topic.get(name, 0)
@@ -455,6 +456,13 @@ def _carry_over(writer: Any, parent: SnapshotInfo, *, selected_names: set[str]) 
     for name in parent.entities:
         if name not in selected_names:
             writer.write_entity(name, [], mode="cdc", qbo_count=None)
+
+
+def _reports(client: QBOClient, server_time: datetime) -> dict[str, dict[str, Any]]:
+    """The evidence reports, asked for at once (each can take QBO seconds to compute)."""
+    with ThreadPoolExecutor(max_workers=len(REPORTS), thread_name_prefix="qbo-reports") as pool:
+        answers = pool.map(lambda name: _report(client, name, server_time), REPORTS)
+        return dict(zip(REPORTS, answers, strict=True))
 
 
 def _report(client: QBOClient, name: str, server_time: datetime) -> dict[str, Any]:

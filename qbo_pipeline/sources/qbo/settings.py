@@ -13,6 +13,9 @@ PAGES_IN_FLIGHT = 8
 """Pages of one entity fetched at once: one large entity may use nearly all of the realm's
 concurrency (the realm's limiter still caps the total across entities)."""
 
+ATTACHMENT_DOWNLOADS_IN_FLIGHT = 8
+"""Attachment files of one page downloaded at once (the realm's limiter caps the total)."""
+
 EXTRACT_WORKERS = 8
 """Entities extracted at once (dlt's thread pool for parallelized resources, ``[extract]
 workers``; the environment variable ``EXTRACT__WORKERS`` overrides it)."""
