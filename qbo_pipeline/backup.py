@@ -18,7 +18,6 @@ A failure or a cancel anywhere before the commit record leaves no visible snapsh
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import shutil
@@ -204,15 +203,14 @@ def run_backup(
                     progress.stage(f"landing {entity.name}")
                     batches: Iterable[pa.RecordBatch] = _staged_batches(staging, entity)
                     if entity.name in plan.reconcile:
-                        deletes = _deletions(
+                        batches = _with_deletions(
                             client,
                             writer,
-                            staging,
+                            batches,
                             entity,
                             counts[entity.name],
                             plan.known_deletes.get(entity.name, set()),
                         )
-                        batches = itertools.chain(batches, deletes)
                     stats[entity.name] = writer.write_entity(
                         entity.name,
                         batches,
@@ -413,26 +411,29 @@ def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _deletions(
+def _with_deletions(
     client: QBOClient,
     writer: Any,
-    staging: str,
+    batches: Iterable[pa.RecordBatch],
     entity: Entity,
     qbo_count: int,
     known: set[str],
-) -> list[pa.RecordBatch]:
-    """Deletions of an entity read by query since a time, which a query cannot show.
+) -> Iterator[pa.RecordBatch]:
+    """The staged batches of an entity read by change time, then its deletions.
 
-    The parent's ids, plus the new ids landed, minus the deletions already known, must make
-    QBO's COUNT(*). When they do, nothing else was deleted; when they do not, the live ids are
-    scanned (``SELECT Id``) and every parent id missing from them is a deletion.
+    A query by change time cannot show deletions. The parent's ids, plus the new ids landed, minus
+    the deletions already known, must make QBO's COUNT(*): when they do, nothing else was deleted;
+    when they do not, the live ids are scanned (``SELECT Id``) and every parent id missing from
+    them is a deletion. The landed ids are collected as the batches pass, so the staged files are
+    read once.
     """
-    parent_ids = set(writer.parent_hashes(entity.name).column("id").to_pylist())
     landed: set[str] = set()
-    for batch in _staged_batches(staging, entity):
+    for batch in batches:
         ids = batch.column("id").to_pylist()
         statuses = batch.column("status").to_pylist()
         landed.update(i for i, status in zip(ids, statuses, strict=True) if status != "Deleted")
+        yield batch
+    parent_ids = set(writer.parent_hashes(entity.name).column("id").to_pylist())
     known_gone = (known & parent_ids) - landed
     expected = len(parent_ids | landed) - len(known_gone)
     if expected == qbo_count:
@@ -445,10 +446,9 @@ def _deletions(
             qbo_count,
         )
         gone = parent_ids - live_ids(client, entity) - landed
-    if not gone:
-        return []
-    rows = [records.deleted_row(entity, record_id, None) for record_id in sorted(gone)]
-    return [records.rows_to_batch(rows)]
+    if gone:
+        rows = [records.deleted_row(entity, record_id, None) for record_id in sorted(gone)]
+        yield records.rows_to_batch(rows)
 
 
 def _carry_over(writer: Any, parent: SnapshotInfo, *, selected_names: set[str]) -> None:
