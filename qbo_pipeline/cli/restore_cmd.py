@@ -56,7 +56,7 @@ request and response, secrets masked) and ``verify.json``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -68,6 +68,8 @@ from qbo_pipeline.config import Settings
 
 if TYPE_CHECKING:
     from qbo_pipeline.lake.lake import RealmLake
+    from qbo_pipeline.restore.model import Plan
+    from qbo_pipeline.restore.store import PlanStore
 
 console = Console(stderr=True)
 out = Console()
@@ -117,7 +119,18 @@ def _realm_for_plan(settings: Settings, plan_id: str, realm_id: str | None) -> R
     return _realm(settings, None)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _open_plan(plan_id: str, realm_id: str | None) -> tuple[PlanStore, Plan]:
+    """The store holding a plan, and the plan; a plan that cannot be read ends the command."""
+    from qbo_pipeline.restore.store import PlanStore, RestoreError
+
+    store = PlanStore.for_realm(_realm_for_plan(load_settings(), plan_id, realm_id))
+    try:
+        return store, store.load(plan_id)
+    except RestoreError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[red]restore:[/red] {message}")
     raise typer.Exit(code)
 
@@ -220,15 +233,8 @@ def show_cmd(
 ) -> None:
     """Show a plan as a table (and as an HTML page with the field-level changes)."""
     from qbo_pipeline.restore.review import plan_table, write_html
-    from qbo_pipeline.restore.store import PlanStore, RestoreError
 
-    settings = load_settings()
-    store = PlanStore.for_realm(_realm_for_plan(settings, plan_id, realm))
-    try:
-        plan = store.load(plan_id)
-    except RestoreError as exc:
-        _fail(str(exc))
-        return
+    store, plan = _open_plan(plan_id, realm)
     status = store.status(plan_id)
     out.print(plan_table(plan, status))
     for note in plan.notes:
@@ -349,15 +355,8 @@ def status_cmd(
 ) -> None:
     """Show each step's state after an apply, and the verification."""
     from qbo_pipeline.restore.review import plan_table
-    from qbo_pipeline.restore.store import PlanStore, RestoreError
 
-    settings = load_settings()
-    store = PlanStore.for_realm(_realm_for_plan(settings, plan_id, realm))
-    try:
-        plan = store.load(plan_id)
-    except RestoreError as exc:
-        _fail(str(exc))
-        return
+    store, plan = _open_plan(plan_id, realm)
     status = store.status(plan_id)
     if status is None:
         out.print(f"plan {plan_id} has not been applied yet")
