@@ -149,7 +149,12 @@ def _sweep_versions(
         flags = mask.combine_chunks()
         with (
             fs.open_write(tmp) as sink,
-            pq.ParquetWriter(sink, records.VERSION_SCHEMA, compression="zstd") as out,
+            pq.ParquetWriter(
+                sink,
+                records.VERSION_SCHEMA,
+                compression="zstd",
+                write_statistics=records.VERSION_STATISTICS,
+            ) as out,
         ):
             for group in range(source.num_row_groups):
                 table = source.read_row_group(group)

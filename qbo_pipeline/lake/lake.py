@@ -7,6 +7,7 @@ lock, and :meth:`RealmLake.begin` to write a new snapshot. FORMAT.md is the on-d
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import shutil
@@ -222,8 +223,13 @@ class RealmLake:
         return self._p("checkpoints", f"snapshot={snapshot_id}", f"{entity}.parquet")
 
     def report_path(self, snapshot_id: str, name: str) -> str:
-        """Internal path of a report kept with a snapshot."""
-        return self._p("reports", f"snapshot={snapshot_id}", f"{name}.json")
+        """Internal path of a report kept with a snapshot (gzip-compressed JSON)."""
+        return self._p("reports", f"snapshot={snapshot_id}", f"{name}.json.gz")
+
+    def _report_paths(self, snapshot_id: str, name: str) -> tuple[str, str]:
+        """Where a report may be: compressed, or plain as lakes before 0.2 kept it."""
+        plain = self._p("reports", f"snapshot={snapshot_id}", f"{name}.json")
+        return self.report_path(snapshot_id, name), plain
 
     def attachment_path(self, sha256: str) -> str:
         """Internal path of an attachment's bytes."""
@@ -559,10 +565,14 @@ class RealmLake:
         """A report kept with a snapshot (raw, as QBO returned it), or None if not kept."""
         self.info(snapshot_id)
         check_name("report", name)
+        compressed, plain = self._report_paths(snapshot_id, name)
         try:
-            raw = self.fs.read_bytes(self.report_path(snapshot_id, name))
+            raw = gzip.decompress(self.fs.read_bytes(compressed))
         except FileNotFoundError:
-            return None
+            try:
+                raw = self.fs.read_bytes(plain)
+            except FileNotFoundError:
+                return None
         return records.load_json(raw)
 
     def put_attachment(self, data: bytes) -> str:
@@ -647,7 +657,8 @@ class RealmLake:
             if found != live.num_rows:
                 raise LakeIntegrityError(f"{where}: {found} versions for {live.num_rows} records")
         for report in info.record.get("reports") or []:
-            if not self.fs.isfile(self.report_path(info.snapshot_id, check_name("report", report))):
+            paths = self._report_paths(info.snapshot_id, check_name("report", report))
+            if not any(self.fs.isfile(path) for path in paths):
                 raise LakeIntegrityError(
                     f"realm {self.realm_id} snapshot {snapshot_id}: report {report} is missing"
                 )

@@ -48,6 +48,10 @@ VERSION_SCHEMA = pa.schema(
 )
 """``versions/snapshot=<sid>/<Entity>.parquet``: one row per new or changed record version."""
 
+VERSION_STATISTICS = [name for name in VERSION_SCHEMA.names if name != "payload"]
+"""Columns whose min/max a version file keeps. Not ``payload``: its min/max would be two whole
+JSON documents (up to 4 KB each) in every file's footer, which no reader can prune on."""
+
 MANIFEST_SCHEMA = pa.schema(
     [
         pa.field("entity", pa.string()),

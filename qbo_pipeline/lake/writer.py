@@ -9,6 +9,7 @@ keep a full-manifest checkpoint of an entity (FORMAT.md, "Checkpoints").
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tempfile
@@ -249,7 +250,8 @@ class SnapshotWriter:
         if not isinstance(payload, dict):
             raise LakeError(f"{self._where()}: report {name} must be a JSON object")
         self.realm.fs.write_bytes(
-            self.realm.report_path(self.snapshot_id, name), records.canonical_bytes(payload)
+            self.realm.report_path(self.snapshot_id, name),
+            gzip.compress(records.canonical_bytes(payload), mtime=0),
         )
         with self._guard:
             if name not in self._reports:
@@ -462,6 +464,7 @@ class _EntityLanding:
                 self._sink,
                 records.VERSION_SCHEMA,
                 compression="zstd",
+                write_statistics=records.VERSION_STATISTICS,
                 sorting_columns=[pq.SortingColumn(_ID_INDEX)],
             )
         self._pq.write_table(rows.cast(records.VERSION_SCHEMA), row_group_size=VERSION_ROW_GROUP)

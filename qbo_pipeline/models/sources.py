@@ -44,6 +44,14 @@ MANIFEST_COLUMNS: dict[str, str] = {
     "content_hash": "varchar",
 }
 
+REPORT_COLUMNS: dict[str, str] = {
+    "realm_id": "varchar",
+    "snapshot_id": "varchar",
+    "report_name": "varchar",
+    "payload": "json",
+}
+"""The columns of ``lake.reports``."""
+
 
 def lake_root(url: str | Path) -> str:
     """The lake's local folder as an absolute POSIX path, for DuckDB globs.
@@ -81,7 +89,7 @@ def lake_view_sql(root: str) -> dict[str, str]:
     commits_glob = f"{base}/realm=*/commits/[!.]*.json"
     versions_glob = f"{base}/realm=*/versions/snapshot=*/[!.]*.parquet"
     manifests_glob = f"{base}/realm=*/manifests/snapshot=*/[!.]*.parquet"
-    reports_glob = f"{base}/realm=*/reports/snapshot=*/[!.]*.json"
+    reports_glob = f"{base}/realm=*/reports/snapshot=*/[!.]*.json*"
     committed = "semi join lake.commits as c using (realm_id, snapshot_id)"
 
     commits = f"""
@@ -128,17 +136,24 @@ def lake_view_sql(root: str) -> dict[str, str]:
         """
     else:
         manifest_deltas = _empty(MANIFEST_COLUMNS)
-    reports = f"""
-        select * from (
-            select
-                regexp_extract(filename, 'realm=([^/]+)/reports/', 1) as realm_id,
-                regexp_extract(filename, '/snapshot=([^/]+)/[^/]+$', 1) as snapshot_id,
-                regexp_extract(filename, '([^/]+)\\.json$', 1) as report_name,
-                content::json as payload,
-            from read_text({_literal(reports_glob)})
-        )
-        {committed}
-    """
+    if _has_files(reports_glob):
+        # Reports are kept gzip-compressed (``.json.gz``); lakes before 0.2 kept plain ``.json``.
+        reports = f"""
+            select * from (
+                select
+                    regexp_extract(filename, 'realm=([^/]+)/reports/', 1) as realm_id,
+                    regexp_extract(filename, '/snapshot=([^/]+)/[^/]+$', 1) as snapshot_id,
+                    regexp_extract(filename, '([^/]+)\\.json(\\.gz)?$', 1) as report_name,
+                    json as payload,
+                from read_json_objects(
+                    {_literal(reports_glob)}, format = 'unstructured', filename = true,
+                    maximum_object_size = 268435456
+                )
+            )
+            {committed}
+        """
+    else:
+        reports = _empty(REPORT_COLUMNS)
     return {
         "commits": commits,
         "versions": versions,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -364,6 +365,31 @@ def test_reports_and_attachments(realm: RealmLake) -> None:
     assert realm.read_attachment(got) == blob
     with pytest.raises(LakeError, match="not stored"):
         realm.read_attachment("0" * 64)
+
+
+def test_reports_are_stored_compressed_and_plain_ones_still_read(realm: RealmLake) -> None:
+    report = {"Header": {"ReportName": "TrialBalance"}, "Rows": {"Row": [{"x": "é"}] * 50}}
+    with realm.begin(kind="full", server_time=day(0)) as writer:
+        writer.put_report("TrialBalance", report)
+        info = writer.commit()
+    stored = Path(realm.report_path(info.snapshot_id, "TrialBalance"))
+    assert stored.name == "TrialBalance.json.gz"
+    assert gzip.decompress(stored.read_bytes()) == records.canonical_bytes(report)
+    assert stored.stat().st_size < len(records.canonical_bytes(report)) / 3
+    # A lake written before reports were compressed keeps plain JSON: still read, still verified.
+    stored.unlink()
+    stored.with_name("TrialBalance.json").write_bytes(records.canonical_bytes(report))
+    assert realm.report(info.snapshot_id, "TrialBalance") == report
+    realm.verify(info.snapshot_id)
+
+
+def test_version_files_keep_statistics_but_not_for_payloads(realm: RealmLake) -> None:
+    info = take(realm, {"Customer": samples()["Customer"]}, when=day(0))
+    meta = pq.ParquetFile(realm.versions_path(info.snapshot_id, "Customer")).metadata
+    group = meta.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert columns["id"].is_stats_set and columns["id"].statistics.has_min_max
+    assert not columns["payload"].is_stats_set
 
 
 def test_volatile_fields_do_not_make_a_new_version(realm: RealmLake) -> None:
