@@ -181,7 +181,8 @@ def run_backup(
             f"planning a {kind} snapshot"
             + (f" (changes since {since.isoformat()})" if since else "")
         )
-        before = count_records(client, wanted)
+        # A full plan needs every entity's size; an incremental one learns what changed from CDC.
+        before = count_records(client, wanted) if kind == "full" else _singletons(wanted)
         plan = _plan(client, realm, parent, wanted, kind, since, preferences, company, before)
         progress.planned(kind, {e.name: _expected(e, plan, before) for e in wanted})
         with realm.begin(
@@ -350,6 +351,10 @@ def _known_blobs(realm: RealmLake, parent: SnapshotInfo) -> dict[str, tuple[str,
         for row in batch.to_pylist():
             known[row["id"]] = (row["content_hash"], row["blob_sha256"])
     return known
+
+
+def _singletons(wanted: Sequence[Entity]) -> dict[str, int]:
+    return {e.name: 1 for e in wanted if e.is_singleton}
 
 
 def _expected(entity: Entity, plan: ExtractionPlan, counts: dict[str, int]) -> int | None:

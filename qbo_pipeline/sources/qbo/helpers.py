@@ -25,9 +25,10 @@ from qbo_pipeline.qbo.faults import QBOError, QueryError, TruncationError, fault
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sources.qbo.settings import (
     ATTACHMENT_DOWNLOADS_IN_FLIGHT,
-    COUNT_QUERIES_PER_BATCH,
+    CDC_GROUP_BUDGET,
     PAGE_SIZE,
     PAGES_IN_FLIGHT,
+    QUERIES_PER_BATCH,
     ROWS_PER_BATCH,
 )
 
@@ -100,60 +101,126 @@ def fetch_cdc(
 ) -> tuple[dict[str, list[dict[str, Any]]], list[Entity], int]:
     """Read CDC for ``wanted`` without ever losing a change to the 1000-object cap.
 
-    Entities are asked for together; a response that reaches the cap is split in halves and
-    asked again, until a single entity alone reaches it, which is then read in full instead.
+    All entities are asked for at once. When that answer reaches the cap, each entity's changes
+    are counted (``COUNT(*)`` since the time, 30 to a batch request); an entity with too many
+    changes for one answer is read by change time at once, and the others are packed into as
+    few CDC requests as fit under the cap. A request that still reaches it (deletions are not
+    counted) is split in halves and asked again, until a single entity alone reaches it, which
+    is then read by change time too.
 
     Returns:
-        The changes per entity, the entities that overflowed (to read by query instead, with
-        whatever CDC did return for them kept as their first changes), and the calls spent.
+        The changes per entity, the entities that overflowed (to read by query instead; their
+        entry holds the ``Deleted`` entries CDC did return for them, which a query cannot see),
+        and the calls spent.
     """
+    calls_before = client.api_calls
     changes: dict[str, list[dict[str, Any]]] = {}
     overflow: list[Entity] = []
-    calls = 0
+    deleted: dict[str, list[dict[str, Any]]] = {}
     pending: list[list[Entity]] = [list(wanted)] if wanted else []
+    packed = False
     while pending:
         group = pending.pop()
         answer = client.cdc(group, since)
-        calls += 1
+        for name, rows in answer.items():
+            deleted.setdefault(name, []).extend(r for r in rows if r.get("status") == "Deleted")
         if sum(len(v) for v in answer.values()) < CDC_MAX_OBJECTS:
             for entity in group:
                 changes[entity.name] = list(answer.get(entity.name, []))
             continue
         if len(group) == 1:
             log.info(
-                "CDC for %s reached the %d-object cap: reading it in full",
+                "CDC for %s reached the %d-object cap: reading it by change time",
                 group[0].name,
                 CDC_MAX_OBJECTS,
             )
             overflow.append(group[0])
             continue
+        if not packed:
+            packed = True
+            heavy, groups = _pack_cdc_groups(group, count_records(client, group, since=since))
+            for entity in heavy:
+                log.info(
+                    "%s changed too much for one CDC answer: reading it by change time",
+                    entity.name,
+                )
+            overflow.extend(heavy)
+            pending.extend(groups)
+            continue
         half = len(group) // 2
         pending.extend([group[:half], group[half:]])
-    return changes, overflow, calls
+    for entity in overflow:
+        changes[entity.name] = _unique_by_id(deleted.get(entity.name, []))
+    return changes, overflow, client.api_calls - calls_before
 
 
-def count_query(entity: Entity) -> str:
-    """The COUNT(*) that reconciles a snapshot: inactive name-list records included."""
-    where = "Active IN (true, false)" if entity.has_active else None
+def _pack_cdc_groups(
+    wanted: Sequence[Entity], changed: Mapping[str, int]
+) -> tuple[list[Entity], list[list[Entity]]]:
+    """Split entities into those to read by change time and CDC groups that fit one answer.
+
+    ``changed`` counts each entity's created or changed records; deletions are not counted, so
+    groups are filled to :data:`CDC_GROUP_BUDGET` only. An entity without a count is taken to
+    fill a whole request.
+    """
+    heavy = [e for e in wanted if changed.get(e.name, 0) >= CDC_GROUP_BUDGET]
+    rest = sorted(
+        (e for e in wanted if e not in heavy),
+        key=lambda e: changed.get(e.name, CDC_GROUP_BUDGET),
+        reverse=True,
+    )
+    groups: list[list[Entity]] = []
+    loads: list[int] = []
+    for entity in rest:  # first fit, largest first
+        size = changed.get(entity.name, CDC_GROUP_BUDGET)
+        for i, load in enumerate(loads):
+            if load + size <= CDC_GROUP_BUDGET:
+                groups[i].append(entity)
+                loads[i] += size
+                break
+        else:
+            groups.append([entity])
+            loads.append(size)
+    return heavy, groups
+
+
+def _unique_by_id(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({str(r.get("Id")): r for r in rows}.values())
+
+
+def count_query(entity: Entity, since: datetime | None = None) -> str:
+    """The COUNT(*) that reconciles a snapshot: inactive name-list records included.
+
+    With ``since``, only the records created or changed since then are counted.
+    """
+    where = query.with_inactive(entity, since_condition(since) if since else None)
     return query.select(entity, count=True, where=where)
 
 
-def count_records(client: QBOClient, wanted: Sequence[Entity]) -> dict[str, int]:
+def count_records(
+    client: QBOClient, wanted: Sequence[Entity], *, since: datetime | None = None
+) -> dict[str, int]:
     """QBO's COUNT(*) for each entity, 30 queries to a batch request.
 
-    Singletons count one. A batch item that faults raises that fault.
+    Singletons count one. A batch item that faults raises that fault; with ``since`` (counting
+    changes, a planning hint) an entity QBO cannot count that way is left out instead.
     """
     counts = {e.name: 1 for e in wanted if e.is_singleton}
     queryable = [e for e in wanted if not e.is_singleton]
-    for start in range(0, len(queryable), COUNT_QUERIES_PER_BATCH):
-        chunk = queryable[start : start + COUNT_QUERIES_PER_BATCH]
-        items = [{"bId": e.name, "Query": count_query(e)} for e in chunk]
+    uncountable: list[str] = []
+    for start in range(0, len(queryable), QUERIES_PER_BATCH):
+        chunk = queryable[start : start + QUERIES_PER_BATCH]
+        items = [{"bId": e.name, "Query": count_query(e, since)} for e in chunk]
         for item in client.batch(items):
             name = item.get("bId", "?")
             if "Fault" in item:
-                raise fault_from_object(item["Fault"])
+                error = fault_from_object(item["Fault"])
+                if since is None or not isinstance(error, QueryError):
+                    raise error
+                uncountable.append(name)
+                continue
             counts[name] = int(item.get("QueryResponse", {}).get("totalCount", 0))
-    missing = [e.name for e in wanted if e.name not in counts]
+    missing = [e.name for e in wanted if e.name not in counts and e.name not in uncountable]
     if missing:
         raise QBOError(f"the batch answer had no count for {', '.join(missing)}")
     return counts
@@ -216,7 +283,7 @@ def _chunks(
     load = 0
     for entity in wanted:
         size = min(sizes.get(entity.name, 0), PAGE_SIZE)
-        if chunk and (len(chunk) == COUNT_QUERIES_PER_BATCH or load + size > budget):
+        if chunk and (len(chunk) == QUERIES_PER_BATCH or load + size > budget):
             yield chunk
             chunk, load = [], 0
         chunk.append(entity)
@@ -267,22 +334,35 @@ def changed_records(
 def live_ids(client: QBOClient, entity: Entity) -> set[str]:
     """Every live id of an entity (``SELECT Id``), to find deletions a query cannot show.
 
+    The pages are asked for 30 to a batch request: a 250,000-record entity costs 9 requests
+    instead of 250.
+
     Raises:
         TruncationError: If the ids found differ from COUNT(*).
     """
     where = query.with_inactive(entity, None)
     expected = client.count(entity, where, include_inactive=False)
+    starts = list(range(1, expected + 1, PAGE_SIZE))
     found: set[str] = set()
-    start = 1
-    while start <= expected:
-        statement = query.select(
-            entity, where=where, fields=_key_fields(entity), start=start, max_results=PAGE_SIZE
-        )
-        page = client.query(statement).get(entity.json_key) or []
-        if not page:
-            break
-        found.update(records.record_id(entity, r) for r in page)
-        start += PAGE_SIZE
+    for first in range(0, len(starts), QUERIES_PER_BATCH):
+        items = [
+            {
+                "bId": str(start),
+                "Query": query.select(
+                    entity,
+                    where=where,
+                    fields=_key_fields(entity),
+                    start=start,
+                    max_results=PAGE_SIZE,
+                ),
+            }
+            for start in starts[first : first + QUERIES_PER_BATCH]
+        ]
+        for item in client.batch(items):
+            if "Fault" in item:
+                raise fault_from_object(item["Fault"])
+            page = (item.get("QueryResponse") or {}).get(entity.json_key) or []
+            found.update(records.record_id(entity, r) for r in page)
     if len(found) != expected:
         raise TruncationError(
             f"{entity.name}: the id scan found {len(found)} ids but COUNT(*) says {expected}"

@@ -22,6 +22,10 @@ EXTRACT_WORKERS = 4
 """Entities extracted at once (dlt's thread pool for parallelized resources, ``[extract]
 workers``; the environment variable ``EXTRACT__WORKERS`` overrides it)."""
 
+CDC_GROUP_BUDGET = 800
+"""Counted changes packed into one CDC request when the first answer overflowed: 80% of the
+1000-object cap, leaving room for the deletions a COUNT(*) cannot see."""
+
 CDC_SAFETY_MARGIN = timedelta(minutes=5)
 """How far before the parent snapshot's start CDC looks, so no change at the seam is missed."""
 
@@ -34,5 +38,5 @@ STAGING_DATASET = "landing"
 ROWS_PER_BATCH = 1000
 """Landing rows per Arrow batch handed to dlt."""
 
-COUNT_QUERIES_PER_BATCH = 30
-"""COUNT(*) queries sent in one batch request (QBO's batch maximum)."""
+QUERIES_PER_BATCH = 30
+"""Queries (counts, small reads, id pages) sent in one batch request: QBO's batch maximum."""
