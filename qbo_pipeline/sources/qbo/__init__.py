@@ -13,6 +13,8 @@ leaves no cursor ahead of the data, and the next run reads the same changes agai
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -60,17 +62,26 @@ def qbo_source(
     def blob_for(entity: Entity) -> BlobFor | None:
         return attachment_blob if entity.name == "Attachable" else None
 
+    lanes = threading.BoundedSemaphore(_lanes())
     for entity in plan.full:
         pages = page_records(client, entity)
         yield _resource(
-            entity, to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity))
+            entity,
+            _in_lane(
+                lanes,
+                to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity)),
+            ),
         )
     for entity in plan.changed:
         if plan.since is None:
             raise ValueError("an extraction plan with changed entities needs its since time")
         pages = changed_records(client, entity, plan.since)
         yield _resource(
-            entity, to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity))
+            entity,
+            _in_lane(
+                lanes,
+                to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity)),
+            ),
         )
     for name, changed in (plan.cdc | plan.complete).items():
         if not changed:
@@ -83,6 +94,29 @@ def qbo_source(
     for name, payload in plan.singletons.items():
         entity = entities.get(name)
         yield _resource(entity, to_batches(entity, [[payload]], on_progress=on_progress))
+
+
+def _lanes() -> int:
+    return int(os.environ.get("QBO_PAGED_LANES", "4"))
+
+
+def _in_lane(
+    lanes: threading.BoundedSemaphore, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch | None]:
+    """Page an entity only while it holds one of the run's lanes.
+
+    dlt starts every resource at once (round robin), and each paged entity keeps its own pages
+    in flight: without lanes, every paged entity of the company holds parsed pages at the same
+    time. A resource waiting for a lane yields None (dlt skips it), so it never blocks one of
+    dlt's workers.
+    """
+    while not lanes.acquire(timeout=0.05):
+        yield None
+    try:
+        yield from batches
+    finally:
+        batches.close()  # type: ignore[attr-defined]
+        lanes.release()
 
 
 def _resource(entity: Entity, data: Iterator[pa.RecordBatch]) -> DltResource:
