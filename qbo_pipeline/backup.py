@@ -39,6 +39,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.entities import REPORTS, Entity
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.lake import RealmLake, SnapshotInfo
+from qbo_pipeline.memory import configure_for_backup, release_unused_memory
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sources.qbo import qbo_source
 from qbo_pipeline.sources.qbo.helpers import (
@@ -59,6 +60,9 @@ from qbo_pipeline.sources.qbo.settings import (
 )
 
 log = logging.getLogger(__name__)
+
+RELEASE_AFTER_ROWS = 10_000
+"""Give freed memory back to the OS after landing an entity of at least this many records."""
 
 Mode = Literal["auto", "full", "incremental"]
 
@@ -162,6 +166,7 @@ def run_backup(
         qbo_pipeline.lake.errors.CountMismatchError: When landed records differ from COUNT(*).
     """
     progress = progress or _Quiet()
+    configure_for_backup()
     started = time.monotonic()
     calls_before = client.api_calls
     topics_before = client.calls_by_topic()
@@ -197,6 +202,7 @@ def run_backup(
                 progress.stage("extracting")
                 fetcher = AttachmentFetcher(client, realm.put_attachment, plan.known_blobs)
                 _stage(client, plan, staging, fetcher, progress)
+                release_unused_memory()  # the parsed pages' memory, before the landing
                 # The reports take QBO seconds to compute (40 s for the sandbox's 1M company):
                 # they are asked for now and computed while the records land.
                 evidence = _ask_for_reports(reports_pool, client, server_time)
@@ -222,6 +228,8 @@ def run_backup(
                         mode=modes[entity.name],
                         qbo_count=counts[entity.name],
                     )
+                    if stats[entity.name].get("fetched", 0) >= RELEASE_AFTER_ROWS:
+                        release_unused_memory(collect=False)
                 if parent is not None:
                     _carry_over(writer, parent, selected_names={e.name for e in wanted})
                 progress.stage("keeping the reports as evidence")
@@ -405,7 +413,9 @@ def _staged_batches(staging: str, entity: Entity) -> Iterator[pa.RecordBatch]:
     for path in sorted(fs.glob(f"{folder}/*.parquet")):
         with fs.open(path, "rb") as handle:
             parquet = pq.ParquetFile(handle)
-            for batch in parquet.iter_batches(batch_size=10_000):
+            # Small batches: the writer chunks by bytes, and one 10k-row batch of the 1M
+            # company's Invoices is already about 40 MB.
+            for batch in parquet.iter_batches(batch_size=2_000):
                 yield _conform(batch)
 
 

@@ -13,7 +13,6 @@ leaves no cursor ahead of the data, and the next run reads the same changes agai
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -34,6 +33,7 @@ from qbo_pipeline.sources.qbo.helpers import (
     table_name,
     to_batches,
 )
+from qbo_pipeline.sources.qbo.settings import PAGED_ENTITIES_AT_ONCE
 
 BlobFor = Callable[[dict[str, Any]], str | None]
 """Given an Attachable payload, store its file and return the blob's SHA-256 (or None)."""
@@ -62,7 +62,7 @@ def qbo_source(
     def blob_for(entity: Entity) -> BlobFor | None:
         return attachment_blob if entity.name == "Attachable" else None
 
-    lanes = threading.BoundedSemaphore(_lanes())
+    lanes = threading.BoundedSemaphore(PAGED_ENTITIES_AT_ONCE)
     for entity in plan.full:
         pages = page_records(client, entity)
         yield _resource(
@@ -94,10 +94,6 @@ def qbo_source(
     for name, payload in plan.singletons.items():
         entity = entities.get(name)
         yield _resource(entity, to_batches(entity, [[payload]], on_progress=on_progress))
-
-
-def _lanes() -> int:
-    return int(os.environ.get("QBO_PAGED_LANES", "4"))
 
 
 def _in_lane(

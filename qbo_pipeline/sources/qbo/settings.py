@@ -22,6 +22,12 @@ EXTRACT_WORKERS = 4
 """Entities extracted at once (dlt's thread pool for parallelized resources, ``[extract]
 workers``; the environment variable ``EXTRACT__WORKERS`` overrides it)."""
 
+PAGED_ENTITIES_AT_ONCE = 4
+"""Paged entities reading at once. dlt starts every resource together (round robin) and each
+paged entity keeps PAGES_IN_FLIGHT parsed pages, so without this cap every paged entity of the
+company held pages at the same time: peak memory grew with the number of entities large enough
+to page (790 -> 646 MiB at 100k transactions, extraction no slower)."""
+
 CDC_GROUP_BUDGET = 800
 """Counted changes packed into one CDC request when the first answer overflowed: 80% of the
 1000-object cap, leaving room for the deletions a COUNT(*) cannot see."""
