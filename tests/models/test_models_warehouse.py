@@ -11,8 +11,14 @@ import pytest
 from models_lake_builder import content_hash
 from models_scenario import Scenario, build_scenario
 
-from qbo_pipeline.models.runner import default_sql_dir
-from qbo_pipeline.models.warehouse import BuildError, build_warehouse, connect
+from qbo_pipeline.models.runner import ModelError, default_sql_dir
+from qbo_pipeline.models.warehouse import (
+    BUILD_MEMORY_LIMIT,
+    BuildError,
+    build_memory_limit,
+    build_warehouse,
+    connect,
+)
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +229,19 @@ def test_models_build_over_an_empty_lake(tmp_path: Path) -> None:
     counts = {m.key: m.rows for m in result.models}
     assert counts["marts.snapshots"] == 0
     assert counts["marts.record_history"] == 0
+
+
+def test_models_build_memory_limit_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert build_memory_limit() == BUILD_MEMORY_LIMIT
+    monkeypatch.setenv("QBO_WAREHOUSE_MEMORY_LIMIT", "300MB")
+    (tmp_path / "lake").mkdir()
+    build_warehouse(tmp_path / "lake", tmp_path / "w.duckdb")  # a small limit still builds
+    monkeypatch.setenv("QBO_WAREHOUSE_MEMORY_LIMIT", "lots'; drop table x; --")
+    with pytest.raises(ModelError, match="QBO_WAREHOUSE_MEMORY_LIMIT"):
+        build_warehouse(tmp_path / "lake", tmp_path / "w.duckdb")
+    assert (tmp_path / "w.duckdb").exists()  # the published warehouse is still there
 
 
 def test_models_retired_snapshot_stays_in_the_chain_but_is_hidden(tmp_path: Path) -> None:
