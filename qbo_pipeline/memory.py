@@ -55,7 +55,9 @@ def configure_for_backup() -> None:
     * glibc gets at most two malloc arenas: the paging threads would otherwise each grow an
       arena of their own, and every arena keeps its freed pages;
     * Arrow allocates from the system allocator instead of its bundled mimalloc, whose
-      per-thread heaps kept far more resident than Arrow had allocated.
+      per-thread heaps kept far more resident than Arrow had allocated. Importing
+      :mod:`qbo_pipeline` before pyarrow already chose it for all of Arrow (its C++ code
+      included); here, when pyarrow came first, at least pyarrow's own allocations follow.
 
     Either is left alone when the environment already chooses (``MALLOC_ARENA_MAX``,
     ``ARROW_DEFAULT_MEMORY_POOL``).
