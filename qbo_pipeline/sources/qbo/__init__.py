@@ -64,7 +64,9 @@ def qbo_source(
 
     lanes = threading.BoundedSemaphore(PAGED_ENTITIES_AT_ONCE)
     for entity in plan.full:
-        pages = page_records(client, entity)
+        # Pages become landing batches in the threads that fetch them, except Attachables,
+        # whose files are downloaded a page at a time as they are landed.
+        pages = page_records(client, entity, landed=blob_for(entity) is None)
         yield _resource(
             entity,
             _in_lane(
@@ -75,7 +77,7 @@ def qbo_source(
     for entity in plan.changed:
         if plan.since is None:
             raise ValueError("an extraction plan with changed entities needs its since time")
-        pages = changed_records(client, entity, plan.since)
+        pages = changed_records(client, entity, plan.since, landed=blob_for(entity) is None)
         yield _resource(
             entity,
             _in_lane(
