@@ -59,3 +59,14 @@ def test_a_page_landed_in_its_fetch_thread_gives_the_same_batches_and_progress()
     assert [b.to_pylist() for b in passed] == [b.to_pylist() for b in plain]
     assert sum(b.num_rows for b in passed) == len(page)
     assert counted == [("Customer", len(page)), ("Customer", len(page))]
+
+
+def test_records_read_while_planning_leave_the_plan_as_they_are_landed() -> None:
+    from qbo_pipeline.sources.qbo import _taken
+
+    plan_rows = [{"Id": "1"}, {"Id": "2"}]
+    pages = _taken(plan_rows)
+    assert plan_rows == [{"Id": "1"}, {"Id": "2"}]  # nothing taken before the landing starts
+    assert next(pages) == [{"Id": "1"}, {"Id": "2"}]
+    assert plan_rows == []
+    assert next(pages, None) is None

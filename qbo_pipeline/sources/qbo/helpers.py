@@ -66,6 +66,9 @@ class ExtractionPlan:
         since: The time ``changed`` entities are read from.
         complete: Small entities read in full through batched queries while planning (every
             record is here: mode ``full``).
+
+        The records of ``cdc`` and ``complete`` are taken out (their lists emptied, the names
+        kept) as the source lands them, so they are not held for the rest of the run.
         reconcile: Entities whose deletions must be found by reconciling with COUNT(*) (those
             read by change time, whether paged or batched).
         known_deletes: Deletions already seen for ``changed`` entities (from a capped CDC answer).
