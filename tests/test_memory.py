@@ -67,3 +67,44 @@ def test_an_explicit_arrow_pool_in_the_environment_wins_at_import() -> None:
         _PARQUET_ROUND_TRIP, {"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}
     ).split()
     assert backend == "mimalloc"
+
+
+class _FakeLibc:
+    def __init__(self) -> None:
+        self.options: dict[int, int] = {}
+
+    def mallopt(self, option: int, value: int) -> int:
+        self.options[option] = value
+        return 1
+
+
+def test_backups_fix_mallocs_trim_and_mmap_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    fake = _FakeLibc()
+    monkeypatch.setattr(memory, "_LIBC", fake)
+    before = pa.default_memory_pool()
+    try:
+        memory.configure_for_backup()
+    finally:
+        pa.set_memory_pool(before)
+    assert fake.options == {
+        memory._M_ARENA_MAX: 2,
+        memory._M_MMAP_THRESHOLD: memory.MMAP_THRESHOLD,
+        memory._M_TRIM_THRESHOLD: memory.TRIM_THRESHOLD,
+    }
+
+
+def test_mallocs_thresholds_chosen_in_the_environment_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    fake = _FakeLibc()
+    monkeypatch.setattr(memory, "_LIBC", fake)
+    before = pa.default_memory_pool()
+    try:
+        memory.configure_for_backup()
+    finally:
+        pa.set_memory_pool(before)
+    assert fake.options == {}
