@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import orjson
@@ -42,6 +42,8 @@ from qbo_pipeline.qbo.faults import (
 from qbo_pipeline.qbo.limiter import BATCH_PER_MINUTE, RealmLimiter, limiter_for
 from qbo_pipeline.qbo.provider import TokenProvider
 from qbo_pipeline.qbo.redact import get_logger
+
+_T = TypeVar("_T")
 
 log = get_logger(__name__)
 
@@ -407,6 +409,7 @@ class QBOClient:
             raise TransportError(f"COUNT(*) of {entity.name} answered {total!r}")
         return total
 
+    @overload
     def iter_pages(
         self,
         entity: Entity,
@@ -415,8 +418,35 @@ class QBOClient:
         include_inactive: bool = True,
         page_size: int = entities.MAX_PAGE_SIZE,
         parallel: int = 4,
-    ) -> Iterator[list[dict[str, Any]]]:
+        convert: None = None,
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+    @overload
+    def iter_pages(
+        self,
+        entity: Entity,
+        *,
+        where: Sequence[qbo_query.Condition] | str | None = None,
+        include_inactive: bool = True,
+        page_size: int = entities.MAX_PAGE_SIZE,
+        parallel: int = 4,
+        convert: Callable[[list[dict[str, Any]]], _T],
+    ) -> Iterator[_T]: ...
+
+    def iter_pages(
+        self,
+        entity: Entity,
+        *,
+        where: Sequence[qbo_query.Condition] | str | None = None,
+        include_inactive: bool = True,
+        page_size: int = entities.MAX_PAGE_SIZE,
+        parallel: int = 4,
+        convert: Callable[[list[dict[str, Any]]], Any] | None = None,
+    ) -> Iterator[Any]:
         """Every record of an entity exactly once, page by page, checked against COUNT(*).
+
+        ``convert`` turns each page into what is yielded instead, in the thread that fetched it
+        (see :func:`qbo_pipeline.qbo.paging.iter_pages`).
 
         Raises:
             TruncationError: If the records fetched differ from COUNT(*).
@@ -430,6 +460,7 @@ class QBOClient:
             include_inactive=include_inactive,
             page_size=page_size,
             parallel=parallel,
+            convert=convert,
         )
 
     # -- records -------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from qbo_pipeline.entities import MAX_PAGE_SIZE, Entity
 from qbo_pipeline.qbo import query as qbo_query
@@ -26,6 +26,37 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+Page = list[dict[str, Any]]
+T = TypeVar("T")
+
+
+@overload
+def iter_pages(
+    client: QBOClient,
+    entity: Entity,
+    *,
+    where: Sequence[qbo_query.Condition] | str | None = None,
+    include_inactive: bool = True,
+    page_size: int = MAX_PAGE_SIZE,
+    parallel: int = 4,
+    recount: bool = True,
+    convert: None = None,
+) -> Iterator[Page]: ...
+
+
+@overload
+def iter_pages(
+    client: QBOClient,
+    entity: Entity,
+    *,
+    where: Sequence[qbo_query.Condition] | str | None = None,
+    include_inactive: bool = True,
+    page_size: int = MAX_PAGE_SIZE,
+    parallel: int = 4,
+    recount: bool = True,
+    convert: Callable[[Page], T],
+) -> Iterator[T]: ...
+
 
 def iter_pages(
     client: QBOClient,
@@ -36,7 +67,8 @@ def iter_pages(
     page_size: int = MAX_PAGE_SIZE,
     parallel: int = 4,
     recount: bool = True,
-) -> Iterator[list[dict[str, Any]]]:
+    convert: Callable[[Page], Any] | None = None,
+) -> Iterator[Any]:
     """Yield an entity's records page by page, each record exactly once.
 
     Args:
@@ -47,6 +79,9 @@ def iter_pages(
         page_size: MAXRESULTS per page (1 to 1000).
         parallel: Pages in flight at once (capped by the realm's in-flight limit).
         recount: Ask COUNT(*) again at the end to catch records added or removed meanwhile.
+        convert: Turns each page into what is yielded instead of the page, in the thread that
+            fetched it, as soon as it arrives: pages waiting their turn then hold the converted
+            form (a backup's compact Arrow batches) rather than the parsed JSON.
 
     Raises:
         TruncationError: If the records fetched differ from COUNT(*), a record came twice, or
@@ -57,7 +92,8 @@ def iter_pages(
     if parallel < 1:
         raise ValueError("parallel must be at least 1")
     if entity.is_singleton:
-        yield [client.read(entity, "")]
+        page = [client.read(entity, "")]
+        yield convert(page) if convert is not None else page
         return
     if include_inactive:
         where = qbo_query.with_inactive(entity, where)
@@ -73,7 +109,8 @@ def iter_pages(
         workers,
     )
 
-    def fetch(index: int) -> list[dict[str, Any]]:
+    def fetch(index: int) -> tuple[list[Any], Any]:
+        """One page: its records' keys, and the page (converted when asked)."""
         statement = qbo_query.select(
             entity, where=where, start=1 + index * page_size, max_results=page_size
         )
@@ -81,38 +118,40 @@ def iter_pages(
         records = found.get(entity.json_key)
         if records is None:
             records = found.get(entity.name, [])
-        return list(records)
+        page = list(records)
+        del found, records
+        keys = [_id_key(record) for record in page]
+        return keys, (convert(page) if convert is not None else page)
 
     seen: set[Any] = set()
     fetched = 0
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"qbo-{entity.name}")
-    pending: deque[Future[list[dict[str, Any]]]] = deque()
+    pending: deque[Future[tuple[list[Any], Any]]] = deque()
     try:
         next_page = 0
         while next_page < pages and len(pending) < workers:
             pending.append(executor.submit(fetch, next_page))
             next_page += 1
         while pending:
-            records = pending.popleft().result()
+            keys, page = pending.popleft().result()
             if next_page < pages:
                 pending.append(executor.submit(fetch, next_page))
                 next_page += 1
-            for record in records:
-                key = _id_key(record)
+            for key in keys:
                 if key in seen:
                     raise TruncationError(
                         entity.name,
                         expected,
                         fetched,
-                        f"record Id {record.get('Id')} came twice (the data moved while paging)",
+                        f"record Id {_shown(key)} came twice (the data moved while paging)",
                     )
                 seen.add(key)
-            fetched += len(records)
+            fetched += len(keys)
             if fetched > expected:
                 raise TruncationError(
                     entity.name, expected, fetched, "more records than COUNT(*) said"
                 )
-            yield records
+            yield page
     finally:
         for future in pending:
             future.cancel()
@@ -128,6 +167,13 @@ def iter_pages(
                 fetched,
                 f"COUNT(*) moved from {expected} to {after} while paging; read again",
             )
+
+
+def _shown(key: Any) -> Any:
+    """A key as the record's Id reads (None for a record keyed by its whole content)."""
+    if isinstance(key, str) and key.startswith("{"):
+        return None
+    return key
 
 
 def _id_key(record: dict[str, Any]) -> Any:

@@ -43,6 +43,20 @@ def test_pages_come_in_order_with_the_asked_size(client: QBOClient) -> None:
     assert flat == sorted(flat)
 
 
+def test_pages_can_be_converted_in_the_threads_that_fetch_them(client: QBOClient) -> None:
+    seen_in: set[str] = set()
+
+    def convert(page: list[dict]) -> list[str]:
+        seen_in.add(threading.current_thread().name)
+        return [str(r["Id"]) for r in page]
+
+    account = entities.get("Account")
+    plain = [[str(r["Id"]) for r in p] for p in client.iter_pages(account, page_size=10)]
+    converted = list(client.iter_pages(account, page_size=10, parallel=4, convert=convert))
+    assert converted == plain
+    assert seen_in and all(name.startswith("qbo-Account") for name in seen_in)
+
+
 def test_inactive_name_list_records_are_included(client: QBOClient) -> None:
     customer = entities.get("Customer")
     made = client.create(customer, {"DisplayName": "Soon Inactive"}, request_id=uuid.uuid4().hex)

@@ -36,3 +36,37 @@ def test_a_closed_entity_gives_its_lane_back() -> None:
     assert next(first) == "a0"
     first.close()  # dlt closes a resource that failed or was cancelled
     assert lanes.acquire(blocking=False)
+
+
+def test_a_page_landed_in_its_fetch_thread_gives_the_same_batches_and_progress() -> None:
+    from qbo_pipeline import entities
+    from qbo_pipeline.sources.qbo.helpers import LandedPage, to_batches
+
+    customer = entities.get("Customer")
+    page = [
+        {
+            "Id": str(i),
+            "DisplayName": f"Customer {i}",
+            "SyncToken": "0",
+            "MetaData": {"LastUpdatedTime": "2026-01-02T03:04:05-08:00"},
+        }
+        for i in range(1, 2_501)
+    ] + [{"Id": "9999", "status": "Deleted"}]
+    counted: list[tuple[str, int]] = []
+    plain = list(to_batches(customer, [page], on_progress=lambda e, n: counted.append((e, n))))
+    landed = LandedPage.converter(customer)(page)
+    passed = list(to_batches(customer, [landed], on_progress=lambda e, n: counted.append((e, n))))
+    assert [b.to_pylist() for b in passed] == [b.to_pylist() for b in plain]
+    assert sum(b.num_rows for b in passed) == len(page)
+    assert counted == [("Customer", len(page)), ("Customer", len(page))]
+
+
+def test_records_read_while_planning_leave_the_plan_as_they_are_landed() -> None:
+    from qbo_pipeline.sources.qbo import _taken
+
+    plan_rows = [{"Id": "1"}, {"Id": "2"}]
+    pages = _taken(plan_rows)
+    assert plan_rows == [{"Id": "1"}, {"Id": "2"}]  # nothing taken before the landing starts
+    assert next(pages) == [{"Id": "1"}, {"Id": "2"}]
+    assert plan_rows == []
+    assert next(pages, None) is None

@@ -64,7 +64,9 @@ def qbo_source(
 
     lanes = threading.BoundedSemaphore(PAGED_ENTITIES_AT_ONCE)
     for entity in plan.full:
-        pages = page_records(client, entity)
+        # Pages become landing batches in the threads that fetch them, except Attachables,
+        # whose files are downloaded a page at a time as they are landed.
+        pages = page_records(client, entity, landed=blob_for(entity) is None)
         yield _resource(
             entity,
             _in_lane(
@@ -75,7 +77,7 @@ def qbo_source(
     for entity in plan.changed:
         if plan.since is None:
             raise ValueError("an extraction plan with changed entities needs its since time")
-        pages = changed_records(client, entity, plan.since)
+        pages = changed_records(client, entity, plan.since, landed=blob_for(entity) is None)
         yield _resource(
             entity,
             _in_lane(
@@ -89,11 +91,23 @@ def qbo_source(
         entity = entities.get(name)
         yield _resource(
             entity,
-            to_batches(entity, [changed], on_progress=on_progress, blob_for=blob_for(entity)),
+            to_batches(entity, _taken(changed), on_progress=on_progress, blob_for=blob_for(entity)),
         )
     for name, payload in plan.singletons.items():
         entity = entities.get(name)
         yield _resource(entity, to_batches(entity, [[payload]], on_progress=on_progress))
+
+
+def _taken(records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """The records the plan read while planning, as one page, taken out of the plan.
+
+    The plan's list is emptied as the page is handed over, so the parsed records are freed
+    once landed instead of staying with the plan for the rest of the run (a small company
+    is mostly read this way). The plan keeps the entity's name, for its modes.
+    """
+    page = list(records)
+    records.clear()
+    yield page
 
 
 def _in_lane(

@@ -66,6 +66,9 @@ class ExtractionPlan:
         since: The time ``changed`` entities are read from.
         complete: Small entities read in full through batched queries while planning (every
             record is here: mode ``full``).
+
+        The records of ``cdc`` and ``complete`` are taken out (their lists emptied, the names
+        kept) as the source lands them, so they are not held for the rest of the run.
         reconcile: Entities whose deletions must be found by reconciling with COUNT(*) (those
             read by change time, whether paged or batched).
         known_deletes: Deletions already seen for ``changed`` entities (from a capped CDC answer).
@@ -292,10 +295,21 @@ def _chunks(
         yield chunk
 
 
-def page_records(client: QBOClient, entity: Entity) -> Iterator[list[dict[str, Any]]]:
-    """Every record of an entity, page by page, inactive ones included, checked by COUNT(*)."""
+def page_records(
+    client: QBOClient, entity: Entity, *, landed: bool = False
+) -> Iterator[list[dict[str, Any]] | LandedPage]:
+    """Every record of an entity, page by page, inactive ones included, checked by COUNT(*).
+
+    With ``landed``, each page arrives already as landing batches (:class:`LandedPage`), built
+    in the thread that fetched it: the pages waiting their turn hold compact Arrow batches
+    instead of parsed JSON (several times their size).
+    """
     yield from client.iter_pages(
-        entity, include_inactive=True, page_size=PAGE_SIZE, parallel=PAGES_IN_FLIGHT
+        entity,
+        include_inactive=True,
+        page_size=PAGE_SIZE,
+        parallel=PAGES_IN_FLIGHT,
+        convert=LandedPage.converter(entity) if landed else None,
     )
 
 
@@ -305,13 +319,14 @@ def since_condition(since: datetime) -> list[query.Condition]:
 
 
 def changed_records(
-    client: QBOClient, entity: Entity, since: datetime
-) -> Iterator[list[dict[str, Any]]]:
+    client: QBOClient, entity: Entity, since: datetime, *, landed: bool = False
+) -> Iterator[list[dict[str, Any]] | LandedPage]:
     """Records of an entity created or changed since a time, inactive ones included.
 
     Should QBO refuse to filter this entity on ``MetaData.LastUpdatedTime`` (a query fault before
     any page arrived), the entity is read in full instead: unchanged records cost no new version,
-    and deletions are reconciled with COUNT(*) either way.
+    and deletions are reconciled with COUNT(*) either way. ``landed`` as for
+    :func:`page_records`.
     """
     pages = client.iter_pages(
         entity,
@@ -319,12 +334,13 @@ def changed_records(
         include_inactive=True,
         page_size=PAGE_SIZE,
         parallel=PAGES_IN_FLIGHT,
+        convert=LandedPage.converter(entity) if landed else None,
     )
     try:
         first = next(pages, None)
     except QueryError as exc:
         log.warning("%s cannot be read by change time (%s): reading it in full", entity.name, exc)
-        yield from page_records(client, entity)
+        yield from page_records(client, entity, landed=landed)
         return
     if first is not None:
         yield first
@@ -379,24 +395,60 @@ def _key_fields(entity: Entity) -> list[str] | None:
     return ["Id"] if entity.keyed_by_id else None
 
 
+@dataclass(frozen=True)
+class LandedPage:
+    """A page already turned into landing batches (``records``: how many records it held)."""
+
+    batches: list[pa.RecordBatch]
+    records: int
+
+    @staticmethod
+    def converter(entity: Entity) -> Callable[[list[dict[str, Any]]], LandedPage]:
+        """Turns a page of ``entity`` into a :class:`LandedPage` (no attachment files)."""
+
+        def convert(page: list[dict[str, Any]]) -> LandedPage:
+            return LandedPage(list(_page_batches(entity, page, None)), len(page))
+
+        return convert
+
+
 def to_batches(
     entity: Entity,
-    pages: Iterable[list[dict[str, Any]]],
+    pages: Iterable[list[dict[str, Any]] | LandedPage],
     *,
     on_progress: ProgressCallback | None = None,
     blob_for: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Turn pages of QBO payloads (and CDC ``Deleted`` entries) into landing batches."""
+    """Turn pages of QBO payloads (and CDC ``Deleted`` entries) into landing batches.
+
+    A :class:`LandedPage` is already converted (without attachment files: ``blob_for`` must then
+    be None) and passes through.
+    """
     for page in pages:
-        if isinstance(blob_for, AttachmentFetcher):
-            blob_for.prefetch(page)
-        for start in range(0, len(page), ROWS_PER_BATCH):
-            chunk = page[start : start + ROWS_PER_BATCH]
-            rows = [_landing(entity, payload, blob_for) for payload in chunk]
-            if rows:
-                yield records.rows_to_batch(rows)
-        if on_progress is not None and page:
-            on_progress(entity.name, len(page))
+        if isinstance(page, LandedPage):
+            if blob_for is not None:
+                raise ValueError(f"{entity.name}: a landed page cannot fetch attachment files")
+            yield from page.batches
+            count = page.records
+        else:
+            if isinstance(blob_for, AttachmentFetcher):
+                blob_for.prefetch(page)
+            yield from _page_batches(entity, page, blob_for)
+            count = len(page)
+        if on_progress is not None and count:
+            on_progress(entity.name, count)
+
+
+def _page_batches(
+    entity: Entity,
+    page: Sequence[dict[str, Any]],
+    blob_for: Callable[[dict[str, Any]], str | None] | None,
+) -> Iterator[pa.RecordBatch]:
+    for start in range(0, len(page), ROWS_PER_BATCH):
+        chunk = page[start : start + ROWS_PER_BATCH]
+        rows = [_landing(entity, payload, blob_for) for payload in chunk]
+        if rows:
+            yield records.rows_to_batch(rows)
 
 
 def _landing(
