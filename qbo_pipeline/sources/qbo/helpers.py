@@ -196,8 +196,7 @@ def count_query(entity: Entity, since: datetime | None = None) -> str:
 
     With ``since``, only the records created or changed since then are counted.
     """
-    where = query.with_inactive(entity, since_condition(since) if since else None)
-    return query.select(entity, count=True, where=where)
+    return query.select(entity, count=True, where=_every_record(entity, since))
 
 
 def count_records(
@@ -211,22 +210,45 @@ def count_records(
     counts = {e.name: 1 for e in wanted if e.is_singleton}
     queryable = [e for e in wanted if not e.is_singleton]
     uncountable: list[str] = []
-    for start in range(0, len(queryable), QUERIES_PER_BATCH):
-        chunk = queryable[start : start + QUERIES_PER_BATCH]
-        items = [{"bId": e.name, "Query": count_query(e, since)} for e in chunk]
-        for item in client.batch(items):
-            name = item.get("bId", "?")
-            if "Fault" in item:
-                error = fault_from_object(item["Fault"])
-                if since is None or not isinstance(error, QueryError):
-                    raise error
-                uncountable.append(name)
-                continue
-            counts[name] = int(item.get("QueryResponse", {}).get("totalCount", 0))
+    statements = {e.name: count_query(e, since) for e in queryable}
+    for name, answer in _batched_queries(client, statements, refusable=since is not None):
+        if answer is None:
+            uncountable.append(name)
+        else:
+            counts[name] = int(answer.get("totalCount", 0))
     missing = [e.name for e in wanted if e.name not in counts and e.name not in uncountable]
     if missing:
         raise QBOError(f"the batch answer had no count for {', '.join(missing)}")
     return counts
+
+
+def _every_record(entity: Entity, since: datetime | None) -> Sequence[query.Condition] | str | None:
+    """Every record of an entity, inactive name-list records included (changed since ``since``)."""
+    return query.with_inactive(entity, since_condition(since) if since else None)
+
+
+def _batched_queries(
+    client: QBOClient, statements: Mapping[str, str], *, refusable: bool = False
+) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Send queries 30 to a batch request; yield each one's key and ``QueryResponse``.
+
+    A faulted query raises its fault, except that with ``refusable`` a query QBO refuses
+    (:class:`QueryError`: it cannot filter or count that way) yields None instead.
+    """
+    keys = list(statements)
+    for first in range(0, len(keys), QUERIES_PER_BATCH):
+        items = [
+            {"bId": k, "Query": statements[k]} for k in keys[first : first + QUERIES_PER_BATCH]
+        ]
+        for item in client.batch(items):
+            key = str(item.get("bId", "?"))
+            if "Fault" in item:
+                error = fault_from_object(item["Fault"])
+                if not refusable or not isinstance(error, QueryError):
+                    raise error
+                yield key, None
+                continue
+            yield key, item.get("QueryResponse") or {}
 
 
 def batched_reads(
@@ -257,21 +279,17 @@ def batched_reads(
     read: dict[str, list[dict[str, Any]]] = {}
     spilled: list[Entity] = []
     for chunk in _chunks(wanted, sizes, budget):
-        items = []
-        for entity in chunk:
-            where = query.with_inactive(entity, since_condition(since) if since else None)
-            statement = query.select(entity, where=where, start=1, max_results=PAGE_SIZE)
-            items.append({"bId": entity.name, "Query": statement})
+        statements = {
+            e.name: query.select(e, where=_every_record(e, since), start=1, max_results=PAGE_SIZE)
+            for e in chunk
+        }
         by_name = {e.name: e for e in chunk}
-        for item in client.batch(items):
-            entity = by_name[str(item.get("bId"))]
-            if "Fault" in item:
-                error = fault_from_object(item["Fault"])
-                if since is None or not isinstance(error, QueryError):
-                    raise error
+        for name, answer in _batched_queries(client, statements, refusable=since is not None):
+            entity = by_name[name]
+            if answer is None:
                 spilled.append(entity)  # cannot filter by change time: paged, then in full
                 continue
-            rows = (item.get("QueryResponse") or {}).get(entity.json_key) or []
+            rows = answer.get(entity.json_key) or []
             if len(rows) >= PAGE_SIZE:
                 spilled.append(entity)
             else:
@@ -356,29 +374,19 @@ def live_ids(client: QBOClient, entity: Entity) -> set[str]:
     Raises:
         TruncationError: If the ids found differ from COUNT(*).
     """
-    where = query.with_inactive(entity, None)
+    where = _every_record(entity, None)
     expected = client.count(entity, where, include_inactive=False)
-    starts = list(range(1, expected + 1, PAGE_SIZE))
+    fields = _key_fields(entity)
+    statements = {
+        str(start): query.select(
+            entity, where=where, fields=fields, start=start, max_results=PAGE_SIZE
+        )
+        for start in range(1, expected + 1, PAGE_SIZE)
+    }
     found: set[str] = set()
-    for first in range(0, len(starts), QUERIES_PER_BATCH):
-        items = [
-            {
-                "bId": str(start),
-                "Query": query.select(
-                    entity,
-                    where=where,
-                    fields=_key_fields(entity),
-                    start=start,
-                    max_results=PAGE_SIZE,
-                ),
-            }
-            for start in starts[first : first + QUERIES_PER_BATCH]
-        ]
-        for item in client.batch(items):
-            if "Fault" in item:
-                raise fault_from_object(item["Fault"])
-            page = (item.get("QueryResponse") or {}).get(entity.json_key) or []
-            found.update(records.record_id(entity, r) for r in page)
+    for _start, answer in _batched_queries(client, statements):  # every fault raises
+        page = (answer or {}).get(entity.json_key) or []
+        found.update(records.record_id(entity, r) for r in page)
     if len(found) != expected:
         raise TruncationError(
             f"{entity.name}: the id scan found {len(found)} ids but COUNT(*) says {expected}"
