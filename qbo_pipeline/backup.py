@@ -49,6 +49,7 @@ from qbo_pipeline.sources.qbo.helpers import (
     count_records,
     fetch_cdc,
     live_ids,
+    singleton_counts,
     table_name,
 )
 from qbo_pipeline.sources.qbo.settings import (
@@ -187,7 +188,7 @@ def run_backup(
             + (f" (changes since {since.isoformat()})" if since else "")
         )
         # A full plan needs every entity's size; an incremental one learns what changed from CDC.
-        before = count_records(client, wanted) if kind == "full" else _singletons(wanted)
+        before = count_records(client, wanted) if kind == "full" else singleton_counts(wanted)
         plan = _plan(client, realm, parent, wanted, kind, since, preferences, company, before)
         progress.planned(kind, {e.name: _expected(e, plan, before) for e in wanted})
         with realm.begin(
@@ -364,10 +365,6 @@ def _known_blobs(realm: RealmLake, parent: SnapshotInfo) -> dict[str, tuple[str,
         for row in batch.to_pylist():
             known[row["id"]] = (row["content_hash"], row["blob_sha256"])
     return known
-
-
-def _singletons(wanted: Sequence[Entity]) -> dict[str, int]:
-    return {e.name: 1 for e in wanted if e.is_singleton}
 
 
 def _expected(entity: Entity, plan: ExtractionPlan, counts: dict[str, int]) -> int | None:

@@ -199,6 +199,11 @@ def count_query(entity: Entity, since: datetime | None = None) -> str:
     return query.select(entity, count=True, where=_every_record(entity, since))
 
 
+def singleton_counts(wanted: Sequence[Entity]) -> dict[str, int]:
+    """CompanyInfo and Preferences count one each, without asking QBO."""
+    return {e.name: 1 for e in wanted if e.is_singleton}
+
+
 def count_records(
     client: QBOClient, wanted: Sequence[Entity], *, since: datetime | None = None
 ) -> dict[str, int]:
@@ -207,7 +212,7 @@ def count_records(
     Singletons count one. A batch item that faults raises that fault; with ``since`` (counting
     changes, a planning hint) an entity QBO cannot count that way is left out instead.
     """
-    counts = {e.name: 1 for e in wanted if e.is_singleton}
+    counts = singleton_counts(wanted)
     queryable = [e for e in wanted if not e.is_singleton]
     uncountable: list[str] = []
     statements = {e.name: count_query(e, since) for e in queryable}
