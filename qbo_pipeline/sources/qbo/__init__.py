@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import dlt
@@ -63,28 +64,24 @@ def qbo_source(
         return attachment_blob if entity.name == "Attachable" else None
 
     lanes = threading.BoundedSemaphore(PAGED_ENTITIES_AT_ONCE)
-    for entity in plan.full:
+
+    def paged(entity: Entity, since: datetime | None) -> DltResource:
         # Pages become landing batches in the threads that fetch them, except Attachables,
         # whose files are downloaded a page at a time as they are landed.
-        pages = page_records(client, entity, landed=blob_for(entity) is None)
-        yield _resource(
-            entity,
-            _in_lane(
-                lanes,
-                to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity)),
-            ),
-        )
+        landed = blob_for(entity) is None
+        if since is None:
+            pages = page_records(client, entity, landed=landed)
+        else:
+            pages = changed_records(client, entity, since, landed=landed)
+        batches = to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity))
+        return _resource(entity, _in_lane(lanes, batches))
+
+    for entity in plan.full:
+        yield paged(entity, None)
     for entity in plan.changed:
         if plan.since is None:
             raise ValueError("an extraction plan with changed entities needs its since time")
-        pages = changed_records(client, entity, plan.since, landed=blob_for(entity) is None)
-        yield _resource(
-            entity,
-            _in_lane(
-                lanes,
-                to_batches(entity, pages, on_progress=on_progress, blob_for=blob_for(entity)),
-            ),
-        )
+        yield paged(entity, plan.since)
     for name, changed in (plan.cdc | plan.complete).items():
         if not changed:
             continue  # nothing to land: no resource (the entity carries over or is empty)
