@@ -30,7 +30,13 @@ from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.restore import payloads, remap, singletons
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import PHASE_ORDER, Action, Phase, Plan, Step
-from qbo_pipeline.restore.scope import Scope, changed_keys, group_by_entity, id_sort_key
+from qbo_pipeline.restore.scope import (
+    EntityDifference,
+    Scope,
+    changed_keys,
+    group_by_entity,
+    id_sort_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +72,10 @@ class SnapshotReader(Protocol):
     """What the planner reads from the lake.
 
     A reader may also offer ``prefetch(snapshot_id, entity, ids)``, which reads many records of
-    one entity at once; the planner and the verification call it when it is there.
+    one entity at once; the planner and the verification call it when it is there. And it may
+    offer ``differences(snapshot_id, other_id, entity) -> (ids, same)``: the ids of the records
+    whose content differs between two snapshots (or that only one has), and how many records are
+    the same in both; the planner uses it to compare with a snapshot of the live company.
     """
 
     def get(self, snapshot_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
@@ -196,6 +205,10 @@ class PlanRequest:
         remove_new: Delete transactions and deactivate name-list records created after the
             snapshot (otherwise they are left alone and counted).
         company_name: For display.
+        live_snapshot_id: A snapshot of the live company taken just before planning (the
+            safety snapshot). When set, whole entities are compared through it: a record whose
+            content hash is the same there and in ``snapshot_id`` is identical and is not read
+            again; only the others are read live. None reads every record of the entities live.
     """
 
     realm_id: str
@@ -204,6 +217,7 @@ class PlanRequest:
     scope: Scope
     remove_new: bool = False
     company_name: str | None = None
+    live_snapshot_id: str | None = None
 
 
 class Planner:
@@ -328,6 +342,10 @@ class Planner:
             if entity.is_singleton:
                 yield from self._singleton_pair(entity)
                 continue
+            difference = self._differing(entity)
+            if difference is not None:
+                yield from self._listed_pairs(entity, difference)
+                continue
             targets = {record_id(entity, p): p for p in self.lake.iter(self.sid, entity.name)}
             lives = {record_id(entity, p): p for p in self.live.iter_records(entity)}
             self._prefetch_latest(entity, targets, lives)
@@ -340,6 +358,51 @@ class Planner:
                 self._target_cache[(entity.name, rid)] = targets.get(rid)
                 self._live_cache[(entity.name, rid)] = lives.get(rid)
                 yield entity, rid, targets.get(rid), lives.get(rid)
+
+    def _differing(self, entity: Entity) -> EntityDifference | None:
+        """How ``entity`` differs from the snapshot live, as the live snapshot knows it.
+
+        Compares the snapshot with :attr:`PlanRequest.live_snapshot_id` by content hash, and
+        counts the records the same in both as identical. None when there is no live snapshot
+        to compare with (or the lake cannot compare), or it lacks the entity: then every record
+        is read live.
+        """
+        live_sid = self.req.live_snapshot_id
+        differences = getattr(self.lake, "differences", None)
+        if live_sid is None or differences is None or not entity.keyed_by_id:
+            return None
+        if entity.name not in self.lake.entities(live_sid):
+            return None
+        found: EntityDifference = differences(self.sid, live_sid, entity.name)
+        if found.same:
+            self.identical[entity.name] = self.identical.get(entity.name, 0) + found.same
+        return found
+
+    def _listed_pairs(
+        self, entity: Entity, difference: EntityDifference
+    ) -> Iterator[tuple[Entity, str, dict[str, Any] | None, dict[str, Any] | None]]:
+        """The pairs of the records that differ, read in bulk from the lake and live.
+
+        A record the live snapshot lacks and the bulk read does not return either is gone, as
+        when a full listing lacks it; one the live snapshot has is read alone if the bulk read
+        misses it (deleted since, or not found by the query), where a 610 proves it gone.
+        """
+        ids = difference.ids
+        if not ids:
+            return
+        prefetch = getattr(self.lake, "prefetch", None)
+        if prefetch is not None:
+            prefetch(self.sid, entity.name, ids)
+            latest = self.req.latest_snapshot_id
+            if latest is not None and latest != self.sid:
+                prefetch(latest, entity.name, ids)
+        self._prefetch_live((entity.name, rid) for rid in ids)
+        if getattr(self.live, "read_many", None) is not None:
+            for rid in difference.only_first:
+                self._live_cache.setdefault((entity.name, rid), None)
+        self._prefetch_pairs((entity.name, rid) for rid in ids)
+        for rid in ids:
+            yield entity, rid, self._target(entity, rid), self._live(entity, rid)
 
     def _prefetch_latest(
         self,
@@ -374,6 +437,13 @@ class Planner:
             return
         yield entity, entity.name, snap, self.live.singleton(entity)
 
+    def _differing_keys(self, first: str, second: str, names: list[str]) -> set[Key]:
+        """The keys of ``names`` added, removed or changed between two snapshots."""
+        differences = getattr(self.lake, "differences", None)
+        if differences is None:
+            return changed_keys(self.lake.manifest(first, names), self.lake.manifest(second, names))
+        return {(name, rid) for name in names for rid in differences(first, second, name).ids}
+
     def _changed_pairs(
         self, in_snapshot: set[str]
     ) -> Iterator[tuple[Entity, str, dict[str, Any] | None, dict[str, Any] | None]]:
@@ -382,11 +452,9 @@ class Planner:
         assert since is not None
         names = [e.name for e in scope.entity_list() if e.name in in_snapshot]
         latest = self.req.latest_snapshot_id or self.sid
-        keys = changed_keys(self.lake.manifest(since, names), self.lake.manifest(latest, names))
+        keys = self._differing_keys(since, latest, names)
         if latest != self.sid:
-            keys |= changed_keys(
-                self.lake.manifest(self.sid, names), self.lake.manifest(latest, names)
-            )
+            keys |= self._differing_keys(self.sid, latest, names)
         prefetch = getattr(self.lake, "prefetch", None)
         if prefetch is not None:
             for name, ids in group_by_entity(keys).items():

@@ -80,6 +80,7 @@ def plan_restore(
         scope=scope,
         remove_new=remove_new,
         company_name=company.get("CompanyName") or target.company_name,
+        live_snapshot_id=safety,
     )
     plan = build_plan(live, LakeSnapshots(realm), request, preferences=client.preferences())
     store = PlanStore.for_realm(realm)

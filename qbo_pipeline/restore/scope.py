@@ -165,6 +165,28 @@ def changed_keys(
     return {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
 
 
+@dataclass(frozen=True)
+class EntityDifference:
+    """How one entity's records differ between two snapshots, compared by content hash.
+
+    Attributes:
+        only_first: Ids only the first snapshot has.
+        only_second: Ids only the second snapshot has.
+        changed: Ids both have, with different content.
+        same: How many records both have with the same content.
+    """
+
+    only_first: frozenset[str] = frozenset()
+    only_second: frozenset[str] = frozenset()
+    changed: frozenset[str] = frozenset()
+    same: int = 0
+
+    @property
+    def ids(self) -> list[str]:
+        """Every id that differs, in numeric-then-text order."""
+        return sorted(self.only_first | self.only_second | self.changed, key=id_sort_key)
+
+
 def group_by_entity(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     """``{entity: [ids...]}`` with ids in numeric-then-text order."""
     out: dict[str, list[str]] = {}

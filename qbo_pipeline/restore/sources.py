@@ -17,6 +17,7 @@ from qbo_pipeline.lake.lake import RealmLake
 from qbo_pipeline.qbo import query as qbo_query
 from qbo_pipeline.qbo.faults import ObjectNotFoundError, QBOError
 from qbo_pipeline.qbo.http import QBOClient
+from qbo_pipeline.restore.scope import EntityDifference
 
 IDS_PER_QUERY = 100
 """Ids per ``WHERE Id IN (...)`` bulk read (QBO caps a query answer at 1000 rows; 100 ids keep
@@ -193,6 +194,38 @@ class LakeSnapshots:
         if entity not in self.entities(snapshot_id):
             return iter(())
         return self.realm.iter_payloads(snapshot_id, entity)
+
+    def differences(self, snapshot_id: str, other_id: str, entity: str) -> EntityDifference:
+        """How ``entity`` differs between two snapshots, by content hash, without payloads.
+
+        Both manifests are joined in Arrow, so comparing entities of hundreds of thousands of
+        records costs their ``(id, content_hash)`` columns, not their payloads.
+        """
+        first = self._manifest_or_empty(snapshot_id, entity)
+        second = self._manifest_or_empty(other_id, entity)
+        joined = first.join(
+            second, keys="id", join_type="full outer", left_suffix="_a", right_suffix="_b"
+        )
+        left, right = joined["content_hash_a"], joined["content_hash_b"]
+        ids = joined["id"]
+        only_first = ids.filter(pc.is_null(right))
+        only_second = ids.filter(pc.is_null(left))
+        both = pc.and_(pc.is_valid(left), pc.is_valid(right))
+        equal = pc.and_(both, pc.equal(left, right))
+        changed = ids.filter(pc.and_(both, pc.invert(equal)))
+        return EntityDifference(
+            only_first=frozenset(only_first.to_pylist()),
+            only_second=frozenset(only_second.to_pylist()),
+            changed=frozenset(changed.to_pylist()),
+            same=int(pc.sum(equal).as_py() or 0),
+        )
+
+    def _manifest_or_empty(self, snapshot_id: str, entity: str) -> pa.Table:
+        if entity not in self.entities(snapshot_id):
+            return pa.table(
+                {"id": pa.array([], pa.string()), "content_hash": pa.array([], pa.string())}
+            )
+        return self._manifest_of(snapshot_id, entity).select(["id", "content_hash"])
 
     def manifest(self, snapshot_id: str, names: Iterable[str]) -> dict[tuple[str, str], str]:
         """``(entity, id) -> content hash``."""

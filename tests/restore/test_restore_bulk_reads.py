@@ -5,7 +5,8 @@ Real parts only: the embedded sandbox over HTTP, the client, run_backup into a l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,25 @@ class OneByOne(ClientLive):
     """The live company read one GET per record (bulk reads switched off)."""
 
     read_many = None  # type: ignore[assignment]
+
+
+class Counting(ClientLive):
+    """The live company, counting the records each kind of read returns, per entity."""
+
+    def __init__(self, client: QBOClient) -> None:
+        super().__init__(client)
+        self.listed: Counter[str] = Counter()
+        self.read: Counter[str] = Counter()
+
+    def iter_records(self, entity: entities.Entity) -> Iterator[dict[str, Any]]:
+        for record in super().iter_records(entity):
+            self.listed[entity.name] += 1
+            yield record
+
+    def read_many(self, entity: entities.Entity, record_ids: Iterable[str]) -> dict[str, Any]:
+        found = super().read_many(entity, record_ids)
+        self.read[entity.name] += len(found)
+        return found
 
 
 @pytest.fixture
@@ -139,3 +159,61 @@ def test_read_many_does_not_query_records_without_a_top_level_id(client):
     assert live.read_many(entities.ENTITIES["RecurringTransaction"], ["1"]) == {}
     assert live.read_many(entities.ENTITIES["Preferences"], ["Preferences"]) == {}
     assert client.api_calls == calls
+
+
+def plan_through(
+    live: ClientLive, realm: RealmLake, snapshot_id: str, scope: Scope, live_snapshot: str | None
+) -> Plan:
+    """A plan whose latest snapshot is ``live_snapshot`` (the safety snapshot), compared or not."""
+    request = PlanRequest(
+        realm_id=live.client.realm_id,
+        snapshot_id=snapshot_id,
+        latest_snapshot_id=live_snapshot,
+        scope=scope,
+        remove_new=True,
+        live_snapshot_id=live_snapshot,
+    )
+    return build_plan(live, LakeSnapshots(realm), request)
+
+
+def test_whole_entities_are_compared_through_the_safety_snapshot(client, sandbox, realm):
+    sid = run_backup(client, realm, mode="full").snapshot.snapshot_id
+    deleted = delete_invoices(client, sandbox, realm, sid)
+    invoice = entities.ENTITIES["Invoice"]
+    kept = [p for p in realm.iter_payloads(sid, "Invoice")][-3:]
+    edited = kept[0]
+    live = client.read(invoice, edited["Id"])
+    client.update(
+        invoice,
+        {"Id": edited["Id"], "SyncToken": live["SyncToken"], "sparse": True, "PrivateNote": "x"},
+        sparse=True,
+        request_id="edit-after-snapshot",
+    )
+    new = {k: v for k, v in kept[1].items() if k in ("CustomerRef", "Line", "TxnDate")}
+    for line in new["Line"]:
+        line.pop("Id", None)
+        line.pop("LineNum", None)
+    created = client.create(invoice, new, request_id="created-after-snapshot")
+    safety = run_backup(client, realm).snapshot.snapshot_id
+    scope = Scope.parse(entity_names=["Invoice", "Payment", "Deposit"])
+
+    full_reader, compared_reader = Counting(client), Counting(client)
+    full = plan_through(full_reader, realm, sid, scope, None)
+    compared = plan_through(compared_reader, realm, sid, scope, safety)
+
+    assert steps_of(compared) == steps_of(full)
+    assert compared.identical == full.identical
+    assert compared.summary() == full.summary()
+    actions = {(s.entity, s.old_id): s.action.value for s in compared.steps}
+    assert actions[("Invoice", str(edited["Id"]))] == "update"
+    assert actions[("Invoice", str(created["Id"]))] == "delete"
+    recreated = [s for s in compared.steps if s.entity == "Invoice" and s.action.value == "create"]
+    assert len(recreated) == deleted
+    # Without the safety snapshot every invoice, payment and deposit is paged live; with it,
+    # only what differs (and what a re-created record references) is read.
+    scoped = ("Invoice", "Payment", "Deposit")
+    live_now = realm.info(safety).entities
+    assert all(full_reader.listed[n] == live_now[n]["live"] for n in scoped), full_reader.listed
+    assert sum(compared_reader.listed.values()) == 0
+    differing = deleted + sum(full.summary().get(a, 0) for a in ("update", "delete"))
+    assert compared_reader.read["Invoice"] <= differing + 2, compared_reader.read

@@ -10,6 +10,7 @@ import pytest
 from qbo_pipeline.lake.errors import LakeIntegrityError
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.restore import sources
+from qbo_pipeline.restore.scope import EntityDifference
 from qbo_pipeline.restore.sources import LakeSnapshots
 from tests.lake.lake_helpers import day, take
 
@@ -92,3 +93,27 @@ def test_a_live_record_without_its_version_is_an_integrity_error(history):
     reader._files[(ids[-1], "Invoice")] = []  # as if the version files were lost
     with pytest.raises(LakeIntegrityError, match="versions are missing"):
         reader.get(ids[-1], "Invoice", "1")
+
+
+def test_differences_compare_two_snapshots_by_content_hash_without_reading_payloads(
+    history, monkeypatch
+):
+    realm, ids = history
+    reader = LakeSnapshots(realm)
+    scans = ScanCounter(realm, monkeypatch)
+    first, last = ids[0], ids[-1]
+    found = reader.differences(first, last, "Invoice")
+    before = {str(p["Id"]): p for p in realm.iter_payloads(first, "Invoice")}
+    after = {str(p["Id"]): p for p in realm.iter_payloads(last, "Invoice")}
+    assert found.only_first == {"40"}
+    assert found.only_second == frozenset()
+    assert found.changed == {rid for rid in after if after[rid] != before[rid]}
+    assert found.same == sum(1 for rid in after if after[rid] == before[rid])
+    assert found.ids == sorted(found.only_first | found.changed, key=int)
+    assert scans.calls == 0  # manifests only: no payload was read
+    # An entity neither snapshot holds differs in nothing; an emptied one in every record.
+    assert reader.differences(first, last, "Customer") == EntityDifference()
+    emptied = take(realm, {"Invoice": []}, when=day(9)).snapshot_id
+    gone = reader.differences(last, emptied, "Invoice")
+    assert gone.only_first == set(after) and gone.same == 0
+    assert reader.differences(last, last, "Invoice").ids == []
