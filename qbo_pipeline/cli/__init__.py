@@ -18,6 +18,7 @@ from qbo_pipeline.cli import (
     sandbox_cmd,
     warehouse_cmd,
 )
+from qbo_pipeline.cli.leave import exit_code, leave
 
 app = typer.Typer(
     name="qbo-backup",
@@ -40,5 +41,9 @@ for module in (
 
 
 def main() -> None:
-    """Run the CLI."""
-    app()
+    """Run the CLI, and leave without the native exit-time teardown (see :mod:`.leave`)."""
+    try:
+        app()
+    except SystemExit as done:
+        leave(exit_code(done.code))
+    leave(0)
