@@ -75,7 +75,8 @@ class SnapshotReader(Protocol):
     one entity at once; the planner and the verification call it when it is there. And it may
     offer ``differences(snapshot_id, other_id, entity) -> (ids, same)``: the ids of the records
     whose content differs between two snapshots (or that only one has), and how many records are
-    the same in both; the planner uses it to compare with a snapshot of the live company.
+    the same in both; the planner uses it to compare with a snapshot of the live company. And
+    ``live_count(snapshot_id, entity) -> int``, which the verification's counts use.
     """
 
     def get(self, snapshot_id: str, entity: str, record_id: str) -> dict[str, Any] | None:

@@ -220,6 +220,12 @@ class LakeSnapshots:
             same=int(pc.sum(equal).as_py() or 0),
         )
 
+    def live_count(self, snapshot_id: str, entity: str) -> int:
+        """How many live records of ``entity`` a snapshot holds (from its manifest, no payload)."""
+        if entity not in self.entities(snapshot_id):
+            return 0
+        return self._manifest_of(snapshot_id, entity).num_rows
+
     def _manifest_or_empty(self, snapshot_id: str, entity: str) -> pa.Table:
         if entity not in self.entities(snapshot_id):
             return pa.table(

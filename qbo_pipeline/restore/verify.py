@@ -150,6 +150,15 @@ def _entity_counts(
 ) -> dict[str, dict[str, int]]:
     """Live records per touched entity: in the target snapshot and after the restore."""
     names = sorted({s.entity for s in plan.steps if s.action.writes})
+    live_count = getattr(lake, "live_count", None)
+    if live_count is not None:
+        return {
+            n: {
+                "snapshot": live_count(plan.snapshot_id, n),
+                "after": live_count(after_snapshot_id, n),
+            }
+            for n in names
+        }
     before = Counter(e for e, _ in lake.manifest(plan.snapshot_id, names))
     after = Counter(e for e, _ in lake.manifest(after_snapshot_id, names))
     return {n: {"snapshot": before.get(n, 0), "after": after.get(n, 0)} for n in names}

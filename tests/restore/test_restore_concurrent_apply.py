@@ -105,7 +105,9 @@ def test_concurrent_apply_reaches_the_sequential_end_state(larger_template, tmp_
         assert sequential.complete
         expected = end_state(first.client, sequential)
         assert counts(first.client) == first.counts_before
-        assert verify_plan(first.client, first.realm, first.plan_id)["ok"]
+        report = verify_plan(first.client, first.realm, first.plan_id)
+        assert report["ok"]
+        assert report["counts"]["Invoice"]["after"] == report["counts"]["Invoice"]["snapshot"] > 0
     with incident_planned(larger_template, tmp_path / "two") as second:
         second.sandbox.configure(latency_ms=20)
         second.client.limiter.max_in_flight_seen = 0

@@ -117,3 +117,6 @@ def test_differences_compare_two_snapshots_by_content_hash_without_reading_paylo
     gone = reader.differences(last, emptied, "Invoice")
     assert gone.only_first == set(after) and gone.same == 0
     assert reader.differences(last, last, "Invoice").ids == []
+    assert reader.live_count(first, "Invoice") == len(before) == 40
+    assert reader.live_count(last, "Invoice") == len(after) == 39
+    assert reader.live_count(emptied, "Invoice") == reader.live_count(last, "Customer") == 0
