@@ -163,11 +163,83 @@ def _money(amount: int) -> int | float:
 # --- the simulation -----------------------------------------------------------------------------
 
 
+def _open_customer(invoice: dict[str, Any] | None) -> str | None:
+    """The customer of an open invoice (balance above zero), or None."""
+    if invoice is None or _amount(invoice.get("Balance")) <= 0:
+        return None
+    value = (invoice.get("CustomerRef") or {}).get("value")
+    return str(value) if value not in (None, "") else None
+
+
+class CustomerTies:
+    """What keeps a customer of a realm from being made inactive: open invoices, sub-customers.
+
+    QBO refuses to deactivate a customer with an open balance, and deactivating a parent would
+    leave its sub-customers pointing at an inactive one. Both are counted with one scan of the
+    realm the first time they are asked (seconds for the 1M company) and then kept up to date
+    from every invoice version the simulation writes (it creates no sub-customers), so each
+    deactivation checks a count instead of scanning every invoice again.
+    """
+
+    def __init__(self, store: SandboxStore, realm_id: str) -> None:
+        self.store = store
+        self.realm_id = realm_id
+        self._open: Counter[str] | None = None
+        self._parents: set[str] | None = None
+
+    def _open_counts(self) -> Counter[str]:
+        if self._open is None:
+            rows = self.store.select(
+                "WHERE realm = ? AND entity = 'Invoice'",
+                (self.realm_id,),
+                columns="json_extract(payload, '$.CustomerRef.value'), "
+                "json_extract(payload, '$.Balance')",
+            )
+            self._open = Counter(
+                str(customer)
+                for customer, balance in rows
+                if customer not in (None, "") and _amount(balance) > 0
+            )
+        return self._open
+
+    def open_invoices(self) -> dict[str, int]:
+        """Open invoices per customer (customers without any left out)."""
+        return {customer: n for customer, n in self._open_counts().items() if n > 0}
+
+    def binding(self, customer_id: str) -> bool:
+        """Whether the customer has an open invoice or a sub-customer."""
+        if self._parents is None:
+            rows = self.store.select(
+                "WHERE realm = ? AND entity = 'Customer' "
+                "AND json_extract(payload, '$.ParentRef.value') IS NOT NULL",
+                (self.realm_id,),
+                columns="DISTINCT json_extract(payload, '$.ParentRef.value')",
+            )
+            self._parents = {str(parent) for (parent,) in rows}
+        return self._open_counts()[str(customer_id)] > 0 or str(customer_id) in self._parents
+
+    def invoice_written(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Account for an invoice written from ``before`` to ``after`` (None: absent)."""
+        if self._open is None:
+            return  # not counted yet: the first question scans the written state
+        was, now = _open_customer(before), _open_customer(after)
+        if was is not None:
+            self._open[was] -= 1
+        if now is not None:
+            self._open[now] += 1
+
+
 class _Day:
     """The writes of one simulated day."""
 
     def __init__(
-        self, store: SandboxStore, realm_id: str, rng: random.Random, log: ActivityLog, today: str
+        self,
+        store: SandboxStore,
+        realm_id: str,
+        rng: random.Random,
+        log: ActivityLog,
+        today: str,
+        ties: CustomerTies,
     ) -> None:
         self.store = store
         self.realm_id = realm_id
@@ -175,10 +247,19 @@ class _Day:
         self.log = log
         self.ops = Operations(store, realm_id, observer=self._side_effect)
         self.today = today
+        self.ties = ties
+
+    def record(
+        self, entity: str, action: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        """Log a change (and keep the customers' open invoices counted)."""
+        self.log.record(entity, action, before, after)
+        if entities.get(entity).name == "Invoice":
+            self.ties.invoice_written(before, after)
 
     def _side_effect(self, entity: str, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Log what a write changed on another record (the invoice a payment paid)."""
-        self.log.record(entity, "updated", before, after)
+        self.record(entity, "updated", before, after)
 
     def pick(self, entity: str, accept: Callable[[dict[str, Any]], bool] = lambda _: True) -> Any:
         return pick(self.store, self.realm_id, entity, self.rng, accept)
@@ -186,14 +267,14 @@ class _Day:
     def created(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
         result = self.ops.create(entity, payload)
         after = self.store.get(self.realm_id, entity, result["Id"])
-        self.log.record(entity, "created", None, after)
+        self.record(entity, "created", None, after)
         return after or result
 
     def updated(self, entity: str, before: dict[str, Any], changes: dict[str, Any]) -> dict:
         payload = {"Id": before["Id"], "SyncToken": before["SyncToken"], "sparse": True, **changes}
         self.ops.update(entity, payload, sparse=True)
         after = self.store.get(self.realm_id, entity, before["Id"])
-        self.log.record(entity, "updated", before, after)
+        self.record(entity, "updated", before, after)
         return after or {}
 
     # creates ------------------------------------------------------------------------------------
@@ -428,14 +509,14 @@ class _Day:
             return
         self.ops.void("Invoice", invoice["Id"], invoice["SyncToken"])
         after = self.store.get(self.realm_id, "Invoice", invoice["Id"])
-        self.log.record("Invoice", "voided", invoice, after)
+        self.record("Invoice", "voided", invoice, after)
 
     def delete(self) -> None:
         purchase = self.pick("Purchase")
         if purchase is None:
             return
         self.ops.delete("Purchase", purchase["Id"], purchase["SyncToken"])
-        self.log.record("Purchase", "deleted", purchase, None)
+        self.record("Purchase", "deleted", purchase, None)
 
     def deactivate(self) -> None:
         customer = self.pick(
@@ -444,22 +525,11 @@ class _Day:
                 c.get("Active") is not False and not _amount(c.get("Balance")) and not c.get("Job")
             ),
         )
-        if customer is None or _has_open_invoice(self.store, self.realm_id, customer["Id"]):
+        if customer is None or self.ties.binding(customer["Id"]):
             return
         self.ops.deactivate("Customer", customer["Id"])
         after = self.store.get(self.realm_id, "Customer", customer["Id"])
-        self.log.record("Customer", "deactivated", customer, after)
-
-
-def _has_open_invoice(store: SandboxStore, realm_id: str, customer_id: str) -> bool:
-    rows = store.select(
-        "WHERE realm = ? AND entity = 'Invoice' "
-        "AND json_extract(payload, '$.CustomerRef.value') = ? "
-        "AND json_extract(payload, '$.Balance') > 0 LIMIT 1",
-        (realm_id, customer_id),
-        columns="id_num",
-    )
-    return bool(rows)
+        self.record("Customer", "deactivated", customer, after)
 
 
 def _sales_line(n: int, item: dict[str, Any], price: int, qty: int) -> dict[str, Any]:
@@ -566,10 +636,11 @@ def simulate_days(
     log = ActivityLog()
     base = start.astimezone(COMPANY_TZ).date().isoformat()
     rng = random.Random(f"{seed}:{realm_id}:{base}")
+    ties = CustomerTies(store, realm_id)
     for number in range(1, days + 1):
         day_start = start + timedelta(days=number)
         today = day_start.astimezone(COMPANY_TZ).date().isoformat()
-        day = _Day(store, realm_id, rng, log, today)
+        day = _Day(store, realm_id, rng, log, today, ties)
         count = changes_per_day if changes_per_day is not None else rng.randint(5, 15)
         actions = list(_actions(rng, count)) or [None]
         for k, action in enumerate(actions):

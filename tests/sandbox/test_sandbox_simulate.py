@@ -132,3 +132,33 @@ def test_diff_fields_reports_added_removed_and_changed_paths() -> None:
     }
     with pytest.raises(ValueError, match="unknown action"):
         ActivityLog().record("Invoice", "exploded", before | {"Id": "1"}, None)
+
+
+def test_customer_ties_stay_counted_through_a_simulation(store: SandboxStore) -> None:
+    import random
+
+    from qbo_pipeline.sandbox import simulate
+
+    ties = simulate.CustomerTies(store, REALM)
+    assert ties.open_invoices()  # counted once, up front
+    log = ActivityLog()
+    day = simulate._Day(store, REALM, random.Random(3), log, "2026-06-01", ties)
+    for action in ("invoice", "payment", "line_edit", "void", "deactivate") * 12:
+        getattr(day, action)()
+    assert {c.entity for c in log} >= {"Invoice", "Payment"}
+    assert ties.open_invoices() == simulate.CustomerTies(store, REALM).open_invoices()
+    for change in log:
+        if change.entity == "Customer" and change.action == "deactivated":
+            assert not ties.binding(change.id)
+
+
+def test_a_parent_customer_is_never_deactivated_under_its_sub_customers(
+    store: SandboxStore,
+) -> None:
+    jobs = [c for c in store.iter_records(REALM, "Customer") if c.get("ParentRef")]
+    assert jobs, "the generated company has no sub-customers"
+    # Many days of many changes: deactivations and contact changes on sub-customers meet.
+    log = simulate_days(store, REALM, 20, seed=5, changes_per_day=40)
+    parents = {str(j["ParentRef"]["value"]) for j in jobs}
+    deactivated = {c.id for c in log if c.entity == "Customer" and c.action == "deactivated"}
+    assert deactivated and not deactivated & parents
