@@ -146,6 +146,21 @@ def test_models_and_macros_are_ordered_in_one_graph(tmp_path: Path) -> None:
     ]
 
 
+def test_models_packaged_models_come_after_the_macros_they_call() -> None:
+    project = load_project()
+    position = {s.key: i for i, s in enumerate(project.steps)}
+    callers = [m for m in project.models if m.macros]
+    assert callers, "some packaged model calls a macro"
+    for model in callers:
+        for name in model.macros:
+            assert position[f"macros.{name}"] < position[model.key], (name, model.key)
+    for macro in project.macros:
+        for dep in macro.depends_on:
+            assert position[dep] < position[macro.key], (dep, macro.key)
+        for name in macro.calls:
+            assert position[f"macros.{name}"] < position[macro.key], (name, macro.key)
+
+
 def test_models_unknown_macro_is_named(tmp_path: Path) -> None:
     root = _project(tmp_path, {**MACRO_PROJECT, "marts/d.sql": "select * from plsu(1)"})
     with pytest.raises(
