@@ -10,7 +10,7 @@ select
     lines.content_hash,
     lines.line_index,
     l.linked_index - 1 as linked_index,
-    (lines.line->>'$.Amount')::decimal(18,2) as amount,
+    lines.amount,
     l.linked->>'$.TxnId' as linked_txn_id,
     l.linked->>'$.TxnType' as linked_txn_type,
 from record_lines(entity_name) as lines,

@@ -14,11 +14,11 @@ select
     record_id as deposit_id,  -- #NO_NULLS
     content_hash,
     line_index,  -- #NO_NULLS
-    line->>'$.Id' as line_id,
-    (line->>'$.LineNum')::integer as line_number,
-    line->>'$.DetailType' as detail_type,
-    line->>'$.Description' as description,
-    (line->>'$.Amount')::decimal(18,2) as amount,
+    line_id,
+    line_number,
+    detail_type,
+    description,
+    amount,
     line->>'$.DepositLineDetail.AccountRef.value' as account_id,
     line->>'$.DepositLineDetail.Entity.type' as party_type,
     line->>'$.DepositLineDetail.Entity.value' as party_id,

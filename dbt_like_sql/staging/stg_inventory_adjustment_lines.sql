@@ -14,10 +14,10 @@ select
     record_id as inventory_adjustment_id,  -- #NO_NULLS
     content_hash,  -- #NO_NULLS
     line_index,  -- #NO_NULLS
-    line->>'$.Id' as line_id,
-    (line->>'$.LineNum')::integer as line_number,
-    line->>'$.DetailType' as detail_type,
-    line->>'$.Description' as description,
+    line_id,
+    line_number,
+    detail_type,
+    description,
     line->>'$.ItemAdjustmentLineDetail.ItemRef.value' as item_id,
     line->>'$.ItemAdjustmentLineDetail.ItemRef.name' as item_name,
     (line->>'$.ItemAdjustmentLineDetail.QtyDiff')::decimal(18,4) as quantity_difference,

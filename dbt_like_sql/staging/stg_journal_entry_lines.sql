@@ -14,10 +14,10 @@ select
     record_id as journal_entry_id,  -- #NO_NULLS
     content_hash,
     line_index,  -- #NO_NULLS
-    line->>'$.Id' as line_id,
-    line->>'$.DetailType' as detail_type,
-    line->>'$.Description' as description,
-    (line->>'$.Amount')::decimal(18,2) as amount,
+    line_id,
+    detail_type,
+    description,
+    amount,
     line->>'$.JournalEntryLineDetail.PostingType' as posting_type,
     line->>'$.JournalEntryLineDetail.AccountRef.value' as account_id,
     line->>'$.JournalEntryLineDetail.Entity.Type' as party_type,
