@@ -7,15 +7,7 @@
 --   select * from purchase_document_lines('Bill')
 create or replace macro purchase_document_lines(entity_name) as table
 select
-    realm_id,
-    record_id,
-    content_hash,
-    line_index,
-    line_id,
-    line_number,
-    detail_type,
-    description,
-    amount,
+    * exclude (line),  -- the fields every line has (record_lines)
     line->>'$.AccountBasedExpenseLineDetail.AccountRef.value' as account_id,
     line->>'$.ItemBasedExpenseLineDetail.ItemRef.value' as item_id,
     (line->>'$.ItemBasedExpenseLineDetail.Qty')::decimal(18,4) as quantity,

@@ -6,15 +6,7 @@
 --   select * from sales_document_lines('Invoice')
 create or replace macro sales_document_lines(entity_name) as table
 select
-    realm_id,
-    record_id,
-    content_hash,
-    line_index,
-    line_id,
-    line_number,
-    detail_type,
-    description,
-    amount,
+    * exclude (line),  -- the fields every line has (record_lines)
     line->>'$.SalesItemLineDetail.ItemRef.value' as item_id,
     line->>'$.SalesItemLineDetail.ItemRef.name' as item_name,
     (line->>'$.SalesItemLineDetail.Qty')::decimal(18,4) as quantity,
