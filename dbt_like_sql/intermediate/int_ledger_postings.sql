@@ -69,7 +69,7 @@ defaults as (
     ) as t on a.realm_id = t.realm_id
 ),
 
-document_lines as (
+sales_entity_lines as (
     select 'Invoice' as entity, invoice_id as record_id, 1 as sign, * exclude (invoice_id)
     from staging.stg_invoice_lines
     union all by name
@@ -88,7 +88,7 @@ document_lines as (
 
 sales_lines as (
     -- A group line posts through its member lines, as QBO posts a group item.
-    select * from document_lines
+    select * from sales_entity_lines
     where detail_type is distinct from 'GroupLineDetail'
     union all by name
     select
@@ -179,12 +179,17 @@ captured as (
     group by all
 ),
 
+document_lines as (
+    -- The sales and the purchase lines, in one set: what they share is read once, below.
+    select 'sales' as side, * from sales_lines
+    union all by name
+    select 'purchase' as side, * from expense_lines
+),
+
 item_refs as (
     select distinct realm_id, entity, record_id, content_hash, item_id,
     from (
-        select realm_id, entity, record_id, content_hash, item_id, from sales_lines
-        union all
-        select realm_id, entity, record_id, content_hash, item_id, from expense_lines
+        select realm_id, entity, record_id, content_hash, item_id, from document_lines
         union all
         select realm_id, 'InventoryAdjustment', inventory_adjustment_id, content_hash, item_id,
         from staging.stg_inventory_adjustment_lines
@@ -220,28 +225,59 @@ items as (
         and (v.valid_to_seq is null or v.valid_to_seq > c.first_seq)
 ),
 
-inventory_sales as (
+lines as (
+    -- Every sales and purchase line with its header's date and sign, and the item it names as
+    -- it was when the transaction version was captured (item_* columns; null without one).
     select
-        l.realm_id, l.entity, l.record_id, l.content_hash, h.txn_date, l.sign,
-        i.expense_account_id,
-        i.asset_account_id,
-        round(coalesce(l.quantity, 0) * i.purchase_cost, 2) as cost,
-    from sales_lines as l
-    inner join sales_headers as h
+        l.side,
+        l.realm_id,
+        l.entity,
+        l.record_id,
+        l.content_hash,
+        l.detail_type,
+        l.amount,
+        l.quantity,
+        l.account_id,
+        l.income_account_id,
+        l.discount_account_id,
+        h.txn_date,
+        h.sign,
+        i.item_type,
+        i.income_account_id as item_income_account_id,
+        i.expense_account_id as item_expense_account_id,
+        i.asset_account_id as item_asset_account_id,
+        i.purchase_cost as item_purchase_cost,
+        i.purchase_account_id as item_purchase_account_id,
+    from document_lines as l
+    inner join (
+        select * from sales_headers
+        union all by name
+        select * from expense_headers
+    ) as h
         on l.realm_id = h.realm_id
         and l.entity = h.entity
         and l.record_id = h.record_id
         and l.content_hash = h.content_hash
-    inner join items as i
+    left join items as i
         on l.realm_id = i.realm_id
         and l.entity = i.entity
         and l.record_id = i.record_id
         and l.content_hash = i.content_hash
         and l.item_id = i.item_id
-    where l.detail_type = 'SalesItemLineDetail'
-        and i.item_type = 'Inventory'
-        and i.expense_account_id is not null
-        and i.asset_account_id is not null
+),
+
+inventory_sales as (
+    select
+        realm_id, entity, record_id, content_hash, txn_date, sign,
+        item_expense_account_id as expense_account_id,
+        item_asset_account_id as asset_account_id,
+        round(coalesce(quantity, 0) * item_purchase_cost, 2) as cost,
+    from lines
+    where side = 'sales'
+        and detail_type = 'SalesItemLineDetail'
+        and item_type = 'Inventory'
+        and item_expense_account_id is not null
+        and item_asset_account_id is not null
 ),
 
 sales_postings as (
@@ -296,29 +332,15 @@ sales_postings as (
     from inventory_sales as c
     union all
     select
-        l.realm_id, l.entity, l.record_id, l.content_hash, h.txn_date,
+        realm_id, entity, record_id, content_hash, txn_date,
         case
-            when l.detail_type = 'DiscountLineDetail' then l.discount_account_id
-            else coalesce(l.income_account_id, i.income_account_id)
+            when detail_type = 'DiscountLineDetail' then discount_account_id
+            else coalesce(income_account_id, item_income_account_id)
         end,
-        case
-            when l.detail_type = 'DiscountLineDetail' then l.sign * l.amount
-            else -l.sign * l.amount
-        end,
-        case when l.detail_type = 'DiscountLineDetail' then 'discount' else 'income' end,
-    from sales_lines as l
-    inner join sales_headers as h
-        on l.realm_id = h.realm_id
-        and l.entity = h.entity
-        and l.record_id = h.record_id
-        and l.content_hash = h.content_hash
-    left join items as i
-        on l.realm_id = i.realm_id
-        and l.entity = i.entity
-        and l.record_id = i.record_id
-        and l.content_hash = i.content_hash
-        and l.item_id = i.item_id
-    where l.detail_type in ('SalesItemLineDetail', 'DiscountLineDetail')
+        case when detail_type = 'DiscountLineDetail' then sign * amount else -sign * amount end,
+        case when detail_type = 'DiscountLineDetail' then 'discount' else 'income' end,
+    from lines
+    where side = 'sales' and detail_type in ('SalesItemLineDetail', 'DiscountLineDetail')
 ),
 
 expense_postings as (
@@ -331,23 +353,13 @@ expense_postings as (
     left join defaults as d on h.realm_id = d.realm_id
     union all
     select
-        l.realm_id, l.entity, l.record_id, l.content_hash, h.txn_date,
-        coalesce(l.account_id, i.purchase_account_id),
-        h.sign * l.amount,
+        realm_id, entity, record_id, content_hash, txn_date,
+        coalesce(account_id, item_purchase_account_id),
+        sign * amount,
         'expense',
-    from expense_lines as l
-    inner join expense_headers as h
-        on l.realm_id = h.realm_id
-        and l.entity = h.entity
-        and l.record_id = h.record_id
-        and l.content_hash = h.content_hash
-    left join items as i
-        on l.realm_id = i.realm_id
-        and l.entity = i.entity
-        and l.record_id = i.record_id
-        and l.content_hash = i.content_hash
-        and l.item_id = i.item_id
-    where l.detail_type in ('AccountBasedExpenseLineDetail', 'ItemBasedExpenseLineDetail')
+    from lines
+    where side = 'purchase'
+        and detail_type in ('AccountBasedExpenseLineDetail', 'ItemBasedExpenseLineDetail')
 ),
 
 money_postings as (

@@ -2,46 +2,17 @@
 -- One row per record version (a record changed twice has three rows); join
 -- marts.record_history on (realm_id, entity, record_id, content_hash) for when each was live, or
 -- call as_of('Bill', ...) for the records of one snapshot.
+-- The header fields it shares with other transactions are typed once, by transaction_headers.
 -- #UNIQUE_BY(realm_id, bill_id, content_hash)
 with
 
 source as (
-    select * from staging.stg_record_versions
-    where entity = 'Bill'
-),
-
-renamed as (
-    select
-        realm_id,
-        record_id as bill_id,
-        content_hash,
-        first_snapshot_id,
-        sync_token,
-        payload->>'$.DocNumber' as doc_number,
-        txn_date,
-        payload->>'$.CurrencyRef.value' as currency_code,
-        (payload->>'$.ExchangeRate')::decimal(18,6) as exchange_rate,
-        payload->>'$.PrivateNote' as private_note,
-        payload->>'$.VendorRef.value' as vendor_id,
-        payload->>'$.VendorRef.name' as vendor_name,
-        total_amount,
-        payload->>'$.APAccountRef.value' as ap_account_id,
-        payload->>'$.DepartmentRef.value' as department_id,
-        (payload->>'$.DueDate')::date as due_date,
-        (payload->>'$.Balance')::decimal(18,2) as balance,
-        payload->>'$.SalesTermRef.value' as sales_term_id,
-        (payload->>'$.MetaData.CreateTime')::timestamptz as created_at,
-        last_updated_at,
-    from source
-),
-
-final as (
-    select * from renamed
+    select * from transaction_headers('Bill')
 )
 
 select
     realm_id,  -- #NO_NULLS
-    bill_id,  -- #NO_NULLS
+    record_id as bill_id,  -- #NO_NULLS
     content_hash,  -- #NO_NULLS
     first_snapshot_id,
     sync_token,
@@ -60,4 +31,4 @@ select
     sales_term_id,
     created_at,
     last_updated_at,
-from final
+from source

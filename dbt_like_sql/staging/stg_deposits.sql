@@ -2,43 +2,17 @@
 -- One row per record version (a record changed twice has three rows); join
 -- marts.record_history on (realm_id, entity, record_id, content_hash) for when each was live, or
 -- call as_of('Deposit', ...) for the records of one snapshot.
+-- The header fields it shares with other transactions are typed once, by transaction_headers.
 -- #UNIQUE_BY(realm_id, deposit_id, content_hash)
 with
 
 source as (
-    select * from staging.stg_record_versions
-    where entity = 'Deposit'
-),
-
-renamed as (
-    select
-        realm_id,
-        record_id as deposit_id,
-        content_hash,
-        first_snapshot_id,
-        sync_token,
-        payload->>'$.DocNumber' as doc_number,
-        txn_date,
-        payload->>'$.CurrencyRef.value' as currency_code,
-        (payload->>'$.ExchangeRate')::decimal(18,6) as exchange_rate,
-        payload->>'$.PrivateNote' as private_note,
-        payload->>'$.DepositToAccountRef.value' as deposit_to_account_id,
-        total_amount,
-        payload->>'$.CashBack.AccountRef.value' as cash_back_account_id,
-        (payload->>'$.CashBack.Amount')::decimal(18,2) as cash_back_amount,
-        payload->>'$.DepartmentRef.value' as department_id,
-        (payload->>'$.MetaData.CreateTime')::timestamptz as created_at,
-        last_updated_at,
-    from source
-),
-
-final as (
-    select * from renamed
+    select * from transaction_headers('Deposit')
 )
 
 select
     realm_id,  -- #NO_NULLS
-    deposit_id,  -- #NO_NULLS
+    record_id as deposit_id,  -- #NO_NULLS
     content_hash,  -- #NO_NULLS
     first_snapshot_id,
     sync_token,
@@ -49,9 +23,9 @@ select
     private_note,
     deposit_to_account_id,
     total_amount,
-    cash_back_account_id,
-    cash_back_amount,
+    payload->>'$.CashBack.AccountRef.value' as cash_back_account_id,
+    (payload->>'$.CashBack.Amount')::decimal(18,2) as cash_back_amount,
     department_id,
     created_at,
     last_updated_at,
-from final
+from source

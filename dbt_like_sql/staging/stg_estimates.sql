@@ -2,50 +2,17 @@
 -- One row per record version (a record changed twice has three rows); join
 -- marts.record_history on (realm_id, entity, record_id, content_hash) for when each was live, or
 -- call as_of('Estimate', ...) for the records of one snapshot.
+-- The header fields it shares with other transactions are typed once, by transaction_headers.
 -- #UNIQUE_BY(realm_id, estimate_id, content_hash)
 with
 
 source as (
-    select * from staging.stg_record_versions
-    where entity = 'Estimate'
-),
-
-renamed as (
-    select
-        realm_id,
-        record_id as estimate_id,
-        content_hash,
-        first_snapshot_id,
-        sync_token,
-        payload->>'$.DocNumber' as doc_number,
-        txn_date,
-        payload->>'$.CurrencyRef.value' as currency_code,
-        (payload->>'$.ExchangeRate')::decimal(18,6) as exchange_rate,
-        payload->>'$.PrivateNote' as private_note,
-        payload->>'$.CustomerRef.value' as customer_id,
-        payload->>'$.CustomerRef.name' as customer_name,
-        total_amount,
-        (payload->>'$.TxnTaxDetail.TotalTax')::decimal(18,2) as total_tax,
-        payload->>'$.ClassRef.value' as class_id,
-        payload->>'$.DepartmentRef.value' as department_id,
-        payload->>'$.CustomerMemo.value' as customer_memo,
-        payload->>'$.BillEmail.Address' as bill_email,
-        payload->>'$.TxnStatus' as txn_status,
-        (payload->>'$.ExpirationDate')::date as expires_on,
-        payload->>'$.AcceptedBy' as accepted_by,
-        (payload->>'$.AcceptedDate')::date as accepted_on,
-        (payload->>'$.MetaData.CreateTime')::timestamptz as created_at,
-        last_updated_at,
-    from source
-),
-
-final as (
-    select * from renamed
+    select * from transaction_headers('Estimate')
 )
 
 select
     realm_id,  -- #NO_NULLS
-    estimate_id,  -- #NO_NULLS
+    record_id as estimate_id,  -- #NO_NULLS
     content_hash,  -- #NO_NULLS
     first_snapshot_id,
     sync_token,
@@ -62,10 +29,10 @@ select
     department_id,
     customer_memo,
     bill_email,
-    txn_status,
-    expires_on,
-    accepted_by,
-    accepted_on,
+    payload->>'$.TxnStatus' as txn_status,
+    (payload->>'$.ExpirationDate')::date as expires_on,
+    payload->>'$.AcceptedBy' as accepted_by,
+    (payload->>'$.AcceptedDate')::date as accepted_on,
     created_at,
     last_updated_at,
-from final
+from source

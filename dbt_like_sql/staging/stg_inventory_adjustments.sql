@@ -2,48 +2,26 @@
 -- One row per record version (a record changed twice has three rows); join
 -- marts.record_history on (realm_id, entity, record_id, content_hash) for when each was live, or
 -- call as_of('InventoryAdjustment', ...) for the records of one snapshot.
+-- The header fields it shares with other transactions are typed once, by transaction_headers.
 -- #UNIQUE_BY(realm_id, inventory_adjustment_id, content_hash)
 with
 
 source as (
-    select * from staging.stg_record_versions
-    where entity = 'InventoryAdjustment'
-),
-
-renamed as (
-    select
-        realm_id,
-        record_id as inventory_adjustment_id,
-        content_hash,
-        first_snapshot_id,
-        sync_token,
-        payload->>'$.DocNumber' as doc_number,
-        txn_date,
-        payload->>'$.AdjustAccountRef.value' as adjust_account_id,
-        payload->>'$.PrivateNote' as private_note,
-        payload->>'$.ClassRef.value' as class_id,
-        payload->>'$.DepartmentRef.value' as department_id,
-        (payload->>'$.MetaData.CreateTime')::timestamptz as created_at,
-        last_updated_at,
-    from source
-),
-
-final as (
-    select * from renamed
+    select * from transaction_headers('InventoryAdjustment')
 )
 
 select
     realm_id,  -- #NO_NULLS
-    inventory_adjustment_id,  -- #NO_NULLS
+    record_id as inventory_adjustment_id,  -- #NO_NULLS
     content_hash,  -- #NO_NULLS
     first_snapshot_id,
     sync_token,
     doc_number,
     txn_date,
-    adjust_account_id,
+    payload->>'$.AdjustAccountRef.value' as adjust_account_id,
     private_note,
     class_id,
     department_id,
     created_at,
     last_updated_at,
-from final
+from source

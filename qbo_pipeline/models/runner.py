@@ -6,22 +6,26 @@ they are found with sqlglot's tokenizer (so comments and string literals never c
 with :class:`graphlib.TopologicalSorter`. The header comment may say ``-- materialized: view`` for
 a model that must stay live over the lake; every other model is a table.
 
-Table macros (``as_of``, ``changes``, ...) live in ``dbt_like_sql/macros/*.sql``, one
-``create or replace macro`` per file, and are created after the models.
+Table macros (``as_of``, ``sales_document_lines``, ...) live in ``dbt_like_sql/macros/*.sql``,
+one ``create or replace macro <file name>`` per file. Models and macros are ordered in ONE graph:
+a macro comes after the models it reads and the macros it calls, a model after the macros it
+calls, so a model can be a thin call of a macro that holds a shape several models share. A
+model's ``depends_on`` includes the models it reads through its macros.
 """
 
 from __future__ import annotations
 
+import functools
 import graphlib
-import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import duckdb
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import Token, TokenType
 
 from qbo_pipeline.models.sql_dir import SqlDirNotFoundError, find_sql_dir
 from qbo_pipeline.models.sql_tests import ColumnTest, parse_tests
@@ -38,6 +42,8 @@ LAYERS = ("staging", "intermediate", "marts")
 MACRO_FOLDER = "macros"
 MATERIALIZATIONS = ("table", "view")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAMES = (TokenType.VAR, TokenType.IDENTIFIER)
+_NO_TOKEN = Token(TokenType.SEMICOLON, ";")
 _MATERIALIZED = re.compile(r"^\s*--\s*materiali[sz]ed\s*:\s*(\w+)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -46,11 +52,15 @@ class ModelError(Exception):
 
 
 class ModelCycleError(ModelError):
-    """Models reference each other in a cycle."""
+    """Models and macros reference each other in a cycle."""
 
 
 class MissingReferenceError(ModelError):
     """A model references a relation that is neither a model nor a source."""
+
+
+class UnknownMacroError(ModelError):
+    """A model or macro reads from a table function that is neither a macro nor a DuckDB one."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +73,12 @@ class Model:
         path: Where the SQL lives.
         sql: The ``SELECT`` text (a trailing semicolon removed).
         materialized: ``table`` or ``view``.
-        depends_on: Other models this one reads, as ``schema.name``.
-        sources: Source relations it reads (``lake.versions``, ``catalogue.entities``).
+        depends_on: Other models this one reads, as ``schema.name``, directly or through the
+            macros it calls.
+        sources: Source relations it reads (``lake.versions``, ``catalogue.entities``), directly
+            or through its macros.
         tests: The column tests declared in its SQL.
+        macros: The macros its SQL calls (by name).
     """
 
     schema: str
@@ -76,6 +89,7 @@ class Model:
     depends_on: frozenset[str] = frozenset()
     sources: frozenset[str] = frozenset()
     tests: tuple[ColumnTest, ...] = ()
+    macros: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -85,25 +99,46 @@ class Model:
 
 @dataclass(frozen=True)
 class Macro:
-    """One table or scalar macro file (``create or replace macro ...``)."""
+    """One table or scalar macro file (``create or replace macro <file name> ...``)."""
 
     name: str
     path: Path
     sql: str
     depends_on: frozenset[str] = frozenset()
-    """Models the macro reads (``schema.name``)."""
+    """Models the macro reads (``schema.name``), directly or through the macros it calls."""
     calls: frozenset[str] = frozenset()
     """Other macros it calls."""
+    sources: frozenset[str] = frozenset()
+    """Source relations it reads, directly or through the macros it calls."""
+
+    @property
+    def key(self) -> str:
+        """``macros.name``: the macro's node in the build graph (no model schema is ``macros``)."""
+        return f"{MACRO_FOLDER}.{self.name}"
+
+
+Step = Model | Macro
+"""One thing the build creates: a model's table or view, or a macro."""
 
 
 @dataclass(frozen=True)
 class Project:
-    """Every model in build order, plus the macros."""
+    """Every model and macro in build order.
+
+    Attributes:
+        root: The ``dbt_like_sql`` folder.
+        models: The models, each after everything it reads.
+        macros: The macros, each after the macros it calls.
+        schemas: The model folders.
+        steps: Models and macros interleaved in one build order: each macro after the models it
+            reads and the macros it calls, each model after the models and macros it uses.
+    """
 
     root: Path
     models: tuple[Model, ...]
     macros: tuple[Macro, ...] = ()
     schemas: tuple[str, ...] = field(default=())
+    steps: tuple[Step, ...] = ()
 
     def get(self, key: str) -> Model:
         """The model named ``schema.name``.
@@ -132,17 +167,20 @@ def default_sql_dir() -> Path:
 
 
 def load_project(root: Path | None = None) -> Project:
-    """Discover every model and macro under ``root`` and order the models.
+    """Discover every model and macro under ``root`` and order them in one graph.
 
     Args:
         root: The ``dbt_like_sql`` folder; the packaged one by default.
 
     Returns:
-        The project, models in an order where each comes after everything it reads.
+        The project: models and macros in an order where each comes after everything it reads
+        or calls.
 
     Raises:
-        ModelError: For a badly named file, an unknown materialization, a missing reference
-            (:class:`MissingReferenceError`) or a cycle (:class:`ModelCycleError`).
+        ModelError: For a badly named or empty file, an unknown materialization, a macro file
+            that does not define the macro it is named after, a missing reference
+            (:class:`MissingReferenceError`), a table function that is no macro
+            (:class:`UnknownMacroError`) or a cycle (:class:`ModelCycleError`).
     """
     root = Path(root) if root is not None else default_sql_dir()
     if not root.is_dir():
@@ -154,38 +192,40 @@ def load_project(root: Path | None = None) -> Project:
     clash = set(schemas) & set(SOURCE_SCHEMAS)
     if clash:
         raise ModelError(f"model folders {sorted(clash)} clash with the runner's source schemas")
-    models = [_read_model(path, schemas) for d in schema_dirs for path in sorted(d.glob("*.sql"))]
-    _check_references(models)
-    ordered = _order(models)
-    model_schemas = (*schemas, *LAYERS)
-    macros = _order_macros(
-        [
-            Macro(
-                name=p.stem,
-                path=p,
-                sql=(sql := _strip(p.read_text(encoding="utf-8"))),
-                depends_on=frozenset(
-                    r
-                    for r in find_references(sql, model_schemas, where=str(p))
-                    if r in {m.key for m in ordered}
-                ),
-            )
-            for p in sorted((root / MACRO_FOLDER).glob("*.sql"))
-        ]
+    macro_paths = sorted((root / MACRO_FOLDER).glob("*.sql"))
+    macro_names = frozenset(p.stem for p in macro_paths)
+    macros = [_read_macro(path, schemas, macro_names) for path in macro_paths]
+    models = [
+        _read_model(path, schemas, macro_names)
+        for d in schema_dirs
+        for path in sorted(d.glob("*.sql"))
+    ]
+    _check_references(models, macros)
+    steps = _order(models, macros)
+    return Project(
+        root=root,
+        models=tuple(s for s in steps if isinstance(s, Model)),
+        macros=tuple(s for s in steps if isinstance(s, Macro)),
+        schemas=schemas,
+        steps=steps,
     )
-    return Project(root=root, models=ordered, macros=macros, schemas=schemas)
 
 
 def _strip(sql: str) -> str:
     return sql.strip().rstrip(";").strip()
 
 
-def _read_model(path: Path, schemas: Sequence[str]) -> Model:
+def _read_sql(path: Path, what: str) -> str:
     if not _NAME.match(path.stem):
-        raise ModelError(f"{path}: a model file name must be a lower-case SQL name (a-z, 0-9, _)")
+        raise ModelError(f"{path}: a {what} file name must be a lower-case SQL name (a-z, 0-9, _)")
     sql = _strip(path.read_text(encoding="utf-8"))
     if not sql:
-        raise ModelError(f"{path}: the model is empty")
+        raise ModelError(f"{path}: the {what} is empty")
+    return sql
+
+
+def _read_model(path: Path, schemas: Sequence[str], macro_names: frozenset[str]) -> Model:
+    sql = _read_sql(path, "model")
     match = _MATERIALIZED.search(sql)
     materialized = match.group(1).lower() if match else "table"
     if materialized not in MATERIALIZATIONS:
@@ -193,7 +233,8 @@ def _read_model(path: Path, schemas: Sequence[str]) -> Model:
             f"{path}: materialized {materialized!r} is not one of {', '.join(MATERIALIZATIONS)}"
         )
     model_schemas = {*schemas, *LAYERS}
-    refs = find_references(sql, (*model_schemas, *SOURCE_SCHEMAS), where=str(path))
+    tokens = _tokenize(sql, str(path))
+    refs = _references(tokens, (*model_schemas, *SOURCE_SCHEMAS))
     key = f"{path.parent.name}.{path.stem}"
     return Model(
         schema=path.parent.name,
@@ -204,7 +245,47 @@ def _read_model(path: Path, schemas: Sequence[str]) -> Model:
         depends_on=frozenset(r for r in refs if r.split(".")[0] in model_schemas and r != key),
         sources=frozenset(r for r in refs if r.split(".")[0] in SOURCE_SCHEMAS),
         tests=parse_tests(sql, where=str(path)),
+        macros=_macro_calls(tokens, macro_names, where=f"{path}: model {key}"),
     )
+
+
+def _read_macro(path: Path, schemas: Sequence[str], macro_names: frozenset[str]) -> Macro:
+    sql = _read_sql(path, "macro")
+    tokens = _tokenize(sql, str(path))
+    defined = [
+        name.text.lower()
+        for create, word, name in _triples(tokens)
+        if word.text.lower() == "macro"
+        and create.token_type in (TokenType.CREATE, TokenType.REPLACE, TokenType.TEMPORARY)
+    ]
+    if defined != [path.stem]:
+        raise ModelError(
+            f"{path}: a macro file holds exactly one `create or replace macro {path.stem}(...)`, "
+            f"named as the file; it defines {', '.join(defined) or 'none'}"
+        )
+    model_schemas = {*schemas, *LAYERS}
+    refs = _references(tokens, (*model_schemas, *SOURCE_SCHEMAS))
+    return Macro(
+        name=path.stem,
+        path=path,
+        sql=sql,
+        depends_on=frozenset(r for r in refs if r.split(".")[0] in model_schemas),
+        sources=frozenset(r for r in refs if r.split(".")[0] in SOURCE_SCHEMAS),
+        calls=_macro_calls(
+            tokens, macro_names, where=f"{path}: macro {path.stem}", itself=path.stem
+        ),
+    )
+
+
+def _tokenize(sql: str, where: str) -> list[Token]:
+    try:
+        return DuckDB().tokenize(sql)
+    except TokenError as exc:
+        raise ModelError(f"{where}: the SQL cannot be tokenized: {exc}") from None
+
+
+def _triples(tokens: Sequence[Token]) -> Iterable[tuple[Token, Token, Token]]:
+    return zip(tokens, tokens[1:], tokens[2:], strict=False)
 
 
 def find_references(sql: str, schemas: Iterable[str], *, where: str = "<sql>") -> set[str]:
@@ -215,17 +296,15 @@ def find_references(sql: str, schemas: Iterable[str], *, where: str = "<sql>") -
     Raises:
         ModelError: If the SQL cannot be tokenized (an unterminated string, say).
     """
+    return _references(_tokenize(sql, where), schemas)
+
+
+def _references(tokens: Sequence[Token], schemas: Iterable[str]) -> set[str]:
     wanted = {s.lower() for s in schemas}
-    try:
-        tokens = DuckDB().tokenize(sql)
-    except TokenError as exc:
-        raise ModelError(f"{where}: the SQL cannot be tokenized: {exc}") from None
-    names = (TokenType.VAR, TokenType.IDENTIFIER)
     refs: set[str] = set()
-    for i in range(len(tokens) - 2):
-        first, dot, second = tokens[i], tokens[i + 1], tokens[i + 2]
+    for i, (first, dot, second) in enumerate(_triples(tokens)):
         if (
-            first.token_type in names
+            first.token_type in _NAMES
             and first.text.lower() in wanted
             and dot.token_type is TokenType.DOT
             and (i == 0 or tokens[i - 1].token_type is not TokenType.DOT)
@@ -235,52 +314,97 @@ def find_references(sql: str, schemas: Iterable[str], *, where: str = "<sql>") -
     return refs
 
 
-def _check_references(models: Sequence[Model]) -> None:
+def _macro_calls(
+    tokens: Sequence[Token], macro_names: frozenset[str], *, where: str, itself: str = ""
+) -> frozenset[str]:
+    """The macros called in ``tokens`` (a name followed by ``(``, not after a dot).
+
+    A table function read right after ``from`` or ``join`` must be a macro of the project or a
+    DuckDB table function: anything else is a typo that would only fail mid-build.
+
+    Raises:
+        UnknownMacroError: For a table function that is neither.
+    """
+    calls: set[str] = set()
+    for before, name, paren in _triples([_NO_TOKEN, *tokens]):
+        if paren.token_type is not TokenType.L_PAREN or before.token_type is TokenType.DOT:
+            continue
+        text = name.text.lower()
+        if text == itself:  # the macro's own definition
+            continue
+        if name.token_type in _NAMES and text in macro_names:
+            calls.add(text)
+        elif (
+            name.token_type is TokenType.VAR
+            and before.token_type in (TokenType.FROM, TokenType.JOIN)
+            and text not in duckdb_table_functions()
+        ):
+            known = ", ".join(sorted(macro_names)) or "none"
+            raise UnknownMacroError(
+                f"{where} reads from {name.text}(...), which is neither a macro of the project "
+                f"(known: {known}) nor a DuckDB table function"
+            )
+    return frozenset(calls)
+
+
+@functools.cache
+def duckdb_table_functions() -> frozenset[str]:
+    """The names of DuckDB's own table functions and table macros (``range``, ``unnest``...)."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "select distinct function_name from duckdb_functions() "
+            "where function_type in ('table', 'table_macro')"
+        ).fetchall()
+    finally:
+        con.close()
+    return frozenset(r[0].lower() for r in rows)
+
+
+def _check_references(models: Sequence[Model], macros: Sequence[Macro]) -> None:
     known = {m.key for m in models}
     sources = {f"{s}.{t}" for s, tables in SOURCE_SCHEMAS.items() for t in tables}
-    for model in sorted(models, key=lambda m: m.key):
-        missing = sorted((model.depends_on - known) | (model.sources - sources))
+    steps: list[tuple[str, Model | Macro]] = [
+        *((f"model {m.key}", m) for m in sorted(models, key=lambda m: m.key)),
+        *((f"macro {m.name}", m) for m in macros),
+    ]
+    for label, step in steps:
+        missing = sorted((step.depends_on - known) | (step.sources - sources))
         if missing:
             raise MissingReferenceError(
-                f"{model.path}: model {model.key} references {', '.join(missing)}, which is "
+                f"{step.path}: {label} references {', '.join(missing)}, which is "
                 "neither a model nor a source "
                 f"(sources: {', '.join(sorted(sources))})"
             )
 
 
-def _order(models: Sequence[Model]) -> tuple[Model, ...]:
-    by_key = {m.key: m for m in models}
+def _order(models: Sequence[Model], macros: Sequence[Macro]) -> tuple[Step, ...]:
+    """Models and macros in one build order; each then reads what its macros read, too."""
+    nodes: dict[str, Step] = {m.key: m for m in (*models, *macros)}
+    graph = {
+        step.key: sorted(step.depends_on | {f"{MACRO_FOLDER}.{c}" for c in _called(step)})
+        for step in nodes.values()
+    }
     try:
-        return tuple(by_key[k] for k in graph_order({m.key: sorted(m.depends_on) for m in models}))
+        order = graph_order(graph)
     except graphlib.CycleError as exc:
-        cycle = exc.args[1]
         raise ModelCycleError(
-            f"models reference each other in a cycle: {' -> '.join(cycle)}"
+            f"models and macros reference each other in a cycle: {' -> '.join(exc.args[1])}"
         ) from None
-
-
-def _order_macros(macros: Sequence[Macro]) -> tuple[Macro, ...]:
-    """Macros in an order where each comes after the macros it calls (DuckDB binds them early)."""
-    names = {m.name for m in macros}
-    graph: dict[str, list[str]] = {}
-    for macro in macros:
-        tokens = DuckDB().tokenize(macro.sql)
-        graph[macro.name] = sorted(
-            {
-                tok.text.lower()
-                for tok, nxt in itertools.pairwise(tokens)
-                if tok.text.lower() in names
-                and tok.text.lower() != macro.name
-                and nxt.token_type is TokenType.L_PAREN
-            }
+    done: dict[str, Step] = {}
+    for key in order:
+        step = nodes[key]
+        via = [done[f"{MACRO_FOLDER}.{c}"] for c in sorted(_called(step))]
+        done[key] = replace(
+            step,
+            depends_on=step.depends_on.union(*(m.depends_on for m in via)),
+            sources=step.sources.union(*(m.sources for m in via)),
         )
-    by_name = {m.name: replace(m, calls=frozenset(graph[m.name])) for m in macros}
-    try:
-        return tuple(by_name[n] for n in graph_order(graph))
-    except graphlib.CycleError as exc:
-        raise ModelCycleError(
-            f"macros call each other in a cycle: {' -> '.join(exc.args[1])}"
-        ) from None
+    return tuple(done[key] for key in order)
+
+
+def _called(step: Step) -> frozenset[str]:
+    return step.macros if isinstance(step, Model) else step.calls
 
 
 def graph_order(graph: dict[str, list[str]]) -> list[str]:
@@ -324,14 +448,27 @@ def select_models(project: Project, selectors: Sequence[str]) -> tuple[Model, ..
 
 def buildable_macros(project: Project, models: Sequence[Model]) -> tuple[Macro, ...]:
     """The macros whose models (and called macros) are all among ``models``."""
+    return tuple(s for s in build_steps(project, models) if isinstance(s, Macro))
+
+
+def build_steps(project: Project, models: Sequence[Model]) -> tuple[Step, ...]:
+    """What a build of ``models`` creates, in order: those models and the macros they allow.
+
+    A macro is built when every model it reads (directly or through the macros it calls) is among
+    ``models``; :func:`select_models` includes everything a selected model reads through its
+    macros, so the macros a selected model calls are always built before it.
+    """
     keys = {m.key for m in models}
-    done: list[Macro] = []
+    steps: list[Step] = []
     names: set[str] = set()
-    for macro in project.macros:
-        if macro.depends_on <= keys and macro.calls <= names:
-            done.append(macro)
-            names.add(macro.name)
-    return tuple(done)
+    for step in project.steps:
+        if isinstance(step, Model):
+            if step.key in keys:
+                steps.append(step)
+        elif step.depends_on <= keys and step.calls <= names:
+            steps.append(step)
+            names.add(step.name)
+    return tuple(steps)
 
 
 def _downstream(project: Project, keys: set[str]) -> set[str]:

@@ -1,8 +1,9 @@
 """Build ``data/warehouse.duckdb`` from the lake: write, audit, publish.
 
-1. Write: the lake views, catalogue seeds, every model and the macros are built into a scratch
-   database (``<warehouse>.build``) attached beside the warehouse; the model SQL runs unchanged
-   because the scratch database is the current one while it builds.
+1. Write: the lake views, catalogue seeds, every model and macro (in the runner's one build order:
+   a macro before the models that call it) are built into a scratch database
+   (``<warehouse>.build``) attached beside the warehouse; the model SQL runs unchanged because the
+   scratch database is the current one while it builds.
 2. Audit: each model's column tests run right after it is built; the first failure stops the
    build with a :class:`BuildError` naming the model, the test and the offending row count.
 3. Publish: only when everything passed, every relation is copied into the warehouse in ONE
@@ -25,10 +26,11 @@ import duckdb
 
 from qbo_pipeline.models.runner import (
     SOURCE_SCHEMAS,
+    Macro,
     Model,
     ModelError,
     Project,
-    buildable_macros,
+    build_steps,
     load_project,
     select_models,
 )
@@ -182,7 +184,7 @@ def build_warehouse(
         warehouse=warehouse,
         lake=root,
         models=tuple(results),
-        macros=tuple(m.name for m in buildable_macros(project, models)),
+        macros=tuple(s.name for s in build_steps(project, models) if isinstance(s, Macro)),
         seconds=time.monotonic() - started,
     )
     log.info(
@@ -208,42 +210,45 @@ def _write_and_audit(
     for schema in project.schemas:
         con.execute(f"create schema if not exists {_ident(schema)}")
     results = []
-    for model in models:
-        t0 = time.monotonic()
-        relation = _ident(model.schema, model.name)
-        kind = "view" if model.materialized == "view" else "table"
-        try:
-            con.execute(f"create or replace {kind} {relation} as {model.sql}")
-            rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
-        except duckdb.Error as exc:
-            raise BuildError(
-                f"model {model.key} ({model.path}) failed: {exc}", model=model.key
-            ) from None
-        failures = _run_tests(con, model, relation)
-        if failures:
-            raise BuildError(
-                f"model {model.key} ({model.path}) failed its tests: {'; '.join(failures)}; "
-                "nothing was published",
-                model=model.key,
-                failures=failures,
-            )
-        results.append(
-            ModelResult(
-                key=model.key,
-                materialized=model.materialized,
-                rows=rows,
-                tests=tuple(t.label for t in model.tests),
-                seconds=time.monotonic() - t0,
-            )
-        )
-    for macro in buildable_macros(project, models):
-        try:
-            con.execute(macro.sql)
-        except duckdb.Error as exc:
-            raise BuildError(
-                f"macro {macro.name} ({macro.path}) failed: {exc}", model=macro.name
-            ) from None
+    for step in build_steps(project, models):
+        if isinstance(step, Macro):
+            try:
+                con.execute(step.sql)
+            except duckdb.Error as exc:
+                raise BuildError(
+                    f"macro {step.name} ({step.path}) failed: {exc}", model=step.name
+                ) from None
+            continue
+        results.append(_build_model(con, step))
     return results
+
+
+def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> ModelResult:
+    t0 = time.monotonic()
+    relation = _ident(model.schema, model.name)
+    kind = "view" if model.materialized == "view" else "table"
+    try:
+        con.execute(f"create or replace {kind} {relation} as {model.sql}")
+        rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+    except duckdb.Error as exc:
+        raise BuildError(
+            f"model {model.key} ({model.path}) failed: {exc}", model=model.key
+        ) from None
+    failures = _run_tests(con, model, relation)
+    if failures:
+        raise BuildError(
+            f"model {model.key} ({model.path}) failed its tests: {'; '.join(failures)}; "
+            "nothing was published",
+            model=model.key,
+            failures=failures,
+        )
+    return ModelResult(
+        key=model.key,
+        materialized=model.materialized,
+        rows=rows,
+        tests=tuple(t.label for t in model.tests),
+        seconds=time.monotonic() - t0,
+    )
 
 
 def _run_tests(con: duckdb.DuckDBPyConnection, model: Model, relation: str) -> list[str]:
@@ -286,7 +291,11 @@ def _publish(
         create_catalogue_seeds(con)
         for schema in project.schemas:
             con.execute(f"create schema if not exists {_ident(schema)}")
-        for model in models:
+        for step in build_steps(project, models):
+            if isinstance(step, Macro):  # created before the views that call it
+                con.execute(step.sql)
+                continue
+            model = step
             relation = _ident(model.schema, model.name)
             previous = existing.get((model.schema, model.name))
             if previous and previous != model.materialized:
@@ -301,8 +310,6 @@ def _publish(
             for (schema, name), kind in existing.items():
                 if schema in project.schemas and (schema, name) not in keys:
                     con.execute(f"drop {kind} if exists {_ident(schema, name)}")
-        for macro in buildable_macros(project, models):
-            con.execute(macro.sql)
         con.execute(
             "create or replace table main.build_info as select "
             "now() as built_at, ? as lake_root, ? as sql_dir, ? as models",

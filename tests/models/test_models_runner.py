@@ -8,6 +8,8 @@ from qbo_pipeline.models.runner import (
     MissingReferenceError,
     ModelCycleError,
     ModelError,
+    UnknownMacroError,
+    build_steps,
     find_references,
     load_project,
     select_models,
@@ -110,3 +112,101 @@ def test_models_test_tags_are_parsed() -> None:
         parse_tests("-- #UNIQUE_BY()\nselect 1")
     with pytest.raises(TestDeclarationError, match="must follow a column"):
         parse_tests("select 1\n-- #UNIQUE")
+
+
+MACRO_PROJECT = {
+    "staging/a.sql": "select 1 as x",
+    "macros/plus.sql": "create or replace macro plus(n) as table select x + n as y from staging.a",
+    "macros/twice.sql": "create or replace macro twice(n) as table\nselect y from plus(n)\n"
+    "union all select y from plus(n)",
+    "marts/b.sql": "select y from plus(1)",
+    "marts/c.sql": "select y, from twice(2) join range(1) on true",
+}
+
+
+def test_models_and_macros_are_ordered_in_one_graph(tmp_path: Path) -> None:
+    project = load_project(_project(tmp_path, MACRO_PROJECT))
+    order = [s.key for s in project.steps]
+    assert order == ["staging.a", "macros.plus", "macros.twice", "marts.b", "marts.c"]
+    assert [m.key for m in project.models] == ["staging.a", "marts.b", "marts.c"]
+    assert [m.name for m in project.macros] == ["plus", "twice"]
+    c = project.get("marts.c")
+    assert c.macros == {"twice"}
+    assert c.depends_on == {"staging.a"}  # read through twice -> plus
+    assert project.macros[1].calls == {"plus"}
+    assert project.macros[1].depends_on == {"staging.a"}
+    # Selecting a model that calls a macro brings what the macro reads, and the macro itself.
+    chosen = select_models(project, ["c"])
+    assert [m.key for m in chosen] == ["staging.a", "marts.c"]
+    assert [s.key for s in build_steps(project, chosen)] == [
+        "staging.a",
+        "macros.plus",
+        "macros.twice",
+        "marts.c",
+    ]
+
+
+def test_models_packaged_models_come_after_the_macros_they_call() -> None:
+    project = load_project()
+    position = {s.key: i for i, s in enumerate(project.steps)}
+    callers = [m for m in project.models if m.macros]
+    assert callers, "some packaged model calls a macro"
+    for model in callers:
+        for name in model.macros:
+            assert position[f"macros.{name}"] < position[model.key], (name, model.key)
+    for macro in project.macros:
+        for dep in macro.depends_on:
+            assert position[dep] < position[macro.key], (dep, macro.key)
+        for name in macro.calls:
+            assert position[f"macros.{name}"] < position[macro.key], (name, macro.key)
+
+
+def test_models_unknown_macro_is_named(tmp_path: Path) -> None:
+    root = _project(tmp_path, {**MACRO_PROJECT, "marts/d.sql": "select * from plsu(1)"})
+    with pytest.raises(
+        UnknownMacroError, match=r"d\.sql: model marts\.d reads from plsu\(\.\.\.\)"
+    ):
+        load_project(root)
+    root2 = _project(
+        tmp_path / "y",
+        {
+            "staging/a.sql": "select 1 as x",
+            "macros/m.sql": "create macro m() as table from staging.a join nope(1) on true",
+        },
+    )
+    with pytest.raises(UnknownMacroError, match=r"macro m reads from nope.*known: m\b"):
+        load_project(root2)
+
+
+def test_models_cycle_through_a_macro_is_named(tmp_path: Path) -> None:
+    root = _project(
+        tmp_path,
+        {
+            "macros/m.sql": "create or replace macro m() as table select * from marts.b",
+            "marts/b.sql": "select * from m()",
+        },
+    )
+    with pytest.raises(
+        ModelCycleError, match=r"cycle: .*(macros\.m -> marts\.b|marts\.b -> macros\.m)"
+    ):
+        load_project(root)
+    root2 = _project(
+        tmp_path / "y",
+        {
+            "macros/m.sql": "create or replace macro m() as table select * from n()",
+            "macros/n.sql": "create or replace macro n() as table select * from m()",
+        },
+    )
+    with pytest.raises(ModelCycleError, match=r"macros\.m.*macros\.n|macros\.n.*macros\.m"):
+        load_project(root2)
+
+
+def test_models_macro_file_must_define_its_macro(tmp_path: Path) -> None:
+    root = _project(tmp_path, {"macros/plus.sql": "create or replace macro add(n) as n + 1"})
+    with pytest.raises(ModelError, match=r"plus\.sql: .*macro plus\(\.\.\.\).*defines add"):
+        load_project(root)
+    root2 = _project(
+        tmp_path / "y", {"macros/m.sql": "create macro m() as table select * from marts.gone"}
+    )
+    with pytest.raises(MissingReferenceError, match=r"macro m references marts\.gone"):
+        load_project(root2)

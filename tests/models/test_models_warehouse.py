@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from models_lake_builder import content_hash
+from models_lake_builder import WriterLake, content_hash
 from models_scenario import Scenario, build_scenario
 
 from qbo_pipeline.models.runner import ModelError, default_sql_dir
@@ -221,6 +221,45 @@ def test_models_rebuild_after_fix_publishes_new_state(tmp_path: Path) -> None:
     build_warehouse(tmp_path / "lake", warehouse, select=["snapshots"])
     assert _published(warehouse) == []
     assert not (tmp_path / "warehouse.duckdb.build").exists()
+
+
+def test_models_tables_and_live_views_call_macros(tmp_path: Path) -> None:
+    sql_dir = tmp_path / "sql"
+    files = {
+        "staging/stg_base.sql": "select 1 as x union all select 2",
+        "macros/plus.sql": "create or replace macro plus(n) as table\n"
+        "select x + n as y from staging.stg_base",
+        "macros/commits_of.sql": "create or replace macro commits_of(realm) as table\n"
+        "select snapshot_id from lake.commits where realm_id = realm",
+        "marts/shifted.sql": "-- #UNIQUE_BY(y)\nselect y from plus(10)",
+        "marts/shifted_live.sql": "-- materialized: view\nselect y from plus(100)",
+        "marts/commits_live.sql": "-- materialized: view\n"
+        "select count(*) as commits from commits_of('9341453908059321')",
+    }
+    for name, sql in files.items():
+        (sql_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (sql_dir / name).write_text(sql)
+    lake = WriterLake(tmp_path / "lake")
+    customer = {"Id": "1", "SyncToken": "0", "DisplayName": "Amy", "Active": True}
+    lake.commit(datetime(2026, 3, 1, tzinfo=UTC), {"Customer": [customer]})
+    warehouse = tmp_path / "w.duckdb"
+    result = build_warehouse(tmp_path / "lake", warehouse, sql_dir=sql_dir)
+    assert set(result.macros) == {"plus", "commits_of"}
+    assert {m.key: m.rows for m in result.models}["marts.commits_live"] == 1
+    with connect(warehouse, read_only=True) as con:
+        assert con.execute("select y from marts.shifted order by y").fetchall() == [(11,), (12,)]
+        assert con.execute("select y from marts.shifted_live order by y").fetchall() == [
+            (101,),
+            (102,),
+        ]
+    # The published view still expands its macro over the lake: a new snapshot shows at once.
+    lake.commit(datetime(2026, 3, 2, tzinfo=UTC), {"Customer": [customer]})
+    with connect(warehouse, read_only=True) as con:
+        assert con.execute("select commits from marts.commits_live").fetchone() == (2,)
+    # A partial build of a model that calls a macro builds the macro (and what it reads) first.
+    again = build_warehouse(tmp_path / "lake", warehouse, sql_dir=sql_dir, select=["shifted"])
+    assert [m.key for m in again.models] == ["staging.stg_base", "marts.shifted"]
+    assert again.macros == ("commits_of", "plus")  # commits_of reads only the lake
 
 
 def test_models_build_over_an_empty_lake(tmp_path: Path) -> None:
