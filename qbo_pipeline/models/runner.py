@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import graphlib
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -119,6 +120,26 @@ class Macro:
 
 Step = Model | Macro
 """One thing the build creates: a model's table or view, or a macro."""
+
+
+def code_version(model: Model, macros: Iterable[Macro]) -> str:
+    """A digest of the SQL a model runs: its own and that of every macro it calls, transitively.
+
+    A change to a shared macro thus changes the version of every model that calls it.
+    """
+    by_name = {m.name: m for m in macros}
+    seen: set[str] = set()
+    todo = sorted(model.macros)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        todo.extend(sorted(by_name[name].calls))
+    digest = hashlib.sha256(model.sql.encode())
+    for name in sorted(seen):
+        digest.update(b"\0" + name.encode() + b"\0" + by_name[name].sql.encode())
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

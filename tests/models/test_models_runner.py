@@ -8,8 +8,10 @@ from qbo_pipeline.models.runner import (
     MissingReferenceError,
     ModelCycleError,
     ModelError,
+    Project,
     UnknownMacroError,
     build_steps,
+    code_version,
     find_references,
     load_project,
     select_models,
@@ -210,3 +212,18 @@ def test_models_macro_file_must_define_its_macro(tmp_path: Path) -> None:
     )
     with pytest.raises(MissingReferenceError, match=r"macro m references marts\.gone"):
         load_project(root2)
+
+
+def test_models_code_version_follows_the_macros_a_model_calls(tmp_path: Path) -> None:
+    before = load_project(_project(tmp_path / "one", MACRO_PROJECT))
+    changed = {**MACRO_PROJECT, "macros/plus.sql": MACRO_PROJECT["macros/plus.sql"] + " + 0"}
+    after = load_project(_project(tmp_path / "two", changed))
+
+    def versions(project: Project) -> dict[str, str]:
+        return {m.key: code_version(m, project.macros) for m in project.models}
+
+    old, new = versions(before), versions(after)
+    assert new["staging.a"] == old["staging.a"]  # calls no macro
+    assert new["marts.b"] != old["marts.b"]  # calls plus
+    assert new["marts.c"] != old["marts.c"]  # calls twice, which calls plus
+    assert versions(load_project(_project(tmp_path / "three", MACRO_PROJECT))) == old

@@ -11,7 +11,6 @@ were. A subset builds the selected models (and what they read); the rest stay pu
 # No `from __future__ import annotations` here: Dagster reads the annotations of decorated
 # functions (context, config and resource parameters) at definition time.
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ import dagster as dg
 
 from qbo_pipeline.defs.ingest.keys import ENTITY_KEYS
 from qbo_pipeline.defs.resources import LakeResource
-from qbo_pipeline.models.runner import Model, ModelError, load_project
+from qbo_pipeline.models.runner import Model, ModelError, code_version, load_project
 from qbo_pipeline.models.warehouse import BuildError, BuildResult, build_warehouse, connect
 
 PREFIX = "warehouse"
@@ -66,7 +65,7 @@ def model_specs() -> list[dg.AssetSpec]:
                 description=describe(model),
                 group_name=GROUP,
                 kinds={"duckdb", "sql", model.materialized},
-                code_version=hashlib.sha256(model.sql.encode()).hexdigest()[:16],
+                code_version=code_version(model, project.macros),
                 skippable=True,
                 metadata={
                     "sql_file": str(model.path.relative_to(project.root.parent)),
