@@ -186,6 +186,18 @@ class Operations:
                 return True
         return False
 
+    def references_usable(self, entity: str, record: dict[str, Any]) -> bool:
+        """Whether every record ``record`` depends on exists and is active, as a write requires.
+
+        QBO refuses to save a record that points at an inactive customer, item or account
+        (fault 610), even when the edit does not touch that reference.
+        """
+        try:
+            self._check_references(entities.get(entity), record)
+        except SandboxFault:
+            return False
+        return True
+
     def _check_references(self, ent: Entity, record: dict[str, Any]) -> None:
         wrapped = shapes.template_key(record) if ent.name == shapes.RECURRING else None
         if wrapped is not None:

@@ -262,7 +262,18 @@ class _Day:
         self.record(entity, "updated", before, after)
 
     def pick(self, entity: str, accept: Callable[[dict[str, Any]], bool] = lambda _: True) -> Any:
-        return pick(self.store, self.realm_id, entity, self.rng, accept)
+        """A record to act on that ``accept`` likes and QBO would let be saved again.
+
+        One that points at an inactive record (an item made inactive, say) cannot be written
+        by a bookkeeper either, so it is passed over.
+        """
+        return pick(
+            self.store,
+            self.realm_id,
+            entity,
+            self.rng,
+            lambda record: accept(record) and self.ops.references_usable(entity, record),
+        )
 
     def created(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
         result = self.ops.create(entity, payload)

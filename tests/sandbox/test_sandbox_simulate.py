@@ -162,3 +162,23 @@ def test_a_parent_customer_is_never_deactivated_under_its_sub_customers(
     parents = {str(j["ParentRef"]["value"]) for j in jobs}
     deactivated = {c.id for c in log if c.entity == "Customer" and c.action == "deactivated"}
     assert deactivated and not deactivated & parents
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_activity_goes_on_around_an_item_made_inactive(store: SandboxStore, seed: int) -> None:
+    from qbo_pipeline.sandbox import incidents
+
+    item = next(iter(incidents.deactivate_item(store, REALM))).id
+    # Before, editing an invoice line that sold the inactive item failed with 610.
+    log = simulate_days(store, REALM, 15, seed=seed, changes_per_day=40)
+    assert len(log) > 300
+    for change in log:
+        if change.entity == "Invoice" and change.action in ("created", "updated"):
+            invoice = store.get(REALM, "Invoice", change.id)
+            if invoice is None or change.action == "updated":
+                continue
+            refs = [
+                (line.get("SalesItemLineDetail") or {}).get("ItemRef", {}).get("value")
+                for line in invoice.get("Line") or ()
+            ]
+            assert item not in refs, change.id
