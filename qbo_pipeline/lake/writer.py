@@ -44,12 +44,12 @@ MODES = ("full", "cdc")
 KINDS = ("full", "incremental")
 CHUNK_ROWS = 50_000
 """Rows buffered before a chunk is diffed against the parent and written (one row group)."""
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 8 << 20
 """Payload bytes buffered before a chunk is flushed, whatever its row count.
 
 Sorting a chunk by id and writing it holds about three times the chunk in Arrow memory (at 64
-MiB, 237 MiB for one chunk of the 1M company's Payments): the landing's peak. Smaller chunks
-only mean more spilled runs, which the merge reads one small row group at a time."""
+MiB, 237 MiB for one chunk of the 1M company's Payments). Smaller chunks only mean more
+spilled runs, which the merge reads one small row group at a time (MERGE_FAN_IN at most)."""
 VERSION_ROW_GROUP = 10_000
 """Rows per row group of a version file (small groups keep sorted merges and lookups lean)."""
 RUN_ROW_GROUP = 1_024
@@ -57,10 +57,11 @@ RUN_ROW_GROUP = 1_024
 RUN_GROUP_BYTES = 256 << 10
 """Most bytes (in Arrow) per row group of a spilled run: with ~4 KB payloads 1,024 rows made
 4 MB groups, and the merge of the 1M company's 57 Invoice runs held 57 of them at once."""
-MERGE_FAN_IN = 32
+MERGE_FAN_IN = 64
 """Most runs merged at once. Beyond it, runs are first merged in groups into longer runs, so
-the final merge holds at most this many row groups whatever the entity's size (no extra pass
-up to 32 x CHUNK_BYTES, 512 MiB of one entity's rows)."""
+the final merge holds at most this many row groups (16 MiB) whatever the entity's size. No
+extra pass up to 64 x CHUNK_BYTES, 512 MiB of one entity's rows (the 1M company's Invoices,
+the largest, are 440 MiB)."""
 WRITER_MEMORY_LIMIT = "64MB"
 """DuckDB's memory cap while diffing an entity (it spills to a private temporary folder).
 
