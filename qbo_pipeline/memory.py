@@ -56,7 +56,7 @@ MMAP_THRESHOLD = 1 << 20
 Arrow's buffers (a page's payloads, a landing chunk, a Parquet row group) are mostly 1 to 16
 MB: inside malloc's heaps, freed in another order than allocated, they left holes no trim
 could return, and the process's resident size kept its high-water mark of every stage
-(landing the 1M company's Invoices alone: 310 -> 250 MiB peak, no slower)."""
+(landing the 1M company's Invoices alone: 310 -> 250 MiB peak, CPU within noise)."""
 
 TRIM_THRESHOLD = 4 << 20
 """Free memory at the top of a malloc heap beyond this is handed back to the OS at once."""
