@@ -55,6 +55,7 @@ from qbo_pipeline.sources.qbo.helpers import (
 from qbo_pipeline.sources.qbo.settings import (
     CDC_MAX_AGE,
     CDC_SAFETY_MARGIN,
+    EXTRACT_BUFFER_ROWS,
     EXTRACT_WORKERS,
     PAGE_SIZE,
     STAGING_DATASET,
@@ -387,6 +388,7 @@ def _stage(
 
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     os.environ.setdefault("EXTRACT__WORKERS", str(EXTRACT_WORKERS))
+    os.environ.setdefault("EXTRACT__DATA_WRITER__BUFFER_MAX_ITEMS", str(EXTRACT_BUFFER_ROWS))
     source = qbo_source(client, plan, attachment_blob=fetcher, on_progress=progress.fetched)
     workdir = tempfile.mkdtemp(prefix="qbo-dlt-")
     try:

@@ -44,22 +44,34 @@ MODES = ("full", "cdc")
 KINDS = ("full", "incremental")
 CHUNK_ROWS = 50_000
 """Rows buffered before a chunk is diffed against the parent and written (one row group)."""
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 8 << 20
 """Payload bytes buffered before a chunk is flushed, whatever its row count.
 
 Sorting a chunk by id and writing it holds about three times the chunk in Arrow memory (at 64
-MiB, 237 MiB for one chunk of the 1M company's Payments): the landing's peak. Smaller chunks
-only mean more spilled runs, which the merge reads one small row group at a time."""
+MiB, 237 MiB for one chunk of the 1M company's Payments). Smaller chunks only mean more
+spilled runs, which the merge reads one small row group at a time (MERGE_FAN_IN at most)."""
 VERSION_ROW_GROUP = 10_000
 """Rows per row group of a version file (small groups keep sorted merges and lookups lean)."""
 RUN_ROW_GROUP = 1_024
-"""Rows per row group of a spilled run (the merge holds about one group per run)."""
-WRITER_MEMORY_LIMIT = "512MB"
+"""Most rows per row group of a spilled run (the merge holds about one group per run)."""
+RUN_GROUP_BYTES = 256 << 10
+"""Most bytes (in Arrow) per row group of a spilled run: with ~4 KB payloads 1,024 rows made
+4 MB groups, and the merge of the 1M company's 57 Invoice runs held 57 of them at once."""
+MERGE_FAN_IN = 64
+"""Most runs merged at once. Beyond it, runs are first merged in groups into longer runs, so
+the final merge holds at most this many row groups (16 MiB) whatever the entity's size. No
+extra pass up to 64 x CHUNK_BYTES, 512 MiB of one entity's rows (the 1M company's Invoices,
+the largest, are 440 MiB)."""
+WRITER_MEMORY_LIMIT = "64MB"
 """DuckDB's memory cap while diffing an entity (it spills to a private temporary folder).
 
 DuckDB only ever sees narrow columns (id, content hash, status, time, arrival order): the
-payloads go from the id-sorted spilled runs to the version file by a streamed merge.
+payloads go from the id-sorted spilled runs to the version file by a streamed merge. At 512MB
+DuckDB held 145 MiB for the 1M company's 230k Invoices (its tables stay in memory up to the
+cap); at 64MB it spills a little and the landing is no slower.
 """
+WRITER_ALLOCATOR_FLUSH = "8MB"
+"""DuckDB hands its allocator's free memory back after a task once it held this much."""
 STORED_FILTER_MAX = 100_000
 """Up to this many upserts, the search for already-stored versions filters by id."""
 CHECKPOINT_FRACTION = 0.5
@@ -93,6 +105,8 @@ _PARTS_SCHEMA = pa.schema(
     ]
 )
 _ID_INDEX = records.VERSION_SCHEMA.get_field_index("id")
+_RUN_SCHEMA = records.LANDING_SCHEMA.append(pa.field("seq", pa.int64()))
+"""A spilled run: landing rows with their arrival order."""
 
 
 class SnapshotWriter:
@@ -364,6 +378,7 @@ class _EntityLanding:
         self.checkpoint_path = self.realm.checkpoint_path(writer.snapshot_id, entity)
         self.spill = tempfile.mkdtemp(prefix="qbo-landing-")
         self.runs: list[str] = []
+        self._run_names = 0
         self.seq = 0
         self.written = 0
         self.fetched = 0
@@ -388,6 +403,7 @@ class _EntityLanding:
                         pending, rows, size = [], 0, 0
             if pending:
                 self._flush(pending)
+            self._narrow_runs()
             return self._finish()
         finally:
             self._close_versions()
@@ -454,9 +470,46 @@ class _EntityLanding:
         deleted = pc.fill_null(pc.equal(chunk["status"], records.DELETED), False)
         self.fetched += n - int(pc.sum(deleted.cast(pa.int64())).as_py() or 0)
         chunk = chunk.sort_by("id")
-        path = os.path.join(self.spill, f"run-{len(self.runs):06d}.parquet")
-        pq.write_table(chunk, path, compression="lz4", row_group_size=RUN_ROW_GROUP)
+        path = self._run_path()
+        pq.write_table(chunk, path, compression="lz4", row_group_size=_group_rows(chunk))
         self.runs.append(path)
+
+    def _run_path(self) -> str:
+        self._run_names += 1
+        return os.path.join(self.spill, f"run-{self._run_names:06d}.parquet")
+
+    def _narrow_runs(self) -> None:
+        """Merge the runs, :data:`MERGE_FAN_IN` at a time, until at most that many are left.
+
+        Each merged run is id-sorted like its sources and keeps every row with its ``seq``, so
+        the diff and the final merge see the same rows; the final merge then holds at most
+        ``MERGE_FAN_IN`` small row groups, however many chunks the entity filled.
+        """
+        while len(self.runs) > MERGE_FAN_IN:
+            narrowed: list[str] = []
+            for first in range(0, len(self.runs), MERGE_FAN_IN):
+                group = self.runs[first : first + MERGE_FAN_IN]
+                if len(group) == 1:
+                    narrowed.extend(group)
+                    continue
+                path = self._run_path()
+                with pq.ParquetWriter(path, _RUN_SCHEMA, compression="lz4") as out:
+                    pending: list[pa.Table] = []
+                    held = 0
+                    for rows in _merge_runs(group, None):
+                        pending.append(rows)
+                        held += rows.nbytes
+                        if held >= RUN_GROUP_BYTES:
+                            table = pa.concat_tables(pending)
+                            out.write_table(table, row_group_size=_group_rows(table))
+                            pending, held = [], 0
+                    if pending:
+                        table = pa.concat_tables(pending)
+                        out.write_table(table, row_group_size=_group_rows(table))
+                for done in group:
+                    os.remove(done)
+                narrowed.append(path)
+            self.runs = narrowed
 
     def _write_versions(self, rows: pa.Table) -> None:
         n = rows.num_rows
@@ -507,16 +560,32 @@ class _EntityLanding:
             }
         con = _duckdb(self.spill)
         try:
-            return self._diff(con, parent_stats)
+            stats, keep = self._diff(con, parent_stats)
         finally:
+            # Closed before the payloads are merged: DuckDB's memory is handed back first, so
+            # the merge's peak does not come on top of the diff's.
             con.close()
+        if keep is not None:
+            self._write_new_versions(*keep)
+        self._close_versions()
+        if self.written and self.realm.fs.isfile(self.versions_path):
+            stats["bytes"] += self.realm.fs.size(self.versions_path)
+        stats["versions_written"] = self.written
+        return stats
 
-    def _diff(self, con: duckdb.DuckDBPyConnection, parent_stats: dict[str, Any]) -> dict[str, Any]:
+    def _diff(
+        self, con: duckdb.DuckDBPyConnection, parent_stats: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[pa.BooleanArray, int] | None]:
+        """The entity's statistics (versions not yet written), and which rows to write.
+
+        Writes the manifest delta and any checkpoint; returns, when new versions are due, the
+        mask of the arrival orders (``seq``) to write and how many rows that is.
+        """
         if self.runs:
             runs = ", ".join(_literal(p) for p in self.runs)
             con.execute(f"create view incoming as select * from read_parquet([{runs}])")
         else:
-            empty = records.LANDING_SCHEMA.append(pa.field("seq", pa.int64())).empty_table()
+            empty = _RUN_SCHEMA.empty_table()
             con.register("incoming", empty)
         con.register("parent_parts", self._parent_parts())
         # Aggregates, not window functions: DuckDB's hash aggregate spills to disk. The max of
@@ -555,25 +624,22 @@ class _EntityLanding:
         live_count = parent_live + n_new - n_del
         digest = self._digest(con, parent_stats)
         self._find_stored(con, n_up)
-        self._write_new_versions(con)
-        self._close_versions()
+        keep = self._versions_to_write(con)
         nbytes = self._write_delta(con) if n_up + n_del else 0
-        if self.written and self.realm.fs.isfile(self.versions_path):
-            nbytes += self.realm.fs.size(self.versions_path)
         stats: dict[str, Any] = {
             "mode": self.mode,
             "live": live_count,
             "fetched": self.fetched,
             "upserts": n_up,
             "deletes": n_del,
-            "versions_written": self.written,
+            "versions_written": 0,
             "bytes": nbytes,
             "digest": digest,
         }
         if self._wants_checkpoint(n_up + n_del, live_count):
             stats["bytes"] += self._write_checkpoint(con)
             stats["checkpoint"] = True
-        return stats
+        return stats, keep
 
     def _parent_parts(self) -> pa.RecordBatchReader:
         """The parent's checkpoint and deltas of the entity as one stream (``seq`` added)."""
@@ -624,12 +690,12 @@ class _EntityLanding:
         )
         con.unregister("old_keys")
 
-    def _write_new_versions(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Write one row per upsert key not stored before, sorted by id.
+    def _versions_to_write(
+        self, con: duckdb.DuckDBPyConnection
+    ) -> tuple[pa.BooleanArray, int] | None:
+        """Which arrival orders (``seq``) to write: one per upsert key not stored before.
 
-        DuckDB picks the rows by their arrival order (``seq``) on narrow keys only; the
-        payloads then stream from the id-sorted runs through a k-way merge, so memory holds
-        about one small row group per run whatever the entity's size.
+        DuckDB picks the rows on narrow keys only; None when there is nothing to write.
         """
         con.execute(
             "create table todo as select u.seq from upserts u"
@@ -637,13 +703,21 @@ class _EntityLanding:
         )
         (expected,) = con.execute("select count(*) from todo").fetchone()
         if not expected:
-            return
+            return None
         seqs = pa.chunked_array(
             [b.column(0) for b in con.execute("select seq from todo").to_arrow_reader(1 << 16)],
             pa.int64(),
         )
         keep = pc.is_in(pa.array(range(self.seq), pa.int64()), value_set=seqs.combine_chunks())
-        del seqs
+        return keep, int(expected)
+
+    def _write_new_versions(self, keep: pa.BooleanArray, expected: int) -> None:
+        """Write the kept rows, sorted by id.
+
+        The payloads stream from the id-sorted runs through a k-way merge, so memory holds
+        about one small row group per run (at most MERGE_FAN_IN runs) whatever the entity's
+        size.
+        """
         constants = {"realm_id": self.realm.realm_id, "snapshot_id": self.writer.snapshot_id}
         pending: list[pa.Table] = []
         held = 0
@@ -713,7 +787,7 @@ class _EntityLanding:
 class _SortedRun:
     """One id-sorted spilled run, read a row group at a time, keeping only the wanted rows."""
 
-    def __init__(self, path: str, keep: pa.BooleanArray) -> None:
+    def __init__(self, path: str, keep: pa.BooleanArray | None) -> None:
         self._file = pq.ParquetFile(path)
         self._groups = self._file.metadata.num_row_groups
         self._next = 0
@@ -737,7 +811,10 @@ class _SortedRun:
         if group.num_rows == 0:
             return
         self.read_through = group.column("id")[-1].as_py()
-        wanted = group.filter(self._keep.take(group.column("seq")))
+        if self._keep is None:
+            wanted = group
+        else:
+            wanted = group.filter(self._keep.take(group.column("seq")))
         if wanted.num_rows:
             self._kept = wanted if self._kept is None else pa.concat_tables([self._kept, wanted])
 
@@ -757,8 +834,8 @@ class _SortedRun:
         return kept.slice(0, cut)
 
 
-def _merge_runs(paths: list[str], keep: pa.BooleanArray) -> Iterator[pa.Table]:
-    """The rows of the id-sorted runs whose ``seq`` is kept, in id order (k-way merge).
+def _merge_runs(paths: list[str], keep: pa.BooleanArray | None) -> Iterator[pa.Table]:
+    """The rows of the id-sorted runs whose ``seq`` is kept (all for None), in id order.
 
     Every run is read up to a common frontier (the lowest id some unfinished run has read
     through); rows up to it can no longer be preceded by an unread row, so they go out.
@@ -785,6 +862,14 @@ def _merge_runs(paths: list[str], keep: pa.BooleanArray) -> Iterator[pa.Table]:
                 run.advance()
 
 
+def _group_rows(rows: pa.Table) -> int:
+    """Rows per row group of a spilled run: up to RUN_ROW_GROUP, about RUN_GROUP_BYTES each."""
+    if rows.num_rows == 0:
+        return RUN_ROW_GROUP
+    per_row = max(1, rows.nbytes // rows.num_rows)
+    return max(1, min(RUN_ROW_GROUP, RUN_GROUP_BYTES // per_row))
+
+
 def _as_versions(rows: pa.Table, constants: dict[str, str]) -> pa.Table:
     """Spilled landing rows as ``VERSION_SCHEMA`` rows of this snapshot."""
     n = rows.num_rows
@@ -800,6 +885,7 @@ def _duckdb(spill: str) -> duckdb.DuckDBPyConnection:
         config={
             "threads": 1,
             "memory_limit": WRITER_MEMORY_LIMIT,
+            "allocator_flush_threshold": WRITER_ALLOCATOR_FLUSH,
             "temp_directory": os.path.join(spill, "tmp"),
             "preserve_insertion_order": False,
         },

@@ -123,7 +123,7 @@ def iter_pages(
         keys = [_id_key(record) for record in page]
         return keys, (convert(page) if convert is not None else page)
 
-    seen: set[Any] = set()
+    seen = _SeenKeys()
     fetched = 0
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"qbo-{entity.name}")
     pending: deque[Future[tuple[list[Any], Any]]] = deque()
@@ -138,14 +138,13 @@ def iter_pages(
                 pending.append(executor.submit(fetch, next_page))
                 next_page += 1
             for key in keys:
-                if key in seen:
+                if not seen.add(key):
                     raise TruncationError(
                         entity.name,
                         expected,
                         fetched,
                         f"record Id {_shown(key)} came twice (the data moved while paging)",
                     )
-                seen.add(key)
             fetched += len(keys)
             if fetched > expected:
                 raise TruncationError(
@@ -167,6 +166,39 @@ def iter_pages(
                 fetched,
                 f"COUNT(*) moved from {expected} to {after} while paging; read again",
             )
+
+
+BITMAP_IDS = 1 << 27
+"""Numeric Ids below this are remembered in a bitmap (at most 16 MiB, 1 bit an Id)."""
+
+
+class _SeenKeys:
+    """The record keys one paging has seen, in little memory.
+
+    QBO's Ids are small integers: one bit each in a bitmap that grows with the highest Id,
+    instead of a set entry and an int object (about 60 bytes) per record, which at a
+    250,000-record entity was 15 MB per entity paged. Other keys go to a set.
+    """
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._other: set[Any] = set()
+
+    def add(self, key: Any) -> bool:
+        """Remember ``key``; False when it was seen before."""
+        if type(key) is int and 0 <= key < BITMAP_IDS:
+            index, mask = key >> 3, 1 << (key & 7)
+            if index >= len(self._bits):
+                grown = max(index + 1, 2 * len(self._bits), 4096)
+                self._bits.extend(bytes(min(grown, BITMAP_IDS >> 3) - len(self._bits)))
+            if self._bits[index] & mask:
+                return False
+            self._bits[index] |= mask
+            return True
+        if key in self._other:
+            return False
+        self._other.add(key)
+        return True
 
 
 def _shown(key: Any) -> Any:

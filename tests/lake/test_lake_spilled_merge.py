@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from lake_helpers import canon, day, rebuilt, samples
@@ -21,11 +22,15 @@ from qbo_pipeline.lake.lake import Lake, RealmLake, _sorted_by_id
 REALM = "9341453908059321"
 
 
-@pytest.fixture
-def realm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RealmLake:
+@pytest.fixture(params=[32, 2], ids=["one-merge", "narrowed-runs"])
+def realm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> RealmLake:
+    """Runs of 23 rows; with a fan-in of 2 they are merged pairwise, pass after pass, first."""
     monkeypatch.setattr(writer_mod, "CHUNK_ROWS", 23)
     monkeypatch.setattr(writer_mod, "RUN_ROW_GROUP", 4)
     monkeypatch.setattr(writer_mod, "VERSION_ROW_GROUP", 16)
+    monkeypatch.setattr(writer_mod, "MERGE_FAN_IN", request.param)
     return Lake(tmp_path / "lake").realm(REALM)
 
 
@@ -90,3 +95,27 @@ def test_churn_writes_only_the_changed_rows_from_many_runs(realm: RealmLake) -> 
 def _groups(path: str) -> list:
     meta = pq.ParquetFile(path).metadata
     return [meta.row_group(i) for i in range(meta.num_row_groups)]
+
+
+def test_run_row_groups_are_bounded_in_bytes_and_rows() -> None:
+    wide = pa.table({"id": ["a"] * 100, "payload": ["x" * 4000] * 100})
+    narrow = pa.table({"id": ["a"] * 5000})
+    assert writer_mod._group_rows(wide) * 4000 <= writer_mod.RUN_GROUP_BYTES
+    assert writer_mod._group_rows(wide) >= 1
+    assert writer_mod._group_rows(narrow) == writer_mod.RUN_ROW_GROUP
+    assert writer_mod._group_rows(wide.slice(0, 0)) == writer_mod.RUN_ROW_GROUP
+
+
+def test_narrowing_keeps_every_row_in_id_order(tmp_path: Path) -> None:
+    runs = []
+    for n in range(5):
+        ids = sorted(f"{i:03d}" for i in range(n, 60, 5))
+        table = pa.table({"id": ids, "seq": list(range(n * 100, n * 100 + len(ids)))})
+        path = tmp_path / f"run-{n}.parquet"
+        pq.write_table(table, path, row_group_size=3)
+        runs.append(str(path))
+    merged = pa.concat_tables(writer_mod._merge_runs(runs, None))
+    assert merged["id"].to_pylist() == [f"{i:03d}" for i in range(60)]
+    assert sorted(merged["seq"].to_pylist()) == sorted(
+        s for n in range(5) for s in range(n * 100, n * 100 + 12)
+    )

@@ -9,6 +9,7 @@ import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.config import Secret, Settings
+from qbo_pipeline.qbo import paging
 from qbo_pipeline.qbo import query as q
 from qbo_pipeline.qbo.auth import AppCredentials
 from qbo_pipeline.qbo.connect import login_embedded, open_client
@@ -122,3 +123,12 @@ def test_singletons_and_bad_arguments(client: QBOClient) -> None:
         list(client.iter_pages(entities.get("Invoice"), page_size=1001))
     with pytest.raises(ValueError):
         list(client.iter_pages(entities.get("Invoice"), parallel=0))
+
+
+def test_seen_keys_tell_repeats_apart_in_every_key_kind() -> None:
+    seen = paging._SeenKeys()
+    keys = [0, 7, 8, 1_000_003, paging.BITMAP_IDS - 1, paging.BITMAP_IDS, 2**40, "A-1", '{"x":1}']
+    assert all(seen.add(key) for key in keys)
+    assert not any(seen.add(key) for key in keys)
+    assert seen.add(9) and seen.add(1_000_002)
+    assert len(seen._bits) <= paging.BITMAP_IDS >> 3

@@ -44,5 +44,11 @@ STAGING_DATASET = "landing"
 ROWS_PER_BATCH = 1000
 """Landing rows per Arrow batch handed to dlt."""
 
+EXTRACT_BUFFER_ROWS = ROWS_PER_BATCH
+"""Rows dlt's extract keeps per table before writing them out (``[extract.data_writer]
+buffer_max_items``; the environment variable ``EXTRACT__DATA_WRITER__BUFFER_MAX_ITEMS``
+overrides it). dlt's default, 5,000, kept up to 5,000 rows of every table in memory until the
+end of the extract: at 1M transactions about 30 tables' worth, growing with the company."""
+
 QUERIES_PER_BATCH = 30
 """Queries (counts, small reads, id pages) sent in one batch request: QBO's batch maximum."""
