@@ -163,55 +163,54 @@ def test_models_packaged_models_come_after_the_macros_they_call() -> None:
             assert position[f"macros.{name}"] < position[macro.key], (name, macro.key)
 
 
-def test_models_unknown_macro_is_named(tmp_path: Path) -> None:
-    root = _project(tmp_path, {**MACRO_PROJECT, "marts/d.sql": "select * from plsu(1)"})
-    with pytest.raises(
-        UnknownMacroError, match=r"d\.sql: model marts\.d reads from plsu\(\.\.\.\)"
-    ):
-        load_project(root)
-    root2 = _project(
-        tmp_path / "y",
+_BAD_MACRO_PROJECTS = {
+    "unknown macro in a model": (
+        {**MACRO_PROJECT, "marts/d.sql": "select * from plsu(1)"},
+        UnknownMacroError,
+        r"d\.sql: model marts\.d reads from plsu\(\.\.\.\)",
+    ),
+    "unknown macro in a macro": (
         {
             "staging/a.sql": "select 1 as x",
             "macros/m.sql": "create macro m() as table from staging.a join nope(1) on true",
         },
-    )
-    with pytest.raises(UnknownMacroError, match=r"macro m reads from nope.*known: m\b"):
-        load_project(root2)
-
-
-def test_models_cycle_through_a_macro_is_named(tmp_path: Path) -> None:
-    root = _project(
-        tmp_path,
+        UnknownMacroError,
+        r"macro m reads from nope.*known: m\b",
+    ),
+    "cycle through a macro": (
         {
             "macros/m.sql": "create or replace macro m() as table select * from marts.b",
             "marts/b.sql": "select * from m()",
         },
-    )
-    with pytest.raises(
-        ModelCycleError, match=r"cycle: .*(macros\.m -> marts\.b|marts\.b -> macros\.m)"
-    ):
-        load_project(root)
-    root2 = _project(
-        tmp_path / "y",
+        ModelCycleError,
+        r"cycle: .*(macros\.m -> marts\.b|marts\.b -> macros\.m)",
+    ),
+    "cycle of macros": (
         {
             "macros/m.sql": "create or replace macro m() as table select * from n()",
             "macros/n.sql": "create or replace macro n() as table select * from m()",
         },
-    )
-    with pytest.raises(ModelCycleError, match=r"macros\.m.*macros\.n|macros\.n.*macros\.m"):
-        load_project(root2)
+        ModelCycleError,
+        r"macros\.m.*macros\.n|macros\.n.*macros\.m",
+    ),
+    "file defines another macro": (
+        {"macros/plus.sql": "create or replace macro add(n) as n + 1"},
+        ModelError,
+        r"plus\.sql: .*macro plus\(\.\.\.\).*defines add",
+    ),
+    "macro reads a missing model": (
+        {"macros/m.sql": "create macro m() as table select * from marts.gone"},
+        MissingReferenceError,
+        r"macro m references marts\.gone",
+    ),
+}
 
 
-def test_models_macro_file_must_define_its_macro(tmp_path: Path) -> None:
-    root = _project(tmp_path, {"macros/plus.sql": "create or replace macro add(n) as n + 1"})
-    with pytest.raises(ModelError, match=r"plus\.sql: .*macro plus\(\.\.\.\).*defines add"):
-        load_project(root)
-    root2 = _project(
-        tmp_path / "y", {"macros/m.sql": "create macro m() as table select * from marts.gone"}
-    )
-    with pytest.raises(MissingReferenceError, match=r"macro m references marts\.gone"):
-        load_project(root2)
+@pytest.mark.parametrize("case", sorted(_BAD_MACRO_PROJECTS))
+def test_models_bad_macro_projects_name_the_problem(tmp_path: Path, case: str) -> None:
+    files, error, message = _BAD_MACRO_PROJECTS[case]
+    with pytest.raises(error, match=message):
+        load_project(_project(tmp_path, files))
 
 
 def test_models_code_version_follows_the_macros_a_model_calls(tmp_path: Path) -> None:
