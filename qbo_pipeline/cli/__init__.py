@@ -18,7 +18,7 @@ from qbo_pipeline.cli import (
     sandbox_cmd,
     warehouse_cmd,
 )
-from qbo_pipeline.cli.leave import exit_code, leave
+from qbo_pipeline.shutdown import exit_code, leave
 
 app = typer.Typer(
     name="qbo-backup",
@@ -41,7 +41,7 @@ for module in (
 
 
 def main() -> None:
-    """Run the CLI, and leave without the native exit-time teardown (see :mod:`.leave`)."""
+    """Run the CLI, then leave without the native exit-time teardown (:mod:`.shutdown`)."""
     try:
         app()
     except SystemExit as done:

@@ -5,10 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
-from qbo_pipeline.cli.leave import exit_code
-
 _RUN_CLI = """
 import atexit, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,12 +43,3 @@ def test_a_usage_error_keeps_its_exit_code_and_message() -> None:
     assert done.returncode == 2
     assert "No such command" in done.stderr
     assert "atexit ran" in done.stdout
-
-
-@pytest.mark.parametrize(
-    ("value", "code"), [(None, 0), (0, 0), (3, 3), (256 + 4, 4), ("stopped: bad input", 1)]
-)
-def test_exit_codes_follow_python(value: object, code: int, capsys) -> None:
-    assert exit_code(value) == code
-    if isinstance(value, str):
-        assert value in capsys.readouterr().err

@@ -4,9 +4,9 @@ pyarrow's C++ thread pools are torn down by the C library's ``exit()`` after Pyt
 finished, and about one process in a hundred that used Parquet dies there with SIGABRT
 ("terminate called without an active exception", apache/arrow#34314), after its work is done
 and its output written. A nightly ``qbo-backup backup`` that succeeded must not report a crash to
-cron, so the CLI finishes the interpreter's own shutdown steps itself (join the threads, run the
-``atexit`` handlers, flush the standard streams) and then ends with ``os._exit``, which skips
-only the native destructors.
+cron, so the CLI (and the benchmark's child processes) finish the interpreter's own shutdown
+steps themselves (join the threads, run the ``atexit`` handlers, flush the standard streams) and
+then end with ``os._exit``, which skips only the native destructors.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def exit_code(value: object) -> int:
         return 0
     if isinstance(value, int):
         return value & 0xFF
-    print(value, file=sys.stderr)
+    sys.stderr.write(f"{value}\n")
     return 1
 
 
