@@ -34,9 +34,12 @@ qbo-backup restore list            every plan of the company, who approved it, h
 
 Before planning, ``restore plan`` takes a *safety snapshot* of the company as it is now, so that
 every live change is kept before anything is overwritten and the restore itself can be undone
-(plan a restore to the safety snapshot); the output names it. ``--no-backup`` skips it: faster,
-but nothing keeps the company's current state, and records changed since the newest snapshot are
-marked as conflicts (written only when approved with ``--include-conflicts``).
+(plan a restore to the safety snapshot); the output names it. The plan then compares whole
+entities through it by content hash and reads live only the records that differ.
+``--no-backup`` skips it: nothing keeps the company's current state, records changed since the
+newest snapshot are marked as conflicts (written only when approved with
+``--include-conflicts``), and whole entities are compared by reading every record live, which
+is slower for a large company than the snapshot.
 
 A plan says, for each record, whether it is re-created (with a new id, and every reference to it
 remapped), reverted, reactivated, deactivated, deleted (``--remove-new``), mapped by name to a
