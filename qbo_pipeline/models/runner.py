@@ -80,6 +80,7 @@ class Model:
             or through its macros.
         tests: The column tests declared in its SQL.
         macros: The macros its SQL calls (by name).
+        all_macros: The macros it runs: those it calls and, in turn, the ones they call.
     """
 
     schema: str
@@ -91,6 +92,7 @@ class Model:
     sources: frozenset[str] = frozenset()
     tests: tuple[ColumnTest, ...] = ()
     macros: frozenset[str] = frozenset()
+    all_macros: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -111,6 +113,8 @@ class Macro:
     """Other macros it calls."""
     sources: frozenset[str] = frozenset()
     """Source relations it reads, directly or through the macros it calls."""
+    all_macros: frozenset[str] = frozenset()
+    """The macros it calls and, in turn, the ones they call."""
 
     @property
     def key(self) -> str:
@@ -128,16 +132,8 @@ def code_version(model: Model, macros: Iterable[Macro]) -> str:
     A change to a shared macro thus changes the version of every model that calls it.
     """
     by_name = {m.name: m for m in macros}
-    seen: set[str] = set()
-    todo = sorted(model.macros)
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in by_name:
-            continue
-        seen.add(name)
-        todo.extend(sorted(by_name[name].calls))
     digest = hashlib.sha256(model.sql.encode())
-    for name in sorted(seen):
+    for name in sorted(model.all_macros):
         digest.update(b"\0" + name.encode() + b"\0" + by_name[name].sql.encode())
     return digest.hexdigest()[:16]
 
@@ -400,7 +396,7 @@ def _check_references(models: Sequence[Model], macros: Sequence[Macro]) -> None:
 
 
 def _order(models: Sequence[Model], macros: Sequence[Macro]) -> tuple[Step, ...]:
-    """Models and macros in one build order; each then reads what its macros read, too."""
+    """Models and macros in one build order; each then reads (and runs) what its macros do."""
     nodes: dict[str, Step] = {m.key: m for m in (*models, *macros)}
     graph = {
         step.key: sorted(step.depends_on | {f"{MACRO_FOLDER}.{c}" for c in _called(step)})
@@ -415,11 +411,13 @@ def _order(models: Sequence[Model], macros: Sequence[Macro]) -> tuple[Step, ...]
     done: dict[str, Step] = {}
     for key in order:
         step = nodes[key]
-        via = [done[f"{MACRO_FOLDER}.{c}"] for c in sorted(_called(step))]
+        called = _called(step)
+        via = [done[f"{MACRO_FOLDER}.{c}"] for c in sorted(called)]
         done[key] = replace(
             step,
             depends_on=step.depends_on.union(*(m.depends_on for m in via)),
             sources=step.sources.union(*(m.sources for m in via)),
+            all_macros=called.union(*(m.all_macros for m in via)),
         )
     return tuple(done[key] for key in order)
 

@@ -136,6 +136,8 @@ def test_models_and_macros_are_ordered_in_one_graph(tmp_path: Path) -> None:
     assert c.macros == {"twice"}
     assert c.depends_on == {"staging.a"}  # read through twice -> plus
     assert project.macros[1].calls == {"plus"}
+    assert c.all_macros == {"twice", "plus"}  # twice calls plus
+    assert project.get("staging.a").all_macros == frozenset()
     assert project.macros[1].depends_on == {"staging.a"}
     # Selecting a model that calls a macro brings what the macro reads, and the macro itself.
     chosen = select_models(project, ["c"])
