@@ -307,6 +307,20 @@ class Planner:
                 written.append((entity, target))
         self._prefetch_needs(written)
 
+    def _prefetch_versions(self, keys: Iterable[Key], *, with_latest: bool) -> None:
+        """Read in bulk the snapshot's versions of ``keys``, when the lake can.
+
+        ``with_latest`` reads the latest snapshot's versions too: the conflict checks look them up.
+        """
+        prefetch = getattr(self.lake, "prefetch", None)
+        if prefetch is None:
+            return
+        latest = self.req.latest_snapshot_id if with_latest else None
+        for name, ids in group_by_entity(keys).items():
+            prefetch(self.sid, name, ids)
+            if latest is not None and latest != self.sid:
+                prefetch(latest, name, ids)
+
     def _target(self, entity: Entity, rid: str) -> dict[str, Any] | None:
         key = (entity.name, rid)
         if key not in self._target_cache:
@@ -318,10 +332,7 @@ class Planner:
         scope = self.req.scope
         in_snapshot = self.lake.entities(self.sid)
         if scope.kind == "records":
-            prefetch = getattr(self.lake, "prefetch", None)
-            if prefetch is not None:
-                for name, ids in group_by_entity(scope.records).items():
-                    prefetch(self.sid, name, ids)
+            self._prefetch_versions(scope.records, with_latest=False)
             self._prefetch_pairs(scope.records)
             for name, rid in scope.records:
                 entity = entities.ENTITIES[name]
@@ -391,12 +402,7 @@ class Planner:
         ids = difference.ids
         if not ids:
             return
-        prefetch = getattr(self.lake, "prefetch", None)
-        if prefetch is not None:
-            prefetch(self.sid, entity.name, ids)
-            latest = self.req.latest_snapshot_id
-            if latest is not None and latest != self.sid:
-                prefetch(latest, entity.name, ids)
+        self._prefetch_versions([(entity.name, rid) for rid in ids], with_latest=True)
         self._prefetch_live((entity.name, rid) for rid in ids)
         if getattr(self.live, "read_many", None) is not None:
             for rid in difference.only_first:
@@ -456,12 +462,7 @@ class Planner:
         keys = self._differing_keys(since, latest, names)
         if latest != self.sid:
             keys |= self._differing_keys(self.sid, latest, names)
-        prefetch = getattr(self.lake, "prefetch", None)
-        if prefetch is not None:
-            for name, ids in group_by_entity(keys).items():
-                prefetch(self.sid, name, ids)
-                if latest != self.sid:
-                    prefetch(latest, name, ids)
+        self._prefetch_versions(keys, with_latest=True)
         self._prefetch_pairs(keys)
         order = {name: i for i, name in enumerate(entities.restore_order())}
         for name, rid in sorted(keys, key=lambda k: (order[k[0]], id_sort_key(k[1]))):
