@@ -55,8 +55,7 @@ from qbo_pipeline.sources.qbo.helpers import (
 from qbo_pipeline.sources.qbo.settings import (
     CDC_MAX_AGE,
     CDC_SAFETY_MARGIN,
-    EXTRACT_BUFFER_ROWS,
-    EXTRACT_WORKERS,
+    DLT_ENVIRONMENT,
     PAGE_SIZE,
     STAGING_DATASET,
 )
@@ -386,9 +385,8 @@ def _stage(
     """Run the dlt pipeline that lands the plan's records as Parquet under ``staging``."""
     import dlt
 
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    os.environ.setdefault("EXTRACT__WORKERS", str(EXTRACT_WORKERS))
-    os.environ.setdefault("EXTRACT__DATA_WRITER__BUFFER_MAX_ITEMS", str(EXTRACT_BUFFER_ROWS))
+    for key, value in DLT_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
     source = qbo_source(client, plan, attachment_blob=fetcher, on_progress=progress.fetched)
     workdir = tempfile.mkdtemp(prefix="qbo-dlt-")
     try:

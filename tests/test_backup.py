@@ -24,6 +24,7 @@ from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sandbox.server import SandboxServer
+from qbo_pipeline.sources.qbo.settings import DLT_ENVIRONMENT, EXTRACT_BUFFER_ROWS
 
 
 @pytest.fixture
@@ -98,6 +99,30 @@ def test_full_snapshot_equals_the_sandbox_record_for_record(
     for name, stats in result.snapshot.entities.items():
         assert stats["live"] == stats["qbo_count"], name
     realm.verify(result.snapshot.snapshot_id)
+
+
+def test_dlt_writes_each_extracted_batch_as_it_comes(
+    client: QBOClient, realm: RealmLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dlt ignores a configuration key in the wrong section without a word: an earlier
+    # EXTRACT__DATA_WRITER__... setting left dlt's 5,000-row buffers in place unnoticed.
+    from dlt.common.data_writers.buffered import BufferedDataWriter
+
+    for key in DLT_ENVIRONMENT:
+        monkeypatch.delenv(key, raising=False)
+    created: list[tuple[str, int]] = []
+    original = BufferedDataWriter.__init__
+
+    def spy(self: BufferedDataWriter, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        created.append((str(args[1]), self.buffer_max_items))
+
+    monkeypatch.setattr(BufferedDataWriter, "__init__", spy)
+    run_backup(client, realm, mode="full")
+    # The extract's writers are dlt's normalize storage's new jobs.
+    extract = [size for template, size in created if f"{os.sep}normalize{os.sep}" in template]
+    assert len(extract) > 10
+    assert set(extract) == {EXTRACT_BUFFER_ROWS}
 
 
 def test_reports_and_attachments_are_kept_as_evidence(client: QBOClient, realm: RealmLake) -> None:
@@ -363,10 +388,10 @@ def test_an_entity_qbo_will_not_filter_by_change_time_is_read_in_full(
     run_backup(client, realm, mode="full")
     real_query = client.query
 
-    def picky_query(statement: str) -> dict[str, Any]:
+    def picky_query(statement: str, **kwargs: Any) -> Any:
         if "LastUpdatedTime" in statement and " TaxCode" in statement:
             raise QueryError("QueryValidationError: property LastUpdatedTime is not queryable")
-        return real_query(statement)
+        return real_query(statement, **kwargs)
 
     real_batch = client.batch
 
