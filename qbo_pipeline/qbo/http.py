@@ -50,6 +50,13 @@ log = get_logger(__name__)
 _GET_QUERY_LIMIT = 1500
 """Longer statements are POSTed as ``application/text`` instead of sent in the URL."""
 
+PAGES_DIGESTED_AT_ONCE = 2
+"""Query answers parsed and digested at once (:meth:`QBOClient.query` with ``digest``).
+
+Ten pages can be in flight; parsed all at once, each a few times its JSON in Python objects,
+they held up to ten parsed pages together while the GIL let one thread work at a time. The
+network stays ten wide: only the parsing and digesting take turns."""
+
 _TRANSIENT = (
     requests.ConnectionError,
     requests.Timeout,
@@ -121,6 +128,7 @@ class QBOClient:
         self._sleep = sleep
         self._rng = random.Random()
         self._counter_lock = threading.Lock()
+        self._digesting = threading.BoundedSemaphore(PAGES_DIGESTED_AT_ONCE)
         self._api_calls = 0
         self._calls_by_topic: Counter[str] = Counter()
         self.retries = 0
@@ -213,6 +221,7 @@ class QBOClient:
         request_id: str | None = None,
         idempotent: bool,
         raw: bool = False,
+        digest: Callable[[dict[str, Any]], Any] | None = None,
     ) -> Any:
         method = method.upper()
         url = self._url(path)
@@ -247,26 +256,28 @@ class QBOClient:
             if 200 <= status < 300:
                 if raw:
                     return resp_headers, content
-                try:
-                    doc = orjson.loads(content)
-                    if not isinstance(doc, dict):
-                        raise orjson.JSONDecodeError("not an object", "", 0)
-                except orjson.JSONDecodeError:
-                    error = TransportError(
-                        f"{label}: the response body is truncated or not JSON "
-                        f"({len(content)} bytes)",
-                        status=status,
-                        intuit_tid=resp_headers.get("intuit_tid"),
-                    )
-                    self._retry_or_raise(error, attempt, label, allowed=idempotent)
-                    continue
-                self._note_time(doc)
-                fault = doc.get("Fault") or doc.get("fault")
-                if isinstance(fault, dict):
-                    raise fault_from_object(
-                        fault, status=status, intuit_tid=resp_headers.get("intuit_tid")
-                    )
-                return doc
+                with self._digesting if digest is not None else contextlib.nullcontext():
+                    try:
+                        doc = orjson.loads(content)
+                        if not isinstance(doc, dict):
+                            raise orjson.JSONDecodeError("not an object", "", 0)
+                    except orjson.JSONDecodeError:
+                        error = TransportError(
+                            f"{label}: the response body is truncated or not JSON "
+                            f"({len(content)} bytes)",
+                            status=status,
+                            intuit_tid=resp_headers.get("intuit_tid"),
+                        )
+                        self._retry_or_raise(error, attempt, label, allowed=idempotent)
+                        continue
+                    del content
+                    self._note_time(doc)
+                    fault = doc.get("Fault") or doc.get("fault")
+                    if isinstance(fault, dict):
+                        raise fault_from_object(
+                            fault, status=status, intuit_tid=resp_headers.get("intuit_tid")
+                        )
+                    return doc if digest is None else digest(doc)
             error = parse_fault(status, resp_headers, content)
             if isinstance(error, AuthenticationError) and not refreshed:
                 refreshed = True
@@ -376,22 +387,40 @@ class QBOClient:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def query(self, statement: str) -> dict[str, Any]:
-        """Run a query statement; returns the ``QueryResponse`` object."""
+    @overload
+    def query(self, statement: str) -> dict[str, Any]: ...
+
+    @overload
+    def query(self, statement: str, *, digest: Callable[[dict[str, Any]], _T]) -> _T: ...
+
+    def query(
+        self, statement: str, *, digest: Callable[[dict[str, Any]], Any] | None = None
+    ) -> Any:
+        """Run a query statement; returns the ``QueryResponse`` object.
+
+        With ``digest``, returns ``digest(QueryResponse)`` instead, parsed and digested while
+        holding one of the client's :data:`PAGES_DIGESTED_AT_ONCE` turns: a large page's
+        parsed form then lives only while it is turned into something compact.
+        """
+
+        def response(doc: dict[str, Any]) -> Any:
+            found = doc.get("QueryResponse")
+            if not isinstance(found, dict):
+                raise TransportError(f"the query answer has no QueryResponse: {statement[:80]}")
+            return found if digest is None else digest(found)
+
         if len(statement) > _GET_QUERY_LIMIT:
-            doc = self._call(
+            return self._call(
                 "POST",
                 "query",
                 data=statement.encode("utf-8"),
                 headers={"Content-Type": "application/text"},
                 idempotent=True,
+                digest=response,
             )
-        else:
-            doc = self._call("GET", "query", params={"query": statement}, idempotent=True)
-        found = doc.get("QueryResponse")
-        if not isinstance(found, dict):
-            raise TransportError(f"the query answer has no QueryResponse: {statement[:80]}")
-        return found
+        return self._call(
+            "GET", "query", params={"query": statement}, idempotent=True, digest=response
+        )
 
     def count(
         self,

@@ -114,14 +114,16 @@ def iter_pages(
         statement = qbo_query.select(
             entity, where=where, start=1 + index * page_size, max_results=page_size
         )
-        found = client.query(statement)
-        records = found.get(entity.json_key)
-        if records is None:
-            records = found.get(entity.name, [])
-        page = list(records)
-        del found, records
-        keys = [_id_key(record) for record in page]
-        return keys, (convert(page) if convert is not None else page)
+
+        def digest(found: dict[str, Any]) -> tuple[list[Any], Any]:
+            records = found.get(entity.json_key)
+            if records is None:
+                records = found.get(entity.name, [])
+            page = list(records)
+            keys = [_id_key(record) for record in page]
+            return keys, (convert(page) if convert is not None else page)
+
+        return client.query(statement, digest=digest)
 
     seen = _SeenKeys()
     fetched = 0

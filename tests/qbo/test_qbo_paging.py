@@ -58,6 +58,32 @@ def test_pages_can_be_converted_in_the_threads_that_fetch_them(client: QBOClient
     assert seen_in and all(name.startswith("qbo-Account") for name in seen_in)
 
 
+def test_only_a_few_pages_are_parsed_and_converted_at_once(client: QBOClient) -> None:
+    # Pages are fetched several at a time, but parsed and converted in turns, so a backup
+    # never holds more than a couple of parsed pages at once.
+    from qbo_pipeline.qbo.http import PAGES_DIGESTED_AT_ONCE
+
+    changed = threading.Condition()
+    now = most = 0
+
+    def convert(page: list[dict]) -> int:
+        nonlocal now, most
+        with changed:
+            now += 1
+            most = max(most, now)
+            changed.notify_all()
+            # Stay until a third page is being converted too (never, with two turns).
+            changed.wait_for(lambda: now > PAGES_DIGESTED_AT_ONCE, timeout=0.2)
+            now -= 1
+        return len(page)
+
+    sizes = list(
+        client.iter_pages(entities.get("Account"), page_size=5, parallel=6, convert=convert)
+    )
+    assert len(sizes) >= 6 and sum(sizes) == client.count(entities.get("Account"))
+    assert most == PAGES_DIGESTED_AT_ONCE == 2
+
+
 def test_inactive_name_list_records_are_included(client: QBOClient) -> None:
     customer = entities.get("Customer")
     made = client.create(customer, {"DisplayName": "Soon Inactive"}, request_id=uuid.uuid4().hex)
