@@ -10,6 +10,7 @@ keep a full-manifest checkpoint of an entity (FORMAT.md, "Checkpoints").
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import shutil
 import tempfile
@@ -18,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from qbo_pipeline import entities as catalogue
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.errors import CountMismatchError, InvalidRecordError, LakeError
+from qbo_pipeline.lake.key_diff import KEY_COLUMNS, KeyDiff, winning_keys
 from qbo_pipeline.lake.lake import (
     DATA_AREAS,
     FORMAT_VERSION,
@@ -33,6 +34,7 @@ from qbo_pipeline.lake.lake import (
     RealmLake,
     SnapshotInfo,
     check_name,
+    fold_deltas,
     snapshot_id_for,
     snapshot_time,
 )
@@ -62,16 +64,8 @@ MERGE_FAN_IN = 64
 the final merge holds at most this many row groups (16 MiB) whatever the entity's size. No
 extra pass up to 64 x CHUNK_BYTES, 512 MiB of one entity's rows (the 1M company's Invoices,
 the largest, are 440 MiB)."""
-WRITER_MEMORY_LIMIT = "64MB"
-"""DuckDB's memory cap while diffing an entity (it spills to a private temporary folder).
-
-DuckDB only ever sees narrow columns (id, content hash, status, time, arrival order): the
-payloads go from the id-sorted spilled runs to the version file by a streamed merge. At 512MB
-DuckDB held 145 MiB for the 1M company's 230k Invoices (its tables stay in memory up to the
-cap); at 64MB it spills a little and the landing is no slower.
-"""
-WRITER_ALLOCATOR_FLUSH = "8MB"
-"""DuckDB hands its allocator's free memory back after a task once it held this much."""
+MANIFEST_ROW_GROUP = 65_536
+"""Rows per row group of a manifest delta or checkpoint."""
 STORED_FILTER_MAX = 100_000
 """Up to this many upserts, the search for already-stored versions filters by id."""
 CHECKPOINT_FRACTION = 0.5
@@ -221,8 +215,9 @@ class SnapshotWriter:
         """Land an entity's records: write new and changed versions and the manifest delta.
 
         Streams in bounded memory: the batches are spilled chunk by chunk to a private
-        temporary folder (``TMPDIR``), then diffed against the parent by DuckDB under
-        ``WRITER_MEMORY_LIMIT``; neither the payloads nor all the keys are held in Python.
+        temporary folder (``TMPDIR``), sorted by id, then diffed against the parent's live
+        keys range by range (:mod:`qbo_pipeline.lake.key_diff`); the payloads are only ever
+        held a small row group per spilled run.
 
         Args:
             entity: Catalogue name.
@@ -360,12 +355,12 @@ class _EntityLanding:
     """The landing of one entity into a snapshot (one use).
 
     Incoming rows are spilled chunk by chunk to a private temporary folder, each run sorted by
-    id. DuckDB then computes the diff against the parent and the manifest delta on the narrow
-    keys only (id, content hash, status, time, arrival ``seq``) under a memory cap, spilling
-    beyond it; the payloads never enter DuckDB. The chosen rows stream from the sorted runs
-    into the version file by a k-way merge holding about one small row group per run. Memory
-    stays bounded whatever the entity's size: neither the payloads nor all the keys are ever
-    held in Python.
+    id. The narrow keys of the runs (id, content hash, status, time, arrival ``seq``) are then
+    merged in id order and compared with the parent's live keys one id range at a time, which
+    writes the manifest delta; the chosen rows stream from the sorted runs into the version
+    file by a k-way merge holding about one small row group per run. Memory holds the
+    parent's live keys (about 50 bytes a record, in Arrow) and one range; never the payloads,
+    and never a hash table of every key.
     """
 
     def __init__(self, writer: SnapshotWriter, entity: str, mode: str) -> None:
@@ -558,13 +553,7 @@ class _EntityLanding:
                 "bytes": 0,
                 "digest": digest,
             }
-        con = _duckdb(self.spill)
-        try:
-            stats, keep = self._diff(con, parent_stats)
-        finally:
-            # Closed before the payloads are merged: DuckDB's memory is handed back first, so
-            # the merge's peak does not come on top of the diff's.
-            con.close()
+        stats, keep = self._diff(parent_stats)
         if keep is not None:
             self._write_new_versions(*keep)
         self._close_versions()
@@ -574,142 +563,83 @@ class _EntityLanding:
         return stats
 
     def _diff(
-        self, con: duckdb.DuckDBPyConnection, parent_stats: dict[str, Any]
+        self, parent_stats: dict[str, Any]
     ) -> tuple[dict[str, Any], tuple[pa.BooleanArray, int] | None]:
         """The entity's statistics (versions not yet written), and which rows to write.
 
-        Writes the manifest delta and any checkpoint; returns, when new versions are due, the
-        mask of the arrival orders (``seq``) to write and how many rows that is.
+        The winning incoming keys and the parent's live manifest are walked together in id
+        order (:mod:`qbo_pipeline.lake.key_diff`); the manifest delta is written as they go,
+        any checkpoint after. Returns, when new versions are due, the mask of the arrival
+        orders (``seq``) to write and how many rows that is.
         """
-        if self.runs:
-            runs = ", ".join(_literal(p) for p in self.runs)
-            con.execute(f"create view incoming as select * from read_parquet([{runs}])")
-        else:
-            empty = _RUN_SCHEMA.empty_table()
-            con.register("incoming", empty)
-        con.register("parent_parts", self._parent_parts())
-        # Aggregates, not window functions: DuckDB's hash aggregate spills to disk. The max of
-        # a struct picks a whole row; its leading fields rank it and ``seq`` never ties.
-        con.execute(
-            "create table parent as select id, w.content_hash as content_hash from ("
-            " select id, max({'seq': seq, 'op': op, 'content_hash': content_hash}) as w"
-            " from parent_parts group by id) where w.op = 'upsert'"
-        )
-        con.unregister("parent_parts")
-        # Per id, a Deleted row wins, then the newest last_updated_at, then the last to arrive.
-        con.execute(
-            "create table winners as select id, w.deleted as deleted, w.seq as seq,"
-            " w.content_hash as content_hash from ("
-            " select id, max({'deleted': coalesce(status = 'Deleted', false),"
-            "  'updated': coalesce(last_updated_at, 'epoch'::timestamptz), 'seq': seq,"
-            "  'content_hash': content_hash}) as w"
-            " from incoming group by id)"
-        )
-        con.execute(
-            "create table upserts as select w.id, w.content_hash, w.seq,"
-            " p.content_hash as parent_hash"
-            " from winners w left join parent p on w.id = p.id"
-            " where not w.deleted and p.content_hash is distinct from w.content_hash"
-        )
-        if self.mode == "full":
-            gone = "anti join (select id from winners where not deleted) w on p.id = w.id"
-        else:
-            gone = "semi join (select id from winners where deleted) w on p.id = w.id"
-        con.execute(f"create table deletes as select p.id, p.content_hash from parent p {gone}")
-        parent_live, n_up, n_new, n_del = con.execute(
-            "select (select count(*) from parent), (select count(*) from upserts),"
-            " (select count(*) from upserts where parent_hash is null),"
-            " (select count(*) from deletes)"
-        ).fetchone()
-        live_count = parent_live + n_new - n_del
-        digest = self._digest(con, parent_stats)
-        self._find_stored(con, n_up)
-        keep = self._versions_to_write(con)
-        nbytes = self._write_delta(con) if n_up + n_del else 0
+        diff = KeyDiff(self.writer.parent_hashes(self.entity), full=self.mode == "full")
+        # Without a parent nothing can be stored already: the upserts' seq is all it takes.
+        kept = ["id", "content_hash", "seq"] if self.writer.parent is not None else ["seq"]
+        upserts: list[pa.Table] = []
+        delta = _SortedFile(self.realm.fs, self.manifest_path, records.MANIFEST_SCHEMA)
+        try:
+            merged = _merge_runs(self.runs, None, columns=KEY_COLUMNS)
+            for winners in itertools.chain(winning_keys(merged), [None]):
+                change = diff.step(winners)
+                delta.write(change.delta(self.entity))
+                upserts.append(change.upserts.select(kept))
+        finally:
+            nbytes = delta.close()
+        keep = self._versions_to_write(pa.concat_tables(upserts))
         stats: dict[str, Any] = {
             "mode": self.mode,
-            "live": live_count,
+            "live": diff.live,
             "fetched": self.fetched,
-            "upserts": n_up,
-            "deletes": n_del,
+            "upserts": diff.upserts,
+            "deletes": diff.deletes,
             "versions_written": 0,
             "bytes": nbytes,
-            "digest": digest,
+            "digest": diff.digest(parent_stats.get("digest")),
         }
-        if self._wants_checkpoint(n_up + n_del, live_count):
-            stats["bytes"] += self._write_checkpoint(con)
+        if self._wants_checkpoint(diff.upserts + diff.deletes, diff.live):
+            stats["bytes"] += self._write_checkpoint(diff.parent)
             stats["checkpoint"] = True
         return stats, keep
 
-    def _parent_parts(self) -> pa.RecordBatchReader:
-        """The parent's checkpoint and deltas of the entity as one stream (``seq`` added)."""
+    def _stored(self, upserts: pa.Table) -> pa.BooleanArray | None:
+        """Which upsert keys a committed snapshot already stores (reverts); None for none.
+
+        The parent's version files are searched by id, :data:`STORED_FILTER_MAX` upserts at
+        a time, one scanned batch at a time.
+        """
         parent = self.writer.parent
-        parts: Iterator[pa.Table] = iter(())
-        if parent is not None and self.entity in parent.entities:
-            parts = self.realm._fold_parts(self.writer.parent_chain(), self.entity)
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            for part in parts:
-                yield from part.cast(_PARTS_SCHEMA).to_batches()
-
-        return pa.RecordBatchReader.from_batches(_PARTS_SCHEMA, batches())
-
-    def _digest(self, con: duckdb.DuckDBPyConnection, parent_stats: dict[str, Any]) -> str:
-        """Update the parent's digest by the delta (the digest is a sum)."""
-        parent_digest = parent_stats.get("digest")
-        if parent_digest is None:
-            base = _sql_digest(con, "select id, content_hash from parent")
-        else:
-            base = int(parent_digest, 16)
-        minus = _sql_digest(
-            con,
-            "select id, parent_hash from upserts where parent_hash is not null"
-            " union all select id, content_hash from deletes",
-        )
-        plus = _sql_digest(con, "select id, content_hash from upserts")
-        return f"{(base - minus + plus) % (1 << 64):016x}"
-
-    def _find_stored(self, con: duckdb.DuckDBPyConnection, n_up: int) -> None:
-        """Table ``stored``: upsert keys a committed snapshot already stores (reverts)."""
-        con.execute("create table stored (id varchar, content_hash varchar)")
-        parent = self.writer.parent
-        if parent is None or n_up == 0:
-            return
+        if parent is None or upserts.num_rows == 0:
+            return None
         files = self.realm.version_files(parent.snapshot_id, self.entity)
         if not files:
-            return
-        expr = None
-        if n_up <= STORED_FILTER_MAX:
-            ids = con.execute("select id from upserts").to_arrow_table()["id"].combine_chunks()
-            expr = pc.field("id").isin(ids.cast(pa.string()))
-        old = self.realm.fs.scan(files, records.VERSION_SCHEMA, ["id", "content_hash"], expr)
-        con.register("old_keys", old)
-        con.execute(
-            "insert into stored select distinct o.id, o.content_hash from old_keys o"
-            " semi join upserts u on o.id = u.id and o.content_hash = u.content_hash"
-        )
-        con.unregister("old_keys")
+            return None
+        found: list[pa.Array] = []
+        for start in range(0, upserts.num_rows, STORED_FILTER_MAX):
+            part = upserts.slice(start, STORED_FILTER_MAX)
+            wanted = _keys(part["id"], part["content_hash"])
+            hit = pa.array([False] * part.num_rows)
+            expr = pc.field("id").isin(part["id"].combine_chunks())
+            columns = ["id", "content_hash"]
+            for batch in self.realm.fs.scan(files, records.VERSION_SCHEMA, columns, expr):
+                if batch.num_rows:
+                    old = _keys(batch.column(0), batch.column(1))
+                    hit = pc.or_(hit, pc.is_in(wanted, value_set=old))
+            found.append(hit)
+        return pa.concat_arrays(found)
 
-    def _versions_to_write(
-        self, con: duckdb.DuckDBPyConnection
-    ) -> tuple[pa.BooleanArray, int] | None:
+    def _versions_to_write(self, upserts: pa.Table) -> tuple[pa.BooleanArray, int] | None:
         """Which arrival orders (``seq``) to write: one per upsert key not stored before.
 
-        DuckDB picks the rows on narrow keys only; None when there is nothing to write.
+        None when there is nothing to write.
         """
-        con.execute(
-            "create table todo as select u.seq from upserts u"
-            " anti join stored s on u.id = s.id and u.content_hash = s.content_hash"
-        )
-        (expected,) = con.execute("select count(*) from todo").fetchone()
-        if not expected:
+        stored = self._stored(upserts)
+        seqs = upserts["seq"].combine_chunks()
+        if stored is not None:
+            seqs = seqs.filter(pc.invert(stored))
+        if not len(seqs):
             return None
-        seqs = pa.chunked_array(
-            [b.column(0) for b in con.execute("select seq from todo").to_arrow_reader(1 << 16)],
-            pa.int64(),
-        )
-        keep = pc.is_in(pa.array(range(self.seq), pa.int64()), value_set=seqs.combine_chunks())
-        return keep, int(expected)
+        keep = pc.is_in(pa.array(range(self.seq), pa.int64()), value_set=seqs)
+        return keep, len(seqs)
 
     def _write_new_versions(self, keep: pa.BooleanArray, expected: int) -> None:
         """Write the kept rows, sorted by id.
@@ -736,38 +666,24 @@ class _EntityLanding:
                 f"{self._where()}: wrote {self.written} record versions, expected {expected}"
             )
 
-    def _write_delta(self, con: duckdb.DuckDBPyConnection) -> int:
-        reader = con.execute(
-            "select $entity as entity, id, op, content_hash from ("
-            " select id, 'upsert' as op, content_hash from upserts"
-            " union all select id, 'delete' as op, null as content_hash from deletes"
-            ") order by id",
-            {"entity": self.entity},
-        ).to_arrow_reader(1 << 16)
-        return self._write_sorted(reader, records.MANIFEST_SCHEMA, self.manifest_path)
-
-    def _write_checkpoint(self, con: duckdb.DuckDBPyConnection) -> int:
-        reader = con.execute(
-            "select $entity as entity, id, content_hash from ("
-            " select p.id, p.content_hash from parent p anti join ("
-            "  select id from upserts union all select id from deletes) x on p.id = x.id"
-            " union all select id, content_hash from upserts"
-            ") order by id",
-            {"entity": self.entity},
-        ).to_arrow_reader(1 << 16)
-        return self._write_sorted(reader, records.LIVE_MANIFEST_SCHEMA, self.checkpoint_path)
-
-    def _write_sorted(self, reader: pa.RecordBatchReader, schema: pa.Schema, path: str) -> int:
-        fs = self.realm.fs
-        with (
-            fs.open_write(path) as sink,
-            pq.ParquetWriter(
-                sink, schema, compression="zstd", sorting_columns=[pq.SortingColumn(1)]
-            ) as out,
-        ):
-            for batch in reader:
-                out.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=1 << 20)
-        return fs.size(path)
+    def _write_checkpoint(self, parent: pa.Table) -> int:
+        """Write the entity's whole live manifest: the parent's, folded with this delta."""
+        base = parent.append_column("op", pa.array([records.UPSERT] * parent.num_rows))
+        base = base.select(["id", "op", "content_hash"])
+        delta = self.realm.fs.read_parquet(self.manifest_path, columns=["id", "op", "content_hash"])
+        live = fold_deltas(
+            [
+                base.append_column("seq", pa.array([0] * base.num_rows, pa.int32())),
+                delta.append_column("seq", pa.array([1] * delta.num_rows, pa.int32())),
+            ]
+        )
+        entity = pa.array([self.entity] * live.num_rows, pa.string())
+        out = _SortedFile(self.realm.fs, self.checkpoint_path, records.LIVE_MANIFEST_SCHEMA)
+        try:
+            out.write(live.add_column(0, "entity", entity))
+        finally:
+            nbytes = out.close()
+        return nbytes
 
     def _wants_checkpoint(self, delta_rows: int, live: int) -> bool:
         """Whether this snapshot should keep a full manifest of the entity (FORMAT.md)."""
@@ -787,8 +703,11 @@ class _EntityLanding:
 class _SortedRun:
     """One id-sorted spilled run, read a row group at a time, keeping only the wanted rows."""
 
-    def __init__(self, path: str, keep: pa.BooleanArray | None) -> None:
+    def __init__(
+        self, path: str, keep: pa.BooleanArray | None, columns: list[str] | None = None
+    ) -> None:
         self._file = pq.ParquetFile(path)
+        self._columns = columns
         self._groups = self._file.metadata.num_row_groups
         self._next = 0
         self._keep = keep
@@ -806,7 +725,7 @@ class _SortedRun:
             self.done = True
             self._file.close()
             return
-        group = self._file.read_row_group(self._next)
+        group = self._file.read_row_group(self._next, columns=self._columns)
         self._next += 1
         if group.num_rows == 0:
             return
@@ -834,13 +753,17 @@ class _SortedRun:
         return kept.slice(0, cut)
 
 
-def _merge_runs(paths: list[str], keep: pa.BooleanArray | None) -> Iterator[pa.Table]:
+def _merge_runs(
+    paths: list[str], keep: pa.BooleanArray | None, *, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
     """The rows of the id-sorted runs whose ``seq`` is kept (all for None), in id order.
+
+    ``columns`` reads only those (they must include ``id``, and ``seq`` with ``keep``).
 
     Every run is read up to a common frontier (the lowest id some unfinished run has read
     through); rows up to it can no longer be preceded by an unread row, so they go out.
     """
-    runs = [_SortedRun(path, keep) for path in paths]
+    runs = [_SortedRun(path, keep, columns) for path in paths]
     for run in runs:
         run.advance()
     while True:
@@ -878,32 +801,60 @@ def _as_versions(rows: pa.Table, constants: dict[str, str]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=records.VERSION_SCHEMA)
 
 
-def _duckdb(spill: str) -> duckdb.DuckDBPyConnection:
-    """A private DuckDB database in the spill folder, capped in memory."""
-    con = duckdb.connect(
-        os.path.join(spill, "work.duckdb"),
-        config={
-            "threads": 1,
-            "memory_limit": WRITER_MEMORY_LIMIT,
-            "allocator_flush_threshold": WRITER_ALLOCATOR_FLUSH,
-            "temp_directory": os.path.join(spill, "tmp"),
-            "preserve_insertion_order": False,
-        },
-    )
-    con.execute("set TimeZone = 'UTC'")
-    return con
+def _keys(ids: pa.Array | pa.ChunkedArray, hashes: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``id``, unit separator, ``content_hash``: one comparable key per version."""
+    joined = pc.binary_join_element_wise(ids, hashes, "\x1f")
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
-def _sql_digest(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    """The (integer) digest of the ``id, hash`` rows of a query, streamed."""
-    total = 0
-    for batch in con.execute(sql).to_arrow_reader(1 << 16):
-        total += int(records.table_digest(batch.column(0), batch.column(1)), 16)
-    return total % (1 << 64)
+class _SortedFile:
+    """A Parquet file of rows that arrive in id order, written a large row group at a time.
 
+    Nothing is created until the first row arrives: no rows, no file (``close`` returns 0).
+    """
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    def __init__(self, fs: Any, path: str, schema: pa.Schema) -> None:
+        self._fs = fs
+        self._path = path
+        self._schema = schema
+        self._pending: list[pa.Table] = []
+        self._held = 0
+        self._sink: Any = None
+        self._out: pq.ParquetWriter | None = None
+
+    def write(self, rows: pa.Table) -> None:
+        if not rows.num_rows:
+            return
+        self._pending.append(rows.cast(self._schema))
+        self._held += rows.num_rows
+        if self._held >= MANIFEST_ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._held:
+            return
+        if self._out is None:
+            self._sink = self._fs.open_write(self._path)
+            self._out = pq.ParquetWriter(
+                self._sink,
+                self._schema,
+                compression="zstd",
+                sorting_columns=[pq.SortingColumn(self._schema.get_field_index("id"))],
+            )
+        table = pa.concat_tables(self._pending)
+        self._pending, self._held = [], 0
+        self._out.write_table(table, row_group_size=MANIFEST_ROW_GROUP)
+
+    def close(self) -> int:
+        """Write what is left and close; the file's size (0 when there was nothing)."""
+        try:
+            self._flush()
+        finally:
+            if self._out is not None:
+                self._out.close()
+            if self._sink is not None:
+                self._sink.close()
+        return self._fs.size(self._path) if self._out is not None else 0
 
 
 def _as_batches(item: pa.RecordBatch | pa.Table) -> list[pa.RecordBatch]:

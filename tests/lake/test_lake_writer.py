@@ -234,7 +234,15 @@ def test_exception_inside_the_writer_aborts(realm: RealmLake, tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     "stage",
-    ["_flush", "_write_versions", "_finish", "_write_delta", "put_report", "write_commit"],
+    [
+        "_flush",
+        "_write_versions",
+        "_finish",
+        "_SortedFile.write",
+        "_versions_to_write",
+        "put_report",
+        "write_commit",
+    ],
 )
 def test_crash_at_each_stage_leaves_no_visible_snapshot(
     realm: RealmLake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
@@ -249,15 +257,16 @@ def test_crash_at_each_stage_leaves_no_visible_snapshot(
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError(f"disk failed in {stage}")
 
-    owner = (
-        RealmLake
-        if stage == "write_commit"
-        else writer_mod.SnapshotWriter
-        if stage == "put_report"
-        else writer_mod._EntityLanding
-    )
+    owner: type = writer_mod._EntityLanding
+    method = stage
+    if stage == "write_commit":
+        owner = RealmLake
+    elif stage == "put_report":
+        owner = writer_mod.SnapshotWriter
+    elif "." in stage:
+        owner, method = getattr(writer_mod, stage.split(".")[0]), stage.split(".")[1]
     with monkeypatch.context() as patch:
-        patch.setattr(owner, stage, boom)
+        patch.setattr(owner, method, boom)
         with pytest.raises(OSError, match=stage), realm.begin(kind="full", server_time=day(1)) as w:
             for name, payloads in changed.items():
                 w.write_entity(name, [batch(name, payloads)], mode="full", qbo_count=None)
