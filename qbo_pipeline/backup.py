@@ -33,11 +33,11 @@ from typing import Any, Literal, Protocol
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import REPORTS, Entity
 from qbo_pipeline.lake import records
+from qbo_pipeline.lake.fs import streamed_parquet
 from qbo_pipeline.lake.lake import RealmLake, SnapshotInfo
 from qbo_pipeline.memory import configure_for_backup, release_unused_memory
 from qbo_pipeline.qbo.http import QBOClient
@@ -409,7 +409,7 @@ def _staged_batches(staging: str, entity: Entity) -> Iterator[pa.RecordBatch]:
         return
     for path in sorted(fs.glob(f"{folder}/*.parquet")):
         with fs.open(path, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
+            parquet = streamed_parquet(handle)
             # Small batches: the writer chunks by bytes, and one 10k-row batch of the 1M
             # company's Invoices is already about 40 MB.
             for batch in parquet.iter_batches(batch_size=2_000):

@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import fsspec
 import pyarrow as pa
@@ -24,6 +24,17 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from qbo_pipeline.lake.errors import LakeError
+
+
+def streamed_parquet(source: Any) -> pq.ParquetFile:
+    """Open a Parquet file (a path or a binary file) to read a batch or row group at a time.
+
+    Without pre-buffering: pyarrow's default reads every row group's column chunks ahead on the
+    first ``iter_batches`` and keeps them until the file is closed, so streaming a file held
+    all of it in memory (85 MB for the 1M company's staged Invoices, invisible in
+    ``pyarrow.total_allocated_bytes`` unless Arrow's C++ default pool is the one counted).
+    """
+    return pq.ParquetFile(source, memory_map=False, pre_buffer=False)
 
 
 class LakeFS:
@@ -199,8 +210,8 @@ class LakeFS:
         into Python, which can abort the interpreter at exit).
         """
         if self.is_local:
-            return pq.ParquetFile(path, memory_map=False)
-        return pq.ParquetFile(self.fs.open(path, "rb"), pre_buffer=False)
+            return streamed_parquet(path)
+        return streamed_parquet(self.fs.open(path, "rb"))
 
     def read_parquet(self, path: str, columns: Sequence[str] | None = None) -> pa.Table:
         """Read a whole Parquet file (or some of its columns)."""

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from qbo_pipeline import entities as catalogue
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.errors import CountMismatchError, InvalidRecordError, LakeError
+from qbo_pipeline.lake.fs import streamed_parquet
 from qbo_pipeline.lake.key_diff import KEY_COLUMNS, KeyDiff, winning_keys
 from qbo_pipeline.lake.lake import (
     DATA_AREAS,
@@ -715,7 +716,7 @@ class _SortedRun:
     def __init__(
         self, path: str, keep: pa.BooleanArray | None, columns: list[str] | None = None
     ) -> None:
-        self._file = pq.ParquetFile(path)
+        self._file = streamed_parquet(path)
         self._columns = columns
         self._groups = self._file.metadata.num_row_groups
         self._next = 0
