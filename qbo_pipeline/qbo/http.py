@@ -50,12 +50,13 @@ log = get_logger(__name__)
 _GET_QUERY_LIMIT = 1500
 """Longer statements are POSTed as ``application/text`` instead of sent in the URL."""
 
-PAGES_DIGESTED_AT_ONCE = 2
+PAGES_DIGESTED_AT_ONCE = 1
 """Query answers parsed and digested at once (:meth:`QBOClient.query` with ``digest``).
 
 Ten pages can be in flight; parsed all at once, each a few times its JSON in Python objects,
-they held up to ten parsed pages together while the GIL let one thread work at a time. The
-network stays ten wide: only the parsing and digesting take turns."""
+they held up to ten parsed pages together while the GIL let one thread work at a time anyway.
+The network stays ten wide: only the parsing and digesting take turns. One turn: at 1M
+transactions the extraction's peak fell 253 -> 245 MiB from two turns, at the same speed."""
 
 _TRANSIENT = (
     requests.ConnectionError,
