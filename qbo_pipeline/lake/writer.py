@@ -72,7 +72,7 @@ the largest, are 440 MiB)."""
 MANIFEST_ROW_GROUP = 65_536
 """Rows per row group of a manifest delta or checkpoint."""
 STORED_FILTER_MAX = 100_000
-"""Up to this many upserts, the search for already-stored versions filters by id."""
+"""Upserts looked for at once among the already-stored versions (a filter by their ids)."""
 CHECKPOINT_FRACTION = 0.5
 """Keep a checkpoint when the deltas since the last one reach this fraction of the live set..."""
 CHECKPOINT_MAX_LINKS = 50
@@ -94,14 +94,6 @@ _RESERVED = frozenset(
         "reports",
         "totals",
     }
-)
-_PARTS_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string()),
-        pa.field("op", pa.string()),
-        pa.field("content_hash", pa.string()),
-        pa.field("seq", pa.int32()),
-    ]
 )
 _ID_INDEX = records.VERSION_SCHEMA.get_field_index("id")
 _RUN_SCHEMA = records.LANDING_SCHEMA.append(pa.field("seq", pa.int64()))
