@@ -38,7 +38,14 @@ _UPSERT_SCHEMA = pa.schema(
         pa.field("parent_hash", pa.string()),
     ]
 )
-_KEYS_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("content_hash", pa.string())])
+_NO_WINNERS = pa.table(
+    {
+        "id": pa.array([], pa.string()),
+        "deleted": pa.array([], pa.bool_()),
+        "seq": pa.array([], pa.int64()),
+        "content_hash": pa.array([], pa.string()),
+    }
+)
 
 
 def winning_keys(merged: Iterable[pa.Table], chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
@@ -145,14 +152,7 @@ class KeyDiff:
         """Compare the winners of one id range (None: every parent id not yet compared)."""
         if winners is None or winners.num_rows == 0:
             end = len(self._ids) if winners is None else self._at
-            winners = pa.table(
-                {
-                    "id": pa.array([], pa.string()),
-                    "deleted": pa.array([], pa.bool_()),
-                    "seq": pa.array([], pa.int64()),
-                    "content_hash": pa.array([], pa.string()),
-                }
-            )
+            winners = _NO_WINNERS
         else:
             end = _bisect_right(self._ids, winners["id"][-1].as_py(), self._at)
         base = self.parent.slice(self._at, end - self._at)
@@ -220,8 +220,3 @@ def _bisect_right(ids: pa.Array, high: str, low: int) -> int:
         else:
             top = middle
     return low
-
-
-def empty_keys() -> pa.Table:
-    """An empty live manifest (``id, content_hash``)."""
-    return _KEYS_SCHEMA.empty_table()

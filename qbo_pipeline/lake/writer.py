@@ -653,7 +653,7 @@ class _EntityLanding:
             if not rows.num_rows:
                 continue
             if not pending and not self.written:
-                group = _version_group_rows(rows)
+                group = _rows_per_group(rows, VERSION_ROW_GROUP, VERSION_GROUP_BYTES)
             pending.append(rows)
             held += rows.num_rows
             while held >= group:
@@ -787,18 +787,17 @@ def _merge_runs(
                 run.advance()
 
 
+def _rows_per_group(rows: pa.Table, most_rows: int, most_bytes: int) -> int:
+    """Rows per row group for rows like these: up to ``most_rows``, about ``most_bytes`` each."""
+    if rows.num_rows == 0:
+        return most_rows
+    per_row = max(1, rows.nbytes // rows.num_rows)
+    return max(1, min(most_rows, most_bytes // per_row))
+
+
 def _group_rows(rows: pa.Table) -> int:
     """Rows per row group of a spilled run: up to RUN_ROW_GROUP, about RUN_GROUP_BYTES each."""
-    if rows.num_rows == 0:
-        return RUN_ROW_GROUP
-    per_row = max(1, rows.nbytes // rows.num_rows)
-    return max(1, min(RUN_ROW_GROUP, RUN_GROUP_BYTES // per_row))
-
-
-def _version_group_rows(rows: pa.Table) -> int:
-    """Rows per version row group: up to VERSION_ROW_GROUP, about VERSION_GROUP_BYTES each."""
-    per_row = max(1, rows.nbytes // rows.num_rows)
-    return max(1, min(VERSION_ROW_GROUP, VERSION_GROUP_BYTES // per_row))
+    return _rows_per_group(rows, RUN_ROW_GROUP, RUN_GROUP_BYTES)
 
 
 def _as_versions(rows: pa.Table, constants: dict[str, str]) -> pa.Table:
