@@ -410,18 +410,22 @@ class QBOClient:
                 raise TransportError(f"the query answer has no QueryResponse: {statement[:80]}")
             return found if digest is None else digest(found)
 
+        # Only a digesting caller takes a turn: counts and small reads need none.
+        gated = response if digest is not None else None
         if len(statement) > _GET_QUERY_LIMIT:
-            return self._call(
+            answer = self._call(
                 "POST",
                 "query",
                 data=statement.encode("utf-8"),
                 headers={"Content-Type": "application/text"},
                 idempotent=True,
-                digest=response,
+                digest=gated,
             )
-        return self._call(
-            "GET", "query", params={"query": statement}, idempotent=True, digest=response
-        )
+        else:
+            answer = self._call(
+                "GET", "query", params={"query": statement}, idempotent=True, digest=gated
+            )
+        return answer if gated is not None else response(answer)
 
     def count(
         self,
