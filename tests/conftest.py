@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -13,85 +11,23 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies, realm_id_for
+from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies
 from qbo_pipeline.sandbox.store import SandboxStore
 
 REDIRECT_URI = "http://127.0.0.1:1/callback"
 
+FIXTURES = Path(__file__).with_name("fixtures")
+"""The tests' own data files, inside the repository (see fixtures/README.md)."""
 
-def _fallback_company(store: SandboxStore, realm_id: str) -> None:
-    """TEMPORARY: a tiny company for when the DATA half's generator has not landed yet."""
-    start = datetime.now(UTC) - timedelta(days=2)
-    store.create_realm(realm_id, "Sandbox Company_US_1", clock_start=datetime.now(UTC))
-    stamp = start.isoformat(timespec="seconds")
-    meta = {"CreateTime": stamp, "LastUpdatedTime": stamp}
-
-    def rec(record_id: int, **fields: Any) -> dict[str, Any]:
-        return {
-            "Id": str(record_id),
-            "SyncToken": "0",
-            "domain": "QBO",
-            "sparse": False,
-            "MetaData": dict(meta),
-            **fields,
-        }
-
-    store.bulk_load(realm_id, "CompanyInfo", [rec(1, CompanyName="Sandbox Company_US_1")])
-    store.bulk_load(realm_id, "Preferences", [rec(1, AccountingInfoPrefs={})])
-    store.bulk_load(
-        realm_id,
-        "Account",
-        [
-            rec(1, Name="Services", AccountType="Income", Active=True),
-            rec(
-                2, Name="Accounts Receivable (A/R)", AccountType="Accounts Receivable", Active=True
-            ),
-        ],
-    )
-    store.bulk_load(
-        realm_id,
-        "Customer",
-        [rec(i, DisplayName=f"Customer {i}", Active=True) for i in range(1, 30)],
-    )
-    store.bulk_load(
-        realm_id,
-        "Item",
-        [
-            rec(1, Name="Services", Type="Service", Active=True, IncomeAccountRef={"value": "1"}),
-        ],
-    )
-    store.bulk_load(
-        realm_id,
-        "Invoice",
-        [
-            rec(
-                i,
-                CustomerRef={"value": str(1 + i % 29)},
-                TxnDate="2024-01-01",
-                TotalAmt=100,
-                Balance=100,
-                Line=[
-                    {
-                        "Amount": 100,
-                        "DetailType": "SalesItemLineDetail",
-                        "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
-                    }
-                ],
-            )
-            for i in range(1, 32)
-        ],
-    )
+SAMPLES = FIXTURES / "samples"
+"""Real QBO wire captures; ``samples/extra`` holds the further ones (MANIFEST.txt says whence)."""
 
 
 def build_state(path: Path, realms: int = 1) -> Path:
     """Create a sandbox state file with ``realms`` generated companies."""
     store = SandboxStore(path)
     try:
-        if importlib.util.find_spec("qbo_pipeline.sandbox.generator") is not None:
-            ensure_companies(store, realms)
-        else:
-            for index in range(realms):
-                _fallback_company(store, realm_id_for(index))
+        ensure_companies(store, realms)
     finally:
         store.close()
     return path

@@ -1,14 +1,12 @@
 """The entity catalogue: complete, consistent, and ordered for restore."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Kind, Removal
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "qbo-reference" / "samples"
+from tests.conftest import SAMPLES
 
 QBO_API_ENTITIES = {
     # Name-list

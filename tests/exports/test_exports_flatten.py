@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,8 +10,7 @@ import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.exports import flatten as F
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "qbo-reference" / "samples"
+from tests.conftest import SAMPLES
 
 
 def sample_payloads() -> dict[str, list[dict[str, Any]]]:

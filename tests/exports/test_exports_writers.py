@@ -28,8 +28,8 @@ from qbo_pipeline.exports.csv import read_entity
 from qbo_pipeline.exports.files import BOM, ExportedFile
 from qbo_pipeline.exports.naming import file_name, safe_component, timestamp
 from qbo_pipeline.exports.xml import NAMESPACE
+from tests.conftest import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "qbo-reference" / "samples"
 SERVER_TIME = datetime(2026, 11, 21, 5, 30, 12, 123456, tzinfo=UTC)
 SNAPSHOT = "20261121T053012.123456Z"
 STAMP = "2026-11-21-053012"

@@ -16,7 +16,7 @@ from qbo_pipeline.lake import records
 from qbo_pipeline.lake.lake import RealmLake, SnapshotInfo
 
 SAMPLES = Path(__file__).with_name("lake_samples.json")
-"""Payloads cut from shared/qbo-reference/samples (real QBO sandbox wire captures)."""
+"""Payloads cut from tests/fixtures/samples (real QBO sandbox wire captures)."""
 
 T0 = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -12,12 +11,13 @@ from lake_helpers import samples
 from qbo_pipeline import entities
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.errors import InvalidRecordError
+from tests.conftest import SAMPLES
 
-EXTRA = Path(__file__).resolve().parents[3] / "shared" / "qbo-reference" / "samples" / "extra"
+EXTRA = SAMPLES / "extra"
 
 
 def capture(name: str) -> dict[str, Any]:
-    """A real QBO wire capture of shared/qbo-reference/samples/extra."""
+    """A real QBO wire capture of tests/fixtures/samples/extra."""
     return json.loads((EXTRA / name).read_text())
 
 

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qbo_pipeline import entities
+from tests.conftest import SAMPLES
 
-SAMPLES = Path("/work/shared/qbo-reference/samples")
 REALM = "9341453908059321"
 
 VERSION_SCHEMA = pa.schema(

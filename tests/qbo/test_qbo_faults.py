@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 import pytest
 
 from qbo_pipeline.qbo import faults
 from qbo_pipeline.qbo.faults import parse_fault
-
-SAMPLES = Path("/work/shared/qbo-reference/samples")
+from tests.conftest import SAMPLES
 
 # (file, HTTP status it came with, class, code)
 ERROR_SAMPLES = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,8 @@ from qbo_pipeline.restore.audit import AuditLog
 from qbo_pipeline.restore.model import REQUEST_ID_MAX, Action, Plan, Step, request_id
 from qbo_pipeline.restore.review import plan_html, plan_table
 from qbo_pipeline.restore.store import PlanNotFound, PlanStore, RestoreError
+from tests.conftest import SAMPLES
 
-SAMPLES = Path("/work/shared/qbo-reference/samples")
 E = entities.ENTITIES
 
 

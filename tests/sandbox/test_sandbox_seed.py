@@ -10,11 +10,9 @@ import pytest
 
 from qbo_pipeline.sandbox.seed import seed_from_folder
 from qbo_pipeline.sandbox.store import SandboxStore
+from tests.conftest import SAMPLES
 
-SAMPLES = Path("/work/shared/qbo-reference/samples")
 REALM = "4620816365000000004"
-
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="reference samples not present")
 
 
 def test_seeds_every_query_response_and_single_read(tmp_path: Path) -> None:

@@ -11,9 +11,7 @@ from typing import Any
 import requests
 
 from qbo_pipeline.sandbox.server import SandboxServer
-from tests.conftest import sandbox_token
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "qbo-reference" / "samples"
+from tests.conftest import SAMPLES, sandbox_token
 
 
 def _session(sandbox: SandboxServer, realm: str | None = None) -> tuple[str, dict[str, str]]:

@@ -22,9 +22,9 @@ from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.seed import seed_from_folder
 from qbo_pipeline.sandbox.server import SandboxServer
 from qbo_pipeline.sandbox.store import SandboxStore
-from tests.conftest import sandbox_token
+from tests.conftest import SAMPLES, sandbox_token
 
-EXTRA = Path(__file__).resolve().parents[3] / "shared" / "qbo-reference" / "samples" / "extra"
+EXTRA = SAMPLES / "extra"
 RATE_CAPTURE = json.loads((EXTRA / "exchangerate_doc.json").read_text())["ExchangeRate"]
 RECURRING_CAPTURE = json.loads((EXTRA / "recurringtransaction_doc.json").read_text())[
     "QueryResponse"
