@@ -13,18 +13,17 @@ from typer.testing import CliRunner
 from qbo_pipeline import entities
 from qbo_pipeline.cli import app
 from qbo_pipeline.exports import read_manifest
+from qbo_pipeline.lake import records
+from qbo_pipeline.lake.lake import Lake
+from tests.conftest import SAMPLES
 
-lake_mod = pytest.importorskip("qbo_pipeline.lake.lake", reason="the lake reader has not landed")
-records = pytest.importorskip("qbo_pipeline.lake.records")
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "qbo-reference" / "samples"
 REALM = "9341453908059321"
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """A lake with two snapshots of invoices and bills, and the settings pointing at it."""
-    realm = lake_mod.Lake(tmp_path / "lake").realm(REALM)
+    realm = Lake(tmp_path / "lake").realm(REALM)
     invoices = json.loads((SAMPLES / "query_invoice_all.json").read_text())["QueryResponse"][
         "Invoice"
     ]

@@ -14,12 +14,11 @@ import pytest
 from qbo_pipeline import entities
 from qbo_pipeline.exports import ExportError, export_snapshot
 from qbo_pipeline.exports.csv import read_export
+from qbo_pipeline.lake import records
+from qbo_pipeline.lake.errors import SnapshotNotFound
+from qbo_pipeline.lake.lake import Lake
+from tests.conftest import SAMPLES
 
-lake_mod = pytest.importorskip("qbo_pipeline.lake.lake", reason="the lake reader has not landed")
-records = pytest.importorskip("qbo_pipeline.lake.records")
-lake_errors = pytest.importorskip("qbo_pipeline.lake.errors")
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "qbo-reference" / "samples"
 FIRST = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
 SECOND = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
 COMPANY = "Zoë's Café 🚀 & Sons"
@@ -57,7 +56,7 @@ def write_snapshot(realm: Any, when: datetime, data: dict[str, list[dict[str, An
 
 @pytest.fixture
 def realm(tmp_path: Path) -> Any:
-    return lake_mod.Lake(tmp_path / "lake").realm("9341453908059321")
+    return Lake(tmp_path / "lake").realm("9341453908059321")
 
 
 def canon(value: Any) -> bytes:
@@ -135,12 +134,12 @@ def test_entity_selection_and_errors(realm: Any, tmp_path: Path) -> None:
         export_snapshot(realm, formats=["csv"], entities=["Bill"], out_dir=out)
     with pytest.raises(ExportError, match="unknown QBO entity"):
         export_snapshot(realm, formats=["csv"], entities=["Nope"], out_dir=out)
-    with pytest.raises(lake_errors.SnapshotNotFound):
+    with pytest.raises(SnapshotNotFound):
         export_snapshot(realm, "19990101T000000.000000Z", formats=["csv"], out_dir=out)
 
 
 def test_a_lake_on_an_fsspec_url_exports_too(tmp_path: Path) -> None:
-    realm = lake_mod.Lake(f"memory://exports-test-{tmp_path.name}").realm("42")
+    realm = Lake(f"memory://exports-test-{tmp_path.name}").realm("42")
     data = {k: v for k, v in sample_payloads().items() if k in ("Invoice", "Preferences")}
     info = write_snapshot(realm, FIRST, data)
     result = export_snapshot(realm, formats=["csv", "xml"], out_dir=tmp_path / "out")
