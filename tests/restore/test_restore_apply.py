@@ -15,7 +15,7 @@ import pytest
 from qbo_pipeline import entities
 from qbo_pipeline.config import Settings
 from qbo_pipeline.qbo.connect import login_embedded, open_client
-from qbo_pipeline.qbo.faults import QBOError
+from qbo_pipeline.qbo.faults import ObjectNotFoundError
 from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
 from qbo_pipeline.restore.apply import NotApproved, apply_plan, approve
 from qbo_pipeline.restore.model import Action, Plan, request_id
@@ -62,14 +62,20 @@ def count(client: QBOClient, name: str) -> int:
 
 
 def paid_invoice(company: dict) -> tuple[str, str]:
-    """A payment applied to exactly one invoice: (payment id, invoice id)."""
+    """A payment applied to exactly one invoice: (payment id, invoice id).
+
+    The sandbox company is generated from a fixed seed, and its generator applies each invoice
+    payment to that one invoice, so such a payment is always there: not finding one is a failure.
+    """
+    pairs = []
     for (name, pid), payment in sorted(company.items()):
         if name != "Payment":
             continue
         links = [link for line in payment.get("Line") or [] for link in line.get("LinkedTxn") or []]
         if len(links) == 1 and links[0]["TxnType"] == "Invoice" and not payment.get("LinkedTxn"):
-            return pid, str(links[0]["TxnId"])
-    pytest.skip("the generated company has no payment applied to a single invoice")
+            pairs.append((pid, str(links[0]["TxnId"])))
+    assert pairs, "the generated company has no payment applied to a single invoice"
+    return pairs[0]
 
 
 def delete(client: QBOClient, name: str, record_id: str) -> None:
@@ -303,4 +309,6 @@ def test_client_errors_surface_as_step_faults_not_crashes(client, store):
     assert result.steps[0].state == "failed"
     assert result.steps[0].fault["code"] == "610"
     assert result.steps[1].state == "skipped" and "waits for step 1" in result.steps[1].detail
-    assert isinstance(QBOError("x"), Exception)
+    fault = result.steps[0].fault
+    assert fault["type"] == ObjectNotFoundError.__name__ and fault["status"] == 400
+    assert "made inactive" in fault["detail"] and fault["intuit_tid"]
