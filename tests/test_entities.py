@@ -108,10 +108,17 @@ def test_removal_rules() -> None:
     assert not entities.get("CompanyInfo").deletable
 
 
-@pytest.mark.parametrize("name", ["JournalCode", "TaxAgency", "TimeActivity", "TaxCode", "TaxRate"])
+@pytest.mark.parametrize("name", ["TaxAgency", "TimeActivity", "TaxCode", "TaxRate"])
 def test_cdc_excludes_what_qbo_excludes(name: str) -> None:
-    if name in entities.ENTITIES:
-        assert not entities.get(name).cdc
+    assert not entities.get(name).cdc
+    assert name not in {e.name for e in entities.cdc_entities()}
+
+
+def test_journal_code_which_cdc_also_excludes_is_not_in_the_catalogue() -> None:
+    """QBO's CDC excludes JournalCode too; the catalogue has no such entity (France only)."""
+    with pytest.raises(entities.UnknownEntityError, match="JournalCode"):
+        entities.get("JournalCode")
+    assert "JournalCode" not in {e.name for e in entities.cdc_entities()}
 
 
 def test_lookup_by_json_key_and_case() -> None:
