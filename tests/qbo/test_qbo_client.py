@@ -126,9 +126,12 @@ def test_delete_and_void(client: QBOClient) -> None:
     first, second = client.query(q.select(invoice, max_results=2))["Invoice"]
     gone = client.delete(invoice, first["Id"], first["SyncToken"], request_id=uuid.uuid4().hex)
     assert gone["status"] == "Deleted"
+    assert float(second["TotalAmt"]) > 0
     voided = client.void(invoice, second["Id"], second["SyncToken"], request_id=uuid.uuid4().hex)
     assert voided["Id"] == second["Id"]
-    assert float(voided.get("TotalAmt", 0)) == 0
+    # QBO's answer to a void (samples/invoice_void_response.json): amounts zeroed, noted "Voided".
+    assert voided["TotalAmt"] == 0 and voided["Balance"] == 0
+    assert "Voided" in voided["PrivateNote"]
     with pytest.raises(ValueError, match="cannot be deleted"):
         client.delete(entities.get("Customer"), "1", "0", request_id="x")
 
@@ -151,7 +154,17 @@ def test_cdc_batch_report(client: QBOClient, sandbox: SandboxServer) -> None:
     assert by_id["n"]["QueryResponse"]["totalCount"] >= 29
     assert "Fault" in by_id["bad"]
     report = client.report("TrialBalance", end_date="2030-12-31")
-    assert "Header" in report
+    assert report["Header"]["ReportName"] == "TrialBalance"
+    assert report["Header"]["EndPeriod"] == "2030-12-31"
+    rows = report["Rows"]["Row"]
+    data = [row["ColData"] for row in rows if row.get("type") == "Data"]
+    assert len(data) > 5, "a generated company's trial balance lists many accounts"
+    debit = sum(float(cols[1]["value"] or 0) for cols in data)
+    credit = sum(float(cols[2]["value"] or 0) for cols in data)
+    total = rows[-1]["Summary"]["ColData"]
+    assert total[0]["value"] == "TOTAL" and debit > 0
+    assert float(total[1]["value"]) == float(total[2]["value"]) == round(debit, 2)
+    assert round(credit, 2) == round(debit, 2)
     with pytest.raises(ValueError):
         client.batch([{"bId": str(i), "Query": "x"} for i in range(31)])
 
