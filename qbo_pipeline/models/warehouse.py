@@ -111,6 +111,83 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     return con
 
 
+class QueryRefusedError(ModelError):
+    """A query the analysts' connection does not run: not one statement, or not a read."""
+
+
+QUERY_KINDS = "select, from, with, values, describe, show, summarize"
+"""What :func:`read_statement` accepts, as analysts write it (all parse as SELECT statements)."""
+
+_STATEMENT_NAMES = {
+    "LOAD": "INSTALL/LOAD",
+    "COPY_DATABASE": "COPY FROM DATABASE",
+    "VARIABLE_SET": "SET VARIABLE",
+    "CREATE_FUNC": "CREATE MACRO",
+    "MERGE_INTO": "MERGE INTO",
+}
+
+
+def read_statement(sql: str) -> duckdb.Statement:
+    """The one read-only statement ``sql`` holds, for :func:`connect_for_queries`.
+
+    Only a SELECT statement passes (which includes ``from``, ``with``, ``values``, ``describe``,
+    ``show`` and ``summarize``): the lake folder is readable and writable on that connection, so
+    ``copy``, ``export``, ``attach``, ``install``, ``set``, ``pragma`` and ``explain analyze`` are
+    refused before they reach it.
+
+    Raises:
+        QueryRefusedError: For no statement, several statements or one that is not a SELECT.
+        duckdb.ParserException: For SQL that does not parse.
+    """
+    statements = duckdb.extract_statements(sql)
+    if not statements:
+        raise QueryRefusedError("no statement to run")
+    if len(statements) > 1:
+        raise QueryRefusedError(
+            f"{len(statements)} statements given; `qbo-backup sql` runs one statement per call"
+        )
+    statement = statements[0]
+    if statement.type != duckdb.StatementType.SELECT:
+        name = statement.type.name
+        kind = _STATEMENT_NAMES.get(name, name.replace("_", " "))
+        raise QueryRefusedError(
+            f"{kind} statements are not allowed; `qbo-backup sql` runs one read-only query "
+            f"({QUERY_KINDS})"
+        )
+    return statement
+
+
+def connect_for_queries(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse read-only for analysts' SQL, locked down to the warehouse and its lake.
+
+    The ``lake.*`` views read the lake's files directly, so the lake folder the warehouse was built
+    over (``build_info.lake_root``) is the one allowed directory; every other file, URL or
+    extension is refused (``enable_external_access = false``, no extension autoloading or
+    autoinstalling), and ``lock_configuration`` keeps any statement from undoing that. DuckDB
+    lets an allowed directory be written too: run only what :func:`read_statement` accepts.
+
+    Raises:
+        WarehouseBusyError: If another process has the file open for writing.
+        ModelError: If there is no warehouse.
+    """
+    con = connect(path, read_only=True)
+    try:
+        try:
+            row = con.execute("select lake_root from main.build_info").fetchone()
+        except duckdb.CatalogException:  # not built by this version: no lake views to serve
+            row = None
+        lake = [row[0]] if row and row[0] else []
+        con.execute("set autoinstall_known_extensions = false")
+        con.execute("set autoload_known_extensions = false")
+        con.execute("set allowed_directories = ?", [lake])
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 BUILD_MEMORY_LIMIT = "4GB"
 """What DuckDB may hold in memory while building; beyond it, it spills to ``<warehouse>.tmp``.
 Without a limit DuckDB takes 80% of the machine (19.7 GiB for the 1M benchmark company)."""

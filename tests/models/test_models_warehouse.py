@@ -15,9 +15,12 @@ from qbo_pipeline.models.runner import ModelError, default_sql_dir
 from qbo_pipeline.models.warehouse import (
     BUILD_MEMORY_LIMIT,
     BuildError,
+    QueryRefusedError,
     build_memory_limit,
     build_warehouse,
     connect,
+    connect_for_queries,
+    read_statement,
 )
 
 
@@ -321,3 +324,54 @@ def test_models_readme_queries_run(con) -> None:
     assert len(statements) >= 10
     for statement in statements:
         con.execute(statement).fetchall()
+
+
+def test_models_query_connection_reads_the_warehouse_and_its_lake_only(
+    built, tmp_path: Path
+) -> None:
+    _, warehouse = built
+    with connect_for_queries(warehouse) as q:
+        assert q.execute("select count(*) from marts.snapshots").fetchone()[0] == 3
+        assert q.execute("select count(*) from lake.versions").fetchone()[0] > 0
+        assert q.execute("select count(*) from marts.snapshot_manifest").fetchone()[0] > 0
+        assert q.execute("select count(*) from as_of('*', 'latest')").fetchone()[0] > 0
+        assert q.execute("select current_setting('TimeZone')").fetchone()[0] == "UTC"
+        outside = tmp_path / "outside.csv"
+        outside.write_text("a\n1\n")
+        for statement in (
+            f"select * from read_csv('{outside}')",
+            "select * from read_text('/etc/hostname')",
+            f"copy (select 1) to '{tmp_path / 'x.csv'}'",
+            f"attach '{tmp_path / 'other.duckdb'}' as other",
+            "install httpfs",
+            "load httpfs",
+        ):
+            with pytest.raises(duckdb.PermissionException):
+                q.execute(statement)
+        for setting in (
+            "enable_external_access = true",
+            "allowed_directories = ['/']",
+            "autoload_known_extensions = true",
+        ):
+            with pytest.raises(duckdb.InvalidInputException, match="locked"):
+                q.execute(f"set {setting}")
+    assert not (tmp_path / "x.csv").exists()
+    assert not (tmp_path / "other.duckdb").exists()
+
+
+def test_models_read_statement_takes_one_select(tmp_path: Path) -> None:
+    for sql in ("select 1", "select 1;", "from t", "with a as (select 1) from a", "show tables"):
+        assert read_statement(sql).type == duckdb.StatementType.SELECT
+    for sql, message in (
+        ("", "no statement"),
+        ("select 1; select 2", "2 statements"),
+        (f"copy (select 1) to '{tmp_path / 'x.csv'}'", "COPY statements"),
+        ("export database 'x'", "EXPORT statements"),
+        ("install httpfs", "INSTALL/LOAD statements"),
+        ("explain analyze select 1", "EXPLAIN statements"),
+        ("set enable_external_access = true", "SET statements"),
+    ):
+        with pytest.raises(QueryRefusedError, match=message):
+            read_statement(sql)
+    with pytest.raises(duckdb.ParserException):
+        read_statement("selec 1")
