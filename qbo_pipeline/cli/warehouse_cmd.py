@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -39,9 +40,24 @@ class SqlFormat(StrEnum):
     JSON = "json"
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(Text(message, style="red"))
-    return typer.Exit(1)
+USAGE_EXIT_CODE = 2
+"""The exit code of a query ``sql`` refuses to run (a usage error)."""
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(Text(message, style="red"), soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _refusal(exc: Exception) -> str:
+    """One line for a query DuckDB kept from reaching outside the warehouse and its lake."""
+    found = re.search(r'Cannot access (?:file|directory) "([^"]*)"', str(exc))
+    if found is None:
+        return str(exc).splitlines()[0]
+    return (
+        f"{found.group(1)} is outside the warehouse and its lake folder; "
+        "`qbo-backup sql` reads nothing else"
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -118,14 +134,14 @@ def register(app: typer.Typer) -> None:
         from qbo_pipeline.models.diff import ACTIONS, compute_diff
         from qbo_pipeline.models.review import render_review
         from qbo_pipeline.models.runner import ModelError
-        from qbo_pipeline.models.warehouse import build_warehouse, connect
+        from qbo_pipeline.models.warehouse import build_warehouse, connect_for_queries
 
         settings = load_settings()
         names = [n.strip() for item in entity for n in item.split(",") if n.strip()]
         try:
             if rebuild:
                 build_warehouse(settings.lake_url, settings.warehouse_path)
-            con = connect(settings.warehouse_path, read_only=True)
+            con = connect_for_queries(settings.warehouse_path)
             try:
                 result = compute_diff(
                     con,
@@ -167,25 +183,43 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sql")
     def sql(
-        query: str = typer.Argument(..., help="SQL to run on the warehouse (read-only)."),
+        query: str = typer.Argument(
+            ..., help="One read-only query (select, from, with, describe...) on the warehouse."
+        ),
         fmt: SqlFormat = typer.Option(SqlFormat.TABLE, "--format", "-f", help="Output format."),
         limit: int = typer.Option(1000, help="Most rows shown as a table (0: all)."),
     ) -> None:
-        """Run a query on the warehouse with a read-only connection."""
+        """Run one read-only query on the warehouse.
+
+        The connection is locked down: it reads the warehouse and the lake folder its views read,
+        no other file, URL or extension, and no statement can change its settings.
+        """
         import duckdb
 
         from qbo_pipeline.models.runner import ModelError
-        from qbo_pipeline.models.warehouse import connect
+        from qbo_pipeline.models.warehouse import (
+            QueryRefusedError,
+            connect_for_queries,
+            read_statement,
+        )
 
         settings = load_settings()
         try:
-            con = connect(settings.warehouse_path, read_only=True)
+            statement = read_statement(query)
+        except QueryRefusedError as exc:
+            raise _fail(f"query refused: {exc}", USAGE_EXIT_CODE) from None
+        except duckdb.Error as exc:
+            raise _fail(f"query failed: {exc}") from None
+        try:
+            con = connect_for_queries(settings.warehouse_path)
         except ModelError as exc:
             raise _fail(str(exc)) from None
         try:
-            cursor = con.execute(query)
+            cursor = con.execute(statement)
             columns = [d[0] for d in cursor.description or []]
             rows = cursor.fetchall() if columns else []
+        except duckdb.PermissionException as exc:
+            raise _fail(f"query refused: {_refusal(exc)}", USAGE_EXIT_CODE) from None
         except duckdb.Error as exc:
             raise _fail(f"query failed: {exc}") from None
         finally:

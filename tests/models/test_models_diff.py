@@ -111,7 +111,7 @@ def test_models_sql_cli_is_read_only(built) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [{"n": 3}]
     result = runner.invoke(app, ["sql", "drop table marts.snapshots"], env=_env(root))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "read-only" in result.output.lower()
     result = runner.invoke(app, ["sql", "select 1"], env=_env(root / "nowhere"))
     assert result.exit_code == 1
