@@ -89,7 +89,13 @@ def _run(**overrides: object) -> dict[str, object]:
         "incremental": {"api_calls": 4, "changes": 100},
         "nightlies": {"count": 30, "lake_bytes_after": 150, "lake_bytes_full": 100},
         "models": {"build_s": 5.0, "diff_s": 0.5, "diff_changes": 90, "snapshots": 31},
-        "export": {"rows": 5000, "seconds": 2.0, "records": 1000, "files": 7},
+        "export": {
+            "rows": 5000,
+            "seconds": 2.0,
+            "records": 1000,
+            "files": 7,
+            "peak_rss_bytes": 200 * metrics.MIB,
+        },
         "restore": {"writes": 30, "apply_s": 10.0, "invoices_deleted": 10, "verified": True},
     }
     run.update(overrides)
@@ -113,6 +119,7 @@ def test_size_metrics_compute_values_and_verdicts() -> None:
     assert found["storage_ratio"].value == pytest.approx(1.5)
     assert found["storage_ratio"].met is True
     assert found["export_rows_per_s"].value == 2500
+    assert found["export_peak_rss_mib"].value == 200
     assert found["restore_writes_per_s"].value == 3
     assert found["restore_ceiling_ratio"].value == pytest.approx(3 / (500 / 60))
     # Targets set for 1M only are not judged at 10k.
@@ -155,6 +162,10 @@ def test_all_metrics_adds_memory_growth_across_sizes_and_summary_counts() -> Non
     found = metrics.all_metrics({100_000: large, 10_000: small})
     growth = _by_key(found)["peak_rss_growth"]
     assert growth.value == pytest.approx(2.0) and growth.met is False
+    export_growth = _by_key(found)["export_peak_rss_growth"]
+    assert export_growth.value == pytest.approx(1.0) and export_growth.met is True
+    alone = _by_key(metrics.all_metrics({10_000: small}))["export_peak_rss_growth"]
+    assert alone.value is None and alone.note == "needs two sizes"
     counts = metrics.summary(found)
     assert counts["met"] + counts["not_met"] + counts["no_target"] == len(found)
     assert counts["not_met"] >= 1

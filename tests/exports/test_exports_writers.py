@@ -459,45 +459,6 @@ def test_records_that_change_between_passes_fail_loudly(
     assert not [p for p in folder.iterdir() if p.suffix == ".csv"]
 
 
-def _peak_memory(tmp_path: Path, count: int) -> int:
-    import tracemalloc
-
-    texts = [canon(p) for p in samples()["Invoice"]]
-
-    def records_for(entity: str) -> Iterator[SourceRecord]:
-        for i in range(count):
-            payload = orjson.loads(texts[i % len(texts)])
-            payload["Id"] = str(i + 1)
-            yield SourceRecord(payload["Id"], payload, "")
-
-    tracemalloc.start()
-    try:
-        result = export_records(
-            records_for,
-            realm_id="1",
-            snapshot_id=SNAPSHOT,
-            server_time=SERVER_TIME,
-            company_name="Big",
-            entities_to_export=["Invoice"],
-            out_dir=tmp_path / str(count),
-            formats=["csv", "json", "xml"],
-        )
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert result.records == {"Invoice": count}
-    return peak
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_memory_does_not_grow_with_the_number_of_records(tmp_path: Path) -> None:
-    """Four times the records (16,000 invoices, ~50 MB as objects) need about the same memory."""
-    small = _peak_memory(tmp_path, 4_000)
-    large = _peak_memory(tmp_path, 16_000)
-    assert large < small * 1.3 + 2_000_000, f"peak {small / 1e6:.1f} MB -> {large / 1e6:.1f} MB"
-
-
 def test_hostile_keys_become_safe_headers_and_round_trip(tmp_path: Path) -> None:
     payloads = [
         {"Id": "1", "=evil()": "x", "new\nline": 1, 'quote"key': True, "a,b": {"c.d": [1]}},
