@@ -1,4 +1,9 @@
-"""Peak memory of writing and reading one large entity: bounded, not growing with its size."""
+"""Peak memory of writing and reading one entity, measured in a fresh process.
+
+Only a small size runs here. Whether memory stays bounded at 100k and 1M transactions and does
+not grow with size is measured by the benchmark (``make bench``: the backup's peak memory per
+size, its 1 GiB target at 1M and its growth across sizes).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 PROBE = Path(__file__).with_name("lake_memory_probe.py")
 GIB = 1024
@@ -31,12 +34,3 @@ def _peak(n: int, folder: Path) -> float:
 
 def test_probe_runs_small(tmp_path: Path) -> None:
     assert 0 < _peak(2_000, tmp_path / "lake") < GIB
-
-
-@pytest.mark.slow
-def test_peak_memory_is_bounded_at_100k_and_1m(tmp_path: Path) -> None:
-    peaks = {n: _peak(n, tmp_path / f"lake-{n}") for n in (100_000, 1_000_000)}
-    sys.stdout.write(f"peak RSS (MiB) by records: {peaks}\n")
-    assert peaks[1_000_000] < GIB
-    # Not growing with size: ten times the records costs far less than ten times the memory.
-    assert peaks[1_000_000] < 2 * peaks[100_000]
