@@ -431,7 +431,7 @@ class _EntityLanding:
             other = entity_col.filter(wrong)[0].as_py()
             raise InvalidRecordError(f"{self._where()}: batch holds a {other} row")
         if entity_col.null_count:
-            out = out.set_column(0, "entity", pa.array([self.entity] * out.num_rows))
+            out = out.set_column(0, "entity", pa.array([self.entity] * out.num_rows, pa.string()))
         status = out.column("status")
         deleted = pc.fill_null(pc.equal(status, records.DELETED), False)
         bad_status = pc.and_(pc.invert(deleted), pc.is_valid(status))
@@ -614,7 +614,7 @@ class _EntityLanding:
         for start in range(0, upserts.num_rows, STORED_FILTER_MAX):
             part = upserts.slice(start, STORED_FILTER_MAX)
             wanted = _keys(part["id"], part["content_hash"])
-            hit = pa.array([False] * part.num_rows)
+            hit = pa.array([False] * part.num_rows, pa.bool_())
             expr = pc.field("id").isin(part["id"].combine_chunks())
             columns = ["id", "content_hash"]
             for batch in self.realm.fs.scan(files, records.VERSION_SCHEMA, columns, expr):
@@ -670,7 +670,7 @@ class _EntityLanding:
 
     def _write_checkpoint(self, parent: pa.Table) -> int:
         """Write the entity's whole live manifest: the parent's, folded with this delta."""
-        base = parent.append_column("op", pa.array([records.UPSERT] * parent.num_rows))
+        base = parent.append_column("op", pa.array([records.UPSERT] * parent.num_rows, pa.string()))
         base = base.select(["id", "op", "content_hash"])
         delta = self.realm.fs.read_parquet(self.manifest_path, columns=["id", "op", "content_hash"])
         live = fold_deltas(
