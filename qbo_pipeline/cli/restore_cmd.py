@@ -11,7 +11,7 @@ Usage:
 ```
 # 1. Plan: what would change, and why (QBO is only read).
 qbo-backup restore plan --snapshot SNAPSHOT SCOPE [--realm REALM] [--remove-new]
-                        [--no-backup] [--html plan.html]
+                        [--incident SNAPSHOT] [--no-backup] [--html plan.html]
 #    SNAPSHOT: a snapshot id, an id prefix, a date (2026-05-01) or "latest".
 #    SCOPE, exactly one of:
 #      --records Invoice:130 --records Customer:24   (or --records Invoice:130,Customer:24)
@@ -19,12 +19,14 @@ qbo-backup restore plan --snapshot SNAPSHOT SCOPE [--realm REALM] [--remove-new]
 #      --changed-since SNAPSHOT2 [--entity ...]       what changed since another snapshot
 #      --all [--entity ...]                           every record
 #    --remove-new also deletes transactions (and deactivates list records) created after it.
+#    --incident names the snapshot that holds the damage (default: the newest snapshot before
+#      the safety snapshot); whatever changed after it is someone's later work: a conflict.
 
 # 2. Review: the steps as a table; --html writes a page with every field-level change.
 qbo-backup restore show PLAN [--html plan.html]
 
 # 3. Approve and apply (rerun to resume; --include-conflicts also overwrites records that
-#    changed after the newest snapshot, which the plan marks as conflicts).
+#    changed after the incident snapshot, which the plan marks as conflicts).
 qbo-backup restore apply PLAN --approve [--as "Your Name"] [--include-conflicts] [--no-verify]
 
 # 4. Follow up.
@@ -36,10 +38,17 @@ Before planning, ``restore plan`` takes a *safety snapshot* of the company as it
 every live change is kept before anything is overwritten and the restore itself can be undone
 (plan a restore to the safety snapshot); the output names it. The plan then compares whole
 entities through it by content hash and reads live only the records that differ.
-``--no-backup`` skips it: nothing keeps the company's current state, records changed since the
-newest snapshot are marked as conflicts (written only when approved with
-``--include-conflicts``), and whole entities are compared by reading every record live, which
-is slower for a large company than the snapshot.
+``--no-backup`` skips it: nothing keeps the company's current state, and whole entities are
+compared by reading every record live, which is slower for a large company than the snapshot.
+
+Conflicts are a three-way comparison per record: the target snapshot (what to go back to), the
+incident snapshot (the state the damage left: by default the newest snapshot before the safety
+snapshot; ``--incident`` chooses another) and now. Now equal to the incident snapshot: safe to
+revert. Now different, or deleted or created since: someone worked on it after the incident, so
+the step is a conflict, shown with the fields changed since the incident, and written only when
+approved with ``--include-conflicts``. With no snapshot between the target and the incident,
+every change is a conflict (the plan says so); ``--incident latest`` then declares everything up
+to now the incident.
 
 A plan says, for each record, whether it is re-created (with a new id, and every reference to it
 remapped), reverted, reactivated, deactivated, deleted (``--remove-new``), mapped by name to a
@@ -160,6 +169,12 @@ def plan_cmd(
     backup_first: bool = typer.Option(
         True, "--backup/--no-backup", help="Take a safety snapshot before planning."
     ),
+    incident: str | None = typer.Option(
+        None,
+        "--incident",
+        help="Snapshot holding the damage (default: the newest before the safety snapshot); "
+        "changes after it are flagged as conflicts. 'latest': everything up to now.",
+    ),
     html: str | None = typer.Option(
         None, "--html", help="Also write the plan as an HTML page here."
     ),
@@ -204,6 +219,7 @@ def plan_cmd(
                     scope=scope,
                     remove_new=remove_new,
                     backup_first=backup_first,
+                    incident=incident,
                 )
     except (RestoreError, LakeError, QBOError, ValueError) as exc:
         _fail(str(exc))

@@ -82,6 +82,8 @@ class Step:
         depends_on: Step numbers that must be done first.
         changes: Field-level changes (path, live value, snapshot value).
         conflict: Why the step would overwrite someone's later work, if it would.
+        incident_changes: For a conflict: the fields changed since the incident snapshot (path,
+            live value now, value in the incident snapshot), the third version of the record.
         name: A readable name of the record (DisplayName, DocNumber, ...).
         txn_date: The transaction date, for transactions.
         blob_sha256: For an Attachable re-created by upload: its file's bytes in the lake.
@@ -102,6 +104,7 @@ class Step:
     depends_on: list[int] = field(default_factory=list)
     changes: list[FieldChange] = field(default_factory=list)
     conflict: str | None = None
+    incident_changes: list[FieldChange] = field(default_factory=list)
     name: str | None = None
     txn_date: str | None = None
     blob_sha256: str | None = None
@@ -128,6 +131,7 @@ class Step:
             "txn_date": self.txn_date,
             "blob_sha256": self.blob_sha256,
             "conflict": self.conflict,
+            "incident_changes": [c.to_json() for c in self.incident_changes],
             "depends_on": list(self.depends_on),
             "changes": [c.to_json() for c in self.changes],
             "sparse": self.sparse,
@@ -153,6 +157,7 @@ class Step:
             depends_on=[int(n) for n in raw.get("depends_on") or []],
             changes=[FieldChange.from_json(c) for c in raw.get("changes") or []],
             conflict=raw.get("conflict"),
+            incident_changes=[FieldChange.from_json(c) for c in raw.get("incident_changes") or []],
             name=raw.get("name"),
             txn_date=raw.get("txn_date"),
             blob_sha256=raw.get("blob_sha256"),
@@ -167,7 +172,9 @@ class Plan:
         plan_id: Sortable id: the snapshot id and a short digest of the plan.
         realm_id: The company.
         snapshot_id: The snapshot the records are restored to.
-        latest_snapshot_id: The newest snapshot when planning (conflicts are judged against it).
+        latest_snapshot_id: The newest snapshot when planning.
+        incident_snapshot_id: The state the incident left; conflicts are judged against it (a
+            record that differs from it now was worked on after the incident).
         scope: What was asked for (see :class:`~qbo_pipeline.restore.scope.Scope`).
         live_read_at: QBO's clock when the live company was read.
         created_at: Local UTC time the plan was written.
@@ -196,6 +203,7 @@ class Plan:
     book_close_date: str | None = None
     company_name: str | None = None
     approval: dict[str, Any] | None = None
+    incident_snapshot_id: str | None = None
 
     def step(self, number: int) -> Step:
         """The step with that number."""
@@ -220,6 +228,7 @@ class Plan:
             "company_name": self.company_name,
             "snapshot_id": self.snapshot_id,
             "latest_snapshot_id": self.latest_snapshot_id,
+            "incident_snapshot_id": self.incident_snapshot_id,
             "scope": self.scope,
             "options": self.options,
             "live_read_at": self.live_read_at,
@@ -250,6 +259,7 @@ class Plan:
             realm_id=str(raw["realm_id"]),
             snapshot_id=str(raw["snapshot_id"]),
             latest_snapshot_id=raw.get("latest_snapshot_id"),
+            incident_snapshot_id=raw.get("incident_snapshot_id"),
             scope=dict(raw.get("scope") or {}),
             live_read_at=str(raw.get("live_read_at") or ""),
             created_at=str(raw.get("created_at") or ""),

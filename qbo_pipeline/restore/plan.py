@@ -2,7 +2,9 @@
 
 For each record in scope the planner decides the action (re-create, revert, reactivate,
 deactivate, skip as identical, or cannot restore, and why) with its field-level changes; marks
-conflicts where the live record changed after the newest snapshot that knew it; pulls in the
+conflicts by a three-way comparison of the target snapshot, the incident snapshot (the state the
+damage left) and now: a record whose live version differs from the incident snapshot's was worked
+on after the incident, so writing over it is a conflict; pulls in the
 records a re-created one needs (gone ones re-created, inactive ones reactivated for the duration
 and deactivated again at the end, missing name-list records mapped to a live one of the same name);
 and orders everything from the catalogue's references: references first, parents before
@@ -27,6 +29,7 @@ import orjson
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
+from qbo_pipeline.lake import records
 from qbo_pipeline.restore import payloads, remap, singletons
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import PHASE_ORDER, Action, Phase, Plan, Step
@@ -99,14 +102,18 @@ class SnapshotReader(Protocol):
 
 
 def record_id(entity: Entity, payload: dict[str, Any]) -> str:
-    """The id a payload is known by: ``Id``, else a recurring template's, else the entity name."""
+    """The key a record is known by, in the lake and in plans: :func:`records.record_id`.
+
+    ``Id``; a recurring template's wrapped Id; an ExchangeRate's ``<currency>@<date>``; a
+    singleton's entity name.
+    """
+    return records.record_id(entity, payload)
+
+
+def qbo_id(entity: Entity, payload: dict[str, Any]) -> str:
+    """The Id a write names the record by: QBO's ``Id`` (a singleton's too), else its key."""
     value, _ = payloads.version_of(entity, payload)
-    return value if value is not None else entity.name
-
-
-def lake_id(entity: Entity, payload: dict[str, Any]) -> str:
-    """The id the lake keys a record by: its ``Id``, or the entity name for a singleton."""
-    return entity.name if entity.is_singleton else record_id(entity, payload)
+    return value if value is not None else record_id(entity, payload)
 
 
 def content_digest(entity: Entity, payload: dict[str, Any]) -> str:
@@ -188,6 +195,7 @@ class _Draft:
     conflict: str | None = None
     depends: set[tuple[str, str, str]] = field(default_factory=set)
     changes: list[Any] = field(default_factory=list)
+    incident_changes: list[Any] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -201,7 +209,7 @@ class PlanRequest:
     Attributes:
         realm_id: The company.
         snapshot_id: The snapshot to restore to.
-        latest_snapshot_id: The newest committed snapshot (conflicts are judged against it).
+        latest_snapshot_id: The newest committed snapshot.
         scope: The records in scope.
         remove_new: Delete transactions and deactivate name-list records created after the
             snapshot (otherwise they are left alone and counted).
@@ -210,6 +218,9 @@ class PlanRequest:
             safety snapshot). When set, whole entities are compared through it: a record whose
             content hash is the same there and in ``snapshot_id`` is identical and is not read
             again; only the others are read live. None reads every record of the entities live.
+        incident_snapshot_id: The state the incident left (conflicts are judged against it): a
+            live record that differs from its version there was worked on after the incident.
+            None judges against ``latest_snapshot_id``.
     """
 
     realm_id: str
@@ -219,6 +230,12 @@ class PlanRequest:
     remove_new: bool = False
     company_name: str | None = None
     live_snapshot_id: str | None = None
+    incident_snapshot_id: str | None = None
+
+    @property
+    def judged_against(self) -> str | None:
+        """The snapshot conflicts are judged against: the incident's, else the latest."""
+        return self.incident_snapshot_id or self.latest_snapshot_id
 
 
 class Planner:
@@ -310,12 +327,13 @@ class Planner:
     def _prefetch_versions(self, keys: Iterable[Key], *, with_latest: bool) -> None:
         """Read in bulk the snapshot's versions of ``keys``, when the lake can.
 
-        ``with_latest`` reads the latest snapshot's versions too: the conflict checks look them up.
+        ``with_latest`` reads the incident snapshot's versions too: the conflict checks look them
+        up.
         """
         prefetch = getattr(self.lake, "prefetch", None)
         if prefetch is None:
             return
-        latest = self.req.latest_snapshot_id if with_latest else None
+        latest = self.req.judged_against if with_latest else None
         for name, ids in group_by_entity(keys).items():
             prefetch(self.sid, name, ids)
             if latest is not None and latest != self.sid:
@@ -419,9 +437,9 @@ class Planner:
     ) -> None:
         """Read at once the latest snapshot's version of every live record that moved.
 
-        Those are the records whose conflict check looks the latest snapshot up, one by one.
+        Those are the records whose conflict check looks the incident snapshot up, one by one.
         """
-        latest = self.req.latest_snapshot_id
+        latest = self.req.judged_against
         prefetch = getattr(self.lake, "prefetch", None)
         if latest is None or prefetch is None:
             return
@@ -432,8 +450,9 @@ class Planner:
             or payloads.version_of(entity, live) != payloads.version_of(entity, targets[rid])
             or _updated_at(live) != _updated_at(targets[rid])
         ]
-        if moved:
-            prefetch(latest, entity.name, moved)
+        gone = [rid for rid in targets if rid not in lives]
+        if moved or gone:
+            prefetch(latest, entity.name, moved + gone)
 
     def _singleton_pair(
         self, entity: Entity
@@ -475,6 +494,13 @@ class Planner:
     # --- classifying -----------------------------------------------------------------------
 
     def _add(self, draft: _Draft) -> _Draft:
+        if draft.conflict and draft.live is not None and not draft.incident_changes:
+            known = self._incident_version(draft.entity, draft.old_id)
+            if known is not None:
+                draft.incident_changes = field_changes(
+                    payloads.comparable(draft.entity, draft.live),
+                    payloads.comparable(draft.entity, known),
+                )
         self.drafts[draft.key] = draft
         return draft
 
@@ -507,26 +533,54 @@ class Planner:
                     )
         return None
 
-    def _conflict(self, entity: Entity, live: dict[str, Any]) -> str | None:
-        """Why writing over ``live`` would overwrite work no snapshot has, if it would."""
-        latest_id = self.req.latest_snapshot_id
-        if latest_id is None:
+    def _incident_version(self, entity: Entity, rid: str) -> dict[str, Any] | None:
+        """The record as the incident snapshot has it (None when it has not)."""
+        incident = self.req.judged_against
+        if incident is None:
             return None
-        known = self.lake.get(latest_id, entity.name, lake_id(entity, live))
+        if incident == self.sid:
+            return self._target(entity, rid)
+        return self.lake.get(incident, entity.name, rid)
+
+    def _conflict(self, entity: Entity, live: dict[str, Any]) -> str | None:
+        """Why writing over ``live`` would overwrite work done after the incident, if it would.
+
+        The three-way rule: ``live`` equal to the incident snapshot's version is the incident's
+        state, safe to revert; different (or absent there) means someone worked on it after
+        the incident snapshot.
+        """
+        incident_id = self.req.judged_against
+        if incident_id is None:
+            return None
+        known = self._incident_version(entity, record_id(entity, live))
         if known is None:
             return (
-                f"created after the latest snapshot {latest_id} (at "
-                f"{_updated_at(live) or 'an unknown time'}); no snapshot has it"
+                f"created after the incident snapshot {incident_id} (at "
+                f"{_updated_at(live) or 'an unknown time'}): someone's later work"
             )
-        if str(known.get("SyncToken")) != str(live.get("SyncToken")) or _updated_at(
-            known
-        ) != _updated_at(live):
+        if payloads.version_of(entity, known) != payloads.version_of(entity, live) or (
+            _updated_at(known) != _updated_at(live)
+        ):
             return (
-                f"changed at {_updated_at(live) or 'an unknown time'} after the latest snapshot "
-                f"{latest_id} (SyncToken {known.get('SyncToken')} -> {live.get('SyncToken')}); "
-                "restoring would overwrite that uncaptured change"
+                f"changed at {_updated_at(live) or 'an unknown time'}, after the incident "
+                f"snapshot {incident_id} (SyncToken {known.get('SyncToken')} -> "
+                f"{live.get('SyncToken')}): restoring would overwrite that later work"
             )
         return None
+
+    def _gone_conflict(self, entity: Entity, rid: str, draft: _Draft) -> None:
+        """Flag re-creating a record that was still there in the incident snapshot.
+
+        Someone deleted it after the incident: bringing it back overrides that decision.
+        """
+        incident_id = self.req.judged_against
+        if incident_id is None or entity.is_singleton:
+            return
+        if self._incident_version(entity, rid) is not None:
+            draft.conflict = (
+                f"still there in the incident snapshot {incident_id} and deleted since: "
+                "re-creating it would undo someone's later deletion"
+            )
 
     def classify(
         self,
@@ -707,7 +761,7 @@ class Planner:
         if entity.kind is Kind.NAME_LIST and name:
             found = self.live.find_by_name(entity, name)
             if len(found) == 1:
-                live_id = record_id(entity, found[0])
+                live_id = qbo_id(entity, found[0])
                 self.id_map.set(entity.name, rid, live_id)
                 return self._add(
                     _Draft(
@@ -733,6 +787,7 @@ class Planner:
                 payload=remap.drop_backlinks(entity, payloads.create_payload(entity, target)),
             )
         )
+        self._gone_conflict(entity, rid, draft)
         if entity.has_active and not _is_active(target):
             draft.reason += "; created active, deactivated again at the end as in the snapshot"
             self._final_deactivate(entity, rid, draft, "inactive in the snapshot")
@@ -749,7 +804,7 @@ class Planner:
         reason_prefix: str,
     ) -> _Draft:
         conflict = self._conflict(entity, live)
-        live_id = record_id(entity, live)
+        live_id = qbo_id(entity, live)
         token = payloads.version_of(entity, live)[1] or "0"
         if entity.has_active and _is_active(target) != _is_active(live):
             if _is_active(target):
@@ -950,7 +1005,7 @@ class Planner:
                 target=target,
                 sparse=True,
                 conflict=self._conflict(entity, live),
-                payload={"Id": record_id(entity, live), "SyncToken": token, "Active": True},
+                payload={"Id": qbo_id(entity, live), "SyncToken": token, "Active": True},
             )
         )
         self._final_deactivate(entity, rid, draft, "inactive before the restore")
@@ -977,6 +1032,7 @@ class Planner:
             realm_id=self.req.realm_id,
             snapshot_id=self.sid,
             latest_snapshot_id=self.req.latest_snapshot_id,
+            incident_snapshot_id=self.req.judged_against,
             scope=scope,
             live_read_at=live_read_at.isoformat(),
             created_at=created.isoformat(),
@@ -1060,7 +1116,7 @@ class Planner:
         for draft in ordered:
             live = draft.live
             live_id = (
-                record_id(draft.entity, live)
+                qbo_id(draft.entity, live)
                 if live
                 else self.id_map.get(draft.entity.name, draft.old_id)
             )
@@ -1085,6 +1141,9 @@ class Planner:
                     depends_on=sorted(numbers[d] for d in draft.depends if d in numbers),
                     changes=draft.changes,
                     conflict=draft.conflict if draft.action.writes else None,
+                    incident_changes=draft.incident_changes
+                    if draft.action.writes and draft.conflict
+                    else [],
                     name=_display(draft.entity, reference),
                     blob_sha256=blob,
                     txn_date=(reference or {}).get("TxnDate")

@@ -65,6 +65,13 @@ def plan_table(plan: Plan, status: dict[str, Any] | None = None, *, limit: int =
         why = step.reason
         if step.conflict:
             why = f"[bold red]CONFLICT[/]: {step.conflict}\n{why}"
+            for change in step.incident_changes[:5]:
+                why += (
+                    f"\n  since the incident: {change.path}: "
+                    f"{_short(change.snapshot)} -> {_short(change.live)}"
+                )
+            if len(step.incident_changes) > 5:
+                why += f"\n  ... and {len(step.incident_changes) - 5} more field(s)"
         row = [
             str(step.number),
             f"{step.entity} {step.old_id}",
@@ -82,6 +89,13 @@ def plan_table(plan: Plan, status: dict[str, Any] | None = None, *, limit: int =
     return table
 
 
+def _short(value: Any, width: int = 40) -> str:
+    """A value in one short line (for the terminal table)."""
+    text = "(none)" if value is None else value if isinstance(value, str) else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _value(value: Any) -> str:
     if value is None:
         return '<span class="none">(none)</span>'
@@ -94,17 +108,7 @@ def plan_html(plan: Plan, status: dict[str, Any] | None = None) -> str:
     e = html.escape
     rows = []
     for step in plan.steps:
-        changes = "".join(
-            f"<tr><td><code>{e(c.path)}</code></td><td>{_value(c.live)}</td>"
-            f"<td>{_value(c.snapshot)}</td></tr>"
-            for c in step.changes
-        )
-        detail = (
-            f'<table class="changes"><tr><th>Field</th><th>Live</th><th>Snapshot</th></tr>'
-            f"{changes}</table>"
-            if changes
-            else ""
-        )
+        detail = _changes_html(step, plan)
         if step.action is Action.CREATE and step.payload:
             body = e(orjson.dumps(step.payload, option=orjson.OPT_INDENT_2).decode())
             detail += f"<details><summary>payload to send</summary><pre>{body}</pre></details>"
@@ -141,11 +145,13 @@ table.changes {{ margin-top: .4rem; font-size: .9em; }}
 .delete td:nth-child(4), .unsupported td:nth-child(4) {{ color: #b3261e; }}
 .skip {{ color: #888; }} .conflict {{ color: #b3261e; font-weight: bold; }}
 .none {{ color: #999; font-style: italic; }} code {{ font-size: .95em; }}
+tr.later td {{ color: #b3261e; }}
 </style></head><body>
 <h1>Restore plan {e(plan.plan_id)}</h1>
 <p>Company {e(plan.company_name or plan.realm_id)} (realm {e(plan.realm_id)}): restore to
 snapshot <b>{e(plan.snapshot_id)}</b>; scope {e(str(plan.scope.get("kind")))};
-live company read at {e(plan.live_read_at)}; latest snapshot {e(str(plan.latest_snapshot_id))}.
+live company read at {e(plan.live_read_at)}; latest snapshot {e(str(plan.latest_snapshot_id))};
+incident snapshot {e(str(plan.incident_snapshot_id))} (records changed after it are conflicts).
 </p>
 <p><b>{e(summary_line(plan))}</b>; identical records: {identical}. Status: {approved}.</p>
 <ul>{notes}</ul>
@@ -155,6 +161,41 @@ live company read at {e(plan.live_read_at)}; latest snapshot {e(str(plan.latest_
 </table>
 </body></html>
 """
+
+
+def _changes_html(step: Step, plan: Plan) -> str:
+    """A step's field changes; for a conflict, the three versions of each field that differs."""
+    e = html.escape
+    if not step.conflict or not step.incident_changes:
+        changes = "".join(
+            f"<tr><td><code>{e(c.path)}</code></td><td>{_value(c.live)}</td>"
+            f"<td>{_value(c.snapshot)}</td></tr>"
+            for c in step.changes
+        )
+        if not changes:
+            return ""
+        return (
+            '<table class="changes"><tr><th>Field</th><th>Now (live)</th>'
+            f"<th>After the restore (snapshot)</th></tr>{changes}</table>"
+        )
+    target = {c.path: c for c in step.changes}
+    incident = {c.path: c for c in step.incident_changes}
+    rows = []
+    for path in sorted(set(target) | set(incident)):
+        now = (target.get(path) or incident[path]).live
+        snap = target[path].snapshot if path in target else now
+        at_incident = incident[path].snapshot if path in incident else now
+        mark = ' class="later"' if path in incident else ""
+        rows.append(
+            f"<tr{mark}><td><code>{e(path)}</code></td><td>{_value(snap)}</td>"
+            f"<td>{_value(at_incident)}</td><td>{_value(now)}</td></tr>"
+        )
+    return (
+        f'<table class="changes"><tr><th>Field</th><th>Target snapshot {e(plan.snapshot_id)}</th>'
+        f"<th>Incident snapshot {e(str(plan.incident_snapshot_id))}</th><th>Now (live)</th>"
+        f"</tr>{''.join(rows)}</table>"
+        "<div>Rows marked in red changed after the incident: someone's later work.</div>"
+    )
 
 
 def write_html(plan: Plan, path: str | Path, status: dict[str, Any] | None = None) -> Path:

@@ -1,8 +1,11 @@
 """The restore flow over the real parts, shared by the CLI and Dagster.
 
 :func:`plan_restore` takes a safety snapshot of the company as it is now (so the restore itself
-can be undone, and so conflicts are judged against a snapshot that knows every live change), then
-plans and stores the plan. :func:`apply_restore` applies an approved plan and verifies it against
+can be undone, and so whole entities are compared through a snapshot that knows every live
+change), then plans and stores the plan. Conflicts are judged three ways: the target snapshot,
+the incident snapshot (by default the newest snapshot before the safety snapshot, the state the
+damage left) and now; a record that changed after the incident snapshot is someone's later work.
+:func:`apply_restore` applies an approved plan and verifies it against
 a fresh snapshot, storing ``verify.json``.
 """
 
@@ -43,6 +46,7 @@ def plan_restore(
     scope: Scope,
     remove_new: bool = False,
     backup_first: bool = True,
+    incident: str | None = None,
 ) -> PlannedRestore:
     """Plan a restore of ``scope`` to ``snapshot`` and store the plan (nothing is written to QBO).
 
@@ -53,9 +57,12 @@ def plan_restore(
         scope: What to restore (``changed_since`` may hold a snapshot reference).
         remove_new: Remove records created after the snapshot.
         backup_first: Take a snapshot of the company as it is now before planning.
+        incident: The snapshot that holds the state the incident left (a reference, resolved
+            after the safety snapshot, so ``latest`` names the safety snapshot: nothing is then
+            judged to be later work). None: the newest snapshot before the safety snapshot.
 
     Raises:
-        RestoreError: If the snapshot cannot be found.
+        RestoreError: If a snapshot cannot be found.
     """
     try:
         target = realm.resolve(snapshot)
@@ -64,6 +71,7 @@ def plan_restore(
             scope = Scope(kind=scope.kind, entities=scope.entities, changed_since=since)
     except SnapshotNotFound as exc:
         raise RestoreError(str(exc)) from None
+    before = realm.latest()
     safety = None
     if backup_first:
         from qbo_pipeline.backup import run_backup
@@ -71,6 +79,12 @@ def plan_restore(
         safety = run_backup(client, realm).snapshot.snapshot_id
         log.info("safety snapshot %s taken before planning", safety)
     latest = realm.latest()
+    try:
+        incident_id = realm.resolve(incident).snapshot_id if incident else None
+    except SnapshotNotFound as exc:
+        raise RestoreError(f"incident snapshot: {exc}") from None
+    if incident_id is None:
+        incident_id = (before or target).snapshot_id
     live = ClientLive(client)
     company = client.company_info()
     request = PlanRequest(
@@ -81,14 +95,25 @@ def plan_restore(
         remove_new=remove_new,
         company_name=company.get("CompanyName") or target.company_name,
         live_snapshot_id=safety,
+        incident_snapshot_id=incident_id,
     )
     plan = build_plan(live, LakeSnapshots(realm), request, preferences=client.preferences())
+    if incident_id <= target.snapshot_id:
+        plan.notes.insert(
+            0,
+            f"no snapshot was taken between snapshot {target.snapshot_id} and the incident, so "
+            "the incident cannot be told apart from later work: every change since "
+            f"{incident_id} is flagged as a conflict. Review them and approve with "
+            "--include-conflicts, or plan again with --incident naming the snapshot that "
+            "holds the damage (--incident latest: everything up to now is the incident)",
+        )
     store = PlanStore.for_realm(realm)
     location = store.save(plan)
     store.audit(plan.plan_id).append(
         "planned",
         snapshot_id=plan.snapshot_id,
         latest_snapshot_id=plan.latest_snapshot_id,
+        incident_snapshot_id=plan.incident_snapshot_id,
         safety_snapshot_id=safety,
         scope=plan.scope,
         summary=plan.summary(),

@@ -36,8 +36,15 @@ class ClientLive:
         self.client = client
 
     def read(self, entity: Entity, record_id: str) -> dict[str, Any] | None:
-        """One record by id, or None when QBO says it does not exist (610)."""
+        """One record by id, or None when QBO says it does not exist (610).
+
+        An ExchangeRate, keyed ``<currency>@<date>`` (it has no Id), is read as QBO serves
+        one: ``GET exchangerate?sourcecurrencycode=..&asofdate=..``, kept only when the rate
+        in force on that date is the one dated that day.
+        """
         try:
+            if entity.name == "ExchangeRate" and "@" in record_id:
+                return self._exchange_rate(entity, record_id)
             return self.client.read(entity, record_id)
         except ObjectNotFoundError:
             return None
@@ -47,6 +54,18 @@ class ClientLive:
             if exc.code in ("610", "2030") or "not found" in (exc.message or "").lower():
                 return None
             raise
+
+    def _exchange_rate(self, entity: Entity, key: str) -> dict[str, Any] | None:
+        code, _, as_of = key.partition("@")
+        doc = self.client.request(
+            "GET",
+            entity.resource,
+            params={"sourcecurrencycode": code, "asofdate": as_of},
+        )
+        found = doc.get(entity.json_key) if isinstance(doc, dict) else None
+        if not isinstance(found, dict) or str(found.get("AsOfDate", ""))[:10] != as_of[:10]:
+            return None
+        return found
 
     def read_many(self, entity: Entity, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Many records of one entity by id, ``IDS_PER_QUERY`` per query; inactive ones too.

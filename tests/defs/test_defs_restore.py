@@ -51,6 +51,8 @@ def test_plan_then_apply_refused_then_approve_then_apply_restores_the_item(
     kept = lake.realm(realm_id).get_payload(before.snapshot_id, "Item", item_id)
     assert kept is not None and kept["Active"] is True
     assert _item(settings, sandbox, realm_id, item_id)["Active"] is False
+    with open_client(settings, realm_id, api_base=sandbox.base_url) as client:
+        run_backup(client, lake.realm(realm_id))  # the nightly that captures the incident
 
     def run(job: dg.JobDefinition, config: dict[str, Any]) -> dg.ExecuteInProcessResult:
         op = job.nodes[0].name

@@ -23,6 +23,7 @@ from qbo_pipeline.sandbox.server import SandboxServer
 from tests.restore.conftest import DictLake
 
 BEFORE = "20260101T000000.000000Z"
+INCIDENT = "20260102T000000.000000Z"
 CHECK = "20260101T000200.000000Z"
 ATTACHABLE = entities.ENTITIES["Attachable"]
 DATA = b"%PDF-1.4 a small receipt"
@@ -63,13 +64,16 @@ def test_reuploaded_attachment_gets_its_note_back(client, tmp_path, sandbox):
     )
     old_id = str(noted["Id"])
     sha = hashlib.sha256(DATA).hexdigest()
-    lake = BlobLake({BEFORE: {("Attachable", old_id): noted}}, {old_id: sha}, {sha: DATA})
+    # The nightly after the deletion (the incident snapshot) no longer has it.
+    lake = BlobLake(
+        {BEFORE: {("Attachable", old_id): noted}, INCIDENT: {}}, {old_id: sha}, {sha: DATA}
+    )
     client.delete(ATTACHABLE, old_id, noted["SyncToken"], request_id="att-gone")
 
     request = PlanRequest(
         realm_id=client.realm_id,
         snapshot_id=BEFORE,
-        latest_snapshot_id=BEFORE,
+        latest_snapshot_id=INCIDENT,
         scope=Scope.parse(records=[f"Attachable:{old_id}"]),
     )
     plan = build_plan(ClientLive(client), lake, request)

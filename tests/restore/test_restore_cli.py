@@ -36,6 +36,7 @@ def test_plan_review_refuse_approve_apply_status_list(sandbox_template: Path, tm
     finally:
         store.close()
 
+    run("backup", "--realm", realm)  # the nightly that captures the incident
     planned = run("restore", "plan", "--snapshot", snapshot, "--entity", "item", "--realm", realm)
     assert "reactivate" in planned and f"Item {item}" in planned
     assert "safety snapshot taken before planning" in planned and "--no-backup" in planned

@@ -59,6 +59,7 @@ def incident_planned(template: Path, where: Path) -> Iterator[Company]:
             counts_before = counts(client)
             dates = sorted({str(p["TxnDate"]) for p in realm.iter_payloads(before, "Invoice")})
             sandbox.incident("bulk_delete_invoices", start=dates[2], end=dates[40])
+            run_backup(client, realm)  # the nightly that captures the incident
             planned = plan_restore(
                 client, realm, snapshot=before, scope=Scope.parse(entity_names=NAMES)
             )

@@ -52,7 +52,11 @@ def rows(report: dict[str, Any] | None) -> Any:
 def drill(
     client: QBOClient, realm: RealmLake, scope: Scope, **plan_kw: Any
 ) -> tuple[Any, Any, dict[str, Any]]:
-    """Plan, approve and apply; returns (plan, result, verification)."""
+    """Take the nightly that captures the incident, then plan, approve and apply.
+
+    Returns (plan, result, verification).
+    """
+    run_backup(client, realm)
     planned = plan_restore(client, realm, snapshot=plan_kw.pop("snapshot"), scope=scope, **plan_kw)
     store = PlanStore.for_realm(realm)
     approve(store, planned.plan.plan_id, name="drill")
@@ -157,6 +161,7 @@ def test_drill_with_resets_and_server_errors_resumes_to_the_same_end_state(clien
     counts_before = live_counts(client, names)
     dates = sorted({p["TxnDate"] for p in realm.iter_payloads(before.snapshot_id, "Invoice")})
     sandbox.incident("bulk_delete_invoices", start=dates[2], end=dates[8])
+    run_backup(client, realm)  # the nightly that captures the incident
     planned = plan_restore(
         client, realm, snapshot=before.snapshot_id, scope=Scope.parse(entity_names=names)
     )

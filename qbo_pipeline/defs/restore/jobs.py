@@ -40,6 +40,11 @@ class RestorePlanConfig(dg.Config):
     remove_new: bool = Field(
         default=False, description="Also remove records created after the snapshot"
     )
+    incident: str | None = Field(
+        default=None,
+        description="Snapshot holding the damage (default: the newest before the safety "
+        "snapshot); records changed after it are conflicts. 'latest': everything up to now",
+    )
 
 
 class ApprovalConfig(dg.Config):
@@ -49,7 +54,8 @@ class ApprovalConfig(dg.Config):
     plan_id: str = Field(description="The reviewed plan")
     approved_by: str = Field(description="The name of the person approving")
     include_conflicts: bool = Field(
-        default=False, description="Also write the steps marked as conflicts (later live edits)"
+        default=False,
+        description="Also write the steps marked as conflicts (work done after the incident)",
     )
 
 
@@ -101,6 +107,7 @@ def plan_restore_op(
                 snapshot=config.snapshot,
                 scope=scope,
                 remove_new=config.remove_new,
+                incident=config.incident,
             )
         except RestoreError as exc:
             raise _fail(exc, "no plan was made") from None
@@ -116,6 +123,7 @@ def plan_restore_op(
             "plan_id": plan.plan_id,
             "location": planned.location,
             "snapshot_id": plan.snapshot_id,
+            "incident_snapshot_id": plan.incident_snapshot_id or "-",
             "safety_snapshot_id": planned.safety_snapshot_id or "-",
             "qbo_environment": connection.label,
             **{f"steps_{k}": v for k, v in summary.items()},

@@ -1,0 +1,201 @@
+"""Named regression tests: each is a history that once broke an invariant.
+
+Found by trying the README as a new user would, and by the random histories of
+``tests/trust/lifecycle.py``; each replays the shortest history that showed the failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qbo_pipeline import entities
+from qbo_pipeline.backup import run_backup
+from qbo_pipeline.restore.apply import approve
+from qbo_pipeline.restore.model import Action
+from qbo_pipeline.restore.plan import PlanRequest, build_plan
+from qbo_pipeline.restore.run import apply_restore, plan_restore
+from qbo_pipeline.restore.scope import Scope
+from qbo_pipeline.restore.store import PlanStore
+from tests.restore.conftest import DictLake, DictLive
+from tests.trust.lifecycle import Lifecycle, content
+
+
+@pytest.fixture
+def life(sandbox_template: Path, tmp_path: Path) -> Iterator[Lifecycle]:
+    lifecycle = Lifecycle(sandbox_template, tmp_path, seed=1)
+    try:
+        yield lifecycle
+    finally:
+        lifecycle.close()
+
+
+def backup(life: Lifecycle, mode: str = "auto") -> str:
+    """A backup whose snapshot must equal the company, record for record, and verify."""
+    state = life.company()
+    sid = run_backup(life.client, life.realm, mode=mode).snapshot.snapshot_id  # type: ignore[arg-type]
+    assert life.record_new_snapshots(state) == [sid]
+    life.check_snapshots()
+    return sid
+
+
+def test_an_entity_that_goes_from_none_to_some_records_backs_up(life: Lifecycle) -> None:
+    """0 -> N once bricked the lake: its checkpoint got a null-typed ``op`` column."""
+    transfer = entities.ENTITIES["Transfer"]
+    backup(life, "full")
+    kept = life.records_of("Transfer")
+    assert kept, "the sample company has transfers"
+    for record in kept:
+        life.api.delete(transfer, life.api.read(transfer, record["Id"]))
+    assert not life.records_of("Transfer")
+    backup(life, "incremental")
+    life.api.create(transfer, life.create_like("Transfer", kept[0]))
+    backup(life, "incremental")
+    backup(life, "incremental")
+    backup(life, "full")
+    assert len(life.records_of("Transfer")) == 1
+
+
+def test_recovery_from_every_invoice_deleted(life: Lifecycle) -> None:
+    """The README's recovery story over all dates: every invoice and its payments deleted."""
+    before = backup(life, "full")
+    invoices = life.records_of("Invoice")
+    dates = sorted(p["TxnDate"] for p in invoices)
+    life.sandbox.incident("bulk_delete_invoices", start=dates[0], end=dates[-1])
+    assert not life.records_of("Invoice")
+    backup(life)
+    planned = plan_restore(
+        life.client, life.realm, snapshot=before, scope=Scope.parse(everything=True)
+    )
+    life.record_new_snapshots(life.company())
+    plan = planned.plan
+    assert not [s for s in plan.steps if s.conflict]
+    approve(PlanStore.for_realm(life.realm), plan.plan_id, name="test")
+    result, report = apply_restore(life.client, life.realm, plan.plan_id)
+    assert result.complete, [
+        (s.number, s.state, s.detail) for s in result.steps if s.state != "done"
+    ]
+    assert report is not None and report["ok"], report["differences"][:3]
+    life.record_new_snapshots(life.company())
+    life.check_snapshots()
+    back = {content(entities.ENTITIES["Invoice"], p) for p in life.records_of("Invoice")}
+    assert back == {content(entities.ENTITIES["Invoice"], p) for p in invoices}
+    backup(life)
+
+
+def test_an_edit_after_the_incident_and_before_planning_is_a_conflict(life: Lifecycle) -> None:
+    """Planning used to absorb people's later work into "now" and revert it without a word."""
+    target = backup(life, "full")
+    damage = life.sandbox.incident("bad_import_customers", count=3)
+    touched = sorted(rid for name, rid in damage.touched() if name == "Customer")
+    assert len(touched) == 3
+    incident = backup(life)
+    customer = entities.ENTITIES["Customer"]
+    mine = life.api.read(customer, touched[0])
+    life.api.update(
+        customer,
+        {"Id": mine["Id"], "SyncToken": mine["SyncToken"], "Notes": "called, fixed the address"},
+        sparse=True,
+    )
+    fixed_by_hand = life.api.read(customer, touched[0])
+    planned = plan_restore(
+        life.client, life.realm, snapshot=target, scope=Scope.parse(entity_names=["Customer"])
+    )
+    plan = planned.plan
+    assert plan.incident_snapshot_id == incident
+    steps = {s.old_id: s for s in plan.steps if s.entity == "Customer" and s.action.writes}
+    assert set(steps) == set(touched)
+    assert steps[touched[0]].conflict and "after the incident" in steps[touched[0]].conflict
+    assert any(c.path == "Notes" for c in steps[touched[0]].incident_changes)
+    assert not steps[touched[1]].conflict and not steps[touched[2]].conflict
+    approve(PlanStore.for_realm(life.realm), plan.plan_id, name="test")
+    result, _ = apply_restore(life.client, life.realm, plan.plan_id, verify=False)
+    states = {s.old_id: s.state for s in result.steps}
+    assert states[touched[0]] == "conflict"
+    assert states[touched[1]] == states[touched[2]] == "done"
+    assert life.api.read(customer, touched[0]) == fixed_by_hand
+
+
+def test_a_record_deleted_after_the_incident_is_not_brought_back_silently(
+    life: Lifecycle,
+) -> None:
+    """Someone deleting a record after the incident made a decision a re-create would undo."""
+    target = backup(life, "full")
+    invoice = entities.ENTITIES["Invoice"]
+    victims = [p for p in life.records_of("Invoice") if not p.get("LinkedTxn")][:2]
+    assert len(victims) == 2
+    life.api.delete(invoice, life.api.read(invoice, victims[0]["Id"]))
+    backup(life)  # the incident snapshot: the first invoice is gone
+    life.api.delete(invoice, life.api.read(invoice, victims[1]["Id"]))  # someone, later
+    plan = plan_restore(
+        life.client,
+        life.realm,
+        snapshot=target,
+        scope=Scope.parse(records=[f"Invoice:{v['Id']}" for v in victims]),
+    ).plan
+    by_id = {s.old_id: s for s in plan.steps if s.entity == "Invoice"}
+    assert by_id[victims[0]["Id"]].action is Action.CREATE
+    assert not by_id[victims[0]["Id"]].conflict
+    assert by_id[victims[1]["Id"]].action is Action.CREATE
+    assert "deleted since" in (by_id[victims[1]["Id"]].conflict or "")
+
+
+def test_with_no_snapshot_after_the_target_every_change_is_a_conflict(life: Lifecycle) -> None:
+    """Without a snapshot of the damage, the incident cannot be told from later work."""
+    target = backup(life, "full")
+    life.sandbox.incident("bad_import_customers", count=2)
+    plan = plan_restore(
+        life.client, life.realm, snapshot=target, scope=Scope.parse(entity_names=["Customer"])
+    ).plan
+    writes = [s for s in plan.steps if s.action.writes]
+    assert writes and all(s.conflict for s in writes)
+    assert "cannot be told apart" in plan.notes[0]
+    relaxed = plan_restore(
+        life.client,
+        life.realm,
+        snapshot=target,
+        scope=Scope.parse(entity_names=["Customer"]),
+        incident="latest",
+    ).plan
+    assert [s for s in relaxed.steps if s.action.writes]
+    assert not [s for s in relaxed.steps if s.conflict]
+
+
+def _rate(code: str, day: str, rate: float) -> dict[str, Any]:
+    return {
+        "SourceCurrencyCode": code,
+        "TargetCurrencyCode": "USD",
+        "AsOfDate": day,
+        "Rate": rate,
+        "SyncToken": "0",
+        "MetaData": {"LastUpdatedTime": f"{day}T00:00:00-07:00"},
+    }
+
+
+def test_exchange_rates_keep_their_own_keys_in_a_plan() -> None:
+    """Rates have no Id: the planner once keyed every rate by its entity name."""
+    target = {
+        ("ExchangeRate", "EUR@2026-01-02"): _rate("EUR", "2026-01-02", 1.1),
+        ("ExchangeRate", "GBP@2026-01-02"): _rate("GBP", "2026-01-02", 1.3),
+        ("ExchangeRate", "EUR@2026-01-03"): _rate("EUR", "2026-01-03", 1.2),
+    }
+    live = dict(target)
+    live[("ExchangeRate", "GBP@2026-01-02")] = {
+        **_rate("GBP", "2026-01-02", 1.4),
+        "SyncToken": "1",
+    }
+    request = PlanRequest(
+        realm_id="1",
+        snapshot_id="s1",
+        latest_snapshot_id="s1",
+        scope=Scope.parse(entity_names=["ExchangeRate"]),
+        incident_snapshot_id="s2",
+    )
+    lake = DictLake({"s1": target, "s2": target})
+    plan = build_plan(DictLive(live), lake, request, preferences={})
+    writes = [s for s in plan.steps if s.action.writes]
+    assert [(s.entity, s.old_id) for s in writes] == [("ExchangeRate", "GBP@2026-01-02")]
+    assert plan.identical == {"ExchangeRate": 2}
