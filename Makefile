@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick ui clean
+.PHONY: install demo test soak lint format bench bench-quick ui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Long random histories of the whole lifecycle (tests/trust): backups, kills, prunes, restores and
+# people at work, with every invariant checked after each step; prints a table. SOAK_ARGS to change
+# the seeds or length, e.g. make soak SOAK_ARGS="--seeds 2 --steps 100".
+SOAK_ARGS ?= --seeds 5 --steps 400 --history 40
+soak: install
+	$(PY) -m tests.trust.soak $(SOAK_ARGS)
 
 bench: install
 	$(PY) -m bench

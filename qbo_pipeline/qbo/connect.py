@@ -96,6 +96,7 @@ def open_client(
     passphrase: Secret | None = None,
     api_base: str | None = None,
     limiter: RealmLimiter | None = None,
+    batch_limiter: RealmLimiter | None = None,
     retry: RetryPolicy | None = None,
     timeout: float = 120.0,
     sleep: Callable[[float], None] = time.sleep,
@@ -108,6 +109,7 @@ def open_client(
         passphrase: The token store passphrase (default: resolved from the environment).
         api_base: Override the stored API host (the embedded sandbox's current port).
         limiter: Override the realm's shared limiter (tests).
+        batch_limiter: Override the realm's shared limiter of batch requests (tests).
         retry: The retry policy.
         timeout: Seconds per HTTP call.
         sleep: How the client waits between retries (injectable for tests).
@@ -129,6 +131,7 @@ def open_client(
         endpoints=endpoints,
         tokens=provider,
         limiter=limiter,
+        batch_limiter=batch_limiter,
         retry=retry,
         timeout=timeout,
         sleep=sleep,

@@ -63,6 +63,7 @@ from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.lake.retention import RetentionPolicy, prune
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import RetryPolicy
+from qbo_pipeline.qbo.limiter import RealmLimiter
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.model import Action, Plan
 from qbo_pipeline.restore.run import apply_restore, plan_restore
@@ -145,12 +146,13 @@ class Tally:
     api_writes: int = 0
     rejected_writes: int = 0
     rules: Counter = field(default_factory=Counter)
+    seconds: Counter = field(default_factory=Counter)
 
     def add(self, other: Tally) -> None:
         """Add another run's counts to these."""
         for name in self.__dataclass_fields__:
-            if name == "rules":
-                self.rules.update(other.rules)
+            if name in ("rules", "seconds"):
+                getattr(self, name).update(getattr(other, name))
             else:
                 setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -202,6 +204,7 @@ class Lifecycle:
 
     def __init__(self, template: Path, workdir: Path, seed: int) -> None:
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.rng = random.Random(seed)
         self.stack = contextlib.ExitStack()
         state = workdir / "sandbox.sqlite3"
@@ -213,8 +216,19 @@ class Lifecycle:
         self.realm_id = self.sandbox.realm_ids[0]
         login_embedded(self.settings, self.sandbox.base_url, realm_hint=self.realm_id)
         retry = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=0.1)
+        # QBO's 500 requests (and 40 batches) a minute would make most of a long history wait
+        # for its window (the limiter has tests of its own); the sandbox enforces no limit
+        # unless asked.
+        unlimited = RealmLimiter(per_minute=1_000_000)
         self.client = self.stack.enter_context(
-            open_client(self.settings, self.realm_id, api_base=self.sandbox.base_url, retry=retry)
+            open_client(
+                self.settings,
+                self.realm_id,
+                api_base=self.sandbox.base_url,
+                retry=retry,
+                limiter=unlimited,
+                batch_limiter=RealmLimiter(per_minute=1_000_000),
+            )
         )
         self.realm: RealmLake = Lake(self.settings.lake_url).realm(self.realm_id)
         tokens = sandbox_tokens(self.sandbox, self.realm_id)
@@ -369,6 +383,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert self.TEMPLATE is not None and self.WORKDIR is not None
         self.life: Lifecycle | None = None
         self.failed_backup = False
+        self._current: tuple[str, float] | None = None
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -385,6 +400,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         life = self.life
         if life is None:
             return
+        self._step("final_backup")
         try:
             if not self.failed_backup:
                 self._backup("incremental")
@@ -398,6 +414,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         return self.life
 
     def _step(self, name: str) -> None:
+        now = time.monotonic()
+        if self._current is not None:
+            TALLY.seconds[self._current[0]] += now - self._current[1]
+        self._current = (name, now)
         TALLY.steps += 1
         TALLY.rules[name] += 1
 

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from qbo_pipeline import entities
 from qbo_pipeline.backup import run_backup
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.model import Action
 from qbo_pipeline.restore.plan import PlanRequest, build_plan
+from qbo_pipeline.restore.review import plan_html, plan_table
 from qbo_pipeline.restore.run import apply_restore, plan_restore
 from qbo_pipeline.restore.scope import Scope
 from qbo_pipeline.restore.store import PlanStore
@@ -111,6 +113,12 @@ def test_an_edit_after_the_incident_and_before_planning_is_a_conflict(life: Life
     assert steps[touched[0]].conflict and "after the incident" in steps[touched[0]].conflict
     assert any(c.path == "Notes" for c in steps[touched[0]].incident_changes)
     assert not steps[touched[1]].conflict and not steps[touched[2]].conflict
+    page = plan_html(plan)
+    assert f"Incident snapshot {incident}" in page and f"Target snapshot {target}" in page
+    assert "called, fixed the address" in page
+    console = Console(record=True, width=200)
+    console.print(plan_table(plan))
+    assert "since the incident: Notes" in console.export_text()
     approve(PlanStore.for_realm(life.realm), plan.plan_id, name="test")
     result, _ = apply_restore(life.client, life.realm, plan.plan_id, verify=False)
     states = {s.old_id: s.state for s in result.steps}
