@@ -18,6 +18,8 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from qbo_pipeline.errors import UsageError
+
 MINOR_VERSION = 75
 """The QBO API minor version every request sends (versions 1-74 are ignored since 2025-08-01)."""
 
@@ -755,8 +757,8 @@ def canonical_type(type_name: str) -> str:
     return TYPE_ALIASES.get(type_name, type_name)
 
 
-class UnknownEntityError(KeyError):
-    """Raised for a name that is not a QBO entity in the catalogue."""
+class UnknownEntityError(UsageError, KeyError):
+    """Raised for a name that is not a QBO entity in the catalogue (exit code 2)."""
 
     def __str__(self) -> str:
         """Name the entity and list the known ones."""

@@ -1,7 +1,8 @@
 """The ``qbo-backup`` command line.
 
 Each domain registers its commands from its own module, so that the CLI stays a thin layer over
-the same functions Dagster calls.
+the same functions Dagster calls. Errors end at one boundary (:mod:`.boundary`): one line on
+stderr and a documented exit code, the traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from qbo_pipeline.cli import (
     sandbox_cmd,
     warehouse_cmd,
 )
+from qbo_pipeline.cli.boundary import DEBUG_ENV, ErrorBoundary, set_debug
 from qbo_pipeline.shutdown import exit_code, leave
 
 app = typer.Typer(
@@ -25,7 +27,25 @@ app = typer.Typer(
     help="QuickBooks Online backup and recovery: snapshots, diffs, exports and restores.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=ErrorBoundary,
+    epilog="Exit codes: 0 done; 1 failed (QBO, a damaged lake or token store, differences "
+    "found); 2 a usage or configuration error; 130 interrupted.",
 )
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        envvar=DEBUG_ENV,
+        help="Print the traceback of an error (errors are otherwise one line).",
+    ),
+) -> None:
+    """Options of every command: ``--debug``."""
+    set_debug(ctx, debug)
+
 
 for module in (
     sandbox_cmd,

@@ -17,7 +17,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from qbo_pipeline.cli.boundary import fail, failed
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.errors import EXIT_CANCELLED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from qbo_pipeline.exports import ExportProgress, ExportResult
@@ -109,15 +111,15 @@ def register(app: typer.Typer) -> None:
         lake = Lake(settings.lake_url)
         known = lake.realms()
         if realm is not None and realm not in known:
-            console.print(
-                f"[red]no snapshots of company {realm!r} in {settings.lake_url}[/red]; "
-                f"companies: {', '.join(known) or 'none (run `qbo-backup backup`)'}"
+            lake.realm(realm)  # an id that cannot be a realm's is refused as such
+            fail(
+                f"no snapshots of company {realm!r} in {settings.lake_url}; "
+                f"companies: {', '.join(known) or 'none (run `qbo-backup backup`)'}",
+                EXIT_USAGE,
             )
-            raise typer.Exit(1)
         realms = [realm] if realm else known
         if not realms:
-            console.print("no snapshots yet: run `qbo-backup backup`")
-            raise typer.Exit(1)
+            fail(f"no snapshots yet in {settings.lake_url}: run `qbo-backup backup`")
         target = output or settings.exports_dir
         columns = (
             TextColumn("{task.description:<34}"),
@@ -142,10 +144,9 @@ def register(app: typer.Typer) -> None:
                     )
             except KeyboardInterrupt:
                 console.print("[yellow]cancelled: earlier exports are untouched[/yellow]")
-                raise typer.Exit(130) from None
+                raise typer.Exit(EXIT_CANCELLED) from None
             except (ExportError, FlattenError, LakeError, OSError) as exc:
-                console.print(f"[red]export of {realm_id} failed:[/red] {exc}")
-                raise typer.Exit(1) from None
+                failed(f"export of company {realm_id} failed", exc)
             _summary(result)
 
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from qbo_pipeline.cli.boundary import fail, failed
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.errors import EXIT_USAGE
 
 if TYPE_CHECKING:
     from qbo_pipeline.lake.gc import GCResult
     from qbo_pipeline.lake.lake import Lake
 
-console = Console(stderr=True)
 out = Console()
 
 _REALM_HELP = "Company (realm id); default: every company in the lake."
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
                 infos = {i.snapshot_id: i for i in realm_lake.snapshots()}
                 result = prune_realm(realm_lake, policy, dry_run=dry_run)
             except LakeError as exc:
-                _fail(f"prune of realm {realm_id} failed: {exc}")
+                failed(f"prune of realm {realm_id} failed", exc)
             retention = result.retention
             table = Table(
                 title=f"Retention of realm {realm_id}" + (" (dry run)" if dry_run else "")
@@ -93,11 +94,8 @@ def register(app: typer.Typer) -> None:
         failures: list[str] = []
         checked = 0
         for realm_id in _realms(lake, realm):
-            try:
-                realm_lake = lake.realm(realm_id)
-                infos = [realm_lake.resolve(snapshot)] if snapshot else realm_lake.snapshots()
-            except LakeError as exc:
-                _fail(str(exc))
+            realm_lake = lake.realm(realm_id)
+            infos = [realm_lake.resolve(snapshot)] if snapshot else realm_lake.snapshots()
             for info in infos:
                 checked += 1
                 try:
@@ -109,13 +107,12 @@ def register(app: typer.Typer) -> None:
                     outcome = "[green]ok[/green]"
                 table.add_row(realm_id, info.snapshot_id, str(info.totals.get("live", "")), outcome)
         if not checked:
-            _fail("no snapshots to verify: run `qbo-backup backup` first")
+            fail("no snapshots to verify: run `qbo-backup backup` first")
         out.print(table)
         for message in failures:
-            console.print(f"[red]verify failed:[/red] {escape(message)}")
+            sys.stderr.write(f"verify failed: {' '.join(message.split())}\n")
         if failures:
-            console.print(f"{len(failures)} of {checked} snapshots failed verification")
-            raise typer.Exit(1)
+            fail(f"{len(failures)} of {checked} snapshots failed verification")
         out.print(f"{checked} snapshots verified")
 
     @app.command("gc")
@@ -134,7 +131,7 @@ def register(app: typer.Typer) -> None:
             try:
                 result = collect_garbage(lake.realm(realm_id), dry_run=dry_run)
             except LakeError as exc:
-                _fail(f"garbage collection of realm {realm_id} failed: {exc}")
+                failed(f"garbage collection of realm {realm_id} failed", exc)
             out.print(f"realm {realm_id}: {_gc_summary(result)}")
 
 
@@ -146,24 +143,22 @@ def _lake() -> Lake:
     try:
         return Lake(settings.lake_url)
     except (LakeError, ValueError, OSError) as exc:
-        _fail(f"cannot open the lake at {settings.lake_url}: {exc}")
+        failed(f"cannot open the lake at {settings.lake_url}", exc)
 
 
 def _realms(lake: Lake, realm: str | None) -> list[str]:
-    from qbo_pipeline.lake.errors import LakeError
-
     known = lake.realms()
     if realm is None:
         if not known:
-            _fail(f"the lake at {lake.fs.url(lake.fs.root)} holds no company yet")
+            fail(f"the lake at {lake.fs.url(lake.fs.root)} holds no company yet")
         return known
-    try:
-        lake.realm(realm)
-    except LakeError as exc:
-        _fail(str(exc))
+    lake.realm(realm)  # an id that cannot be a realm's is refused as such
     if realm not in known:
         shown = ", ".join(known) if known else "none"
-        _fail(f"realm {realm} is not in the lake at {lake.fs.url(lake.fs.root)} (realms: {shown})")
+        fail(
+            f"realm {realm} is not in the lake at {lake.fs.url(lake.fs.root)} (realms: {shown})",
+            EXIT_USAGE,
+        )
     return [realm]
 
 
@@ -184,8 +179,3 @@ def _size(n: int) -> str:
             return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
-
-
-def _fail(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(1)

@@ -15,9 +15,10 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from qbo_pipeline.cli.boundary import CommandError, exit_code_of
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.errors import EXIT_FAILURE, EXIT_USAGE
 
 console = Console(stderr=True)
 out = Console()
@@ -40,13 +41,13 @@ class SqlFormat(StrEnum):
     JSON = "json"
 
 
-USAGE_EXIT_CODE = 2
+USAGE_EXIT_CODE = EXIT_USAGE
 """The exit code of a query ``sql`` refuses to run (a usage error)."""
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(Text(message, style="red"), soft_wrap=True)
-    return typer.Exit(code)
+def _fail(message: str, code: int = EXIT_FAILURE) -> CommandError:
+    """The error ending a command: the boundary prints ``error: <message>`` and exits ``code``."""
+    return CommandError(message, exit_code=code)
 
 
 def _refusal(exc: Exception) -> str:
@@ -101,7 +102,7 @@ def register(app: typer.Typer) -> None:
         try:
             result = build_warehouse(settings.lake_url, settings.warehouse_path, select=select)
         except ModelError as exc:
-            raise _fail(str(exc)) from None
+            raise _fail(str(exc), exit_code_of(exc)) from None
         table = Table(title=f"warehouse {result.warehouse}", title_justify="left")
         for column in ("model", "kind", "rows", "tests"):
             table.add_column(column, justify="right" if column in ("rows", "tests") else "left")
@@ -154,7 +155,7 @@ def register(app: typer.Typer) -> None:
             finally:
                 con.close()
         except ModelError as exc:
-            raise _fail(str(exc)) from None
+            raise _fail(str(exc), exit_code_of(exc)) from None
         if fmt is DiffFormat.CSV:
             _emit(result.to_csv(), output)
         elif fmt is DiffFormat.JSON:
@@ -213,7 +214,7 @@ def register(app: typer.Typer) -> None:
         try:
             con = connect_for_queries(settings.warehouse_path)
         except ModelError as exc:
-            raise _fail(str(exc)) from None
+            raise _fail(str(exc), exit_code_of(exc)) from None
         try:
             cursor = con.execute(statement)
             columns = [d[0] for d in cursor.description or []]

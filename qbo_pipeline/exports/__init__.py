@@ -28,6 +28,7 @@ import orjson
 from filelock import FileLock
 
 from qbo_pipeline import __version__, entities
+from qbo_pipeline.errors import EXIT_FAILURE, UsageError
 from qbo_pipeline.exports.csv import CsvWriter, build_schema
 from qbo_pipeline.exports.files import ExportedFile, write_atomic
 from qbo_pipeline.exports.json import JsonWriter
@@ -60,8 +61,11 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 
 
-class ExportError(ValueError):
-    """An export cannot run as asked; the message names the option, entity or snapshot."""
+class ExportError(UsageError, ValueError):
+    """An export cannot run as asked; the message names the option, entity or snapshot.
+
+    Exit code 2 (asked for something wrong) unless the instance says otherwise.
+    """
 
 
 class SourceRecord(NamedTuple):
@@ -342,7 +346,8 @@ def _export_entity(
     if "csv" in formats and total is not None and count != total:
         raise ExportError(
             f"{entity.name}: {count} records on the second read but {total} on the first; "
-            "the snapshot changed while it was exported"
+            "the snapshot changed while it was exported",
+            exit_code=EXIT_FAILURE,
         )
     report(ExportProgress(entity.name, "done", count, count))
     return files, count
@@ -449,19 +454,18 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ExportError(f"{folder} is not an export folder: no {MANIFEST}") from None
     except orjson.JSONDecodeError as exc:
-        raise ExportError(f"{path} is not valid JSON: {exc}") from None
+        raise ExportError(f"{path} is not valid JSON: {exc}", exit_code=EXIT_FAILURE) from None
 
 
 def lake_records(realm: RealmLake, snapshot_id: str) -> Callable[[str], Iterator[SourceRecord]]:
     """A ``records_for`` reading an entity's live records of a snapshot from the lake."""
-    from qbo_pipeline.lake.records import load_json
 
     def records_for(entity: str) -> Iterator[SourceRecord]:
         for batch in realm.iter_versions(snapshot_id, entity, columns=["id", "payload"]):
             ids = batch.column("id").to_pylist()
             texts = batch.column("payload").to_pylist()
             for key, text in zip(ids, texts, strict=True):
-                yield SourceRecord(key, load_json(text), text)
+                yield SourceRecord(key, realm.load_payload(snapshot_id, entity, key, text), text)
 
     return records_for
 

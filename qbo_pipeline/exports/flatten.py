@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 
 from qbo_pipeline.entities import Entity
+from qbo_pipeline.errors import QboPipelineError
 
 RECORD_KEY = "#Id"
 """The column of child tables holding the record's key."""
@@ -74,7 +75,7 @@ KINDS = ("number", "boolean", "date", "datetime", "string", "json")
 Row = dict[str, Any]
 
 
-class FlattenError(ValueError):
+class FlattenError(QboPipelineError, ValueError):
     """A payload or an exported table cannot be flattened or rebuilt; the message says why."""
 
 

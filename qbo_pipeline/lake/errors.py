@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from qbo_pipeline.errors import QboPipelineError, UsageError
 
-class LakeError(Exception):
-    """Base class of every error the lake raises."""
+
+class LakeError(QboPipelineError):
+    """Base class of every error the lake raises (exit code 1: the lake cannot do it)."""
+
+
+class InvalidNameError(LakeError, UsageError):
+    """A realm id, snapshot id, entity or path part that cannot name anything in the lake."""
 
 
 class InvalidRecordError(LakeError, ValueError):
     """A record handed to the lake is malformed (not an object, no ``Id``, not JSON)."""
 
 
-class SnapshotNotFound(LakeError, LookupError):
-    """No committed snapshot matches a reference."""
+class SnapshotNotFound(LakeError, UsageError, LookupError):
+    """No committed snapshot matches a reference (exit code 2: name one that exists)."""
 
 
 class CountMismatchError(LakeError):

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from qbo_pipeline import entities
+from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.models.runner import ModelError
 
 ACTIONS = ("added", "changed", "deactivated", "reactivated", "voided", "deleted")
@@ -39,7 +40,7 @@ CSV_COLUMNS = (
 
 
 class DiffError(ModelError):
-    """A snapshot reference matched nothing, or the warehouse cannot answer."""
+    """A snapshot reference matched nothing (exit code 2), or the warehouse cannot answer."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def compute_diff(
     try:
         wanted = sorted({entities.get(n).name for n in entity_names})
     except entities.UnknownEntityError as exc:
-        raise DiffError(str(exc)) from None
+        raise DiffError(str(exc), exit_code=EXIT_USAGE) from None
     snapshots = _resolve(con, old, new, realm_id)
     filters, params = ["true"], [old, new]
     if wanted:
@@ -219,14 +220,16 @@ def _resolve(
         try:
             rows = con.execute("select realm_id, snapshot_id from snapshot_at(?)", [ref]).fetchall()
         except duckdb.Error as exc:
-            raise DiffError(_clean(exc)) from None
+            raise DiffError(_clean(exc), exit_code=EXIT_USAGE) from None
         rows = [r for r in rows if realm_id is None or r[0] == realm_id]
         if not rows:
             known = con.execute(
                 "select coalesce(string_agg(snapshot_id, ', ' order by snapshot_id), 'none') "
                 "from marts.snapshots where status = 'live'"
             ).fetchone()[0]
-            raise DiffError(f"no snapshot matches {ref!r} ({side}); snapshots: {known}")
+            raise DiffError(
+                f"no snapshot matches {ref!r} ({side}); snapshots: {known}", exit_code=EXIT_USAGE
+            )
         for realm, sid in rows:
             resolved.setdefault(realm, {})[side] = sid
     return {

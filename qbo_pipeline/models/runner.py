@@ -28,6 +28,7 @@ from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
+from qbo_pipeline.errors import QboPipelineError
 from qbo_pipeline.models.sql_dir import SqlDirNotFoundError, find_sql_dir
 from qbo_pipeline.models.sql_tests import ColumnTest, parse_tests
 
@@ -48,7 +49,7 @@ _NO_TOKEN = Token(TokenType.SEMICOLON, ";")
 _MATERIALIZED = re.compile(r"^\s*--\s*materiali[sz]ed\s*:\s*(\w+)", re.IGNORECASE | re.MULTILINE)
 
 
-class ModelError(Exception):
+class ModelError(QboPipelineError):
     """A model project is malformed: the message names the file and the problem."""
 
 

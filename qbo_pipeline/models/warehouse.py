@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.models.runner import (
     SOURCE_SCHEMAS,
     Macro,
@@ -113,6 +114,8 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
 
 class QueryRefusedError(ModelError):
     """A query the analysts' connection does not run: not one statement, or not a read."""
+
+    exit_code = EXIT_USAGE
 
 
 QUERY_KINDS = "select, from, with, values, describe, show, summarize"

@@ -18,13 +18,14 @@ from typing import Any
 
 import orjson
 
+from qbo_pipeline.errors import EXIT_USAGE, QboPipelineError
 from qbo_pipeline.qbo.redact import redact
 
 RELOGIN_HINT = "run `qbo-backup auth login` to connect the company again"
 
 
-class QBOError(Exception):
-    """A failure reported by QBO (or on the way to it).
+class QBOError(QboPipelineError):
+    """A failure reported by QBO (or on the way to it); exit code 1.
 
     Attributes:
         code: QBO's error code (``"5010"``), or ``None``.
@@ -167,15 +168,19 @@ class TruncationError(QBOError):
 
 
 class NotConnectedError(QBOError):
-    """No tokens are stored for the realm asked for."""
+    """No tokens are stored for the realm asked for (exit code 2: connect it first)."""
+
+    exit_code = EXIT_USAGE
 
 
-class TokenStoreError(Exception):
+class TokenStoreError(QboPipelineError):
     """The encrypted token store cannot be used; the message names the file and the fix."""
 
 
 class WrongPassphraseError(TokenStoreError):
-    """The passphrase does not open the token store."""
+    """The passphrase does not open the token store (exit code 2: a configuration error)."""
+
+    exit_code = EXIT_USAGE
 
 
 class CorruptTokenStoreError(TokenStoreError):

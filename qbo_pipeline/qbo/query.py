@@ -19,6 +19,7 @@ from typing import Any
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import MAX_PAGE_SIZE, Entity
+from qbo_pipeline.errors import QboPipelineError
 
 OPERATORS = ("=", "<", ">", "<=", ">=", "IN", "LIKE")
 """The comparison operators QBO's query language has (no OR, no !=)."""
@@ -28,7 +29,7 @@ _ORDER = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.]*)(?:\s+(ASC|DESC))?\s*$", re.IG
 _ACTIVE = re.compile(r"(?<![A-Za-z0-9_.])Active(?![A-Za-z0-9_])", re.IGNORECASE)
 
 
-class QueryBuildError(ValueError):
+class QueryBuildError(QboPipelineError, ValueError):
     """A query cannot be built from what was given; the message names the bad part."""
 
 

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity
+from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.qbo.faults import ObjectNotFoundError, QBOError, StaleObjectError
 from qbo_pipeline.restore import payloads, remap
 from qbo_pipeline.restore import status as status_log
@@ -56,7 +57,9 @@ _UPLOAD_FIELDS = frozenset({"FileName", "ContentType", "AttachableRef"})
 
 
 class NotApproved(RestoreError):
-    """The plan has no approval: nothing is written."""
+    """The plan has no approval: nothing is written (exit code 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 class RestoreClient(Protocol):

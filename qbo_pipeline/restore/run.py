@@ -70,7 +70,7 @@ def plan_restore(
             since = realm.resolve(scope.changed_since).snapshot_id
             scope = Scope(kind=scope.kind, entities=scope.entities, changed_since=since)
     except SnapshotNotFound as exc:
-        raise RestoreError(str(exc)) from None
+        raise RestoreError(str(exc), exit_code=exc.exit_code) from None
     before = realm.latest()
     safety = None
     if backup_first:
@@ -82,7 +82,7 @@ def plan_restore(
     try:
         incident_id = realm.resolve(incident).snapshot_id if incident else None
     except SnapshotNotFound as exc:
-        raise RestoreError(f"incident snapshot: {exc}") from None
+        raise RestoreError(f"incident snapshot: {exc}", exit_code=exc.exit_code) from None
     if incident_id is None:
         incident_id = (before or target).snapshot_id
     live = ClientLive(client)

@@ -15,13 +15,14 @@ from typing import Any, Literal
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity
+from qbo_pipeline.errors import UsageError
 
 ScopeKind = Literal["records", "entities", "changed_since", "all"]
 
 _RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class ScopeError(ValueError):
+class ScopeError(UsageError, ValueError):
     """A scope that cannot be used; the message names the bad part."""
 
 

@@ -135,14 +135,15 @@ def test_verify_and_gc_reject_unknown_targets(
     lake_env: tuple[dict[str, str], RealmLake, list[str]], tmp_path: Path
 ) -> None:
     env, _realm, _ids = lake_env
+    # Naming what is not there, or cannot be, is a usage error: exit code 2 (issue #18).
     unknown = _run(env, "verify", "--snapshot", "20200101T000000.000000Z")
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert "no snapshot matches '20200101T000000.000000Z'" in unknown.output
     missing = _run(env, "gc", "--realm", "123")
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
     assert "realm 123 is not in the lake" in missing.output and REALM in missing.output
     hostile = _run(env, "prune", "--realm", "../etc")
-    assert hostile.exit_code == 1
+    assert hostile.exit_code == 2
     assert "invalid realm id '../etc'" in hostile.output
     empty = {**env, "QBO_LAKE_URL": str(tmp_path / "empty")}
     nothing = _run(empty, "verify")

@@ -71,7 +71,7 @@ def _refused(result: Any, *words: str) -> str:
     message = result.output.strip()
     assert result.exit_code == 2, result.output
     assert "\n" not in message, message
-    assert message.startswith("query refused:"), message
+    assert message.startswith("error: query refused:"), message
     for word in words:
         assert word in message, message
     return message

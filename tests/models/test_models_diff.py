@@ -96,7 +96,7 @@ def test_models_diff_cli_formats(built) -> None:
     assert "Invoice" in result.stdout
     assert "5 records changed" in result.stdout
     result = runner.invoke(app, ["diff", "not a ref", s2], env=_env(root))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a snapshot reference that names nothing: a usage error
     assert "not latest, previous" in result.output
 
 

@@ -1,0 +1,127 @@
+"""The CLI's one error boundary: an error becomes one line on stderr and an exit code.
+
+Every ``qbo-backup`` command runs inside :class:`ErrorBoundary` (the app's click group). An
+error that reaches it is printed as ``error: <message>`` on one line, with secrets masked, and the
+process exits with the error's code (:mod:`qbo_pipeline.errors`): 2 for usage and configuration
+errors, 1 for failures, 130 when interrupted. The traceback is printed too, before the line,
+only with ``--debug`` (or ``QBO_DEBUG=1``). Commands refuse with :func:`fail`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from qbo_pipeline.errors import EXIT_CANCELLED, EXIT_FAILURE, EXIT_USAGE, QboPipelineError
+
+DEBUG_ENV = "QBO_DEBUG"
+"""Set to 1 to print the traceback of an error (as ``--debug`` does)."""
+
+_DEBUG_KEY = "qbo_pipeline.debug"
+_SECRET_ENVS = (
+    "QBO_PIPELINE_PASSPHRASE",
+    "QBO_PIPELINE_NEW_PASSPHRASE",
+    "QBO_CLIENT_SECRET",
+    "QBO_SANDBOX_CLIENT_SECRET",
+)
+
+
+class CommandError(QboPipelineError):
+    """A command's own refusal: its message and exit code, printed by the boundary."""
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    """End the command with ``error: <message>`` and exit code ``code``."""
+    raise CommandError(message, exit_code=code)
+
+
+def failed(what: str, exc: BaseException) -> NoReturn:
+    """End the command with ``<what>: <the error's message>`` and the error's exit code."""
+    raise CommandError(f"{what}: {exc}", exit_code=exit_code_of(exc)) from exc
+
+
+def set_debug(ctx: typer.Context, debug: bool) -> None:
+    """Remember the global ``--debug`` flag for the boundary (called by the app's callback)."""
+    ctx.meta[_DEBUG_KEY] = debug
+
+
+def _debug(ctx: typer.Context) -> bool:
+    if ctx.meta.get(_DEBUG_KEY):
+        return True
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code for an error: its own, 2 for a configuration error, else 1."""
+    if isinstance(exc, QboPipelineError):
+        return int(exc.exit_code)
+    from qbo_pipeline.config import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    return EXIT_FAILURE
+
+
+def message_of(exc: BaseException) -> str:
+    """One line naming the problem, secrets masked.
+
+    Errors of this project and of the operating system (a file that cannot be read or written)
+    carry their own message; anything else is a bug, said to be one.
+    """
+    from qbo_pipeline.config import ConfigError
+    from qbo_pipeline.qbo.redact import redact, register_secret
+
+    text = str(exc).strip()
+    if isinstance(exc, ConfigError):
+        text = f"configuration: {text}"
+    elif not isinstance(exc, QboPipelineError | OSError):
+        text = (
+            f"unexpected {type(exc).__name__}: {text or 'no message'} "
+            "(a bug: rerun with --debug for the traceback, and please report it)"
+        )
+    for name in _SECRET_ENVS:
+        register_secret(os.environ.get(name))
+    return " ".join(redact(text or type(exc).__name__).split())
+
+
+def report(exc: BaseException, *, debug: bool = False) -> int:
+    """Print an error (its traceback first when debugging); returns its exit code."""
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    sys.stderr.write(f"error: {message_of(exc)}\n")
+    sys.stderr.flush()
+    return exit_code_of(exc)
+
+
+class ErrorBoundary(TyperGroup):
+    """The app's click group: runs the command, and turns what it raises into one line."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        """Run the command; an error ends it with its message and exit code."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise  # the command's own exit, or a usage error the command line reports itself
+        except KeyboardInterrupt:
+            sys.stderr.write("cancelled\n")
+            raise typer.Exit(EXIT_CANCELLED) from None
+        except Exception as exc:
+            raise typer.Exit(report(exc, debug=_debug(ctx))) from None
+
+
+__all__ = [
+    "DEBUG_ENV",
+    "CommandError",
+    "ErrorBoundary",
+    "exit_code_of",
+    "fail",
+    "failed",
+    "message_of",
+    "report",
+]
