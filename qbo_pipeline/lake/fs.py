@@ -23,7 +23,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from qbo_pipeline.lake.errors import LakeError
+from qbo_pipeline.lake.errors import InvalidNameError, LakeIntegrityError
 
 
 def streamed_parquet(source: Any) -> pq.ParquetFile:
@@ -48,7 +48,7 @@ class LakeFS:
     def __init__(self, url: str | Path) -> None:
         text = str(url)
         if not text.strip():
-            raise LakeError("the lake location is empty; give a folder or an fsspec URL")
+            raise InvalidNameError("the lake location is empty; give a folder or an fsspec URL")
         fs, root = fsspec.core.url_to_fs(text)
         self.is_local = isinstance(fs, LocalFileSystem)
         if self.is_local:
@@ -64,7 +64,7 @@ class LakeFS:
         """A path under the root; every part must be a plain name or relative path."""
         for part in parts:
             if not part or part.startswith("/") or ".." in part.split("/"):
-                raise LakeError(f"invalid lake path part {part!r}")
+                raise InvalidNameError(f"invalid lake path part {part!r}")
         return "/".join([self.root, *parts])
 
     def url(self, path: str) -> str:
@@ -209,19 +209,26 @@ class LakeFS:
         On fsspec stores the file is read on the calling thread (no Arrow I/O threads call back
         into Python, which can abort the interpreter at exit).
         """
-        if self.is_local:
-            return streamed_parquet(path)
-        return streamed_parquet(self.fs.open(path, "rb"))
+        with self._readable([path]):
+            if self.is_local:
+                return streamed_parquet(path)
+            return streamed_parquet(self.fs.open(path, "rb"))
 
     def read_parquet(self, path: str, columns: Sequence[str] | None = None) -> pa.Table:
-        """Read a whole Parquet file (or some of its columns)."""
-        if self.is_local:
-            return pq.read_table(path, columns=list(columns) if columns else None)
-        pf = self.parquet_file(path)
-        try:
-            return pf.read(columns=list(columns) if columns else None, use_threads=False)
-        finally:
-            pf.close()
+        """Read a whole Parquet file (or some of its columns).
+
+        Raises:
+            FileNotFoundError: If it does not exist.
+            LakeIntegrityError: Naming the file, if it is truncated, damaged or not Parquet.
+        """
+        with self._readable([path]):
+            if self.is_local:
+                return pq.read_table(path, columns=list(columns) if columns else None)
+            pf = self.parquet_file(path)
+            try:
+                return pf.read(columns=list(columns) if columns else None, use_threads=False)
+            finally:
+                pf.close()
 
     def iter_parquet(
         self, paths: Sequence[str], columns: Sequence[str] | None = None, batch_size: int = 65_536
@@ -230,11 +237,12 @@ class LakeFS:
         for path in paths:
             pf = self.parquet_file(path)
             try:
-                yield from pf.iter_batches(
-                    batch_size=batch_size,
-                    columns=list(columns) if columns else None,
-                    use_threads=self.is_local,
-                )
+                with self._readable([path]):
+                    yield from pf.iter_batches(
+                        batch_size=batch_size,
+                        columns=list(columns) if columns else None,
+                        use_threads=self.is_local,
+                    )
             finally:
                 pf.close()
 
@@ -247,10 +255,17 @@ class LakeFS:
     ) -> pa.RecordBatchReader:
         """A streaming reader over Parquet files of one schema, projected and filtered."""
         names = list(columns) if columns else list(schema.names)
-        if self.is_local:
-            dataset = pads.dataset(list(paths), schema=schema, format="parquet")
-            return dataset.scanner(columns=names, filter=filter).to_reader()
         out_schema = pa.schema([schema.field(n) for n in names])
+        if self.is_local:
+            with self._readable(paths):
+                dataset = pads.dataset(list(paths), schema=schema, format="parquet")
+                reader = dataset.scanner(columns=names, filter=filter).to_reader()
+
+            def checked() -> Iterator[pa.RecordBatch]:
+                with self._readable(paths):
+                    yield from reader
+
+            return pa.RecordBatchReader.from_batches(reader.schema, checked())
 
         def batches() -> Iterator[pa.RecordBatch]:
             needed = sorted(set(names) | (_expr_fields(filter) if filter is not None else set()))
@@ -261,6 +276,31 @@ class LakeFS:
                 yield from table.select(names).cast(out_schema).to_batches()
 
         return pa.RecordBatchReader.from_batches(out_schema, batches())
+
+    @contextlib.contextmanager
+    def _readable(self, paths: Sequence[str]) -> Iterator[None]:
+        """Turn a Parquet read failure into a :class:`LakeIntegrityError` naming the file.
+
+        A missing file stays a ``FileNotFoundError`` (callers tell "not there" from "damaged").
+        """
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except (pa.ArrowException, OSError) as exc:
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if len(paths) == 1:
+                where = self.url(paths[0])
+            else:
+                named = [p for p in paths if p in why]
+                where = (
+                    self.url(named[0])
+                    if named
+                    else (f"one of {len(paths)} Parquet files ({self.url(paths[0])}, ...)")
+                )
+            raise LakeIntegrityError(
+                f"{where} is damaged, truncated or not a Parquet file: {why}"
+            ) from None
 
     def replace(self, src: str, dst: str) -> None:
         """Move a file over another (atomic locally)."""

@@ -23,7 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from qbo_pipeline.lake import records
-from qbo_pipeline.lake.errors import LakeError, LakeIntegrityError, SnapshotNotFound
+from qbo_pipeline.lake.errors import (
+    InvalidNameError,
+    LakeError,
+    LakeIntegrityError,
+    SnapshotNotFound,
+)
 from qbo_pipeline.lake.fs import LakeFS
 
 if TYPE_CHECKING:
@@ -60,7 +65,7 @@ def snapshot_time(snapshot_id: str) -> datetime:
         LakeError: If it is not a snapshot id.
     """
     if not _SNAPSHOT_ID.match(snapshot_id):
-        raise LakeError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ)")
+        raise InvalidNameError(f"{snapshot_id!r} is not a snapshot id (YYYYMMDDTHHMMSS.ffffffZ)")
     return datetime.strptime(snapshot_id, SNAPSHOT_ID_FORMAT).replace(tzinfo=UTC)
 
 
@@ -71,7 +76,7 @@ def check_name(kind: str, name: str) -> str:
         LakeError: If it could escape its folder or is otherwise not a plain name.
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise LakeError(f"invalid {kind} name {name!r}")
+        raise InvalidNameError(f"invalid {kind} name {name!r}")
     return name
 
 
@@ -183,10 +188,11 @@ class RealmLake:
 
     def __init__(self, fs: LakeFS, realm_id: str) -> None:
         if not isinstance(realm_id, str) or not _REALM_ID.match(realm_id):
-            raise LakeError(f"invalid realm id {realm_id!r}")
+            raise InvalidNameError(f"invalid realm id {realm_id!r}")
         self.fs = fs
         self.realm_id = realm_id
         self.root = fs.join(f"realm={realm_id}")
+        self._checked: set[tuple[str, str, str, str]] = set()
 
     def __repr__(self) -> str:
         return f"RealmLake({self.realm_id!r} at {self.fs.url(self.root)!r})"
@@ -203,7 +209,7 @@ class RealmLake:
         """
         for part in parts:
             if not part or part.startswith("/") or ".." in part.split("/"):
-                raise LakeError(f"realm {self.realm_id}: invalid path part {part!r}")
+                raise InvalidNameError(f"realm {self.realm_id}: invalid path part {part!r}")
         return self.fs.url(self._p(*parts))
 
     def commit_path(self, snapshot_id: str) -> str:
@@ -244,20 +250,33 @@ class RealmLake:
             sid = name[: -len(".json")]
             if not _SNAPSHOT_ID.match(sid):
                 continue
-            raw = self.fs.read_bytes(self._p("commits", name))
-            try:
-                record = records.load_json(raw)
-            except LakeError as exc:
-                raise LakeIntegrityError(
-                    f"realm {self.realm_id}: commit record of {sid} is unreadable: {exc}"
-                ) from None
-            if not isinstance(record, dict) or record.get("snapshot_id") != sid:
-                raise LakeIntegrityError(
-                    f"realm {self.realm_id}: commit record {name} does not describe {sid}"
-                )
-            out.append(record)
+            out.append(self._commit_record(sid, self.fs.read_bytes(self._p("commits", name))))
         out.sort(key=lambda r: r["snapshot_id"])
         return out
+
+    def _commit_record(self, sid: str, raw: bytes) -> dict[str, Any]:
+        """A commit record's JSON, checked to be a commit record of ``sid``.
+
+        Raises:
+            LakeIntegrityError: Naming the file, if it is not valid JSON, describes another
+                snapshot or lacks a field every commit record has.
+        """
+        where = f"realm {self.realm_id}: the commit record {self.fs.url(self.commit_path(sid))}"
+        try:
+            record = records.load_json(raw)
+        except LakeError as exc:
+            raise LakeIntegrityError(f"{where} is damaged: {exc}") from None
+        if not isinstance(record, dict) or record.get("snapshot_id") != sid:
+            raise LakeIntegrityError(f"{where} is damaged: it does not describe {sid}")
+        try:
+            SnapshotInfo.from_record(record)
+        except LakeIntegrityError as exc:
+            raise LakeIntegrityError(f"{where} is damaged: {exc}") from None
+        if not isinstance(record.get("entities", {}), dict) or not all(
+            isinstance(stats, dict) for stats in (record.get("entities") or {}).values()
+        ):
+            raise LakeIntegrityError(f"{where} is damaged: its entities are not statistics")
+        return record
 
     def snapshots(self, *, include_retired: bool = False) -> list[SnapshotInfo]:
         """The committed snapshots, oldest first (live ones only unless asked)."""
@@ -292,7 +311,7 @@ class RealmLake:
             raise SnapshotNotFound(
                 f"realm {self.realm_id}: no committed snapshot {snapshot_id}{self._listing()}"
             ) from None
-        info = SnapshotInfo.from_record(records.load_json(raw))
+        info = SnapshotInfo.from_record(self._commit_record(snapshot_id, raw))
         if not info.is_live and not allow_retired:
             raise SnapshotNotFound(
                 f"realm {self.realm_id}: snapshot {snapshot_id} was retired by retention"
@@ -386,10 +405,47 @@ class RealmLake:
         """
         info = self.info(snapshot_id)
         check_name("entity", entity)
-        return self._fold(self.chain(info.snapshot_id), entity)
+        return self._live(info, self.chain(info.snapshot_id), entity)
 
     def _fold(self, chain: Sequence[SnapshotInfo], entity: str) -> pa.Table:
         return fold_deltas(list(self._fold_parts(chain, entity)))
+
+    def _live(self, info: SnapshotInfo, chain: Sequence[SnapshotInfo], entity: str) -> pa.Table:
+        """An entity's live keys in a snapshot, checked against the snapshot's commit record.
+
+        Reading a snapshot checks what its commit record says of each entity read: the live
+        count and the manifest digest (FORMAT.md, invariant 4), once per snapshot and entity.
+        An edited commit record, or a manifest delta or checkpoint changed under it, is
+        reported instead of read (the record versions themselves are ``verify``'s to check).
+
+        Raises:
+            LakeIntegrityError: Naming the snapshot, the entity and the commit record.
+        """
+        live = self._fold(chain, entity)
+        stats = info.entities.get(entity)
+        if stats is None:
+            return live
+        count, expected = stats.get("live"), stats.get("digest")
+        checked = (info.snapshot_id, entity, str(count), str(expected))
+        if checked in self._checked:
+            return live
+        where = (
+            f"realm {self.realm_id} snapshot {info.snapshot_id}: {entity} does not match its "
+            f"commit record {self.fs.url(self.commit_path(info.snapshot_id))}"
+        )
+        hint = "; the record or the snapshot's files were changed: run `qbo-backup verify`"
+        if count is not None and str(live.num_rows) != str(count):
+            raise LakeIntegrityError(
+                f"{where} ({live.num_rows} live records, it says {count}){hint}"
+            )
+        if expected is not None:
+            digest = records.table_digest(live["id"], live["content_hash"])
+            if digest != expected:
+                raise LakeIntegrityError(
+                    f"{where} (manifest digest {digest}, it says {expected}){hint}"
+                )
+        self._checked.add(checked)
+        return live
 
     def _fold_parts(self, chain: Sequence[SnapshotInfo], entity: str) -> Iterator[pa.Table]:
         """The parts whose fold is the entity's live set at the chain's end (``seq`` added).
@@ -448,7 +504,7 @@ class RealmLake:
         tables = []
         for name in names:
             check_name("entity", name)
-            table = self._fold(chain, name)
+            table = self._live(info, chain, name)
             tables.append(
                 pa.table(
                     {
@@ -508,7 +564,7 @@ class RealmLake:
             raise LakeError(f"unknown version columns {unknown}")
         if entity not in info.entities:
             return
-        live = self._fold(self.chain(info.snapshot_id), entity)
+        live = self._live(info, self.chain(info.snapshot_id), entity)
         if live.num_rows == 0:
             return
         files = self.version_files(info.snapshot_id, entity)
@@ -534,9 +590,23 @@ class RealmLake:
 
     def iter_payloads(self, snapshot_id: str, entity: str) -> Iterator[dict[str, Any]]:
         """Stream the payloads (as QBO returned them) of an entity's live records, by id."""
-        for batch in self.iter_versions(snapshot_id, entity, columns=["payload"]):
-            for text in batch.column(0).to_pylist():
-                yield records.load_json(text)
+        for batch in self.iter_versions(snapshot_id, entity, columns=["id", "payload"]):
+            for rid, text in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                yield self.load_payload(snapshot_id, entity, rid, text)
+
+    def load_payload(self, snapshot_id: str, entity: str, record_id: str, text: str) -> Any:
+        """A stored payload's JSON.
+
+        Raises:
+            LakeIntegrityError: Naming the snapshot, entity and record, if it is not JSON.
+        """
+        try:
+            return records.load_json(text)
+        except LakeError as exc:
+            raise LakeIntegrityError(
+                f"realm {self.realm_id} snapshot {snapshot_id}: the stored payload of {entity}"
+                f" {record_id} is damaged ({exc}); run `qbo-backup verify`"
+            ) from None
 
     def get_payload(self, snapshot_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
         """One live record's payload, or None when the record is not in the snapshot."""
@@ -544,7 +614,7 @@ class RealmLake:
         check_name("entity", entity)
         if entity not in info.entities:
             return None
-        live = self._fold(self.chain(info.snapshot_id), entity)
+        live = self._live(info, self.chain(info.snapshot_id), entity)
         hit = live.filter(pc.equal(live["id"], str(record_id)))
         if hit.num_rows == 0:
             return None
@@ -554,7 +624,8 @@ class RealmLake:
             expr = (pc.field("id") == str(record_id)) & (pc.field("content_hash") == digest)
             found = self.fs.scan(files, records.VERSION_SCHEMA, ["payload"], expr).read_all()
             if found.num_rows:
-                return records.load_json(found["payload"][0].as_py())
+                text = found["payload"][0].as_py()
+                return self.load_payload(snapshot_id, entity, str(record_id), text)
         raise LakeIntegrityError(
             f"realm {self.realm_id} snapshot {snapshot_id}: {entity} {record_id} is live but"
             " its version is missing"
@@ -598,7 +669,7 @@ class RealmLake:
             LakeIntegrityError: If the stored bytes do not match their hash.
         """
         if not isinstance(sha256, str) or not _SHA256.match(sha256):
-            raise LakeError(f"realm {self.realm_id}: {sha256!r} is not a SHA-256 hex digest")
+            raise InvalidNameError(f"realm {self.realm_id}: {sha256!r} is not a SHA-256 hex digest")
         try:
             data = self.fs.read_bytes(self.attachment_path(sha256))
         except FileNotFoundError:
@@ -627,7 +698,7 @@ class RealmLake:
         for name, stats in sorted(info.entities.items()):
             live = self._fold(chain, name)
             where = f"realm {self.realm_id} snapshot {snapshot_id}: {name}"
-            if live.num_rows != int(stats.get("live", -1)):
+            if str(live.num_rows) != str(stats.get("live")):
                 raise LakeIntegrityError(
                     f"{where} rebuilds to {live.num_rows} records, commit says {stats.get('live')}"
                 )
@@ -636,6 +707,7 @@ class RealmLake:
                 raise LakeIntegrityError(
                     f"{where} manifest digest {digest} differs from {stats.get('digest')}"
                 )
+            self._checked.add((info.snapshot_id, name, str(stats.get("live")), str(digest)))
             try:
                 entity = get(name)
             except UnknownEntityError:
@@ -652,7 +724,8 @@ class RealmLake:
                     continue
                 ids, hashes, texts = (batch.column(i).to_pylist() for i in range(3))
                 for rid, digest_, text in zip(ids, hashes, texts, strict=True):
-                    if records.content_hash(entity, records.load_json(text)) != digest_:
+                    payload = self.load_payload(snapshot_id, name, rid, text)
+                    if records.content_hash(entity, payload) != digest_:
                         raise LakeIntegrityError(f"{where} {rid}: payload does not match its hash")
             if found != live.num_rows:
                 raise LakeIntegrityError(f"{where}: {found} versions for {live.num_rows} records")
