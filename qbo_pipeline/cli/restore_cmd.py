@@ -72,13 +72,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from qbo_pipeline.cli.boundary import fail
 from qbo_pipeline.cli.settings import load_settings
 from qbo_pipeline.config import Settings
+from qbo_pipeline.errors import EXIT_FAILURE, EXIT_USAGE, NotConnected, QboPipelineError
 
 if TYPE_CHECKING:
+    from qbo_pipeline.cli.connection import Connection
     from qbo_pipeline.lake.lake import RealmLake
     from qbo_pipeline.restore.model import Plan
     from qbo_pipeline.restore.store import PlanStore
@@ -108,12 +112,10 @@ def _realm(settings: Settings, realm_id: str | None) -> RealmLake:
     if len(realms) == 1:
         return lake.realm(realms[0])
     if not realms:
-        console.print("[red]no snapshots yet:[/red] run `qbo-backup backup` first")
-        raise typer.Exit(1)
-    console.print(
-        f"[red]several companies in the lake:[/red] choose one with --realm ({', '.join(realms)})"
+        fail(f"no snapshots yet in {settings.lake_url}: run `qbo-backup backup` first")
+    fail(
+        f"several companies in the lake: choose one with --realm ({', '.join(realms)})", EXIT_USAGE
     )
-    raise typer.Exit(2)
 
 
 def _realm_for_plan(settings: Settings, plan_id: str, realm_id: str | None) -> RealmLake:
@@ -132,19 +134,23 @@ def _realm_for_plan(settings: Settings, plan_id: str, realm_id: str | None) -> R
 
 
 def _open_plan(plan_id: str, realm_id: str | None) -> tuple[PlanStore, Plan]:
-    """The store holding a plan, and the plan; a plan that cannot be read ends the command."""
-    from qbo_pipeline.restore.store import PlanStore, RestoreError
+    """The store holding a plan, and the plan (one that cannot be read ends the command)."""
+    from qbo_pipeline.restore.store import PlanStore
 
     store = PlanStore.for_realm(_realm_for_plan(load_settings(), plan_id, realm_id))
+    return store, store.load(plan_id)
+
+
+def _connected(conn: Connection, realm_id: str | None) -> list[str]:
+    """The connected realms asked for; one that is not connected is a usage error."""
     try:
-        return store, store.load(plan_id)
-    except RestoreError as exc:
-        _fail(str(exc))
+        return conn.realms(realm_id)
+    except ValueError as exc:
+        raise NotConnected(str(exc)) from None
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    console.print(f"[red]restore:[/red] {message}")
-    raise typer.Exit(code)
+def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    fail(message, code)
 
 
 @restore_app.command("plan")
@@ -181,12 +187,9 @@ def plan_cmd(
 ) -> None:
     """Compare a snapshot with the live company and write a plan (QBO is not changed)."""
     from qbo_pipeline.cli.connection import connect
-    from qbo_pipeline.lake.errors import LakeError
-    from qbo_pipeline.qbo.faults import QBOError
     from qbo_pipeline.restore.review import plan_table, write_html
     from qbo_pipeline.restore.run import plan_restore
     from qbo_pipeline.restore.scope import Scope, ScopeError
-    from qbo_pipeline.restore.store import RestoreError
 
     records = [part for raw in records for part in raw.replace(",", " ").split() if part]
     try:
@@ -198,12 +201,12 @@ def plan_cmd(
     settings = load_settings()
     try:
         with connect(settings) as conn:
-            realm_id = conn.realms(realm)[0] if realm or len(conn.realm_ids) == 1 else None
+            realm_id = _connected(conn, realm)[0] if realm or len(conn.realm_ids) == 1 else None
             if realm_id is None:
                 _fail(
                     "several companies are connected: choose one with --realm "
-                    f"({', '.join(conn.realm_ids)})",
-                    2,
+                    f"({', '.join(conn.realm_ids) or 'none'})",
+                    EXIT_USAGE,
                 )
             lake_realm = _realm(settings, realm_id)
             if backup_first:
@@ -221,9 +224,10 @@ def plan_cmd(
                     backup_first=backup_first,
                     incident=incident,
                 )
-    except (RestoreError, LakeError, QBOError, ValueError) as exc:
+    except QboPipelineError:
+        raise
+    except ValueError as exc:
         _fail(str(exc))
-        return
     plan = planned.plan
     out.print(plan_table(plan))
     for note in plan.notes:
@@ -290,31 +294,32 @@ def apply_cmd(
 ) -> None:
     """Apply an approved plan (rerun to resume after a failure)."""
     from qbo_pipeline.cli.connection import connect
-    from qbo_pipeline.lake.errors import LakeError
-    from qbo_pipeline.qbo.faults import QBOError
     from qbo_pipeline.restore.apply import approve as approve_plan
     from qbo_pipeline.restore.run import apply_restore
-    from qbo_pipeline.restore.store import PlanStore, RestoreError
+    from qbo_pipeline.restore.store import PlanStore
 
     settings = load_settings()
     lake_realm = _realm_for_plan(settings, plan_id, realm)
     store = PlanStore.for_realm(lake_realm)
     try:
+        # Everything that can refuse is checked before an approval is recorded: the plan is
+        # the one stored for this company (load refuses an edited or moved plan), and the
+        # company is connected.
         plan = store.load(plan_id)
         if not approve and not plan.approval:
             _fail(
                 f"refusing to write without approval: review `qbo-backup restore show {plan_id}`, "
                 f"then run `qbo-backup restore apply {plan_id} --approve`",
-                2,
+                EXIT_USAGE,
             )
-        if approve:
-            approval = approve_plan(
-                store, plan_id, name=as_name, include_conflicts=include_conflicts
-            )
-            out.print(f"approved by {approval['approved_by']} on {approval['host']}")
         with connect(settings) as conn:
-            conn.realms(plan.realm_id)
+            _connected(conn, plan.realm_id)
             client = conn.client(plan.realm_id)
+            if approve:
+                approval = approve_plan(
+                    store, plan_id, name=as_name, include_conflicts=include_conflicts
+                )
+                out.print(f"approved by {approval['approved_by']} on {approval['host']}")
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -337,9 +342,10 @@ def apply_cmd(
                     verify=verify,
                     workers=workers,
                 )
-    except (RestoreError, LakeError, QBOError, ValueError) as exc:
+    except QboPipelineError:
+        raise
+    except ValueError as exc:
         _fail(str(exc))
-        return
     _print_result(result.counts)
     failed = [s for s in result.steps if s.state in ("failed", "conflict")]
     for step in failed[:20]:
@@ -399,7 +405,7 @@ def status_cmd(
 def list_cmd(realm: str | None = typer.Option(None, "--realm", help="Company (realm id).")) -> None:
     """List the restore plans with their state."""
     from qbo_pipeline.restore.review import summary_line
-    from qbo_pipeline.restore.store import PlanStore
+    from qbo_pipeline.restore.store import PlanStore, RestoreError
 
     settings = load_settings()
     store = PlanStore.for_realm(_realm(settings, realm))
@@ -411,7 +417,11 @@ def list_cmd(realm: str | None = typer.Option(None, "--realm", help="Company (re
     for column in ("plan", "snapshot", "scope", "steps", "approved by", "applied"):
         table.add_column(column)
     for plan_id in ids:
-        plan = store.load(plan_id)
+        try:
+            plan = store.load(plan_id)
+        except RestoreError as exc:
+            table.add_row(plan_id, "", f"[red]{escape(str(exc))}[/red]", "", "", "")
+            continue
         status = store.status(plan_id)
         applied = ""
         if status:

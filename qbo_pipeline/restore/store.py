@@ -21,6 +21,7 @@ from typing import Any
 import fsspec
 import orjson
 
+from qbo_pipeline.errors import QboPipelineError, UsageError
 from qbo_pipeline.restore.audit import AuditLog
 from qbo_pipeline.restore.model import Plan
 from qbo_pipeline.restore.status import StatusLog
@@ -28,12 +29,12 @@ from qbo_pipeline.restore.status import StatusLog
 _PLAN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}(\.[0-9]{1,6})?Z-[0-9a-f]{8,16}$")
 
 
-class RestoreError(RuntimeError):
+class RestoreError(QboPipelineError, RuntimeError):
     """A restore request that cannot be carried out; the message says why and what to do."""
 
 
-class PlanNotFound(RestoreError):
-    """No plan with that id in the realm."""
+class PlanNotFound(RestoreError, UsageError):
+    """No plan with that id in the realm (exit code 2)."""
 
 
 class _Files:
@@ -112,13 +113,17 @@ class PlanStore:
         root: The realm's ``restore`` folder, ``RealmLake.path("restore")``.
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, realm_id: str | None = None) -> None:
         self._files = _Files(str(root))
+        self.realm_id = realm_id
 
     @classmethod
     def for_realm(cls, realm: Any) -> PlanStore:
-        """The plan store of a :class:`~qbo_pipeline.lake.lake.RealmLake`."""
-        return cls(str(realm.path("restore")))
+        """The plan store of a :class:`~qbo_pipeline.lake.lake.RealmLake`.
+
+        Its plans must say they are for that company (:meth:`load` refuses any other).
+        """
+        return cls(str(realm.path("restore")), realm_id=realm.realm_id)
 
     def location(self, plan_id: str, name: str = "") -> str:
         """The path or URL of a plan's folder, or of one of its files."""
@@ -163,7 +168,8 @@ class PlanStore:
 
         Raises:
             PlanNotFound: If the realm has no such plan.
-            RestoreError: If the plan file is unreadable.
+            RestoreError: If the plan file is unreadable, or names another company than the
+                one it is stored with (it was edited or moved: nothing may approve or apply it).
         """
         self._check_id(plan_id)
         if not self._files.exists(plan_id, "plan.json"):
@@ -172,8 +178,17 @@ class PlanStore:
             raise PlanNotFound(f"no restore plan {plan_id}{hint}")
         try:
             plan = Plan.from_json(orjson.loads(self._files.read(plan_id, "plan.json")))
-        except (orjson.JSONDecodeError, ValueError, KeyError) as exc:
-            raise RestoreError(f"plan {plan_id} is unreadable: {exc}") from None
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise RestoreError(
+                f"plan {plan_id} is unreadable ({self.location(plan_id, 'plan.json')}): {exc}"
+            ) from None
+        if plan.plan_id != plan_id or (self.realm_id and plan.realm_id != self.realm_id):
+            raise RestoreError(
+                f"plan {plan_id} is stored with company {self.realm_id or '?'} but its plan.json "
+                f"({self.location(plan_id, 'plan.json')}) says plan {plan.plan_id} of company "
+                f"{plan.realm_id}: it was edited or moved, so it is neither approved nor applied; "
+                "plan the restore again"
+            )
         plan.approval = self.approval(plan_id)
         return plan
 

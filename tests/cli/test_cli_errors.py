@@ -1,0 +1,279 @@
+"""One clear error path (issue #18): a user error is one line naming the problem, and an exit code.
+
+Each case below used to print a traceback of about 80 lines before its message (or to succeed
+when it should not). They run on a real lake, written by ``qbo-backup backup`` from the embedded
+sandbox, and a real token store.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from qbo_pipeline.cli import app
+from qbo_pipeline.sandbox.server import realm_id_for
+
+REALM = realm_id_for(0)
+OTHER = realm_id_for(1)
+
+
+def run(data: Path, *args: str, **env: str | None) -> Any:
+    """Run the CLI on a data folder (embedded environment, documented passphrase)."""
+    base: dict[str, str | None] = {
+        "QBO_DATA_DIR": str(data),
+        "QBO_ENVIRONMENT": "embedded",
+        "QBO_PIPELINE_PASSPHRASE": None,
+        "QBO_DEBUG": None,
+        "COLUMNS": "200",
+    }
+    return CliRunner().invoke(app, list(args), env={**base, **env})
+
+
+def one_line_error(result: Any, code: int, *words: str) -> str:
+    """The command failed with ``code`` and said why on one line, with no traceback."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def pristine(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder: two companies backed up (the first twice) and a restore plan of the first."""
+    data = tmp_path_factory.mktemp("cli-errors") / "data"
+    state = data / "sandbox" / "sandbox.sqlite3"
+    state.parent.mkdir(parents=True)
+    shutil.copyfile(sandbox_template, state)
+    for args in (["backup", "--full"], ["backup", "--realm", REALM]):
+        done = run(data, *args)
+        assert done.exit_code == 0, done.output
+    planned = run(
+        data, "restore", "plan", "--snapshot", "latest", "--entity", "Term", "--realm", REALM,
+        "--no-backup",
+    )  # fmt: skip
+    assert planned.exit_code == 0, planned.output
+    return data
+
+
+@pytest.fixture
+def data(pristine: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the pristine data folder."""
+    shutil.copytree(pristine, tmp_path / "data")
+    return tmp_path / "data"
+
+
+def realm_dir(data: Path, realm: str = REALM) -> Path:
+    return data / "lake" / f"realm={realm}"
+
+
+def commits(data: Path, realm: str = REALM) -> list[Path]:
+    return sorted((realm_dir(data, realm) / "commits").glob("*.json"))
+
+
+# ---- the token store -------------------------------------------------------------------------
+
+COMMANDS = {
+    "backup": ["backup"],
+    "restore": ["restore", "plan", "--snapshot", "latest", "--all", "--realm", REALM],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_wrong_passphrase_is_one_line_and_a_configuration_error(data: Path, command: str) -> None:
+    lake = tree(data / "lake")
+    passphrase = "not the passphrase of this store"
+    result = run(data, *COMMANDS[command], QBO_PIPELINE_PASSPHRASE=passphrase)
+    line = one_line_error(result, 2, "wrong passphrase", str(data / "secrets" / "tokens.enc"))
+    assert passphrase not in result.output and passphrase not in line
+    assert tree(data / "lake") == lake
+
+
+def _flip_ciphertext(raw: bytes) -> bytes:
+    doc = orjson.loads(raw)
+    sealed = bytearray(base64.b64decode(doc["ciphertext"]))
+    sealed[len(sealed) // 2] ^= 0x01
+    doc["ciphertext"] = base64.b64encode(bytes(sealed)).decode()
+    return orjson.dumps(doc)
+
+
+def _flip_middle_byte(raw: bytes) -> bytes:
+    flipped = bytearray(raw)
+    flipped[len(raw) // 2] ^= 0x01
+    return bytes(flipped)
+
+
+DAMAGE = {
+    "truncated": lambda raw: raw[: len(raw) // 2],
+    "empty": lambda raw: b"",
+    "garbage": lambda raw: b"\x00\x9fnot a token store\xff" * 8,
+    "flipped ciphertext": _flip_ciphertext,
+    "flipped byte": _flip_middle_byte,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_damaged_token_store_is_one_line_naming_the_file(
+    data: Path, command: str, damage: str
+) -> None:
+    store = data / "secrets" / "tokens.enc"
+    damaged = DAMAGE[damage](store.read_bytes())
+    store.write_bytes(damaged)
+    lake = tree(data / "lake")
+    result = run(data, *COMMANDS[command])
+    one_line_error(result, 1, f"the token store {store} is damaged")
+    assert tree(data / "lake") == lake
+    assert store.read_bytes() == damaged  # left as it was found, for whoever repairs it
+
+
+# ---- names that cannot be realms -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [["snapshots", "--realm", "../../etc"], ["unlock", "../../etc"]], ids=" ".join
+)
+def test_a_realm_id_that_climbs_out_of_the_lake_is_a_usage_error(
+    data: Path, args: list[str]
+) -> None:
+    lake = tree(data / "lake")
+    one_line_error(run(data, *args), 2, "invalid realm id '../../etc'")
+    assert tree(data / "lake") == lake
+    assert not (data / "etc").exists()
+
+
+# ---- damaged lake files ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("area", ["versions", "manifests"])
+@pytest.mark.parametrize("command", ["verify", "export"])
+def test_a_truncated_parquet_file_is_named(data: Path, command: str, area: str) -> None:
+    first = commits(data)[0].stem
+    damaged = realm_dir(data) / area / f"snapshot={first}" / "Invoice.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:-200])
+    lake = tree(data / "lake")
+    args = ["verify", "--realm", REALM] if command == "verify" else ["export", "--realm", REALM]
+    args += ["--snapshot", first]
+    if command == "export":
+        args += ["--output", str(data.parent / "exports")]
+    result = run(data, *args)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert str(damaged) in result.stderr and "damaged, truncated or not a Parquet file" in (
+        result.stderr
+    )
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert tree(data / "lake") == lake
+
+
+def _flip_at(raw: bytes, marker: bytes, offset: int) -> bytes:
+    at = raw.index(marker) + len(marker) + offset
+    flipped = bytearray(raw)
+    flipped[at] ^= 0x01
+    return bytes(flipped)
+
+
+COMMIT_FLIPS = {
+    "first byte": lambda raw: _flip_at(raw, b"", 0),
+    "last byte": lambda raw: _flip_at(raw, raw[:-1], 0),
+    "in the snapshot id": lambda raw: _flip_at(raw, b'"snapshot_id":"', 3),
+    "in the server time": lambda raw: _flip_at(raw, b'"server_time":"', 13),
+    "a quote": lambda raw: _flip_at(raw, b'"kind":', 0),
+}
+
+
+@pytest.mark.parametrize("flip", COMMIT_FLIPS)
+def test_snapshots_names_a_commit_record_with_a_flipped_byte(data: Path, flip: str) -> None:
+    record = commits(data)[-1]
+    record.write_bytes(COMMIT_FLIPS[flip](record.read_bytes()))
+    lake = tree(data / "lake")
+    one_line_error(run(data, "snapshots"), 1, f"commit record {record} is damaged", REALM)
+    assert tree(data / "lake") == lake
+
+
+def _edit_commit(path: Path, change: Any) -> None:
+    record = json.loads(path.read_text())
+    change(record["entities"]["Invoice"])
+    path.write_text(json.dumps(record))
+
+
+COMMIT_EDITS = {
+    "live count": lambda stats: stats.update(live=stats["live"] + 1),
+    "digest": lambda stats: stats.update(digest="0123456789abcdef"),
+    "delta dropped": lambda stats: stats.update(upserts=0, deletes=0),
+}
+
+
+@pytest.mark.parametrize("edit", COMMIT_EDITS)
+def test_export_checks_the_commit_record_of_what_it_reads(data: Path, edit: str) -> None:
+    first = commits(data)[0]
+    _edit_commit(first, COMMIT_EDITS[edit])
+    lake = tree(data / "lake")
+    exports = data.parent / "exports"
+    args = ["export", "--realm", REALM, "--snapshot", first.stem, "-e", "Invoice"]
+    result = run(data, *args, "--output", str(exports))
+    one_line_error(
+        result, 1, f"snapshot {first.stem}: Invoice does not match its commit record {first}"
+    )
+    assert "qbo-backup verify" in result.stderr
+    assert tree(data / "lake") == lake
+    assert not list(exports.rglob("*.csv"))
+    # Another entity of the same snapshot, and the later snapshot, still export.
+    other = run(data, "export", "--realm", REALM, "--snapshot", first.stem, "-e", "Customer")
+    assert other.exit_code == 0, other.output
+
+
+# ---- restore ---------------------------------------------------------------------------------
+
+
+def _plan(data: Path) -> Path:
+    plans = [p for p in (realm_dir(data) / "restore").iterdir() if (p / "plan.json").exists()]
+    assert len(plans) == 1
+    return plans[0]
+
+
+@pytest.mark.parametrize("realm", [OTHER, "999"])
+def test_restore_apply_of_a_plan_whose_realm_was_edited_refuses_before_approving(
+    data: Path, realm: str
+) -> None:
+    folder = _plan(data)
+    plan = json.loads((folder / "plan.json").read_text())
+    plan["realm_id"] = realm
+    (folder / "plan.json").write_text(json.dumps(plan))
+    before = tree(data / "lake")
+    result = run(data, "restore", "apply", folder.name, "--approve", "--as", "Mallory")
+    one_line_error(result, 1, f"plan {folder.name}", "edited or moved", realm)
+    assert not (folder / "approval.json").exists()
+    assert tree(data / "lake") == before
+
+
+# ---- --debug ---------------------------------------------------------------------------------
+
+
+def test_the_traceback_comes_only_with_debug(data: Path) -> None:
+    quiet = run(data, "snapshots", "--realm", "../../etc")
+    assert "Traceback" not in quiet.output
+    for result in (
+        run(data, "--debug", "snapshots", "--realm", "../../etc"),
+        run(data, "snapshots", "--realm", "../../etc", QBO_DEBUG="1"),
+    ):
+        assert result.exit_code == 2
+        assert "Traceback (most recent call last)" in result.stderr
+        assert "InvalidNameError" in result.stderr
+        assert result.stderr.strip().splitlines()[-1] == "error: invalid realm id '../../etc'"
