@@ -182,6 +182,8 @@ def run_backup(
         server_time = client.last_server_time or datetime.now(UTC)
         wanted = _applicable(selected, preferences)
         parent = realm.latest()
+        environment = getattr(client, "environment", None)
+        _check_environment(realm.realm_id, parent, environment)
         kind, since = _decide_kind(mode, parent, server_time)
         progress.stage(
             f"planning a {kind} snapshot"
@@ -250,7 +252,8 @@ def run_backup(
                         },
                         "cdc_calls": plan.cdc_calls,
                         "api_calls_by_topic": by_topic,
-                    },
+                    }
+                    | ({"environment": environment} if environment else {}),
                 )
             finally:
                 reports_pool.shutdown(wait=False, cancel_futures=True)
@@ -264,6 +267,22 @@ def run_backup(
         attachments_downloaded=fetcher.downloaded,
         attachment_bytes=fetcher.bytes,
         refreshed=[e.name for e in wanted],
+    )
+
+
+def _check_environment(realm_id: str, parent: SnapshotInfo | None, environment: str | None) -> None:
+    """Refuse to add a snapshot of another environment to a realm's chain of snapshots.
+
+    Raises:
+        BackupError: Naming both environments, when the latest snapshot says another one.
+    """
+    before = parent.record.get("environment") if parent is not None else None
+    if parent is None or not before or not environment or before == environment:
+        return
+    raise BackupError(
+        f"company {realm_id}'s snapshots in this lake came from the {before} environment, and "
+        f"this connection is {environment}: a lake never mixes the two. Use another lake "
+        "(QBO_DATA_DIR or QBO_LAKE_URL) for it, or set QBO_ENVIRONMENT to the lake's environment"
     )
 
 

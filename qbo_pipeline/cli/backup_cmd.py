@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
         try:
             with connect(settings) as conn:
                 lake = Lake(settings.lake_url)
+                _say_other_environments(lake, settings.environment.value)
                 for realm_id in conn.realms(realm):
                     result = _run_one(conn.client(realm_id), lake, realm_id, mode, only, wait)
                     _summary(result)
@@ -111,6 +112,7 @@ def register(app: typer.Typer) -> None:
         table = Table(title="Committed snapshots")
         for column in (
             "realm",
+            "environment",
             "snapshot",
             "kind",
             "status",
@@ -122,14 +124,19 @@ def register(app: typer.Typer) -> None:
             table.add_column(
                 column,
                 justify="right"
-                if column[0].islower() and column not in ("realm", "snapshot", "kind", "status")
+                if column[0].islower()
+                and column not in ("realm", "environment", "snapshot", "kind", "status")
                 else "left",
             )
+        seen: dict[str, set[str]] = {}
         for realm_id in realms:
             for info in lake.realm(realm_id).snapshots(include_retired=retired):
                 totals = info.totals
+                environment = str(info.record.get("environment") or "?")
+                seen.setdefault(environment, set()).add(realm_id)
                 table.add_row(
                     realm_id,
+                    environment,
                     info.snapshot_id,
                     info.kind,
                     info.status,
@@ -139,6 +146,13 @@ def register(app: typer.Typer) -> None:
                     str(totals.get("api_calls", "")),
                 )
         out.print(table)
+        known = sorted(e for e in seen if e != "?")
+        if len(known) > 1:
+            console.print(
+                "[yellow]this lake holds companies of more than one environment: "
+                + "; ".join(f"{e}: {', '.join(sorted(seen[e]))}" for e in known)
+                + "[/yellow]"
+            )
 
     @app.command("unlock")
     def unlock(
@@ -151,6 +165,22 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         cleared = force_unlock(Lake(settings.lake_url).realm(realm))
         console.print("lock cleared" if cleared else "no lock was held")
+
+
+def _say_other_environments(lake: Lake, environment: str) -> None:
+    """Say when the lake holds companies whose latest snapshot came from another environment."""
+    others = []
+    for realm_id in lake.realms():
+        latest = lake.realm(realm_id).latest()
+        theirs = latest.record.get("environment") if latest is not None else None
+        if theirs and theirs != environment:
+            others.append(f"{realm_id} ({theirs})")
+    if others:
+        console.print(
+            f"[yellow]this {environment} backup writes to a lake that also holds companies of "
+            f"another environment: {', '.join(others)}[/yellow]",
+            highlight=False,
+        )
 
 
 def _run_one(

@@ -100,6 +100,8 @@ class QBOClient:
         retry: The retry policy.
         timeout: Seconds to wait for a response (QBO's own limit is 120 s).
         sleep: Injectable for tests.
+        environment: Which QBO the company lives in (``embedded``, ``sandbox`` or
+            ``production``), as it was connected; snapshots record it.
     """
 
     def __init__(
@@ -113,10 +115,12 @@ class QBOClient:
         retry: RetryPolicy | None = None,
         timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        environment: str | None = None,
     ) -> None:
         if not realm_id or not str(realm_id).replace("-", "").isalnum():
             raise ValueError(f"{realm_id!r} is not a QBO realm id")
         self.realm_id = str(realm_id)
+        self.environment = environment
         self.endpoints = endpoints
         self.api_base = endpoints.api_base.rstrip("/")
         self.tokens = tokens
