@@ -43,12 +43,15 @@ bench-quick: install
 	$(PY) -m bench --quick
 
 # The Dagster UI on the same data as the CLI (QBO_DATA_DIR, default data/); run history is kept
-# in $(DAGSTER_HOME). With no QBO credentials it runs on the embedded sandbox.
-DAGSTER_HOME ?= $(abspath $(or $(QBO_DATA_DIR),data)/dagster)
+# in $(DAGSTER_HOME). QBO_ENVIRONMENT says which QBO it uses; on the demo's data (a folder
+# `qbo-backup demo` made) it is the embedded sandbox unless QBO_ENVIRONMENT says otherwise.
+UI_DATA      := $(or $(QBO_DATA_DIR),data)
+DAGSTER_HOME ?= $(abspath $(UI_DATA)/dagster)
+UI_ENV       := $(if $(wildcard $(UI_DATA)/.qbo-demo),QBO_ENVIRONMENT=$(or $(QBO_ENVIRONMENT),embedded))
 ui: install
 	mkdir -p $(DAGSTER_HOME)
 	cp qbo_pipeline/defs/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -w workspace.yaml
+	$(UI_ENV) DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -w workspace.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -42,7 +42,7 @@ def _measure() -> Iterator[_Clock]:
 def _settings(data_dir: str) -> Any:
     from qbo_pipeline.config import Settings
 
-    return Settings.from_env({"QBO_DATA_DIR": data_dir})
+    return Settings.from_env({"QBO_DATA_DIR": data_dir, "QBO_ENVIRONMENT": "embedded"})
 
 
 def _realm(data_dir: str, realm_id: str) -> Any:

@@ -49,11 +49,25 @@ class Environment(StrEnum):
     """Which QBO the pipeline talks to."""
 
     EMBEDDED = "embedded"
-    """The embedded QBO-compatible sandbox on loopback (the default with no credentials)."""
+    """The embedded QBO-compatible sandbox on loopback (chosen explicitly, never a default)."""
     SANDBOX = "sandbox"
     """Intuit's developer sandbox companies."""
     PRODUCTION = "production"
     """Real companies."""
+
+
+INTUIT_API_HOSTS: dict[Environment, str] = {
+    Environment.SANDBOX: "https://sandbox-quickbooks.api.intuit.com",
+    Environment.PRODUCTION: "https://quickbooks.api.intuit.com",
+}
+"""Intuit's API host of each of its environments."""
+
+NO_ENVIRONMENT = (
+    "no QBO environment is configured: set QBO_ENVIRONMENT=embedded to use the embedded "
+    "sandbox (as `qbo-backup demo` does), or QBO_CLIENT_ID and QBO_CLIENT_SECRET (your Intuit "
+    "app's keys) with QBO_ENVIRONMENT=production or sandbox to use QuickBooks Online"
+)
+"""Why a command with no configuration at all refuses, and what to set."""
 
 
 @dataclass(frozen=True)
@@ -67,36 +81,34 @@ class Endpoints:
 
     @classmethod
     def for_environment(cls, environment: Environment, base_url: str | None = None) -> Endpoints:
-        """The endpoints of an environment; the embedded sandbox serves all of them itself.
+        """The endpoints of an environment.
 
         Args:
             environment: Which QBO.
-            base_url: The embedded sandbox's base URL (``http://127.0.0.1:PORT``), or an
-                override of the API host for the other environments.
+            base_url: The base of a QBO-compatible server (``http://127.0.0.1:PORT`` for a
+                sandbox) that serves both the API and OAuth2 under QBO's paths. For ``sandbox``
+                and ``production``, Intuit's own API host of the environment is no override:
+                OAuth2 stays with Intuit.
 
         Raises:
             ValueError: If the embedded environment is asked for without a base URL.
         """
-        if environment is Environment.EMBEDDED:
-            if not base_url:
+        intuit_api = INTUIT_API_HOSTS.get(environment)
+        base = base_url.rstrip("/") if base_url else None
+        if base is None or base == intuit_api:
+            if intuit_api is None:
                 raise ValueError("the embedded sandbox needs its base URL (http://127.0.0.1:PORT)")
-            base = base_url.rstrip("/")
             return cls(
-                api_base=base,
-                authorize=f"{base}/connect/oauth2",
-                token=f"{base}/oauth2/v1/tokens/bearer",
-                revoke=f"{base}/v2/oauth2/tokens/revoke",
+                api_base=intuit_api,
+                authorize="https://appcenter.intuit.com/connect/oauth2",
+                token="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+                revoke="https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
             )
-        default_api = (
-            "https://sandbox-quickbooks.api.intuit.com"
-            if environment is Environment.SANDBOX
-            else "https://quickbooks.api.intuit.com"
-        )
         return cls(
-            api_base=(base_url or default_api).rstrip("/"),
-            authorize="https://appcenter.intuit.com/connect/oauth2",
-            token="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
-            revoke="https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+            api_base=base,
+            authorize=f"{base}/connect/oauth2",
+            token=f"{base}/oauth2/v1/tokens/bearer",
+            revoke=f"{base}/v2/oauth2/tokens/revoke",
         )
 
 
@@ -118,34 +130,48 @@ class Settings:
     client_id: str | None = None
     client_secret: Secret | None = field(default=None, repr=False)
     redirect_uri: str = "http://127.0.0.1:8725/callback"
-    api_base_url: str | None = None
+    base_url: str | None = None
+    """``QBO_BASE_URL``: a running sandbox or QBO-compatible server (API and OAuth2)."""
+    sandbox_client_id: str | None = None
+    sandbox_client_secret: Secret | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, environment: Environment | None = None
+    ) -> Settings:
         """Read the settings from ``QBO_*`` environment variables.
 
-        ``QBO_ENVIRONMENT`` defaults to ``embedded`` when no ``QBO_CLIENT_ID`` is set and to
-        ``production`` when one is.
+        Which QBO is used is never a default: ``QBO_ENVIRONMENT`` names it, or, when it is
+        unset, ``QBO_CLIENT_ID`` means ``production``. With neither, the settings refuse, so a
+        scheduled run that lost its environment cannot back up the embedded sandbox's company
+        into the real lake.
+
+        Args:
+            env: The variables (``os.environ`` by default).
+            environment: Choose the environment instead of reading ``QBO_ENVIRONMENT``: for the
+                commands that are the embedded sandbox by definition (``demo``, ``sandbox``).
 
         Raises:
-            ConfigError: If a variable holds a value that cannot be used.
+            ConfigError: If no environment is configured, or a variable holds a value that
+                cannot be used; the message names what to set.
         """
         env = os.environ if env is None else env
         data_dir = Path(env.get("QBO_DATA_DIR", "data")).expanduser()
         client_id = env.get("QBO_CLIENT_ID") or None
         raw_secret = env.get("QBO_CLIENT_SECRET") or None
-        default_env = Environment.PRODUCTION if client_id else Environment.EMBEDDED
-        raw_env = env.get("QBO_ENVIRONMENT", default_env.value).strip().lower()
-        try:
-            environment = Environment(raw_env)
-        except ValueError:
-            choices = ", ".join(e.value for e in Environment)
-            raise ConfigError(f"QBO_ENVIRONMENT={raw_env!r} is not one of: {choices}") from None
+        if environment is None:
+            environment = _environment(env, client_id)
         if environment is not Environment.EMBEDDED and not (client_id and raw_secret):
             raise ConfigError(
                 f"QBO_ENVIRONMENT={environment.value} needs QBO_CLIENT_ID and QBO_CLIENT_SECRET "
                 "(the keys of your Intuit developer app)"
             )
+        if env.get("QBO_API_BASE_URL"):
+            raise ConfigError(
+                "QBO_API_BASE_URL is no longer read: set QBO_BASE_URL, the one base URL of the "
+                "API and of OAuth2 (a running sandbox or QBO-compatible server)"
+            )
+        sandbox_secret = env.get("QBO_SANDBOX_CLIENT_SECRET") or None
         return cls(
             data_dir=data_dir,
             lake_url=env.get("QBO_LAKE_URL", str(data_dir / "lake")),
@@ -161,5 +187,29 @@ class Settings:
             client_id=client_id,
             client_secret=Secret(raw_secret) if raw_secret else None,
             redirect_uri=env.get("QBO_REDIRECT_URI", "http://127.0.0.1:8725/callback"),
-            api_base_url=env.get("QBO_API_BASE_URL") or None,
+            base_url=_base_url(env.get("QBO_BASE_URL")),
+            sandbox_client_id=env.get("QBO_SANDBOX_CLIENT_ID") or None,
+            sandbox_client_secret=Secret(sandbox_secret) if sandbox_secret else None,
         )
+
+
+def _environment(env: Mapping[str, str], client_id: str | None) -> Environment:
+    raw = env.get("QBO_ENVIRONMENT", "").strip().lower()
+    if not raw:
+        if client_id:
+            return Environment.PRODUCTION
+        raise ConfigError(NO_ENVIRONMENT)
+    try:
+        return Environment(raw)
+    except ValueError:
+        choices = ", ".join(e.value for e in Environment)
+        raise ConfigError(f"QBO_ENVIRONMENT={raw!r} is not one of: {choices}") from None
+
+
+def _base_url(raw: str | None) -> str | None:
+    if not raw or not raw.strip():
+        return None
+    base = raw.strip().rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError(f"QBO_BASE_URL={raw!r} is not an http(s) URL (http://127.0.0.1:PORT)")
+    return base

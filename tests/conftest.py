@@ -33,6 +33,23 @@ def build_state(path: Path, realms: int = 1) -> Path:
     return path
 
 
+_ENVIRONMENT = pytest.MonkeyPatch()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test runs in the embedded environment, chosen explicitly (nothing defaults to it),
+    and inherits no QBO credentials or server from the shell that runs the tests. Set before
+    collection: the Dagster definitions read it when they are imported."""
+    _ENVIRONMENT.setenv("QBO_ENVIRONMENT", "embedded")
+    for name in ("QBO_CLIENT_ID", "QBO_CLIENT_SECRET", "QBO_BASE_URL", "QBO_API_BASE_URL"):
+        _ENVIRONMENT.delenv(name, raising=False)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give the process its environment back."""
+    _ENVIRONMENT.undo()
+
+
 @pytest.fixture(scope="session")
 def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated default company (two realms) in a SQLite file, built once per session."""

@@ -29,7 +29,9 @@ from qbo_pipeline.sources.qbo.settings import DLT_ENVIRONMENT, EXTRACT_BUFFER_RO
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    return Settings.from_env(
+        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
 
 
 @pytest.fixture

@@ -34,15 +34,10 @@ def _friendly_errors() -> Iterator[None]:
 
 def _settings(environment: Environment | None) -> Settings:
     try:
-        settings = Settings.from_env()
+        return Settings.from_env(environment=environment)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(code=1) from None
-    if environment is not None and environment is not settings.environment:
-        from dataclasses import replace
-
-        settings = replace(settings, environment=environment)
-    return settings
 
 
 def _prompt(label: str) -> str:
@@ -86,7 +81,10 @@ def register(app: typer.Typer) -> None:
         base_url: str | None = typer.Option(
             None,
             "--base-url",
-            help="The embedded sandbox's URL (http://127.0.0.1:PORT), or an API host override.",
+            help=(
+                "A running sandbox or QBO-compatible server (http://127.0.0.1:PORT) serving the "
+                "API and OAuth2; later commands read the company there (default: QBO_BASE_URL)."
+            ),
         ),
         realm: str | None = typer.Option(
             None, "--realm", help="Embedded only: connect just this company."
@@ -96,13 +94,15 @@ def register(app: typer.Typer) -> None:
         from qbo_pipeline.qbo import connect
 
         settings = _settings(environment)
+        base_url = base_url.rstrip("/") if base_url else settings.base_url
         with _friendly_errors():
             passphrase = _passphrase(settings)
             if settings.environment is Environment.EMBEDDED:
                 if not base_url:
                     raise ConfigError(
                         "the embedded environment needs the sandbox's address: start "
-                        "`qbo-backup sandbox serve` and pass --base-url http://127.0.0.1:PORT"
+                        "`qbo-backup sandbox serve` and pass --base-url http://127.0.0.1:PORT "
+                        "(or set QBO_BASE_URL)"
                     )
                 realms = connect.login_embedded(
                     settings, base_url, passphrase=passphrase, realm_hint=realm

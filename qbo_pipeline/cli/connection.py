@@ -1,8 +1,10 @@
-"""How the CLI reaches QBO: the embedded sandbox by default, real QBO when configured.
+"""How the CLI reaches QBO: the environment the settings name, never one by default.
 
 Product code never imports the sandbox; this module (CLI only) starts it when the environment is
-``embedded``, connects to it through the same OAuth2 flow as real QBO (it consents by itself), and
-hands out clients. With QBO credentials configured it only opens clients from the token store.
+``embedded`` and no company is connected at a running server, connects to it through the same
+OAuth2 flow as real QBO (it consents by itself), and hands out clients. Companies connected at a
+running sandbox or QBO-compatible server (``QBO_BASE_URL``, ``auth login --base-url``) are read
+there, and no sandbox is started. Otherwise it only opens clients from the token store.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qbo_pipeline.config import Environment, Settings
-from qbo_pipeline.qbo.connect import connected_realms, login_embedded, open_client
+from qbo_pipeline.qbo.connect import (
+    connected_realms,
+    login_embedded,
+    open_client,
+    served_companies,
+)
 from qbo_pipeline.qbo.http import QBOClient
 
 log = logging.getLogger(__name__)
@@ -57,11 +64,19 @@ class Connection:
 def connect(settings: Settings, *, announce: bool = True) -> Iterator[Connection]:
     """Open the way to QBO for the duration of a command.
 
-    For the embedded environment this starts the sandbox on a free loopback port, on its state
-    file under the data folder (so the company persists between commands), and logs in to it.
+    For the embedded environment this reads the companies connected at a running server there
+    (:func:`served_companies`); only when there are none does it start the sandbox on a free
+    loopback port, on its state file under the data folder (so the company persists between
+    commands), and log in to it.
     """
     if settings.environment is not Environment.EMBEDDED:
         yield Connection(settings, realm_ids=connected_realms(settings))
+        return
+    served = served_companies(settings)
+    if served is not None:
+        if announce:
+            log.info("using the QBO sandbox running at %s", ", ".join(served.servers))
+        yield Connection(settings, realm_ids=served.realm_ids, api_base=served.base_url)
         return
     from qbo_pipeline.sandbox.server import SandboxServer
 
@@ -71,7 +86,7 @@ def connect(settings: Settings, *, announce: bool = True) -> Iterator[Connection
     try:
         if announce:
             log.info("using the embedded QBO sandbox at %s", server.base_url)
-        realm_ids = login_embedded(settings, server.base_url)
+        realm_ids = login_embedded(settings, server.base_url, managed=True)
         yield Connection(settings, realm_ids=realm_ids, api_base=server.base_url, sandbox=server)
     finally:
         server.stop()

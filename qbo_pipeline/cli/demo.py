@@ -334,7 +334,8 @@ def _where_next(say: _Narrator, settings: Settings, result: DemoResult) -> None:
         f"the incident found and {'verified restored' if result.verified else 'restored'}.\n"
         f"- The warehouse: [bold]{warehouse}[/bold]\n"
         + "".join(
-            f'    QBO_DATA_DIR={settings.data_dir} .venv/bin/qbo-backup sql "{q}"\n'
+            f"    QBO_ENVIRONMENT=embedded QBO_DATA_DIR={settings.data_dir} "
+            f'.venv/bin/qbo-backup sql "{q}"\n'
             for q in EXAMPLE_QUERIES
         )
         + f"- The change review: {result.review_html}\n"

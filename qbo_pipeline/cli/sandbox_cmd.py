@@ -18,7 +18,7 @@ from typing import Any
 import requests
 import typer
 
-from qbo_pipeline.config import ConfigError, Settings
+from qbo_pipeline.config import ConfigError, Environment, Settings
 from qbo_pipeline.sandbox.app import INCIDENTS
 
 _DEFAULT_CLIENT_ID = "qbo-sandbox-client"
@@ -29,7 +29,8 @@ def _state_path(state: Path | None) -> Path:
     if state is not None:
         return state
     try:
-        return Settings.from_env().sandbox_state_path
+        # The sandbox commands are the embedded environment by definition.
+        return Settings.from_env(environment=Environment.EMBEDDED).sandbox_state_path
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
 

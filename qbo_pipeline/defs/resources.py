@@ -3,8 +3,9 @@
 Both resources read the same ``QBO_*`` settings as the CLI (:meth:`Settings.from_env`); their
 fields override those variables. Secrets are configured with ``dg.EnvVar`` so their values never
 appear in the UI or in run configuration: ``QBO_CLIENT_ID``, ``QBO_CLIENT_SECRET`` and
-``QBO_PIPELINE_PASSPHRASE`` (the token store's passphrase). With no QBO credentials the pipeline
-runs on the embedded sandbox and says so: in the resource's description, in every asset's
+``QBO_PIPELINE_PASSPHRASE`` (the token store's passphrase). Which QBO is used is never a default:
+``QBO_ENVIRONMENT`` names it (``QBO_CLIENT_ID`` alone means production), and with neither the
+resources refuse, saying what to set. The environment is shown in every asset's
 ``qbo_environment`` metadata and in the run log.
 """
 
@@ -37,6 +38,8 @@ ENVIRONMENT_LABELS: dict[Environment, str] = {
 """How each environment is named in the UI (``qbo_environment`` metadata)."""
 
 _PATH_VARS = ("QBO_DATA_DIR", "QBO_LAKE_URL", "QBO_WAREHOUSE", "QBO_EXPORTS_DIR")
+_CHOICE_VARS = ("QBO_ENVIRONMENT", "QBO_CLIENT_ID", "QBO_CLIENT_SECRET", "QBO_API_BASE_URL")
+"""The variables that say which QBO is used (the lake's settings refuse without them too)."""
 
 
 def environment_label(settings: Settings) -> str:
@@ -58,7 +61,8 @@ class QBOConnection:
         settings: The settings the connection was opened with.
         realm_ids: The connected companies.
         label: The environment as shown in the UI.
-        api_base: The embedded sandbox's base URL, when it is the embedded sandbox.
+        api_base: The base URL every company is read at (the sandbox this connection started,
+            or ``QBO_BASE_URL``); None: each at the base it was connected at.
     """
 
     settings: Settings
@@ -92,18 +96,23 @@ class QBOConnection:
 
 
 class QBOResource(dg.ConfigurableResource):
-    """QuickBooks Online: the embedded sandbox unless QBO credentials are configured.
+    """QuickBooks Online, in the environment QBO_ENVIRONMENT names: never by default.
 
-    With no ``QBO_CLIENT_ID`` every run starts the embedded QBO-compatible sandbox on loopback
-    (its company persists in ``data/sandbox/``) and connects to it; nothing leaves the machine.
-    With credentials (``QBO_CLIENT_ID``, ``QBO_CLIENT_SECRET``, ``QBO_ENVIRONMENT`` sandbox or
-    production) it opens clients from the encrypted token store that ``qbo-backup auth login``
-    fills, unlocked by ``QBO_PIPELINE_PASSPHRASE``.
+    With ``QBO_ENVIRONMENT=embedded`` a run reads the companies connected at a running sandbox
+    (``QBO_BASE_URL``, or ``qbo-backup auth login --base-url``) there; with none connected so,
+    it starts the embedded sandbox, QBO-compatible, on loopback (its company persists in
+    ``data/sandbox/``) and connects to it; nothing leaves the machine. With ``sandbox`` or
+    ``production`` (``QBO_CLIENT_ID`` and ``QBO_CLIENT_SECRET`` set) it opens clients from the
+    encrypted token store that ``qbo-backup auth login`` fills, unlocked by
+    ``QBO_PIPELINE_PASSPHRASE``. With no configuration at all it refuses, saying what to set.
     """
 
     environment: str | None = Field(
         default=None,
-        description="embedded, sandbox or production; from the credentials when unset",
+        description=(
+            "embedded, sandbox or production (QBO_ENVIRONMENT); production when only a "
+            "client id is set; refused when neither is"
+        ),
     )
     client_id: str | None = Field(default=None, description="The Intuit app's client id")
     client_secret: str | None = Field(
@@ -115,11 +124,11 @@ class QBOResource(dg.ConfigurableResource):
     data_dir: str | None = Field(
         default=None, description="Folder of the token store and sandbox state (QBO_DATA_DIR)"
     )
-    api_base_url: str | None = Field(
+    base_url: str | None = Field(
         default=None,
         description=(
-            "Override of the API host; for the embedded environment, the base URL of an "
-            "already running sandbox (nothing is started then)"
+            "QBO_BASE_URL: a running sandbox or QBO-compatible server serving the API and "
+            "OAuth2 (nothing is started then)"
         ),
     )
 
@@ -136,13 +145,13 @@ class QBOResource(dg.ConfigurableResource):
                 "QBO_CLIENT_ID": self.client_id,
                 "QBO_CLIENT_SECRET": self.client_secret,
                 "QBO_DATA_DIR": self.data_dir,
-                "QBO_API_BASE_URL": self.api_base_url,
+                "QBO_BASE_URL": self.base_url,
             },
         )
         return Settings.from_env(env)
 
     def label(self) -> str:
-        """The environment as shown in the UI: ``"embedded sandbox"`` without credentials."""
+        """The environment as shown in the UI (``"embedded sandbox"`` and so on)."""
         return environment_label(self.settings())
 
     def _passphrase(self) -> Secret | None:
@@ -157,7 +166,10 @@ class QBOResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, logger: Any = None) -> Iterator[QBOConnection]:
-        """Open the way to QBO; for the embedded environment, start and log in to the sandbox.
+        """Open the way to QBO.
+
+        For the embedded environment: the companies connected at a running sandbox, read
+        there; with none, start the sandbox on its state file and log in to it.
 
         Args:
             logger: Where to say which QBO is used (a run's ``context.log``); the module logger
@@ -171,13 +183,13 @@ class QBOResource(dg.ConfigurableResource):
             logger.info(f"using {label}")
             yield QBOConnection(settings, self.connected_realms(), label, passphrase=passphrase)
             return
-        from qbo_pipeline.qbo.connect import login_embedded
+        from qbo_pipeline.qbo.connect import login_embedded, served_companies
 
-        if settings.api_base_url:
-            logger.info(f"using the {label} running at {settings.api_base_url}")
-            realm_ids = login_embedded(settings, settings.api_base_url, passphrase=passphrase)
+        served = served_companies(settings, passphrase=passphrase)
+        if served is not None:
+            logger.info(f"using the {label} running at {', '.join(served.servers)}")
             yield QBOConnection(
-                settings, realm_ids, label, api_base=settings.api_base_url, passphrase=passphrase
+                settings, served.realm_ids, label, api_base=served.base_url, passphrase=passphrase
             )
             return
         from qbo_pipeline.sandbox.server import SandboxServer
@@ -187,10 +199,12 @@ class QBOResource(dg.ConfigurableResource):
         server.start()
         try:
             logger.info(
-                f"no QBO credentials configured: using the {label} at {server.base_url} "
+                f"QBO_ENVIRONMENT=embedded: using the {label} at {server.base_url} "
                 f"(state in {settings.sandbox_state_path})"
             )
-            realm_ids = login_embedded(settings, server.base_url, passphrase=passphrase)
+            realm_ids = login_embedded(
+                settings, server.base_url, passphrase=passphrase, managed=True
+            )
             yield QBOConnection(
                 settings, realm_ids, label, api_base=server.base_url, passphrase=passphrase
             )
@@ -211,9 +225,14 @@ class LakeResource(dg.ConfigurableResource):
     exports_dir: str | None = Field(default=None, description="Where exports are written")
 
     def settings(self) -> Settings:
-        """Settings holding these paths (QBO credentials play no part here)."""
+        """Settings holding these paths, in the environment ``QBO_ENVIRONMENT`` names.
+
+        Raises:
+            ConfigError: If no environment is configured (the lake is one environment's).
+        """
         # An explicit data_dir owns every path not given explicitly.
-        base = {} if self.data_dir else {k: v for k, v in os.environ.items() if k in _PATH_VARS}
+        names = _CHOICE_VARS if self.data_dir else (*_CHOICE_VARS, *_PATH_VARS)
+        base = {k: v for k, v in os.environ.items() if k in names}
         env = _overlay(
             base,
             {
@@ -247,7 +266,7 @@ class LakeResource(dg.ConfigurableResource):
 
 
 def _env_var_or_none(name: str) -> dg.EnvVar | None:
-    """``dg.EnvVar(name)`` when the variable is set, so unset credentials mean "embedded"."""
+    """``dg.EnvVar(name)`` when the variable is set (unset ones stay unset: nothing defaults)."""
     return dg.EnvVar(name) if os.environ.get(name) else None
 
 

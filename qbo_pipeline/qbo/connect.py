@@ -3,16 +3,17 @@
 * :func:`login` runs the authorisation-code flow for real QBO (browser and loopback listener, or a
   pasted redirect URL) and stores the tokens;
 * :func:`login_embedded` does the same against the embedded sandbox, which consents by itself;
+* :func:`served_companies` finds the embedded companies connected at a running server, which
+  every command then reads there (never a sandbox a command would start itself);
 * :func:`open_client` gives a ready :class:`QBOClient` for a connected realm;
 * :func:`logout` revokes a grant and forgets it.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import webbrowser
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -44,9 +45,7 @@ DEFAULT_REFRESH_LIFETIME = timedelta(days=100)
 """Intuit's refresh-token lifetime, used when the token answer does not say."""
 
 
-def app_credentials(
-    settings: Settings, environment: Environment, *, env: Mapping[str, str] | None = None
-) -> AppCredentials:
+def app_credentials(settings: Settings, environment: Environment) -> AppCredentials:
     """The OAuth app keys for an environment.
 
     The embedded sandbox takes ``QBO_CLIENT_ID``/``QBO_CLIENT_SECRET`` when the settings carry
@@ -56,14 +55,13 @@ def app_credentials(
     Raises:
         ConfigError: If real QBO is asked for without keys.
     """
-    env = os.environ if env is None else env
     if environment is Environment.EMBEDDED:
         if settings.environment is Environment.EMBEDDED and settings.client_id:
             secret = settings.client_secret or Secret(SANDBOX_CLIENT_SECRET)
             return AppCredentials(settings.client_id, secret)
         return AppCredentials(
-            env.get("QBO_SANDBOX_CLIENT_ID") or SANDBOX_CLIENT_ID,
-            Secret(env.get("QBO_SANDBOX_CLIENT_SECRET") or SANDBOX_CLIENT_SECRET),
+            settings.sandbox_client_id or SANDBOX_CLIENT_ID,
+            settings.sandbox_client_secret or Secret(SANDBOX_CLIENT_SECRET),
         )
     if not (settings.client_id and settings.client_secret):
         raise ConfigError(
@@ -117,10 +115,18 @@ def open_client(
     Raises:
         NotConnectedError: If the company is not in the token store.
         TokenStoreError: If the store cannot be opened.
+        ConfigError: If the company lives in the embedded sandbox a command starts itself and
+            no ``api_base`` says where that sandbox runs now.
     """
     store = open_store(settings, passphrase)
     record = store.get(realm_id)
     environment = Environment(record.environment)
+    if record.managed_sandbox and not api_base:
+        raise ConfigError(
+            f"company {realm_id} lives in the embedded sandbox a command starts on its state "
+            "file; open it through a command (`qbo-backup backup`), or connect it at a running "
+            "sandbox with `qbo-backup auth login --base-url`"
+        )
     base = api_base or record.api_base
     endpoints = Endpoints.for_environment(environment, base_url=base)
     provider = StoredTokenProvider(
@@ -135,13 +141,99 @@ def open_client(
         retry=retry,
         timeout=timeout,
         sleep=sleep,
+        environment=environment.value,
     )
 
 
 def connected_realms(settings: Settings, *, passphrase: Secret | None = None) -> list[str]:
-    """The realm ids connected for the settings' environment (empty when none or no store)."""
+    """The realm ids connected for the settings' environment (empty when none or no store).
+
+    With ``QBO_BASE_URL`` set, only the companies connected at that server.
+    """
     store = open_store(settings, passphrase)
-    return [t.realm_id for t in store.list() if t.environment == settings.environment.value]
+    return [
+        t.realm_id
+        for t in store.list()
+        if t.environment == settings.environment.value
+        and (settings.base_url is None or t.api_base.rstrip("/") == settings.base_url)
+    ]
+
+
+@dataclass(frozen=True)
+class ServedCompanies:
+    """Embedded companies connected at a running server, where commands read them.
+
+    Attributes:
+        realm_ids: The companies.
+        base_url: The one server they were asked for at (``QBO_BASE_URL``), or None: each at
+            the base it was connected at.
+        servers: The base URLs they are read at.
+    """
+
+    realm_ids: list[str]
+    base_url: str | None
+    servers: tuple[str, ...]
+
+
+def served_companies(
+    settings: Settings, *, passphrase: Secret | None = None
+) -> ServedCompanies | None:
+    """The embedded companies served by a running server, or None to start the embedded sandbox.
+
+    * ``QBO_BASE_URL`` set: the companies connected at that server; when none is yet, every
+      company it serves is connected through its auto-consenting OAuth flow.
+    * Otherwise the companies connected at a running server (``auth login --base-url``), each
+      read at the base it was connected at: a command never starts a sandbox of its own then,
+      so it never reads a company other than the one connected.
+    * Otherwise None: the command starts the embedded sandbox on its state file.
+
+    Raises:
+        ValueError: If the settings are not the embedded environment.
+        TransportError: If a server the companies were connected at does not answer: nothing
+            is started in its place.
+    """
+    if settings.environment is not Environment.EMBEDDED:
+        raise ValueError("served_companies is for the embedded environment")
+    store = open_store(settings, passphrase)
+    embedded = [t for t in store.list() if t.environment == Environment.EMBEDDED.value]
+    if settings.base_url:
+        realms = [
+            t.realm_id
+            for t in embedded
+            if not t.managed_sandbox and t.api_base.rstrip("/") == settings.base_url
+        ]
+        if not realms:
+            realms = login_embedded(settings, settings.base_url, passphrase=passphrase)
+        _check_answers(settings.base_url, realms)
+        return ServedCompanies(realms, settings.base_url, (settings.base_url,))
+    running = [t for t in embedded if not t.managed_sandbox]
+    if not running:
+        return None
+    ignored = [t.realm_id for t in embedded if t.managed_sandbox]
+    if ignored:
+        log.warning(
+            "not using %s, connected to the embedded sandbox a command starts, while companies "
+            "are connected at a running server (`qbo-backup auth logout REALM` forgets them)",
+            ", ".join(ignored),
+        )
+    servers = tuple(sorted({t.api_base for t in running}))
+    for server in servers:
+        _check_answers(server, [t.realm_id for t in running if t.api_base == server])
+    return ServedCompanies([t.realm_id for t in running], None, servers)
+
+
+def _check_answers(base_url: str, realm_ids: list[str]) -> None:
+    """Fail at once, naming the server and its companies, when it does not answer at all."""
+    try:
+        requests.head(base_url, timeout=10, allow_redirects=False)
+    except requests.RequestException as exc:
+        which = "company " if len(realm_ids) == 1 else "companies "
+        raise TransportError(
+            f"{which}{', '.join(realm_ids)} connected at {base_url}, which does not answer "
+            f"({type(exc).__name__}); start that server again, or set QBO_BASE_URL to where it "
+            "runs now (`qbo-backup auth logout REALM` forgets a company); no other sandbox is "
+            "started in its place"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -161,8 +253,13 @@ def store_grant(
     environment: Environment,
     endpoints: Endpoints,
     credentials: AppCredentials,
+    managed_sandbox: bool = False,
 ) -> Connected:
-    """Look up the company's name and store the grant's tokens."""
+    """Look up the company's name and store the grant's tokens.
+
+    ``managed_sandbox`` marks a company of the embedded sandbox a command started itself on its
+    state file (its base URL is that run's port only).
+    """
     if not grant.realm_id:
         raise AuthorizationFailed("the authorisation did not say which company (no realmId)")
     company_name = _company_name(grant, endpoints)
@@ -184,6 +281,7 @@ def store_grant(
         client_secret=credentials.client_secret if keep_secret else None,
         access_issued_at=grant.issued_at,
         connected_at=now,
+        managed_sandbox=managed_sandbox,
     )
     store.put(record)
     log.info(
@@ -218,6 +316,7 @@ def login_embedded(
     passphrase: Secret | None = None,
     realm_hint: str | None = None,
     credentials: AppCredentials | None = None,
+    managed: bool = False,
 ) -> list[str]:
     """Connect the embedded sandbox's companies through its auto-consenting OAuth flow.
 
@@ -229,6 +328,8 @@ def login_embedded(
         passphrase: The token store passphrase (default: resolved; embedded has a default).
         realm_hint: Connect only this company; by default every company the sandbox serves.
         credentials: Override the OAuth client id and secret.
+        managed: The sandbox is the one this command started on its state file (its port is
+            this run's only); otherwise it runs at ``base_url``, and commands read it there.
 
     Returns:
         The connected realm ids.
@@ -260,6 +361,7 @@ def login_embedded(
             environment=Environment.EMBEDDED,
             endpoints=endpoints,
             credentials=credentials,
+            managed_sandbox=managed,
         )
         if done.realm_id not in connected:
             connected.append(done.realm_id)
@@ -303,7 +405,8 @@ def login(
             otherwise print the URL and ask for the redirect URL to be pasted.
         redirect_url: A redirect URL obtained earlier (no browser, no prompt; the state of that
             earlier request cannot be checked).
-        base_url: Override the API host.
+        base_url: A QBO-compatible server serving the API and OAuth2 (default: the settings'
+            ``QBO_BASE_URL``, else Intuit's).
         passphrase: The token store passphrase.
         show: Prints a line for the user.
         ask: Asks the user for a line.
@@ -312,7 +415,7 @@ def login(
     environment = environment or settings.environment
     if environment is Environment.EMBEDDED:
         raise ValueError("use login_embedded for the embedded sandbox")
-    endpoints = Endpoints.for_environment(environment, base_url=base_url or settings.api_base_url)
+    endpoints = Endpoints.for_environment(environment, base_url=base_url or settings.base_url)
     credentials = app_credentials(settings, environment)
     flow = OAuthFlow(endpoints, credentials, settings.redirect_uri)
     store = open_store(settings, passphrase)

@@ -121,6 +121,9 @@ class RealmTokens:
             nothing real); real apps read theirs from the settings.
         access_issued_at: When the access token was obtained (to refresh ahead of expiry).
         connected_at: When the company was connected.
+        managed_sandbox: The company lives in the embedded sandbox that each command starts
+            itself on its state file, so ``api_base`` is only the port of the last such run.
+            False: a server someone runs serves it at ``api_base``, and commands go there.
     """
 
     realm_id: str
@@ -135,6 +138,7 @@ class RealmTokens:
     client_secret: Secret | None = field(default=None, repr=False)
     access_issued_at: datetime | None = None
     connected_at: datetime | None = None
+    managed_sandbox: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The record as plain JSON for the (encrypted) payload."""
@@ -151,6 +155,7 @@ class RealmTokens:
             "client_secret": self.client_secret.reveal() if self.client_secret else None,
             "access_issued_at": _iso(self.access_issued_at),
             "connected_at": _iso(self.connected_at),
+            "managed_sandbox": self.managed_sandbox,
         }
 
     @classmethod
@@ -178,6 +183,7 @@ class RealmTokens:
             if doc.get("access_issued_at")
             else None,
             connected_at=_parse_time(doc["connected_at"]) if doc.get("connected_at") else None,
+            managed_sandbox=bool(doc.get("managed_sandbox", False)),
         )
 
     def with_tokens(

@@ -37,7 +37,7 @@ def test_nightly_schedule_requests_one_tagged_run_per_company(
 def resources(tmp_path: Path, sandbox: SandboxServer) -> dict[str, object]:
     data = str(tmp_path / "data")
     return {
-        "qbo": QBOResource(data_dir=data, api_base_url=sandbox.base_url),
+        "qbo": QBOResource(data_dir=data, base_url=sandbox.base_url),
         "lake": LakeResource(data_dir=data),
     }
 

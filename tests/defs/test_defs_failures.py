@@ -33,7 +33,7 @@ def setup(
     realm_id = sandbox.realm_ids[0]
     instance.add_dynamic_partitions("realms", [realm_id])
     resources = {
-        "qbo": QBOResource(data_dir=str(data), api_base_url=sandbox.base_url),
+        "qbo": QBOResource(data_dir=str(data), base_url=sandbox.base_url),
         "lake": LakeResource(data_dir=str(data)),
     }
     return realm_id, resources, data

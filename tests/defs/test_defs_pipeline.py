@@ -61,7 +61,7 @@ def pipeline(
         env.setenv("DAGSTER_HOME", str(home))
         env.setenv("DAGSTER_DISABLE_TELEMETRY", "1")
         env.setenv("QBO_DATA_DIR", str(data))
-        env.setenv("QBO_API_BASE_URL", sandbox.base_url)
+        env.setenv("QBO_BASE_URL", sandbox.base_url)
         try:
             with dg.DagsterInstance.get() as instance:
                 realm_id = sandbox.realm_ids[0]

@@ -37,7 +37,7 @@ def test_plan_then_apply_refused_then_approve_then_apply_restores_the_item(
     tmp_path: Path, sandbox: SandboxServer, instance: dg.DagsterInstance
 ) -> None:
     data = str(tmp_path / "data")
-    qbo = QBOResource(data_dir=data, api_base_url=sandbox.base_url)
+    qbo = QBOResource(data_dir=data, base_url=sandbox.base_url)
     lake = LakeResource(data_dir=data)
     resources = {"qbo": qbo, "lake": lake}
     realm_id = sandbox.realm_ids[0]
@@ -122,7 +122,7 @@ def test_a_bad_plan_request_fails_naming_the_problem(
 ) -> None:
     data = str(tmp_path / "data")
     resources = {
-        "qbo": QBOResource(data_dir=data, api_base_url=sandbox.base_url),
+        "qbo": QBOResource(data_dir=data, base_url=sandbox.base_url),
         "lake": LakeResource(data_dir=data),
     }
     result = restore_plan_job.execute_in_process(

@@ -85,7 +85,7 @@ def test_webserver_answers_graphql_with_every_asset(dagster_home: Path, tmp_path
         groups = {n["groupName"] for n in nodes}
         assert {"qbo_ingest", "warehouse", "exports"} <= groups
 
-        # With no QBO credentials, the UI says the embedded sandbox is used.
+        # With QBO_ENVIRONMENT=embedded (the tests choose it), the UI says so.
         embedded = requests.post(url, json={"query": EMBEDDED_QUERY}, timeout=30).json()["data"]
         [invoice] = embedded["assetNodes"]
         entries = {e["label"]: e.get("text") for e in invoice["metadataEntries"]}

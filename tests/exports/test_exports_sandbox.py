@@ -24,7 +24,9 @@ from qbo_pipeline.sandbox.server import SandboxServer
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    return Settings.from_env(
+        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
 
 
 @pytest.fixture

@@ -49,7 +49,9 @@ def run(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server = SandboxServer(state, realms=1)
     server.start()
     try:
-        settings = Settings.from_env({"QBO_DATA_DIR": str(root / "data")})
+        settings = Settings.from_env(
+            {"QBO_DATA_DIR": str(root / "data"), "QBO_ENVIRONMENT": "embedded"}
+        )
         realm_id = login_embedded(settings, server.base_url, realm_hint=server.realm_ids[0])[0]
         with open_client(settings, realm_id, api_base=server.base_url) as client:
             realm = Lake(settings.lake_url).realm(realm_id)

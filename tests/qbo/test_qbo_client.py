@@ -28,7 +28,9 @@ FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05, max_retry_af
 
 
 def settings_for(tmp_path: Path) -> Settings:
-    return Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    return Settings.from_env(
+        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
 
 
 def connect(sandbox: SandboxServer, tmp_path: Path) -> tuple[Settings, list[str]]:

@@ -24,7 +24,9 @@ PASS = Secret("paging passphrase")
 
 @pytest.fixture
 def client(sandbox: SandboxServer, tmp_path: Path) -> Iterator[QBOClient]:
-    settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    settings = Settings.from_env(
+        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
     realms = login_embedded(
         settings,
         sandbox.base_url,

@@ -63,7 +63,9 @@ def make_rig(template: Path, tmp_path: Path, **server_kw: Any) -> Iterator[Rig]:
     server = SandboxServer(state, **server_kw)
     server.start()
     try:
-        settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+        settings = Settings.from_env(
+            {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+        )
         realms = login_embedded(
             settings,
             server.base_url,

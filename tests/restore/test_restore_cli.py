@@ -16,7 +16,7 @@ from qbo_pipeline.sandbox.store import SandboxStore
 
 
 def test_plan_review_refuse_approve_apply_status_list(sandbox_template: Path, tmp_path: Path):
-    env = {"QBO_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    env = {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded", "COLUMNS": "200"}
     settings = Settings.from_env(env)
     settings.sandbox_state_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(sandbox_template, settings.sandbox_state_path)

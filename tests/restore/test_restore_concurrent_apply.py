@@ -50,7 +50,9 @@ def incident_planned(template: Path, where: Path) -> Iterator[Company]:
     sandbox = SandboxServer(state, realms=1)
     sandbox.start()
     try:
-        settings = Settings.from_env({"QBO_DATA_DIR": str(where / "data")})
+        settings = Settings.from_env(
+            {"QBO_DATA_DIR": str(where / "data"), "QBO_ENVIRONMENT": "embedded"}
+        )
         realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
         retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
         with open_client(settings, realm_id, api_base=sandbox.base_url, retry=retry) as client:

@@ -32,7 +32,9 @@ PREFS = entities.ENTITIES["Preferences"]
 
 @pytest.fixture
 def client(sandbox: SandboxServer, tmp_path: Path) -> Iterator[QBOClient]:
-    settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    settings = Settings.from_env(
+        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
     realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
     retry = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
     with open_client(settings, realm_id, api_base=sandbox.base_url, retry=retry) as qbo:

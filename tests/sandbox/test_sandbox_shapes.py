@@ -273,7 +273,9 @@ def test_seeding_keeps_the_captured_shapes(tmp_path: Path) -> None:
 def test_a_qbo_client_pages_id_less_records_without_false_duplicates(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    settings = Settings.from_env(
+        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
     realm = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
     with open_client(settings, realm, api_base=sandbox.base_url) as client:
         rates = [

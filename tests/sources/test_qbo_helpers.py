@@ -19,7 +19,9 @@ from qbo_pipeline.sources.qbo import helpers
 
 @pytest.fixture
 def client(sandbox: SandboxServer, tmp_path: Path) -> Iterator[QBOClient]:
-    settings = Settings.from_env({"QBO_DATA_DIR": str(tmp_path / "data")})
+    settings = Settings.from_env(
+        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
     realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
     with open_client(settings, realm_id, api_base=sandbox.base_url) as qbo:
         yield qbo
