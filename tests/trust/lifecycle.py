@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
-from hypothesis import settings
+import pytest
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -68,7 +69,7 @@ from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.model import Action, Plan
 from qbo_pipeline.restore.run import apply_restore, plan_restore
 from qbo_pipeline.restore.scope import Scope
-from qbo_pipeline.restore.store import PlanStore
+from qbo_pipeline.restore.store import PlanStore, RestoreError
 from qbo_pipeline.sandbox.server import SandboxServer
 from tests.conftest import sandbox_tokens
 from tests.trust.qbo_api import ApiFault, QboApi
@@ -212,7 +213,8 @@ class Lifecycle:
         self.sandbox = SandboxServer(state, realms=1)
         self.sandbox.start()
         self.stack.callback(self.sandbox.stop)
-        self.settings = Settings.from_env({"QBO_DATA_DIR": str(workdir / "data")})
+        self.env = {"QBO_DATA_DIR": str(workdir / "data"), "QBO_ENVIRONMENT": "embedded"}
+        self.settings = Settings.from_env(self.env)
         self.realm_id = self.sandbox.realm_ids[0]
         login_embedded(self.settings, self.sandbox.base_url, realm_hint=self.realm_id)
         retry = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_retry_after=0.1)
@@ -579,31 +581,35 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.L.check_snapshots()
         return result.snapshot.snapshot_id
 
-    @rule(mode=st.sampled_from(["full", "incremental", "auto"]))
+    @rule(mode=st.sampled_from(["incremental", "full", "auto"]))
     def backup(self, mode: str) -> None:
         """A backup always works, and its snapshot equals the company."""
         self._step(f"backup_{mode}")
         self._backup(mode)
 
-    @rule(delay=st.floats(0.0, 3.0), mode=st.sampled_from(["full", "incremental"]))
+    @rule(delay=st.floats(0.0, 3.0), mode=st.sampled_from(["incremental", "full"]))
     def killed_backup(self, delay: float, mode: str) -> None:
         """A backup in another process, killed with SIGKILL at a random moment."""
         self._step("killed_backup")
         state = self.L.company()
-        env = os.environ | {"QBO_DATA_DIR": str(self.L.settings.data_dir)}
+        env = os.environ | self.L.env
         child = subprocess.Popen(
             [sys.executable, "-c", KILLED_BACKUP, self.L.realm_id, self.L.sandbox.base_url, mode],
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "started"
+        assert child.stdout is not None and child.stderr is not None
+        first = child.stdout.readline().strip()
+        if first != "started":
+            child.wait(timeout=60)
+            raise AssertionError(f"the backup process did not start: {child.stderr.read()[-3000:]}")
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
         child.stdout.close()
+        child.stderr.close()
         TALLY.kills += 1
         if self.L.record_new_snapshots(state):
             TALLY.killed_after_commit += 1
@@ -632,16 +638,37 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.life is not None and bool(self.life.committed()))
     @rule(data=st.data(), include_conflicts=st.booleans())
-    def restore(self, data: st.DataObject, include_conflicts: bool) -> None:
+    def restore_everything(self, data: st.DataObject, include_conflicts: bool) -> None:
+        """Restore the whole company to an earlier snapshot."""
+        self._restore(data, include_conflicts, "all")
+
+    @precondition(lambda self: self.life is not None and bool(self.life.committed()))
+    @rule(data=st.data(), include_conflicts=st.booleans())
+    def restore_entities(self, data: st.DataObject, include_conflicts: bool) -> None:
+        """Restore a few whole entities to an earlier snapshot."""
+        self._restore(data, include_conflicts, "entities")
+
+    @precondition(lambda self: self.life is not None and bool(self.life.committed()))
+    @rule(data=st.data(), include_conflicts=st.booleans())
+    def restore_records(self, data: st.DataObject, include_conflicts: bool) -> None:
+        """Restore a few records to an earlier snapshot."""
+        self._restore(data, include_conflicts, "records")
+
+    def _restore(self, data: st.DataObject, include_conflicts: bool, kind: str) -> None:
         """Plan, approve and apply a restore to an earlier snapshot, with people at work."""
-        self._step("restore")
+        self._step(f"restore_{kind}")
         life = self.L
         snapshots = life.committed()
         target = snapshots[data.draw(st.integers(0, len(snapshots) - 1), label="target")]
-        scope = self._scope(data, target)
+        scope = self._scope(data, target, kind)
+        incident = data.draw(st.sampled_from([None, "latest", "earlier"]), label="incident")
+        if incident == "earlier":
+            incident = snapshots[data.draw(st.integers(0, len(snapshots) - 1), label="at")]
         self._people_edit(data, "edits_before_planning")
         before_plan = life.company()
-        planned = plan_restore(life.client, life.realm, snapshot=target, scope=scope)
+        planned = plan_restore(
+            life.client, life.realm, snapshot=target, scope=scope, incident=incident
+        )
         life.record_new_snapshots(before_plan)  # the safety snapshot
         life.check_snapshots()
         plan = planned.plan
@@ -661,27 +688,30 @@ class LifecycleMachine(RuleBasedStateMachine):
         life.applied.append(plan.plan_id)
         self._check_restore(plan, result, before_plan, before_apply, after, include_conflicts)
 
-    def _scope(self, data: st.DataObject, target: str) -> Scope:
-        kind = data.draw(st.sampled_from(["all", "entities", "records"]), label="scope")
+    def _scope(self, data: st.DataObject, target: str, kind: str) -> Scope:
         if kind == "all":
             return Scope.parse(everything=True)
-        held = sorted(self.L.realm.resolve(target).entities)
+        info = self.L.realm.resolve(target)
+        held = sorted(info.entities)
         writable = [n for n in held if n in NAME_LISTS + TRANSACTIONS + ("Attachable",)]
-        if kind == "entities" or not writable:
-            names = data.draw(
-                st.lists(st.sampled_from(writable or held), min_size=1, max_size=3, unique=True),
-                label="entities",
-            )
-            return Scope.parse(entity_names=names)
-        name = data.draw(st.sampled_from(writable), label="entity")
-        ids = sorted(
-            records.record_id(entities.ENTITIES[name], p)
-            for p in self.L.realm.iter_payloads(target, name)
+        if kind == "records":
+            filled = [n for n in writable if int((info.entities.get(n) or {}).get("live") or 0) > 0]
+            if filled:
+                name = data.draw(st.sampled_from(filled), label="entity")
+                ids = sorted(
+                    records.record_id(entities.ENTITIES[name], p)
+                    for p in self.L.realm.iter_payloads(target, name)
+                )
+                picked = data.draw(
+                    st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True),
+                    label="ids",
+                )
+                return Scope.parse(records=[f"{name}:{i}" for i in picked])
+        names = data.draw(
+            st.lists(st.sampled_from(writable or held), min_size=1, max_size=3, unique=True),
+            label="entities",
         )
-        picked = data.draw(
-            st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True), label="ids"
-        )
-        return Scope.parse(records=[f"{name}:{i}" for i in picked])
+        return Scope.parse(entity_names=names)
 
     def _check_flagged(self, plan: Plan, now: State) -> None:
         """Every write over a record changed after the incident snapshot is a conflict."""
@@ -786,11 +816,16 @@ class LifecycleMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.life is not None and bool(self.life.applied))
     @rule(data=st.data())
     def rerun(self, data: st.DataObject) -> None:
-        """Applying a plan again writes nothing."""
+        """Applying a plan again writes nothing (refused, once its snapshot was pruned)."""
         self._step("rerun")
         plan_id = data.draw(st.sampled_from(self.L.applied), label="plan")
         before = self.L.company()
-        apply_restore(self.L.client, self.L.realm, plan_id, verify=False)
+        target = PlanStore.for_realm(self.L.realm).load(plan_id).snapshot_id
+        if target in self.L.committed():
+            apply_restore(self.L.client, self.L.realm, plan_id, verify=False)
+        else:
+            with pytest.raises(RestoreError, match="no longer in the lake"):
+                apply_restore(self.L.client, self.L.realm, plan_id, verify=False)
         after = self.L.company()
         TALLY.reruns += 1
         changed = [k for k in set(before) | set(after) if before.get(k) != after.get(k)]
@@ -815,11 +850,12 @@ def machine_for(template: Path, workdir: Path) -> Iterator[type[LifecycleMachine
 
 
 BOUNDED = settings(
-    max_examples=2,
-    stateful_step_count=14,
+    max_examples=3,
+    stateful_step_count=30,
     deadline=None,
     database=None,
     print_blob=True,
-    suppress_health_check=list(__import__("hypothesis").HealthCheck),
+    phases=[Phase.generate, Phase.shrink],
+    suppress_health_check=list(HealthCheck),
 )
 """The run in ``make test`` (about two minutes on this machine)."""

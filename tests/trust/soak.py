@@ -20,7 +20,7 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-from hypothesis import HealthCheck, seed, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.stateful import get_state_machine_test
 
 from tests.conftest import build_state
@@ -43,16 +43,23 @@ COLUMNS = (
 )
 
 
-def run_seed(template: Path, workdir: Path, number: int, steps: int, history: int) -> dict:
+def run_seed(
+    template: Path, workdir: Path, number: int, steps: int, history: int, *, shrink: bool = False
+) -> dict:
     """One seed's histories; returns its row of the table."""
     lifecycle.TALLY = Tally()
     histories = max(1, steps // history)
+    # Shrinking replays a failing history hundreds of times, each with a fresh company: the soak
+    # reports the first failure with its seed at once, and --shrink replays that seed to the
+    # minimal history. Hypothesis's explain phase traces every line run: far too slow here.
+    phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
     config = settings(
         max_examples=histories,
         stateful_step_count=history,
         deadline=None,
         database=None,
         print_blob=True,
+        phases=phases,
         suppress_health_check=list(HealthCheck),
     )
     started = time.monotonic()
@@ -64,7 +71,11 @@ def run_seed(template: Path, workdir: Path, number: int, steps: int, history: in
         except Exception:
             violations = 1
             traceback.print_exc()
-            print(f"replay: python -m tests.trust.soak --only-seed {number} ...", file=sys.stderr)
+            print(
+                f"replay and shrink: python -m tests.trust.soak --only-seed {number} "
+                f"--steps {steps} --history {history} --shrink",
+                file=sys.stderr,
+            )
     tally = lifecycle.TALLY
     row = {k: v for k, v in asdict(tally).items() if k not in ("rules", "seconds")}
     row.update(
@@ -106,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=400, help="rule steps per seed")
     parser.add_argument("--history", type=int, default=40, help="steps per history")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument(
+        "--shrink", action="store_true", help="shrink a failure to its minimal history (slow)"
+    )
     args = parser.parse_args(argv)
     seeds = (
         [args.only_seed]
@@ -118,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         for number in seeds:
             work = Path(tmp) / f"seed-{number}"
             work.mkdir()
-            row = run_seed(template, work, number, args.steps, args.history)
+            row = run_seed(template, work, number, args.steps, args.history, shrink=args.shrink)
             rows.append(row)
             print(
                 f"seed {number}: {row['steps']} steps, {row['violations']} violations, "

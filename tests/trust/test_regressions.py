@@ -207,3 +207,23 @@ def test_exchange_rates_keep_their_own_keys_in_a_plan() -> None:
     writes = [s for s in plan.steps if s.action.writes]
     assert [(s.entity, s.old_id) for s in writes] == [("ExchangeRate", "GBP@2026-01-02")]
     assert plan.identical == {"ExchangeRate": 2}
+
+
+def test_simulated_days_go_on_when_an_account_they_use_is_inactive(life: Lifecycle) -> None:
+    """The simulation's purchases use fixed accounts: once they were inactive it crashed (610)."""
+    account = entities.ENTITIES["Account"]
+    for record in life.records_of("Account", active=True):
+        if record["Name"] in ("Checking", "Mastercard"):
+            body = {"Id": record["Id"], "SyncToken": record["SyncToken"], "Active": False}
+            life.api.update(account, body, sparse=True)
+    assert not [
+        r
+        for r in life.records_of("Account", active=True)
+        if r["Name"] in ("Checking", "Mastercard")
+    ]
+    before = {p["Id"] for p in life.records_of("Purchase")}
+    for seed in range(6):
+        life.sandbox.simulate(2, seed=seed, changes_per_day=8)
+    new = [p for p in life.records_of("Purchase") if p["Id"] not in before]
+    assert all(p["AccountRef"]["value"] not in ("35", "41") for p in new)
+    backup(life)
