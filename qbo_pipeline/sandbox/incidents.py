@@ -55,6 +55,11 @@ class _Writer:
         self.ops.delete(entity, record_id, before["SyncToken"])
         self.log.record(entity, "deleted", before, None)
 
+    def server_update(self, entity: str, record_id: str, changes: dict[str, Any]) -> None:
+        """A change QBO makes itself as a consequence (logged through the observer)."""
+        if self.current(entity, record_id) is not None:
+            self.ops.server_update(entity, record_id, changes)
+
     def update(self, entity: str, record_id: str, changes: dict[str, Any]) -> None:
         before = self.current(entity, record_id)
         if before is None:
@@ -122,7 +127,8 @@ def _unlink_deposits(writer: _Writer, payments: set[str]) -> None:
             continue
         total = sum(_cents(line.get("Amount")) for line in kept)
         total -= _cents((deposit.get("CashBack") or {}).get("Amount"))
-        writer.update("Deposit", str(deposit["Id"]), {"Line": kept, "TotalAmt": _money(total)})
+        changes = {"Line": kept, "TotalAmt": _money(total)}
+        writer.server_update("Deposit", str(deposit["Id"]), changes)
 
 
 def _reopen_estimates(writer: _Writer, invoices: set[str]) -> None:
@@ -137,7 +143,7 @@ def _reopen_estimates(writer: _Writer, invoices: set[str]) -> None:
             changes: dict[str, Any] = {"LinkedTxn": kept}
             if not kept:
                 changes["TxnStatus"] = "Pending"
-            writer.update("Estimate", str(estimate["Id"]), changes)
+            writer.server_update("Estimate", str(estimate["Id"]), changes)
 
 
 def _drop_attachments(writer: _Writer, invoices: set[str]) -> None:

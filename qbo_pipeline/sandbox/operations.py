@@ -620,6 +620,27 @@ class Operations:
             self._check_name(ent, record, str(current["Id"]))
             return self._save(ent, self._next_version(current, record))
 
+    def server_update(self, entity: str, record_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """A change QBO makes itself as the consequence of another write.
+
+        Deleting an invoice reopens the estimate it came from; deleting a payment takes its
+        line out of the deposit that held it. QBO makes these changes whatever the record
+        points at (an inactive item on the estimate, say), so no reference is checked: the
+        record gets ``changes`` and a new version, and the observer is told.
+
+        Raises:
+            SandboxFault: 610 if the record does not exist.
+        """
+        ent = self._entity(entity)
+        with self.store.transaction():
+            current = self._load(ent, record_id)
+            record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
+            record.update(copy.deepcopy(changes))
+            saved = self._save(ent, self._next_version(current, record))
+        if self.observer is not None:
+            self.observer(ent.name, current, saved)
+        return saved
+
     def update_singleton(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Update CompanyInfo or Preferences (sparse when the payload says so).
 

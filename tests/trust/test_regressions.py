@@ -7,6 +7,7 @@ Found by trying the README as a new user would, and by the random histories of
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -226,4 +227,35 @@ def test_simulated_days_go_on_when_an_account_they_use_is_inactive(life: Lifecyc
         life.sandbox.simulate(2, seed=seed, changes_per_day=8)
     new = [p for p in life.records_of("Purchase") if p["Id"] not in before]
     assert all(p["AccountRef"]["value"] not in ("35", "41") for p in new)
+    backup(life)
+
+
+def test_bulk_delete_reopens_an_estimate_whose_item_is_inactive(life: Lifecycle) -> None:
+    """Reopening the estimate of a deleted invoice was refused (610) for its inactive item,
+    leaving the incident half done; QBO makes that change itself, whatever the estimate uses."""
+    estimates = [
+        e
+        for e in life.records_of("Estimate")
+        if any(link.get("TxnType") == "Invoice" for link in e.get("LinkedTxn") or [])
+    ]
+    assert estimates, "the sample company has an estimate turned into an invoice"
+    estimate = estimates[0]
+    invoice_id = next(
+        link["TxnId"] for link in estimate["LinkedTxn"] if link["TxnType"] == "Invoice"
+    )
+    invoice = life.api.read(entities.ENTITIES["Invoice"], invoice_id)
+    item = entities.ENTITIES["Item"]
+    for line in estimate.get("Line") or []:
+        ref = (line.get("SalesItemLineDetail") or {}).get("ItemRef")
+        if ref:
+            current = life.api.read(item, ref["value"])
+            if current.get("Active") is not False:
+                body = {"Id": current["Id"], "SyncToken": current["SyncToken"], "Active": False}
+                life.api.update(item, body, sparse=True)
+    backup(life, "full")
+    day = date.fromisoformat(invoice["TxnDate"])
+    life.sandbox.incident("bulk_delete_invoices", start=day, end=day)
+    reopened = life.api.read(entities.ENTITIES["Estimate"], estimate["Id"])
+    assert not [link for link in reopened.get("LinkedTxn") or [] if link["TxnId"] == invoice_id]
+    assert invoice_id not in {p["Id"] for p in life.records_of("Invoice")}
     backup(life)
