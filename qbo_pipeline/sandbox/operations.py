@@ -50,6 +50,17 @@ DELETED_SUFFIX = " (deleted)"
 _SERVER_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse", "status")
 """Fields the server owns: a client's values are never stored."""
 
+_SERVER_KEPT: dict[str, tuple[str, ...]] = {
+    "Customer": ("Balance", "BalanceWithJobs"),
+    "Vendor": ("Balance",),
+    "Account": ("CurrentBalance", "CurrentBalanceWithSubAccounts"),
+    "Item": ("QtyOnHand",),
+    "Attachable": ("Size", "FileAccessUri", "ThumbnailFileAccessUri"),
+}
+"""Fields QBO keeps when a full update leaves them out, because QBO computes them (balances,
+an item's quantity moved by inventory transactions, an attachment's stored file): a full
+update clears the other fields it omits, not these."""
+
 _RATE_KEY_FIELDS = ("SourceCurrencyCode", "AsOfDate")
 """The fields that name an exchange rate (it has no Id)."""
 
@@ -433,7 +444,8 @@ class Operations:
     ) -> dict[str, Any]:
         """Full or sparse update of a record; returns it with SyncToken + 1.
 
-        A full update replaces every client field (omitted ones are cleared); a sparse update
+        A full update replaces every client field (omitted ones are cleared, except the ones
+        QBO computes: :data:`_SERVER_KEPT`); a sparse update
         replaces only the top-level fields sent. Setting ``Active`` to false on a name-list
         record deactivates it (" (deleted)" appended), setting it true reactivates it.
 
@@ -451,6 +463,9 @@ class Operations:
                 record.update(changes)
             else:
                 record = changes
+                for kept in _SERVER_KEPT.get(ent.name, ()):
+                    if kept not in record and kept in current:
+                        record[kept] = copy.deepcopy(current[kept])
                 self._check_required(ent, record)
             self._check_shape(ent, record)
             if ent.name == shapes.EXCHANGE_RATE:

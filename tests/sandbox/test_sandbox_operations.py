@@ -154,3 +154,40 @@ def test_a_deposit_total_is_net_of_its_cash_back() -> None:
         },
     )
     assert deposit["TotalAmt"] == 177.5
+
+
+def test_a_full_update_keeps_the_fields_qbo_computes(ops: Operations) -> None:
+    """A full update clears what it leaves out, except balances and an item's quantity."""
+    income = ops.create("Account", {"Name": "Sales", "AccountType": "Income"})
+    item = ops.create(
+        "Item",
+        {
+            "Name": "Rock",
+            "Type": "Inventory",
+            "QtyOnHand": 26,
+            "IncomeAccountRef": {"value": income["Id"]},
+        },
+    )
+    customer = ops.create("Customer", {"DisplayName": "Owes Us", "Balance": 85})
+    updated = ops.update(
+        "Item",
+        {
+            "Id": item["Id"],
+            "SyncToken": item["SyncToken"],
+            "Name": "Rock",
+            "Type": "Inventory",
+            "IncomeAccountRef": {"value": income["Id"]},
+            "Description": "now described",
+        },
+    )
+    assert updated["QtyOnHand"] == 26 and updated["Description"] == "now described"
+    renamed = ops.update(
+        "Customer",
+        {"Id": customer["Id"], "SyncToken": customer["SyncToken"], "DisplayName": "Still Owes"},
+    )
+    assert renamed["Balance"] == 85 and renamed["DisplayName"] == "Still Owes"
+    cleared = ops.update(
+        "Customer",
+        {"Id": customer["Id"], "SyncToken": renamed["SyncToken"], "DisplayName": "Still Owes"},
+    )
+    assert "PrimaryEmailAddr" not in cleared and cleared["Balance"] == 85

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import random
 import shutil
@@ -66,6 +67,7 @@ from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import RetryPolicy
 from qbo_pipeline.qbo.limiter import RealmLimiter
 from qbo_pipeline.restore.apply import approve
+from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import Action, Plan
 from qbo_pipeline.restore.run import apply_restore, plan_restore
 from qbo_pipeline.restore.scope import Scope
@@ -198,6 +200,13 @@ def content(entity: Entity, payload: dict[str, Any]) -> str:
     gone = SERVER_SET | DERIVED | set(entity.volatile_fields) | {"FullyQualifiedName"}
     body = {k: v for k, v in payload.items() if k not in gone}
     return records.canonical_json(_without_ids(body))
+
+
+def differences(entity: Entity, live: dict[str, Any], target: dict[str, Any]) -> list[str]:
+    """The first field paths whose restorable content differs: ``path: live != target``."""
+    left = json.loads(content(entity, live))
+    right = json.loads(content(entity, target))
+    return [f"{c.path}: {c.live!r} != {c.snapshot!r}" for c in field_changes(left, right)[:6]]
 
 
 class Lifecycle:
@@ -810,7 +819,8 @@ class LifecycleMachine(RuleBasedStateMachine):
             TALLY.records_compared += 1
             assert content(entity, want) == content(entity, got), (
                 f"step {step.number} ({step.action.value} {step.entity} {step.old_id} -> "
-                f"{live_id}) does not match the target snapshot"
+                f"{live_id}) does not match the target snapshot: "
+                f"{differences(entity, got, want)}"
             )
 
     @precondition(lambda self: self.life is not None and bool(self.life.applied))
