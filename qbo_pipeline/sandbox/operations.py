@@ -260,8 +260,19 @@ class Operations:
             name = record.get(ent.name_field or "")
             if isinstance(name, str):
                 record["FullyQualifiedName"] = self._qualified_name(ent, record, name)
+            self._level(ent, record)
         if ent.kind is Kind.TRANSACTION:
             self._derive_transaction(ent, record, lines_changed=lines_changed)
+
+    def _level(self, ent: Entity, record: dict[str, Any]) -> None:
+        """A sub-record's depth under its top-level parent (``Level``), as QBO computes it."""
+        parent = record.get("ParentRef")
+        if not (isinstance(parent, dict) and parent.get("value")):
+            record.pop("Level", None)
+            return
+        found = self.store.get(self.realm_id, ent.name, str(parent["value"]))
+        above = found.get("Level") if found is not None else None
+        record["Level"] = (above if isinstance(above, int) else 0) + 1
 
     def _qualified_name(self, ent: Entity, record: dict[str, Any], name: str) -> str:
         parent = record.get("ParentRef")

@@ -191,3 +191,26 @@ def test_a_full_update_keeps_the_fields_qbo_computes(ops: Operations) -> None:
         {"Id": customer["Id"], "SyncToken": renamed["SyncToken"], "DisplayName": "Still Owes"},
     )
     assert "PrimaryEmailAddr" not in cleared and cleared["Balance"] == 85
+
+
+def test_a_sub_customer_gets_its_level_from_its_parent(ops: Operations) -> None:
+    """QBO computes Level from the parent chain; a write that leaves it out still has it."""
+    parent = ops.create("Customer", {"DisplayName": "Parent Co"})
+    job = ops.create(
+        "Customer", {"DisplayName": "Job", "Job": True, "ParentRef": {"value": parent["Id"]}}
+    )
+    sub = ops.create(
+        "Customer", {"DisplayName": "Phase", "Job": True, "ParentRef": {"value": job["Id"]}}
+    )
+    assert "Level" not in parent and job["Level"] == 1 and sub["Level"] == 2
+    again = ops.update(
+        "Customer",
+        {
+            "Id": job["Id"],
+            "SyncToken": job["SyncToken"],
+            "DisplayName": "Job",
+            "Job": True,
+            "ParentRef": {"value": parent["Id"]},
+        },
+    )
+    assert again["Level"] == 1 and again["FullyQualifiedName"] == "Parent Co:Job"
