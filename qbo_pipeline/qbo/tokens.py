@@ -4,11 +4,15 @@ File format (JSON, version 1)::
 
     {"format": "qbo_pipeline.tokens", "version": 1,
      "kdf": {"name": "scrypt", "n": 32768, "r": 8, "p": 1, "salt": "<b64>"},
-     "check": "<b64>", "cipher": "AES-256-GCM", "nonce": "<b64>", "ciphertext": "<b64>"}
+     "check": "<b64>", "seal": "<b64>", "cipher": "AES-256-GCM", "nonce": "<b64>",
+     "ciphertext": "<b64>"}
 
 The passphrase goes through scrypt with the file's random salt into 64 bytes: the first 32 are the
 AES-GCM key, the last 32 key an HMAC whose tag (``check``) tells a wrong passphrase apart from a
-damaged file. The header is the AES-GCM associated data, so it cannot be altered unnoticed. Every
+damaged file. The header is the AES-GCM associated data, so it cannot be altered unnoticed. The
+``seal`` (SHA-256 of the header and ``check``, unkeyed: it detects damage, it protects nothing)
+tells a damaged salt, scrypt parameter or ``check`` apart from a wrong passphrase, which would
+otherwise look the same; files written before it have none and are read as before. Every
 write is atomic (temp file, fsync, ``os.replace``) with mode 0600 in a 0700 directory.
 
 Read-modify-write is serialised across threads and processes by a lock file beside the store;
@@ -370,15 +374,27 @@ class TokenStore:
                 raise ValueError("unknown algorithm")
             if not (2 <= n <= 2**18 and n & (n - 1) == 0 and 1 <= r <= 16 and 1 <= p <= 16):
                 raise ValueError("implausible scrypt parameters")
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise self._corrupt("its header is damaged") from None
+        if "seal" in doc and not hmac.compare_digest(str(doc["seal"]), _seal(doc)):
+            raise self._corrupt(
+                "its header is damaged (the salt, the scrypt parameters or the passphrase "
+                "check differ from what was written)"
+            )
         key = self._key(salt, n, r, p)
+        try:
+            plain = AESGCM(key[:32]).decrypt(nonce, ciphertext, _aad(doc))
+        except InvalidTag:
+            plain = None
         if not hmac.compare_digest(_check_tag(key), check):
+            if plain is not None:  # the passphrase opens the store: the check itself is damaged
+                raise self._corrupt("its passphrase check is damaged")
             raise WrongPassphraseError(
                 f"wrong passphrase for the token store {self.path}; {_PASSPHRASE_HINT}"
             )
         try:
-            plain = AESGCM(key[:32]).decrypt(nonce, ciphertext, _aad(doc))
+            if plain is None:
+                raise InvalidTag
             payload = orjson.loads(plain)
         except (InvalidTag, orjson.JSONDecodeError):
             raise self._corrupt("its contents fail authentication (damaged or altered)") from None
@@ -399,6 +415,7 @@ class TokenStore:
             "check": _b64e(_check_tag(key)),
             "nonce": _b64e(nonce),
         }
+        doc["seal"] = _seal(doc)
         doc["ciphertext"] = _b64e(AESGCM(key[:32]).encrypt(nonce, payload, _aad(doc)))
         _atomic_write(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         log.debug("token store %s written (%d companies)", self.path, len(realms))
@@ -442,6 +459,12 @@ def _salt() -> str:
 
 def _check_tag(key: bytes) -> bytes:
     return hmac.new(key[32:], _CHECK_LABEL, hashlib.sha256).digest()[:16]
+
+
+def _seal(doc: dict[str, Any]) -> str:
+    """The header's and the check's SHA-256 (16 bytes, base64): detects their damage."""
+    sealed = {k: doc.get(k) for k in ("format", "version", "kdf", "cipher", "check")}
+    return _b64e(hashlib.sha256(orjson.dumps(sealed, option=orjson.OPT_SORT_KEYS)).digest()[:16])
 
 
 def _aad(doc: dict[str, Any]) -> bytes:

@@ -146,6 +146,43 @@ def _edit(raw: bytes, **changes: object) -> bytes:
     return orjson.dumps(doc)
 
 
+HEADER_DAMAGE = {
+    "salt": lambda raw: _edit(raw, kdf=lambda kdf: {**kdf, "salt": _flip(kdf["salt"])}),
+    "check": lambda raw: _edit(raw, check=_flip),
+    "scrypt r": lambda raw: _edit(raw, kdf=lambda kdf: {**kdf, "r": 9}),
+    "seal": lambda raw: _edit(raw, seal=_flip),
+}
+
+
+@pytest.mark.parametrize("field", HEADER_DAMAGE)
+def test_a_damaged_salt_or_check_is_not_a_wrong_passphrase(tmp_path: Path, field: str) -> None:
+    """Issue #18: a tampered salt or check was reported as a wrong passphrase."""
+    path = tmp_path / "t.enc"
+    store_at(path).put(record())
+    path.write_bytes(HEADER_DAMAGE[field](path.read_bytes()))
+    with pytest.raises(CorruptTokenStoreError) as info:
+        store_at(path).load()
+    assert "is damaged" in str(info.value) and str(path) in str(info.value)
+    assert "wrong passphrase" not in str(info.value)
+    with pytest.raises(TokenStoreError):  # and with a wrong passphrase too, it never opens
+        store_at(path, Secret("wrong")).load()
+
+
+def test_a_damaged_check_of_an_unsealed_store_is_told_by_the_passphrase(tmp_path: Path) -> None:
+    """A store written before the seal: the right passphrase still tells a damaged check."""
+    path = tmp_path / "t.enc"
+    store_at(path).put(record())
+    doc = orjson.loads(path.read_bytes())
+    del doc["seal"]
+    path.write_bytes(orjson.dumps(doc))
+    assert store_at(path).get("9130").refresh_token.reveal() == REFRESH
+    path.write_bytes(_edit(orjson.dumps(doc), check=_flip))
+    with pytest.raises(CorruptTokenStoreError, match="passphrase check is damaged"):
+        store_at(path).load()
+    with pytest.raises(WrongPassphraseError):
+        store_at(path, Secret("wrong")).load()
+
+
 def test_change_passphrase(tmp_path: Path) -> None:
     path = tmp_path / "t.enc"
     store = store_at(path)
