@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import REPORTS, Entity
+from qbo_pipeline.errors import UsageError
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.fs import streamed_parquet
 from qbo_pipeline.lake.lake import RealmLake, SnapshotInfo
@@ -68,8 +69,8 @@ RELEASE_AFTER_ROWS = 10_000
 Mode = Literal["auto", "full", "incremental"]
 
 
-class BackupError(RuntimeError):
-    """A backup could not run as asked; the message says why and what to do."""
+class BackupError(UsageError, RuntimeError):
+    """A backup could not run as asked; the message says why and what to do (exit code 2)."""
 
 
 class BackupProgress(Protocol):

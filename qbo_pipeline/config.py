@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from qbo_pipeline.errors import UsageError
+
 
 class Secret:
     """A secret string that never shows itself in logs, reprs, exceptions or events."""
@@ -112,8 +114,8 @@ class Endpoints:
         )
 
 
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
+class ConfigError(UsageError, ValueError):
+    """A setting is missing or malformed; the message names the variable (exit code 2)."""
 
 
 @dataclass(frozen=True)

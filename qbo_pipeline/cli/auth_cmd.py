@@ -12,7 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbo_pipeline.cli.boundary import fail
 from qbo_pipeline.config import ConfigError, Environment, Secret, Settings
+from qbo_pipeline.errors import QboPipelineError, UsageError
 
 console = Console(stderr=True)
 out = Console()
@@ -22,22 +24,22 @@ NEW_PASSPHRASE_ENV = "QBO_PIPELINE_NEW_PASSPHRASE"
 
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into one red line and exit status 1 (no traceback)."""
-    from qbo_pipeline.qbo.faults import QBOError, TokenStoreError
+    """Leave errors to the CLI's boundary; a plain ``ValueError`` becomes a failure.
 
+    The boundary prints one line and exits 2 for a configuration error (a setting, the
+    passphrase, a company not connected), 1 for a failure (QBO, a damaged token store).
+    """
     try:
         yield
-    except (QBOError, TokenStoreError, ConfigError, ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(code=1) from None
+    except (QboPipelineError, ConfigError):
+        raise
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def _settings(environment: Environment | None) -> Settings:
-    try:
-        return Settings.from_env(environment=environment)
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(code=1) from None
+    """The settings, for ``environment`` when given (a wrong setting is a usage error)."""
+    return Settings.from_env(environment=environment)
 
 
 def _prompt(label: str) -> str:
@@ -180,7 +182,7 @@ def register(app: typer.Typer) -> None:
                     raise ConfigError(f"set {NEW_PASSPHRASE_ENV} to the new passphrase")
                 new = _prompt("New passphrase: ")
                 if new != _prompt("New passphrase again: "):
-                    raise ValueError("the two new passphrases differ; nothing was changed")
+                    raise UsageError("the two new passphrases differ; nothing was changed")
             count = store.change_passphrase(Secret(new))
         out.print(
             f"re-encrypted {count} connected companies; set QBO_PIPELINE_PASSPHRASE to the new "

@@ -17,10 +17,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from qbo_pipeline.cli.boundary import failed
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.errors import EXIT_CANCELLED, NotConnected, QboPipelineError
 
 if TYPE_CHECKING:
     from qbo_pipeline.backup import BackupResult
+    from qbo_pipeline.config import Settings
     from qbo_pipeline.lake.lake import Lake
 
 console = Console(stderr=True)
@@ -70,11 +73,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Take a snapshot of each connected company."""
-        from qbo_pipeline.backup import BackupError
         from qbo_pipeline.cli.connection import connect
-        from qbo_pipeline.lake.errors import LakeError
         from qbo_pipeline.lake.lake import Lake
-        from qbo_pipeline.qbo.faults import QBOError
 
         if full and incremental:
             raise typer.BadParameter("choose one of --full and --incremental")
@@ -86,14 +86,14 @@ def register(app: typer.Typer) -> None:
                 lake = Lake(settings.lake_url)
                 _say_other_environments(lake, settings.environment.value)
                 for realm_id in conn.realms(realm):
-                    result = _run_one(conn.client(realm_id), lake, realm_id, mode, only, wait)
+                    try:
+                        result = _run_one(conn.client(realm_id), lake, realm_id, mode, only, wait)
+                    except (QboPipelineError, ValueError) as exc:
+                        failed(f"backup of company {realm_id} failed", exc)
                     _summary(result)
         except KeyboardInterrupt:
             console.print("[yellow]cancelled: no snapshot was committed[/yellow]")
-            raise typer.Exit(130) from None
-        except (BackupError, LakeError, QBOError, ValueError) as exc:
-            console.print(f"[red]backup failed:[/red] {exc}")
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_CANCELLED) from None
 
     @app.command("snapshots")
     def snapshots(
@@ -105,7 +105,12 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings()
         lake = Lake(settings.lake_url)
-        realms = [realm] if realm else lake.realms()
+        known = lake.realms()
+        if realm is not None and realm not in known:
+            lake.realm(realm)  # an id that cannot be a realm's is refused as such
+            _no_snapshots_of(settings, lake, realm, known)
+            return
+        realms = [realm] if realm else known
         if not realms:
             console.print("no snapshots yet: run `qbo-backup backup`")
             return
@@ -165,6 +170,33 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         cleared = force_unlock(Lake(settings.lake_url).realm(realm))
         console.print("lock cleared" if cleared else "no lock was held")
+
+
+def _no_snapshots_of(settings: Settings, lake: Lake, realm: str, known: list[str]) -> None:
+    """Say why the lake has no snapshots of a company: it is not connected, or not backed up yet.
+
+    Raises:
+        NotConnected: When the company is not connected (a usage error: exit code 2).
+    """
+    from qbo_pipeline.qbo.connect import connected_realms
+
+    where = lake.fs.url(lake.fs.root)
+    try:
+        connected = connected_realms(settings)
+    except (QboPipelineError, ValueError):
+        connected = []  # the token store cannot say: the lake alone decides
+    if realm in connected:
+        console.print(
+            f"no snapshots of company {realm} in the lake at {where} yet: "
+            f"run `qbo-backup backup --realm {realm}`",
+            highlight=False,
+        )
+        return
+    raise NotConnected(
+        f"company {realm} is not connected and the lake at {where} holds no snapshot of it "
+        f"(companies in the lake: {', '.join(known) or 'none'}); connect it with "
+        "`qbo-backup auth login`, then run `qbo-backup backup`"
+    )
 
 
 def _say_other_environments(lake: Lake, environment: str) -> None:

@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from qbo_pipeline.errors import EXIT_CANCELLED, EXIT_FAILURE, EXIT_USAGE, QboPipelineError
+from qbo_pipeline.errors import EXIT_CANCELLED, EXIT_FAILURE, QboPipelineError
 
 DEBUG_ENV = "QBO_DEBUG"
 """Set to 1 to print the traceback of an error (as ``--debug`` does)."""
@@ -58,13 +58,9 @@ def _debug(ctx: typer.Context) -> bool:
 
 
 def exit_code_of(exc: BaseException) -> int:
-    """The exit code for an error: its own, 2 for a configuration error, else 1."""
+    """The exit code for an error: its own (:mod:`qbo_pipeline.errors`), else 1."""
     if isinstance(exc, QboPipelineError):
         return int(exc.exit_code)
-    from qbo_pipeline.config import ConfigError
-
-    if isinstance(exc, ConfigError):
-        return EXIT_USAGE
     return EXIT_FAILURE
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qbo_pipeline.config import Environment, Settings
+from qbo_pipeline.errors import NotConnected
 from qbo_pipeline.qbo.connect import (
     connected_realms,
     login_embedded,
@@ -47,13 +48,14 @@ class Connection:
         """The realms a command acts on: the one asked for, or every connected one.
 
         Raises:
-            ValueError: If the realm asked for is not connected, naming the connected ones.
+            NotConnected: If the realm asked for is not connected, naming the connected ones
+                (a usage error: exit code 2).
         """
         if wanted is None:
             return list(self.realm_ids)
         if wanted not in self.realm_ids:
             known = ", ".join(self.realm_ids) or "none"
-            raise ValueError(
+            raise NotConnected(
                 f"company {wanted} is not connected (connected: {known}); "
                 "run `qbo-backup auth login` to connect it"
             )

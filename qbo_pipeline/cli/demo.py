@@ -23,6 +23,7 @@ from rich.table import Table
 from qbo_pipeline.backup import BackupResult, run_backup
 from qbo_pipeline.cli.connection import Connection, connect
 from qbo_pipeline.config import Settings
+from qbo_pipeline.errors import UsageError
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.http import QBOClient
 
@@ -37,8 +38,8 @@ EXAMPLE_QUERIES = (
 """The queries the demo suggests at the end (its test runs them on the warehouse it built)."""
 
 
-class DemoError(RuntimeError):
-    """The demo cannot run as asked; the message says why."""
+class DemoError(UsageError, RuntimeError):
+    """The demo cannot run as asked; the message says why (exit code 2)."""
 
 
 @dataclass

@@ -79,10 +79,9 @@ from rich.table import Table
 from qbo_pipeline.cli.boundary import fail
 from qbo_pipeline.cli.settings import load_settings
 from qbo_pipeline.config import Settings
-from qbo_pipeline.errors import EXIT_FAILURE, EXIT_USAGE, NotConnected, QboPipelineError
+from qbo_pipeline.errors import EXIT_FAILURE, EXIT_USAGE, QboPipelineError
 
 if TYPE_CHECKING:
-    from qbo_pipeline.cli.connection import Connection
     from qbo_pipeline.lake.lake import RealmLake
     from qbo_pipeline.restore.model import Plan
     from qbo_pipeline.restore.store import PlanStore
@@ -141,14 +140,6 @@ def _open_plan(plan_id: str, realm_id: str | None) -> tuple[PlanStore, Plan]:
     return store, store.load(plan_id)
 
 
-def _connected(conn: Connection, realm_id: str | None) -> list[str]:
-    """The connected realms asked for; one that is not connected is a usage error."""
-    try:
-        return conn.realms(realm_id)
-    except ValueError as exc:
-        raise NotConnected(str(exc)) from None
-
-
 def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     fail(message, code)
 
@@ -201,7 +192,7 @@ def plan_cmd(
     settings = load_settings()
     try:
         with connect(settings) as conn:
-            realm_id = _connected(conn, realm)[0] if realm or len(conn.realm_ids) == 1 else None
+            realm_id = conn.realms(realm)[0] if realm or len(conn.realm_ids) == 1 else None
             if realm_id is None:
                 _fail(
                     "several companies are connected: choose one with --realm "
@@ -313,7 +304,7 @@ def apply_cmd(
                 EXIT_USAGE,
             )
         with connect(settings) as conn:
-            _connected(conn, plan.realm_id)
+            conn.realms(plan.realm_id)
             client = conn.client(plan.realm_id)
             if approve:
                 approval = approve_plan(

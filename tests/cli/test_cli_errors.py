@@ -15,25 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
-from typer.testing import CliRunner
-
-from qbo_pipeline.cli import app
-from qbo_pipeline.sandbox.server import realm_id_for
-
-REALM = realm_id_for(0)
-OTHER = realm_id_for(1)
-
-
-def run(data: Path, *args: str, **env: str | None) -> Any:
-    """Run the CLI on a data folder (embedded environment, documented passphrase)."""
-    base: dict[str, str | None] = {
-        "QBO_DATA_DIR": str(data),
-        "QBO_ENVIRONMENT": "embedded",
-        "QBO_PIPELINE_PASSPHRASE": None,
-        "QBO_DEBUG": None,
-        "COLUMNS": "200",
-    }
-    return CliRunner().invoke(app, list(args), env={**base, **env})
+from cli_helpers import OTHER, REALM, run, tree
 
 
 def one_line_error(result: Any, code: int, *words: str) -> str:
@@ -49,32 +31,10 @@ def one_line_error(result: Any, code: int, *words: str) -> str:
     return lines[0]
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def pristine(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder: two companies backed up (the first twice) and a restore plan of the first."""
-    data = tmp_path_factory.mktemp("cli-errors") / "data"
-    state = data / "sandbox" / "sandbox.sqlite3"
-    state.parent.mkdir(parents=True)
-    shutil.copyfile(sandbox_template, state)
-    for args in (["backup", "--full"], ["backup", "--realm", REALM]):
-        done = run(data, *args)
-        assert done.exit_code == 0, done.output
-    planned = run(
-        data, "restore", "plan", "--snapshot", "latest", "--entity", "Term", "--realm", REALM,
-        "--no-backup",
-    )  # fmt: skip
-    assert planned.exit_code == 0, planned.output
-    return data
-
-
 @pytest.fixture
-def data(pristine: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the pristine data folder."""
-    shutil.copytree(pristine, tmp_path / "data")
+def data(cli_data_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of a data folder written by ``qbo-backup backup`` (cli_helpers.build_data)."""
+    shutil.copytree(cli_data_template, tmp_path / "data")
     return tmp_path / "data"
 
 
@@ -140,6 +100,46 @@ def test_a_damaged_token_store_is_one_line_naming_the_file(
     one_line_error(result, 1, f"the token store {store} is damaged")
     assert tree(data / "lake") == lake
     assert store.read_bytes() == damaged  # left as it was found, for whoever repairs it
+
+
+def _flip_header(raw: bytes, field: str) -> bytes:
+    doc = orjson.loads(raw)
+    holder = doc["kdf"] if field == "salt" else doc
+    value = bytearray(base64.b64decode(holder[field]))
+    value[len(value) // 2] ^= 0x01
+    holder[field] = base64.b64encode(bytes(value)).decode()
+    return orjson.dumps(doc)
+
+
+@pytest.mark.parametrize("field", ["salt", "check"])
+@pytest.mark.parametrize("command", [*COMMANDS, "auth list"])
+def test_a_tampered_salt_or_check_is_a_damaged_store_not_a_wrong_passphrase(
+    data: Path, command: str, field: str
+) -> None:
+    store = data / "secrets" / "tokens.enc"
+    store.write_bytes(_flip_header(store.read_bytes(), field))
+    args = COMMANDS.get(command, ["auth", "list"])
+    line = one_line_error(run(data, *args), 1, f"the token store {store} is damaged")
+    assert "wrong passphrase" not in line
+
+
+# ---- companies -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["snapshots", "backup"])
+def test_a_company_that_is_not_connected_is_named_as_such(data: Path, command: str) -> None:
+    lake = tree(data / "lake")
+    result = run(data, command, "--realm", "999")
+    one_line_error(result, 2, "company 999 is not connected")
+    assert tree(data / "lake") == lake
+
+
+def test_snapshots_of_a_connected_company_not_backed_up_yet(data: Path) -> None:
+    shutil.rmtree(realm_dir(data, OTHER))
+    result = run(data, "snapshots", "--realm", OTHER)
+    assert result.exit_code == 0, result.output
+    assert f"no snapshots of company {OTHER}" in result.output
+    assert f"qbo-backup backup --realm {OTHER}" in result.output
 
 
 # ---- names that cannot be realms -------------------------------------------------------------

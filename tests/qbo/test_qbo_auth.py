@@ -170,7 +170,7 @@ def test_cli_login_list_passphrase_logout(sandbox: SandboxServer, tmp_path: Path
     )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["auth", "list"], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a wrong passphrase is a configuration error (issue #18)
     assert "wrong passphrase" in result.output
     assert "Traceback" not in result.output
     env["QBO_PIPELINE_PASSPHRASE"] = "new one"
@@ -182,7 +182,7 @@ def test_cli_login_list_passphrase_logout(sandbox: SandboxServer, tmp_path: Path
     result = runner.invoke(app, ["auth", "list"], env=env)
     assert realm not in result.output
     result = runner.invoke(app, ["auth", "logout", realm], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "not connected" in result.output
 
 
@@ -190,5 +190,6 @@ def test_cli_login_embedded_needs_base_url(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["auth", "login"], env={"QBO_DATA_DIR": str(tmp_path), "QBO_ENVIRONMENT": "embedded"}
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # configuration and usage errors exit 2 everywhere (issue #18)
+    assert result.stderr.startswith("error: configuration: ")
     assert "--base-url" in result.output

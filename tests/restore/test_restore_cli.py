@@ -78,5 +78,5 @@ def test_plan_review_refuse_approve_apply_status_list(sandbox_template: Path, tm
     assert "no safety snapshot was taken (--no-backup)" in quick
     assert len(Lake(settings.lake_url).realm(realm).snapshots()) == snapshots_before
 
-    missing = run("restore", "show", "20200101T000000.000000Z-00000000", code=1)
+    missing = run("restore", "show", "20200101T000000.000000Z-00000000", code=2)
     assert "no restore plan" in missing
