@@ -196,8 +196,16 @@ def _without_ids(value: Any) -> Any:
 
 
 def content(entity: Entity, payload: dict[str, Any]) -> str:
-    """What a restore must bring back: the payload without ids, server fields, derived fields."""
-    gone = SERVER_SET | DERIVED | set(entity.volatile_fields) | {"FullyQualifiedName"}
+    """What a restore must bring back: the payload without ids, server fields, derived fields.
+
+    An attachment's download paths name its (new) id, so they are QBO's too.
+    """
+    gone = (
+        SERVER_SET
+        | DERIVED
+        | set(entity.volatile_fields)
+        | {"FullyQualifiedName", "FileAccessUri", "ThumbnailFileAccessUri"}
+    )
     body = {k: v for k, v in payload.items() if k not in gone}
     return records.canonical_json(_without_ids(body))
 
