@@ -49,6 +49,8 @@ DATA_AREAS = ("versions", "manifests", "checkpoints", "reports")
 """The folders holding files per snapshot (``<area>/snapshot=<sid>/``)."""
 MERGE_MAX_FILES = 256
 """Beyond this many version files of one entity, reads join in DuckDB instead of merging."""
+_KEYS_SCHEMA = pa.schema([records.MANIFEST_SCHEMA.field(n) for n in ("id", "content_hash")])
+_DELTA_SCHEMA = pa.schema([records.MANIFEST_SCHEMA.field(n) for n in ("id", "op", "content_hash")])
 
 
 def snapshot_id_for(moment: datetime) -> str:
@@ -389,13 +391,13 @@ class RealmLake:
             return None
         path = self.manifest_path(info.snapshot_id, entity)
         try:
-            table = self.fs.read_parquet(path)
+            table = self.fs.read_parquet(path, columns=_DELTA_SCHEMA.names)
         except (FileNotFoundError, OSError) as exc:
             raise LakeIntegrityError(
                 f"realm {self.realm_id} snapshot {info.snapshot_id}: manifest delta of {entity}"
                 f" is missing or unreadable: {exc}"
             ) from None
-        return table.select(["id", "op", "content_hash"])
+        return self.fs.conform(table, _DELTA_SCHEMA, path)
 
     def entity_manifest(self, snapshot_id: str, entity: str) -> pa.Table:
         """The live ``id, content_hash`` of one entity in a snapshot, sorted by id.
@@ -483,6 +485,7 @@ class RealmLake:
                 f"realm {self.realm_id} snapshot {info.snapshot_id}: checkpoint of {entity}"
                 f" is unreadable: {exc}"
             ) from None
+        table = self.fs.conform(table, _KEYS_SCHEMA, path)
         ops = pa.array([records.UPSERT] * table.num_rows, pa.string())
         return pa.table(
             {"id": table["id"], "op": ops, "content_hash": table["content_hash"]},
@@ -849,7 +852,9 @@ def _sorted_by_id(fs: LakeFS, path: str) -> bool:
     pf = fs.parquet_file(path)
     try:
         meta = pf.metadata
-        id_index = records.VERSION_SCHEMA.get_field_index("id")
+        id_index = pf.schema_arrow.get_field_index("id")
+        if id_index < 0:
+            raise LakeIntegrityError(f"{fs.url(path)} is damaged: it has no column id")
         previous: str | None = None
         for group in range(meta.num_row_groups):
             rg = meta.row_group(group)
@@ -881,6 +886,9 @@ class _SortedRows:
         self._batches = fs.iter_parquet([path], columns=columns, batch_size=batch_size)
         self._buffer: pa.Table | None = None
         self._done = False
+        self._fs = fs
+        self._path = path
+        self._schema = pa.schema([records.VERSION_SCHEMA.field(c) for c in columns])
 
     def take_through(self, high: str) -> pa.Table | None:
         """Remove and return the buffered and upcoming rows with ``id <= high``."""
@@ -893,7 +901,7 @@ class _SortedRows:
             if batch is None:
                 self._done = True
                 break
-            table = pa.Table.from_batches([batch])
+            table = self._fs.conform(pa.Table.from_batches([batch]), self._schema, self._path)
             self._buffer = (
                 table if self._buffer is None else pa.concat_tables([self._buffer, table])
             )

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from cli_helpers import OTHER, REALM, run, tree
 
@@ -178,6 +180,49 @@ def test_a_truncated_parquet_file_is_named(data: Path, command: str, area: str) 
     assert str(damaged) in result.stderr and "damaged, truncated or not a Parquet file" in (
         result.stderr
     )
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert tree(data / "lake") == lake
+
+
+def _rewrite(path: Path, change: Any) -> None:
+    """Rewrite a Parquet file as valid Parquet whose contents are not what the lake wrote."""
+    path.write_bytes(b"")
+    pq.write_table(change(), path)
+
+
+def _invalid_utf8_ids(table: pa.Table) -> pa.Table:
+    bad = pa.array([b"\xe2\x28\xa1"] * table.num_rows, pa.binary()).view(pa.string())
+    return table.set_column(table.column_names.index("id"), "id", bad)
+
+
+MANIFEST_DAMAGE = {
+    "a column renamed": lambda table: table.rename_columns(
+        [name.replace("content_hash", "content_hasx") for name in table.column_names]
+    ),
+    "a column retyped": lambda table: table.set_column(
+        table.column_names.index("id"), "id", pa.array([[1]] * table.num_rows)
+    ),
+    "ids not UTF-8": _invalid_utf8_ids,
+}
+
+
+@pytest.mark.parametrize("damage", MANIFEST_DAMAGE)
+@pytest.mark.parametrize("command", ["verify", "export"])
+def test_a_parquet_file_with_the_wrong_contents_is_named(
+    data: Path, command: str, damage: str
+) -> None:
+    """Found by the fuzz test: valid Parquet, but not the columns or strings the lake wrote."""
+    first = commits(data)[0].stem
+    damaged = realm_dir(data) / "manifests" / f"snapshot={first}" / "Invoice.parquet"
+    table = pq.read_table(damaged)
+    _rewrite(damaged, lambda: MANIFEST_DAMAGE[damage](table))
+    lake = tree(data / "lake")
+    args = [command, "--realm", REALM, "--snapshot", first]
+    result = run(data, *args, *(["--entities", "Invoice"] if command == "export" else []))
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"{damaged} is damaged" in result.stderr, result.stderr
+    assert "unexpected" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert tree(data / "lake") == lake
 
