@@ -334,7 +334,7 @@ class Operations:
         if ent.name in _OPEN_BALANCE and "TotalAmt" in record:
             total = _as_decimal(record.get("TotalAmt"))
             for field in links.BALANCE_FIELDS:
-                if field == "Balance" or (ent.name == "CreditMemo" and field in record):
+                if field == "Balance" or ent.name == "CreditMemo":
                     used = Decimal(0)
                     if current is not None and field in current:
                         used = _as_decimal(current.get("TotalAmt")) - _as_decimal(current[field])

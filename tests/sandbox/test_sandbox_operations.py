@@ -214,3 +214,19 @@ def test_a_sub_customer_gets_its_level_from_its_parent(ops: Operations) -> None:
         },
     )
     assert again["Level"] == 1 and again["FullyQualifiedName"] == "Parent Co:Job"
+
+
+def test_a_credit_memo_always_has_its_remaining_credit(ops: Operations) -> None:
+    """QBO computes RemainingCredit; a full update that leaves it out still gets it."""
+    customer = ops.create("Customer", {"DisplayName": "Refunded"})
+    line = [{"Amount": 200, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}]
+    memo = ops.create("CreditMemo", {"CustomerRef": {"value": customer["Id"]}, "Line": line})
+    assert memo["RemainingCredit"] == 200
+    body = {
+        "Id": memo["Id"],
+        "SyncToken": memo["SyncToken"],
+        "CustomerRef": {"value": customer["Id"]},
+        "Line": line,
+        "PrivateNote": "edited",
+    }
+    assert ops.update("CreditMemo", body)["RemainingCredit"] == 200
