@@ -56,6 +56,7 @@ FORMAT = "qbo_pipeline.tokens"
 VERSION = 1
 DEFAULT_SCRYPT_N = 2**15
 _CHECK_LABEL = b"qbo_pipeline token store passphrase check"
+_NONCE_BYTES = 12
 _PASSPHRASE_HINT = (
     "set QBO_PIPELINE_PASSPHRASE to the passphrase the store was created with "
     "(or delete the file and run `qbo-backup auth login` again)"
@@ -374,6 +375,8 @@ class TokenStore:
                 raise ValueError("unknown algorithm")
             if not (2 <= n <= 2**18 and n & (n - 1) == 0 and 1 <= r <= 16 and 1 <= p <= 16):
                 raise ValueError("implausible scrypt parameters")
+            if len(nonce) != _NONCE_BYTES:
+                raise ValueError("not an AES-GCM nonce")
         except (KeyError, TypeError, ValueError, AttributeError):
             raise self._corrupt("its header is damaged") from None
         if "seal" in doc and not hmac.compare_digest(str(doc["seal"]), _seal(doc)):
@@ -408,7 +411,7 @@ class TokenStore:
         salt = _b64(header["kdf"]["salt"])
         kdf = header["kdf"]
         key = self._key(salt, kdf["n"], kdf["r"], kdf["p"])
-        nonce = os.urandom(12)
+        nonce = os.urandom(_NONCE_BYTES)
         payload = orjson.dumps({"realms": {rid: t.to_json() for rid, t in realms.items()}})
         doc = {
             **header,

@@ -113,6 +113,8 @@ def test_wrong_passphrase(tmp_path: Path) -> None:
         (lambda raw: _edit(raw, ciphertext=_flip), "fail authentication"),
         (lambda raw: _edit(raw, nonce=_flip), "fail authentication"),
         (lambda raw: _edit(raw, cipher="ROT13"), "header is damaged"),
+        (lambda raw: _edit(raw, nonce=""), "header is damaged"),  # found by tests/cli fuzzing
+        (lambda raw: _edit(raw, nonce="AAAA"), "header is damaged"),
         (lambda raw: _edit(raw, version=9), "unsupported format version"),
         (
             lambda raw: _edit(raw, kdf={"name": "scrypt", "n": 2**30, "r": 8, "p": 1}),
