@@ -3,8 +3,9 @@
 Every ``qbo-backup`` command runs inside :class:`ErrorBoundary` (the app's click group). An
 error that reaches it is printed as ``error: <message>`` on one line, with secrets masked, and the
 process exits with the error's code (:mod:`qbo_pipeline.errors`): 2 for usage and configuration
-errors, 1 for failures, 130 when interrupted. The traceback is printed too, before the line,
-only with ``--debug`` (or ``QBO_DEBUG=1``). Commands refuse with :func:`fail`.
+errors (a bad argument too), 1 for failures, 130 when interrupted. The traceback is printed
+too, before the line, only with ``--debug`` (or ``QBO_DEBUG=1``). Commands refuse with
+:func:`fail`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ DEBUG_ENV = "QBO_DEBUG"
 """Set to 1 to print the traceback of an error (as ``--debug`` does)."""
 
 _DEBUG_KEY = "qbo_pipeline.debug"
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+"""The command line's usage error (click's, or the copy typer carries)."""
 _SECRET_ENVS = (
     "QBO_PIPELINE_PASSPHRASE",
     "QBO_PIPELINE_NEW_PASSPHRASE",
@@ -102,6 +105,13 @@ class ErrorBoundary(TyperGroup):
         """Run the command; an error ends it with its message and exit code."""
         try:
             return super().invoke(ctx)
+        except _USAGE_ERROR as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise  # a group called bare shows its help
+            where = getattr(exc, "ctx", None)
+            hint = f" (see `{where.command_path} --help`)" if where is not None else ""
+            sys.stderr.write(f"error: {' '.join(exc.format_message().split())}{hint}\n")
+            raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise  # the command's own exit, or a usage error the command line reports itself
         except KeyboardInterrupt:

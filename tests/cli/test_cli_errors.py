@@ -308,6 +308,22 @@ def test_restore_apply_of_a_plan_whose_realm_was_edited_refuses_before_approving
     assert tree(data / "lake") == before
 
 
+# ---- bad arguments ---------------------------------------------------------------------------
+
+
+BAD_ARGUMENTS = {
+    "backup --full --incremental": ["choose one of --full and --incremental"],
+    "export --format pdf": ["unknown export format 'pdf'", "qbo-backup export --help"],
+    "prune --daily -1": ["'--daily'", "qbo-backup prune --help"],
+    "no-such-command": ["No such command 'no-such-command'"],
+}
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS)
+def test_a_bad_argument_is_one_line_and_a_usage_error(data: Path, args: str) -> None:
+    one_line_error(run(data, *args.split()), 2, *BAD_ARGUMENTS[args])
+
+
 # ---- --debug ---------------------------------------------------------------------------------
 
 
