@@ -260,12 +260,16 @@ class Operations:
             name = record.get(ent.name_field or "")
             if isinstance(name, str):
                 record["FullyQualifiedName"] = self._qualified_name(ent, record, name)
-            self._level(ent, record)
+            if ent.name == "Customer":
+                self._level(ent, record)
         if ent.kind is Kind.TRANSACTION:
             self._derive_transaction(ent, record, lines_changed=lines_changed)
 
     def _level(self, ent: Entity, record: dict[str, Any]) -> None:
-        """A sub-record's depth under its top-level parent (``Level``), as QBO computes it."""
+        """A sub-customer's depth under its top-level parent (``Level``), as QBO computes it.
+
+        The captures show it on customers only: a sub-account has a ParentRef and no Level.
+        """
         parent = record.get("ParentRef")
         if not (isinstance(parent, dict) and parent.get("value")):
             record.pop("Level", None)

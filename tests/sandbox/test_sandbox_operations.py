@@ -230,3 +230,18 @@ def test_a_credit_memo_always_has_its_remaining_credit(ops: Operations) -> None:
         "PrivateNote": "edited",
     }
     assert ops.update("CreditMemo", body)["RemainingCredit"] == 200
+
+
+def test_a_sub_account_has_no_level(ops: Operations) -> None:
+    """As the captures show: Level is a customer's, a sub-account only has its ParentRef."""
+    parent = ops.create("Account", {"Name": "Utilities", "AccountType": "Expense"})
+    sub = ops.create(
+        "Account",
+        {
+            "Name": "Gas",
+            "AccountType": "Expense",
+            "SubAccount": True,
+            "ParentRef": {"value": parent["Id"]},
+        },
+    )
+    assert "Level" not in sub and sub["FullyQualifiedName"] == "Utilities:Gas"
