@@ -869,11 +869,11 @@ def machine_for(template: Path, workdir: Path) -> Iterator[type[LifecycleMachine
 
 BOUNDED = settings(
     max_examples=3,
-    stateful_step_count=30,
+    stateful_step_count=22,
     deadline=None,
     database=None,
     print_blob=True,
     phases=[Phase.generate, Phase.shrink],
     suppress_health_check=list(HealthCheck),
 )
-"""The run in ``make test`` (about two minutes on this machine)."""
+"""The run in ``make test`` (under two minutes on this machine)."""
