@@ -125,7 +125,8 @@ def count_result(realm: Any, info: Any, entity: str) -> dg.AssetCheckResult:
             base,
             description=f"{entity} is missing from snapshot {info.snapshot_id}",
         )
-    counted = realm.manifest(info.snapshot_id, [entity]).num_rows
+    # Unchecked: this check compares the manifest with the commit record itself, and says how.
+    counted = realm.manifest(info.snapshot_id, [entity], checked=False).num_rows
     live = int(stats.get("live", -1))
     qbo_count = stats.get("qbo_count")
     metadata = base | {"counted": counted, "live": live, "qbo_count": qbo_count}
