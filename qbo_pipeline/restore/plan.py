@@ -896,10 +896,16 @@ class Planner:
         return draft
 
     def _final_deactivate(self, entity: Entity, rid: str, after: _Draft, why: str) -> _Draft:
+        """The deactivation at the end of a record's restore.
+
+        It writes over the same live record as the record's own step, so it carries that
+        step's conflict: unapproved, neither runs.
+        """
         key = (entity.name, rid, "final")
         if key in self.drafts:
             self.drafts[key].depends.add(after.key)
             return self.drafts[key]
+        same_record = (after.entity.name, after.old_id) == (entity.name, rid)
         draft = self._add(
             _Draft(
                 entity,
@@ -910,6 +916,7 @@ class Planner:
                 role="final",
                 live=after.live,
                 target=after.target,
+                conflict=after.conflict if same_record else None,
             )
         )
         draft.depends.add(after.key)

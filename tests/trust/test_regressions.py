@@ -259,3 +259,58 @@ def test_bulk_delete_reopens_an_estimate_whose_item_is_inactive(life: Lifecycle)
     assert not [link for link in reopened.get("LinkedTxn") or [] if link["TxnId"] == invoice_id]
     assert invoice_id not in {p["Id"] for p in life.records_of("Invoice")}
     backup(life)
+
+
+def test_the_final_deactivation_of_a_conflicting_record_is_a_conflict_too(
+    life: Lifecycle,
+) -> None:
+    """A record inactive in the target, reactivated by the incident and edited since: its
+    revert was flagged, but its deactivation at the end was not, and deactivated it anyway."""
+    customer = entities.ENTITIES["Customer"]
+    chosen = next(
+        c
+        for c in life.records_of("Customer", active=True)
+        if not c.get("Job")
+        and not [
+            o
+            for o in life.records_of("Customer")
+            if (o.get("ParentRef") or {}).get("value") == c["Id"]
+        ]
+        and not [
+            i
+            for i in life.records_of("Invoice")
+            if i["CustomerRef"]["value"] == c["Id"] and float(i.get("Balance") or 0)
+        ]
+    )
+    current = life.api.read(customer, chosen["Id"])
+    life.api.update(
+        customer,
+        {"Id": current["Id"], "SyncToken": current["SyncToken"], "Active": False},
+        sparse=True,
+    )
+    target = backup(life, "full")  # the customer is inactive here
+    current = life.api.read(customer, chosen["Id"])
+    life.api.update(
+        customer,
+        {"Id": current["Id"], "SyncToken": current["SyncToken"], "Active": True},
+        sparse=True,
+    )  # the incident brings it back
+    backup(life)  # the incident snapshot
+    current = life.api.read(customer, chosen["Id"])
+    life.api.update(
+        customer,
+        {"Id": current["Id"], "SyncToken": current["SyncToken"], "Notes": "reopened on purpose"},
+        sparse=True,
+    )  # someone's later work
+    mine = life.api.read(customer, chosen["Id"])
+    plan = plan_restore(
+        life.client,
+        life.realm,
+        snapshot=target,
+        scope=Scope.parse(records=[f"Customer:{chosen['Id']}"]),
+    ).plan
+    writes = [s for s in plan.steps if s.action.writes and s.old_id == chosen["Id"]]
+    assert writes and all(s.conflict for s in writes), [(s.action, s.conflict) for s in writes]
+    approve(PlanStore.for_realm(life.realm), plan.plan_id, name="test")
+    apply_restore(life.client, life.realm, plan.plan_id, verify=False)
+    assert life.api.read(customer, chosen["Id"]) == mine
