@@ -30,7 +30,6 @@ import contextlib
 import copy
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -220,10 +219,9 @@ def differences(entity: Entity, live: dict[str, Any], target: dict[str, Any]) ->
 class Lifecycle:
     """The real parts of one history and the model of what every snapshot must hold."""
 
-    def __init__(self, template: Path, workdir: Path, seed: int) -> None:
+    def __init__(self, template: Path, workdir: Path) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.rng = random.Random(seed)
         self.stack = contextlib.ExitStack()
         state = workdir / "sandbox.sqlite3"
         shutil.copyfile(template, state)
@@ -406,13 +404,13 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # --- setup -------------------------------------------------------------------------------
 
-    @initialize(seed=st.integers(0, 2**16))
-    def start(self, seed: int) -> None:
+    @initialize()
+    def start(self) -> None:
         """A fresh copy of the sample company, connected, with no snapshot yet."""
         assert self.WORKDIR is not None and self.TEMPLATE is not None
         workdir = Path(os.path.join(self.WORKDIR, f"run-{os.getpid()}-{time.monotonic_ns()}"))
         workdir.mkdir(parents=True)
-        self.life = Lifecycle(self.TEMPLATE, workdir, seed)
+        self.life = Lifecycle(self.TEMPLATE, workdir)
 
     def teardown(self) -> None:
         """The next backup works whatever came before; then stop everything."""
@@ -703,7 +701,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         life.check_snapshots()
         TALLY.restores += 1
         life.applied.append(plan.plan_id)
-        self._check_restore(plan, result, before_plan, before_apply, after, include_conflicts)
+        self._check_restore(plan, result, before_apply, after, include_conflicts)
 
     def _scope(self, data: st.DataObject, target: str, kind: str) -> Scope:
         if kind == "all":
@@ -762,7 +760,6 @@ class LifecycleMachine(RuleBasedStateMachine):
         self,
         plan: Plan,
         result: Any,
-        before_plan: State,
         before_apply: State,
         after: State,
         include_conflicts: bool,

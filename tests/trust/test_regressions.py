@@ -29,7 +29,7 @@ from tests.trust.lifecycle import Lifecycle, content
 
 @pytest.fixture
 def life(sandbox_template: Path, tmp_path: Path) -> Iterator[Lifecycle]:
-    lifecycle = Lifecycle(sandbox_template, tmp_path, seed=1)
+    lifecycle = Lifecycle(sandbox_template, tmp_path)
     try:
         yield lifecycle
     finally:
