@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test soak lint format bench bench-quick ui clean
+.PHONY: install demo test soak smoke-qbo lint format bench bench-quick ui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ format: install
 SOAK_ARGS ?= --seeds 5 --steps 400 --history 40
 soak: install
 	$(PY) -m tests.trust.soak $(SOAK_ARGS)
+
+# Read-only smoke test against a real Intuit sandbox company (README: "Smoke test against real
+# QBO"); needs QBO_SMOKE_CLIENT_ID, QBO_SMOKE_CLIENT_SECRET, QBO_SMOKE_REFRESH_TOKEN, QBO_SMOKE_REALM_ID.
+smoke-qbo: install
+	$(PY) -m pytest -m realqbo -s tests/contract
 
 bench: install
 	$(PY) -m bench
