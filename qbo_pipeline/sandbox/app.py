@@ -31,7 +31,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from qbo_pipeline import entities
-from qbo_pipeline.sandbox import attachments, faults, shapes
+from qbo_pipeline.sandbox import attachments, faults, pdf, shapes
 from qbo_pipeline.sandbox.batch import run_batch
 from qbo_pipeline.sandbox.cdc import change_data_capture
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
@@ -348,6 +348,8 @@ class SandboxApp:
             raise faults.unsupported_operation(self._unsupported(request))
         if method == "GET" and len(parts) == 2:
             return self._read(realm, ent, parts[1])
+        if method == "GET" and len(parts) == 3 and parts[2].lower() == "pdf":
+            return self._pdf(request, realm, ent, parts[1])
         if method == "GET" and len(parts) == 1 and ent.name == shapes.EXCHANGE_RATE:
             return self._read_rate(request, realm, ent)
         if method == "POST" and len(parts) == 1:
@@ -390,6 +392,20 @@ class SandboxApp:
         if record is None:
             raise faults.not_found()
         return self._envelope(realm, {ent.json_key: record})
+
+    def _pdf(self, request: Request, realm: str, ent: entities.Entity, record_id: str) -> Response:
+        """``GET /invoice/<id>/pdf`` (and the other printable forms): the form as a PDF."""
+        if ent.name not in pdf.TITLES:
+            raise faults.unsupported_operation(self._unsupported(request))
+        try:
+            shapes.store_key(ent.name, record_id)
+        except ValueError:
+            raise faults.invalid_id(record_id) from None
+        record = self.store.get(realm, ent.name, record_id)
+        if record is None:
+            raise faults.not_found()
+        content = pdf.render_form(ent.name, record, self.store.company_name(realm))
+        return Response(content, content_type=pdf.PDF_TYPE)
 
     def _read_rate(self, request: Request, realm: str, ent: entities.Entity) -> Response:
         """``GET /exchangerate?sourcecurrencycode=EUR[&asofdate=2015-07-07]``, as QBO reads one.
@@ -585,6 +601,8 @@ class SandboxApp:
         def action() -> dict[str, Any]:
             body = self._admin_body(request) if request.method == "POST" else dict(request.args)
             realm = self._realm_param(body)
+            if body.get("mode", "real") not in ("fixed", "real"):
+                raise _AdminError(f"mode must be 'fixed' or 'real', not {body['mode']!r}")
             if "advance_days" in body or "advance_seconds" in body:
                 delta = timedelta(
                     days=float(body.get("advance_days", 0)),
@@ -594,7 +612,15 @@ class SandboxApp:
             elif "set" in body:
                 when = datetime.fromisoformat(str(body["set"]).replace("Z", "+00:00"))
                 self.store.set_clock(realm, when)
-            return {"realmId": realm, "now": qbo_time(self.store.now(realm))}
+            if body.get("mode") == "fixed":
+                self.store.fix_clock(realm)
+            elif body.get("mode") == "real":
+                self.store.follow_real_clock(realm)
+            return {
+                "realmId": realm,
+                "now": qbo_time(self.store.now(realm)),
+                "mode": self.store.clock_mode(realm),
+            }
 
         return self._admin(action)
 
