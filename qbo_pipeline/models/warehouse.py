@@ -1,14 +1,20 @@
 """Build ``data/warehouse.duckdb`` from the lake: write, audit, publish.
 
 1. Write: the lake views, catalogue seeds, every model and macro (in the runner's one build order:
-   a macro before the models that call it) are built into a scratch database
-   (``<warehouse>.build``) attached beside the warehouse; the model SQL runs unchanged because the
-   scratch database is the current one while it builds.
+   a macro before the models that call it) are built into a NEW database file beside the warehouse
+   (``<warehouse>.build``). A full build starts from an empty file; a selected build starts from a
+   copy of the published warehouse, so the models it does not build stay as they were.
 2. Audit: each model's column tests run right after it is built; the first failure stops the
    build with a :class:`BuildError` naming the model, the test and the offending row count.
-3. Publish: only when everything passed, every relation is copied into the warehouse in ONE
-   transaction (``create or replace``). A failed build never touches the published tables, and a
-   crash mid-publish rolls back to the previous warehouse.
+3. Publish: only when everything passed, the new file is fsync'd and renamed over the warehouse
+   (``os.replace``, atomic on one file system). A build never opens the published file for
+   writing, so readers never block it: a notebook, DBeaver, ``duckdb -readonly`` or ``qbo-backup
+   sql`` holding the warehouse open keeps its consistent view of the old file, and the next
+   connection sees the new one. A failed or killed build leaves the published warehouse as it
+   was. Builds of one warehouse take turns (``<warehouse>.lock``).
+
+Tables analysts create inside the warehouse file do not survive a full build: keep them in a
+database of your own that attaches the warehouse (``attach 'warehouse.duckdb' (read_only)``).
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import filelock
 
 from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.models.runner import (
@@ -39,8 +48,6 @@ from qbo_pipeline.models.sources import create_catalogue_seeds, create_lake_view
 from qbo_pipeline.models.sql_tests import ColumnTest
 
 log = logging.getLogger(__name__)
-
-SCRATCH = "__build"
 
 
 class BuildError(ModelError):
@@ -191,8 +198,11 @@ def connect_for_queries(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+BUILD_WAIT_SECONDS = 600.0
+"""How long a build waits for another build of the same warehouse to finish."""
+
 BUILD_MEMORY_LIMIT = "4GB"
-"""What DuckDB may hold in memory while building; beyond it, it spills to ``<warehouse>.tmp``.
+"""What DuckDB may hold in memory while building; beyond it, it spills to ``<warehouse>.build.tmp``.
 Without a limit DuckDB takes 80% of the machine (19.7 GiB for the 1M benchmark company)."""
 
 
@@ -214,22 +224,25 @@ def build_warehouse(
     *,
     sql_dir: Path | None = None,
     select: Sequence[str] = (),
+    wait_seconds: float = BUILD_WAIT_SECONDS,
 ) -> BuildResult:
     """Build every model (or the selected ones and what they read) and publish atomically.
 
     Args:
         lake: The lake's local folder.
-        warehouse: The DuckDB file to publish into (created when missing).
+        warehouse: The DuckDB file to publish (created when missing).
         sql_dir: The models folder; the packaged ``dbt_like_sql`` by default.
         select: Model names to build (with their upstream models); all by default. A partial
             build leaves the other published models as they were.
+        wait_seconds: How long to wait for another build of the same warehouse to finish.
 
     Returns:
         What was built.
 
     Raises:
         BuildError: A model's SQL failed or a column test found offending rows; the published
-            warehouse is untouched and the scratch database is kept for inspection.
+            warehouse is untouched and the new file is kept for inspection.
+        WarehouseBusyError: Another build of this warehouse ran longer than ``wait_seconds``.
         ModelError: For a malformed project (cycle, missing reference) or a remote lake URL.
     """
     started = time.monotonic()
@@ -238,28 +251,31 @@ def build_warehouse(
     root = lake_root(lake)
     warehouse = Path(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    scratch = warehouse.with_name(warehouse.name + ".build")
-    _remove(scratch)
     memory_limit = build_memory_limit()
-    con = connect(warehouse)
-    try:
-        con.execute(f"set memory_limit = {_literal(memory_limit)}")
-        home = con.execute("select current_database()").fetchone()[0]
-        con.execute(f"attach {_literal(str(scratch))} as {SCRATCH}")
-        con.execute(f"use {SCRATCH}")
-        results = _write_and_audit(con, project, models, root)
-        con.execute(f"use {_ident(home)}")
-        _publish(con, project, models, root, full=not select)
-        con.execute(f"detach {SCRATCH}")
-    except BuildError:
-        con.close()
-        raise
-    except BaseException:
-        con.close()
+    scratch = warehouse.with_name(warehouse.name + ".build")
+    with _build_turn(warehouse, wait_seconds):
         _remove(scratch)
-        raise
-    con.close()
-    _remove(scratch)
+        if select and warehouse.exists():
+            _copy_published(warehouse, scratch)
+        con = connect(scratch)
+        try:
+            con.execute(f"set memory_limit = {_literal(memory_limit)}")
+            results = _write_and_audit(con, project, models, root)
+            con.execute(
+                "create or replace table main.build_info as select "
+                "now() as built_at, ? as lake_root, ? as sql_dir, ? as models",
+                [root, str(project.root), len(models)],
+            )
+            con.execute("checkpoint")
+        except BuildError:
+            con.close()
+            raise
+        except BaseException:
+            con.close()
+            _remove(scratch)
+            raise
+        con.close()
+        _publish(scratch, warehouse)
     result = BuildResult(
         warehouse=warehouse,
         lake=root,
@@ -275,6 +291,53 @@ def build_warehouse(
         result.seconds,
     )
     return result
+
+
+@contextmanager
+def _build_turn(warehouse: Path, wait_seconds: float) -> Iterator[None]:
+    """Hold ``<warehouse>.lock`` for one build; readers never take it."""
+    lock = filelock.FileLock(str(warehouse) + ".lock")
+    try:
+        lock.acquire(timeout=wait_seconds)
+    except filelock.Timeout:
+        raise WarehouseBusyError(
+            f"another build of the warehouse {warehouse} is still running after "
+            f"{wait_seconds:.0f}s; try again when it has finished"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _copy_published(warehouse: Path, scratch: Path) -> None:
+    """Start a selected build from the published warehouse (its WAL checkpointed first)."""
+    if warehouse.with_name(warehouse.name + ".wal").exists():
+        # Somebody wrote into the published file without a checkpoint: fold it in first, or the
+        # copy would miss it.
+        connect(warehouse).close()
+    shutil.copyfile(warehouse, scratch)
+
+
+def _publish(scratch: Path, warehouse: Path) -> None:
+    """Rename the finished build over the warehouse, durably; open readers keep the old file."""
+    with open(scratch, "rb") as handle:
+        os.fsync(handle.fileno())
+    # A WAL beside the old file would be replayed into the new one: it belongs to the file being
+    # replaced (a full build does not read it; a selected build folded it in first).
+    warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)
+    try:
+        os.replace(scratch, warehouse)
+    except OSError as exc:  # e.g. Windows, where an open file cannot be replaced
+        raise WarehouseBusyError(
+            f"could not publish the new warehouse over {warehouse} ({exc}); the build is kept at "
+            f"{scratch}: close the programs that have the warehouse open and build again"
+        ) from None
+    folder = os.open(warehouse.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def _remove(scratch: Path) -> None:
@@ -308,6 +371,7 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> ModelResult:
     relation = _ident(model.schema, model.name)
     kind = "view" if model.materialized == "view" else "table"
     try:
+        _drop_other_kind(con, model, kind)
         con.execute(f"create or replace {kind} {relation} as {model.sql}")
         rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
     except duckdb.Error as exc:
@@ -348,57 +412,19 @@ def _where(model: Model, test: ColumnTest) -> str:
     return f"{test.label} at {model.path.name}:{test.line}"
 
 
-def _publish(
-    con: duckdb.DuckDBPyConnection,
-    project: Project,
-    models: Sequence[Model],
-    root: str,
-    *,
-    full: bool,
-) -> None:
-    existing = {
-        (schema, name): kind
-        for schema, name, kind in con.execute(
-            "select schema_name, table_name, 'table' from duckdb_tables() "
-            "where database_name = current_database() "
-            "union all select schema_name, view_name, 'view' from duckdb_views() "
-            "where database_name = current_database() and not internal"
-        ).fetchall()
-    }
-    con.execute("begin transaction")
-    try:
-        create_lake_views(con, root)
-        create_catalogue_seeds(con)
-        for schema in project.schemas:
-            con.execute(f"create schema if not exists {_ident(schema)}")
-        for step in build_steps(project, models):
-            if isinstance(step, Macro):  # created before the views that call it
-                con.execute(step.sql)
-                continue
-            model = step
-            relation = _ident(model.schema, model.name)
-            previous = existing.get((model.schema, model.name))
-            if previous and previous != model.materialized:
-                con.execute(f"drop {previous} {relation}")
-            if model.materialized == "view":
-                con.execute(f"create or replace view {relation} as {model.sql}")
-            else:
-                source = _ident(SCRATCH, model.schema, model.name)
-                con.execute(f"create or replace table {relation} as from {source}")
-        if full:
-            keys = {(m.schema, m.name) for m in models}
-            for (schema, name), kind in existing.items():
-                if schema in project.schemas and (schema, name) not in keys:
-                    con.execute(f"drop {kind} if exists {_ident(schema, name)}")
-        con.execute(
-            "create or replace table main.build_info as select "
-            "now() as built_at, ? as lake_root, ? as sql_dir, ? as models",
-            [root, str(project.root), len(models)],
-        )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+def _drop_other_kind(con: duckdb.DuckDBPyConnection, model: Model, kind: str) -> None:
+    """Drop a relation of the model's name that is of the other kind (a view become a table)."""
+    other = "table" if kind == "view" else "view"
+    catalogue, column = (
+        ("duckdb_tables()", "table_name") if other == "table" else ("duckdb_views()", "view_name")
+    )
+    found = con.execute(
+        f"select 1 from {catalogue} where database_name = current_database() "
+        f"and schema_name = ? and {column} = ?",
+        [model.schema, model.name],
+    ).fetchone()
+    if found:
+        con.execute(f"drop {other} {_ident(model.schema, model.name)}")
 
 
 def source_relations() -> list[str]:
