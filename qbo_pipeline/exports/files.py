@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from qbo_pipeline.atomic import atomic_open
 
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark Excel on Windows needs to read a CSV as UTF-8."""
@@ -66,20 +67,22 @@ class ExportedFile:
 class AtomicFile:
     """A binary file written under a temporary name and renamed into place on success.
 
-    Used as a context manager: an exception removes the temporary file and leaves any previous
-    file of that name untouched. The SHA-256 and size of what was written are kept.
+    Used as a context manager (over :func:`qbo_pipeline.atomic.atomic_open`): an exception
+    removes the temporary file and leaves any previous file of that name untouched. The SHA-256
+    and size of what was written are kept.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
         self._hash = hashlib.sha256()
         self.size = 0
         self._fh: IO[bytes] | None = None
+        self._stack: contextlib.ExitStack | None = None
 
     def __enter__(self) -> AtomicFile:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.tmp, "wb")
+        stack = contextlib.ExitStack()
+        self._fh = stack.enter_context(atomic_open(self.path))
+        self._stack = stack
         return self
 
     def write(self, data: bytes) -> int:
@@ -105,17 +108,9 @@ class AtomicFile:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._fh is not None
-        try:
-            if exc_type is None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-            self._fh.close()
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-        finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
+        assert self._stack is not None, "AtomicFile closed twice or never opened"
+        stack, self._stack, self._fh = self._stack, None, None
+        stack.__exit__(exc_type, exc, tb)
 
 
 def write_atomic(path: Path, data: bytes) -> str:

@@ -1,17 +1,18 @@
 """Where the lake's bytes live: a local folder or any fsspec URL, behind one small interface.
 
 Paths inside the lake are POSIX strings under :attr:`LakeFS.root`. Small files (commit records,
-reports, attachments, the lock) are written atomically: temp file + ``os.replace`` locally, a
-single PUT on object storage. Parquet is read with pyarrow: natively (multithreaded) on a local
-disk, and on the calling thread through fsspec file objects elsewhere, because Arrow I/O threads
-calling back into a Python filesystem can abort the interpreter at exit.
+reports, attachments, the lock, restore plans) are written atomically: temp file + ``os.replace``
+locally (:mod:`qbo_pipeline.atomic`), a single PUT on object storage; logs are appended durably.
+It is the one file layer of the package: the restore store and its JSON-lines logs use it too
+(:func:`locate` opens one file given as a path or URL). Parquet is read with pyarrow: natively
+(multithreaded) on a local disk, and on the calling thread through fsspec file objects elsewhere,
+because Arrow I/O threads calling back into a Python filesystem can abort the interpreter at exit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,6 +24,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from qbo_pipeline.atomic import atomic_write, fsync_dir
 from qbo_pipeline.lake.errors import InvalidNameError, LakeIntegrityError
 
 
@@ -95,46 +97,73 @@ class LakeFS:
             return Path(path).read_bytes()
         return bytes(self.fs.cat_file(path))
 
-    def write_bytes(self, path: str, data: bytes) -> None:
-        """Write a file atomically: readers see the old content or the new, never a part."""
-        if not self.is_local:
-            self.fs.pipe_file(path, data)
+    def write_bytes(
+        self, path: str, data: bytes, *, exclusive: bool = False, mode: int | None = None
+    ) -> None:
+        """Write a file atomically: readers see the old content or the new, never a part.
+
+        Args:
+            path: The file.
+            data: Its whole content.
+            exclusive: Refuse to replace an existing file (atomic on a local disk; check,
+                then put, on object storage).
+            mode: Exact permission bits of a local file (the umask applies otherwise).
+
+        Raises:
+            FileExistsError: With ``exclusive``, when the file already exists.
+        """
+        if self.is_local:
+            atomic_write(path, data, mode=mode, exclusive=exclusive)
             return
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(folder)
+        if exclusive and self.fs.exists(path):
+            raise FileExistsError(self.url(path))
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.pipe_file(path, data)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Create a file only if it does not exist; False when it already does.
 
-        Atomic on a local disk (``O_EXCL``); best effort (check, then put) on object storage.
+        Atomic on a local disk; best effort (check, then put) on object storage.
         """
-        if self.is_local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            return True
-        if self.fs.exists(path):
+        try:
+            self.write_bytes(path, data, exclusive=True)
+        except FileExistsError:
             return False
-        self.fs.pipe_file(path, data)
         return True
+
+    def append_bytes(self, path: str, data: bytes) -> None:
+        """Append to a file (created owner-only when missing), durably on a local disk.
+
+        One ``O_APPEND`` write, fsync'd before returning; on object storage the file is opened
+        in append mode (stores without appends rewrite it).
+        """
+        if not self.is_local:
+            with self.fs.open(path, "ab") as handle:
+                handle.write(data)
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def last_byte(self, path: str) -> bytes:
+        """A file's last byte; empty when the file is empty or missing."""
+        if self.is_local:
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(0, os.SEEK_END)
+                    if handle.tell() == 0:
+                        return b""
+                    handle.seek(-1, os.SEEK_END)
+                    return handle.read(1)
+            except FileNotFoundError:
+                return b""
+        if not self.fs.exists(path):
+            return b""
+        return bytes(self.fs.cat_file(path))[-1:]
 
     def open_write(self, path: str) -> BinaryIO:
         """Open a file for streaming writes (not atomic: use for files made visible later)."""
@@ -335,7 +364,7 @@ class LakeFS:
         """Move a file over another (atomic locally)."""
         if self.is_local:
             os.replace(src, dst)
-            _fsync_dir(os.path.dirname(dst))
+            fsync_dir(os.path.dirname(dst))
         else:
             self.fs.mv(src, dst)
 
@@ -357,10 +386,7 @@ def _protocol(fs: fsspec.AbstractFileSystem) -> str:
     return proto[0] if isinstance(proto, tuple | list) else str(proto)
 
 
-def _fsync_dir(folder: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def locate(location: str | Path) -> tuple[LakeFS, str]:
+    """The file layer of a single file given as a local path or fsspec URL, and its path there."""
+    fs = LakeFS(location)
+    return fs, fs.root

@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import hmac
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from filelock import FileLock
 
+from qbo_pipeline.atomic import atomic_write
 from qbo_pipeline.config import ConfigError, Environment, Secret, Settings
 from qbo_pipeline.qbo.faults import (
     RELOGIN_HINT,
@@ -420,7 +420,7 @@ class TokenStore:
         }
         doc["seal"] = _seal(doc)
         doc["ciphertext"] = _b64e(AESGCM(key[:32]).encrypt(nonce, payload, _aad(doc)))
-        _atomic_write(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        atomic_write(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2), mode=0o600)
         log.debug("token store %s written (%d companies)", self.path, len(realms))
 
     def _header(self, *, new_salt: bool) -> dict[str, Any]:
@@ -492,25 +492,3 @@ def _iso(when: datetime | None) -> str | None:
 def _parse_time(text: str) -> datetime:
     when = datetime.fromisoformat(text)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

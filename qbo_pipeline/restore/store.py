@@ -11,17 +11,13 @@ restore/<plan_id>/verify.json     the post-apply comparison with the snapshot
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import fsspec
 import orjson
 
 from qbo_pipeline.errors import QboPipelineError, UsageError
+from qbo_pipeline.lake.fs import LakeFS
 from qbo_pipeline.restore.audit import AuditLog
 from qbo_pipeline.restore.model import Plan
 from qbo_pipeline.restore.status import StatusLog
@@ -38,68 +34,26 @@ class PlanNotFound(RestoreError, UsageError):
 
 
 class _Files:
-    """Small, atomic file operations on a local folder or an fsspec URL."""
+    """The plan folder's files, through the lake's file layer (a local folder or fsspec URL)."""
 
     def __init__(self, root: str) -> None:
-        self.root = root.rstrip("/")
-        self.local = "://" not in root or root.startswith("file://")
+        self.fs = LakeFS(root)
 
     def path(self, *parts: str) -> str:
-        base = self.root.removeprefix("file://") if self.local else self.root
-        return "/".join([base, *parts])
+        return self.fs.url(self.fs.join(*parts) if parts else self.fs.root)
 
     def exists(self, *parts: str) -> bool:
-        if self.local:
-            return Path(self.path(*parts)).exists()
-        fs, p = fsspec.core.url_to_fs(self.path(*parts))
-        return bool(fs.exists(p))
+        return self.fs.exists(self.fs.join(*parts))
 
     def read(self, *parts: str) -> bytes:
-        if self.local:
-            return Path(self.path(*parts)).read_bytes()
-        fs, p = fsspec.core.url_to_fs(self.path(*parts))
-        return bytes(fs.cat_file(p))
+        return self.fs.read_bytes(self.fs.join(*parts))
 
     def write(self, data: bytes, *parts: str, exclusive: bool = False) -> None:
-        """Write atomically; with ``exclusive``, refuse to replace an existing file."""
-        target = self.path(*parts)
-        if self.local:
-            folder = Path(target).parent
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                if exclusive:
-                    os.link(tmp, target)  # fails if the target exists: write-once
-                else:
-                    os.replace(tmp, target)
-            except FileExistsError:
-                raise
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-            return
-        fs, p = fsspec.core.url_to_fs(target)
-        if exclusive and fs.exists(p):
-            raise FileExistsError(target)
-        fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
-        fs.pipe_file(p, data)
+        """Write atomically, owner-only; with ``exclusive``, refuse to replace an existing file."""
+        self.fs.write_bytes(self.fs.join(*parts), data, exclusive=exclusive, mode=0o600)
 
     def folders(self) -> list[str]:
-        if self.local:
-            root = Path(self.path())
-            return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
-        fs, p = fsspec.core.url_to_fs(self.path())
-        if not fs.exists(p):
-            return []
-        return sorted(
-            entry["name"].rstrip("/").rsplit("/", 1)[-1]
-            for entry in fs.ls(p, detail=True)
-            if entry.get("type") == "directory"
-        )
+        return self.fs.listdir(self.fs.root)
 
 
 def _dumps(obj: Any) -> bytes:
