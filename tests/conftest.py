@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -11,6 +12,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
+from qbo_pipeline.sandbox.clock import COMPANY_TZ
+from qbo_pipeline.sandbox.generator import GenerationSummary, generate_company
 from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies
 from qbo_pipeline.sandbox.store import SandboxStore
 
@@ -21,6 +24,18 @@ FIXTURES = Path(__file__).with_name("fixtures")
 
 SAMPLES = FIXTURES / "samples"
 """Real QBO wire captures; ``samples/extra`` holds the further ones (MANIFEST.txt says whence)."""
+
+
+PINNED_NOW = datetime(2024, 12, 31, 9, 0, tzinfo=COMPANY_TZ)
+"""The fixed clock of tests that rely on dates: a default company's books are then 2024's
+(a large company's 2022 to 2024), the same every day the tests run."""
+
+
+def pinned_company(store: SandboxStore, realm_id: str, **kwargs: Any) -> GenerationSummary:
+    """Generate a company whose clock is fixed at :data:`PINNED_NOW` (its history ends there)."""
+    summary = generate_company(store, realm_id, anchor=PINNED_NOW, **kwargs)
+    store.fix_clock(realm_id, PINNED_NOW)
+    return summary
 
 
 def build_state(path: Path, realms: int = 1) -> Path:

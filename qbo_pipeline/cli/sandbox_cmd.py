@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import requests
 import typer
@@ -33,6 +34,22 @@ def _state_path(state: Path | None) -> Path:
         return Settings.from_env(environment=Environment.EMBEDDED).sandbox_state_path
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def _parse_clock(value: str | None) -> datetime | Literal["real"] | None:
+    """``--clock``: None, ``"real"``, or a time-zone aware ISO time."""
+    if value is None or value.strip().lower() == "real":
+        return None if value is None else "real"
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise typer.BadParameter(
+            f"--clock {value!r} must be 'real' or an ISO time with a UTC offset, "
+            "such as 2024-12-31T09:00:00-08:00"
+        )
+    return when
 
 
 def _parse_params(values: list[str]) -> dict[str, Any]:
@@ -89,10 +106,19 @@ def register(app: typer.Typer) -> None:
         consent_page: bool = typer.Option(
             False, "--consent-page", help="Show a consent page instead of consenting at once."
         ),
+        clock: str | None = typer.Option(
+            None,
+            "--clock",
+            "--fixed-clock",
+            help="'real': every company's clock follows the host's; an ISO time such as "
+            "2024-12-31T09:00:00-08:00: pin every clock there (new histories end there). "
+            "Default: as the state file has it (real for new companies).",
+        ),
     ) -> None:
         """Serve the sandbox until interrupted (Ctrl-C)."""
         from qbo_pipeline.sandbox.server import SandboxServer
 
+        fixed_clock = _parse_clock(clock)
         path = _state_path(state)
         new = not path.exists()
         if new:
@@ -108,6 +134,7 @@ def register(app: typer.Typer) -> None:
             client_secret=client_secret,
             auto_consent=not consent_page,
             realism={"rate_limits": rate_limits, "latency_ms": latency_ms},
+            fixed_clock=fixed_clock,
         )
         server.start()
         stop = threading.Event()

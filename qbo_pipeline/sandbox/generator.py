@@ -8,11 +8,13 @@ linked to bills, balanced journal entries). Name-list balances (customer and ven
 account ``CurrentBalance``, item ``QtyOnHand``) are the sums of the generated transactions,
 computed with the posting rules of :mod:`reports`.
 
-The same seed gives byte-identical payloads: every value, MetaData time included, comes from the
-seed and the start date, never from the wall clock. ``transactions=N`` grows the company: more
-customers, vendors and employees in proportion, more items with the square root, transactions
-spread over three years. Transactions are generated and loaded a chunk at a time, each chunk
-self-contained (its payments pay its own invoices), so memory stays bounded at any size.
+The history ends at the realm's clock (its "now", the host's time for a new realm): the books run
+up to the day before it. The same seed and the same last day give byte-identical payloads: every
+value, MetaData time included, comes from the seed and the first day of the books, so a test pins
+the anchor (or the start) to get the same company every day. ``transactions=N`` grows the
+company: more customers, vendors and employees in proportion, more items with the square root,
+transactions spread over three years. Transactions are generated and loaded a chunk at a time,
+each chunk self-contained (its payments pay its own invoices), so memory stays bounded at any size.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from qbo_pipeline import entities
@@ -30,9 +32,6 @@ from qbo_pipeline.sandbox import sample_company as sample
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.reports import Chart, postings
 from qbo_pipeline.sandbox.store import SandboxStore
-
-DEFAULT_START = date(2024, 1, 1)
-"""The first day of the generated books when no start date is given."""
 
 CHUNK_TRANSACTIONS = 5000
 """Transactions generated and loaded together; bounds memory at any scale."""
@@ -1487,6 +1486,7 @@ def generate_company(
     transactions: int | None = None,
     company_name: str | None = None,
     start: date | None = None,
+    anchor: datetime | None = None,
 ) -> GenerationSummary:
     """Fill a realm with a generated company modelled on the real sample company.
 
@@ -1498,8 +1498,11 @@ def generate_company(
             (:data:`sample_company.DEFAULT_TRANSACTIONS`). At least one of each transaction
             entity is always made.
         company_name: Defaults to "Craig's Design and Landscaping Services".
-        start: The first day of the books; the realm's clock is set to the morning after the
-            last day (one year later by default, three years for large companies).
+        start: The first day of the books; the realm's clock is then set to 09:00 on the
+            morning after the last day (one year later, three years for large companies).
+        anchor: When the history ends when no ``start`` is given: the books run up to the day
+            before and the clock reads ``anchor``. Defaults to the realm's clock, the host's
+            time for a new realm (whose clock then follows the host's).
 
     Returns:
         What was generated, with record counts per entity.
@@ -1514,15 +1517,23 @@ def generate_company(
         else allocate(total, sample.TRANSACTION_COUNTS)
     )
     name = company_name or sample.COMPANY_NAME
-    first = start or DEFAULT_START
     days = _history_days(total)
-    clock = datetime.combine(first + timedelta(days=days), time(9, 0), COMPANY_TZ)
-    if store.has_realm(realm_id):
-        if store.count(realm_id, "Account"):
-            raise ValueError(f"sandbox realm {realm_id!r} already holds a company")
+    exists = store.has_realm(realm_id)
+    if exists and store.count(realm_id, "Account"):
+        raise ValueError(f"sandbox realm {realm_id!r} already holds a company")
+    if start is not None:
+        first = start
+        clock = datetime.combine(first + timedelta(days=days), time(9, 0), COMPANY_TZ)
+    else:
+        if anchor is not None and anchor.tzinfo is None:
+            raise ValueError("anchor must be time-zone aware")
+        clock = anchor or (store.now(realm_id) if exists else datetime.now(UTC))
+        first = clock.astimezone(COMPANY_TZ).date() - timedelta(days=days)
+    if exists:
         store.set_clock(realm_id, clock)
     else:
-        store.create_realm(realm_id, name, clock_start=clock)
+        follows_host = start is None and anchor is None
+        store.create_realm(realm_id, name, clock_start=None if follows_host else clock)
     rng = random.Random(seed)
     company = _Company(realm_id, first, days)
     _build_lists(company, rng, total / sample.DEFAULT_TRANSACTIONS)

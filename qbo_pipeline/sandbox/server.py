@@ -8,7 +8,9 @@ The first start with a new state file generates the companies (the DATA half's
 
 The virtual clock (one per realm, persisted in the state file):
 
-- It reads the host's clock plus a per-realm offset, so time flows while the sandbox serves, and
+- By default it follows real time: a generated company's history ends at the host's "now" and
+  the clock reads the host's clock (plus a per-realm offset that simulations and
+  ``POST /_sandbox/clock`` move), so time flows while the sandbox serves, and
   every stamp QBO would write (``MetaData`` times, CDC deletion times, the envelope ``time``,
   report headers, default ``TxnDate`` in the company's Pacific time zone) comes from it.
 - It is monotonic: it never reads earlier than a time it already gave, nor than the latest
@@ -20,7 +22,11 @@ The virtual clock (one per realm, persisted in the state file):
   freezes the clock for each change (day ``d`` at ``start + d days``, one change every 30
   simulated seconds), so the same seed, state and start give byte-identical payloads; the clock
   then reads the last change's time and flows on.
-- Generation sets it to 09:00 (company time) on the morning after the generated books end.
+- ``fixed_clock`` (``qbo-backup sandbox serve --clock TIME``, ``POST /_sandbox/clock {"mode":
+  "fixed"}``) pins it instead: it reads exactly the time it was last set to, and a company
+  generated under it ends its history there, the same company byte for byte every day. Tests
+  that rely on dates pin it. ``--clock real`` (``{"mode": "real"}``) makes it follow the host's
+  clock again.
 """
 
 from __future__ import annotations
@@ -30,9 +36,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -69,8 +76,13 @@ def ensure_companies(
     *,
     seed: int = 42,
     transactions: int | None = None,
+    fixed_clock: datetime | None = None,
 ) -> list[str]:
-    """Generate the companies the store lacks (up to ``realms``); returns every realm id."""
+    """Generate the companies the store lacks (up to ``realms``); returns every realm id.
+
+    A company's history ends at the host's time and its clock follows the host's, or, with
+    ``fixed_clock``, ends there and its clock stands at ``fixed_clock``.
+    """
     existing = store.realm_ids()
     if len(existing) < realms:
         generator = importlib.import_module("qbo_pipeline.sandbox.generator")
@@ -79,8 +91,10 @@ def ensure_companies(
             if realm_id in existing:
                 continue
             generator.generate_company(
-                store, realm_id, seed=seed + index, transactions=transactions
+                store, realm_id, seed=seed + index, transactions=transactions, anchor=fixed_clock
             )
+            if fixed_clock is not None:
+                store.fix_clock(realm_id, fixed_clock)
     return store.realm_ids()
 
 
@@ -104,6 +118,7 @@ class SandboxServer:
         realism: RealismConfig | Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
         realism_clock: Callable[[], float] = time.monotonic,
+        fixed_clock: datetime | Literal["real"] | None = None,
     ) -> None:
         """Configure the server (nothing starts until :meth:`start`).
 
@@ -122,6 +137,9 @@ class SandboxServer:
             realism: Realism switches (see :mod:`qbo_pipeline.sandbox.realism`).
             clock: Wall clock of token expiry (tests pass a fake one).
             realism_clock: Monotonic clock of the rate-limit windows.
+            fixed_clock: Pin every company's virtual clock at this time (new companies' histories
+                end there); ``"real"`` makes every clock follow the host's; None keeps each
+                company's clock as the state file has it.
         """
         self.state_path = Path(state_path) if str(state_path) != ":memory:" else state_path
         self.host = host
@@ -139,6 +157,11 @@ class SandboxServer:
         self._realism_config = realism or RealismConfig()
         self._clock = clock
         self._realism_clock = realism_clock
+        if isinstance(fixed_clock, datetime) and fixed_clock.tzinfo is None:
+            raise ValueError("fixed_clock must be time-zone aware")
+        if isinstance(fixed_clock, str) and fixed_clock != "real":
+            raise ValueError(f"fixed_clock must be a time or 'real', not {fixed_clock!r}")
+        self.fixed_clock = fixed_clock
         self.store: SandboxStore | None = None
         self.app: SandboxApp | None = None
         self._server: BaseWSGIServer | None = None
@@ -157,9 +180,19 @@ class SandboxServer:
             return self
         store = SandboxStore(self.state_path)
         try:
+            pinned = self.fixed_clock if isinstance(self.fixed_clock, datetime) else None
             self.realm_ids = ensure_companies(
-                store, self.realms, seed=self.seed, transactions=self.transactions
+                store,
+                self.realms,
+                seed=self.seed,
+                transactions=self.transactions,
+                fixed_clock=pinned,
             )
+            for realm_id in self.realm_ids:
+                if pinned is not None:
+                    store.fix_clock(realm_id, pinned)
+                elif self.fixed_clock == "real":
+                    store.follow_real_clock(realm_id)
             oauth = OAuthService(
                 store,
                 client_id=self.client_id,

@@ -11,13 +11,17 @@ text: SQLite orders integers before text, so Id order is numeric ids first, then
 Where a record keeps its id and ``MetaData`` (inside a recurring template, or nowhere for an
 exchange rate) is :mod:`qbo_pipeline.sandbox.shapes`' business.
 
-Each realm has a virtual clock: an offset from the real clock, persisted, so that time keeps
-flowing while the sandbox serves requests and can be moved forward (simulation) or set. The clock
-never runs backward by itself: it never reads earlier than the latest time it stamped on a record
-or tombstone of the realm (also after a restart, or when the host's clock steps back); only an
-explicit :meth:`SandboxStore.set_clock` or a negative :meth:`SandboxStore.advance_clock` moves it
-back. :meth:`SandboxStore.frozen_clock` stops it at a given time, so that a simulation's
-MetaData times are exactly what it decided (see :mod:`qbo_pipeline.sandbox.server`).
+Each realm has a virtual clock, persisted, in one of two modes. A *real* clock (the default)
+reads the host's clock plus an offset, so that time keeps flowing while the sandbox serves
+requests and can be moved forward (simulation) or set; a new realm's offset is 0 unless it is
+created at another time. A *fixed* clock reads exactly the time it was last set to (by
+:meth:`SandboxStore.fix_clock`, :meth:`SandboxStore.set_clock` or a simulation) and stands still
+in between, for deterministic tests. A real clock never runs backward by itself: it never reads
+earlier than the latest time it stamped on a record or tombstone of the realm (also after a
+restart, or when the host's clock steps back); only an explicit :meth:`SandboxStore.set_clock`
+or a negative :meth:`SandboxStore.advance_clock` moves it back. :meth:`SandboxStore.frozen_clock`
+stops it at a given time, so that a simulation's MetaData times are exactly what it decided (see
+:mod:`qbo_pipeline.sandbox.server`).
 
 Threading: a file-backed store gives every thread its own connection (WAL mode: readers never
 wait for the writer) and serialises writes with one lock; an in-memory store (``":memory:"``,
@@ -45,7 +49,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS realms (
     realm_id TEXT PRIMARY KEY,
     company_name TEXT NOT NULL,
-    clock_offset REAL NOT NULL
+    clock_offset REAL NOT NULL,
+    clock_fixed REAL
 );
 CREATE TABLE IF NOT EXISTS records (
     realm TEXT NOT NULL,
@@ -247,6 +252,9 @@ class SandboxStore:
         self._shared: sqlite3.Connection | None = self._open() if self._memory else None
         with self._checkout() as conn:
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(realms)")}
+            if "clock_fixed" not in columns:  # a state file from before fixed clocks
+                conn.execute("ALTER TABLE realms ADD COLUMN clock_fixed REAL")
 
     # --- connections ------------------------------------------------------------------------
 
@@ -342,21 +350,39 @@ class SandboxStore:
 
     # --- realms and clocks ------------------------------------------------------------------
 
-    def create_realm(self, realm_id: str, company_name: str, *, clock_start: datetime) -> None:
-        """Add a company whose virtual clock reads ``clock_start`` now.
+    def create_realm(
+        self,
+        realm_id: str,
+        company_name: str,
+        *,
+        clock_start: datetime | None = None,
+        fixed: bool = False,
+    ) -> None:
+        """Add a company whose virtual clock reads ``clock_start`` now (the host's time if None).
+
+        Args:
+            realm_id: The numeric realm id.
+            company_name: The company's name.
+            clock_start: What the clock reads now; None follows the host's clock exactly.
+            fixed: Whether the clock stands still at ``clock_start`` (see :meth:`fix_clock`).
 
         Raises:
-            ValueError: If the realm id is not numeric, the clock is naive, or the realm exists.
+            ValueError: If the realm id is not numeric, the clock is naive, a fixed clock has no
+                time, or the realm exists.
         """
         numeric_id(realm_id, entity="realm")
-        if clock_start.tzinfo is None:
+        if clock_start is not None and clock_start.tzinfo is None:
             raise ValueError("clock_start must be time-zone aware")
-        offset = clock_start.timestamp() - time.time()
+        if fixed and clock_start is None:
+            raise ValueError("a fixed clock needs a clock_start")
+        offset = 0.0 if clock_start is None else clock_start.timestamp() - time.time()
+        pinned = clock_start.timestamp() if fixed and clock_start is not None else None
         with self._write():
             try:
                 self._conn().execute(
-                    "INSERT INTO realms (realm_id, company_name, clock_offset) VALUES (?, ?, ?)",
-                    (realm_id, company_name, offset),
+                    "INSERT INTO realms (realm_id, company_name, clock_offset, clock_fixed)"
+                    " VALUES (?, ?, ?, ?)",
+                    (realm_id, company_name, offset, pinned),
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(f"sandbox realm {realm_id!r} already exists") from None
@@ -371,7 +397,8 @@ class SandboxStore:
 
     def _realm_row(self, realm_id: str) -> tuple[Any, ...]:
         rows = self._read(
-            "SELECT company_name, clock_offset FROM realms WHERE realm_id = ?", (realm_id,)
+            "SELECT company_name, clock_offset, clock_fixed FROM realms WHERE realm_id = ?",
+            (realm_id,),
         )
         if not rows:
             raise UnknownRealmError(realm_id)
@@ -381,13 +408,24 @@ class SandboxStore:
         """The company's name."""
         return str(self._realm_row(realm_id)[0])
 
+    def clock_mode(self, realm_id: str) -> str:
+        """``"real"`` (the host's clock plus an offset) or ``"fixed"`` (stands still)."""
+        return "real" if self._realm_row(realm_id)[2] is None else "fixed"
+
     def now(self, realm_id: str) -> datetime:
-        """The realm's virtual clock (tz-aware, UTC); never earlier than a time it gave before."""
-        offset = float(self._realm_row(realm_id)[1])
+        """The realm's virtual clock (tz-aware, UTC).
+
+        A real clock never reads earlier than a time it gave before; a fixed one reads the time
+        it was last set to.
+        """
+        _, offset_text, pinned = self._realm_row(realm_id)
         with self._clock_lock:
             frozen = self._frozen.get(realm_id)
             if frozen is not None:
                 return frozen
+        if pinned is not None:
+            return datetime.fromtimestamp(float(pinned), tz=UTC)
+        offset = float(offset_text)
         floor = self._floor(realm_id)
         when = datetime.fromtimestamp(time.time() + offset, tz=UTC)
         with self._clock_lock:
@@ -446,18 +484,52 @@ class SandboxStore:
     def set_clock(self, realm_id: str, when: datetime) -> None:
         """Make the realm's clock read ``when`` now (explicitly, even when that is earlier).
 
+        The clock keeps its mode: a real clock flows on from ``when``, a fixed one stays there.
+
         Raises:
             ValueError: If ``when`` is naive.
         """
         if when.tzinfo is None:
             raise ValueError("the clock must be set to a time-zone aware time")
         with self._write():
-            self._realm_row(realm_id)
+            fixed = self._realm_row(realm_id)[2] is not None
             self._conn().execute(
-                "UPDATE realms SET clock_offset = ? WHERE realm_id = ?",
-                (when.timestamp() - time.time(), realm_id),
+                "UPDATE realms SET clock_offset = ?, clock_fixed = ? WHERE realm_id = ?",
+                (when.timestamp() - time.time(), when.timestamp() if fixed else None, realm_id),
             )
         self._reset_floor(realm_id, when)
+
+    def fix_clock(self, realm_id: str, when: datetime | None = None) -> None:
+        """Make the realm's clock a fixed one reading ``when`` (its current reading if None).
+
+        Raises:
+            ValueError: If ``when`` is naive.
+        """
+        when = self.now(realm_id) if when is None else when
+        if when.tzinfo is None:
+            raise ValueError("the clock must be set to a time-zone aware time")
+        with self._write():
+            self._realm_row(realm_id)
+            self._conn().execute(
+                "UPDATE realms SET clock_offset = ?, clock_fixed = ? WHERE realm_id = ?",
+                (when.timestamp() - time.time(), when.timestamp(), realm_id),
+            )
+        self._reset_floor(realm_id, when)
+
+    def follow_real_clock(self, realm_id: str, *, offset: timedelta = timedelta(0)) -> datetime:
+        """Make the realm's clock a real one: the host's clock plus ``offset``; returns it.
+
+        Like every real clock it never reads earlier than the latest stamp of the realm.
+        """
+        with self._write():
+            self._realm_row(realm_id)
+            self._conn().execute(
+                "UPDATE realms SET clock_offset = ?, clock_fixed = NULL WHERE realm_id = ?",
+                (offset.total_seconds(), realm_id),
+            )
+        with self._clock_lock:
+            self._floors.pop(realm_id, None)
+        return self.now(realm_id)
 
     # --- records ----------------------------------------------------------------------------
 

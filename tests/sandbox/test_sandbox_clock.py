@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from qbo_pipeline.sandbox.clock import COMPANY_TZ
 from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.operations import Operations
 from qbo_pipeline.sandbox.simulate import OPERATION_SPACING, simulate_days
@@ -82,3 +83,75 @@ def test_same_seed_and_start_give_byte_identical_simulations() -> None:
     assert one.now(REALM) >= max(stamps)
     with pytest.raises(ValueError, match="not before the realm's clock"):
         simulate_days(one, REALM, 1, start=start)
+
+
+def test_a_generated_company_ends_now_and_its_clock_follows_the_host() -> None:
+    # Issue #17 item 2: the clock read 2024-12-31 (or 2026-12-31, ahead of the host), so a client
+    # that asked changedSince its own clock missed what it had just created.
+    store = SandboxStore(":memory:")
+    before = datetime.now(UTC)
+    summary = generate_company(store, REALM, seed=5, transactions=3000)
+    assert store.clock_mode(REALM) == "real"
+    assert before <= store.now(REALM) <= datetime.now(UTC)
+    today = store.now(REALM).astimezone(COMPANY_TZ).date()
+    assert summary.start == today - timedelta(days=3 * 365)
+    newest_txn, newest_stamp = "", before.replace(year=1970)
+    for entity in ("Invoice", "Payment", "Bill", "JournalEntry", "Customer", "Account"):
+        for record in store.iter_records(REALM, entity):
+            newest_txn = max(newest_txn, str(record.get("TxnDate", "")))
+            stamp = parse_qbo_time(record["MetaData"]["LastUpdatedTime"])
+            newest_stamp = max(newest_stamp, stamp)
+    # Nothing is dated in the future, and the history reaches up to yesterday.
+    assert newest_stamp <= store.now(REALM)
+    assert today - timedelta(days=7) <= date.fromisoformat(newest_txn) < today
+    # A record created now is found by a changedSince taken from the host's clock.
+    created = Operations(store, REALM).create("Customer", {"DisplayName": "Just now"})
+    assert parse_qbo_time(created["MetaData"]["CreateTime"]) >= before.replace(microsecond=0)
+
+
+def test_a_fixed_clock_stands_still_until_set_and_simulations_move_it() -> None:
+    store = SandboxStore(":memory:")
+    pinned = datetime(2024, 12, 31, 9, 0, tzinfo=COMPANY_TZ)
+    summary = generate_company(store, REALM, seed=5, transactions=300, anchor=pinned)
+    assert summary.start == date(2024, 1, 1)
+    store.fix_clock(REALM, pinned)
+    assert store.clock_mode(REALM) == "fixed"
+    created = Operations(store, REALM).create("Customer", {"DisplayName": "Fixed"})
+    assert parse_qbo_time(created["MetaData"]["CreateTime"]) == pinned == store.now(REALM)
+    store.advance_clock(REALM, timedelta(days=2))
+    assert store.now(REALM) == pinned + timedelta(days=2)
+    log = simulate_days(store, REALM, 2, seed=3)
+    assert log and store.now(REALM) > pinned + timedelta(days=4)
+    moved = store.now(REALM)
+    assert store.now(REALM) == moved and store.clock_mode(REALM) == "fixed"
+    # Back to real time: the host's clock (never before the latest stamp, here in the past).
+    assert before_or_at_host(store.follow_real_clock(REALM))
+    assert store.clock_mode(REALM) == "real"
+
+
+def before_or_at_host(when: datetime) -> bool:
+    return abs((when - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_same_seed_and_anchor_give_the_same_company_whenever_generated() -> None:
+    anchor = datetime(2023, 6, 15, 12, 0, tzinfo=UTC)
+    one, two = SandboxStore(":memory:"), SandboxStore(":memory:")
+    generate_company(one, REALM, seed=9, transactions=300, anchor=anchor)
+    generate_company(two, REALM, seed=9, transactions=300, anchor=anchor + timedelta(hours=1))
+    for entity in ("Invoice", "Customer", "Payment"):
+        assert list(one.iter_records(REALM, entity)) == list(two.iter_records(REALM, entity))
+    with pytest.raises(ValueError, match="time-zone aware"):
+        generate_company(SandboxStore(":memory:"), REALM, anchor=datetime(2023, 6, 15))
+
+
+def test_a_fixed_clock_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "fixed.sqlite3"
+    pinned = datetime(2030, 1, 1, tzinfo=UTC)
+    store = SandboxStore(path)
+    store.create_realm(REALM, "Fixed Co", clock_start=pinned, fixed=True)
+    store.close()
+    reopened = SandboxStore(path)
+    try:
+        assert reopened.now(REALM) == pinned and reopened.clock_mode(REALM) == "fixed"
+    finally:
+        reopened.close()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -9,9 +9,11 @@ import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.sandbox import sample_company, shapes
+from qbo_pipeline.sandbox.clock import COMPANY_TZ
 from qbo_pipeline.sandbox.generator import allocate, generate_company, money
 from qbo_pipeline.sandbox.reports import build_report, cents
 from qbo_pipeline.sandbox.store import SandboxStore
+from tests.conftest import pinned_company
 
 REALM = "4620816365000000001"
 
@@ -22,7 +24,7 @@ TXN_TYPE_ALIASES = {"BillPaymentCheck": "BillPayment", "BillPaymentCreditCard": 
 @pytest.fixture(scope="module")
 def company() -> SandboxStore:
     store = SandboxStore(":memory:")
-    generate_company(store, REALM, seed=42)
+    pinned_company(store, REALM, seed=42)
     return store
 
 
@@ -92,7 +94,7 @@ def test_every_reference_resolves(company: SandboxStore) -> None:
 
 def test_same_seed_gives_byte_identical_payloads(company: SandboxStore) -> None:
     other = SandboxStore(":memory:")
-    generate_company(other, REALM, seed=42)
+    pinned_company(other, REALM, seed=42)
     assert _dump(other) == _dump(company)
     attachment = next(iter(company.iter_records(REALM, "Attachable")))
     assert other.get_blob(REALM, attachment["Id"]) == company.get_blob(REALM, attachment["Id"])
@@ -203,10 +205,12 @@ def test_larger_scale_grows_lists_and_still_balances() -> None:
     assert summary.transactions == 20_000
     assert store.count(REALM, "Invoice") + store.count(REALM, "Payment") > 6000
     assert store.count(REALM, "Customer") > 29 * 100
+    # Three years of books that end the day before the host's today, not in the future.
+    today = datetime.now(UTC).astimezone(COMPANY_TZ).date()
     dates = sorted(i["TxnDate"] for i in store.iter_records(REALM, "Invoice"))
-    assert dates[0] >= "2024-01-01"
-    assert dates[-1] >= "2026-01-01"
-    assert summary.clock.date() > date.fromisoformat(dates[-1])
+    assert date.fromisoformat(dates[0]) >= today - timedelta(days=3 * 365 + 1)
+    assert today - timedelta(days=30) <= date.fromisoformat(dates[-1]) < today
+    assert summary.clock.astimezone(COMPANY_TZ).date() > date.fromisoformat(dates[-1])
     report = build_report(store, REALM, "TrialBalance", {"date_macro": "all"})
     total = report["Rows"]["Row"][-1]["Summary"]["ColData"]
     assert total[1]["value"] == total[2]["value"]

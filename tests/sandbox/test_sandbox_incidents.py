@@ -6,7 +6,6 @@ import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.sandbox import shapes
-from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.incidents import (
     bad_import_customers,
     bulk_delete_invoices,
@@ -15,6 +14,7 @@ from qbo_pipeline.sandbox.incidents import (
 from qbo_pipeline.sandbox.reports import build_report
 from qbo_pipeline.sandbox.simulate import flatten
 from qbo_pipeline.sandbox.store import SandboxStore
+from tests.conftest import pinned_company
 
 REALM = "4620816365000000003"
 ALIASES = {"BillPaymentCheck": "BillPayment", "BillPaymentCreditCard": "BillPayment"}
@@ -23,7 +23,7 @@ ALIASES = {"BillPaymentCheck": "BillPayment", "BillPaymentCreditCard": "BillPaym
 @pytest.fixture
 def store() -> SandboxStore:
     store = SandboxStore(":memory:")
-    generate_company(store, REALM, seed=42, transactions=600)
+    pinned_company(store, REALM, seed=42, transactions=600)
     return store
 
 

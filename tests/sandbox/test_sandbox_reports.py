@@ -7,7 +7,6 @@ import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.sandbox.faults import SandboxFault
-from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.reports import (
     POSTING_RULES,
     Chart,
@@ -17,6 +16,7 @@ from qbo_pipeline.sandbox.reports import (
     postings,
 )
 from qbo_pipeline.sandbox.store import SandboxStore
+from tests.conftest import pinned_company
 
 REALM = "4620816365000000005"
 
@@ -24,7 +24,7 @@ REALM = "4620816365000000005"
 @pytest.fixture(scope="module")
 def store() -> SandboxStore:
     store = SandboxStore(":memory:")
-    generate_company(store, REALM, seed=42)
+    pinned_company(store, REALM, seed=42)
     return store
 
 

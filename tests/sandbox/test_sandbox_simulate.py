@@ -10,6 +10,7 @@ from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.reports import build_report
 from qbo_pipeline.sandbox.simulate import ActivityLog, diff_fields, flatten, simulate_days
 from qbo_pipeline.sandbox.store import SandboxStore
+from tests.conftest import pinned_company
 
 REALM = "4620816365000000002"
 
@@ -108,7 +109,7 @@ def test_same_seed_same_activity() -> None:
     logs = []
     for _ in range(2):
         store = SandboxStore(":memory:")
-        generate_company(store, REALM)
+        pinned_company(store, REALM)
         logs.append([(c.entity, c.action, c.id) for c in simulate_days(store, REALM, 3, seed=4)])
     assert logs[0] == logs[1]
 
