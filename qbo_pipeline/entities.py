@@ -11,7 +11,7 @@ in samples/); where the reference and a capture disagree the capture wins.
 
 from __future__ import annotations
 
-import heapq
+import graphlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from qbo_pipeline.errors import UsageError
+from qbo_pipeline.toposort import priority_order
 
 MINOR_VERSION = 75
 """The QBO API minor version every request sends (versions 1-74 are ignored since 2025-08-01)."""
@@ -822,21 +823,12 @@ def restore_order() -> tuple[str, ...]:
     """
     kind_rank = {Kind.SINGLETON: 0, Kind.NAME_LIST: 1, Kind.TRANSACTION: 2, Kind.SUPPORTING: 3}
     rank = {e.name: (kind_rank[e.kind], i) for i, e in enumerate(CATALOGUE)}
-    waiting = {e.name: dependencies(e) for e in CATALOGUE}
-    ready = [(rank[name], name) for name, deps in waiting.items() if not deps]
-    heapq.heapify(ready)
-    ordered: list[str] = []
-    while ready:
-        _, name = heapq.heappop(ready)
-        ordered.append(name)
-        for other, deps in waiting.items():
-            if name in deps:
-                deps.discard(name)
-                if not deps:
-                    heapq.heappush(ready, (rank[other], other))
-    if len(ordered) != len(CATALOGUE):
-        stuck = sorted(set(ENTITIES) - set(ordered))
-        raise ValueError(f"entity references form a cycle among {stuck}")
+    try:
+        ordered = priority_order({e.name: dependencies(e) for e in CATALOGUE}, rank.__getitem__)
+    except graphlib.CycleError as exc:
+        raise ValueError(
+            f"entity references form a cycle among {sorted(set(exc.args[1]))}"
+        ) from None
     return tuple(ordered)
 
 

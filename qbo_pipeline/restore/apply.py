@@ -20,6 +20,7 @@ at a time in plan order.
 from __future__ import annotations
 
 import getpass
+import graphlib
 import heapq
 import logging
 import os
@@ -353,14 +354,14 @@ class _Applier:
         stops new starts; the running ones finish, then the error propagates.
         """
         here = {step.number: step for step in steps}
-        waiting: dict[int, set[int]] = {}
-        dependents: dict[int, list[int]] = {}
-        for step in steps:
-            deps = {n for n in step.depends_on if n in here and n not in results}
-            waiting[step.number] = deps
-            for dep in deps:
-                dependents.setdefault(dep, []).append(step.number)
-        ready = [n for n, deps in waiting.items() if not deps]
+        sorter = graphlib.TopologicalSorter(
+            {
+                step.number: {n for n in step.depends_on if n in here and n not in results}
+                for step in steps
+            }
+        )
+        sorter.prepare()
+        ready = list(sorter.get_ready())
         heapq.heapify(ready)
         running: dict[Future[StepResult], tuple[Step, frozenset[tuple[str, str]]]] = {}
         busy: set[tuple[str, str]] = set()
@@ -375,7 +376,7 @@ class _Applier:
                     if self.progress is not None:
                         with self._lock:
                             self.progress(step, "done")
-                    self._release(number, waiting, dependents, ready)
+                    self._release(sorter, number, ready)
                     continue
                 touched = _touched(step)
                 if touched & busy:
@@ -397,22 +398,16 @@ class _Applier:
                 except BaseException as exc:  # re-raised once the running steps are done
                     error = error or exc
                     continue
-                self._release(step.number, waiting, dependents, ready)
+                self._release(sorter, step.number, ready)
         if error is not None:
             raise error
 
     @staticmethod
-    def _release(
-        number: int,
-        waiting: dict[int, set[int]],
-        dependents: dict[int, list[int]],
-        ready: list[int],
-    ) -> None:
+    def _release(sorter: graphlib.TopologicalSorter[int], number: int, ready: list[int]) -> None:
         """Mark step ``number`` finished; steps waiting only on it become ready."""
-        for other in dependents.get(number, ()):
-            waiting[other].discard(number)
-            if not waiting[other]:
-                heapq.heappush(ready, other)
+        sorter.done(number)
+        for other in sorter.get_ready():
+            heapq.heappush(ready, other)
 
     def _run_step(self, step: Step) -> StepResult:
         self._local.ids, self._local.records = {}, {}

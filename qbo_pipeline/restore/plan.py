@@ -17,8 +17,8 @@ The planner reads through two small interfaces, :class:`LiveCompany` and :class:
 
 from __future__ import annotations
 
+import graphlib
 import hashlib
-import heapq
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +40,7 @@ from qbo_pipeline.restore.scope import (
     group_by_entity,
     id_sort_key,
 )
+from qbo_pipeline.toposort import priority_order
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +102,10 @@ class SnapshotReader(Protocol):
         """The SHA-256 of an Attachable's file as kept with a snapshot, if its bytes were kept."""
 
 
-def record_id(entity: Entity, payload: dict[str, Any]) -> str:
-    """The key a record is known by, in the lake and in plans: :func:`records.record_id`.
-
-    ``Id``; a recurring template's wrapped Id; an ExchangeRate's ``<currency>@<date>``; a
-    singleton's entity name.
-    """
-    return records.record_id(entity, payload)
-
-
 def qbo_id(entity: Entity, payload: dict[str, Any]) -> str:
     """The Id a write names the record by: QBO's ``Id`` (a singleton's too), else its key."""
     value, _ = payloads.version_of(entity, payload)
-    return value if value is not None else record_id(entity, payload)
+    return value if value is not None else records.record_id(entity, payload)
 
 
 def content_digest(entity: Entity, payload: dict[str, Any]) -> str:
@@ -376,8 +368,10 @@ class Planner:
             if difference is not None:
                 yield from self._listed_pairs(entity, difference)
                 continue
-            targets = {record_id(entity, p): p for p in self.lake.iter(self.sid, entity.name)}
-            lives = {record_id(entity, p): p for p in self.live.iter_records(entity)}
+            targets = {
+                records.record_id(entity, p): p for p in self.lake.iter(self.sid, entity.name)
+            }
+            lives = {records.record_id(entity, p): p for p in self.live.iter_records(entity)}
             self._prefetch_latest(entity, targets, lives)
             self._prefetch_needs(
                 (entity, target)
@@ -525,7 +519,7 @@ class Planner:
                         )
         if entity.name == "Attachable" and live is None and target is not None:
             if target.get("FileName"):
-                sha = self.lake.blob_of(self.sid, record_id(entity, target))
+                sha = self.lake.blob_of(self.sid, records.record_id(entity, target))
                 if not sha or not self.lake.has_blob(sha):
                     return (
                         f"the bytes of attachment {target.get('FileName')!r} are not in the lake, "
@@ -552,7 +546,7 @@ class Planner:
         incident_id = self.req.judged_against
         if incident_id is None:
             return None
-        known = self._incident_version(entity, record_id(entity, live))
+        known = self._incident_version(entity, records.record_id(entity, live))
         if known is None:
             return (
                 f"created after the incident snapshot {incident_id} (at "
@@ -1098,26 +1092,17 @@ class Planner:
             return (PHASE_ORDER[d.phase], entity_rank, id_sort_key(d.old_id), d.role)
 
         drafts = self.drafts
-        waiting = {
+        graph = {
             k: {dep for dep in d.depends if dep in drafts and dep != k} for k, d in drafts.items()
         }
-        dependents: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}
-        for key, deps in waiting.items():
-            for dep in deps:
-                dependents.setdefault(dep, []).append(key)
-        ready = [(sort_key(drafts[k]), k) for k, deps in waiting.items() if not deps]
-        heapq.heapify(ready)
-        ordered: list[_Draft] = []
-        while ready:
-            _, key = heapq.heappop(ready)
-            ordered.append(drafts[key])
-            for other in dependents.get(key, ()):
-                waiting[other].discard(key)
-                if not waiting[other]:
-                    heapq.heappush(ready, (sort_key(drafts[other]), other))
-        if len(ordered) != len(drafts):
-            stuck = sorted(f"{k[0]}:{k[1]}" for k in drafts if drafts[k] not in ordered)
-            raise ValueError(f"restore steps depend on each other in a cycle: {stuck[:10]}")
+        try:
+            keys = priority_order(graph, lambda k: sort_key(drafts[k]))
+        except graphlib.CycleError as exc:
+            stuck = sorted({f"{k[0]}:{k[1]}" for k in exc.args[1]})
+            raise ValueError(
+                f"restore steps depend on each other in a cycle: {stuck[:10]}"
+            ) from None
+        ordered = [drafts[key] for key in keys]
         numbers = {d.key: i for i, d in enumerate(ordered, start=1)}
         steps = []
         for draft in ordered:
