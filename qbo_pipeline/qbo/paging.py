@@ -9,7 +9,6 @@ that many distinct records arrived and that the count did not move meanwhile. An
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from qbo_pipeline.entities import MAX_PAGE_SIZE, Entity
+from qbo_pipeline.lake import records
 from qbo_pipeline.qbo import query as qbo_query
 from qbo_pipeline.qbo.faults import TruncationError
 from qbo_pipeline.qbo.redact import get_logger
@@ -120,7 +120,7 @@ def iter_pages(
             if records is None:
                 records = found.get(entity.name, [])
             page = list(records)
-            keys = [_id_key(record) for record in page]
+            keys = [_seen_key(entity, record) for record in page]
             return keys, (convert(page) if convert is not None else page)
 
         return client.query(statement, digest=digest)
@@ -145,7 +145,7 @@ def iter_pages(
                         entity.name,
                         expected,
                         fetched,
-                        f"record Id {_shown(key)} came twice (the data moved while paging)",
+                        f"record Id {key} came twice (the data moved while paging)",
                     )
             fetched += len(keys)
             if fetched > expected:
@@ -203,20 +203,11 @@ class _SeenKeys:
         return True
 
 
-def _shown(key: Any) -> Any:
-    """A key as the record's Id reads (None for a record keyed by its whole content)."""
-    if isinstance(key, str) and key.startswith("{"):
-        return None
-    return key
+def _seen_key(entity: Entity, record: dict[str, Any]) -> int | str:
+    """The record's key in the lake (:func:`~qbo_pipeline.lake.records.record_id`).
 
-
-def _id_key(record: dict[str, Any]) -> Any:
-    """What tells records apart: the Id, or the whole record where QBO serves no Id.
-
-    An ExchangeRate has none; a RecurringTransaction keeps it inside the transaction it wraps.
+    A plain decimal Id becomes an int, so that :class:`_SeenKeys` keeps it in its bitmap.
     """
-    value = record.get("Id")
-    if value is None:
-        return json.dumps(record, sort_keys=True, default=str)
-    text = str(value)
-    return int(text) if text.isdigit() else text
+    key = records.record_id(entity, record)
+    plain = key.isascii() and key.isdigit() and len(key) < 10 and key == str(int(key))
+    return int(key) if plain else key

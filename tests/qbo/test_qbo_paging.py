@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.config import Secret, Settings
+from qbo_pipeline.lake import records
+from qbo_pipeline.lake.errors import InvalidRecordError
 from qbo_pipeline.qbo import paging
 from qbo_pipeline.qbo import query as q
 from qbo_pipeline.qbo.auth import AppCredentials
@@ -18,6 +22,7 @@ from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.qbo.limiter import RealmLimiter
 from qbo_pipeline.qbo.paging import iter_pages
 from qbo_pipeline.sandbox.server import SandboxServer
+from tests.conftest import SAMPLES
 
 PASS = Secret("paging passphrase")
 
@@ -160,3 +165,47 @@ def test_seen_keys_tell_repeats_apart_in_every_key_kind() -> None:
     assert not any(seen.add(key) for key in keys)
     assert seen.add(9) and seen.add(1_000_002)
     assert len(seen._bits) <= paging.BITMAP_IDS >> 3
+
+
+class _OnePageClient:
+    """Serves one page of given records for any query (paging's duplicate check, in isolation)."""
+
+    def __init__(self, entity: entities.Entity, found: list[dict[str, Any]]) -> None:
+        self.entity, self.found = entity, found
+        self.limiter = RealmLimiter()
+
+    def count(self, entity: entities.Entity, where: Any, *, include_inactive: bool) -> int:
+        return len(self.found)
+
+    def query(self, statement: str, *, digest: Any) -> Any:
+        return digest({self.entity.json_key: self.found})
+
+
+def test_repeats_are_found_by_the_key_the_lake_gives_records() -> None:
+    # Paging tells records apart by records.record_id, as the lake keys them: a recurring
+    # template by the Id of the transaction it wraps (a real capture), whatever else differs.
+    ent = entities.get("RecurringTransaction")
+    capture = json.loads((SAMPLES / "extra" / "recurringtransaction_doc.json").read_text())
+    (template,) = capture["QueryResponse"]["RecurringTransaction"]
+    edited = {"Bill": dict(template["Bill"], PrivateNote="edited meanwhile")}
+    assert records.record_id(ent, edited) == records.record_id(ent, template) == "20"
+    client = _OnePageClient(ent, [template, edited])
+    with pytest.raises(TruncationError, match="record Id 20 came twice"):
+        list(iter_pages(client, ent))  # type: ignore[arg-type]
+    other = {"Bill": dict(template["Bill"], Id="21")}
+    pages = list(iter_pages(_OnePageClient(ent, [template, other]), ent))  # type: ignore[arg-type]
+    assert [records.record_id(ent, r) for r in pages[0]] == ["20", "21"]
+
+
+def test_a_record_without_a_key_is_named_while_paging() -> None:
+    ent = entities.get("Invoice")
+    with pytest.raises(InvalidRecordError, match="Invoice record has no usable Id"):
+        list(iter_pages(_OnePageClient(ent, [{"DocNumber": "1001"}]), ent))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("record_id", "key"),
+    [("7", 7), ("007", "007"), ("²", "²"), ("A-1", "A-1"), ("9" * 30, "9" * 30)],
+)
+def test_seen_keys_hold_plain_ids_as_ints_only(record_id: str, key: int | str) -> None:
+    assert paging._seen_key(entities.get("Customer"), {"Id": record_id}) == key
