@@ -6,7 +6,7 @@
 with
 
 accounts as (
-    select * from staging.stg_accounts
+    select * from staging.stg_account_versions
     qualify row_number() over (
         partition by realm_id, account_id
         order by last_updated_at desc nulls last, first_snapshot_id desc

@@ -71,19 +71,19 @@ defaults as (
 
 sales_entity_lines as (
     select 'Invoice' as entity, invoice_id as record_id, 1 as sign, * exclude (invoice_id)
-    from staging.stg_invoice_lines
+    from staging.stg_invoice_line_versions
     union all by name
     select 'SalesReceipt' as entity, sales_receipt_id as record_id, 1 as sign,
         * exclude (sales_receipt_id)
-    from staging.stg_sales_receipt_lines
+    from staging.stg_sales_receipt_line_versions
     union all by name
     select 'CreditMemo' as entity, credit_memo_id as record_id, -1 as sign,
         * exclude (credit_memo_id)
-    from staging.stg_credit_memo_lines
+    from staging.stg_credit_memo_line_versions
     union all by name
     select 'RefundReceipt' as entity, refund_receipt_id as record_id, -1 as sign,
         * exclude (refund_receipt_id)
-    from staging.stg_refund_receipt_lines
+    from staging.stg_refund_receipt_line_versions
 ),
 
 sales_lines as (
@@ -102,7 +102,7 @@ sales_lines as (
         item_id,
         quantity,
         income_account_id,
-    from staging.stg_sales_group_component_lines
+    from staging.stg_sales_group_component_line_versions
     where entity in ('Invoice', 'SalesReceipt', 'CreditMemo', 'RefundReceipt')
 ),
 
@@ -110,44 +110,44 @@ sales_headers as (
     select 'Invoice' as entity, invoice_id as record_id, 1 as sign, realm_id, content_hash,
         txn_date, total_amount, total_tax, coalesce(ar_account_id, '') as header_account_id,
         'ar' as header_role,
-    from staging.stg_invoices
+    from staging.stg_invoice_versions
     union all
     select 'SalesReceipt', sales_receipt_id, 1, realm_id, content_hash, txn_date, total_amount,
         total_tax, coalesce(deposit_to_account_id, ''), 'uf',
-    from staging.stg_sales_receipts
+    from staging.stg_sales_receipt_versions
     union all
     select 'CreditMemo', credit_memo_id, -1, realm_id, content_hash, txn_date, total_amount,
         total_tax, coalesce(ar_account_id, ''), 'ar',
-    from staging.stg_credit_memos
+    from staging.stg_credit_memo_versions
     union all
     select 'RefundReceipt', refund_receipt_id, -1, realm_id, content_hash, txn_date,
         total_amount, total_tax, coalesce(deposit_to_account_id, ''), 'uf',
-    from staging.stg_refund_receipts
+    from staging.stg_refund_receipt_versions
 ),
 
 expense_lines as (
     select 'Bill' as entity, bill_id as record_id, * exclude (bill_id)
-    from staging.stg_bill_lines
+    from staging.stg_bill_line_versions
     union all by name
     select 'VendorCredit' as entity, vendor_credit_id as record_id, * exclude (vendor_credit_id)
-    from staging.stg_vendor_credit_lines
+    from staging.stg_vendor_credit_line_versions
     union all by name
     select 'Purchase' as entity, purchase_id as record_id, * exclude (purchase_id)
-    from staging.stg_purchase_lines
+    from staging.stg_purchase_line_versions
 ),
 
 expense_headers as (
     select 'Bill' as entity, bill_id as record_id, 1 as sign, realm_id, content_hash, txn_date,
         total_amount, ap_account_id as header_account_id, 'ap' as header_role,
-    from staging.stg_bills
+    from staging.stg_bill_versions
     union all
     select 'VendorCredit', vendor_credit_id, -1, realm_id, content_hash, txn_date, total_amount,
         ap_account_id, 'ap',
-    from staging.stg_vendor_credits
+    from staging.stg_vendor_credit_versions
     union all
     select 'Purchase', purchase_id, if(coalesce(is_credit, false), -1, 1), realm_id,
         content_hash, txn_date, total_amount, payment_account_id, 'paid from',
-    from staging.stg_purchases
+    from staging.stg_purchase_versions
 ),
 
 item_versions as (
@@ -164,7 +164,7 @@ item_versions as (
             as purchase_account_id,
         r.valid_from_seq,
         r.valid_to_seq,
-    from staging.stg_items as s
+    from staging.stg_item_versions as s
     inner join intermediate.int_record_intervals as r
         on s.realm_id = r.realm_id
         and r.entity = 'Item'
@@ -192,7 +192,7 @@ item_refs as (
         select realm_id, entity, record_id, content_hash, item_id, from document_lines
         union all
         select realm_id, 'InventoryAdjustment', inventory_adjustment_id, content_hash, item_id,
-        from staging.stg_inventory_adjustment_lines
+        from staging.stg_inventory_adjustment_line_versions
     )
     where item_id is not null
 ),
@@ -296,7 +296,7 @@ sales_postings as (
         coalesce(r.liability_account_id, d.tax_id),
         -h.sign * t.amount,
         'sales tax',
-    from staging.stg_sales_tax_lines as t
+    from staging.stg_sales_tax_line_versions as t
     inner join sales_headers as h
         on t.realm_id = h.realm_id
         and t.entity = h.entity
@@ -314,7 +314,7 @@ sales_postings as (
     from sales_headers as h
     left join (
         select realm_id, entity, record_id, content_hash, sum(amount) as amount,
-        from staging.stg_sales_tax_lines
+        from staging.stg_sales_tax_line_versions
         group by all
     ) as t
         on h.realm_id = t.realm_id
@@ -367,39 +367,39 @@ money_postings as (
     select p.realm_id, 'Payment' as entity, p.payment_id as record_id, p.content_hash, p.txn_date,
         coalesce(p.deposit_to_account_id, d.uf_id) as account_id, p.total_amount as amount,
         'deposit' as posting_role,
-    from staging.stg_payments as p
+    from staging.stg_payment_versions as p
     left join defaults as d on p.realm_id = d.realm_id
     union all
     select p.realm_id, 'Payment', p.payment_id, p.content_hash, p.txn_date,
         coalesce(p.ar_account_id, d.ar_id), -p.total_amount, 'total',
-    from staging.stg_payments as p
+    from staging.stg_payment_versions as p
     left join defaults as d on p.realm_id = d.realm_id
     -- BillPayment
     union all
     select b.realm_id, 'BillPayment', b.bill_payment_id, b.content_hash, b.txn_date,
         coalesce(b.ap_account_id, d.ap_id), b.total_amount, 'total',
-    from staging.stg_bill_payments as b
+    from staging.stg_bill_payment_versions as b
     left join defaults as d on b.realm_id = d.realm_id
     union all
     select realm_id, 'BillPayment', bill_payment_id, content_hash, txn_date,
         coalesce(bank_account_id, credit_card_account_id), -total_amount, 'paid from',
-    from staging.stg_bill_payments
+    from staging.stg_bill_payment_versions
     -- Deposit
     union all
     select realm_id, 'Deposit', deposit_id, content_hash, txn_date, deposit_to_account_id,
         total_amount, 'total',
-    from staging.stg_deposits
+    from staging.stg_deposit_versions
     union all
     select realm_id, 'Deposit', deposit_id, content_hash, txn_date, cash_back_account_id,
         cash_back_amount, 'cash back',
-    from staging.stg_deposits
+    from staging.stg_deposit_versions
     where coalesce(cash_back_amount, 0) <> 0
     union all
     select l.realm_id, 'Deposit', l.deposit_id, l.content_hash, h.txn_date,
         if(l.linked_txn_id is not null, d.uf_id, coalesce(l.account_id, d.uf_id)), -l.amount,
         'deposited',
-    from staging.stg_deposit_lines as l
-    inner join staging.stg_deposits as h
+    from staging.stg_deposit_line_versions as l
+    inner join staging.stg_deposit_versions as h
         on l.realm_id = h.realm_id and l.deposit_id = h.deposit_id
         and l.content_hash = h.content_hash
     left join defaults as d on l.realm_id = d.realm_id
@@ -407,38 +407,38 @@ money_postings as (
     union all
     select l.realm_id, 'JournalEntry', l.journal_entry_id, l.content_hash, h.txn_date,
         l.account_id, if(l.posting_type = 'Credit', -l.amount, l.amount), lower(l.posting_type),
-    from staging.stg_journal_entry_lines as l
-    inner join staging.stg_journal_entries as h
+    from staging.stg_journal_entry_line_versions as l
+    inner join staging.stg_journal_entry_versions as h
         on l.realm_id = h.realm_id and l.journal_entry_id = h.journal_entry_id
         and l.content_hash = h.content_hash
     where l.detail_type = 'JournalEntryLineDetail'
     -- Transfer
     union all
     select realm_id, 'Transfer', transfer_id, content_hash, txn_date, to_account_id, amount, 'to',
-    from staging.stg_transfers
+    from staging.stg_transfer_versions
     union all
     select realm_id, 'Transfer', transfer_id, content_hash, txn_date, from_account_id, -amount,
         'from',
-    from staging.stg_transfers
+    from staging.stg_transfer_versions
     -- CreditCardPayment
     union all
     select realm_id, 'CreditCardPayment', credit_card_payment_id, content_hash, txn_date,
         credit_card_account_id, amount, 'card',
-    from staging.stg_credit_card_payments
+    from staging.stg_credit_card_payment_versions
     union all
     select realm_id, 'CreditCardPayment', credit_card_payment_id, content_hash, txn_date,
         bank_account_id, -amount, 'paid from',
-    from staging.stg_credit_card_payments
+    from staging.stg_credit_card_payment_versions
     -- TaxPayment
     union all
     select t.realm_id, 'TaxPayment', t.tax_payment_id, t.content_hash, t.payment_date,
         d.tax_id, if(t.is_refund, -1, 1) * t.payment_amount, 'tax paid',
-    from staging.stg_tax_payments as t
+    from staging.stg_tax_payment_versions as t
     left join defaults as d on t.realm_id = d.realm_id
     union all
     select realm_id, 'TaxPayment', tax_payment_id, content_hash, payment_date,
         payment_account_id, if(is_refund, 1, -1) * payment_amount, 'paid from',
-    from staging.stg_tax_payments
+    from staging.stg_tax_payment_versions
 ),
 
 adjustment_values as (
@@ -450,8 +450,8 @@ adjustment_values as (
         h.adjust_account_id,
         i.asset_account_id,
         round(coalesce(l.quantity_difference, 0) * coalesce(i.purchase_cost, 0), 2) as amount,
-    from staging.stg_inventory_adjustment_lines as l
-    inner join staging.stg_inventory_adjustments as h
+    from staging.stg_inventory_adjustment_line_versions as l
+    inner join staging.stg_inventory_adjustment_versions as h
         on l.realm_id = h.realm_id
         and l.inventory_adjustment_id = h.inventory_adjustment_id
         and l.content_hash = h.content_hash

@@ -1,7 +1,8 @@
 -- payment_lines(entity_name): what a payment (Payment, BillPayment) was applied to, one row per
 -- transaction each line links (LinkedTxn): linked_index is the link's position in the line's
 -- LinkedTxn array (0-based), line_index the line's (see record_lines). A line that links
--- nothing has no row. The stg_payment_lines and stg_bill_payment_lines models call it.
+-- nothing has no row. The stg_payment_line_versions and stg_bill_payment_line_versions models
+-- call it.
 --   select * from payment_lines('Payment')
 create or replace macro payment_lines(entity_name) as table
 select

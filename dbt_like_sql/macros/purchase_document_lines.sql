@@ -2,8 +2,8 @@
 -- PurchaseOrder, VendorCredit), typed: expenses by account (AccountBasedExpenseLineDetail) or by
 -- item (ItemBasedExpenseLineDetail); customer, class, billable status and tax code come from
 -- whichever of the two the line carries.
--- One row per line of each record version (see record_lines); the stg_*_lines models of those
--- entities call it and name their own id column.
+-- One row per line of each record version (see record_lines); the stg_*_line_versions models
+-- of those entities call it and name their own id column.
 --   select * from purchase_document_lines('Bill')
 create or replace macro purchase_document_lines(entity_name) as table
 select

@@ -1,8 +1,8 @@
 -- sales_document_lines(entity_name): the lines of a sales document (Invoice, CreditMemo,
 -- Estimate, RefundReceipt, SalesReceipt), typed: items sold (SalesItemLineDetail), discounts
 -- (DiscountLineDetail), groups (GroupLineDetail) and the subtotal line (SubTotalLineDetail).
--- One row per line of each record version (see record_lines); the stg_*_lines models of those
--- entities call it and name their own id column.
+-- One row per line of each record version (see record_lines); the stg_*_line_versions models
+-- of those entities call it and name their own id column.
 --   select * from sales_document_lines('Invoice')
 create or replace macro sales_document_lines(entity_name) as table
 select

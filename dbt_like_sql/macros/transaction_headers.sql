@@ -2,7 +2,8 @@
 -- header fields that several transaction types share, typed once: one row per (company, record,
 -- content hash), as staging.stg_record_versions holds them. A field the entity does not have is
 -- null; the raw payload is there for the entity's own fields. The staging models of
--- transactions (stg_invoices, stg_bills, ...) call it and name the columns they keep.
+-- transactions (stg_invoice_versions, stg_bill_versions, ...) call it and name the columns they
+-- keep.
 --   select * from transaction_headers('Invoice')
 create or replace macro transaction_headers(entity_name) as table
 select

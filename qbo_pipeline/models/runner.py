@@ -11,6 +11,9 @@ one ``create or replace macro <file name>`` per file. Models and macros are orde
 a macro comes after the models it reads and the macros it calls, a model after the macros it
 calls, so a model can be a thin call of a macro that holds a shape several models share. A
 model's ``depends_on`` includes the models it reads through its macros.
+
+The current-state views (``marts.invoices`` over ``staging.stg_invoice_versions``, ...) are not
+files: they are generated from the entity catalogue (:mod:`qbo_pipeline.models.current`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
 from qbo_pipeline.errors import QboPipelineError
+from qbo_pipeline.models.current import current_models
 from qbo_pipeline.models.sql_dir import SqlDirNotFoundError, find_sql_dir
 from qbo_pipeline.models.sql_tests import ColumnTest, parse_tests
 
@@ -218,6 +222,7 @@ def load_project(root: Path | None = None) -> Project:
         for d in schema_dirs
         for path in sorted(d.glob("*.sql"))
     ]
+    models.extend(_current_models(models, schemas, macro_names))
     _check_references(models, macros)
     steps = _order(models, macros)
     return Project(
@@ -227,6 +232,28 @@ def load_project(root: Path | None = None) -> Project:
         schemas=schemas,
         steps=steps,
     )
+
+
+def _current_models(
+    models: Sequence[Model], schemas: Sequence[str], macro_names: frozenset[str]
+) -> list[Model]:
+    """The current-state views the entity catalogue asks for (see :mod:`.current`)."""
+    keys = {
+        m.key: next(
+            (t.columns for t in m.tests if t.kind == "UNIQUE_BY" and "content_hash" in t.columns),
+            (),
+        )
+        for m in models
+    }
+    by_key = {m.key: m for m in models}
+    try:
+        wanted = current_models(keys, set(keys))
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    return [
+        _model(c.schema, c.name, by_key[c.versions].path, c.sql, schemas, macro_names)
+        for c in wanted
+    ]
 
 
 def _strip(sql: str) -> str:
@@ -243,7 +270,17 @@ def _read_sql(path: Path, what: str) -> str:
 
 
 def _read_model(path: Path, schemas: Sequence[str], macro_names: frozenset[str]) -> Model:
-    sql = _read_sql(path, "model")
+    return _model(path.parent.name, path.stem, path, _read_sql(path, "model"), schemas, macro_names)
+
+
+def _model(
+    schema: str,
+    name: str,
+    path: Path,
+    sql: str,
+    schemas: Sequence[str],
+    macro_names: frozenset[str],
+) -> Model:
     match = _MATERIALIZED.search(sql)
     materialized = match.group(1).lower() if match else "table"
     if materialized not in MATERIALIZATIONS:
@@ -253,10 +290,10 @@ def _read_model(path: Path, schemas: Sequence[str], macro_names: frozenset[str])
     model_schemas = {*schemas, *LAYERS}
     tokens = _tokenize(sql, str(path))
     refs = _references(tokens, (*model_schemas, *SOURCE_SCHEMAS))
-    key = f"{path.parent.name}.{path.stem}"
+    key = f"{schema}.{name}"
     return Model(
-        schema=path.parent.name,
-        name=path.stem,
+        schema=schema,
+        name=name,
         path=path,
         sql=sql,
         materialized=materialized,
