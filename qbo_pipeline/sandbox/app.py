@@ -1,7 +1,8 @@
 """The sandbox's WSGI application: QBO's paths on one host, plus ``/_sandbox/`` admin endpoints.
 
 QBO paths: ``/connect/oauth2``, ``/oauth2/v1/tokens/bearer``, ``/v2/oauth2/tokens/revoke``,
-``/.well-known/openid_configuration`` and ``/v3/company/{realmId}/...`` (query, read, create,
+``/.well-known/openid_configuration`` (and ``openid_sandbox_configuration``), ``/op/v1/jwks``,
+``/v1/openid_connect/userinfo`` and ``/v3/company/{realmId}/...`` (query, read, create,
 update, delete, void, companyinfo, preferences, cdc, batch, reports, upload, download). Every
 response carries an ``intuit_tid`` header, and every JSON body the envelope ``time``.
 
@@ -31,13 +32,13 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from qbo_pipeline import entities
-from qbo_pipeline.sandbox import attachments, faults, pdf, shapes
+from qbo_pipeline.sandbox import attachments, faults, openid, pdf, shapes
 from qbo_pipeline.sandbox.batch import run_batch
 from qbo_pipeline.sandbox.cdc import change_data_capture
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.faults import SandboxFault
 from qbo_pipeline.sandbox.oauth import (
-    SCOPE,
+    HARD_EXPIRY_HEADER,
     AccessDenied,
     OAuthError,
     OAuthService,
@@ -60,7 +61,18 @@ _URLS = Map(
         Rule("/connect/oauth2", endpoint="authorize", methods=["GET", "POST"]),
         Rule("/oauth2/v1/tokens/bearer", endpoint="token", methods=["POST"]),
         Rule("/v2/oauth2/tokens/revoke", endpoint="revoke", methods=["POST"]),
-        Rule("/.well-known/openid_configuration", endpoint="openid", methods=["GET"]),
+        Rule(
+            "/.well-known/<any(openid_configuration,openid_sandbox_configuration):doc>",
+            endpoint="openid",
+            methods=["GET"],
+        ),
+        Rule(
+            "/.well-known/<any(openid_configuration,openid_sandbox_configuration):doc>/",
+            endpoint="openid",
+            methods=["GET"],
+        ),
+        Rule(openid.JWKS_PATH, endpoint="jwks", methods=["GET"]),
+        Rule(openid.USERINFO_PATH, endpoint="userinfo", methods=["GET", "POST"]),
         Rule("/v3/company/<realm>/<path:rest>", endpoint="api", methods=["GET", "POST"]),
         Rule("/_sandbox/config", endpoint="admin_config", methods=["GET", "POST"]),
         Rule("/_sandbox/stats", endpoint="admin_stats", methods=["GET"]),
@@ -176,7 +188,7 @@ class SandboxApp:
         if consent == "deny":
             return self._redirect(redirect_uri, {"error": "access_denied", "state": state})
         realm = hint or realms[0]
-        code = self.oauth.issue_code(realm, str(client_id), redirect_uri)
+        code = self.oauth.issue_code(realm, str(client_id), redirect_uri, params.get("scope"))
         return self._redirect(redirect_uri, {"code": code, "state": state, "realmId": realm})
 
     def _redirect(self, redirect_uri: str, params: dict[str, str]) -> Response:
@@ -213,7 +225,12 @@ class SandboxApp:
     def _on_token(self, request: Request) -> Response:
         form = {k: v for k, v in request.form.items()}
         try:
-            body = self.oauth.token(form, request.headers.get("Authorization"))
+            body = self.oauth.token(
+                form,
+                request.headers.get("Authorization"),
+                issuer=openid.issuer(request.host_url),
+                include_hard_expiry=request.headers.get(HARD_EXPIRY_HEADER, "").lower() == "true",
+            )
         except OAuthError as exc:
             return self._json(exc.body(), status=exc.status, content_type="application/json")
         response = self._json(body, content_type="application/json")
@@ -232,27 +249,33 @@ class SandboxApp:
             return self._json(exc.body(), status=exc.status, content_type="application/json")
         return Response("", status=200)
 
-    def _on_openid(self, request: Request) -> Response:
-        base = request.host_url.rstrip("/")
+    def _on_openid(self, request: Request, doc: str) -> Response:
+        return self._json(openid.discovery(request.host_url), content_type="application/json")
+
+    def _on_jwks(self, request: Request) -> Response:
+        return self._json(self.oauth.signing_key.jwks(), content_type="application/json")
+
+    def _on_userinfo(self, request: Request) -> Response:
+        try:
+            realm, granted = self.oauth.grant_of(request.headers.get("Authorization"))
+        except AccessDenied as exc:
+            response = self._json(
+                {"error": "invalid_token", "error_description": str(exc)},
+                status=401,
+                content_type="application/json",
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            return response
+        if "openid" not in granted:
+            response = self._json(
+                {"error": "insufficient_scope", "error_description": "the openid scope is needed"},
+                status=403,
+                content_type="application/json",
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"'
+            return response
         return self._json(
-            {
-                "issuer": f"{base}/op/v1",
-                "authorization_endpoint": f"{base}/connect/oauth2",
-                "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
-                "revocation_endpoint": f"{base}/v2/oauth2/tokens/revoke",
-                "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
-                "jwks_uri": f"{base}/op/v1/jwks",
-                "response_types_supported": ["code"],
-                "grant_types_supported": ["authorization_code", "refresh_token"],
-                "scopes_supported": [SCOPE, "openid", "profile", "email", "phone", "address"],
-                "token_endpoint_auth_methods_supported": [
-                    "client_secret_basic",
-                    "client_secret_post",
-                ],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-            },
-            content_type="application/json",
+            openid.userinfo(self.store, realm, granted), content_type="application/json"
         )
 
     # --- the API ----------------------------------------------------------------------------

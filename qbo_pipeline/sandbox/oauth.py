@@ -6,6 +6,11 @@
   for a grace period (default 24 h), then fails with ``invalid_grant``. Refresh tokens live 100
   days.
 - Access tokens expire (default 3600 s); revoking either token kills the whole grant.
+- Every grant has a hard expiry (Intuit: five years after the user connected): no refresh works
+  after it, and the rolling expiry stops rolling as it nears. A token request with the header
+  ``x-include-refresh-token-hard-expires-in: true`` gets ``x_refresh_token_hard_expires_in``.
+- With the ``openid`` scope the code exchange also answers an RS256 ``id_token``
+  (:mod:`qbo_pipeline.sandbox.openid`).
 
 Tokens and codes are random and stored only as SHA-256 hashes, so the state file holds nothing a
 reader could replay. Time comes from an injectable clock so tests can move it.
@@ -20,9 +25,10 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from qbo_pipeline.sandbox import openid
 from qbo_pipeline.sandbox.store import SandboxStore
 
 DEFAULT_CLIENT_ID = "qbo-sandbox-client"
@@ -33,6 +39,12 @@ DEFAULT_CLIENT_SECRET = "qbo-sandbox-secret"
 
 REFRESH_TOKEN_TTL = 100 * 24 * 3600
 """Seconds a refresh token lives (Intuit: 100 days, rolling)."""
+
+REFRESH_TOKEN_HARD_TTL = 5 * 365 * 24 * 3600
+"""Seconds a grant's refresh tokens can live at most, however often they roll (five years)."""
+
+HARD_EXPIRY_HEADER = "x-include-refresh-token-hard-expires-in"
+"""The request header that asks for ``x_refresh_token_hard_expires_in`` in token responses."""
 
 CODE_TTL = 600
 """Seconds an authorization code may wait before it is exchanged."""
@@ -53,6 +65,14 @@ class OAuthError(Exception):
     def body(self) -> dict[str, str]:
         """The JSON body Intuit answers with."""
         return {"error": self.error, "error_description": self.description}
+
+
+_TERMS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS grant_terms (grant_id TEXT PRIMARY KEY, scope TEXT NOT NULL, "
+    "auth_time REAL NOT NULL, hard_expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS code_scopes (code_hash TEXT PRIMARY KEY, scope TEXT NOT NULL)",
+)
+"""What a grant was given (scope) and when it ends for good; the scope an authorize asked for."""
 
 
 class AccessDenied(Exception):
@@ -77,6 +97,13 @@ class OAuthService:
     access_token_ttl: int = 3600
     refresh_grace: int = 86400
     clock: Callable[[], float] = time.time
+    refresh_hard_ttl: int = REFRESH_TOKEN_HARD_TTL
+    signing_key: openid.SigningKey = field(default_factory=openid.SigningKey)
+
+    def __post_init__(self) -> None:
+        """Create the tables of grant terms (older state files lack them)."""
+        for statement in _TERMS_SCHEMA:
+            self.store.execute(statement)
 
     def __repr__(self) -> str:
         return f"OAuthService(client_id={self.client_id!r}, client_secret='********')"
@@ -92,15 +119,22 @@ class OAuthService:
         if not client_id or not hmac.compare_digest(client_id, self.client_id):
             raise OAuthError("invalid_client", f"unknown client_id {client_id!r}", 400)
 
-    def issue_code(self, realm_id: str, client_id: str, redirect_uri: str) -> str:
-        """A fresh single-use authorization code for a realm."""
+    def issue_code(
+        self, realm_id: str, client_id: str, redirect_uri: str, scope: str | None = None
+    ) -> str:
+        """A fresh single-use authorization code for a realm and the scope asked for."""
         self.check_client_id(client_id)
         code = "AB11" + secrets.token_urlsafe(32)
-        self.store.execute(
-            "INSERT INTO auth_codes (code_hash, realm, client_id, redirect_uri, expires_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (_hash(code), realm_id, client_id, redirect_uri, self.clock() + CODE_TTL),
-        )
+        with self.store.transaction():
+            self.store.execute(
+                "INSERT INTO auth_codes (code_hash, realm, client_id, redirect_uri, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (_hash(code), realm_id, client_id, redirect_uri, self.clock() + CODE_TTL),
+            )
+            self.store.execute(
+                "INSERT INTO code_scopes (code_hash, scope) VALUES (?, ?)",
+                (_hash(code), " ".join(sorted(openid.scopes(scope)))),
+            )
         return code
 
     # --- the token endpoint -----------------------------------------------------------------
@@ -126,8 +160,22 @@ class OAuthService:
         if not (ok_id and ok_secret):
             raise OAuthError("invalid_client", "client authentication failed", 401)
 
-    def token(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
+    def token(
+        self,
+        form: dict[str, str],
+        authorization: str | None,
+        *,
+        issuer: str = "",
+        include_hard_expiry: bool = False,
+    ) -> dict[str, Any]:
         """Answer a token request (``authorization_code`` or ``refresh_token`` grant).
+
+        Args:
+            form: The form fields of the request.
+            authorization: The ``Authorization`` header (HTTP Basic client credentials).
+            issuer: The ``iss`` of an id_token (the discovery document's ``issuer``).
+            include_hard_expiry: Whether to answer ``x_refresh_token_hard_expires_in`` (the
+                request carried ``x-include-refresh-token-hard-expires-in: true``).
 
         Raises:
             OAuthError: ``invalid_client``, ``invalid_request``, ``invalid_grant`` or
@@ -135,15 +183,21 @@ class OAuthService:
         """
         self.authenticate_client(authorization, form)
         grant_type = form.get("grant_type")
-        if grant_type == "authorization_code":
-            return self._exchange_code(form)
-        if grant_type == "refresh_token":
-            return self._refresh(form)
         if not grant_type:
             raise OAuthError("invalid_request", "grant_type is missing")
-        raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        if grant_type == "authorization_code":
+            body = self._exchange_code(form, issuer)
+        elif grant_type == "refresh_token":
+            body = self._refresh(form)
+        else:
+            raise OAuthError(
+                "unsupported_grant_type", f"grant_type {grant_type!r} is not supported"
+            )
+        if not include_hard_expiry:
+            del body["x_refresh_token_hard_expires_in"]
+        return body
 
-    def _exchange_code(self, form: dict[str, str]) -> dict[str, Any]:
+    def _exchange_code(self, form: dict[str, str], issuer: str) -> dict[str, Any]:
         code = form.get("code")
         if not code:
             raise OAuthError("invalid_request", "code is missing")
@@ -153,7 +207,11 @@ class OAuthService:
                 "WHERE code_hash = ?",
                 (_hash(code),),
             )
+            scope_rows = self.store.query(
+                "SELECT scope FROM code_scopes WHERE code_hash = ?", (_hash(code),)
+            )
             self.store.execute("DELETE FROM auth_codes WHERE code_hash = ?", (_hash(code),))
+            self.store.execute("DELETE FROM code_scopes WHERE code_hash = ?", (_hash(code),))
         if not rows:
             raise OAuthError("invalid_grant", "the authorization code is unknown or was used")
         realm, client_id, redirect_uri, expires_at = rows[0]
@@ -164,11 +222,30 @@ class OAuthService:
         if form.get("redirect_uri") and form["redirect_uri"] != redirect_uri:
             raise OAuthError("invalid_grant", "redirect_uri does not match the authorize request")
         grant_id = secrets.token_hex(16)
-        self.store.execute(
-            "INSERT INTO grants (grant_id, realm, client_id) VALUES (?, ?, ?)",
-            (grant_id, realm, client_id),
-        )
-        return self._issue(grant_id, str(realm))
+        now = self.clock()
+        scope = str(scope_rows[0][0]) if scope_rows else ""
+        hard_expires_at = now + self.refresh_hard_ttl
+        with self.store.transaction():
+            self.store.execute(
+                "INSERT INTO grants (grant_id, realm, client_id) VALUES (?, ?, ?)",
+                (grant_id, realm, client_id),
+            )
+            self.store.execute(
+                "INSERT INTO grant_terms (grant_id, scope, auth_time, hard_expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (grant_id, scope, now, hard_expires_at),
+            )
+        body = self._issue(grant_id, str(realm), hard_expires_at)
+        if "openid" in openid.scopes(scope):
+            claims = openid.id_token_claims(
+                realm_id=str(realm),
+                client_id=str(client_id),
+                issuer_url=issuer,
+                now=now,
+                auth_time=now,
+            )
+            body["id_token"] = self.signing_key.sign(claims)
+        return body
 
     def _refresh(self, form: dict[str, str]) -> dict[str, Any]:
         refresh_token = form.get("refresh_token")
@@ -177,16 +254,24 @@ class OAuthService:
         now = self.clock()
         with self.store.transaction():
             rows = self.store.query(
-                "SELECT t.grant_id, t.realm, t.expires_at, t.superseded_at, g.revoked "
-                "FROM tokens t JOIN grants g USING (grant_id) "
+                "SELECT t.grant_id, t.realm, t.expires_at, t.superseded_at, g.revoked, "
+                "gt.hard_expires_at FROM tokens t JOIN grants g USING (grant_id) "
+                "LEFT JOIN grant_terms gt USING (grant_id) "
                 "WHERE t.token_hash = ? AND t.kind = 'refresh'",
                 (_hash(refresh_token),),
             )
             if not rows:
                 raise OAuthError("invalid_grant", "Incorrect Token type or clientID")
-            grant_id, realm, expires_at, superseded_at, revoked = rows[0]
+            grant_id, realm, expires_at, superseded_at, revoked, hard_expires_at = rows[0]
             if revoked:
                 raise OAuthError("invalid_grant", "the grant was revoked")
+            if hard_expires_at is None:  # a grant made before hard expiry was kept
+                hard_expires_at = float(expires_at) + self.refresh_hard_ttl
+            if float(hard_expires_at) <= now:
+                raise OAuthError(
+                    "invalid_grant",
+                    "the refresh token has reached its hard expiry; the user must connect again",
+                )
             if float(expires_at) < now:
                 raise OAuthError("invalid_grant", "the refresh token has expired")
             if superseded_at is not None and float(superseded_at) + self.refresh_grace < now:
@@ -199,10 +284,11 @@ class OAuthService:
                     "UPDATE tokens SET superseded_at = ? WHERE token_hash = ?",
                     (now, _hash(refresh_token)),
                 )
-            return self._issue(str(grant_id), str(realm))
+            return self._issue(str(grant_id), str(realm), float(hard_expires_at))
 
-    def _issue(self, grant_id: str, realm: str) -> dict[str, Any]:
+    def _issue(self, grant_id: str, realm: str, hard_expires_at: float) -> dict[str, Any]:
         now = self.clock()
+        refresh_expires_at = min(now + REFRESH_TOKEN_TTL, hard_expires_at)
         access = "eyJ" + secrets.token_urlsafe(48)
         refresh = "AB11" + secrets.token_urlsafe(36)
         self.store.execute(
@@ -213,13 +299,14 @@ class OAuthService:
         self.store.execute(
             "INSERT INTO tokens (token_hash, kind, grant_id, realm, expires_at) "
             "VALUES (?, 'refresh', ?, ?, ?)",
-            (_hash(refresh), grant_id, realm, now + REFRESH_TOKEN_TTL),
+            (_hash(refresh), grant_id, realm, refresh_expires_at),
         )
         return {
             "token_type": "bearer",
             "expires_in": self.access_token_ttl,
             "refresh_token": refresh,
-            "x_refresh_token_expires_in": REFRESH_TOKEN_TTL,
+            "x_refresh_token_expires_in": int(refresh_expires_at - now),
+            "x_refresh_token_hard_expires_in": int(hard_expires_at - now),
             "access_token": access,
         }
 
@@ -243,6 +330,29 @@ class OAuthService:
             "(SELECT grant_id FROM tokens WHERE token_hash = ?)",
             (_hash(token),),
         )
+
+    def grant_of(self, authorization: str | None) -> tuple[str, set[str]]:
+        """The realm and granted scopes of a valid ``Bearer`` access token (for userinfo).
+
+        Raises:
+            AccessDenied: With a detail naming why (never the token itself).
+        """
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise AccessDenied("Token missing: send Authorization: Bearer <access token>")
+        rows = self.store.query(
+            "SELECT t.realm, t.expires_at, g.revoked, gt.scope FROM tokens t "
+            "JOIN grants g USING (grant_id) LEFT JOIN grant_terms gt USING (grant_id) "
+            "WHERE t.token_hash = ? AND t.kind = 'access'",
+            (_hash(authorization[7:].strip()),),
+        )
+        if not rows:
+            raise AccessDenied("Token invalid: the access token is unknown")
+        realm, expires_at, revoked, scope = rows[0]
+        if revoked:
+            raise AccessDenied("Token revoked")
+        if float(expires_at) < self.clock():
+            raise AccessDenied("Token expired")
+        return str(realm), openid.scopes(scope)
 
     def check_access(self, authorization: str | None, realm_id: str) -> str:
         """Check a ``Bearer`` access token for a realm; returns the token.
