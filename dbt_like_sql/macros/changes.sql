@@ -6,6 +6,11 @@
 --   reactivated  Active false -> true
 --   voided       a transaction whose total went to 0 and whose PrivateNote says Voided
 --   changed      any other change of content
+-- Beside the action: display_name (a transaction's type, number and party, "Invoice 1042 · Amy's
+-- Bird Sanctuary"), document_number (DocNumber), the amounts before and after (amount_old and
+-- amount_new: TotalAmt or the entity's own amount field; balance_old and balance_new: Balance),
+-- and changed_by, the user QBO says last modified the new version (MetaData.LastModifiedByRef,
+-- its name where QBO sends one, else its id; null for a deletion, which QBO does not attribute).
 -- Only keys with a manifest delta between the two snapshots are compared, so the cost follows
 -- the amount of change, not the size of the company. a and b take any snapshot_at reference.
 --   select action, count(*) from changes('previous', 'latest') group by all
@@ -74,6 +79,13 @@ compared as (
         o.total_amount as old_total_amount,
         n.total_amount as new_total_amount,
         coalesce(n.display_name, o.display_name) as display_name,
+        coalesce(n.payload->>'$.DocNumber', o.payload->>'$.DocNumber') as document_number,
+        (o.payload->>'$.Balance')::decimal(18, 2) as old_balance,
+        (n.payload->>'$.Balance')::decimal(18, 2) as new_balance,
+        coalesce(
+            n.payload->>'$.MetaData.LastModifiedByRef.name',
+            n.payload->>'$.MetaData.LastModifiedByRef.value'
+        ) as changed_by,
         o.payload as old_payload,
         n.payload as new_payload,
     from touched as t
@@ -102,6 +114,12 @@ select
         else 'changed'
     end as action,
     c.display_name,
+    c.document_number,
+    c.old_total_amount::decimal(18, 2) as amount_old,
+    c.new_total_amount::decimal(18, 2) as amount_new,
+    c.old_balance as balance_old,
+    c.new_balance as balance_new,
+    c.changed_by,
     c.old_content_hash,
     c.new_content_hash,
     c.old_payload,

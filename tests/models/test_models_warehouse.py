@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -127,6 +128,35 @@ def test_models_changes_equal_exactly_the_known_changes(built, con) -> None:
     )
     assert ("Invoice", "161", "added") in backwards
     assert ("Customer", "9001", "deleted") in backwards
+
+
+def test_models_changes_carry_amounts_numbers_names_and_who(built, con) -> None:
+    scenario, _ = built
+    s1, s2, _ = scenario.snapshots
+    rows = con.execute(
+        "select entity, record_id, display_name, document_number, amount_old, amount_new, "
+        "balance_old, balance_new, changed_by from changes(?, ?)",
+        [s1, s2],
+    ).fetchall()
+    by_key = {(r[0], r[1]): r[2:] for r in rows}
+    # Invoice 130 (DocNumber 1037): its total went from 362.07 to 387.07; the capture names its
+    # last modifier by id only. Its display name is not its document number under another name.
+    assert by_key["Invoice", "130"] == (
+        "Invoice 1037 · Sonnenschein Family Store",
+        "1037",
+        Decimal("362.07"),
+        Decimal("387.07"),
+        Decimal("362.07"),
+        Decimal("362.07"),
+        "9341457021722234",
+    )
+    # A deleted invoice keeps its old amounts; QBO does not say who deleted it.
+    deleted = by_key["Invoice", "161"]
+    assert deleted[0].startswith("Invoice ") and deleted[1] in deleted[0]
+    assert deleted[2] is not None and deleted[3] is None and deleted[6] is None
+    # A name-list record keeps its name and has no document number.
+    assert by_key["Customer", "2"][:2] == ("Bill's Windsurf Shop (deleted)", None)
+    assert by_key["Customer", "2"][4:6] == (Decimal("-15"), Decimal("-15"))
 
 
 def test_models_field_changes_equal_exactly_the_known_edits(built, con) -> None:
