@@ -2,7 +2,11 @@ r"""The QBO query language: parser, and evaluation as SQL over the sandbox store
 
 ``SELECT * | COUNT(*) | field, ... FROM Entity [WHERE cond AND ...] [ORDERBY field [ASC|DESC], ...]
 [STARTPOSITION n] [MAXRESULTS m]`` where a condition is ``field op value`` with ``= < > <= >=``,
-``field IN (v, ...)`` or ``field LIKE 'pat%'``. Keywords and entity names are case-insensitive;
+``field IN (v, ...)`` or ``field LIKE 'pat%'``. A condition may name only a property the entity
+lets queries filter on (:mod:`queryable`), else 4001 "property 'X' is not queryable"; a date
+property takes only real ``'YYYY-MM-DD'`` dates and ``MetaData`` times only real dates or
+date-times with a zone (``'2024-06-01T00:00:00-07:00'``), else 4001 as well. Keywords, property
+and entity names are case-insensitive;
 strings are single-quoted with backslash escapes (``\\'``). There is no OR. ``Id`` takes only
 ``=`` and ``IN``. Name-list entities return only active records unless the query filters on
 ``Active``. MAXRESULTS defaults to 100 and may not exceed 1000; STARTPOSITION is 1-based.
@@ -20,13 +24,14 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import orjson
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Entity
-from qbo_pipeline.sandbox import faults, shapes
+from qbo_pipeline.sandbox import faults, queryable, shapes
 from qbo_pipeline.sandbox.store import SandboxStore, parse_qbo_time, record_key, utc_text
 
 # --- tokens -------------------------------------------------------------------------------------
@@ -149,6 +154,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.entity: Entity | None = None
 
     def peek(self) -> _Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -241,6 +247,7 @@ class _Parser:
             entity = entities.get(name)
         except entities.UnknownEntityError:
             raise faults.invalid_query(f"invalid context declaration: {name}") from None
+        self.entity = entity
         conditions: list[Condition] = []
         if self.accept_kw("where"):
             conditions.append(self.condition())
@@ -300,7 +307,13 @@ class _Parser:
         return name, descending
 
     def condition(self) -> Condition:
-        name = _canonical_field(self.ident())
+        written = self.ident()
+        name = _canonical_field(written)
+        if self.entity is not None:
+            known = queryable.canonical(self.entity.name, name)
+            if known is None:
+                raise faults.invalid_query(f"property '{written}' is not queryable")
+            name = known
         tok = self.peek()
         if tok is not None and tok.kind == "kw" and tok.value == "in":
             self.i += 1
@@ -327,6 +340,9 @@ class _Parser:
             raise faults.invalid_query(
                 f"operator {condition.op.upper()} is not supported for property Id; use = or IN"
             )
+        if name in queryable.DATE_PROPERTIES and condition.op != "like":
+            for value in condition.values:
+                _date_literal(value, name)
         return condition
 
 
@@ -388,20 +404,33 @@ def _time_literal(value: Any, name: str) -> str:
     text = value.text if isinstance(value, _Number) else value
     if not isinstance(text, str):
         raise faults.invalid_query(f"{name} needs a date-time value, not {value!r}")
+    text = text.strip()
+    if len(text) == 10:
+        return f"{_date_literal(text, name)}T00:00:00Z"
     try:
-        if len(text.strip()) == 10:
-            return f"{text.strip()}T00:00:00Z" if _is_date(text.strip()) else _bad_time(name, text)
+        if not re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})", text
+        ):
+            raise ValueError(text)
         return utc_text(parse_qbo_time(text))
     except ValueError:
-        return _bad_time(name, text)
+        raise faults.invalid_query(
+            f"{name} value '{text}' is not a valid date-time; use YYYY-MM-DD or "
+            "YYYY-MM-DDThh:mm:ss with a zone (-07:00 or Z)"
+        ) from None
 
 
-def _is_date(text: str) -> bool:
-    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text))
-
-
-def _bad_time(name: str, text: str) -> str:
-    raise faults.invalid_query(f"{name} value {text!r} is not a valid date-time")
+def _date_literal(value: Any, name: str) -> str:
+    """A date literal as ``YYYY-MM-DD``: a real calendar date, nothing else (4001 otherwise)."""
+    text = value.text if isinstance(value, _Number) else value
+    if isinstance(text, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        try:
+            return date.fromisoformat(text.strip()).isoformat()
+        except ValueError:
+            pass
+    raise faults.invalid_query(
+        f"{name} value '{text}' is not a valid date; use YYYY-MM-DD, such as 2024-06-01"
+    )
 
 
 def _compare_sql(name: str, op: str, value: Any, params: list[Any]) -> str:

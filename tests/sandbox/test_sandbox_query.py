@@ -28,7 +28,9 @@ def engine() -> QueryEngine:
     store.create_realm(REALM, "Query Co", clock_start=datetime(2024, 3, 1, tzinfo=UTC))
     ops = Operations(store, REALM)
     for i, name in enumerate(NAMES):
-        ops.create("Customer", {"DisplayName": name, "Balance": i * 10, "Taxable": i % 2 == 0})
+        created = ops.create("Customer", {"DisplayName": name, "Taxable": i % 2 == 0})
+        # QBO computes a balance from open documents; stored as the generator stores it.
+        store.put(REALM, "Customer", {**created, "Balance": i * 10})
     ops.deactivate("Customer", "6")
     return QueryEngine(store)
 
@@ -140,3 +142,56 @@ def test_paging_to_the_end_without_loss_or_duplicates() -> None:
     assert [int(i) for i in seen] == sorted(int(i) for i in seen)
     # The second and third pages continued from a remembered keyset, not an OFFSET.
     assert len(engine._cursors) >= 3
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        # Issue #17 item 7: these answered 200 with no rows (or compared dates as text).
+        ("SELECT * FROM Customer WHERE Nickname = 'x'", "property 'Nickname' is not queryable"),
+        ("SELECT * FROM Vendor WHERE PrimaryEmailAddr = 'a@b.c'", "'PrimaryEmailAddr' is not"),
+        ("SELECT * FROM Vendor WHERE AcctNum = '7'", "property 'AcctNum' is not queryable"),
+        ("SELECT * FROM Invoice WHERE Line.Amount > '5'", "'Line.Amount' is not queryable"),
+        ("SELECT * FROM Invoice WHERE TxnDate >= '06/01/2024'", "'06/01/2024' is not a valid date"),
+        ("SELECT * FROM Invoice WHERE TxnDate < '2024-13-45'", "'2024-13-45' is not a valid date"),
+        ("SELECT * FROM Bill WHERE DueDate IN ('2024-02-30')", "'2024-02-30' is not a valid"),
+        (
+            "SELECT * FROM Customer WHERE MetaData.LastUpdatedTime > '2024-13-45'",
+            "'2024-13-45' is not a valid date",
+        ),
+        (
+            "SELECT * FROM Customer WHERE MetaData.LastUpdatedTime > '2024-06-01 00:00'",
+            "is not a valid date-time",
+        ),
+        (
+            "SELECT * FROM Customer WHERE MetaData.CreateTime < '2024-06-01T25:00:00Z'",
+            "is not a valid date-time",
+        ),
+    ],
+)
+def test_unqueryable_properties_and_bad_dates_are_4001(
+    engine: QueryEngine, query: str, fragment: str
+) -> None:
+    with pytest.raises(SandboxFault) as info:
+        engine.run_text(REALM, query)
+    assert (info.value.code, info.value.message) == ("4001", "Invalid query")
+    assert info.value.detail.startswith("QueryValidationError: ")
+    assert fragment in info.value.detail
+
+
+def test_dates_compare_as_dates_and_property_names_ignore_case(engine: QueryEngine) -> None:
+    stamp = {"CreateTime": "2024-03-01T00:00:00Z", "LastUpdatedTime": "2024-03-01T00:00:00Z"}
+    engine.store.bulk_load(
+        REALM,
+        "Invoice",
+        [
+            {"Id": str(i), "SyncToken": "0", "MetaData": stamp, "TxnDate": day}
+            for i, day in enumerate(("2024-05-31", "2024-06-01", "2024-06-15"), start=1)
+        ],
+    )
+    rows = engine.run_text(REALM, "SELECT * FROM Invoice WHERE txndate >= '2024-06-01'")
+    assert [r["TxnDate"] for r in rows.query_response()["Invoice"]] == ["2024-06-01", "2024-06-15"]
+    stamp = "SELECT COUNT(*) FROM Customer WHERE metadata.lastupdatedtime >= '2024-03-01'"
+    assert engine.run_text(REALM, stamp).query_response() == {"totalCount": 5}
+    offset = "SELECT * FROM Customer WHERE displayname LIKE 'Plain%' AND active IN (true, false)"
+    assert [r["Id"] for r in engine.run_text(REALM, offset).query_response()["Customer"]] == ["6"]
