@@ -334,6 +334,12 @@ class SandboxApp:
     def _api(self, request: Request, realm: str, rest: str) -> Response:
         if not self.store.has_realm(realm):
             raise faults.application_authorization_failed(realm)
+        minor = request.args.get("minorversion")
+        if minor is not None and not (minor.isascii() and minor.isdigit()):
+            raise faults.unsupported_property(
+                f"Property Name:minorversion={minor} specified is unsupported or invalid"
+                " (a whole number such as 75)"
+            )
         parts = [p for p in rest.split("/") if p]
         head = parts[0].lower() if parts else ""
         method = request.method

@@ -83,3 +83,28 @@ def test_missing_token_is_401_lowercase(sandbox: SandboxServer) -> None:
     r = requests.get(f"{sandbox.base_url}/v3/company/{realm}/customer/1", timeout=30)
     assert r.status_code == 401
     assert r.json()["fault"]["error"][0]["code"] == "3200"
+
+
+def test_bad_minorversion_and_unqueryable_property_are_faults(sandbox: SandboxServer) -> None:
+    # Issue #17 item 7: minorversion=abc was accepted, an unqueryable property answered 200.
+    base, headers = _api(sandbox)
+    for minor in ("abc", "75.1", "-1"):
+        r = requests.get(
+            f"{base}/query",
+            params={"query": "select * from Customer", "minorversion": minor},
+            headers=headers,
+            timeout=30,
+        )
+        assert r.status_code == 400
+        error = r.json()["Fault"]["Error"][0]
+        assert error["code"] == "2010" and f"minorversion={minor}" in error["Detail"]
+    r = requests.get(
+        f"{base}/query",
+        params={"query": "select * from Vendor where AcctNum = '1'", "minorversion": "75"},
+        headers=headers,
+        timeout=30,
+    )
+    assert r.status_code == 400
+    error = r.json()["Fault"]["Error"][0]
+    assert error["code"] == "4001"
+    assert error["Detail"] == "QueryValidationError: property 'AcctNum' is not queryable"
