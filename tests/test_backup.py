@@ -434,3 +434,33 @@ def test_api_calls_are_counted_per_entity(client: QBOClient, realm: RealmLake) -
         == result.api_calls
     )
     assert topics.get("batch", 0) > 0 and topics.get("reports", 0) == len(entities.REPORTS)
+
+
+def test_an_incremental_backup_reads_each_commit_record_once(
+    sandbox: SandboxServer, client: QBOClient, settings: Settings
+) -> None:
+    first = run_backup(client, Lake(settings.lake_url).realm(client.realm_id), mode="full")
+    sandbox.simulate(1, realm_id=client.realm_id)
+    second = run_backup(client, Lake(settings.lake_url).realm(client.realm_id), mode="incremental")
+    lake = Lake(settings.lake_url)  # a new process: nothing cached
+    reads: list[str] = []
+    read_bytes = lake.fs.read_bytes
+
+    def counting(path: str) -> bytes:
+        if "/commits/" in path:
+            reads.append(path.rsplit("/", 1)[-1])
+        return read_bytes(path)
+
+    lake.fs.read_bytes = counting  # type: ignore[method-assign]
+    realm = lake.realm(client.realm_id)
+    sandbox.simulate(1, realm_id=client.realm_id)
+    third = run_backup(client, realm, mode="incremental")
+    assert third.kind == "incremental"
+    earlier = [f"{r.snapshot.snapshot_id}.json" for r in (first, second)]
+    assert sorted(reads) == earlier  # each read once; the new one is kept as written
+    assert [i.snapshot_id for i in realm.snapshots()] == [
+        first.snapshot.snapshot_id,
+        second.snapshot.snapshot_id,
+        third.snapshot.snapshot_id,
+    ]
+    assert sorted(reads) == earlier

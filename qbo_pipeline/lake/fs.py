@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -188,6 +189,41 @@ class LakeFS:
         names = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries if str(e) != base}
         names.discard("")
         return sorted(names)
+
+    def stamps(self, path: str) -> dict[str, Stamp | None]:
+        """The files of a folder, each with a :func:`stamp` of its current version.
+
+        Empty when the folder does not exist.
+        """
+        if self.is_local:
+            try:
+                with os.scandir(path) as entries:
+                    return {e.name: _local_stamp(e.stat()) for e in entries if e.is_file()}
+            except (FileNotFoundError, NotADirectoryError):
+                return {}
+        try:
+            entries = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            str(e["name"]).rstrip("/").rsplit("/", 1)[-1]: _remote_stamp(e)
+            for e in entries
+            if e.get("type") == "file"
+        }
+
+    def stamp(self, path: str) -> Stamp | None:
+        """What tells this version of a file from any other, without reading it.
+
+        The inode, modification time and size locally; the size and the store's version
+        fields (ETag, generation, modification time) elsewhere; None when the store gives
+        nothing that changes with a rewrite (the file must then be read each time).
+
+        Raises:
+            FileNotFoundError: If the file does not exist.
+        """
+        if self.is_local:
+            return _local_stamp(os.stat(path))
+        return _remote_stamp(self.fs.info(path))
 
     def size(self, path: str) -> int:
         """A file's size in bytes."""
@@ -379,6 +415,27 @@ def _expr_fields(expr: pc.Expression) -> set[str]:
 _SCAN_FIELDS = frozenset(
     {"entity", "id", "content_hash", "snapshot_id", "realm_id", "op", "blob_sha256"}
 )
+
+
+Stamp = tuple[Any, ...]
+"""A file version's identity for caches (see :meth:`LakeFS.stamp`)."""
+
+_VERSION_FIELDS = ("ETag", "etag", "generation", "md5Hash", "LastModified", "mtime", "created")
+
+
+def _local_stamp(st: os.stat_result) -> Stamp:
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _remote_stamp(entry: dict[str, Any]) -> Stamp | None:
+    versions = []
+    for name in _VERSION_FIELDS:
+        value = entry.get(name)
+        if value is not None:
+            if isinstance(value, datetime):  # fs.info and fs.ls may differ in the type
+                value = value.timestamp()
+            versions.append(float(value) if isinstance(value, int | float) else str(value))
+    return (entry.get("size"), *versions) if versions else None
 
 
 def _protocol(fs: fsspec.AbstractFileSystem) -> str:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from qbo_pipeline.lake import records
+from qbo_pipeline.lake.catalogue import CommitFiles
 from qbo_pipeline.lake.errors import (
     InvalidNameError,
     LakeError,
@@ -195,6 +196,7 @@ class RealmLake:
         self.realm_id = realm_id
         self.root = fs.join(f"realm={realm_id}")
         self._checked: set[tuple[str, str, str, str]] = set()
+        self._commits = CommitFiles(fs, self._p("commits"))
 
     def __repr__(self) -> str:
         return f"RealmLake({self.realm_id!r} at {self.fs.url(self.root)!r})"
@@ -246,13 +248,13 @@ class RealmLake:
     # ---- catalogue ---------------------------------------------------------------------------
     def _records(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for name in self.fs.listdir(self._p("commits")):
-            if name.startswith(".") or not name.endswith(".json"):
+        for name, raw in self._commits.read_all().items():
+            if not name.endswith(".json"):
                 continue
             sid = name[: -len(".json")]
             if not _SNAPSHOT_ID.match(sid):
                 continue
-            out.append(self._commit_record(sid, self.fs.read_bytes(self._p("commits", name))))
+            out.append(self._commit_record(sid, raw))
         out.sort(key=lambda r: r["snapshot_id"])
         return out
 
@@ -306,9 +308,8 @@ class RealmLake:
                 f"realm {self.realm_id}: {snapshot_id!r} is not a snapshot id"
                 " (YYYYMMDDTHHMMSS.ffffffZ)"
             )
-        path = self.commit_path(snapshot_id)
         try:
-            raw = self.fs.read_bytes(path)
+            raw = self._commits.read(f"{snapshot_id}.json")
         except FileNotFoundError:
             raise SnapshotNotFound(
                 f"realm {self.realm_id}: no committed snapshot {snapshot_id}{self._listing()}"
@@ -784,9 +785,7 @@ class RealmLake:
 
     def write_commit(self, record: dict[str, Any]) -> None:
         """Write (or rewrite) a commit record atomically: the act that makes a snapshot exist."""
-        self.fs.write_bytes(
-            self.commit_path(record["snapshot_id"]), records.canonical_bytes(record)
-        )
+        self._commits.write(f"{record['snapshot_id']}.json", records.canonical_bytes(record))
 
     def lock(self, *, wait: float | None = 0) -> BackupLock:
         """The realm's backup lock, as a context manager.

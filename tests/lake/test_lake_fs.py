@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from qbo_pipeline.lake.catalogue import CommitFiles
 from qbo_pipeline.lake.fs import LakeFS, locate
 from qbo_pipeline.restore import jsonl
 
@@ -52,3 +53,31 @@ def test_jsonl_skips_a_torn_line_on_any_store(lake_fs: LakeFS) -> None:
 
 def test_jsonl_reads_nothing_from_a_missing_file(tmp_path: Path) -> None:
     assert list(jsonl.read_lines(str(tmp_path / "none.jsonl"))) == []
+
+
+def test_commit_files_read_once_and_see_a_rewrite_by_another_process(lake_fs: LakeFS) -> None:
+    folder = lake_fs.join("realm=1", "commits")
+    ours, theirs = CommitFiles(lake_fs, folder), CommitFiles(lake_fs, folder)
+    theirs.write("a.json", b'{"status":"live"}')
+    reads: list[str] = []
+    read_bytes = lake_fs.read_bytes
+
+    def counting(path: str) -> bytes:
+        reads.append(path)
+        return read_bytes(path)
+
+    lake_fs.read_bytes = counting  # type: ignore[method-assign]
+    assert ours.read_all() == {"a.json": b'{"status":"live"}'}
+    assert ours.read("a.json") == b'{"status":"live"}'
+    assert ours.read_all() == {"a.json": b'{"status":"live"}'}
+    assert len(reads) == 1
+    theirs.write("a.json", b'{"status":"gone"}')  # same size, another version
+    assert ours.read("a.json") == b'{"status":"gone"}'
+    assert len(reads) == 2
+    ours.write("b.json", b"{}")
+    assert ours.read_all() == {"a.json": b'{"status":"gone"}', "b.json": b"{}"}
+    assert len(reads) == 2
+    lake_fs.remove(ours.path("a.json"))
+    assert ours.read_all() == {"b.json": b"{}"}
+    with pytest.raises(FileNotFoundError):
+        ours.read("a.json")
