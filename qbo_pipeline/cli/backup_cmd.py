@@ -17,14 +17,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from qbo_pipeline.cli import listing
 from qbo_pipeline.cli.boundary import failed
+from qbo_pipeline.cli.listing import Column, ListFormat, emit, format_option
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.cli.wording import count
 from qbo_pipeline.errors import EXIT_CANCELLED, NotConnected, QboPipelineError
 
 if TYPE_CHECKING:
     from qbo_pipeline.backup import BackupResult
     from qbo_pipeline.config import Settings
-    from qbo_pipeline.lake.lake import Lake
+    from qbo_pipeline.lake.lake import Lake, SnapshotInfo
 
 console = Console(stderr=True)
 out = Console()
@@ -99,8 +102,9 @@ def register(app: typer.Typer) -> None:
     def snapshots(
         realm: str | None = typer.Option(None, help="Company (realm id); default: every one."),
         retired: bool = typer.Option(False, help="Also list retired snapshots."),
+        fmt: ListFormat = format_option(),
     ) -> None:
-        """List the committed snapshots with their counts."""
+        """List the committed snapshots with their counts (ids are never cut)."""
         from qbo_pipeline.lake.lake import Lake
 
         settings = load_settings()
@@ -113,44 +117,26 @@ def register(app: typer.Typer) -> None:
         realms = [realm] if realm else known
         if not realms:
             console.print("no snapshots yet: run `qbo-backup backup`")
+            if fmt is not ListFormat.TABLE:
+                emit(out, fmt, [])
             return
-        table = Table(title="Committed snapshots")
-        for column in (
-            "realm",
-            "environment",
-            "snapshot",
-            "kind",
-            "status",
-            "records",
-            "new versions",
-            "deletions",
-            "API calls",
-        ):
-            table.add_column(
-                column,
-                justify="right"
-                if column[0].islower()
-                and column not in ("realm", "environment", "snapshot", "kind", "status")
-                else "left",
-            )
+        rows: list[dict[str, Any]] = []
+        tables = []
         seen: dict[str, set[str]] = {}
         for realm_id in realms:
-            for info in lake.realm(realm_id).snapshots(include_retired=retired):
-                totals = info.totals
-                environment = str(info.record.get("environment") or "?")
-                seen.setdefault(environment, set()).add(realm_id)
-                table.add_row(
-                    realm_id,
-                    environment,
-                    info.snapshot_id,
-                    info.kind,
-                    info.status,
-                    str(totals.get("live", "")),
-                    str(totals.get("versions_written", "")),
-                    str(totals.get("deletes", "")),
-                    str(totals.get("api_calls", "")),
-                )
-        out.print(table)
+            mine = [
+                _snapshot_row(info)
+                for info in lake.realm(realm_id).snapshots(include_retired=retired)
+            ]
+            rows += mine
+            for row in mine:
+                seen.setdefault(row["environment"] or "?", set()).add(realm_id)
+            company = next((r["company"] for r in reversed(mine) if r["company"]), None)
+            environments = sorted({r["environment"] or "?" for r in mine})
+            title = f"Snapshots of {company + ', ' if company else ''}realm {realm_id}"
+            title += f" ({', '.join(environments)})" if environments else ""
+            tables.append(listing.table(title, _SNAPSHOT_COLUMNS, mine))
+        emit(out, fmt, rows, tables=tables)
         known = sorted(e for e in seen if e != "?")
         if len(known) > 1:
             console.print(
@@ -170,6 +156,37 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         cleared = force_unlock(Lake(settings.lake_url).realm(realm))
         console.print("lock cleared" if cleared else "no lock was held")
+
+
+_SNAPSHOT_COLUMNS = (
+    Column("snapshot_id", "snapshot", identifier=True),
+    Column("kind", "kind"),
+    Column("status", "status"),
+    Column("records", "records", numeric=True),
+    Column("new_versions", "new versions", numeric=True),
+    Column("deletions", "deletions", numeric=True),
+    Column("api_calls", "API calls", numeric=True),
+)
+
+
+def _snapshot_row(info: SnapshotInfo) -> dict[str, Any]:
+    """One snapshot as a listing row (every field csv and json carry)."""
+    totals = info.totals
+    return {
+        "realm_id": info.realm_id,
+        "company": info.company_name,
+        "environment": info.record.get("environment"),
+        "snapshot_id": info.snapshot_id,
+        "parent_id": info.parent_id,
+        "kind": info.kind,
+        "status": info.status,
+        "server_time": info.server_time.isoformat(),
+        "committed_at": info.committed_at.isoformat(),
+        "records": totals.get("live"),
+        "new_versions": totals.get("versions_written"),
+        "deletions": totals.get("deletes"),
+        "api_calls": totals.get("api_calls"),
+    }
 
 
 def _no_snapshots_of(settings: Settings, lake: Lake, realm: str, known: list[str]) -> None:
@@ -253,9 +270,10 @@ def _summary(result: BackupResult) -> None:
         )
     out.print(table)
     out.print(
-        f"[bold]{result.kind}[/bold] snapshot committed: {result.live_records} records, "
-        f"{result.fetched} fetched, {result.versions_written} new versions, "
-        f"{result.deletions} deletions, {result.attachments_downloaded} attachments "
-        f"({result.attachment_bytes} bytes), {result.bytes_written} bytes written, "
-        f"{result.api_calls} API calls, {result.duration_s:.1f} s"
+        f"[bold]{result.kind}[/bold] snapshot committed: {count(result.live_records, 'record')}, "
+        f"{result.fetched:,} fetched, {count(result.versions_written, 'new version')}, "
+        f"{count(result.deletions, 'deletion')}, "
+        f"{count(result.attachments_downloaded, 'attachment')} "
+        f"({count(result.attachment_bytes, 'byte')}), {count(result.bytes_written, 'byte')} "
+        f"written, {count(result.api_calls, 'API call')}, {result.duration_s:.1f} s"
     )

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from qbo_pipeline.cli.boundary import fail, failed
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.cli.wording import count
 from qbo_pipeline.errors import EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -72,8 +73,8 @@ def register(app: typer.Typer) -> None:
             out.print(table)
             verb = "would keep" if dry_run else "kept"
             out.print(
-                f"realm {realm_id}: {verb} {len(retention.kept)} snapshots, "
-                f"{'would drop' if dry_run else 'dropped'} {len(retention.dropped)}; "
+                f"realm {realm_id}: {verb} {count(len(retention.kept), 'snapshot')}, "
+                f"{'would drop' if dry_run else 'dropped'} {len(retention.dropped):,}; "
                 + _gc_summary(result.gc)
             )
 
@@ -112,8 +113,8 @@ def register(app: typer.Typer) -> None:
         for message in failures:
             sys.stderr.write(f"verify failed: {' '.join(message.split())}\n")
         if failures:
-            fail(f"{len(failures)} of {checked} snapshots failed verification")
-        out.print(f"{checked} snapshots verified")
+            fail(f"{len(failures)} of {count(checked, 'snapshot')} failed verification")
+        out.print(f"{count(checked, 'snapshot')} verified")
 
     @app.command("gc")
     def gc(
@@ -167,8 +168,9 @@ def _gc_summary(result: GCResult) -> str:
     approx = "about " if result.dry_run and result.files_rewritten else ""
     return (
         f"garbage collection {would} {approx}{_size(result.bytes_removed)} "
-        f"({len(result.files_removed)} files deleted, {len(result.files_rewritten)} rewritten, "
-        f"{result.rows_removed} record versions dropped)"
+        f"({count(len(result.files_removed), 'file')} deleted, "
+        f"{len(result.files_rewritten):,} rewritten, "
+        f"{count(result.rows_removed, 'record version')} dropped)"
     )
 
 

@@ -74,10 +74,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from qbo_pipeline.cli import listing
 from qbo_pipeline.cli.boundary import fail
+from qbo_pipeline.cli.listing import Column, ListFormat, emit, format_option
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.cli.wording import count, verb
 from qbo_pipeline.config import Settings
 from qbo_pipeline.errors import EXIT_FAILURE, EXIT_USAGE, QboPipelineError
 
@@ -132,12 +134,60 @@ def _realm_for_plan(settings: Settings, plan_id: str, realm_id: str | None) -> R
     return _realm(settings, None)
 
 
-def _open_plan(plan_id: str, realm_id: str | None) -> tuple[PlanStore, Plan]:
+LATEST_PLAN = "latest"
+"""The plan reference that names the newest plan of the company."""
+
+
+def _plan_and_realm(settings: Settings, ref: str, realm_id: str | None) -> tuple[RealmLake, str]:
+    """The realm holding the plan ``ref`` names, and its id: ``latest`` is the newest plan."""
+    from qbo_pipeline.restore.store import PlanStore
+
+    if ref.strip().lower() != LATEST_PLAN:
+        return _realm_for_plan(settings, ref, realm_id), ref
+    lake_realm = _realm(settings, realm_id)
+    store = PlanStore.for_realm(lake_realm)
+    created = {}
+    for plan_id in store.plan_ids():
+        try:
+            created[plan_id] = store.load(plan_id).created_at
+        except QboPipelineError:
+            continue  # a damaged plan is not the newest one anyone can use
+    if not created:
+        _fail(
+            f"company {lake_realm.realm_id} has no restore plan yet: "
+            "run `qbo-backup restore plan` first",
+            EXIT_USAGE,
+        )
+    newest = max(created, key=lambda p: (created[p], p))
+    console.print(f"plan latest: {newest}", highlight=False)
+    return lake_realm, newest
+
+
+def _open_plan(ref: str, realm_id: str | None) -> tuple[PlanStore, Plan]:
     """The store holding a plan, and the plan (one that cannot be read ends the command)."""
     from qbo_pipeline.restore.store import PlanStore
 
-    store = PlanStore.for_realm(_realm_for_plan(load_settings(), plan_id, realm_id))
+    lake_realm, plan_id = _plan_and_realm(load_settings(), ref, realm_id)
+    store = PlanStore.for_realm(lake_realm)
     return store, store.load(plan_id)
+
+
+def _snapshot_ref(lake_realm: RealmLake, ref: str | None, option: str) -> str | None:
+    """A snapshot reference with ``previous`` (the snapshot before the latest) made an id.
+
+    It is resolved before the safety snapshot is taken, so ``previous`` means what
+    ``qbo-backup diff previous latest`` showed.
+    """
+    if ref is None or ref.strip().lower() != "previous":
+        return ref
+    live = lake_realm.snapshots()
+    if len(live) < 2:
+        _fail(
+            f"{option} previous: company {lake_realm.realm_id} has "
+            f"{'only one snapshot' if live else 'no snapshot'}, so none before the latest",
+            EXIT_USAGE,
+        )
+    return live[-2].snapshot_id
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
@@ -147,7 +197,9 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
 @restore_app.command("plan")
 def plan_cmd(
     snapshot: str = typer.Option(
-        ..., "--snapshot", help="Snapshot to restore to (id, prefix, date or 'latest')."
+        ...,
+        "--snapshot",
+        help="Snapshot to restore to (id, prefix, date, 'latest' or 'previous').",
     ),
     records: list[str] = typer.Option(
         [], "--records", help="Entity:Id of a record (repeatable, or comma-separated)."
@@ -200,6 +252,10 @@ def plan_cmd(
                     EXIT_USAGE,
                 )
             lake_realm = _realm(settings, realm_id)
+            snapshot = str(_snapshot_ref(lake_realm, snapshot, "--snapshot"))
+            if scope.changed_since:
+                since = _snapshot_ref(lake_realm, scope.changed_since, "--changed-since")
+                scope = Scope(kind=scope.kind, entities=scope.entities, changed_since=since)
             if backup_first:
                 console.print(
                     "taking a safety snapshot of the company before planning "
@@ -241,7 +297,7 @@ def plan_cmd(
 
 @restore_app.command("show")
 def show_cmd(
-    plan_id: str = typer.Argument(..., help="The plan id."),
+    plan_id: str = typer.Argument(..., help="The plan id, or 'latest' (the newest plan)."),
     html: str | None = typer.Option(None, "--html", help="Write the plan as an HTML page here."),
     realm: str | None = typer.Option(None, "--realm", help="Company (realm id)."),
 ) -> None:
@@ -249,6 +305,7 @@ def show_cmd(
     from qbo_pipeline.restore.review import plan_table, write_html
 
     store, plan = _open_plan(plan_id, realm)
+    plan_id = plan.plan_id
     status = store.status(plan_id)
     out.print(plan_table(plan, status))
     for note in plan.notes:
@@ -265,7 +322,7 @@ def show_cmd(
 
 @restore_app.command("apply")
 def apply_cmd(
-    plan_id: str = typer.Argument(..., help="The plan id."),
+    plan_id: str = typer.Argument(..., help="The plan id, or 'latest' (the newest plan)."),
     approve: bool = typer.Option(False, "--approve", help="Approve the plan (required to write)."),
     as_name: str | None = typer.Option(None, "--as", help="Who approves (default: the OS user)."),
     include_conflicts: bool = typer.Option(
@@ -290,7 +347,7 @@ def apply_cmd(
     from qbo_pipeline.restore.store import PlanStore
 
     settings = load_settings()
-    lake_realm = _realm_for_plan(settings, plan_id, realm)
+    lake_realm, plan_id = _plan_and_realm(settings, plan_id, realm)
     store = PlanStore.for_realm(lake_realm)
     try:
         # Everything that can refuse is checked before an approval is recorded: the plan is
@@ -342,10 +399,8 @@ def apply_cmd(
     for step in failed[:20]:
         out.print(f"  step {step.number} {step.entity} {step.old_id}: {step.state}: {step.detail}")
     if report is not None:
-        verdict = "[green]matches the snapshot[/green]" if report["ok"] else "[red]differs[/red]"
         out.print(
-            f"verification against snapshot {report['after_snapshot_id']}: {report['equal']} of "
-            f"{report['checked']} records {verdict}"
+            f"verification against snapshot {report['after_snapshot_id']}: {_verdict(report)}"
         )
     if not result.complete:
         out.print(
@@ -360,19 +415,32 @@ def apply_cmd(
         raise typer.Exit(1)
 
 
+def _verdict(report: dict[str, Any]) -> str:
+    """``6 of 6 records match the snapshot`` or ``2 of 10 records differ from it``."""
+    checked = int(report.get("checked") or 0)
+    equal = int(report.get("equal") or 0)
+    if report.get("ok"):
+        agree = verb(equal, "matches", "match")
+        return f"[green]{equal:,} of {count(checked, 'record')} {agree} the snapshot[/green]"
+    different = int(report.get("different") or checked - equal)
+    differ = verb(different, "differs", "differ")
+    return f"[red]{different:,} of {count(checked, 'record')} {differ} from the snapshot[/red]"
+
+
 def _print_result(counts: dict[str, int]) -> None:
     out.print(", ".join(f"{n} {state}" for state, n in counts.items() if n) or "nothing to do")
 
 
 @restore_app.command("status")
 def status_cmd(
-    plan_id: str = typer.Argument(..., help="The plan id."),
+    plan_id: str = typer.Argument(..., help="The plan id, or 'latest' (the newest plan)."),
     realm: str | None = typer.Option(None, "--realm", help="Company (realm id)."),
 ) -> None:
     """Show each step's state after an apply, and the verification."""
     from qbo_pipeline.restore.review import plan_table
 
     store, plan = _open_plan(plan_id, realm)
+    plan_id = plan.plan_id
     status = store.status(plan_id)
     if status is None:
         out.print(f"plan {plan_id} has not been applied yet")
@@ -393,8 +461,11 @@ def status_cmd(
 
 
 @restore_app.command("list")
-def list_cmd(realm: str | None = typer.Option(None, "--realm", help="Company (realm id).")) -> None:
-    """List the restore plans with their state."""
+def list_cmd(
+    realm: str | None = typer.Option(None, "--realm", help="Company (realm id)."),
+    fmt: ListFormat = format_option(),
+) -> None:
+    """List the restore plans with their state, newest last (ids are never cut)."""
     from qbo_pipeline.restore.review import summary_line
     from qbo_pipeline.restore.store import PlanStore, RestoreError
 
@@ -402,28 +473,44 @@ def list_cmd(realm: str | None = typer.Option(None, "--realm", help="Company (re
     store = PlanStore.for_realm(_realm(settings, realm))
     ids = store.plan_ids()
     if not ids:
-        out.print("no restore plans yet: `qbo-backup restore plan --snapshot S --all`")
+        console.print("no restore plans yet: `qbo-backup restore plan --snapshot S --all`")
+        if fmt is not ListFormat.TABLE:
+            emit(out, fmt, [])
         return
-    table = Table(title="Restore plans")
-    for column in ("plan", "snapshot", "scope", "steps", "approved by", "applied"):
-        table.add_column(column)
+    rows: list[dict[str, Any]] = []
     for plan_id in ids:
         try:
             plan = store.load(plan_id)
         except RestoreError as exc:
-            table.add_row(plan_id, "", f"[red]{escape(str(exc))}[/red]", "", "", "")
+            rows.append({"plan_id": plan_id, "error": str(exc)})
             continue
         status = store.status(plan_id)
-        applied = ""
+        done = None
         if status:
             done = sum(1 for s in status.get("steps", {}).values() if s.get("state") == "done")
-            applied = f"{done}/{len(plan.steps)} done"
-        table.add_row(
-            plan_id,
-            plan.snapshot_id,
-            str(plan.scope.get("kind")),
-            summary_line(plan),
-            (plan.approval or {}).get("approved_by", ""),
-            applied,
+        rows.append(
+            {
+                "plan_id": plan_id,
+                "created_at": plan.created_at,
+                "snapshot_id": plan.snapshot_id,
+                "scope": plan.scope.get("kind"),
+                "steps": len(plan.steps),
+                "summary": summary_line(plan),
+                "approved_by": (plan.approval or {}).get("approved_by"),
+                "steps_done": done,
+                "applied": "" if done is None else f"{done}/{len(plan.steps)} done",
+                "error": None,
+            }
         )
-    out.print(table)
+    rows.sort(key=lambda r: (str(r.get("created_at") or ""), r["plan_id"]))
+    shown = [r | {"summary": r.get("summary") or f"[red]{escape(r['error'])}[/red]"} for r in rows]
+    emit(out, fmt, rows, tables=[listing.table("Restore plans", _PLAN_COLUMNS, shown)])
+
+
+_PLAN_COLUMNS = (  # a plan id starts with its target snapshot's id (csv and json have both)
+    Column("plan_id", "plan (to snapshot)", identifier=True),
+    Column("scope", "scope"),
+    Column("summary", "steps"),
+    Column("approved_by", "approved by"),
+    Column("applied", "applied"),
+)

@@ -17,7 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from qbo_pipeline.cli.boundary import CommandError, exit_code_of
+from qbo_pipeline.cli.fit import CELL_WIDTH, FittedTable, fit_table
+from qbo_pipeline.cli.freshness import ensure_current
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.cli.wording import count
 from qbo_pipeline.errors import EXIT_FAILURE, EXIT_USAGE
 
 console = Console(stderr=True)
@@ -71,6 +74,31 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _say(text: str) -> None:
+    console.print(text, highlight=False)
+
+
+def _say_what_is_left_out(fitted: FittedTable, columns: int, more_rows: int, width: int) -> None:
+    """One line on stderr naming the hidden columns, cut values and rows not shown."""
+    parts = []
+    if fitted.hidden:
+        shown = columns - len(fitted.hidden)
+        parts.append(
+            f"{shown} of {count(columns, 'column')} shown to fit {width} characters; "
+            f"hidden: {', '.join(fitted.hidden)}"
+        )
+    if fitted.cut:
+        parts.append(f"values cut at {CELL_WIDTH} characters")
+    if more_rows:
+        parts.append(f"{count(more_rows, 'more row')} (--limit 0 shows them)")
+    if parts:
+        console.print(
+            "; ".join(parts) + " (--format csv or json for every column and full values)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
@@ -119,7 +147,9 @@ def register(app: typer.Typer) -> None:
         old: str = typer.Argument(
             ..., help="Earlier snapshot: id, prefix, latest, previous, date."
         ),
-        new: str = typer.Argument("latest", help="Later snapshot (default: latest)."),
+        new: str | None = typer.Argument(
+            None, help="Later snapshot (default: latest; `diff latest` compares previous with it)."
+        ),
         fmt: DiffFormat = typer.Option(DiffFormat.TEXT, "--format", "-f", help="Output format."),
         output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
         entity: list[str] = typer.Option(
@@ -129,9 +159,17 @@ def register(app: typer.Typer) -> None:
         system: bool = typer.Option(
             False, "--system-fields", help="Include MetaData and SyncToken differences."
         ),
-        rebuild: bool = typer.Option(False, "--build", help="Rebuild the warehouse first."),
+        rebuild: bool = typer.Option(
+            False,
+            "--build",
+            help="Rebuild the warehouse first (it is built anyway when it "
+            "does not hold the lake's snapshots).",
+        ),
     ) -> None:
-        """Show what changed between two snapshots: summary, CSV/JSON change list or HTML review."""
+        """Show what changed between two snapshots: summary, CSV/JSON change list or HTML review.
+
+        The warehouse is built first when it is missing or does not hold the lake's snapshots.
+        """
         from qbo_pipeline.models.diff import ACTIONS, compute_diff
         from qbo_pipeline.models.review import render_review
         from qbo_pipeline.models.runner import ModelError
@@ -139,9 +177,19 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings()
         names = [n.strip() for item in entity for n in item.split(",") if n.strip()]
+        if new is None:
+            new = "latest"
+            if old.strip().lower() == "latest":
+                old = "previous"
+                console.print(
+                    "comparing the previous snapshot with the latest (`diff A B` names both)",
+                    highlight=False,
+                )
         try:
             if rebuild:
                 build_warehouse(settings.lake_url, settings.warehouse_path)
+            else:
+                ensure_current(settings, _say)
             con = connect_for_queries(settings.warehouse_path)
             try:
                 result = compute_diff(
@@ -156,6 +204,14 @@ def register(app: typer.Typer) -> None:
                 con.close()
         except ModelError as exc:
             raise _fail(str(exc), exit_code_of(exc)) from None
+        for realm_id, (old_sid, new_sid) in result.snapshots.items():
+            if old_sid == new_sid:
+                console.print(
+                    f"[yellow]note:[/yellow] {old!r} and {new!r} both name snapshot {old_sid} of "
+                    f"company {realm_id}, so nothing can differ; `qbo-backup snapshots` lists "
+                    "the snapshots (a date names the newest snapshot taken by the end of that day)",
+                    highlight=False,
+                )
         if fmt is DiffFormat.CSV:
             _emit(result.to_csv(), output)
         elif fmt is DiffFormat.JSON:
@@ -178,8 +234,8 @@ def register(app: typer.Typer) -> None:
                 out.print(table)
             fields = sum(len(c.fields) for c in result.changes)
             out.print(
-                f"{len(result.changes)} records changed, {fields} field changes "
-                "(--format csv|json|html for the full list)"
+                f"{count(len(result.changes), 'record')} changed, "
+                f"{count(fields, 'field change')} (--format csv|json|html for the full list)"
             )
 
     @app.command("sql")
@@ -212,6 +268,7 @@ def register(app: typer.Typer) -> None:
         except duckdb.Error as exc:
             raise _fail(f"query failed: {exc}") from None
         try:
+            ensure_current(settings, _say)
             con = connect_for_queries(settings.warehouse_path)
         except ModelError as exc:
             raise _fail(str(exc), exit_code_of(exc)) from None
@@ -235,10 +292,7 @@ def register(app: typer.Typer) -> None:
             records = [{c: _jsonable(v) for c, v in zip(columns, r, strict=True)} for r in rows]
             _emit(json.dumps(records, indent=2, ensure_ascii=False, default=str), None)
         else:
-            table = Table(*columns)
             shown = rows if limit <= 0 else rows[:limit]
-            for row in shown:
-                table.add_row(*("" if v is None else str(v) for v in row))
-            out.print(table)
-            if len(shown) < len(rows):
-                console.print(f"{len(rows) - len(shown)} more rows (use --limit 0 or --format csv)")
+            fitted = fit_table(columns, shown, out.width)
+            out.print(fitted.table)
+            _say_what_is_left_out(fitted, len(columns), len(rows) - len(shown), out.width)

@@ -118,7 +118,7 @@ def test_verify_fails_loudly_on_a_tampered_commit(
     assert "Traceback" not in result.output
     one = _run(env, "verify", "--snapshot", ids[3])
     assert one.exit_code == 0, one.output
-    assert "1 snapshots verified" in one.output
+    assert "1 snapshot verified" in one.output
 
 
 def test_verify_finds_a_missing_version_file(
@@ -162,11 +162,11 @@ def test_gc_removes_orphans_of_crashed_runs(
     orphan.write_bytes(b"half a parquet file")
     dry = _run(env, "gc", "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert "would free 19 B (1 files deleted" in dry.output
+    assert "would free 19 B (1 file deleted" in dry.output
     assert orphan.exists()
     real = _run(env, "gc")
     assert real.exit_code == 0, real.output
-    assert "freed 19 B (1 files deleted, 0 rewritten, 0 record versions dropped)" in real.output
+    assert "freed 19 B (1 file deleted, 0 rewritten, 0 record versions dropped)" in real.output
     assert not orphan.exists()
     assert [s.snapshot_id for s in realm.snapshots()] == ids
 
