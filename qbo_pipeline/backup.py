@@ -19,7 +19,6 @@ A failure or a cancel anywhere before the commit record leaves no visible snapsh
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -405,8 +404,9 @@ def _stage(
     """Run the dlt pipeline that lands the plan's records as Parquet under ``staging``."""
     import dlt
 
-    for key, value in DLT_ENVIRONMENT.items():
-        os.environ.setdefault(key, value)
+    for variable, value in DLT_ENVIRONMENT.items():
+        # dlt's in-memory config.toml: the environment variable of that name still wins.
+        dlt.config[variable.lower().replace("__", ".")] = value
     source = qbo_source(client, plan, attachment_blob=fetcher, on_progress=progress.fetched)
     workdir = tempfile.mkdtemp(prefix="qbo-dlt-")
     try:

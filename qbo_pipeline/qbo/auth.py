@@ -1,6 +1,6 @@
 """OAuth 2.0 with Intuit (or the embedded sandbox): authorise, exchange, refresh, revoke.
 
-The authorisation-code flow runs through ``requests-oauthlib``: :meth:`OAuthFlow.authorization_url`
+The authorisation-code flow is built and parsed by ``oauthlib``: :meth:`OAuthFlow.authorization_url`
 gives the consent URL, the browser comes back to the redirect URI with ``code``, ``state`` and
 ``realmId`` (caught by :class:`RedirectListener` on loopback, or pasted by the user), and
 :meth:`OAuthFlow.exchange` trades the code for tokens. :meth:`OAuthFlow.refresh` rotates them and
@@ -10,13 +10,11 @@ embedded sandbox and the redirect listener); secrets never travel unencrypted an
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -24,9 +22,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from oauthlib.common import add_params_to_uri
+from oauthlib.oauth2 import WebApplicationClient
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from requests.auth import HTTPBasicAuth
-from requests_oauthlib import OAuth2Session
 
 from qbo_pipeline.config import Endpoints, Secret
 from qbo_pipeline.qbo.faults import (
@@ -41,8 +40,7 @@ from qbo_pipeline.qbo.faults import (
 from qbo_pipeline.qbo.redact import get_logger, register_secret
 
 log = get_logger(__name__)
-for _name in ("requests_oauthlib.oauth2_session", "oauthlib"):
-    get_logger(_name)  # requests-oauthlib logs token bodies at DEBUG: mask them
+get_logger("oauthlib")  # oauthlib logs token bodies at DEBUG: mask them
 
 SCOPE = "com.intuit.quickbooks.accounting"
 """The OAuth scope of the QBO Accounting API."""
@@ -114,33 +112,10 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-_insecure_lock = threading.Lock()
-_insecure_users = 0
-_INSECURE_VAR = "OAUTHLIB_INSECURE_TRANSPORT"
-
-
-@contextlib.contextmanager
-def _transport_for(*urls: str) -> Iterator[None]:
-    """Let oauthlib use plain http for loopback URLs; refuse it for any other host."""
-    global _insecure_users
-    plain = [u for u in urls if not u.lower().startswith("https://")]
-    for url in plain:
-        if not is_loopback(url):
-            raise ValueError(f"refusing to use OAuth over plain http with a remote host: {url}")
-    if not plain:
-        yield
-        return
-    with _insecure_lock:
-        _insecure_users += 1
-        if _insecure_users == 1:
-            os.environ[_INSECURE_VAR] = "1"
-    try:
-        yield
-    finally:
-        with _insecure_lock:
-            _insecure_users -= 1
-            if _insecure_users == 0:
-                os.environ.pop(_INSECURE_VAR, None)
+def _require_secure(url: str) -> None:
+    """Refuse plain http to anything but loopback (the embedded sandbox, the redirect listener)."""
+    if not url.lower().startswith("https://") and not is_loopback(url):
+        raise ValueError(f"refusing to use OAuth over plain http with a remote host: {url}")
 
 
 def parse_redirect(url: str, *, expected_state: str | None) -> tuple[str, str]:
@@ -211,17 +186,32 @@ class OAuthFlow:
     def __repr__(self) -> str:
         return f"OAuthFlow({self.endpoints.token!r}, client_id={self.credentials.client_id!r})"
 
-    def _session(self, state: str | None = None) -> OAuth2Session:
-        session = OAuth2Session(
-            self.credentials.client_id,
-            redirect_uri=self.redirect_uri,
-            scope=[SCOPE],
-            state=state,
+    def _token_request(self, body: str, refresh_token: str | None = None) -> dict[str, Any]:
+        """POST a token request body; the answer as oauthlib parses it (errors as OAuth2Error).
+
+        A refresh answer without a new refresh token keeps ``refresh_token``.
+        """
+        _require_secure(self.endpoints.token)
+        response = requests.post(
+            self.endpoints.token,
+            data=body,
+            auth=self._auth(),
+            headers={
+                "Accept": "application/json",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "User-Agent": USER_AGENT,
+            },
+            timeout=self.timeout,
         )
-        session.headers["User-Agent"] = USER_AGENT
-        session.register_compliance_hook("access_token_response", _raise_for_server_error)
-        session.register_compliance_hook("refresh_token_response", _raise_for_server_error)
-        return session
+        _raise_for_server_error(response)
+        token = dict(
+            WebApplicationClient(self.credentials.client_id).parse_request_body_response(
+                response.text, scope=[SCOPE]
+            )
+        )
+        if refresh_token and "refresh_token" not in token:
+            token["refresh_token"] = refresh_token
+        return token
 
     def _auth(self) -> HTTPBasicAuth:
         return HTTPBasicAuth(self.credentials.client_id, self.credentials.client_secret.reveal())
@@ -234,11 +224,18 @@ class OAuthFlow:
         extra: dict[str, str] = {}
         if realm_hint:
             extra["realmId"] = realm_hint
-        with _transport_for(self.endpoints.authorize):
-            url, state = self._session(state).authorization_url(
-                self.endpoints.authorize, state=state, **extra
-            )
-        return AuthorizationRequest(url=url, state=state)
+        _require_secure(self.endpoints.authorize)
+        params = [
+            ("response_type", "code"),
+            ("client_id", self.credentials.client_id),
+            ("redirect_uri", self.redirect_uri),
+            ("scope", SCOPE),
+            ("state", state),
+            *extra.items(),
+        ]
+        return AuthorizationRequest(
+            url=add_params_to_uri(self.endpoints.authorize, params), state=state
+        )
 
     def exchange(self, redirect_url: str, *, state: str | None) -> TokenGrant:
         """Trade the code in a redirect URL for tokens.
@@ -250,14 +247,11 @@ class OAuthFlow:
         code, realm_id = parse_redirect(redirect_url, expected_state=state)
 
         def call() -> dict[str, Any]:
-            with _transport_for(self.endpoints.token):
-                return self._session(state).fetch_token(
-                    self.endpoints.token,
-                    code=code,
-                    auth=self._auth(),
-                    timeout=self.timeout,
-                    include_client_id=False,
-                )
+            client = WebApplicationClient(self.credentials.client_id)
+            body = client.prepare_request_body(
+                code=code, redirect_uri=self.redirect_uri, include_client_id=False
+            )
+            return self._token_request(body)
 
         try:
             token = self._with_retries(call, "exchange the authorisation code")
@@ -278,13 +272,9 @@ class OAuthFlow:
         """
 
         def call() -> dict[str, Any]:
-            with _transport_for(self.endpoints.token):
-                return self._session().refresh_token(
-                    self.endpoints.token,
-                    refresh_token=refresh_token.reveal(),
-                    auth=self._auth(),
-                    timeout=self.timeout,
-                )
+            client = WebApplicationClient(self.credentials.client_id)
+            body = client.prepare_refresh_body(refresh_token=refresh_token.reveal(), scope=[SCOPE])
+            return self._token_request(body, refresh_token.reveal())
 
         try:
             token = self._with_retries(call, "refresh the access token")
@@ -318,8 +308,7 @@ class OAuthFlow:
             TransportError: If the endpoint cannot be reached.
         """
         url = self.endpoints.revoke
-        if not url.lower().startswith("https://") and not is_loopback(url):
-            raise ValueError(f"refusing to send a token over plain http to {url}")
+        _require_secure(url)
         try:
             response = requests.post(
                 url,

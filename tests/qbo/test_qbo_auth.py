@@ -15,7 +15,7 @@ from qbo_pipeline.qbo.auth import (
     AuthorizationFailed,
     OAuthFlow,
     RedirectListener,
-    _transport_for,
+    _require_secure,
     is_loopback,
     parse_redirect,
 )
@@ -64,11 +64,10 @@ def test_is_loopback(url: str, loopback: bool) -> None:
 
 
 def test_plain_http_only_for_loopback() -> None:
-    with _transport_for("https://oauth.platform.intuit.com/x", "http://127.0.0.1:9/x"):
-        pass
+    _require_secure("https://oauth.platform.intuit.com/x")
+    _require_secure("http://127.0.0.1:9/x")
     with pytest.raises(ValueError, match="plain http"):
-        with _transport_for("http://oauth.example.com/token"):
-            pass
+        _require_secure("http://oauth.example.com/token")
     flow = OAuthFlow(
         Endpoints(
             "http://evil.example",
@@ -81,6 +80,12 @@ def test_plain_http_only_for_loopback() -> None:
     )
     with pytest.raises(ValueError, match="plain http"):
         flow.revoke(Secret("some-refresh-token"))
+    with pytest.raises(ValueError, match="plain http"):
+        flow.authorization_url()
+    with pytest.raises(ValueError, match="plain http"):
+        flow.refresh(Secret("some-refresh-token"))
+    with pytest.raises(ValueError, match="plain http"):
+        flow.exchange("http://127.0.0.1:1/cb?code=c&state=s&realmId=1", state="s")
     assert "client-secret-value" not in repr(flow)
 
 

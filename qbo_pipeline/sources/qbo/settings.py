@@ -58,8 +58,9 @@ DLT_ENVIRONMENT = {
     # ``EXTRACT__DATA_WRITER__...`` is silently ignored by dlt 1.x.
     "SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS": str(EXTRACT_BUFFER_ROWS),
 }
-"""dlt settings of a backup's extraction, set as environment variables unless already set
-(the environment then overrides them, as dlt's configuration does everywhere)."""
+"""dlt settings of a backup's extraction, by the names of the environment variables that
+override them: a backup sets them in dlt's in-memory configuration (``dlt.config``), never in the
+environment, which still wins, as it does everywhere in dlt's configuration."""
 
 QUERIES_PER_BATCH = 30
 """Queries (counts, small reads, id pages) sent in one batch request: QBO's batch maximum."""
