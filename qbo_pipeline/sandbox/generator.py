@@ -495,6 +495,13 @@ def _named_payloads(entity: str, specs: tuple[sample.NamedSpec, ...], created: s
         yield record
 
 
+def _with_jobs(party: _Party, by_id: dict[str, _Party]) -> int:
+    """A customer's balance with its sub-customers' (jobs'), as QBO's ``BalanceWithJobs``."""
+    return party.balance + sum(
+        _with_jobs(job, by_id) for job in by_id.values() if job.spec.parent == party.id
+    )
+
+
 def _customer_payload(party: _Party, created: str, by_id: dict[str, _Party]) -> dict[str, Any]:
     spec: sample.PartySpec = party.spec
     suffix = "" if party.active else " (deleted)"
@@ -511,9 +518,10 @@ def _customer_payload(party: _Party, created: str, by_id: dict[str, _Party]) -> 
     record.update(
         {
             "Balance": money(party.balance),
-            "BalanceWithJobs": money(party.balance),
+            "BalanceWithJobs": money(_with_jobs(party, by_id)),
             "CurrencyRef": dict(_USD),
             "PreferredDeliveryMethod": "Print",
+            "IsProject": False,
         }
     )
     if spec.taxable:

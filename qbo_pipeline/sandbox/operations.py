@@ -39,6 +39,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.sandbox import faults, links, shapes
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
+from qbo_pipeline.sandbox.completion import Completion
 from qbo_pipeline.sandbox.faults import SandboxFault
 from qbo_pipeline.sandbox.store import SandboxStore
 
@@ -51,15 +52,13 @@ _SERVER_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse", "status")
 """Fields the server owns: a client's values are never stored."""
 
 _SERVER_KEPT: dict[str, tuple[str, ...]] = {
-    "Customer": ("Balance", "BalanceWithJobs"),
-    "Vendor": ("Balance",),
     "Account": ("CurrentBalance", "CurrentBalanceWithSubAccounts"),
     "Item": ("QtyOnHand",),
-    "Attachable": ("Size", "FileAccessUri", "ThumbnailFileAccessUri"),
 }
-"""Fields QBO keeps when a full update leaves them out, because QBO computes them (balances,
-an item's quantity moved by inventory transactions, an attachment's stored file): a full
-update clears the other fields it omits, not these."""
+"""Fields QBO keeps when a full update leaves them out, because postings move them (account
+balances, an item's quantity moved by inventory transactions); the sandbox does not recompute
+them from the ledger on every write. The other computed fields (customer and vendor balances,
+a payment's unapplied amount, an attachment's file) are recalculated by :mod:`completion`."""
 
 _RATE_KEY_FIELDS = ("SourceCurrencyCode", "AsOfDate")
 """The fields that name an exchange rate (it has no Id)."""
@@ -96,6 +95,18 @@ def _number(value: Decimal) -> int | float:
     return float(value)
 
 
+def _print_name(record: dict[str, Any]) -> str:
+    """The name on a check when none is given: company name, person's name, display name.
+
+    The customer create capture prints "Test Customer" for GivenName Test, FamilyName Customer.
+    """
+    if isinstance(record.get("CompanyName"), str) and record["CompanyName"]:
+        return str(record["CompanyName"])
+    parts = [record.get(k) for k in ("GivenName", "MiddleName", "FamilyName")]
+    person = " ".join(p for p in parts if isinstance(p, str) and p)
+    return person or str(record["DisplayName"])
+
+
 def _present(payload: dict[str, Any], field: str) -> bool:
     value = payload.get(field)
     if value is None:
@@ -125,6 +136,7 @@ class Operations:
         self.store = store
         self.realm_id = realm_id
         self.observer = observer
+        self.completion = Completion(store, realm_id)
         store.company_name(realm_id)
 
     # --- helpers ----------------------------------------------------------------------------
@@ -255,7 +267,7 @@ class Operations:
         if ent.has_active:
             record.setdefault("Active", True)
         if ent.name in _PARTY_NAMES and isinstance(record.get("DisplayName"), str):
-            record.setdefault("PrintOnCheckName", record["DisplayName"])
+            record.setdefault("PrintOnCheckName", _print_name(record))
         if ent.name in ("Customer", "Account", "Class", "Department", "Item"):
             name = record.get(ent.name_field or "")
             if isinstance(name, str):
@@ -432,6 +444,7 @@ class Operations:
         with self.store.transaction():
             self._check_references(ent, record)
             self._derive(ent, record, lines_changed=True)
+            self.completion.complete(ent, record, None)
             self._open_balance(ent, record, None)
             self._check_name(ent, record, None)
             now = self._now_text()
@@ -493,6 +506,7 @@ class Operations:
             self._own_links(ent, record, current)
             self._check_references(ent, record)
             self._derive(ent, record, lines_changed=lines_changed)
+            self.completion.complete(ent, record, current)
             self._open_balance(ent, record, current)
             self._check_name(ent, record, str(current["Id"]))
             saved = self._save(ent, self._next_version(current, record))

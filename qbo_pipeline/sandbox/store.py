@@ -606,6 +606,18 @@ class SandboxStore:
             self._raise_counter(conn, realm_id, name, next_value)
         return str(next_value)
 
+    def next_counter(self, realm_id: str, counter: str, *, floor: int = 0) -> str:
+        """Reserve the next value of a realm's named counter (an address id), above ``floor``."""
+        with self._write():
+            conn = self._conn()
+            row = conn.execute(
+                "SELECT last_id FROM id_counters WHERE realm = ? AND entity = ?",
+                (realm_id, counter),
+            ).fetchone()
+            next_value = max(row[0] if row else 0, floor) + 1
+            self._raise_counter(conn, realm_id, counter, next_value)
+        return str(next_value)
+
     def get(self, realm_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
         """A live or inactive record; None if absent, hard-deleted or the id is not valid."""
         id_num = record_key(entity, record_id)

@@ -156,8 +156,9 @@ def test_a_deposit_total_is_net_of_its_cash_back() -> None:
     assert deposit["TotalAmt"] == 177.5
 
 
-def test_a_full_update_keeps_the_fields_qbo_computes(ops: Operations) -> None:
-    """A full update clears what it leaves out, except balances and an item's quantity."""
+def test_a_full_update_keeps_or_recalculates_the_fields_qbo_computes(ops: Operations) -> None:
+    """A full update clears what it leaves out, but not what QBO computes: an item's quantity
+    is kept, a customer's balance is recalculated from its open documents (#17)."""
     income = ops.create("Account", {"Name": "Sales", "AccountType": "Income"})
     item = ops.create(
         "Item",
@@ -169,6 +170,7 @@ def test_a_full_update_keeps_the_fields_qbo_computes(ops: Operations) -> None:
         },
     )
     customer = ops.create("Customer", {"DisplayName": "Owes Us", "Balance": 85})
+    assert customer["Balance"] == 0, "a client's balance is not taken"
     updated = ops.update(
         "Item",
         {
@@ -181,14 +183,33 @@ def test_a_full_update_keeps_the_fields_qbo_computes(ops: Operations) -> None:
         },
     )
     assert updated["QtyOnHand"] == 26 and updated["Description"] == "now described"
+    ops.create(
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "Amount": 85,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+                }
+            ],
+        },
+    )
     renamed = ops.update(
         "Customer",
         {"Id": customer["Id"], "SyncToken": customer["SyncToken"], "DisplayName": "Still Owes"},
     )
     assert renamed["Balance"] == 85 and renamed["DisplayName"] == "Still Owes"
+    assert renamed["BalanceWithJobs"] == 85
     cleared = ops.update(
         "Customer",
-        {"Id": customer["Id"], "SyncToken": renamed["SyncToken"], "DisplayName": "Still Owes"},
+        {
+            "Id": customer["Id"],
+            "SyncToken": renamed["SyncToken"],
+            "DisplayName": "Still Owes",
+            "Balance": 1,
+        },
     )
     assert "PrimaryEmailAddr" not in cleared and cleared["Balance"] == 85
 
