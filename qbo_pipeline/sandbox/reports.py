@@ -480,18 +480,31 @@ _MACROS = (
     "this week",
     "this week-to-date",
     "last week",
+    "last week-to-date",
+    "next week",
+    "next 4 weeks",
     "this month",
     "this month-to-date",
     "last month",
+    "last month-to-date",
+    "next month",
     "this fiscal quarter",
     "this fiscal quarter-to-date",
     "last fiscal quarter",
+    "last fiscal quarter-to-date",
+    "next fiscal quarter",
     "this fiscal year",
     "this fiscal year-to-date",
     "last fiscal year",
+    "last fiscal year-to-date",
+    "next fiscal year",
     "this calendar year",
     "this calendar year-to-date",
     "last calendar year",
+    "this year",
+    "this year-to-date",
+    "last year",
+    "last year-to-date",
     "all",
 )
 
@@ -513,46 +526,85 @@ def _quarter_start(day: date) -> date:
     return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
 
 
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _add_months(day: date, months: int) -> date:
+    """The first of the month ``months`` after ``day``'s month."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _same_day_in(month_start: date, day: int) -> date:
+    return month_start.replace(day=min(day, _month_end(month_start).day))
+
+
 def macro_period(macro: str, today: date, *, first_day: date | None = None) -> tuple[date, date]:
     """The ``(start, end)`` dates of a QBO date macro (fiscal year starting in January).
 
     Raises:
         SandboxFault: If the macro is not one the sandbox knows.
     """
-    key = macro.strip().casefold()
+    key = " ".join(macro.strip().casefold().split())
+    to_date = key.endswith("-to-date")
+    base = key.removesuffix("-to-date")
     month_start = today.replace(day=1)
-    year_start = date(today.year, 1, 1)
+    quarter_start = _quarter_start(today)
     week_start = today - timedelta(days=today.weekday())
     if key == "today":
         return today, today
     if key == "yesterday":
         return today - timedelta(days=1), today - timedelta(days=1)
-    if key in ("this week", "this week-to-date"):
-        return week_start, today if key.endswith("to-date") else week_start + timedelta(days=6)
-    if key == "last week":
-        return week_start - timedelta(days=7), week_start - timedelta(days=1)
-    if key in ("this month", "this month-to-date"):
-        last = calendar.monthrange(today.year, today.month)[1]
-        return month_start, today if key.endswith("to-date") else today.replace(day=last)
-    if key == "last month":
-        end = month_start - timedelta(days=1)
-        return end.replace(day=1), end
-    if key in ("this fiscal quarter", "this fiscal quarter-to-date"):
-        start = _quarter_start(today)
-        end_month = start.month + 2
-        end = date(start.year, end_month, calendar.monthrange(start.year, end_month)[1])
-        return start, today if key.endswith("to-date") else end
-    if key == "last fiscal quarter":
-        end = _quarter_start(today) - timedelta(days=1)
-        return _quarter_start(end), end
-    if key in ("this fiscal year", "this calendar year"):
-        return year_start, date(today.year, 12, 31)
-    if key in ("this fiscal year-to-date", "this calendar year-to-date"):
-        return year_start, today
-    if key in ("last fiscal year", "last calendar year"):
-        return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
+    if key == "next 4 weeks":
+        return today, today + timedelta(days=27)
     if key == "all":
         return first_day or date(1900, 1, 1), today
+    spans: dict[str, tuple[date, date, date]] = {
+        # base: (start, end, the day in it that corresponds to today)
+        "this week": (week_start, week_start + timedelta(days=6), today),
+        "last week": (
+            week_start - timedelta(days=7),
+            week_start - timedelta(days=1),
+            today - timedelta(days=7),
+        ),
+        "next week": (week_start + timedelta(days=7), week_start + timedelta(days=13), today),
+        "this month": (month_start, _month_end(today), today),
+        "last month": (
+            _add_months(today, -1),
+            month_start - timedelta(days=1),
+            _same_day_in(_add_months(today, -1), today.day),
+        ),
+        "next month": (_add_months(today, 1), _month_end(_add_months(today, 1)), today),
+        "this fiscal quarter": (
+            quarter_start,
+            _month_end(_add_months(quarter_start, 2)),
+            today,
+        ),
+        "last fiscal quarter": (
+            _add_months(quarter_start, -3),
+            quarter_start - timedelta(days=1),
+            _same_day_in(_add_months(today, -3), today.day),
+        ),
+        "next fiscal quarter": (
+            _add_months(quarter_start, 3),
+            _month_end(_add_months(quarter_start, 5)),
+            today,
+        ),
+        "this fiscal year": (date(today.year, 1, 1), date(today.year, 12, 31), today),
+        "last fiscal year": (
+            date(today.year - 1, 1, 1),
+            date(today.year - 1, 12, 31),
+            _same_day_in(date(today.year - 1, today.month, 1), today.day),
+        ),
+        "next fiscal year": (date(today.year + 1, 1, 1), date(today.year + 1, 12, 31), today),
+    }
+    for alias in ("this", "last"):
+        spans[f"{alias} calendar year"] = spans[f"{alias} fiscal year"]
+        spans[f"{alias} year"] = spans[f"{alias} fiscal year"]
+    if base in spans and (not to_date or not base.startswith("next")):
+        start, end, same_day = spans[base]
+        return start, same_day if to_date else end
     raise _bad_param(
         f"date_macro {macro!r} is not supported; use one of: {', '.join(_MACROS)}.", "date_macro"
     )
@@ -581,6 +633,86 @@ def report_period(params: Mapping[str, str], today: date) -> tuple[date, date, s
     return start, end, macro
 
 
+# --- report parameters ----------------------------------------------------------------------
+
+PERIOD_COLUMNS = ("Days", "Week", "Month", "Quarter", "Year")
+"""``summarize_column_by`` values that split the period into columns."""
+
+PARTY_COLUMNS = {
+    "Customers": "Customer",
+    "Vendors": "Vendor",
+    "Classes": "Class",
+    "Departments": "Department",
+}
+"""``summarize_column_by`` values that give one column per customer, vendor, class or department."""
+
+_QBO_ONLY_COLUMNS = ("Employees", "ProductsAndServices")
+"""Valid in QBO, not computed by the sandbox (a transaction's postings are not split by line)."""
+
+FILTERS = {"customer": "Customer", "vendor": "Vendor", "class": "Class", "department": "Department"}
+"""Report filters (comma-separated ids) and the entity they name; the header echoes them."""
+
+MAX_COLUMNS = 400
+"""The most columns a report may have (Days over years would be unreadable anyway)."""
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The parameters of one report request, validated."""
+
+    start: date
+    end: date
+    macro: str | None
+    method: str = "Accrual"
+    summarize: str = "Total"
+    filters: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+def _choice(params: Mapping[str, str], name: str, allowed: Iterable[str], default: str) -> str:
+    given = params.get(name)
+    if given is None or not given.strip():
+        return default
+    for value in allowed:
+        if value.casefold() == given.strip().casefold():
+            return value
+    raise _bad_param(f"{name} {given!r} is not valid; use one of: {', '.join(allowed)}.", name)
+
+
+def report_options(name: str, params: Mapping[str, str], today: date) -> ReportOptions:
+    """Validate a report's query parameters.
+
+    Raises:
+        SandboxFault: 2010 naming the parameter for a value QBO would refuse, or one the
+            sandbox does not compute.
+    """
+    start, end, macro = report_period(params, today)
+    method = _choice(params, "accounting_method", ("Accrual", "Cash"), "Accrual")
+    kinds = ("Total",) if name == "TrialBalance" else ("Total", *PERIOD_COLUMNS, *PARTY_COLUMNS)
+    valid = ("Total", *PERIOD_COLUMNS, *PARTY_COLUMNS, *_QBO_ONLY_COLUMNS)
+    summarize = _choice(params, "summarize_column_by", valid, "Total")
+    if summarize not in kinds:
+        raise _bad_param(
+            f"summarize_column_by {summarize!r} is not computed by the sandbox for {name}; "
+            f"use one of: {', '.join(kinds)}.",
+            "summarize_column_by",
+        )
+    filters: dict[str, frozenset[str]] = {}
+    if name != "TrialBalance":
+        for param in FILTERS:
+            text = params.get(param)
+            if text is None:
+                continue
+            ids = [part.strip() for part in text.split(",")]
+            if not ids or not all(part.isascii() and part.isdigit() for part in ids):
+                raise _bad_param(
+                    f"{param} {text!r} is not valid; give {FILTERS[param]} ids separated by "
+                    "commas, such as 1,2.",
+                    param,
+                )
+            filters[param] = frozenset(ids)
+    return ReportOptions(start, end, macro, method, summarize, filters)
+
+
 # --- the ledger -----------------------------------------------------------------------------
 
 
@@ -596,11 +728,14 @@ class Ledger:
 
     def add(self, entity: str, txn: Mapping[str, Any]) -> None:
         """Post one transaction into the sums (ignored when it falls after the period)."""
-        when = posting_date(txn)
+        self.add_postings(posting_date(txn), postings(entity, txn, self.chart))
+
+    def add_postings(self, when: str, rows: Iterable[Posting]) -> None:
+        """Post ``rows`` dated ``when`` (ISO) into the sums (ignored after the period)."""
         if not when or when > self.end.isoformat():
             return
         bucket = self.before if when < self.start.isoformat() else self.within
-        for account, amount in postings(entity, txn, self.chart):
+        for account, amount in rows:
             bucket[account] += amount
 
     def classification(self, account: str) -> str:
@@ -647,7 +782,185 @@ def compute_ledger(store: SandboxStore, realm_id: str, start: date, end: date) -
     return ledger
 
 
+_CASH_DEFERRED = {"Invoice": ("Payment", "receivable"), "Bill": ("BillPayment", "payable")}
+"""Cash basis: these count when, and as far as, the payment entity pays them."""
+
+
+def party_of(kind: str, txn: Mapping[str, Any]) -> str:
+    """The id of the transaction's customer, vendor, class or department ("" if none).
+
+    Customers and vendors come from ``CustomerRef``/``VendorRef`` or a typed ``EntityRef``;
+    classes from ``ClassRef`` on the transaction, else on its first line that has one;
+    departments from ``DepartmentRef``.
+    """
+    if kind in ("Customer", "Vendor"):
+        found = _ref(txn, f"{kind}Ref")
+        if found:
+            return found
+        entity = txn.get("EntityRef")
+        if isinstance(entity, Mapping) and str(entity.get("type", "")) == kind:
+            return str(entity.get("value") or "")
+        return ""
+    if kind == "Class":
+        found = _ref(txn, "ClassRef")
+        if found:
+            return found
+        for line in _lines(txn):
+            for detail in line.values():
+                if isinstance(detail, Mapping) and _ref(detail, "ClassRef"):
+                    return str(_ref(detail, "ClassRef"))
+        return ""
+    return _ref(txn, "DepartmentRef") or ""
+
+
+def _cash_applications(
+    store: SandboxStore, realm_id: str
+) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """``(document entity, id) -> [(payment date, cents applied)]`` from payments' lines."""
+    applied: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for document, (payer, _) in _CASH_DEFERRED.items():
+        for payment in store.iter_records(realm_id, payer):
+            when = posting_date(payment)
+            for line in _lines(payment):
+                for link in line.get("LinkedTxn") or ():
+                    if isinstance(link, Mapping) and link.get("TxnType") == document:
+                        applied[(document, str(link.get("TxnId")))].append(
+                            (when, cents(line.get("Amount")))
+                        )
+    return applied
+
+
+def _cash_postings(rows: list[Posting], control: str, total: int, paid: int) -> list[Posting]:
+    """A document's postings scaled to the share ``paid`` of ``total``, balanced on ``control``."""
+    if not total:
+        return []
+    scaled = [(a, round(v * paid / total)) for a, v in rows if a != control]
+    return [*scaled, (control, -sum(v for _, v in scaled))]
+
+
+@dataclass
+class _Grouped:
+    """Ledgers of one report: fixed columns, plus one per party when grouping by party."""
+
+    fixed: list[Ledger]
+    parties: dict[str, Ledger] = field(default_factory=dict)
+
+
+def compute_ledgers(
+    store: SandboxStore,
+    realm_id: str,
+    spans: list[tuple[date, date]],
+    options: ReportOptions,
+) -> _Grouped:
+    """Stream the realm's postings once into one ledger per span (and per party).
+
+    Transactions outside the filters are left out. On the cash basis an invoice or bill posts
+    only the share its payments paid, on the payments' dates; other transactions post as on
+    the accrual basis.
+    """
+    chart = Chart.from_store(store, realm_id)
+    grouped = _Grouped([Ledger(chart, start, end) for start, end in spans])
+    party_kind = PARTY_COLUMNS.get(options.summarize)
+    start, end = spans[-1]
+    cash = options.method == "Cash"
+    applications = _cash_applications(store, realm_id) if cash else {}
+
+    def post(txn: Mapping[str, Any], when: str, rows: list[Posting]) -> None:
+        for ledger in grouped.fixed:
+            ledger.add_postings(when, rows)
+        if party_kind is not None:
+            key = party_of(party_kind, txn)
+            ledger = grouped.parties.get(key)
+            if ledger is None:
+                ledger = grouped.parties[key] = Ledger(chart, start, end)
+            ledger.add_postings(when, rows)
+
+    for entity in posting_entities():
+        for txn in store.iter_records(realm_id, entity):
+            if any(
+                party_of(FILTERS[param], txn) not in ids for param, ids in options.filters.items()
+            ):
+                continue
+            rows = postings(entity, txn, chart)
+            if cash and entity in _CASH_DEFERRED:
+                control = getattr(chart, _CASH_DEFERRED[entity][1])
+                total = sum(v for a, v in rows if a == control)
+                for when, paid in applications.get((entity, str(txn.get("Id"))), ()):
+                    post(txn, when, _cash_postings(rows, control, total, paid))
+                continue
+            post(txn, posting_date(txn), rows)
+    return grouped
+
+
+# --- columns --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One money column: its title, ColKey and extra MetaData."""
+
+    title: str
+    key: str
+    meta: tuple[tuple[str, str], ...] = ()
+
+
+def _period_title(kind: str, start: date, end: date) -> str:
+    if kind == "Days":
+        return f"{start:%b} {start.day}, {start.year}"
+    if kind == "Week":
+        return f"{start:%b} {start.day} - {end:%b} {end.day}, {end.year}"
+    if kind == "Month":
+        return f"{start:%b} {start.year}"
+    if kind == "Quarter":
+        return f"Q{(start.month - 1) // 3 + 1} {start.year}"
+    return str(start.year)
+
+
+def period_spans(kind: str, start: date, end: date) -> list[tuple[date, date]]:
+    """The period ``[start, end]`` cut into days, weeks, months, quarters or years.
+
+    Weeks start on Monday; the first and last span are clipped to the period.
+
+    Raises:
+        SandboxFault: If that makes more than :data:`MAX_COLUMNS` columns.
+    """
+    spans: list[tuple[date, date]] = []
+    cursor = start
+    while cursor <= end:
+        if kind == "Days":
+            stop = cursor
+        elif kind == "Week":
+            stop = cursor + timedelta(days=6 - cursor.weekday())
+        elif kind == "Month":
+            stop = _month_end(cursor)
+        elif kind == "Quarter":
+            stop = _month_end(_add_months(_quarter_start(cursor), 2))
+        else:
+            stop = date(cursor.year, 12, 31)
+        spans.append((cursor, min(stop, end)))
+        if len(spans) > MAX_COLUMNS:
+            raise _bad_param(
+                f"summarize_column_by {kind} gives more than {MAX_COLUMNS} columns for "
+                f"{start.isoformat()} to {end.isoformat()}; choose a shorter period.",
+                "summarize_column_by",
+            )
+        cursor = min(stop, end) + timedelta(days=1)
+    return spans
+
+
+def _party_name(store: SandboxStore, realm_id: str, kind: str, party: str) -> str:
+    record = store.get(realm_id, kind, party) if party else None
+    if not record:
+        return "Not Specified" if not party else party
+    return str(
+        record.get("FullyQualifiedName") or record.get("DisplayName") or record.get("Name") or party
+    )
+
+
 # --- report shapes --------------------------------------------------------------------------
+
+Amounts = tuple[int, ...]
+"""One amount per money column."""
 
 
 def money(amount: int) -> str:
@@ -661,22 +974,36 @@ def _col(value: str, account: str | None = None) -> dict[str, str]:
     return {"value": value, "id": account} if account else {"value": value}
 
 
+def _sum(vectors: Iterable[Amounts], width: int) -> Amounts:
+    out = [0] * width
+    for vector in vectors:
+        for i, value in enumerate(vector):
+            out[i] += value
+    return tuple(out)
+
+
+def _minus(a: Amounts, b: Amounts) -> Amounts:
+    return tuple(x - y for x, y in zip(a, b, strict=True))
+
+
 def _header(
-    store: SandboxStore, realm_id: str, name: str, start: date, end: date, macro: str | None
+    store: SandboxStore, realm_id: str, name: str, options: ReportOptions
 ) -> dict[str, Any]:
     header: dict[str, Any] = {"Time": qbo_time(store.now(realm_id)), "ReportName": name}
-    if macro:
-        header["DateMacro"] = macro.strip().lower()
+    if options.macro:
+        header["DateMacro"] = options.macro.strip().lower()
     header.update(
         {
-            "ReportBasis": "Accrual",
-            "StartPeriod": start.isoformat(),
-            "EndPeriod": end.isoformat(),
+            "ReportBasis": options.method,
+            "StartPeriod": options.start.isoformat(),
+            "EndPeriod": options.end.isoformat(),
         }
     )
     if name != "TrialBalance":
-        header["SummarizeColumnsBy"] = "Total"
+        header["SummarizeColumnsBy"] = options.summarize
     header["Currency"] = "USD"
+    for param, ids in options.filters.items():
+        header[FILTERS[param]] = ",".join(sorted(ids, key=_id_order))
     return header
 
 
@@ -687,13 +1014,12 @@ def _options(header: dict[str, Any], has_data: bool) -> None:
     ]
 
 
-def _money_columns(*titles: str) -> dict[str, Any]:
-    columns = [{"ColTitle": "", "ColType": "Account", "MetaData": [_key("account")]}]
-    columns += [
-        {"ColTitle": title, "ColType": "Money", "MetaData": [_key(title or "total")]}
-        for title in titles
-    ]
-    return {"Column": columns}
+def _money_columns(columns: list[Column]) -> dict[str, Any]:
+    out = [{"ColTitle": "", "ColType": "Account", "MetaData": [_key("account")]}]
+    for column in columns:
+        meta = [{"Name": n, "Value": v} for n, v in column.meta] + [_key(column.key)]
+        out.append({"ColTitle": column.title, "ColType": "Money", "MetaData": meta})
+    return {"Column": out}
 
 
 def _key(value: str) -> dict[str, str]:
@@ -735,7 +1061,8 @@ def trial_balance(ledger: Ledger, header: dict[str, Any]) -> dict[str, Any]:
         }
     )
     _options(header, bool(balances))
-    return {"Header": header, "Columns": _money_columns("Debit", "Credit"), "Rows": {"Row": rows}}
+    columns = [Column("Debit", "Debit"), Column("Credit", "Credit")]
+    return {"Header": header, "Columns": _money_columns(columns), "Rows": {"Row": rows}}
 
 
 _TYPE_ORDER = (
@@ -768,9 +1095,12 @@ def _account_sort(chart: Chart, account: str) -> tuple[int, str, str]:
 class _Tree:
     """Accounts of one report section nested under their parents, as QBO shows sub-accounts."""
 
-    def __init__(self, chart: Chart, amounts: Mapping[str, int], members: list[str]) -> None:
+    def __init__(
+        self, chart: Chart, amounts: Mapping[str, Amounts], members: list[str], width: int
+    ) -> None:
         self.chart = chart
         self.amounts = amounts
+        self.width = width
         member_set = set(members)
         self.kids: dict[str | None, list[str]] = defaultdict(list)
         for account in members:
@@ -780,9 +1110,13 @@ class _Tree:
         for siblings in self.kids.values():
             siblings.sort(key=lambda a: _account_sort(chart, a))
 
-    def total(self, account: str) -> int:
-        """The account's amount with its sub-accounts'."""
-        return self.amounts.get(account, 0) + sum(self.total(k) for k in self.kids[account])
+    def own(self, account: str) -> Amounts:
+        """The account's own amounts (zeros when it has none)."""
+        return self.amounts.get(account) or (0,) * self.width
+
+    def total(self, account: str) -> Amounts:
+        """The account's amounts with its sub-accounts'."""
+        return _sum([self.own(account), *(self.total(k) for k in self.kids[account])], self.width)
 
     def rows(self, parent: str | None) -> list[dict[str, Any]]:
         """The rows of the accounts under ``parent`` (None: the top level)."""
@@ -791,19 +1125,22 @@ class _Tree:
             facts = self.chart.accounts.get(account)
             label = facts.name if facts else account
             inner = self.rows(account)
-            own = self.amounts.get(account, 0)
+            own = self.own(account)
             if not inner:
-                if own:
+                if any(own):
                     out.append(_data_row(label, account, own))
                 continue
-            if own:
+            if any(own):
                 inner = [_data_row(label, account, own), *inner]
             out.append(
                 {
-                    "Header": {"ColData": [_col(label, account), _col("")]},
+                    "Header": {"ColData": [_col(label, account), *(_col("") for _ in own)]},
                     "Rows": {"Row": inner},
                     "Summary": {
-                        "ColData": [_col(f"Total {label}"), _col(money(self.total(account)))]
+                        "ColData": [
+                            _col(f"Total {label}"),
+                            *(_col(money(v)) for v in self.total(account)),
+                        ]
                     },
                     "type": "Section",
                 }
@@ -811,31 +1148,33 @@ class _Tree:
         return out
 
 
-def _data_row(label: str, account: str, amount: int) -> dict[str, Any]:
-    return {"ColData": [_col(label, account), _col(money(amount))], "type": "Data"}
+def _data_row(label: str, account: str, amounts: Amounts) -> dict[str, Any]:
+    return {
+        "ColData": [_col(label, account), *(_col(money(v)) for v in amounts)],
+        "type": "Data",
+    }
 
 
 def _section(
     group: str,
     title: str | None,
     summary_title: str,
-    total: int,
+    total: Amounts,
     rows: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     section: dict[str, Any] = {}
     if title is not None:
-        section["Header"] = {"ColData": [_col(title), _col("")]}
+        section["Header"] = {"ColData": [_col(title), *(_col("") for _ in total)]}
     if rows is not None:
         section["Rows"] = {"Row": rows}
-    section["Summary"] = {"ColData": [_col(summary_title), _col(money(total))]}
+    section["Summary"] = {"ColData": [_col(summary_title), *(_col(money(v)) for v in total)]}
     section["type"] = "Section"
     section["group"] = group
     return section
 
 
-def _accounts_of(ledger: Ledger, types: tuple[str, ...], amounts: dict[str, int]) -> list[str]:
+def _accounts_of(chart: Chart, types: tuple[str, ...], amounts: Mapping[str, Amounts]) -> list[str]:
     """Accounts of the given types that have an amount, with their ancestors of those types."""
-    chart = ledger.chart
     chosen: dict[str, None] = {}
     for account in amounts:
         facts = chart.accounts.get(account)
@@ -851,32 +1190,54 @@ def _accounts_of(ledger: Ledger, types: tuple[str, ...], amounts: dict[str, int]
 
 
 def _block(
-    ledger: Ledger, group: str, title: str, types: tuple[str, ...], amounts: dict[str, int]
-) -> tuple[dict[str, Any], int]:
-    members = _accounts_of(ledger, types, amounts)
-    total = sum(amounts.get(a, 0) for a in members)
-    tree = _Tree(ledger.chart, amounts, members)
+    chart: Chart,
+    group: str,
+    title: str,
+    types: tuple[str, ...],
+    amounts: Mapping[str, Amounts],
+    width: int,
+) -> tuple[dict[str, Any], Amounts]:
+    members = _accounts_of(chart, types, amounts)
+    total = _sum((amounts[a] for a in members if a in amounts), width)
+    tree = _Tree(chart, amounts, members, width)
     return _section(group, title, f"Total {title}", total, tree.rows(None)), total
 
 
-def profit_and_loss(ledger: Ledger, header: dict[str, Any]) -> dict[str, Any]:
-    """The ProfitAndLoss report: income, cost of goods sold, expenses and net income."""
-    credit_normal = {a: -v for a, v in ledger.within.items() if v}
-    debit_normal = {a: v for a, v in ledger.within.items() if v}
-    income, income_total = _block(ledger, "Income", "Income", ("Income",), credit_normal)
+def _vectors(ledgers: list[Ledger], value: Callable[[Ledger, str], int]) -> dict[str, Amounts]:
+    """Per account, one amount per ledger (accounts whose amounts are all zero left out)."""
+    accounts: set[str] = set()
+    for ledger in ledgers:
+        accounts |= set(ledger.before) | set(ledger.within)
+    out = {a: tuple(value(ledger, a) for ledger in ledgers) for a in accounts}
+    return {a: v for a, v in out.items() if any(v)}
+
+
+def profit_and_loss(
+    ledgers: list[Ledger], header: dict[str, Any], columns: list[Column]
+) -> dict[str, Any]:
+    """The ProfitAndLoss report: income, cost of goods sold, expenses and net income.
+
+    ``ledgers`` holds one ledger per money column, in column order.
+    """
+    chart, width = ledgers[0].chart, len(ledgers)
+    debit_normal = _vectors(ledgers, lambda ledger, a: ledger.within.get(a, 0))
+    credit_normal = {a: tuple(-x for x in v) for a, v in debit_normal.items()}
+    income, income_total = _block(chart, "Income", "Income", ("Income",), credit_normal, width)
     cogs, cogs_total = _block(
-        ledger, "COGS", "Cost of Goods Sold", ("Cost of Goods Sold",), debit_normal
+        chart, "COGS", "Cost of Goods Sold", ("Cost of Goods Sold",), debit_normal, width
     )
-    expenses, expense_total = _block(ledger, "Expenses", "Expenses", ("Expense",), debit_normal)
+    expenses, expense_total = _block(
+        chart, "Expenses", "Expenses", ("Expense",), debit_normal, width
+    )
     other_income, other_income_total = _block(
-        ledger, "OtherIncome", "Other Income", ("Other Income",), credit_normal
+        chart, "OtherIncome", "Other Income", ("Other Income",), credit_normal, width
     )
     other_expenses, other_expense_total = _block(
-        ledger, "OtherExpenses", "Other Expenses", ("Other Expense",), debit_normal
+        chart, "OtherExpenses", "Other Expenses", ("Other Expense",), debit_normal, width
     )
-    gross = income_total - cogs_total
-    operating = gross - expense_total
-    other = other_income_total - other_expense_total
+    gross = _minus(income_total, cogs_total)
+    operating = _minus(gross, expense_total)
+    other = _minus(other_income_total, other_expense_total)
     rows = [
         income,
         cogs,
@@ -886,53 +1247,69 @@ def profit_and_loss(ledger: Ledger, header: dict[str, Any]) -> dict[str, Any]:
         other_income,
         other_expenses,
         _section("NetOtherIncome", None, "Net Other Income", other),
-        _section("NetIncome", None, "Net Income", operating + other),
+        _section("NetIncome", None, "Net Income", _sum([operating, other], width)),
     ]
     _options(header, bool(debit_normal))
-    return {"Header": header, "Columns": _money_columns(""), "Rows": {"Row": rows}}
+    return {"Header": header, "Columns": _money_columns(columns), "Rows": {"Row": rows}}
 
 
-def balance_sheet(ledger: Ledger, header: dict[str, Any]) -> dict[str, Any]:
-    """The BalanceSheet report as of the period's end; net income is the period's."""
+def _sheet_balances(ledger: Ledger) -> dict[str, int]:
     balances = {a: ledger.balance(a) for a in set(ledger.before) | set(ledger.within)}
     re_account = ledger.chart.retained_earnings
     balances[re_account] = balances.get(re_account, 0) + ledger.earlier_income()
-    assets = {a: v for a, v in balances.items() if v}
-    claims = {a: -v for a, v in balances.items() if v}
-    bank, bank_total = _block(ledger, "BankAccounts", "Bank Accounts", ("Bank",), assets)
-    ar, ar_total = _block(ledger, "AR", "Accounts Receivable", ("Accounts Receivable",), assets)
-    oca, oca_total = _block(
-        ledger, "OtherCurrentAssets", "Other Current Assets", ("Other Current Asset",), assets
+    return balances
+
+
+def balance_sheet(
+    ledgers: list[Ledger], header: dict[str, Any], columns: list[Column]
+) -> dict[str, Any]:
+    """The BalanceSheet report as of each column's end; net income is the year's to then.
+
+    ``ledgers`` holds one ledger per money column, in column order.
+    """
+    chart, width = ledgers[0].chart, len(ledgers)
+    sheets = [_sheet_balances(ledger) for ledger in ledgers]
+    accounts = set().union(*sheets)
+    assets = {a: tuple(s.get(a, 0) for s in sheets) for a in accounts}
+    assets = {a: v for a, v in assets.items() if any(v)}
+    claims = {a: tuple(-x for x in v) for a, v in assets.items()}
+
+    def block(group: str, title: str, kind: str, amounts: dict[str, Amounts]) -> Any:
+        return _block(chart, group, title, (kind,), amounts, width)
+
+    bank, bank_total = block("BankAccounts", "Bank Accounts", "Bank", assets)
+    ar, ar_total = block("AR", "Accounts Receivable", "Accounts Receivable", assets)
+    oca, oca_total = block(
+        "OtherCurrentAssets", "Other Current Assets", "Other Current Asset", assets
     )
-    current = bank_total + ar_total + oca_total
-    fixed, fixed_total = _block(ledger, "FixedAssets", "Fixed Assets", ("Fixed Asset",), assets)
-    other_assets, other_total = _block(
-        ledger, "OtherAssets", "Other Assets", ("Other Asset",), assets
+    current = _sum([bank_total, ar_total, oca_total], width)
+    fixed, fixed_total = block("FixedAssets", "Fixed Assets", "Fixed Asset", assets)
+    other_assets, other_total = block("OtherAssets", "Other Assets", "Other Asset", assets)
+    total_assets = _sum([current, fixed_total, other_total], width)
+    ap, ap_total = block("AP", "Accounts Payable", "Accounts Payable", claims)
+    cards, cards_total = block("CreditCards", "Credit Cards", "Credit Card", claims)
+    ocl, ocl_total = block(
+        "OtherCurrentLiabilities", "Other Current Liabilities", "Other Current Liability", claims
     )
-    total_assets = current + fixed_total + other_total
-    ap, ap_total = _block(ledger, "AP", "Accounts Payable", ("Accounts Payable",), claims)
-    cards, cards_total = _block(ledger, "CreditCards", "Credit Cards", ("Credit Card",), claims)
-    ocl, ocl_total = _block(
-        ledger,
-        "OtherCurrentLiabilities",
-        "Other Current Liabilities",
-        ("Other Current Liability",),
-        claims,
+    current_liab = _sum([ap_total, cards_total, ocl_total], width)
+    long_term, long_total = block(
+        "LongTermLiabilities", "Long-Term Liabilities", "Long Term Liability", claims
     )
-    current_liab = ap_total + cards_total + ocl_total
-    long_term, long_total = _block(
-        ledger, "LongTermLiabilities", "Long-Term Liabilities", ("Long Term Liability",), claims
-    )
-    liabilities = current_liab + long_total
-    equity_members = _accounts_of(ledger, ("Equity",), claims)
-    equity_rows = _Tree(ledger.chart, claims, equity_members).rows(None)
-    net_income = -sum(
-        v for a, v in ledger.within.items() if ledger.classification(a) not in BALANCE_SHEET_CLASSES
+    liabilities = _sum([current_liab, long_total], width)
+    equity_members = _accounts_of(chart, ("Equity",), claims)
+    equity_rows = _Tree(chart, claims, equity_members, width).rows(None)
+    net_income = tuple(
+        -sum(
+            v
+            for a, v in ledger.within.items()
+            if ledger.classification(a) not in BALANCE_SHEET_CLASSES
+        )
+        for ledger in ledgers
     )
     equity_rows.append(
-        {"ColData": [_col("Net Income"), _col(money(net_income) if net_income else "")]}
+        {"ColData": [_col("Net Income"), *(_col(money(v) if v else "") for v in net_income)]}
     )
-    equity_total = sum(claims.get(a, 0) for a in equity_members) + net_income
+    equity_total = _sum([*(claims[a] for a in equity_members if a in claims), net_income], width)
     rows = [
         _section(
             "TotalAssets",
@@ -955,7 +1332,7 @@ def balance_sheet(ledger: Ledger, header: dict[str, Any]) -> dict[str, Any]:
             "TotalLiabilitiesAndEquity",
             "LIABILITIES AND EQUITY",
             "TOTAL LIABILITIES AND EQUITY",
-            liabilities + equity_total,
+            _sum([liabilities, equity_total], width),
             [
                 _section(
                     "Liabilities",
@@ -978,7 +1355,65 @@ def balance_sheet(ledger: Ledger, header: dict[str, Any]) -> dict[str, Any]:
         ),
     ]
     _options(header, bool(assets))
-    return {"Header": header, "Columns": _money_columns("Total"), "Rows": {"Row": rows}}
+    return {"Header": header, "Columns": _money_columns(columns), "Rows": {"Row": rows}}
+
+
+def _columns_and_ledgers(
+    store: SandboxStore, realm_id: str, name: str, options: ReportOptions
+) -> tuple[list[Column], list[Ledger]]:
+    """The money columns of a ProfitAndLoss or BalanceSheet and one ledger per column."""
+    sheet = name == "BalanceSheet"
+    start, end = options.start, options.end
+
+    def span(first: date, last: date) -> tuple[date, date]:
+        # A balance sheet's column is its balances as of the column's last day, with the
+        # year's income to then (earlier years' in Retained Earnings).
+        return (date(last.year, 1, 1), last) if sheet else (first, last)
+
+    total_title = "Total"
+    if options.summarize in PERIOD_COLUMNS:
+        periods = period_spans(options.summarize, start, end)
+        columns = [
+            Column(
+                _period_title(options.summarize, first, last),
+                _period_title(options.summarize, first, last),
+                (("StartDate", first.isoformat()), ("EndDate", last.isoformat())),
+            )
+            for first, last in periods
+        ]
+        spans = [span(first, last) for first, last in periods]
+        if sheet:  # a balance sheet's last column already is its total
+            grouped = compute_ledgers(store, realm_id, spans, options)
+            return columns, grouped.fixed
+        columns.append(Column(total_title, "total"))
+        grouped = compute_ledgers(store, realm_id, [*spans, span(start, end)], options)
+        return columns, grouped.fixed
+    grouped = compute_ledgers(store, realm_id, [span(start, end)], options)
+    kind = PARTY_COLUMNS.get(options.summarize)
+    if kind is None:
+        return [Column(total_title if sheet else "", "total")], grouped.fixed
+    ledgers = grouped.parties
+
+    def shows(ledger: Ledger) -> bool:
+        if sheet:
+            return any(_sheet_balances(ledger).values())
+        return any(
+            v and ledger.classification(a) not in BALANCE_SHEET_CLASSES
+            for a, v in ledger.within.items()
+        )
+
+    has_amounts = {key: ledger for key, ledger in ledgers.items() if shows(ledger)}
+    named = sorted(
+        ((_party_name(store, realm_id, kind, key), key) for key in has_amounts if key),
+        key=lambda pair: (pair[0].casefold(), _id_order(pair[1])),
+    )
+    columns = [Column(label, key) for label, key in named]
+    chosen = [has_amounts[key] for _, key in named]
+    if "" in has_amounts:
+        columns.append(Column("Not Specified", "Not Specified"))
+        chosen.append(has_amounts[""])
+    columns.append(Column("TOTAL", "total"))
+    return columns, [*chosen, *grouped.fixed]
 
 
 def build_report(
@@ -990,8 +1425,13 @@ def build_report(
         store: The sandbox store.
         realm_id: The company.
         name: ``TrialBalance``, ``ProfitAndLoss`` or ``BalanceSheet`` (case-insensitive).
-        params: Query parameters: ``start_date``, ``end_date`` (yyyy-MM-dd), ``date_macro``,
-            ``accounting_method`` (only ``Accrual``); others are ignored as QBO ignores them.
+        params: Query parameters: ``start_date``, ``end_date`` (yyyy-MM-dd), ``date_macro``
+            (relative to the realm's clock), ``accounting_method`` (``Accrual`` or ``Cash``);
+            for ProfitAndLoss and BalanceSheet also ``summarize_column_by`` (``Total``,
+            ``Days``, ``Week``, ``Month``, ``Quarter``, ``Year``, ``Customers``, ``Vendors``,
+            ``Classes``, ``Departments``) and the ``customer``, ``vendor``, ``class`` and
+            ``department`` filters (comma-separated ids). Others are ignored, as QBO ignores
+            them (the sandbox has no list or detail reports, so no ``columns``).
 
     Raises:
         SandboxFault: 400 for a report the sandbox does not compute or a bad parameter.
@@ -1006,21 +1446,13 @@ def build_report(
             f"{', '.join(REPORT_NAMES)}.",
             "ReportName",
         )
-    method = params.get("accounting_method", "Accrual").strip()
-    if method.casefold() != "accrual":
-        raise _bad_param(
-            f"accounting_method {method!r} is not supported by the sandbox; use Accrual.",
-            "accounting_method",
-        )
     today = store.now(realm_id).astimezone(COMPANY_TZ).date()
-    start, end, macro = report_period(params, today)
-    if canonical == "BalanceSheet":
-        ledger = compute_ledger(store, realm_id, date(end.year, 1, 1), end)
-    else:
-        ledger = compute_ledger(store, realm_id, start, end)
-    header = _header(store, realm_id, canonical, start, end, macro)
+    options = report_options(canonical, params, today)
+    header = _header(store, realm_id, canonical, options)
     if canonical == "TrialBalance":
-        return trial_balance(ledger, header)
+        grouped = compute_ledgers(store, realm_id, [(options.start, options.end)], options)
+        return trial_balance(grouped.fixed[0], header)
+    columns, ledgers = _columns_and_ledgers(store, realm_id, canonical, options)
     if canonical == "ProfitAndLoss":
-        return profit_and_loss(ledger, header)
-    return balance_sheet(ledger, header)
+        return profit_and_loss(ledgers, header, columns)
+    return balance_sheet(ledgers, header, columns)
