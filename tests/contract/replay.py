@@ -175,6 +175,12 @@ def _json_reply(doc: Any) -> Reply:
     return Reply(200, JSON, json.dumps(doc).encode())
 
 
+def record_reply(key: str, record: Mapping[str, Any], time: str) -> Reply:
+    """A captured record in the envelope of QBO's read and write answers (``{key: record,
+    "time": ...}``), for writes of entities with no captured write answer."""
+    return _json_reply({key: dict(record), "time": time})
+
+
 class ReplayServer:
     """The replay server; use as a context manager (started on enter, stopped on exit)."""
 
@@ -218,18 +224,19 @@ class ReplayServer:
         self,
         method: str,
         path: str,
-        capture: str,
+        capture: str | Reply,
         *,
         params: Mapping[str, str] | None = None,
         status: int | None = None,
         check: Check | None = None,
     ) -> None:
-        """Answer ``method path?params`` with a capture.
+        """Answer ``method path?params`` with a capture (or a :func:`record_reply`).
 
         ``path`` is relative to the company (``invoice/130``) unless it starts with ``/``.
         """
         full = path if path.startswith("/") else f"{self.company_path}/{path}"
-        self._routes[_key(method, full, params or {})] = (reply_for(capture, status), check)
+        reply = capture if isinstance(capture, Reply) else reply_for(capture, status)
+        self._routes[_key(method, full, params or {})] = (reply, check)
 
     def route_query(self, statement: str, capture: str, *, status: int | None = None) -> None:
         """Answer a query statement (sent by GET or POST) with a capture."""
@@ -265,6 +272,7 @@ class ReplayServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave at once, as QBO's do
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the tests assert on :attr:`ReplayServer.received` instead."""
@@ -353,7 +361,7 @@ def write_check(*, live: Mapping[str, str] | None = None) -> Check:
             return reply_for("extra/error_unsupported_property_2010.json")
         record_id = body.get("Id")
         if record_id is None:
-            if "SyncToken" in body or body.get("sparse"):
+            if "SyncToken" in body or body.get("sparse") or _assigned_ids(body):
                 return reply_for("extra/error_unsupported_property_2010.json")
             return None
         if not isinstance(body.get("SyncToken"), str) or not body["SyncToken"]:
@@ -363,3 +371,16 @@ def write_check(*, live: Mapping[str, str] | None = None) -> Check:
         return None
 
     return check
+
+
+def _assigned_ids(body: Mapping[str, Any]) -> list[str]:
+    """The ids QBO assigns to a new record's parts that a create carries: line ids and the
+    ids of its addresses (``BillAddr``, ``ShipFromAddr``...; an address id names an address
+    of another record)."""
+    found = [f"Line[{i}].Id" for i, line in enumerate(body.get("Line") or []) if "Id" in line]
+    found += [
+        f"{key}.Id"
+        for key, value in body.items()
+        if key.endswith("Addr") and isinstance(value, dict) and "Id" in value
+    ]
+    return found
