@@ -14,7 +14,7 @@ import requests
 
 from qbo_pipeline.sandbox.clock import COMPANY_TZ
 from qbo_pipeline.sandbox.generator import GenerationSummary, generate_company
-from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies
+from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies, realm_id_for
 from qbo_pipeline.sandbox.store import SandboxStore
 
 REDIRECT_URI = "http://127.0.0.1:1/callback"
@@ -36,6 +36,17 @@ def pinned_company(store: SandboxStore, realm_id: str, **kwargs: Any) -> Generat
     summary = generate_company(store, realm_id, anchor=PINNED_NOW, **kwargs)
     store.fix_clock(realm_id, PINNED_NOW)
     return summary
+
+
+def build_pinned_state(path: Path) -> Path:
+    """A state file with the default company as it was before clocks followed the host: books
+    ending at :data:`PINNED_NOW`, a clock that flows on from there (not fixed)."""
+    store = SandboxStore(path)
+    try:
+        generate_company(store, realm_id_for(0), seed=42, anchor=PINNED_NOW)
+    finally:
+        store.close()
+    return path
 
 
 def build_state(path: Path, realms: int = 1) -> Path:
