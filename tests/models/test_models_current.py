@@ -135,3 +135,10 @@ def test_models_current_views_hold_the_latest_snapshot(tmp_path: Path) -> None:
         ).fetchone()
         expected_lines = sum(len(r.get("Line", [])) for r in latest["Invoice"])
         assert lines[0] == expected_lines
+        tax_lines = con.execute(
+            "select count(*) from marts.sales_tax_lines where entity = 'Invoice'"
+        ).fetchone()[0]
+        expected_tax = sum(
+            len(r.get("TxnTaxDetail", {}).get("TaxLine", [])) for r in latest["Invoice"]
+        )
+        assert tax_lines == expected_tax > 0
