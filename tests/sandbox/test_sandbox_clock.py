@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
+from typer.testing import CliRunner
 
+from qbo_pipeline.cli import app
+from qbo_pipeline.cli.sandbox_cmd import _parse_clock
 from qbo_pipeline.sandbox.clock import COMPANY_TZ
 from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.operations import Operations
+from qbo_pipeline.sandbox.server import SandboxServer
 from qbo_pipeline.sandbox.simulate import OPERATION_SPACING, simulate_days
 from qbo_pipeline.sandbox.store import SandboxStore, parse_qbo_time
 
@@ -155,3 +161,39 @@ def test_a_fixed_clock_survives_a_restart(tmp_path: Path) -> None:
         assert reopened.now(REALM) == pinned and reopened.clock_mode(REALM) == "fixed"
     finally:
         reopened.close()
+
+
+def test_admin_clock_modes_and_a_server_started_with_a_fixed_clock(
+    sandbox_template: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "fixed.sqlite3"
+    shutil.copyfile(sandbox_template, state)
+    pinned = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    with SandboxServer(state, realms=1, fixed_clock=pinned) as server:
+        url = f"{server.base_url}/_sandbox/clock"
+        got = requests.get(url, timeout=30).json()
+        assert got["mode"] == "fixed" and parse_qbo_time(got["now"]) == pinned
+        assert parse_qbo_time(requests.get(url, timeout=30).json()["now"]) == pinned
+        real = requests.post(url, json={"mode": "real"}, timeout=30).json()
+        assert real["mode"] == "real"
+        assert abs(parse_qbo_time(real["now"]) - datetime.now(UTC)) < timedelta(minutes=5)
+        fixed = requests.post(url, json={"mode": "fixed"}, timeout=30).json()
+        assert fixed["mode"] == "fixed"
+        assert requests.get(url, timeout=30).json()["now"] == fixed["now"]
+        bad = requests.post(url, json={"mode": "sundial"}, timeout=30)
+        assert bad.status_code == 400 and "sundial" in bad.json()["error"]
+    with SandboxServer(state, realms=1, fixed_clock="real") as server:
+        assert server.store is not None
+        assert server.store.clock_mode(server.realm_ids[0]) == "real"
+    with pytest.raises(ValueError, match="time-zone aware"):
+        SandboxServer(state, fixed_clock=datetime(2025, 1, 1))
+
+
+def test_serve_clock_option_parses_real_or_a_zoned_time() -> None:
+    assert _parse_clock(None) is None
+    assert _parse_clock("REAL") == "real"
+    assert _parse_clock("2024-12-31T09:00:00-08:00") == datetime(2024, 12, 31, 17, 0, tzinfo=UTC)
+    result = CliRunner().invoke(app, ["sandbox", "serve", "--clock", "yesterday"])
+    assert result.exit_code == 2 and "--clock 'yesterday'" in result.output
+    naive = CliRunner().invoke(app, ["sandbox", "serve", "--fixed-clock", "2024-12-31T09:00"])
+    assert naive.exit_code == 2 and "UTC offset" in naive.output
