@@ -32,7 +32,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from qbo_pipeline import entities
-from qbo_pipeline.sandbox import attachments, faults, openid, pdf, shapes
+from qbo_pipeline.sandbox import attachments, faults, openid, pdf, shapes, xml_wire
 from qbo_pipeline.sandbox.batch import run_batch
 from qbo_pipeline.sandbox.cdc import change_data_capture
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
@@ -131,7 +131,8 @@ class SandboxApp:
             endpoint, args = adapter.match()
         except NotFound:
             if request.path.startswith("/v3/"):
-                return self._fault(faults.unsupported_operation(self._unsupported(request)))
+                fault = faults.unsupported_operation(self._unsupported(request))
+                return self._wire(request, self._fault(fault))
             raise
         return getattr(self, f"_on_{endpoint}")(request, **args)
 
@@ -284,9 +285,10 @@ class SandboxApp:
         try:
             token = self.oauth.check_access(request.headers.get("Authorization"), realm)
         except WrongRealm:
-            return self._fault(faults.application_authorization_failed(realm))
+            return self._wire(request, self._fault(faults.application_authorization_failed(realm)))
         except AccessDenied as exc:
-            return self._json(faults.authentication_body(self._now(), str(exc)), status=401)
+            body = faults.authentication_body(self._now(), str(exc))
+            return self._wire(request, self._json(body, status=401))
         url = request.full_path
         batch = rest.strip("/").lower() == "batch"
         with self.realism.request(realm, url, batch=batch) as decision:
@@ -300,9 +302,19 @@ class SandboxApp:
                 response = self._api(request, realm, rest)
             except SandboxFault as fault:
                 response = self._fault(fault, realm)
+            response = self._wire(request, response)
             if decision.fault is not None and decision.fault.kind == "truncate":
                 return _Truncated(response)
             return response
+
+    def _wire(self, request: Request, response: Response) -> Response:
+        """The answer in QBO's XML unless the request asked for JSON (QBO's default is XML)."""
+        if response.mimetype != "application/json" or not xml_wire.wants_xml(
+            request.headers.get("Accept")
+        ):
+            return response
+        body = xml_wire.to_xml(orjson.loads(response.get_data()))
+        return Response(body, status=response.status_code, content_type=xml_wire.XML_TYPE)
 
     def _throttled(self, realm: str) -> Response:
         response = Response(
@@ -391,6 +403,11 @@ class SandboxApp:
             raise faults.request_error(f"The request body is larger than {MAX_JSON_BODY} bytes.")
         if not data.strip():
             raise faults.request_error("The request body is empty; send a JSON object.")
+        if request.mimetype in ("application/xml", "text/xml"):
+            try:
+                return xml_wire.from_xml(data)
+            except xml_wire.XMLBodyError as exc:
+                raise faults.request_error(f"The request body is not valid XML: {exc}") from None
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:

@@ -42,7 +42,10 @@ def test_clock_get_advance_and_set(sandbox: SandboxServer) -> None:
     assert _when(r.json()["now"]) >= _when(target)
     assert _when(r.json()["now"]) - _when(target) < timedelta(minutes=5)
     # The API stamps writes with the realm's clock.
-    headers = {"Authorization": f"Bearer {sandbox_token(sandbox, realm)}"}
+    headers = {
+        "Authorization": f"Bearer {sandbox_token(sandbox, realm)}",
+        "Accept": "application/json",
+    }
     created = requests.post(
         f"{sandbox.base_url}/v3/company/{realm}/customer",
         json={"DisplayName": "Clockwork Customer"},

@@ -80,7 +80,11 @@ def test_create_update_stale_and_idempotent(sandbox: SandboxServer) -> None:
 
 def test_missing_token_is_401_lowercase(sandbox: SandboxServer) -> None:
     realm = sandbox.realm_ids[0]
-    r = requests.get(f"{sandbox.base_url}/v3/company/{realm}/customer/1", timeout=30)
+    r = requests.get(
+        f"{sandbox.base_url}/v3/company/{realm}/customer/1",
+        headers={"Accept": "application/json"},
+        timeout=30,
+    )
     assert r.status_code == 401
     assert r.json()["fault"]["error"][0]["code"] == "3200"
 

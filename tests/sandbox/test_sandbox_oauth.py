@@ -138,7 +138,7 @@ def test_token_for_one_realm_refused_on_another(clocked: tuple[SandboxServer, Fa
     other = "9341450000000002"
     response = requests.get(
         f"{server.base_url}/v3/company/{other}/customer/1",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json"},
         timeout=30,
     )
     assert response.status_code == 403  # QBO: ApplicationAuthorizationFailed (3100)

@@ -14,7 +14,10 @@ from tests.conftest import sandbox_token
 
 def _setup(sandbox: SandboxServer) -> tuple[str, dict[str, str]]:
     realm = sandbox.realm_ids[0]
-    headers = {"Authorization": f"Bearer {sandbox_token(sandbox, realm)}"}
+    headers = {
+        "Authorization": f"Bearer {sandbox_token(sandbox, realm)}",
+        "Accept": "application/json",
+    }
     return f"{sandbox.base_url}/v3/company/{realm}/customer/1", headers
 
 

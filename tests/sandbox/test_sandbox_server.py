@@ -73,7 +73,9 @@ def test_shape_parity_with_captures(sandbox: SandboxServer) -> None:
     assert _keys(required) == _keys(_sample("error_required_param_2020.json"))
     info = get(f"companyinfo/{sandbox.realm_ids[0]}")
     assert set(info) == {"CompanyInfo", "time"}
-    unauth = requests.get(f"{base}/customer/1", timeout=30).json()
+    unauth = requests.get(
+        f"{base}/customer/1", headers={"Accept": "application/json"}, timeout=30
+    ).json()
     assert _keys(unauth) == _keys(_sample("error_401_authentication_3200.json"))
 
 
