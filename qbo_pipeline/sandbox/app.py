@@ -391,6 +391,10 @@ class SandboxApp:
             return self._read(realm, ent, parts[1])
         if method == "GET" and len(parts) == 3 and parts[2].lower() == "pdf":
             return self._pdf(request, realm, ent, parts[1])
+        if method == "POST" and len(parts) == 3 and parts[2].lower() == "send":
+            return self._idempotent(
+                request, realm, lambda: self._send(request, realm, ent, parts[1])
+            )
         if method == "GET" and len(parts) == 1 and ent.name == shapes.EXCHANGE_RATE:
             return self._read_rate(request, realm, ent)
         if method == "POST" and len(parts) == 1:
@@ -452,6 +456,41 @@ class SandboxApp:
             raise faults.not_found()
         content = pdf.render_form(ent.name, record, self.store.company_name(realm))
         return Response(content, content_type=pdf.PDF_TYPE)
+
+    def _send(self, request: Request, realm: str, ent: entities.Entity, record_id: str) -> Response:
+        """``POST /invoice/<id>/send[?sendTo=a@b.c]``: mark the form e-mailed, as QBO does.
+
+        ``EmailStatus`` becomes ``EmailSent`` and ``DeliveryInfo`` records the time; ``sendTo``
+        replaces ``BillEmail`` (``POEmail`` on a purchase order). Nothing is really sent.
+        """
+        if ent.name not in pdf.TITLES:
+            raise faults.unsupported_operation(self._unsupported(request))
+        try:
+            shapes.store_key(ent.name, record_id)
+        except ValueError:
+            raise faults.invalid_id(record_id) from None
+        record = self.store.get(realm, ent.name, record_id)
+        if record is None:
+            raise faults.not_found()
+        email_field = "POEmail" if ent.name == "PurchaseOrder" else "BillEmail"
+        send_to = (request.args.get("sendTo") or "").strip()
+        if send_to and ("@" not in send_to or any(c.isspace() for c in send_to)):
+            raise faults.request_error(f"sendTo {send_to!r} is not an e-mail address.")
+        if not send_to and not (record.get(email_field) or {}).get("Address"):
+            raise faults.business_validation(
+                f"The {ent.name} has no {email_field} address; pass sendTo=<address>."
+            )
+        change: dict[str, Any] = {
+            "Id": record["Id"],
+            "SyncToken": record["SyncToken"],
+            "sparse": True,
+            "EmailStatus": "EmailSent",
+            "DeliveryInfo": {"DeliveryType": "Email", "DeliveryTime": qbo_time(self._now(realm))},
+        }
+        if send_to:
+            change[email_field] = {"Address": send_to}
+        result = Operations(self.store, realm).save(ent.name, change)
+        return self._envelope(realm, {ent.json_key: result})
 
     def _read_rate(self, request: Request, realm: str, ent: entities.Entity) -> Response:
         """``GET /exchangerate?sourcecurrencycode=EUR[&asofdate=2015-07-07]``, as QBO reads one.

@@ -100,3 +100,39 @@ def test_writer_escapes_text_and_spans_pages() -> None:
     check_well_formed(content)
     assert content.count(b"/Type /Page ") == 3
     assert rb"(line 119 \(with parens\) and \\ backslash)" in content
+
+
+def test_send_marks_the_form_emailed(sandbox: SandboxServer) -> None:
+    realm = sandbox.realm_ids[0]
+    headers = {
+        "Authorization": f"Bearer {sandbox_token(sandbox, realm)}",
+        "Accept": "application/json",
+    }
+    base = f"{sandbox.base_url}/v3/company/{realm}"
+    invoice = _first(sandbox, headers, "Invoice")
+    sent = requests.post(
+        f"{base}/invoice/{invoice['Id']}/send",
+        params={"sendTo": "books@example.com"},
+        headers={**headers, "Content-Type": "application/octet-stream"},
+        timeout=30,
+    )
+    assert sent.status_code == 200, sent.text
+    after = sent.json()["Invoice"]
+    assert after["EmailStatus"] == "EmailSent"
+    assert after["BillEmail"] == {"Address": "books@example.com"}
+    assert after["DeliveryInfo"]["DeliveryType"] == "Email"
+    assert after["DeliveryInfo"]["DeliveryTime"][:10] == after["MetaData"]["LastUpdatedTime"][:10]
+    assert int(after["SyncToken"]) == int(invoice["SyncToken"]) + 1
+    read = requests.get(f"{base}/invoice/{invoice['Id']}", headers=headers, timeout=30).json()
+    assert read["Invoice"]["EmailStatus"] == "EmailSent"
+    bad = requests.post(
+        f"{base}/invoice/{invoice['Id']}/send",
+        params={"sendTo": "nobody"},
+        headers=headers,
+        timeout=30,
+    )
+    assert bad.status_code == 400 and "sendTo" in bad.json()["Fault"]["Error"][0]["Detail"]
+    missing = requests.post(f"{base}/invoice/99999999/send", headers=headers, timeout=30)
+    assert missing.json()["Fault"]["Error"][0]["code"] == "610"
+    customer = requests.post(f"{base}/customer/1/send", headers=headers, timeout=30)
+    assert customer.json()["Fault"]["Error"][0]["code"] == "500"
