@@ -31,12 +31,22 @@ CSV_COLUMNS = (
     "record_id",
     "display_name",
     "action",
+    "document_number",
+    "amount_old",
+    "amount_new",
+    "balance_old",
+    "balance_new",
+    "changed_by",
     "field_path",
     "change",
     "old_value",
     "new_value",
     "is_system_field",
 )
+
+
+FIELD_COLUMNS = ("field_path", "change", "old_value", "new_value", "is_system_field")
+"""The columns of :data:`CSV_COLUMNS` that describe one changed field."""
 
 
 class DiffError(ModelError):
@@ -56,7 +66,12 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class RecordChange:
-    """One record that differs between the two snapshots."""
+    """One record that differs between the two snapshots.
+
+    Amounts are decimal text as QBO writes them (``"387.07"``): TotalAmt (or the entity's own
+    amount field) and Balance before and after; ``changed_by`` is the user QBO names in the new
+    version's ``MetaData.LastModifiedByRef`` (its name, else its id), when it does.
+    """
 
     realm_id: str
     entity: str
@@ -66,6 +81,12 @@ class RecordChange:
     old_snapshot_id: str
     new_snapshot_id: str
     fields: tuple[FieldChange, ...] = ()
+    document_number: str | None = None
+    amount_old: str | None = None
+    amount_new: str | None = None
+    balance_old: str | None = None
+    balance_new: str | None = None
+    changed_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,9 +126,15 @@ class Diff:
                 "record_id": c.record_id,
                 "display_name": c.display_name,
                 "action": c.action,
+                "document_number": c.document_number,
+                "amount_old": c.amount_old,
+                "amount_new": c.amount_new,
+                "balance_old": c.balance_old,
+                "balance_new": c.balance_new,
+                "changed_by": c.changed_by,
             }
             if not c.fields:
-                yield base | dict.fromkeys(CSV_COLUMNS[7:], None)
+                yield base | dict.fromkeys(FIELD_COLUMNS, None)
             for f in c.fields:
                 yield base | {
                     "field_path": f.path,
@@ -167,7 +194,8 @@ def compute_diff(
     except entities.UnknownEntityError as exc:
         raise DiffError(str(exc), exit_code=EXIT_USAGE) from None
     snapshots = _resolve(con, old, new, realm_id)
-    filters, params = ["true"], [old, new]
+    filters: list[str] = ["true"]
+    params: list[Any] = [old, new]
     if wanted:
         filters.append("list_contains(?, entity)")
         params.append(wanted)
@@ -178,7 +206,9 @@ def compute_diff(
     try:
         records = con.execute(
             "select realm_id, entity, record_id, action, display_name, old_snapshot_id, "
-            f"new_snapshot_id from changes(?, ?) where {where} "
+            "new_snapshot_id, document_number, amount_old::varchar, amount_new::varchar, "
+            "balance_old::varchar, balance_new::varchar, changed_by "
+            f"from changes(?, ?) where {where} "
             "order by realm_id, entity, record_id",
             params,
         ).fetchall()
@@ -206,8 +236,28 @@ def compute_diff(
             old_snapshot_id=old_sid,
             new_snapshot_id=new_sid,
             fields=tuple(by_record.get((realm, entity, record_id), ())),
+            document_number=number,
+            amount_old=amount_old,
+            amount_new=amount_new,
+            balance_old=balance_old,
+            balance_new=balance_new,
+            changed_by=changed_by,
         )
-        for realm, entity, record_id, action, name, old_sid, new_sid in records
+        for (
+            realm,
+            entity,
+            record_id,
+            action,
+            name,
+            old_sid,
+            new_sid,
+            number,
+            amount_old,
+            amount_new,
+            balance_old,
+            balance_new,
+            changed_by,
+        ) in records
     )
     return Diff(old_ref=old, new_ref=new, snapshots=snapshots, changes=changes)
 
@@ -223,10 +273,11 @@ def _resolve(
             raise DiffError(_clean(exc), exit_code=EXIT_USAGE) from None
         rows = [r for r in rows if realm_id is None or r[0] == realm_id]
         if not rows:
-            known = con.execute(
+            row = con.execute(
                 "select coalesce(string_agg(snapshot_id, ', ' order by snapshot_id), 'none') "
                 "from marts.snapshots where status = 'live'"
-            ).fetchone()[0]
+            ).fetchone()
+            known = row[0] if row else "none"
             raise DiffError(
                 f"no snapshot matches {ref!r} ({side}); snapshots: {known}", exit_code=EXIT_USAGE
             )

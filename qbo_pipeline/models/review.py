@@ -33,10 +33,20 @@ def _value(value: str | None) -> str:
 
 
 def _record(change: RecordChange) -> str:
-    name = f" &middot; {escape(change.display_name)}" if change.display_name else ""
+    title = escape(change.display_name or f"{change.entity} {change.record_id}")
+    facts = [f"{escape(change.entity)} id {escape(change.record_id)}"]
+    for label, old, new in (
+        ("amount", change.amount_old, change.amount_new),
+        ("balance", change.balance_old, change.balance_new),
+    ):
+        if old != new:
+            facts.append(f"{label} {_value(old)} &rarr; {_value(new)}")
+    if change.changed_by:
+        facts.append(f"last changed by user {escape(change.changed_by)}")
     parts = [
         f'<h3><span class="tag {escape(change.action)}">{escape(change.action)}</span> '
-        f"{escape(change.entity)} {escape(change.record_id)}{name}</h3>"
+        f"{title}</h3>",
+        f'<p class="meta">{" &middot; ".join(facts)}</p>',
     ]
     if change.fields:
         parts.append("<table><tr><th>Field</th><th>Before</th><th>After</th></tr>")

@@ -87,10 +87,22 @@ def test_models_diff_cli_formats(built) -> None:
     doc = json.loads(result.stdout)
     assert len(doc["changes"]) == len(scenario.expected_changes_1_2)
     assert doc["snapshots"][scenario.lake.realm] == {"old": s1, "new": s2}
+    invoice = next(r for r in rows if r["record_id"] == "130" and r["field_path"] == "TotalAmt")
+    assert (invoice["document_number"], invoice["amount_old"], invoice["amount_new"]) == (
+        "1037",
+        "362.07",
+        "387.07",
+    )
+    assert invoice["display_name"] == "Invoice 1037 · Sonnenschein Family Store"
+    assert invoice["changed_by"] == "9341457021722234"
     out = root / "review.html"
     result = runner.invoke(app, ["diff", s1, s2, "-f", "html", "-o", str(out)], env=_env(root))
     assert result.exit_code == 0, result.output
-    assert "Line[0].Amount" in out.read_text()
+    page = out.read_text()
+    assert "Line[0].Amount" in page
+    assert "Invoice 1037 · Sonnenschein Family Store</h3>" in page
+    assert "Invoice id 130 &middot; amount 362.07 &rarr; 387.07" in page
+    assert "last changed by user 9341457021722234" in page
     result = runner.invoke(app, ["diff", s1, s2], env=_env(root))
     assert result.exit_code == 0
     assert "Invoice" in result.stdout
