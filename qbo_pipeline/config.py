@@ -1,14 +1,18 @@
 """Runtime configuration: where data lives and which QBO to talk to.
 
 Everything comes from environment variables (``QBO_*``) with sane defaults, so that the CLI, the
-Dagster code location and the tests read the same settings. Secrets are wrapped in
+Dagster code location and the tests read the same settings, and this module is the only one that
+reads them: :class:`Settings` (where data lives, which QBO) and, for the settings that do not
+depend on which QBO is used, one small reader each (:func:`passphrase`, :func:`debug`,
+:func:`sql_dir`, :func:`warehouse_memory_limit`, :func:`freshness_hours`, :func:`cron`), called
+where the setting is used, so that a bad value stops only what uses it. Secrets are wrapped in
 :class:`Secret`, whose repr and str never show the value.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -215,3 +219,97 @@ def _base_url(raw: str | None) -> str | None:
     if not base.startswith(("http://", "https://")):
         raise ConfigError(f"QBO_BASE_URL={raw!r} is not an http(s) URL (http://127.0.0.1:PORT)")
     return base
+
+
+EMBEDDED_CLIENT_ID = "qbo-sandbox-client"
+"""The OAuth client id the embedded sandbox accepts unless told otherwise
+(``QBO_SANDBOX_CLIENT_ID``): documented, it protects nothing real."""
+EMBEDDED_CLIENT_SECRET = "qbo-sandbox-secret"
+"""The embedded sandbox's default OAuth client secret (``QBO_SANDBOX_CLIENT_SECRET``)."""
+
+PASSPHRASE_VAR = "QBO_PIPELINE_PASSPHRASE"
+"""The token store passphrase, for unattended runs."""
+NEW_PASSPHRASE_VAR = "QBO_PIPELINE_NEW_PASSPHRASE"
+"""The new passphrase ``qbo-backup auth passphrase`` re-encrypts the token store with."""
+DEBUG_VAR = "QBO_DEBUG"
+"""Set to 1 to print the traceback of an error (as ``--debug`` does)."""
+SQL_DIR_VAR = "QBO_SQL_DIR"
+"""Another models folder for the warehouse runner."""
+WAREHOUSE_MEMORY_LIMIT_VAR = "QBO_WAREHOUSE_MEMORY_LIMIT"
+"""What DuckDB may hold in memory while building the warehouse (``2GB``, ``512MB``...)."""
+FRESHNESS_HOURS_VAR = "QBO_FRESHNESS_HOURS"
+"""The age in hours beyond which a company's latest snapshot is stale (26 by default)."""
+BACKUP_CRON_VAR = "QBO_BACKUP_CRON"
+"""The nightly snapshot's cron expression (UTC)."""
+FRESHNESS_CRON_VAR = "QBO_FRESHNESS_CRON"
+"""The freshness check's cron expression (UTC)."""
+SECRET_VARS = (
+    PASSPHRASE_VAR,
+    NEW_PASSPHRASE_VAR,
+    "QBO_CLIENT_SECRET",
+    "QBO_SANDBOX_CLIENT_SECRET",
+)
+"""The variables that hold secrets (their values are masked wherever they might be shown)."""
+
+
+def _value(name: str, env: Mapping[str, str] | None) -> str:
+    return (os.environ if env is None else env).get(name, "").strip()
+
+
+def passphrase(env: Mapping[str, str] | None = None, *, new: bool = False) -> Secret | None:
+    """``QBO_PIPELINE_PASSPHRASE`` (or, ``new``, ``QBO_PIPELINE_NEW_PASSPHRASE``); None if unset."""
+    raw = (os.environ if env is None else env).get(NEW_PASSPHRASE_VAR if new else PASSPHRASE_VAR)
+    return Secret(raw) if raw else None
+
+
+def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the set :data:`SECRET_VARS`, to mask."""
+    values = os.environ if env is None else env
+    return [value for name in SECRET_VARS if (value := values.get(name))]
+
+
+def subset(names: Iterable[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables among ``names`` that are set, for a :meth:`Settings.from_env` to read."""
+    values = os.environ if env is None else env
+    return {name: values[name] for name in names if name in values}
+
+
+def is_set(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether the ``QBO_*`` variable ``name`` holds anything."""
+    return bool((os.environ if env is None else env).get(name))
+
+
+def debug(env: Mapping[str, str] | None = None) -> bool:
+    """``QBO_DEBUG``: 1, true, yes or on print an error's traceback."""
+    return _value(DEBUG_VAR, env).lower() in ("1", "true", "yes", "on")
+
+
+def sql_dir(env: Mapping[str, str] | None = None) -> str | None:
+    """``QBO_SQL_DIR`` as set (None when unset); the runner checks that it is a folder."""
+    return _value(SQL_DIR_VAR, env) or None
+
+
+def warehouse_memory_limit(env: Mapping[str, str] | None = None) -> str | None:
+    """``QBO_WAREHOUSE_MEMORY_LIMIT`` as set (None when unset); the build checks the size."""
+    return _value(WAREHOUSE_MEMORY_LIMIT_VAR, env) or None
+
+
+def freshness_hours(env: Mapping[str, str] | None = None) -> float:
+    """``QBO_FRESHNESS_HOURS``: the age beyond which a latest snapshot is stale (26 by default).
+
+    Raises:
+        ConfigError: If the variable is not a positive number.
+    """
+    raw = (os.environ if env is None else env).get(FRESHNESS_HOURS_VAR, "26")
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not hours > 0 or hours == float("inf"):
+        raise ConfigError(f"{FRESHNESS_HOURS_VAR}={raw!r} must be a positive number of hours")
+    return hours
+
+
+def cron(name: str, default: str, env: Mapping[str, str] | None = None) -> str:
+    """A schedule's cron expression from ``name`` (``QBO_BACKUP_CRON``...), else ``default``."""
+    return _value(name, env) or default

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from qbo_pipeline.config import ConfigError, Endpoints, Environment, Settings
+from qbo_pipeline import config
+from qbo_pipeline.config import ConfigError, Endpoints, Environment, Secret, Settings
 
 
 def test_with_no_configuration_at_all_the_settings_refuse_saying_what_to_set() -> None:
@@ -51,3 +54,59 @@ def test_one_setting_is_the_base_of_the_api_and_of_oauth() -> None:
 def test_the_old_api_only_variable_is_refused_naming_the_one_setting() -> None:
     with pytest.raises(ConfigError, match="QBO_BASE_URL"):
         Settings.from_env({"QBO_ENVIRONMENT": "embedded", "QBO_API_BASE_URL": "http://h:1"})
+
+
+def test_the_settings_that_do_not_depend_on_which_qbo_is_used_need_no_environment() -> None:
+    # One reader each, read where the setting is used (issue #21): none needs QBO_ENVIRONMENT.
+    env = {
+        "QBO_PIPELINE_PASSPHRASE": " pass phrase ",
+        "QBO_PIPELINE_NEW_PASSPHRASE": "next",
+        "QBO_CLIENT_SECRET": "app-secret",
+        "QBO_DEBUG": " Yes ",
+        "QBO_SQL_DIR": " /models ",
+        "QBO_WAREHOUSE_MEMORY_LIMIT": "2GB",
+        "QBO_FRESHNESS_HOURS": "12.5",
+        "QBO_BACKUP_CRON": "0 3 * * *",
+    }
+    assert config.passphrase(env) == Secret(" pass phrase "), "a passphrase is taken as typed"
+    assert config.passphrase(env, new=True) == Secret("next")
+    assert config.debug(env) is True
+    assert config.sql_dir(env) == "/models"
+    assert config.warehouse_memory_limit(env) == "2GB"
+    assert config.freshness_hours(env) == 12.5
+    assert config.cron(config.BACKUP_CRON_VAR, "0 2 * * *", env) == "0 3 * * *"
+    assert config.cron(config.FRESHNESS_CRON_VAR, "15 * * * *", env) == "15 * * * *"
+    assert sorted(config.secret_values(env)) == [" pass phrase ", "app-secret", "next"]
+    assert config.subset(["QBO_DEBUG", "QBO_DATA_DIR"], env) == {"QBO_DEBUG": " Yes "}
+    assert config.is_set("QBO_SQL_DIR", env) and not config.is_set("QBO_DATA_DIR", env)
+    empty: dict[str, str] = {}
+    assert config.passphrase(empty) is None and config.debug(empty) is False
+    assert config.sql_dir(empty) is None and config.warehouse_memory_limit(empty) is None
+    assert config.freshness_hours(empty) == 26.0 and config.secret_values(empty) == []
+
+
+@pytest.mark.parametrize("raw", ["-3", "0", "soon", "nan", "inf", ""])
+def test_a_freshness_that_is_not_a_positive_number_names_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigError, match=f"QBO_FRESHNESS_HOURS={raw!r}"):
+        config.freshness_hours({"QBO_FRESHNESS_HOURS": raw})
+
+
+def test_the_embedded_sandbox_s_default_oauth_keys_are_written_once() -> None:
+    from qbo_pipeline.qbo.connect import app_credentials
+    from qbo_pipeline.sandbox import oauth
+
+    assert (oauth.DEFAULT_CLIENT_ID, oauth.DEFAULT_CLIENT_SECRET) == (
+        config.EMBEDDED_CLIENT_ID,
+        config.EMBEDDED_CLIENT_SECRET,
+    )
+    settings = Settings.from_env({"QBO_ENVIRONMENT": "embedded"})
+    keys = app_credentials(settings, Environment.EMBEDDED)
+    assert keys.client_id == config.EMBEDDED_CLIENT_ID
+    assert keys.client_secret == Secret(config.EMBEDDED_CLIENT_SECRET)
+    package = Path(config.__file__).parent
+    written = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if '"qbo-sandbox-secret"' in path.read_text()
+    ]
+    assert written == ["config.py"]

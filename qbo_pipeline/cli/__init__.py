@@ -19,7 +19,7 @@ from qbo_pipeline.cli import (
     sandbox_cmd,
     warehouse_cmd,
 )
-from qbo_pipeline.cli.boundary import DEBUG_ENV, ErrorBoundary, set_debug
+from qbo_pipeline.cli.boundary import ErrorBoundary, set_debug
 from qbo_pipeline.shutdown import exit_code, leave
 
 app = typer.Typer(
@@ -39,8 +39,8 @@ def _options(
     debug: bool = typer.Option(
         False,
         "--debug",
-        envvar=DEBUG_ENV,
-        help="Print the traceback of an error (errors are otherwise one line).",
+        help="Print the traceback of an error (errors are otherwise one line); QBO_DEBUG=1 "
+        "does too.",
     ),
 ) -> None:
     """Options of every command: ``--debug``."""

@@ -12,14 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbo_pipeline import config
 from qbo_pipeline.cli.boundary import fail
 from qbo_pipeline.config import ConfigError, Environment, Secret, Settings
 from qbo_pipeline.errors import QboPipelineError, UsageError
 
 console = Console(stderr=True)
 out = Console()
-
-NEW_PASSPHRASE_ENV = "QBO_PIPELINE_NEW_PASSPHRASE"
 
 
 @contextmanager
@@ -176,14 +175,15 @@ def register(app: typer.Typer) -> None:
         with _friendly_errors():
             store = open_store(settings, _passphrase(settings))
             store.load()  # check the current passphrase before asking for a new one
-            new = os.environ.get(NEW_PASSPHRASE_ENV)
+            new = config.passphrase(new=True)
             if not new:
                 if not os.isatty(0):
-                    raise ConfigError(f"set {NEW_PASSPHRASE_ENV} to the new passphrase")
-                new = _prompt("New passphrase: ")
-                if new != _prompt("New passphrase again: "):
+                    raise ConfigError(f"set {config.NEW_PASSPHRASE_VAR} to the new passphrase")
+                entered = _prompt("New passphrase: ")
+                if entered != _prompt("New passphrase again: "):
                     raise UsageError("the two new passphrases differ; nothing was changed")
-            count = store.change_passphrase(Secret(new))
+                new = Secret(entered)
+            count = store.change_passphrase(new)
         out.print(
             f"re-encrypted {count} connected companies; set QBO_PIPELINE_PASSPHRASE to the new "
             "passphrase for unattended runs"

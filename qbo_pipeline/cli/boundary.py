@@ -10,29 +10,26 @@ too, before the line, only with ``--debug`` (or ``QBO_DEBUG=1``). Commands refus
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+if TYPE_CHECKING:  # the click typer carries; its Context is what TyperGroup.invoke takes
+    from typer._click.core import Context as ClickContext
+    from typer._click.exceptions import UsageError
+
+from qbo_pipeline import config
 from qbo_pipeline.errors import EXIT_CANCELLED, EXIT_FAILURE, QboPipelineError
 
-DEBUG_ENV = "QBO_DEBUG"
-"""Set to 1 to print the traceback of an error (as ``--debug`` does)."""
-
 _DEBUG_KEY = "qbo_pipeline.debug"
-_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-"""The command line's usage error (click's, or the copy typer carries)."""
-_SECRET_ENVS = (
-    "QBO_PIPELINE_PASSPHRASE",
-    "QBO_PIPELINE_NEW_PASSPHRASE",
-    "QBO_CLIENT_SECRET",
-    "QBO_SANDBOX_CLIENT_SECRET",
+_USAGE_ERROR: type[UsageError] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
 )
+"""The command line's usage error (click's, or the copy typer carries)."""
 
 
 class CommandError(QboPipelineError):
@@ -54,10 +51,10 @@ def set_debug(ctx: typer.Context, debug: bool) -> None:
     ctx.meta[_DEBUG_KEY] = debug
 
 
-def _debug(ctx: typer.Context) -> bool:
+def _debug(ctx: ClickContext) -> bool:
     if ctx.meta.get(_DEBUG_KEY):
         return True
-    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return config.debug()
 
 
 def exit_code_of(exc: BaseException) -> int:
@@ -84,8 +81,8 @@ def message_of(exc: BaseException) -> str:
             f"unexpected {type(exc).__name__}: {text or 'no message'} "
             "(a bug: rerun with --debug for the traceback, and please report it)"
         )
-    for name in _SECRET_ENVS:
-        register_secret(os.environ.get(name))
+    for value in config.secret_values():
+        register_secret(value)
     return " ".join(redact(text or type(exc).__name__).split())
 
 
@@ -101,7 +98,7 @@ def report(exc: BaseException, *, debug: bool = False) -> int:
 class ErrorBoundary(TyperGroup):
     """The app's click group: runs the command, and turns what it raises into one line."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         """Run the command; an error ends it with its message and exit code."""
         try:
             return super().invoke(ctx)
@@ -122,7 +119,6 @@ class ErrorBoundary(TyperGroup):
 
 
 __all__ = [
-    "DEBUG_ENV",
     "CommandError",
     "ErrorBoundary",
     "exit_code_of",

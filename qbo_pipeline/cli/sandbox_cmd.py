@@ -1,10 +1,14 @@
 """``qbo-backup sandbox ...``: run the embedded QBO-compatible sandbox.
 
 ``serve`` starts it on loopback and prints its base URL, realm ids and the OAuth client id and
-secret it accepts. The defaults (``qbo-sandbox-client`` / ``qbo-sandbox-secret``) are documented
-and protect nothing real; override them with ``--client-id``/``--client-secret`` or
-``QBO_SANDBOX_CLIENT_ID``/``QBO_SANDBOX_CLIENT_SECRET``. ``simulate`` and ``incident`` change a
-state file directly, or a running sandbox through its ``/_sandbox/`` admin endpoints (``--url``).
+secret it accepts. The defaults (:data:`~qbo_pipeline.config.EMBEDDED_CLIENT_ID` and
+``EMBEDDED_CLIENT_SECRET``) are documented and protect nothing real; override them with
+``--client-id``/``--client-secret`` or ``QBO_SANDBOX_CLIENT_ID``/``QBO_SANDBOX_CLIENT_SECRET``.
+``simulate`` and ``incident`` change a state file directly, or a running sandbox through its
+``/_sandbox/`` admin endpoints (``--url``).
+
+The sandbox itself is imported only when one of these commands runs: every other command of the
+CLI works without loading it.
 """
 
 from __future__ import annotations
@@ -19,11 +23,17 @@ from typing import Any, Literal
 import requests
 import typer
 
-from qbo_pipeline.config import ConfigError, Environment, Settings
-from qbo_pipeline.sandbox.app import INCIDENTS
+from qbo_pipeline.config import (
+    EMBEDDED_CLIENT_ID,
+    EMBEDDED_CLIENT_SECRET,
+    ConfigError,
+    Environment,
+    Settings,
+)
 
-_DEFAULT_CLIENT_ID = "qbo-sandbox-client"
-_DEFAULT_CLIENT_SECRET = "qbo-sandbox-secret"
+INCIDENT_HELP = "One of: bulk_delete_invoices, bad_import_customers, deactivate_item."
+"""The incidents the sandbox can stage (``qbo_pipeline.sandbox.app.INCIDENTS``, which a test
+compares), written out so that ``--help`` does not load the sandbox."""
 
 
 def _state_path(state: Path | None) -> Path:
@@ -94,13 +104,16 @@ def register(app: typer.Typer) -> None:
             False, "--rate-limits", help="Enforce QBO's 500/min and 10-concurrent limits."
         ),
         latency_ms: float = typer.Option(0.0, min=0, help="Latency added to every API call."),
-        client_id: str = typer.Option(
-            _DEFAULT_CLIENT_ID, envvar="QBO_SANDBOX_CLIENT_ID", help="OAuth client id accepted."
+        client_id: str | None = typer.Option(
+            None,
+            help="OAuth client id accepted (default: QBO_SANDBOX_CLIENT_ID or "
+            f"{EMBEDDED_CLIENT_ID}).",
+            show_default=False,
         ),
-        client_secret: str = typer.Option(
-            _DEFAULT_CLIENT_SECRET,
-            envvar="QBO_SANDBOX_CLIENT_SECRET",
-            help="OAuth client secret accepted.",
+        client_secret: str | None = typer.Option(
+            None,
+            help="OAuth client secret accepted (default: QBO_SANDBOX_CLIENT_SECRET or the "
+            "documented one).",
             show_default=False,
         ),
         consent_page: bool = typer.Option(
@@ -120,6 +133,12 @@ def register(app: typer.Typer) -> None:
 
         fixed_clock = _parse_clock(clock)
         path = _state_path(state)
+        settings = Settings.from_env(environment=Environment.EMBEDDED)
+        if client_id is None:
+            client_id = settings.sandbox_client_id or EMBEDDED_CLIENT_ID
+        if client_secret is None:
+            secret = settings.sandbox_client_secret
+            client_secret = secret.reveal() if secret else EMBEDDED_CLIENT_SECRET
         new = not path.exists()
         if new:
             typer.echo(f"Generating {realms} sandbox compan{'y' if realms == 1 else 'ies'} ...")
@@ -184,13 +203,15 @@ def register(app: typer.Typer) -> None:
 
     @sandbox.command("incident")
     def incident(
-        kind: str = typer.Argument(..., help=f"One of: {', '.join(INCIDENTS)}."),
+        kind: str = typer.Argument(..., help=INCIDENT_HELP),
         param: list[str] = typer.Option([], "--param", help="Incident parameter key=value."),
         realm: str | None = typer.Option(None, help="Realm id (default: the first)."),
         state: Path | None = typer.Option(None, help="State file to change."),
         url: str | None = typer.Option(None, help="A running sandbox's base URL instead."),
     ) -> None:
         """Stage an incident: a bulk delete, a bad import or a deactivated item."""
+        from qbo_pipeline.sandbox.app import INCIDENTS
+
         if kind not in INCIDENTS:
             raise typer.BadParameter(f"incident {kind!r} is not one of {', '.join(INCIDENTS)}")
         params = _parse_params(param)
@@ -206,6 +227,7 @@ def register(app: typer.Typer) -> None:
             try:
                 target = realm or store.realm_ids()[0]
                 try:
+                    params = _incident_defaults(store, target, kind, params)
                     log = run_incident(store, target, kind, params)
                 except (TypeError, ValueError) as exc:
                     raise typer.BadParameter(str(exc)) from None
@@ -213,6 +235,24 @@ def register(app: typer.Typer) -> None:
             finally:
                 store.close()
         typer.echo(json.dumps(result, indent=2))
+
+
+def _incident_defaults(
+    store: Any, realm_id: str, kind: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """A bulk delete without dates deletes the demo's range of invoices (and says which)."""
+    if kind != "bulk_delete_invoices" or ("start" in params and "end" in params):
+        return params
+    from qbo_pipeline.cli.demo import invoice_range
+
+    start, end = invoice_range(store, realm_id)
+    chosen = {"start": start.isoformat(), "end": end.isoformat()} | params
+    typer.echo(
+        f"deleting the invoices dated {chosen['start']} to {chosen['end']} with their payments "
+        "(--param start=YYYY-MM-DD --param end=YYYY-MM-DD to choose)",
+        err=True,
+    )
+    return chosen
 
 
 def _open_store(state: Path | None) -> Any:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
+from qbo_pipeline import config
 from qbo_pipeline.config import Environment, Secret, Settings
 
 if TYPE_CHECKING:
@@ -155,8 +156,7 @@ class QBOResource(dg.ConfigurableResource):
         return environment_label(self.settings())
 
     def _passphrase(self) -> Secret | None:
-        value = self.passphrase or os.environ.get("QBO_PIPELINE_PASSPHRASE")
-        return Secret(value) if value else None
+        return Secret(self.passphrase) if self.passphrase else config.passphrase()
 
     def connected_realms(self) -> list[str]:
         """The companies connected in the token store, without opening any connection."""
@@ -232,7 +232,7 @@ class LakeResource(dg.ConfigurableResource):
         """
         # An explicit data_dir owns every path not given explicitly.
         names = _CHOICE_VARS if self.data_dir else (*_CHOICE_VARS, *_PATH_VARS)
-        base = {k: v for k, v in os.environ.items() if k in names}
+        base = config.subset(names)
         env = _overlay(
             base,
             {
@@ -267,7 +267,7 @@ class LakeResource(dg.ConfigurableResource):
 
 def _env_var_or_none(name: str) -> dg.EnvVar | None:
     """``dg.EnvVar(name)`` when the variable is set (unset ones stay unset: nothing defaults)."""
-    return dg.EnvVar(name) if os.environ.get(name) else None
+    return dg.EnvVar(name) if config.is_set(name) else None
 
 
 def default_qbo_resource() -> QBOResource:

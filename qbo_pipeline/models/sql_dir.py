@@ -15,8 +15,7 @@ from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 
-SQL_DIR_ENV = "QBO_SQL_DIR"
-"""The environment variable that points the runner at another models folder."""
+from qbo_pipeline import config
 
 FOLDER = "dbt_like_sql"
 DISTRIBUTION = "qbo_pipeline"
@@ -40,12 +39,11 @@ def find_sql_dir(environ: Mapping[str, str] | None = None) -> Path:
     Raises:
         SqlDirNotFoundError: If ``QBO_SQL_DIR`` names no folder, or no folder is found at all.
     """
-    env = os.environ if environ is None else environ
-    override = env.get(SQL_DIR_ENV, "").strip()
+    override = config.sql_dir(environ)
     if override:
         path = Path(override).expanduser()
         if not path.is_dir():
-            raise SqlDirNotFoundError(f"{SQL_DIR_ENV}={override!r} is not a folder")
+            raise SqlDirNotFoundError(f"{config.SQL_DIR_VAR}={override!r} is not a folder")
         return path
     looked: list[str] = []
     for candidate in _candidates():
@@ -54,7 +52,7 @@ def find_sql_dir(environ: Mapping[str, str] | None = None) -> Path:
         looked.append(str(candidate))
     raise SqlDirNotFoundError(
         f"the SQL models folder was not found (looked in {', '.join(looked) or 'nowhere'}); "
-        f"set {SQL_DIR_ENV} to the {FOLDER} folder"
+        f"set {config.SQL_DIR_VAR} to the {FOLDER} folder"
     )
 
 

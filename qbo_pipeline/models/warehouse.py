@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 import filelock
 
+from qbo_pipeline import config
 from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.models.runner import (
     SOURCE_SCHEMAS,
@@ -212,7 +213,7 @@ def build_memory_limit() -> str:
     Raises:
         ModelError: If the variable is not a size DuckDB understands.
     """
-    raw = os.environ.get("QBO_WAREHOUSE_MEMORY_LIMIT", "").strip() or BUILD_MEMORY_LIMIT
+    raw = config.warehouse_memory_limit() or BUILD_MEMORY_LIMIT
     if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", raw, re.IGNORECASE):
         raise ModelError(f"QBO_WAREHOUSE_MEMORY_LIMIT={raw!r} is not a size such as 4GB or 512MB")
     return raw
@@ -373,7 +374,7 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> ModelResult:
     try:
         _drop_other_kind(con, model, kind)
         con.execute(f"create or replace {kind} {relation} as {model.sql}")
-        rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+        rows = (con.execute(f"select count(*) from {relation}").fetchone() or (0,))[0]
     except duckdb.Error as exc:
         raise BuildError(
             f"model {model.key} ({model.path}) failed: {exc}", model=model.key
@@ -399,7 +400,7 @@ def _run_tests(con: duckdb.DuckDBPyConnection, model: Model, relation: str) -> l
     failures = []
     for test in model.tests:
         try:
-            bad = con.execute(test.failing_rows_sql(relation)).fetchone()[0]
+            bad = (con.execute(test.failing_rows_sql(relation)).fetchone() or (0,))[0]
         except duckdb.Error as exc:
             failures.append(f"{_where(model, test)} could not run: {exc}")
             continue

@@ -19,7 +19,15 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from qbo_pipeline.config import ConfigError, Endpoints, Environment, Secret, Settings
+from qbo_pipeline.config import (
+    EMBEDDED_CLIENT_ID,
+    EMBEDDED_CLIENT_SECRET,
+    ConfigError,
+    Endpoints,
+    Environment,
+    Secret,
+    Settings,
+)
 from qbo_pipeline.qbo.auth import (
     AppCredentials,
     AuthorizationFailed,
@@ -35,11 +43,6 @@ from qbo_pipeline.qbo.redact import get_logger
 from qbo_pipeline.qbo.tokens import RealmTokens, TokenStore, resolve_passphrase
 
 log = get_logger(__name__)
-
-SANDBOX_CLIENT_ID = "qbo-sandbox-client"
-"""The embedded sandbox's documented default OAuth client id (it protects nothing real)."""
-SANDBOX_CLIENT_SECRET = "qbo-sandbox-secret"
-"""The embedded sandbox's documented default OAuth client secret."""
 
 DEFAULT_REFRESH_LIFETIME = timedelta(days=100)
 """Intuit's refresh-token lifetime, used when the token answer does not say."""
@@ -57,11 +60,11 @@ def app_credentials(settings: Settings, environment: Environment) -> AppCredenti
     """
     if environment is Environment.EMBEDDED:
         if settings.environment is Environment.EMBEDDED and settings.client_id:
-            secret = settings.client_secret or Secret(SANDBOX_CLIENT_SECRET)
+            secret = settings.client_secret or Secret(EMBEDDED_CLIENT_SECRET)
             return AppCredentials(settings.client_id, secret)
         return AppCredentials(
-            settings.sandbox_client_id or SANDBOX_CLIENT_ID,
-            settings.sandbox_client_secret or Secret(SANDBOX_CLIENT_SECRET),
+            settings.sandbox_client_id or EMBEDDED_CLIENT_ID,
+            settings.sandbox_client_secret or Secret(EMBEDDED_CLIENT_SECRET),
         )
     if not (settings.client_id and settings.client_secret):
         raise ConfigError(

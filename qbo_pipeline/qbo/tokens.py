@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from filelock import FileLock
 
+from qbo_pipeline import config
 from qbo_pipeline.atomic import atomic_write
 from qbo_pipeline.config import ConfigError, Environment, Secret, Settings
 from qbo_pipeline.qbo.faults import (
@@ -63,9 +64,6 @@ _PASSPHRASE_HINT = (
 )
 
 
-PASSPHRASE_ENV = "QBO_PIPELINE_PASSPHRASE"
-"""The environment variable holding the token store passphrase for unattended runs."""
-
 EMBEDDED_PASSPHRASE = "qbo-pipeline-embedded-sandbox"
 """The documented passphrase used for the EMBEDDED environment when none is set: the embedded
 sandbox's tokens protect nothing real, so demos and tests run without a prompt."""
@@ -87,15 +85,14 @@ def resolve_passphrase(
     Raises:
         ConfigError: If no passphrase is available.
     """
-    env = os.environ if env is None else env
-    value = env.get(PASSPHRASE_ENV)
-    if value:
-        return Secret(value)
+    found = config.passphrase(env)
+    if found:
+        return found
     if settings.environment is Environment.EMBEDDED:
         log.info(
             "%s is not set: using the documented embedded-sandbox passphrase for %s "
             "(embedded sandbox tokens protect nothing real)",
-            PASSPHRASE_ENV,
+            config.PASSPHRASE_VAR,
             settings.token_store_path,
         )
         return Secret(EMBEDDED_PASSPHRASE)
@@ -104,7 +101,7 @@ def resolve_passphrase(
         if entered:
             return Secret(entered)
     raise ConfigError(
-        f"no token store passphrase: set {PASSPHRASE_ENV} (or run interactively to be asked)"
+        f"no token store passphrase: set {config.PASSPHRASE_VAR} (or run interactively to be asked)"
     )
 
 

@@ -28,14 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qbo_pipeline.config import EMBEDDED_CLIENT_ID as DEFAULT_CLIENT_ID
+from qbo_pipeline.config import EMBEDDED_CLIENT_SECRET as DEFAULT_CLIENT_SECRET
 from qbo_pipeline.sandbox import openid
 from qbo_pipeline.sandbox.store import SandboxStore
-
-DEFAULT_CLIENT_ID = "qbo-sandbox-client"
-"""The client id the sandbox accepts unless told otherwise (protects nothing real)."""
-
-DEFAULT_CLIENT_SECRET = "qbo-sandbox-secret"
-"""The client secret the sandbox accepts unless told otherwise (protects nothing real)."""
 
 REFRESH_TOKEN_TTL = 100 * 24 * 3600
 """Seconds a refresh token lives (Intuit: 100 days, rolling)."""

@@ -23,7 +23,6 @@ lakes built with each defect.
 # No `from __future__ import annotations` here: Dagster reads the annotations of decorated
 # functions (context, config and resource parameters) at definition time.
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +32,7 @@ import orjson
 import pyarrow.compute as pc
 
 from qbo_pipeline import entities
+from qbo_pipeline.config import freshness_hours
 from qbo_pipeline.defs.ingest.keys import entity_asset_key
 from qbo_pipeline.defs.resources import LakeResource
 
@@ -309,22 +309,6 @@ def snapshot_checks(
     yield from reference_results(realm, info, by_check.get(REFERENCES_CHECK, []))
     for name in by_check.get(DRIFT_CHECK, []):
         yield drift_result(realm, info, name)
-
-
-def freshness_hours() -> float:
-    """The age (hours) beyond which a company's latest snapshot is stale (QBO_FRESHNESS_HOURS).
-
-    Raises:
-        ValueError: If the variable is not a positive number.
-    """
-    raw = os.environ.get("QBO_FRESHNESS_HOURS", "26")
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = -1.0
-    if hours <= 0:
-        raise ValueError(f"QBO_FRESHNESS_HOURS={raw!r} must be a positive number of hours")
-    return hours
 
 
 def stale_realms(
