@@ -4,5 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-realms = dg.DynamicPartitionsDefinition(name="realms")
+REALMS = "realms"
+"""The name of the realm partitions (what the Dagster instance stores them under)."""
+
+realms = dg.DynamicPartitionsDefinition(name=REALMS)
 """QBO realm ids; registered by the realm discovery sensor from the connected companies."""

@@ -526,7 +526,7 @@ def unflatten(
 
 def _apply_child(records: Mapping[str, dict[str, Any]], path: str, row: Mapping[str, Any]) -> None:
     key = row.get(RECORD_KEY)
-    if key not in records:
+    if not isinstance(key, str) or key not in records:
         raise FlattenError(f"table {path!r} row points at unknown record {key!r}")
     levels = sorted((n for n in row if n.startswith("#") and n != RECORD_KEY), key=len)
     if not levels or levels[-1] != index_column(path):

@@ -66,7 +66,7 @@ def owner_alive(owner: dict[str, Any]) -> bool:
     if owner.get("host") != socket.gethostname():
         return True
     try:
-        pid = int(owner.get("pid"))
+        pid = int(owner.get("pid", ""))
     except (TypeError, ValueError):
         return False
     try:

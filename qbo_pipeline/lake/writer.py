@@ -311,7 +311,7 @@ class SnapshotWriter:
         if clash:
             raise LakeError(f"{self._where()}: extra fields may not override {clash}")
         committed_at = datetime.now(UTC)
-        totals = {
+        totals: dict[str, float] = {
             key: sum(int(s.get(key) or 0) for s in stats.values())
             for key in ("live", "fetched", "upserts", "deletes", "versions_written", "bytes")
         }
@@ -775,7 +775,9 @@ def _merge_runs(
             for run in unread:
                 run.advance()
             continue
-        frontier = min((run.read_through for run in active), default=None)
+        frontier = min(
+            (run.read_through for run in active if run.read_through is not None), default=None
+        )
         parts = [t for t in (run.take_through(frontier) for run in runs) if t is not None]
         if parts:
             rows = pa.concat_tables(parts)

@@ -48,6 +48,12 @@ class Comparison:
         return not self.differences
 
 
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    """How many rows ``query`` (a ``from ...`` clause or query) returns."""
+    row = con.execute(f"select count(*) from ({query})").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _ident(*parts: str) -> str:
     return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
 
@@ -109,12 +115,9 @@ def compare_warehouses(
                 continue
             schema, name = key.split(".")
             a, b = _ident(LEFT, schema, name), _ident(RIGHT, schema, name)
-            rows += con.execute(f"select count(*) from {a}").fetchone()[0]
-            only_left = con.execute(f"select count(*) from (from {a} except all from {b})")
-            missing = only_left.fetchone()[0]
-            extra = con.execute(f"select count(*) from (from {b} except all from {a})").fetchone()[
-                0
-            ]
+            rows += _count(con, f"from {a}")
+            missing = _count(con, f"from {a} except all from {b}")
+            extra = _count(con, f"from {b} except all from {a}")
             if missing or extra:
                 differences.append(
                     RelationDifference(

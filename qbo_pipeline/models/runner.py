@@ -435,7 +435,8 @@ def _check_references(models: Sequence[Model], macros: Sequence[Macro]) -> None:
 
 def _order(models: Sequence[Model], macros: Sequence[Macro]) -> tuple[Step, ...]:
     """Models and macros in one build order; each then reads (and runs) what its macros do."""
-    nodes: dict[str, Step] = {m.key: m for m in (*models, *macros)}
+    steps: list[Step] = [*models, *macros]
+    nodes = {step.key: step for step in steps}
     graph = {
         step.key: sorted(step.depends_on | {f"{MACRO_FOLDER}.{c}" for c in _called(step)})
         for step in nodes.values()

@@ -604,8 +604,8 @@ class _Applier:
                 answer = self._write(
                     step,
                     operation,
-                    lambda rid, b=body: self.client.update(
-                        entity, b, sparse=step.sparse, request_id=rid
+                    lambda rid: self.client.update(
+                        entity, body, sparse=step.sparse, request_id=rid
                     ),
                     body,
                 )
@@ -676,9 +676,7 @@ class _Applier:
                 self._write(
                     step,
                     f"delete@{token}",
-                    lambda rid, t=token: self.client.delete(
-                        entity, record_id, str(t), request_id=rid
-                    ),
+                    lambda rid: self.client.delete(entity, record_id, str(token), request_id=rid),
                     {"Id": record_id, "SyncToken": token},
                 )
             except ObjectNotFoundError:

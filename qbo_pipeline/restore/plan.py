@@ -298,9 +298,9 @@ class Planner:
             frontier = []
             for name, rid in gone:
                 entity = entities.ENTITIES[name]
-                target = None if entity.is_singleton else self._target(entity, rid)
-                if target is not None:
-                    frontier.append((entity, target))
+                version = None if entity.is_singleton else self._target(entity, rid)
+                if version is not None:
+                    frontier.append((entity, version))
 
     def _prefetch_pairs(self, keys: Iterable[Key]) -> None:
         """Bulk-read the live records of ``keys`` and what the ones to write will need."""

@@ -102,13 +102,13 @@ def read_folder(folder: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
             except entities.UnknownEntityError:
                 unknown.add(key)
                 continue
-            key = _storable(entity, record) if isinstance(record, dict) else None
-            if key is None:
+            stored = _storable(entity, record) if isinstance(record, dict) else None
+            if stored is None:
                 unstorable[entity.name] += 1
                 continue
-            current = found[entity.name].get(key)
+            current = found[entity.name].get(stored)
             if current is None or _updated(entity, record) >= _updated(entity, current):
-                found[entity.name][key] = record
+                found[entity.name][stored] = record
     if unknown:
         logger.warning("seed: ignoring entities the catalogue does not know: %s", sorted(unknown))
     for entity_name, skipped in sorted(unstorable.items()):

@@ -653,7 +653,7 @@ def simulate_days(
         today = day_start.astimezone(COMPANY_TZ).date().isoformat()
         day = _Day(store, realm_id, rng, log, today, ties)
         count = changes_per_day if changes_per_day is not None else rng.randint(5, 15)
-        actions = list(_actions(rng, count)) or [None]
+        actions: list[str | None] = [*_actions(rng, count)] or [None]
         for k, action in enumerate(actions):
             with store.frozen_clock(realm_id, day_start + OPERATION_SPACING * k):
                 if action is not None:

@@ -112,3 +112,19 @@ def test_live_ids_scans_in_batches_of_pages(
     assert len(ids) == expected
     pages = -(-expected // 2)
     assert after.get("batch", 0) - before.get("batch", 0) == -(-pages // 2)
+
+
+def test_live_ids_that_differ_from_the_count_raise_a_truncation_error(
+    client: QBOClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoice = entities.get("Invoice")
+    real = client.count(invoice, include_inactive=False)
+    monkeypatch.setattr(client, "count", lambda *_a, **_k: real + 1)  # one more than QBO lists
+    with pytest.raises(helpers.TruncationError) as caught:
+        helpers.live_ids(client, invoice)
+    assert (caught.value.entity, caught.value.expected, caught.value.got) == (
+        "Invoice",
+        real + 1,
+        real,
+    )
+    assert "id scan found" in str(caught.value)

@@ -95,7 +95,7 @@ def qbo_exports(
         yield dg.MaterializeResult(asset_key=export_asset_key(fmt), metadata=_metadata(result, fmt))
 
 
-def _metadata(result: ExportResult, fmt: str) -> dict[str, object]:
+def _metadata(result: ExportResult, fmt: str) -> dict[str, dg.MetadataValue | int | str]:
     files = [f for f in result.files if f.format == fmt or (fmt == "json" and f.format == "jsonl")]
     return {
         "dagster/row_count": sum(result.records.values()),

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from qbo_pipeline import entities
 from qbo_pipeline.defs.ingest.jobs import REALM_TAG, snapshot_job
-from qbo_pipeline.defs.partitions import realms
+from qbo_pipeline.defs.partitions import REALMS, realms
 from qbo_pipeline.defs.resources import LakeResource, QBOResource
 from qbo_pipeline.qbo.faults import ValidationError
 
@@ -51,7 +51,7 @@ def realm_discovery(
         with qbo.connect(context.log) as connection:
             connected = set(connection.realm_ids)
     found |= connected
-    known = set(context.instance.get_dynamic_partitions(realms.name))
+    known = set(context.instance.get_dynamic_partitions(REALMS))
     new = sorted(found - known)
     if not new:
         return dg.SensorResult(skip_reason=f"no new company ({len(known)} registered)")
@@ -143,7 +143,7 @@ def cdc_poll(
     context: dg.SensorEvaluationContext, qbo: QBOResource, lake: LakeResource
 ) -> dg.SensorResult:
     """Request a snapshot of every company with changes since its latest snapshot."""
-    realm_ids = sorted(context.instance.get_dynamic_partitions(realms.name))
+    realm_ids = sorted(context.instance.get_dynamic_partitions(REALMS))
     if not realm_ids:
         return dg.SensorResult(skip_reason="no company registered yet")
     cursor = _load_cursor(context.cursor)

@@ -351,7 +351,7 @@ def changed_records(
     and deletions are reconciled with COUNT(*) either way. ``landed`` as for
     :func:`page_records`.
     """
-    pages = client.iter_pages(
+    pages: Iterator[list[dict[str, Any]] | LandedPage] = client.iter_pages(
         entity,
         where=since_condition(since),
         include_inactive=True,
@@ -394,7 +394,7 @@ def live_ids(client: QBOClient, entity: Entity) -> set[str]:
         found.update(records.record_id(entity, r) for r in page)
     if len(found) != expected:
         raise TruncationError(
-            f"{entity.name}: the id scan found {len(found)} ids but COUNT(*) says {expected}"
+            entity.name, expected, len(found), f"the id scan found {len(found)} ids"
         )
     return found
 
