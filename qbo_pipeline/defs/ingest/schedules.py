@@ -4,20 +4,14 @@ Cron expressions are evaluated in UTC. ``QBO_BACKUP_CRON`` overrides the nightly
 ``0 2 * * *``: 02:00 UTC), ``QBO_FRESHNESS_CRON`` the freshness check's (default hourly).
 """
 
-import os
-
 import dagster as dg
 
+from qbo_pipeline import config
 from qbo_pipeline.defs.ingest.jobs import REALM_TAG, freshness_job, snapshot_job
-from qbo_pipeline.defs.partitions import realms
+from qbo_pipeline.defs.partitions import REALMS
 
 DEFAULT_BACKUP_CRON = "0 2 * * *"
 DEFAULT_FRESHNESS_CRON = "15 * * * *"
-
-
-def _cron(variable: str, default: str) -> str:
-    """The cron expression in ``variable`` (Dagster rejects an invalid one at load time)."""
-    return os.environ.get(variable, "").strip() or default
 
 
 def snapshot_requests(
@@ -37,7 +31,7 @@ def snapshot_requests(
 @dg.schedule(
     name="qbo_nightly_snapshot",
     job=snapshot_job,
-    cron_schedule=_cron("QBO_BACKUP_CRON", DEFAULT_BACKUP_CRON),
+    cron_schedule=config.cron(config.BACKUP_CRON_VAR, DEFAULT_BACKUP_CRON),
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every night (02:00 UTC by default), an incremental snapshot of every company.",
@@ -46,7 +40,7 @@ def nightly_snapshot(
     context: dg.ScheduleEvaluationContext,
 ) -> list[dg.RunRequest] | dg.SkipReason:
     """Request a snapshot of every registered company."""
-    realm_ids = context.instance.get_dynamic_partitions(realms.name)
+    realm_ids = context.instance.get_dynamic_partitions(REALMS)
     if not realm_ids:
         return dg.SkipReason(
             "no company registered yet: the realm discovery sensor registers the connected ones"
@@ -58,7 +52,7 @@ def nightly_snapshot(
 freshness_schedule = dg.ScheduleDefinition(
     name="qbo_freshness_check",
     job=freshness_job,
-    cron_schedule=_cron("QBO_FRESHNESS_CRON", DEFAULT_FRESHNESS_CRON),
+    cron_schedule=config.cron(config.FRESHNESS_CRON_VAR, DEFAULT_FRESHNESS_CRON),
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every hour, check that every company's latest snapshot is recent enough.",
