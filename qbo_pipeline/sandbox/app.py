@@ -677,7 +677,7 @@ class SandboxApp:
         )
 
     def _realm_param(self, body: dict[str, Any]) -> str:
-        realm = body.get("realmId") or (self.store.realm_ids() or [None])[0]
+        realm = body.get("realmId") or next(iter(self.store.realm_ids()), None)
         if realm is None or not self.store.has_realm(str(realm)):
             raise _AdminError(f"unknown realmId {realm!r}")
         return str(realm)

@@ -492,6 +492,8 @@ class Completion:
         if record_id in (None, ""):
             return Decimal(0)
         ref = "$.CustomerRef.value" if party == "Customer" else "$.VendorRef.value"
+        owed: tuple[tuple[str, str], ...]
+        credits: tuple[tuple[str, str], ...]
         owed, credits = (
             (("Invoice", "Balance"),),
             (("CreditMemo", "Balance"), ("Payment", "UnappliedAmt")),

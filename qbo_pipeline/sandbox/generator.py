@@ -286,21 +286,21 @@ def _build_lists(company: _Company, rng: random.Random, factor: float) -> None:
         name = _extra_party_name(rng, taken, suffixes, business=False)
         given, family = name.split(" ", 1)
         hired = f"{2015 + rng.randrange(0, 9)}-{rng.randrange(1, 13):02d}-01"
-        spec = sample.EmployeeSpec(str(next_party), given, family, None, None, hired, True)
-        company.employees.append(_Party(spec.id, name, spec, active=rng.random() >= 0.05))
+        employee = sample.EmployeeSpec(str(next_party), given, family, None, None, hired, True)
+        company.employees.append(_Party(employee.id, name, employee, active=rng.random() >= 0.05))
         next_party += 1
-    for spec in sample.ITEMS:
-        price = round(float(spec.unit_price or 0) * 100)
-        cost = round(float(spec.purchase_cost or 0) * 100)
-        company.items.append(_Item(spec.id, spec, price, cost, float(spec.qty or 0)))
+    for item in sample.ITEMS:
+        price = round(float(item.unit_price or 0) * 100)
+        cost = round(float(item.purchase_cost or 0) * 100)
+        company.items.append(_Item(item.id, item, price, cost, float(item.qty or 0)))
     extra_items = _scaled(len(sample.ITEMS), math.sqrt(factor)) - len(sample.ITEMS)
     for n in range(extra_items):
-        base = sample.ITEMS[n % len(sample.ITEMS)]
+        model = sample.ITEMS[n % len(sample.ITEMS)]
         item_id = str(len(sample.ITEMS) + n + 1)
-        spec = base._replace(id=item_id, name=f"{base.name} {n // len(sample.ITEMS) + 2}")
-        price = round(float(spec.unit_price or 0) * 100)
-        cost = round(float(spec.purchase_cost or 0) * 100)
-        company.items.append(_Item(item_id, spec, price, cost, float(spec.qty or 0)))
+        item = model._replace(id=item_id, name=f"{model.name} {n // len(sample.ITEMS) + 2}")
+        price = round(float(item.unit_price or 0) * 100)
+        cost = round(float(item.purchase_cost or 0) * 100)
+        company.items.append(_Item(item_id, item, price, cost, float(item.qty or 0)))
     company.chart = Chart.from_records(
         _account_payloads(company, "2024-01-01T00:00:00-08:00", {}),
         (_item_payload(i, "2024-01-01T00:00:00-08:00") for i in company.items),
@@ -1214,7 +1214,7 @@ class _Chunk:
                 )
             )
             pairs = [(debit, amount, "Debit"), (credit, amount, "Credit")]
-        lines = [
+        lines: list[dict[str, Any]] = [
             {
                 "Id": str(n),
                 "Description": note,
@@ -1559,8 +1559,8 @@ def generate_company(
         _finish_transactions(company, chunk.records)
         for entity, batch in chunk.records.items():
             counts[entity] += store.bulk_load(realm_id, entity, batch)
-    for entity, batch in _list_payloads(company, name).items():
-        counts[entity] += store.bulk_load(realm_id, entity, batch)
+    for entity, payloads in _list_payloads(company, name).items():
+        counts[entity] += store.bulk_load(realm_id, entity, payloads)
     counts["Attachable"] += _attachments(store, company, rng, total)
     return GenerationSummary(realm_id, seed, name, first, clock, dict(counts))
 

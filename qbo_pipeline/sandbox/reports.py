@@ -180,9 +180,9 @@ class Chart:
                 agency_accounts[str(agency["Id"])] = account
         rate_agency: dict[str, str] = {}
         for rate in tax_rates:
-            agency = _ref(rate, "AgencyRef") or ""
-            rate_agency[str(rate["Id"])] = agency
-            account = agency_accounts.get(agency)
+            agency_id = _ref(rate, "AgencyRef") or ""
+            rate_agency[str(rate["Id"])] = agency_id
+            account = agency_accounts.get(agency_id)
             if account:
                 chart.tax_rate_accounts[str(rate["Id"])] = account
         default_agency = None
@@ -870,10 +870,10 @@ def compute_ledgers(
             ledger.add_postings(when, rows)
         if party_kind is not None:
             key = party_of(party_kind, txn)
-            ledger = grouped.parties.get(key)
-            if ledger is None:
-                ledger = grouped.parties[key] = Ledger(chart, start, end)
-            ledger.add_postings(when, rows)
+            party = grouped.parties.get(key)
+            if party is None:
+                party = grouped.parties[key] = Ledger(chart, start, end)
+            party.add_postings(when, rows)
 
     for entity in posting_entities():
         for txn in store.iter_records(realm_id, entity):

@@ -280,8 +280,11 @@ class SandboxStore:
             yield pinned
             return
         if self._memory:
+            shared = self._shared
+            if shared is None:
+                raise RuntimeError("the sandbox store is closed")
             with self._write_lock:
-                yield self._shared
+                yield shared
             return
         with self._pool_lock:
             conn = self._pool.pop() if self._pool else None
