@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -584,8 +584,3 @@ def _set(target: dict[str, Any], parts: Sequence[str], value: Any, *, keep: bool
     if keep and parts[-1] in node:
         return
     node[parts[-1]] = value
-
-
-def iter_child_order(paths: Iterable[str]) -> Iterator[str]:
-    """Child table paths in the order files are written and read (parents first)."""
-    yield from sorted(paths, key=lambda p: (p.count("."), p))

@@ -504,11 +504,6 @@ def select_models(project: Project, selectors: Sequence[str]) -> tuple[Model, ..
     return tuple(m for m in project.models if m.key in closure)
 
 
-def buildable_macros(project: Project, models: Sequence[Model]) -> tuple[Macro, ...]:
-    """The macros whose models (and called macros) are all among ``models``."""
-    return tuple(s for s in build_steps(project, models) if isinstance(s, Macro))
-
-
 def build_steps(project: Project, models: Sequence[Model]) -> tuple[Step, ...]:
     """What a build of ``models`` creates, in order: those models and the macros they allow.
 

@@ -36,7 +36,6 @@ import filelock
 from qbo_pipeline import config
 from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.models.runner import (
-    SOURCE_SCHEMAS,
     Macro,
     Model,
     ModelError,
@@ -426,16 +425,3 @@ def _drop_other_kind(con: duckdb.DuckDBPyConnection, model: Model, kind: str) ->
     ).fetchone()
     if found:
         con.execute(f"drop {other} {_ident(model.schema, model.name)}")
-
-
-def source_relations() -> list[str]:
-    """Every relation the runner creates before the models (``lake.versions``, ...)."""
-    return [f"{s}.{t}" for s, tables in SOURCE_SCHEMAS.items() for t in tables]
-
-
-def build_default(settings: object | None = None) -> BuildResult:
-    """Build the warehouse named by the settings (``QBO_LAKE_URL`` and ``QBO_WAREHOUSE``)."""
-    from qbo_pipeline.config import Settings
-
-    s = settings if isinstance(settings, Settings) else Settings.from_env()
-    return build_warehouse(s.lake_url, s.warehouse_path)

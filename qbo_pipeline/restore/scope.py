@@ -91,12 +91,6 @@ class Scope:
             return cls(kind="all", entities=names)
         return cls(kind="entities", entities=names)
 
-    def covers_entity(self, entity: str) -> bool:
-        """Whether records of ``entity`` can be in scope at all."""
-        if self.kind == "records":
-            return any(e == entity for e, _ in self.records)
-        return not self.entities or entity in self.entities
-
     def entity_list(self) -> list[Entity]:
         """The entities whose records may be in scope, in restore order."""
         order = {name: i for i, name in enumerate(entities.restore_order())}

@@ -274,8 +274,3 @@ class Realism:
                 for realm, c in self._realms.items()
             }
             return {"realms": realms, "config": self.config.to_dict()}
-
-    def reset_stats(self) -> None:
-        """Forget the counters (not the configuration)."""
-        with self._lock:
-            self._realms.clear()

@@ -46,11 +46,6 @@ def table_name(entity: Entity) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", entity.name).lower()
 
 
-def entity_for_table(name: str) -> Entity:
-    """The entity whose dlt table is ``name``."""
-    return entities.get(name.replace("_", ""))
-
-
 @dataclass
 class ExtractionPlan:
     """What one snapshot run reads, and how.
