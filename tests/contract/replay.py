@@ -13,11 +13,12 @@ Three kinds of route:
 * :meth:`ReplayServer.route_query`: one query statement (GET ``/query?query=`` or POST
   ``application/text``) -> one capture; statements match case- and whitespace-insensitively;
 * :meth:`ReplayServer.company`: a company made of captured query answers, one per entity, for
-  the product's paging: ``COUNT(*)`` and ``SELECT *`` pages of any size. A page that holds the
-  whole capture is its exact bytes, a page past the end the exact bytes of
-  ``query_empty_past_end.json``; a count without its own capture, and a slice of a capture, are
-  put in the envelope those captures show (``{"QueryResponse": {...}, "time": ...}``) around
-  the captured records themselves.
+  the product's paging and batched reads: ``COUNT(*)`` and ``SELECT *`` pages of any size, alone
+  or in batches of queries. A page that holds the whole capture is its exact bytes, a page past
+  the end the exact bytes of ``query_empty_past_end.json``; a count without its own capture, a
+  slice of a capture and a batch answer are put in the envelopes those captures show
+  (``{"QueryResponse": {...}, "time": ...}``, ``batch_response_mixed.json``) around the
+  captured records themselves.
 
 A write route can carry a check (:func:`write_check`) that answers QBO's own fault captures when a
 body breaks the rules QBO applies to writes (an update names Id and the live SyncToken, the sparse
@@ -170,6 +171,26 @@ class CaptureCompany:
         envelope = {entity: page, "startPosition": start, "maxResults": len(page)}
         return _json_reply({"QueryResponse": envelope, "time": time})
 
+    def batch(self, body: Any) -> Reply | None:
+        """A batch of queries answered item by item, in the shape of
+        ``batch_response_mixed.json``: ``{"bId", "QueryResponse"}`` per answered query, and
+        ``{"bId", "Fault"}`` with the fault of ``error_invalid_query_4001.json`` for a query
+        this company cannot answer. Batches holding writes are not this company's business."""
+        items = body.get("BatchItemRequest") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not all(set(i) <= {"bId", "Query"} for i in items):
+            return None
+        answers = []
+        for item in items:
+            reply = self.answer(item["Query"])
+            if reply is None:
+                fault = json.loads((SAMPLES / "error_invalid_query_4001.json").read_bytes())
+                answers.append({"Fault": fault["Fault"], "bId": item["bId"]})
+                continue
+            found = json.loads(reply.body)["QueryResponse"]
+            answers.append({"QueryResponse": found, "bId": item["bId"]})
+        time = json.loads((SAMPLES / "batch_response_mixed.json").read_bytes())["time"]
+        return _json_reply({"BatchItemResponse": answers, "time": time})
+
 
 def _json_reply(doc: Any) -> Reply:
     return Reply(200, JSON, json.dumps(doc).encode())
@@ -259,6 +280,8 @@ class ReplayServer:
             reply, check = found
             fault = check(request) if check is not None else None
             return fault or reply
+        if request.path == f"{self.company_path}/batch" and self._company is not None:
+            return self._company.batch(request.json())
         statement = request.statement
         if statement is not None and request.path == f"{self.company_path}/query":
             reply = self._queries.get(_normal(statement))

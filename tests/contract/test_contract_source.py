@@ -12,13 +12,20 @@ from typing import Any
 
 import dlt
 import pyarrow.parquet as pq
+import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.lake import records
+from qbo_pipeline.qbo import faults
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.restore.payloads import version_of
 from qbo_pipeline.sources.qbo import qbo_source
-from qbo_pipeline.sources.qbo.helpers import ExtractionPlan, table_name
+from qbo_pipeline.sources.qbo.helpers import (
+    ExtractionPlan,
+    batched_reads,
+    count_records,
+    table_name,
+)
 from qbo_pipeline.sources.qbo.settings import STAGING_DATASET
 from tests.conftest import SAMPLES
 from tests.contract.replay import CaptureCompany, ReplayServer
@@ -161,3 +168,35 @@ def test_cdc_changes_land_with_their_deletion(
     assert gone["last_updated_at"] == datetime.fromisoformat("2015-12-23T12:55:50-08:00")
     assert records.load_json(estimates["34"]["payload"]) == {"Id": "34"}
     assert estimates["34"]["status"] is None
+
+
+def test_small_entities_are_counted_and_read_in_batches_as_a_full_backup_does(
+    replay: ReplayServer, client: QBOClient, tmp_path: Path
+) -> None:
+    replay.company(CaptureCompany(dict(ANSWERS)))
+    wanted = [entities.get(name) for name in ANSWERS]
+    counts = count_records(client, wanted)
+    assert counts == {name: len(captured(name)) for name in ANSWERS}
+    read, spilled = batched_reads(client, wanted, sizes=counts)
+    assert spilled == []
+    assert read == {name: captured(name) for name in ANSWERS}
+    batches = replay.requests_to("POST", "batch")
+    assert len(batches) == len(replay.received) == 2  # 17 counts in one, 17 pages in one
+    assert all(len(b.json()["BatchItemRequest"]) == len(ANSWERS) for b in batches)
+    landed = land(client, ExtractionPlan(complete=read), tmp_path / "staging")
+    assert len(replay.received) == 2  # the records read while planning land without a request
+    for name in ANSWERS:
+        entity = entities.get(name)
+        payloads = {row["id"]: row["payload"] for row in landed[name]}
+        assert payloads == {
+            records.record_id(entity, r): records.canonical_json(r) for r in captured(name)
+        }
+
+
+def test_a_query_the_company_cannot_answer_is_a_faulted_batch_item(
+    replay: ReplayServer, client: QBOClient
+) -> None:
+    replay.company(CaptureCompany({"Invoice": ANSWERS["Invoice"]}))
+    with pytest.raises(faults.QueryError) as caught:
+        count_records(client, [entities.get("Invoice"), entities.get("Bill")])
+    assert caught.value.code == "4001"
