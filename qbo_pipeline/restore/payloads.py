@@ -36,6 +36,10 @@ class StripRule:
             ``existing`` when only a new record takes it (left out of updates and comparisons).
         entities: The entities the rule applies to; empty means every entity.
         kinds: Or the kinds it applies to; empty with empty ``entities`` means every entity.
+        identity: Whether the field names a record or a version (an id, a SyncToken, a time,
+            a path made of the id) rather than holding content: the only fields verification
+            leaves out, since everything else QBO sets (balances, names, totals) must come
+            back as it was.
     """
 
     path: str
@@ -43,6 +47,7 @@ class StripRule:
     when: When = "always"
     entities: tuple[str, ...] = ()
     kinds: tuple[Kind, ...] = ()
+    identity: bool = False
 
     def applies(self, entity: Entity, *, creating: bool) -> bool:
         """Whether the rule strips the field from ``entity`` in this kind of write."""
@@ -69,13 +74,15 @@ _ADDRESSES = (
 )
 
 STRIP_RULES: tuple[StripRule, ...] = (
-    StripRule("Id", "QBO assigns ids; an update names the live id separately"),
-    StripRule("SyncToken", "QBO's version counter; an update sends the live one"),
-    StripRule("MetaData", "creation and update times are QBO's"),
-    StripRule("domain", "response envelope flag"),
-    StripRule("sparse", "response envelope flag; restore decides full or sparse itself"),
-    StripRule("status", "CDC deletion marker"),
-    StripRule("time", "response envelope time"),
+    StripRule("Id", "QBO assigns ids; an update names the live id separately", identity=True),
+    StripRule("SyncToken", "QBO's version counter; an update sends the live one", identity=True),
+    StripRule("MetaData", "creation and update times are QBO's", identity=True),
+    StripRule("domain", "response envelope flag", identity=True),
+    StripRule(
+        "sparse", "response envelope flag; restore decides full or sparse itself", identity=True
+    ),
+    StripRule("status", "CDC deletion marker", identity=True),
+    StripRule("time", "response envelope time", identity=True),
     StripRule("FullyQualifiedName", "computed from the name and the parent chain"),
     StripRule("Level", "computed from the parent chain"),
     StripRule(
@@ -94,9 +101,24 @@ STRIP_RULES: tuple[StripRule, ...] = (
     ),
     StripRule("CurrentBalanceWithSubAccounts", "computed from postings", entities=("Account",)),
     StripRule("InvoiceLink", "a link QBO generates for online payment", entities=("Invoice",)),
-    StripRule("FileAccessUri", "QBO's download path for the stored file", entities=("Attachable",)),
-    StripRule("ThumbnailFileAccessUri", "QBO's thumbnail download path", entities=("Attachable",)),
-    StripRule("ThumbnailTempDownloadUri", "presigned and expiring", entities=("Attachable",)),
+    StripRule(
+        "FileAccessUri",
+        "QBO's download path for the stored file (made of the attachment's id)",
+        entities=("Attachable",),
+        identity=True,
+    ),
+    StripRule(
+        "ThumbnailFileAccessUri",
+        "QBO's thumbnail download path (made of the attachment's id)",
+        entities=("Attachable",),
+        identity=True,
+    ),
+    StripRule(
+        "ThumbnailTempDownloadUri",
+        "presigned and expiring",
+        entities=("Attachable",),
+        identity=True,
+    ),
     StripRule("Size", "measured by QBO from the uploaded bytes", entities=("Attachable",)),
     StripRule(
         "QtyOnHand",
@@ -104,9 +126,16 @@ STRIP_RULES: tuple[StripRule, ...] = (
         when="existing",
         entities=("Item",),
     ),
-    StripRule("Line[].Id", "QBO numbers the lines of a new transaction", when="create"),
+    StripRule(
+        "Line[].Id", "QBO numbers the lines of a new transaction", when="create", identity=True
+    ),
     *(
-        StripRule(f"{address}.Id", "QBO assigns address ids to a new record", when="create")
+        StripRule(
+            f"{address}.Id",
+            "QBO assigns address ids to a new record",
+            when="create",
+            identity=True,
+        )
         for address in _ADDRESSES
     ),
 )
@@ -178,9 +207,9 @@ def set_version(entity: Entity, body: dict[str, Any], record_id: str, sync_token
         found[2]["SyncToken"] = sync_token
 
 
-def _rules(entity: Entity, *, creating: bool) -> Iterator[list[str]]:
+def _rules(entity: Entity, *, creating: bool, identity: bool = False) -> Iterator[list[str]]:
     for rule in STRIP_RULES:
-        if rule.applies(entity, creating=creating):
+        if rule.applies(entity, creating=creating) and (rule.identity or not identity):
             yield rule.path.split(".")
     for name in entity.volatile_fields:
         yield [name]
@@ -203,21 +232,25 @@ def _strip(node: Any, parts: list[str]) -> None:
         _strip(node[key], parts[1:])
 
 
-def strip(entity: Entity, payload: dict[str, Any], *, creating: bool = False) -> dict[str, Any]:
+def strip(
+    entity: Entity, payload: dict[str, Any], *, creating: bool = False, identity: bool = False
+) -> dict[str, Any]:
     """A deep copy of ``payload`` without the fields of :data:`STRIP_RULES`.
 
     Args:
         entity: The record's entity.
         payload: The record as QBO returned it (never modified).
         creating: Also strip the fields QBO assigns only to new records (line and address ids).
+        identity: Strip only the rules marked ``identity`` (ids, versions, times and volatile
+            links), keeping every field QBO computes: what verification compares.
     """
     out = copy.deepcopy(payload)
-    for parts in _rules(entity, creating=creating):
+    for parts in _rules(entity, creating=creating, identity=identity):
         _strip(out, parts)
     found = template_of(entity, out)
     if found is not None:
         wrapped, _, template = found
-        for parts in _rules(wrapped, creating=creating):
+        for parts in _rules(wrapped, creating=creating, identity=identity):
             _strip(template, parts)
         for rule in TEMPLATE_RULES:
             if rule.applies(wrapped, creating=creating):

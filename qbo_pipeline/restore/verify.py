@@ -1,10 +1,11 @@
 """After an apply: compare the restored records with the target snapshot, within the plan's scope.
 
-A restored record equals its snapshot version when their restorable content is the same once
-the ids QBO assigned are taken into account: references are rewritten through the apply's id map
-, and ids, SyncTokens, timestamps, line and address ids QBO assigns to new records are left out
-(:mod:`qbo_pipeline.restore.payloads`), as are back-links (an invoice's ``LinkedTxn`` to the
-payment that paid it): QBO derives them from the other record, whose forward link is checked.
+A restored record equals its snapshot version when all its content is the same once the ids QBO
+assigned are taken into account: references are rewritten through the apply's id map, and only
+what names a record or a version is left out (ids, SyncTokens, timestamps, line and address ids:
+the ``identity`` rules of :mod:`qbo_pipeline.restore.payloads`), as are back-links (an invoice's
+``LinkedTxn`` to the payment that paid it): QBO derives them from the other record, whose
+forward link is checked. The fields QBO sets itself (balances, totals, names) are compared.
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ from qbo_pipeline.restore.plan import SnapshotReader
 
 
 def _view(entity: entities.Entity, payload: dict[str, Any]) -> dict[str, Any]:
-    """What is compared: no QBO-assigned ids and no back-links.
+    """What is compared: everything but ids, versions, times and back-links.
 
-    QBO writes back-links from the other side, whose own record is checked with its forward link.
-    CompanyInfo and Preferences are compared on their writable fields only: the plan lists the
-    others as not restorable.
+    The fields QBO sets itself (balances, totals, reference names, ``DocNumber``, a payment's
+    unapplied amount, an attachment's size) are compared too: a restore must bring them back
+    as they were, not only what it sends (#17). Only what names a record or a version is left
+    out (``identity`` rules of :mod:`payloads`: ids, SyncToken, MetaData, line and address ids,
+    download paths made of the id, presigned links). QBO writes back-links from the other side,
+    whose own record is checked with its forward link. CompanyInfo and Preferences are compared
+    on their writable fields only: the plan lists the others as not restorable.
     """
     if entity.is_singleton:
         return singletons.writable_view(entity, payloads.strip(entity, payload))
-    return remap.drop_backlinks(entity, payloads.strip(entity, payload, creating=True))
+    view = payloads.strip(entity, payload, creating=True, identity=True)
+    return remap.drop_backlinks(entity, view)
 
 
 def verify_restore(

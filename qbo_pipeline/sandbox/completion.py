@@ -33,6 +33,7 @@ from typing import Any
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
+from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.store import SandboxStore
 
 __all__ = ["SALES_FORMS", "Completion"]
@@ -41,6 +42,9 @@ SALES_FORMS = ("Invoice", "SalesReceipt", "Estimate", "CreditMemo", "RefundRecei
 """Entities written on QBO's sales form: numbered, addressed and subtotalled alike."""
 
 _EXPENSE_FORMS = ("Bill", "Purchase", "PurchaseOrder", "VendorCredit")
+
+_OPEN_BALANCE = ("Invoice", "Bill", "CreditMemo", "VendorCredit")
+"""Transactions with an open ``Balance``; a recurring template's starts and stays at its total."""
 
 _LINE_NUMBERED = (*SALES_FORMS, "Bill", "PurchaseOrder", "Deposit")
 """Entities whose detail lines carry ``LineNum`` as well as ``Id`` (the others only ``Id``)."""
@@ -213,6 +217,8 @@ class Completion:
             self._name_list(ent, record, current)
         elif ent.name == "Attachable" and current is not None:
             self._attachable(record, current)
+        elif ent.name == shapes.RECURRING:
+            self._template(record)
 
     # --- references and addresses -----------------------------------------------------------
 
@@ -436,6 +442,21 @@ class Completion:
         except ValueError:
             return str(record.get("TxnDate"))
         return (txn_date + timedelta(days=days)).isoformat()
+
+    def _template(self, record: dict[str, Any]) -> None:
+        """A recurring template's transaction: names, lines, and an open balance of its total.
+
+        The template is never paid: its ``Balance`` is its total, as the capture shows.
+        """
+        key = shapes.template_key(record)
+        template = record.get(key) if key else None
+        if key is None or not isinstance(template, dict):
+            return
+        wrapped = entities.get(key)
+        self._name_references(wrapped, template)
+        self._lines(wrapped, template)
+        if wrapped.name in _OPEN_BALANCE and "TotalAmt" in template:
+            template["Balance"] = template["TotalAmt"]
 
     # --- name-lists and attachments ---------------------------------------------------------
 

@@ -20,12 +20,18 @@ updates the records it applies to (balance and ``LinkedTxn`` back-link, :mod:`li
 same transaction, and its delete or void undoes that. Those derived writes are new versions of
 the target (SyncToken + 1, new ``LastUpdatedTime``), reported to the optional ``observer``.
 
-Customer and vendor ``Balance`` and account ``CurrentBalance`` are NOT maintained by writes:
-the generator sets them consistent with the generated books, but keeping them current would make
-every transaction write a new version of its customer and of two or more accounts, which QBO
-does not do (a balance is recomputed, not versioned) and which would flood every CDC read; a
-silent in-place change would instead make full and CDC snapshots disagree. Read the reports
-(TrialBalance, BalanceSheet), which are computed from the transactions, for current balances.
+What QBO adds to a record it saves (reference names, line numbers, a sales form's subtotal,
+DocNumber, DueDate, addresses, defaults) is filled in by :mod:`completion` on every create and
+update, as the create captures show.
+
+Customer and vendor ``Balance`` are recalculated from their open documents whenever the
+customer or vendor itself is written (:mod:`completion`), but a transaction does not write a
+new version of its customer; account ``CurrentBalance`` is NOT maintained by writes at all: the
+generator sets it consistent with the generated books, but keeping it current would make every
+transaction write a new version of two or more accounts, which QBO does not do (a balance is
+recomputed, not versioned) and which would flood every CDC read; a silent in-place change would
+instead make full and CDC snapshots disagree. Read the reports (TrialBalance, BalanceSheet),
+which are computed from the transactions, for current balances.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from qbo_pipeline.restore.model import Action
 from qbo_pipeline.restore.run import apply_restore, plan_restore
 from qbo_pipeline.restore.scope import Scope
 from qbo_pipeline.restore.store import PlanStore
+from qbo_pipeline.sandbox.operations import Operations
 from qbo_pipeline.sandbox.server import SandboxServer
 
 
@@ -123,6 +124,32 @@ def test_drill_bulk_deleted_invoices_and_payments_come_back(client, sandbox, rea
     assert again.counts["done"] == result.counts["done"]
     assert live_counts(client, names) == counts_before
     assert store.verification(plan.plan_id)["ok"]
+
+    # The fields QBO sets are compared too (#17): a restored invoice whose server-computed
+    # balance, reference name or number came back otherwise is reported, field by field.
+    invoice_step = next(s for s in creates if s.entity == "Invoice")
+    new_id = result.id_map[f"Invoice:{invoice_step.old_id}"]
+    restored = client.read(entities.ENTITIES["Invoice"], new_id)
+    assert sandbox.store is not None
+    Operations(sandbox.store, client.realm_id).server_update(
+        "Invoice",
+        new_id,
+        {
+            "Balance": restored["Balance"] + 1,
+            "DocNumber": "X" + str(restored.get("DocNumber")),
+            "CustomerRef": {**restored["CustomerRef"], "name": "Someone Else"},
+        },
+    )
+    from qbo_pipeline.restore.run import verify_plan
+
+    tampered = verify_plan(client, realm, plan.plan_id)
+    assert not tampered["ok"] and tampered["different"] == 1
+    (difference,) = tampered["differences"]
+    assert {c["path"] for c in difference["changes"]} == {
+        "Balance",
+        "DocNumber",
+        "CustomerRef.name",
+    }
 
 
 def test_drill_bad_customer_import_is_reverted(client, sandbox, realm):
