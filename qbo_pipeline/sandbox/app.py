@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import importlib
 import secrets
 import socket
 import struct
@@ -32,7 +31,17 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from qbo_pipeline import entities
-from qbo_pipeline.sandbox import attachments, faults, openid, pdf, shapes, xml_wire
+from qbo_pipeline.sandbox import (
+    attachments,
+    faults,
+    incidents,
+    openid,
+    pdf,
+    reports,
+    shapes,
+    simulate,
+    xml_wire,
+)
 from qbo_pipeline.sandbox.batch import run_batch
 from qbo_pipeline.sandbox.cdc import change_data_capture
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
@@ -560,12 +569,6 @@ class SandboxApp:
         raise faults.unsupported_operation(self._unsupported(request))
 
     def _report(self, request: Request, realm: str, name: str) -> Response:
-        try:
-            reports = importlib.import_module("qbo_pipeline.sandbox.reports")
-        except ImportError:  # pragma: no cover - the DATA half is missing
-            raise faults.SandboxFault(
-                400, "2010", "Unsupported report", f"Report {name} is not available."
-            ) from None
         params = {k: v for k, v in request.args.items() if k != "minorversion"}
         report = reports.build_report(self.store, realm, name, params)
         return self._json(report)
@@ -716,7 +719,6 @@ class SandboxApp:
             days = int(body.get("days", 1))
             if days < 1:
                 raise _AdminError("days must be at least 1")
-            simulate = importlib.import_module("qbo_pipeline.sandbox.simulate")
             kwargs = {k: body[k] for k in ("seed", "changes_per_day") if k in body}
             log = simulate.simulate_days(self.store, realm, days, **kwargs)
             return {"realmId": realm, "days": days, "changes": _counts(log)}
@@ -750,19 +752,24 @@ class _AdminError(ValueError):
     """A bad admin request; the message says what was wrong."""
 
 
-INCIDENTS = ("bulk_delete_invoices", "bad_import_customers", "deactivate_item")
-"""The incidents the DATA half can stage."""
+_INCIDENT_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "bulk_delete_invoices": incidents.bulk_delete_invoices,
+    "bad_import_customers": incidents.bad_import_customers,
+    "deactivate_item": incidents.deactivate_item,
+}
+
+INCIDENTS = tuple(_INCIDENT_FUNCTIONS)
+"""The incidents the sandbox can stage (:mod:`qbo_pipeline.sandbox.incidents`)."""
 
 
 def run_incident(store: SandboxStore, realm: str, kind: str, params: dict[str, Any]) -> Any:
-    """Stage an incident (DATA's incidents module), converting date parameters.
+    """Stage an incident (:mod:`qbo_pipeline.sandbox.incidents`), converting date parameters.
 
     Raises:
         ValueError: If the kind is unknown or a parameter unusable.
     """
     if kind not in INCIDENTS:
         raise ValueError(f"incident kind {kind!r} is not one of {', '.join(INCIDENTS)}")
-    incidents = importlib.import_module("qbo_pipeline.sandbox.incidents")
     if kind == "bulk_delete_invoices":
         for key in ("start", "end"):
             if key in params and isinstance(params[key], str):
@@ -773,7 +780,7 @@ def run_incident(store: SandboxStore, realm: str, kind: str, params: dict[str, A
                         f"incident parameter {key}={params[key]!r} is not a date (YYYY-MM-DD)"
                     ) from None
     try:
-        return getattr(incidents, kind)(store, realm, **params)
+        return _INCIDENT_FUNCTIONS[kind](store, realm, **params)
     except TypeError as exc:
         raise ValueError(f"incident {kind}: {exc}") from None
 

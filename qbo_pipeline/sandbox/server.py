@@ -1,7 +1,8 @@
 """SandboxServer: the sandbox on a free loopback port, in a background thread.
 
-The first start with a new state file generates the companies (the DATA half's
-``generate_company``); later starts reuse them. Use it as a context manager::
+The first start with a new state file generates the companies
+(:func:`~qbo_pipeline.sandbox.generator.generate_company`); later starts reuse them. Use it as a
+context manager::
 
     with SandboxServer("data/sandbox/sandbox.sqlite3") as sandbox:
         print(sandbox.base_url, sandbox.realm_ids, sandbox.client_id)
@@ -31,7 +32,6 @@ The virtual clock (one per realm, persisted in the state file):
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from qbo_pipeline.sandbox import generator, simulate
 from qbo_pipeline.sandbox.app import SandboxApp, run_incident
 from qbo_pipeline.sandbox.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, OAuthService
 from qbo_pipeline.sandbox.realism import Realism, RealismConfig
@@ -85,7 +86,6 @@ def ensure_companies(
     """
     existing = store.realm_ids()
     if len(existing) < realms:
-        generator = importlib.import_module("qbo_pipeline.sandbox.generator")
         for index in range(realms):
             realm_id = realm_id_for(index)
             if realm_id in existing:
@@ -277,7 +277,6 @@ class SandboxServer:
     def simulate(self, days: int, *, realm_id: str | None = None, **kwargs: Any) -> Any:
         """Simulate ``days`` of activity in a realm (the first by default)."""
         app = self._running_app()
-        simulate = importlib.import_module("qbo_pipeline.sandbox.simulate")
         realm = realm_id or self.realm_ids[0]
         return simulate.simulate_days(app.store, realm, days, **kwargs)
 
