@@ -11,10 +11,9 @@ plan's size (rewriting a whole status file after every step made an apply quadra
 
 A step line carries the step's whole entry and the id-map and record changes that step made, so
 the step and what it learned are durable together. Reading folds the lines in order into the
-dictionary ``status.json`` used to hold (``plan_id``, ``runs``, ``steps`` with every step from 1
-to ``step_count``, ``id_map``, ``records``, ``updated_at``). A crash mid-line loses only that
-line; the write it described is replayed by its request id on the next run. A legacy
-``status.json`` is read as the starting point, so plans applied before this format resume.
+plan's status (``plan_id``, ``runs``, ``steps`` with every step from 1 to ``step_count``,
+``id_map``, ``records``, ``updated_at``). A crash mid-line loses only that line; the write it
+described is replayed by its request id on the next run.
 """
 
 from __future__ import annotations
@@ -59,15 +58,13 @@ def empty(plan_id: str) -> dict[str, Any]:
     return {"plan_id": plan_id, "runs": 0, "steps": {}, "id_map": {}, "records": {}}
 
 
-def fold(
-    plan_id: str, lines: Iterable[dict[str, Any]], base: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """The status the lines describe, on top of ``base`` (a legacy ``status.json``), or None.
+def fold(plan_id: str, lines: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The status the lines describe, or None when they describe nothing.
 
     Steps from 1 to the latest run's ``step_count`` that no line mentions are ``not_started``.
     """
-    status = base
-    step_count = len((base or {}).get("steps") or {})
+    status: dict[str, Any] | None = None
+    step_count = 0
     for line in lines:
         if status is None:
             status = empty(plan_id)
@@ -108,6 +105,6 @@ class StatusLog:
         """Append lines in one durable write."""
         jsonl.append_lines(self.location, list(lines))
 
-    def read(self, base: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """The folded status (on top of a legacy ``status.json``), or None before any apply."""
-        return fold(self.plan_id, jsonl.read_lines(self.location), base)
+    def read(self) -> dict[str, Any] | None:
+        """The folded status, or None before any apply."""
+        return fold(self.plan_id, jsonl.read_lines(self.location))

@@ -167,15 +167,9 @@ class PlanStore:
         return StatusLog(self.location(plan_id, "status.jsonl"), plan_id=plan_id)
 
     def status(self, plan_id: str) -> dict[str, Any] | None:
-        """The apply status of a plan (folded from ``status.jsonl``), or None before any apply.
-
-        A ``status.json`` written by an older version is the starting point of the fold.
-        """
+        """The apply status of a plan (folded from ``status.jsonl``), or None before any apply."""
         self._check_id(plan_id)
-        legacy = None
-        if self._files.exists(plan_id, "status.json"):
-            legacy = orjson.loads(self._files.read(plan_id, "status.json"))
-        return self.status_log(plan_id).read(legacy if isinstance(legacy, dict) else None)
+        return self.status_log(plan_id).read()
 
     def verification(self, plan_id: str) -> dict[str, Any] | None:
         """The post-apply verification, or None."""

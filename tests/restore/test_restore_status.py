@@ -1,10 +1,8 @@
-"""The append-only step status: folding, torn lines, legacy status.json, one line per step."""
+"""The append-only step status: folding, torn lines, one line per step."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import orjson
 
 from qbo_pipeline.restore import status
 from qbo_pipeline.restore.store import PlanStore
@@ -50,23 +48,3 @@ def test_a_torn_last_line_is_skipped_and_the_next_append_starts_a_new_line(tmp_p
     log.append(status.step_line(1, {"state": "done", "attempts": 1, "at": "x"}))
     assert store.status(PLAN)["steps"]["1"]["state"] == "done"
     assert len(path.read_bytes().splitlines()) == 3
-
-
-def test_a_legacy_status_json_is_the_starting_point(tmp_path: Path):
-    store = PlanStore(str(tmp_path / "restore"))
-    store.save(make_plan(PLAN))
-    legacy = {
-        "plan_id": PLAN,
-        "runs": 1,
-        "steps": {"1": {"state": "failed", "attempts": 1}},
-        "id_map": {"Customer:5": "50"},
-        "records": {},
-    }
-    Path(store.location(PLAN, "status.json")).write_bytes(orjson.dumps(legacy))
-    assert store.status(PLAN)["steps"]["1"]["state"] == "failed"
-    store.status_log(PLAN).append(
-        status.run_line(2, 1), status.step_line(1, {"state": "done", "attempts": 2, "at": "y"})
-    )
-    folded = store.status(PLAN)
-    assert folded["runs"] == 2 and folded["steps"]["1"]["state"] == "done"
-    assert folded["id_map"] == {"Customer:5": "50"}
