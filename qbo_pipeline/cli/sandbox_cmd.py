@@ -4,7 +4,8 @@
 secret it accepts. The defaults (:data:`~qbo_pipeline.config.EMBEDDED_CLIENT_ID` and
 ``EMBEDDED_CLIENT_SECRET``) are documented and protect nothing real; override them with
 ``--client-id``/``--client-secret`` or ``QBO_SANDBOX_CLIENT_ID``/``QBO_SANDBOX_CLIENT_SECRET``.
-``simulate`` and ``incident`` change a state file directly, or a running sandbox through its
+``simulate``, ``incident`` and ``new-company`` (a company as QBO creates it: default accounts,
+terms, tax codes, no transactions) change a state file directly, or a running sandbox through its
 ``/_sandbox/`` admin endpoints (``--url``).
 
 The sandbox itself is imported only when one of these commands runs: every other command of the
@@ -234,6 +235,49 @@ def register(app: typer.Typer) -> None:
                 result = {"realmId": target, "kind": kind, "changes": _counts(log)}
             finally:
                 store.close()
+        typer.echo(json.dumps(result, indent=2))
+
+    @sandbox.command("new-company")
+    def new_company(
+        country: str = typer.Option("US", help="US, or CA (Canada: CAD, GST/HST tax codes)."),
+        multicurrency: bool = typer.Option(
+            False, "--multicurrency/--no-multicurrency", help="Turn multicurrency on."
+        ),
+        name: str | None = typer.Option(
+            None, help="Company name (default: New Company <country>)."
+        ),
+        realm: str | None = typer.Option(None, help="Realm id (default: the next free one)."),
+        state: Path | None = typer.Option(None, help="State file to add it to (created if new)."),
+        url: str | None = typer.Option(None, help="A running sandbox's base URL instead."),
+    ) -> None:
+        """Add a company as QBO creates one: default accounts, terms, tax codes, no transactions."""
+        body: dict[str, Any] = {"kind": "new", "country": country, "multicurrency": multicurrency}
+        if name is not None:
+            body["companyName"] = name
+        if realm is not None:
+            body["realmId"] = realm
+        if url:
+            result = _post_admin(url, "realms", body)
+        else:
+            from qbo_pipeline.sandbox.new_company import create_new_company
+            from qbo_pipeline.sandbox.store import SandboxStore
+
+            path = _state_path(state)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store = SandboxStore(path)
+            try:
+                company = create_new_company(
+                    store,
+                    country=country,
+                    multicurrency=multicurrency,
+                    realm_id=realm,
+                    company_name=name,
+                )
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+            finally:
+                store.close()
+            result = company.to_dict()
         typer.echo(json.dumps(result, indent=2))
 
 

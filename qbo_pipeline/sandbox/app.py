@@ -7,7 +7,8 @@ update, delete, void, companyinfo, preferences, cdc, batch, reports, upload, dow
 response carries an ``intuit_tid`` header, and every JSON body the envelope ``time``.
 
 The ``/_sandbox/`` endpoints are NOT part of QBO: ``config`` (realism switches), ``stats``,
-``realms``, ``clock``, ``simulate``, ``incident`` and ``files`` (presigned attachment bytes).
+``realms`` (GET lists them, POST creates a new company as QBO does), ``clock``, ``simulate``,
+``incident`` and ``files`` (presigned attachment bytes).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from qbo_pipeline.sandbox import (
     attachments,
     faults,
     incidents,
+    new_company,
     openid,
     pdf,
     reports,
@@ -85,7 +87,7 @@ _URLS = Map(
         Rule("/v3/company/<realm>/<path:rest>", endpoint="api", methods=["GET", "POST"]),
         Rule("/_sandbox/config", endpoint="admin_config", methods=["GET", "POST"]),
         Rule("/_sandbox/stats", endpoint="admin_stats", methods=["GET"]),
-        Rule("/_sandbox/realms", endpoint="admin_realms", methods=["GET"]),
+        Rule("/_sandbox/realms", endpoint="admin_realms", methods=["GET", "POST"]),
         Rule("/_sandbox/clock", endpoint="admin_clock", methods=["GET", "POST"]),
         Rule("/_sandbox/simulate", endpoint="admin_simulate", methods=["POST"]),
         Rule("/_sandbox/incident", endpoint="admin_incident", methods=["POST"]),
@@ -668,6 +670,8 @@ class SandboxApp:
         return self._admin(self.realism.stats)
 
     def _on_admin_realms(self, request: Request) -> Response:
+        if request.method == "POST":
+            return self._admin(lambda: _create_realm(self.store, self._admin_body(request)))
         return self._admin(
             lambda: [
                 {
@@ -750,6 +754,23 @@ class SandboxApp:
 
 class _AdminError(ValueError):
     """A bad admin request; the message says what was wrong."""
+
+
+def _create_realm(store: SandboxStore, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /_sandbox/realms {"kind": "new", "country": "US", "multicurrency": false}``."""
+    if body.get("kind", "new") != "new":
+        raise _AdminError(f"kind must be 'new' (a company as QBO creates it), not {body['kind']!r}")
+    unknown = set(body) - {"kind", "country", "multicurrency", "realmId", "companyName"}
+    if unknown:
+        raise _AdminError(f"unknown fields {', '.join(sorted(unknown))}")
+    company = new_company.create_new_company(
+        store,
+        country=str(body.get("country", "US")),
+        multicurrency=body.get("multicurrency", False),
+        realm_id=None if body.get("realmId") is None else str(body["realmId"]),
+        company_name=body.get("companyName"),
+    )
+    return company.to_dict()
 
 
 _INCIDENT_FUNCTIONS: dict[str, Callable[..., Any]] = {
