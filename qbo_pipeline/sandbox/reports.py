@@ -773,15 +773,6 @@ def posting_entities() -> tuple[str, ...]:
     return tuple(e.name for e in entities.CATALOGUE if e.posts_to_ledger)
 
 
-def compute_ledger(store: SandboxStore, realm_id: str, start: date, end: date) -> Ledger:
-    """Stream every posting transaction of a realm into a :class:`Ledger`."""
-    ledger = Ledger(Chart.from_store(store, realm_id), start, end)
-    for entity in posting_entities():
-        for txn in store.iter_records(realm_id, entity):
-            ledger.add(entity, txn)
-    return ledger
-
-
 _CASH_DEFERRED = {"Invoice": ("Payment", "receivable"), "Bill": ("BillPayment", "payable")}
 """Cash basis: these count when, and as far as, the payment entity pays them."""
 
