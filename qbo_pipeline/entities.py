@@ -167,11 +167,6 @@ class Entity:
         return self.void_operation is not None
 
     @property
-    def restorable(self) -> bool:
-        """Whether restore can write it back through the API."""
-        return not self.read_only
-
-    @property
     def is_singleton(self) -> bool:
         """CompanyInfo and Preferences: one record per company, read by GET."""
         return self.kind is Kind.SINGLETON

@@ -104,7 +104,7 @@ def test_removal_rules() -> None:
     assert entities.get("Invoice").deletable
     assert entities.get("Invoice").void_operation == "operation=void"
     assert entities.get("Payment").void_operation == "operation=update&include=void"
-    assert not entities.get("TaxCode").restorable
+    assert entities.get("TaxCode").read_only, "restore cannot write a tax code back"
     assert not entities.get("CompanyInfo").deletable
 
 
