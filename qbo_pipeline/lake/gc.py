@@ -84,7 +84,7 @@ def needed_keys(realm: RealmLake, chain: list[SnapshotInfo], entity: str) -> pa.
     """The id and content hash keys of an entity that are live in at least one live snapshot."""
     parts = []
     for seq, info in enumerate(chain):
-        delta = realm._read_delta(info, entity)
+        delta = realm.manifests.read_delta(info, entity)
         if delta is not None and delta.num_rows:
             parts.append(delta.append_column("seq", pa.array([seq] * delta.num_rows, pa.int64())))
     if not parts:

@@ -198,7 +198,7 @@ class SnapshotWriter:
             return pa.table(
                 {"id": pa.array([], pa.string()), "content_hash": pa.array([], pa.string())}
             )
-        return self.realm._fold(self.parent_chain(), name)
+        return self.realm.manifests.fold(self.parent_chain(), name)
 
     # ---- entities ---------------------------------------------------------------------------
     def write_entity(

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from lake_helpers import batch, canon, day, samples
 
-from qbo_pipeline.lake import lake as lake_mod
 from qbo_pipeline.lake import records
+from qbo_pipeline.lake import versions as versions_mod
 from qbo_pipeline.lake import writer as writer_mod
 from qbo_pipeline.lake.lake import Lake, RealmLake
 
@@ -53,7 +53,7 @@ def test_many_chunks_make_one_id_sorted_file_that_streams_in_order(
     assert meta.row_group(0).sorting_columns[0].column_index == 3
     ids = pq.read_table(path, columns=["id"])["id"].to_pylist()
     assert ids == sorted(ids)
-    assert lake_mod._sorted_by_id(realm.fs, path)
+    assert versions_mod._sorted_by_id(realm.fs, path)
     streamed = [
         i
         for b in realm.iter_versions(sid1, "Invoice", columns=["id"], batch_size=25)
@@ -72,7 +72,7 @@ def test_unsorted_version_files_are_still_read(tmp_path: Path) -> None:
     path = realm.versions_path(sid, "Invoice")
     table = pq.read_table(path)
     pq.write_table(table.sort_by([("id", "descending")]), path)  # no sorting flag
-    assert not lake_mod._sorted_by_id(realm.fs, path)
+    assert not versions_mod._sorted_by_id(realm.fs, path)
     streamed = [
         i
         for b in realm.iter_versions(sid, "Invoice", columns=["id"])

@@ -17,7 +17,8 @@ from lake_helpers import canon, day, rebuilt, samples
 from qbo_pipeline import entities
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake import writer as writer_mod
-from qbo_pipeline.lake.lake import Lake, RealmLake, _sorted_by_id
+from qbo_pipeline.lake.lake import Lake, RealmLake
+from qbo_pipeline.lake.versions import _sorted_by_id
 
 REALM = "9341453908059321"
 
