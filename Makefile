@@ -19,11 +19,13 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check qbo_pipeline tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .
@@ -47,16 +49,19 @@ bench: install
 bench-quick: install
 	$(PY) -m bench --quick
 
-# The Dagster UI on the same data as the CLI (QBO_DATA_DIR, default data/); run history is kept
-# in $(DAGSTER_HOME). QBO_ENVIRONMENT says which QBO it uses; on the demo's data (a folder
-# `qbo-backup demo` made) it is the embedded sandbox unless QBO_ENVIRONMENT says otherwise.
+# The Dagster UI on the same data as the CLI (QBO_DATA_DIR, default data/) at
+# http://127.0.0.1:$(UI_PORT) (make ui UI_PORT=3001 for another port); run history is kept in
+# $(DAGSTER_HOME), which a rerun of `make demo` keeps too. QBO_ENVIRONMENT says which QBO it uses;
+# on the demo's data (a folder `qbo-backup demo` made) it is the embedded sandbox unless
+# QBO_ENVIRONMENT says otherwise.
+UI_PORT      ?= 3000
 UI_DATA      := $(or $(QBO_DATA_DIR),data)
 DAGSTER_HOME ?= $(abspath $(UI_DATA)/dagster)
 UI_ENV       := $(if $(wildcard $(UI_DATA)/.qbo-demo),QBO_ENVIRONMENT=$(or $(QBO_ENVIRONMENT),embedded))
 ui: install
 	mkdir -p $(DAGSTER_HOME)
 	cp qbo_pipeline/defs/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(UI_ENV) DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -w workspace.yaml
+	$(UI_ENV) DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

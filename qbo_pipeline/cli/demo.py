@@ -22,6 +22,7 @@ from rich.table import Table
 
 from qbo_pipeline.backup import BackupResult, run_backup
 from qbo_pipeline.cli.connection import Connection, connect
+from qbo_pipeline.cli.wording import count
 from qbo_pipeline.config import Settings
 from qbo_pipeline.errors import UsageError
 from qbo_pipeline.lake.lake import Lake, RealmLake
@@ -29,6 +30,17 @@ from qbo_pipeline.qbo.http import QBOClient
 
 MARKER = ".qbo-demo"
 """A file that marks a folder as the demo's own, so a rerun may wipe it and nothing else."""
+
+KEPT = ("dagster",)
+"""What a rerun keeps of the demo's folder: the Dagster run history of ``make ui`` on it."""
+
+BOOKS_START = date(2024, 1, 1)
+"""The first day of the demo company's books. The books run a year, so the full snapshot is taken
+on 2024-12-31 and the week of bookkeeping runs from 2025-01-01 to 2025-01-07, every time: the
+README's examples name those dates."""
+
+SEED = 42
+"""The demo company's seed (the sandbox's default): the same company on every run."""
 
 
 EXAMPLE_QUERIES = (
@@ -87,10 +99,16 @@ def run_demo(
     """
     console = console or Console(quiet=True)
     started = time.monotonic()
-    _fresh(folder)
+    kept = _fresh(folder)
     settings = Settings.from_env({"QBO_DATA_DIR": str(folder), "QBO_ENVIRONMENT": "embedded"})
     say = _Narrator(console)
     say.title("qbo_pipeline demo: backup and recovery of a QuickBooks Online company")
+    for name in kept:
+        say.detail(
+            f"started {folder} afresh, keeping {folder / name} (the Dagster run history of "
+            "`make ui`; delete that folder to start it afresh too)"
+        )
+    _company(settings)
     with connect(settings, announce=False) as conn:
         realm_id = conn.realm_ids[0]
         client = conn.client(realm_id)
@@ -127,16 +145,42 @@ class _Narrator:
         self.console.print(f"    {text}")
 
 
-def _fresh(folder: Path) -> None:
+def _fresh(folder: Path) -> list[str]:
+    """Empty the demo's folder (one the demo made) but for :data:`KEPT`; returns what it kept."""
+    kept: list[str] = []
     if folder.exists():
         if any(folder.iterdir()) and not (folder / MARKER).exists():
             raise DemoError(
                 f"{folder} already holds files the demo did not make; "
                 "choose another folder with --folder"
             )
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+        for child in sorted(folder.iterdir()):
+            if child.name in KEPT and child.is_dir():
+                kept.append(child.name)
+            elif child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).write_text("made by `qbo-backup demo`; removed by its next run\n")
+    return kept
+
+
+def _company(settings: Settings) -> None:
+    """Generate the demo company, its books starting on :data:`BOOKS_START`.
+
+    Its snapshots then carry the same dates on every run; its clock runs on from there.
+    """
+    from qbo_pipeline.sandbox.generator import generate_company
+    from qbo_pipeline.sandbox.server import realm_id_for
+    from qbo_pipeline.sandbox.store import SandboxStore
+
+    settings.sandbox_state_path.parent.mkdir(parents=True, exist_ok=True)
+    store = SandboxStore(settings.sandbox_state_path)
+    try:
+        generate_company(store, realm_id_for(0), seed=SEED, start=BOOKS_START)
+    finally:
+        store.close()
 
 
 def _snap(result: DemoResult, backup: BackupResult) -> str:
@@ -156,9 +200,10 @@ def _week(
     full = run_backup(client, realm, mode="full")
     _snap(result, full)
     say.step(
-        f"Full snapshot {full.snapshot.snapshot_id}: {full.live_records} records of "
-        f"{len(full.entities)} entities, {full.attachments_downloaded} attachments, "
-        f"{full.api_calls} API calls, reconciled with QBO's COUNT(*)"
+        f"Full snapshot {full.snapshot.snapshot_id}: {count(full.live_records, 'record')} of "
+        f"{count(len(full.entities), 'entity', 'entities')}, "
+        f"{count(full.attachments_downloaded, 'attachment')}, "
+        f"{count(full.api_calls, 'API call')}, reconciled with QBO's COUNT(*)"
     )
     say.step(f"A week of bookkeeping: {days} simulated days, each with a nightly snapshot")
     for day in range(1, days + 1):
@@ -166,9 +211,9 @@ def _week(
         nightly = run_backup(client, realm, mode="incremental")
         _snap(result, nightly)
         say.detail(
-            f"day {day}: {len(log):>3} changes in QBO -> snapshot {nightly.snapshot.snapshot_id}: "
-            f"{nightly.versions_written} new versions, {nightly.deletions} deletions, "
-            f"{nightly.api_calls} API calls"
+            f"day {day}: {count(len(log), 'change'):>11} in QBO -> snapshot "
+            f"{nightly.snapshot.snapshot_id}: {count(nightly.versions_written, 'new version')}, "
+            f"{count(nightly.deletions, 'deletion')}, {count(nightly.api_calls, 'API call')}"
         )
 
 
@@ -202,12 +247,22 @@ def _incident(
     result.after_incident = _snap(result, after)
     say.detail(
         f"the nightly snapshot {after.snapshot.snapshot_id} captured it: "
-        f"{after.versions_written} new versions, {after.deletions} deletions"
+        f"{count(after.versions_written, 'new version')}, {count(after.deletions, 'deletion')}"
     )
 
 
 def _invoice_range(conn: Connection, realm_id: str) -> tuple[date, date]:
-    store = conn.sandbox.store
+    return invoice_range(conn.sandbox.store, realm_id)
+
+
+def invoice_range(store: Any, realm_id: str) -> tuple[date, date]:
+    """The dates of the demo's bulk delete: about a sixth of the invoices, a third of the way in.
+
+    Also the default of ``qbo-backup sandbox incident bulk_delete_invoices``.
+
+    Raises:
+        DemoError: If the company has fewer than four invoices.
+    """
     dates = sorted(p["TxnDate"] for p in store.iter_records(realm_id, "Invoice"))
     if len(dates) < 4:
         raise DemoError("the sandbox company has too few invoices for the incident")
@@ -294,8 +349,9 @@ def _restore(say: _Narrator, client: QBOClient, realm: RealmLake, result: DemoRe
         result.snapshots.append(str(verification.get("after_snapshot_id")))
         say.detail(
             f"verified against a fresh snapshot: {verification.get('equal')} of "
-            f"{verification.get('checked')} records equal the snapshot before the incident"
-            + ("" if result.verified else f", {verification.get('different')} differ")
+            f"{count(int(verification.get('checked') or 0), 'record')} "
+            f"{'equals' if verification.get('equal') == 1 else 'equal'} the snapshot before the "
+            "incident" + ("" if result.verified else f", {verification.get('different')} differ")
         )
 
 
@@ -329,18 +385,36 @@ def _outputs(say: _Narrator, settings: Settings, realm: RealmLake, result: DemoR
 
 def _where_next(say: _Narrator, settings: Settings, result: DemoResult) -> None:
     say.console.rule("[bold]Where to look next")
-    warehouse = result.warehouse
-    say.console.print(
-        f"Done in {result.seconds:.0f} s: {len(result.snapshots)} snapshots of {result.company}, "
-        f"the incident found and {'verified restored' if result.verified else 'restored'}.\n"
-        f"- The warehouse: [bold]{warehouse}[/bold]\n"
-        + "".join(
-            f"    QBO_ENVIRONMENT=embedded QBO_DATA_DIR={settings.data_dir} "
-            f'.venv/bin/qbo-backup sql "{q}"\n'
-            for q in EXAMPLE_QUERIES
-        )
-        + f"- The change review: {result.review_html}\n"
-        f"- The restore plan: {result.plan_html}\n"
-        f"- The exports (CSV, JSON, XML): {result.exports}\n"
-        f"- The Dagster UI on the same data: QBO_DATA_DIR={settings.data_dir} make ui"
+    print_ = say.console.print
+    print_(
+        f"Done in {result.seconds:.0f} s: {count(len(result.snapshots), 'snapshot')} of "
+        f"{result.company}, the incident found and "
+        f"{'verified restored' if result.verified else 'restored'}.",
+        highlight=False,
     )
+    print_(
+        "Every command of the README's 'Everyday use' and 'Recovering from an incident' works "
+        "on the demo's company once pointed at its folder:",
+        highlight=False,
+    )
+    print_(f"    {point_at(settings.data_dir)}", soft_wrap=True, highlight=False, markup=False)
+    for query in EXAMPLE_QUERIES:
+        print_(f'    .venv/bin/qbo-backup sql "{query}"', soft_wrap=True, highlight=False)
+    for what, where in (
+        ("The warehouse", result.warehouse),
+        ("The change review", result.review_html),
+        ("The restore plan", result.plan_html),
+        ("The exports (CSV, JSON, XML)", result.exports),
+    ):
+        print_(f"- {what}: {where}", soft_wrap=True, highlight=False, markup=False)
+    print_(
+        f"- The Dagster UI on the same data: QBO_DATA_DIR={settings.data_dir} make ui "
+        "(UI_PORT=3001 for another port than 3000)",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def point_at(folder: Path) -> str:
+    """The shell line that points every later command at the demo's company and data."""
+    return f"export QBO_ENVIRONMENT=embedded QBO_DATA_DIR={folder}"

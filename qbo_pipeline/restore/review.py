@@ -1,8 +1,10 @@
 """Review a plan: a rich table for the terminal and a self-contained HTML page.
 
 Both show every step (number, record, action, why, conflicts) and the HTML page adds each step's
-field-level changes (path, live value, snapshot value). Values from the books are escaped, so a
-customer named ``<script>`` stays text.
+field-level changes (path, live value, snapshot value), says what each column means, and ends
+with the exact commands that approve and apply the plan. A transaction voided since the snapshot
+is shown as voided, as ``diff`` shows it, with what QBO allows for it. Values from the books are
+escaped, so a customer named ``<script>`` stays text.
 """
 
 from __future__ import annotations
@@ -26,6 +28,61 @@ _STYLE = {
     Action.SKIP: "dim",
     Action.UNSUPPORTED: "bold red",
 }
+
+
+VOIDED_NOTE = (
+    "voided in QBO since the snapshot. QBO has no un-void: this update writes the snapshot's "
+    "lines and amounts back onto the voided transaction, which keeps its id (QBO's audit log "
+    "keeps the void)"
+)
+"""What a plan says of a transaction voided since its snapshot."""
+
+COLUMNS = (
+    ("#", "the step's number; steps run in this order, each after the steps it depends on"),
+    ("Record", "the entity and the record's id in the snapshot"),
+    ("Name", "its name or document number"),
+    (
+        "Action",
+        "create: re-create a deleted record (QBO gives it a new id, and every later step that "
+        "refers to it uses the new one); update: write the snapshot's version over the live "
+        "one; reactivate / deactivate: switch a list record's Active flag; delete: remove a "
+        "record created after the snapshot (--remove-new); map: use the live record of the same "
+        "name; skip: nothing to do; unsupported: QBO's API cannot restore it (the reason says why)",
+    ),
+    (
+        "Why and what changes",
+        "why the step is needed, and field by field what is live now and what the restore "
+        "writes (the snapshot's value); a conflict shows the incident snapshot's value too",
+    ),
+    (
+        "After",
+        "the steps that must be done before this one: the records it refers to (a customer "
+        "before its invoice, a payment before the deposit that holds it)",
+    ),
+)
+"""The HTML review's columns and what each means."""
+
+
+def is_voided(step: Step) -> bool:
+    """Whether the step reverts a transaction voided since the snapshot.
+
+    As ``diff`` tells a void: its ``PrivateNote`` now starts with "Voided" and did not before.
+    """
+    if step.action is not Action.UPDATE:
+        return False
+    for change in step.changes:
+        if change.path == "PrivateNote":
+            now, then = str(change.live or ""), str(change.snapshot or "")
+            return now.startswith("Voided") and not then.startswith("Voided")
+    return False
+
+
+def _action(step: Step) -> str:
+    return f"{step.action.value} (voided)" if is_voided(step) else step.action.value
+
+
+def _reason(step: Step) -> str:
+    return f"{VOIDED_NOTE}. {step.reason}" if is_voided(step) else step.reason
 
 
 def _state(status: dict[str, Any] | None, step: Step) -> str:
@@ -62,7 +119,7 @@ def plan_table(plan: Plan, status: dict[str, Any] | None = None, *, limit: int =
     if status:
         table.add_column("State")
     for step in plan.steps[:limit]:
-        why = step.reason
+        why = _reason(step)
         if step.conflict:
             why = f"[bold red]CONFLICT[/]: {step.conflict}\n{why}"
             for change in step.incident_changes[:5]:
@@ -76,7 +133,7 @@ def plan_table(plan: Plan, status: dict[str, Any] | None = None, *, limit: int =
             str(step.number),
             f"{step.entity} {step.old_id}",
             step.name or "",
-            f"[{_STYLE[step.action]}]{step.action.value}[/]",
+            f"[{_STYLE[step.action]}]{_action(step)}[/]",
             why,
             str(len(step.changes)) if step.changes else "",
             ", ".join(str(n) for n in step.depends_on),
@@ -119,7 +176,7 @@ def plan_html(plan: Plan, status: dict[str, Any] | None = None) -> str:
         rows.append(
             f'<tr class="{e(step.action.value)}"><td>{step.number}</td>'
             f"<td>{e(step.entity)} {e(step.old_id)}</td><td>{e(step.name or '')}</td>"
-            f"<td>{e(step.action.value)}</td><td>{conflict}{e(step.reason)}{detail}</td>"
+            f"<td>{e(_action(step))}</td><td>{conflict}{e(_reason(step))}{detail}</td>"
             f"<td>{e(', '.join(str(n) for n in step.depends_on))}</td>{state}</tr>"
         )
     notes = "".join(f"<li>{e(n)}</li>" for n in plan.notes)
@@ -132,6 +189,9 @@ def plan_html(plan: Plan, status: dict[str, Any] | None = None) -> str:
         else "not approved"
     )
     state_head = "<th>State</th>" if status else ""
+    legend = "".join(f"<dt>{e(name)}</dt><dd>{e(text)}</dd>" for name, text in COLUMNS)
+    if status:
+        legend += "<dt>State</dt><dd>how far the step got when the plan was applied</dd>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Restore plan {e(plan.plan_id)}</title>
@@ -145,6 +205,8 @@ table.changes {{ margin-top: .4rem; font-size: .9em; }}
 .delete td:nth-child(4), .unsupported td:nth-child(4) {{ color: #b3261e; }}
 .skip {{ color: #888; }} .conflict {{ color: #b3261e; font-weight: bold; }}
 .none {{ color: #999; font-style: italic; }} code {{ font-size: .95em; }}
+dt {{ font-weight: bold; }} dd {{ margin: 0 0 .4rem 1.5rem; }}
+pre {{ background: #f4f4f4; padding: .5rem; }}
 tr.later td {{ color: #b3261e; }}
 </style></head><body>
 <h1>Restore plan {e(plan.plan_id)}</h1>
@@ -155,12 +217,35 @@ incident snapshot {e(str(plan.incident_snapshot_id))} (records changed after it 
 </p>
 <p><b>{e(summary_line(plan))}</b>; identical records: {identical}. Status: {approved}.</p>
 <ul>{notes}</ul>
+<details open><summary>What the columns mean</summary><dl>{legend}</dl></details>
 <table><tr><th>#</th><th>Record</th><th>Name</th><th>Action</th><th>Why and what changes</th>
 <th>After</th>{state_head}</tr>
 {"".join(rows)}
 </table>
+{_next_steps(plan)}
 </body></html>
 """
+
+
+def _next_steps(plan: Plan) -> str:
+    """The page's end: the exact commands that approve and apply the plan, then follow it up."""
+    e = html.escape
+    conflicts = plan.summary().get("conflict", 0)
+    apply = f'qbo-backup restore apply {plan.plan_id} --approve --as "Your Name"'
+    lines = [
+        f"<p>Nothing has been written to QBO. When this plan is right, approve and apply it "
+        f"(rerun the same command to resume after a failure):</p><pre>{e(apply)}</pre>"
+    ]
+    if conflicts:
+        lines.append(
+            f"<p>The {conflicts} step(s) marked as conflicts are written only if you also "
+            f"approve them:</p><pre>{e(apply)} --include-conflicts</pre>"
+        )
+    lines.append(
+        "<p>Then follow it up, and see the verification against a fresh snapshot:</p>"
+        f"<pre>{e(f'qbo-backup restore status {plan.plan_id}')}</pre>"
+    )
+    return '<h2 id="next">Approve and apply</h2>' + "".join(lines)
 
 
 def _changes_html(step: Step, plan: Plan) -> str:
