@@ -1,11 +1,17 @@
 """OAuth 2.0 with Intuit (or the embedded sandbox): authorise, exchange, refresh, revoke.
 
-The authorisation-code flow is built and parsed by ``oauthlib``: :meth:`OAuthFlow.authorization_url`
-gives the consent URL, the browser comes back to the redirect URI with ``code``, ``state`` and
-``realmId`` (caught by :class:`RedirectListener` on loopback, or pasted by the user), and
-:meth:`OAuthFlow.exchange` trades the code for tokens. :meth:`OAuthFlow.refresh` rotates them and
-:meth:`OAuthFlow.revoke` ends the grant. Plain ``http`` is accepted only for loopback hosts (the
-embedded sandbox and the redirect listener); secrets never travel unencrypted anywhere else.
+The token calls go through ``requests-oauthlib`` (an ``OAuth2Session`` per call, ``oauthlib``
+building and parsing the bodies). :meth:`OAuthFlow.authorization_url` gives the consent URL, the
+browser comes back to the redirect URI with ``code``, ``state`` and ``realmId`` (caught by
+:class:`RedirectListener` on loopback, or pasted by the user), and :meth:`OAuthFlow.exchange`
+trades the code for tokens. :meth:`OAuthFlow.refresh` rotates them and :meth:`OAuthFlow.revoke`
+ends the grant. Plain ``http`` is accepted only for loopback hosts (the embedded sandbox and the
+redirect listener); secrets never travel unencrypted anywhere else.
+
+``oauthlib`` refuses every non-https URL unless the process environment says
+``OAUTHLIB_INSECURE_TRANSPORT``, which library code must not set. So a loopback token endpoint is
+called by its ``https`` name through a session whose adapter for exactly that origin speaks plain
+http (:class:`_LoopbackHTTP`); any other host gets real TLS or a refusal.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 from oauthlib.common import add_params_to_uri
-from oauthlib.oauth2 import WebApplicationClient
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
+from requests_oauthlib import OAuth2Session
 
 from qbo_pipeline.config import Endpoints, Secret
 from qbo_pipeline.qbo.faults import (
@@ -40,7 +47,8 @@ from qbo_pipeline.qbo.faults import (
 from qbo_pipeline.qbo.redact import get_logger, register_secret
 
 log = get_logger(__name__)
-get_logger("oauthlib")  # oauthlib logs token bodies at DEBUG: mask them
+for _name in ("oauthlib", "requests_oauthlib"):
+    get_logger(_name)  # both log token bodies at DEBUG: mask them
 
 SCOPE = "com.intuit.quickbooks.accounting"
 """The OAuth scope of the QBO Accounting API."""
@@ -186,32 +194,22 @@ class OAuthFlow:
     def __repr__(self) -> str:
         return f"OAuthFlow({self.endpoints.token!r}, client_id={self.credentials.client_id!r})"
 
-    def _token_request(self, body: str, refresh_token: str | None = None) -> dict[str, Any]:
-        """POST a token request body; the answer as oauthlib parses it (errors as OAuth2Error).
-
-        A refresh answer without a new refresh token keeps ``refresh_token``.
-        """
+    def _session(self) -> tuple[OAuth2Session, str]:
+        """A fresh OAuth session and the token URL to give it (loopback http named as https)."""
         _require_secure(self.endpoints.token)
-        response = requests.post(
-            self.endpoints.token,
-            data=body,
-            auth=self._auth(),
-            headers={
-                "Accept": "application/json",
-                "Content-Type": "application/x-www-form-urlencoded",
-                "User-Agent": USER_AGENT,
-            },
-            timeout=self.timeout,
+        session = OAuth2Session(
+            self.credentials.client_id, redirect_uri=self.redirect_uri, scope=[SCOPE]
         )
-        _raise_for_server_error(response)
-        token = dict(
-            WebApplicationClient(self.credentials.client_id).parse_request_body_response(
-                response.text, scope=[SCOPE]
-            )
-        )
-        if refresh_token and "refresh_token" not in token:
-            token["refresh_token"] = refresh_token
-        return token
+        session.headers["User-Agent"] = USER_AGENT
+        session.headers["Accept"] = "application/json"
+        session.register_compliance_hook("access_token_response", _raise_for_server_error)
+        session.register_compliance_hook("refresh_token_response", _raise_for_server_error)
+        url = self.endpoints.token
+        if url.lower().startswith("http://"):  # loopback, checked above
+            url = "https://" + url[len("http://") :]
+            parts = urlsplit(url)
+            session.mount(f"https://{parts.netloc}/", _LoopbackHTTP())
+        return session, url
 
     def _auth(self) -> HTTPBasicAuth:
         return HTTPBasicAuth(self.credentials.client_id, self.credentials.client_secret.reveal())
@@ -247,11 +245,16 @@ class OAuthFlow:
         code, realm_id = parse_redirect(redirect_url, expected_state=state)
 
         def call() -> dict[str, Any]:
-            client = WebApplicationClient(self.credentials.client_id)
-            body = client.prepare_request_body(
-                code=code, redirect_uri=self.redirect_uri, include_client_id=False
+            session, url = self._session()
+            return dict(
+                session.fetch_token(
+                    url,
+                    code=code,
+                    auth=self._auth(),
+                    timeout=self.timeout,
+                    include_client_id=False,
+                )
             )
-            return self._token_request(body)
 
         try:
             token = self._with_retries(call, "exchange the authorisation code")
@@ -272,9 +275,15 @@ class OAuthFlow:
         """
 
         def call() -> dict[str, Any]:
-            client = WebApplicationClient(self.credentials.client_id)
-            body = client.prepare_refresh_body(refresh_token=refresh_token.reveal(), scope=[SCOPE])
-            return self._token_request(body, refresh_token.reveal())
+            session, url = self._session()
+            return dict(
+                session.refresh_token(
+                    url,
+                    refresh_token=refresh_token.reveal(),
+                    auth=self._auth(),
+                    timeout=self.timeout,
+                )
+            )
 
         try:
             token = self._with_retries(call, "refresh the access token")
@@ -346,6 +355,22 @@ class OAuthFlow:
                 log.warning("could not %s (%s); retrying in %.1fs", what, type(exc).__name__, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")
+
+
+class _LoopbackHTTP(HTTPAdapter):
+    """Sends an ``https://<loopback>`` request as plain http, for one loopback origin only.
+
+    Mounted by :meth:`OAuthFlow._session` for the embedded sandbox's token endpoint (see the module
+    docstring); the origin was checked to be loopback before it is mounted.
+    """
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send the request over plain http to the same loopback host and port."""
+        url = request.url or ""
+        if not is_loopback(url):  # never downgrade anything else
+            raise ValueError(f"refusing to send {url} over plain http")
+        request.url = "http://" + url[len("https://") :]
+        return super().send(request, **kwargs)
 
 
 def _raise_for_server_error(response: requests.Response) -> requests.Response:

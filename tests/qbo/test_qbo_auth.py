@@ -89,6 +89,46 @@ def test_plain_http_only_for_loopback() -> None:
     assert "client-secret-value" not in repr(flow)
 
 
+def test_loopback_adapter_never_downgrades_a_remote_host() -> None:
+    from qbo_pipeline.qbo.auth import _LoopbackHTTP
+
+    request = requests.Request("POST", "https://oauth.platform.intuit.com/token").prepare()
+    with pytest.raises(ValueError, match="plain http"):
+        _LoopbackHTTP().send(request)
+
+
+def test_refresh_goes_through_requests_oauthlib_without_touching_the_environment(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import requests_oauthlib
+
+    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
+    calls = []
+    real = requests_oauthlib.OAuth2Session.refresh_token
+
+    def spy(self, *args, **kwargs):
+        calls.append(args[0])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(requests_oauthlib.OAuth2Session, "refresh_token", spy)
+    env = dict(os.environ)
+    flow = OAuthFlow(
+        Endpoints.for_environment(Environment.EMBEDDED, base_url=sandbox.base_url),
+        AppCredentials(sandbox.client_id, Secret(sandbox.client_secret)),
+        f"http://127.0.0.1:{free_port()}/callback",
+    )
+    request = flow.authorization_url(realm_hint=sandbox.realm_ids[0])
+    consent = requests.get(request.url, allow_redirects=False, timeout=30)
+    grant = flow.exchange(consent.headers["Location"], state=request.state)
+    assert grant.refresh_token is not None
+    rotated = flow.refresh(grant.refresh_token)
+    assert rotated.access_token.reveal() != grant.access_token.reveal()
+    assert calls and calls[0].startswith("https://127.0.0.1:")
+    assert dict(os.environ) == env
+
+
 def test_redaction_filter_masks_registered_and_shaped_secrets(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
