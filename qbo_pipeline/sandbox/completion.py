@@ -6,10 +6,12 @@ Create an invoice with only a ``CustomerRef`` and one item line and QBO answers
 the terms, the customer's addresses, ``TxnTaxDetail``, ``PrintStatus``, ``EmailStatus`` and a
 ``Balance``. :class:`Completion` does that for every write of the sandbox, from the captures:
 
-- reference names: every reference the catalogue marks ``named`` gets its target's name
-  (an account's or item's ``FullyQualifiedName``, a party's ``DisplayName``);
+- reference names: every catalogue reference to a named record gets its target's name (an
+  account's or item's ``FullyQualifiedName``, a party's ``DisplayName``, a currency's name),
+  except the ones the captures show unnamed (:data:`UNNAMED_REFS`);
 - lines: numbered (``Id``, and ``LineNum`` where the captures show one), a sales form's
-  subtotal line added or recomputed, a sales or expense line's ``TaxCodeRef`` defaulted to NON;
+  subtotal line added or recomputed, a sales or expense line's ``TaxCodeRef`` defaulted to NON
+  in a US company (a Canadian one has no NON code);
 - sales forms: ``DocNumber`` (the entity's next number when ``CustomTxnNumbers`` is off),
   ``DueDate`` from the terms (the form's, the customer's or the company's default),
   ``BillAddr``/``ShipAddr`` from the customer (not ``BillEmail``: the capture's customer has an
@@ -19,7 +21,10 @@ the terms, the customer's addresses, ``TxnTaxDetail``, ``PrintStatus``, ``EmailS
   ``UnappliedAmt``, a customer's and vendor's ``Balance`` (their open documents), an
   attachment's ``Size`` and ``FileAccessUri`` (its stored file);
 - name-list defaults (customer, vendor, account, item) as the create captures show them;
-- address ``Id`` for every new address.
+- address ``Id`` for every new address;
+- a recurring template's transaction: names, lines, ``Balance`` (its total);
+- a foreign-currency transaction's ``ExchangeRate``, ``HomeTotalAmt`` and ``HomeBalance``
+  (:meth:`Completion.home_amounts`, also after a payment moves the balance).
 
 Fields are filled only when absent, except the computed ones, which are the server's.
 """
@@ -158,6 +163,10 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def _doc_counter(ent: Entity) -> str:
+    return f"DocNumber.{ent.name}"
+
+
 def _has(record: dict[str, Any], field: str) -> bool:
     value = record.get(field)
     return value is not None and value != "" and value != {}
@@ -182,6 +191,12 @@ class Completion:
         for record in self.store.iter_records(self.realm_id, "Preferences"):
             return record
         return {}
+
+    def _country(self) -> str:
+        """The company's country code (``US``, ``CA``); empty when CompanyInfo does not say."""
+        for record in self.store.iter_records(self.realm_id, "CompanyInfo"):
+            return str(record.get("Country") or "")
+        return ""
 
     def _select(self, entity: str, where: str, params: tuple[Any, ...], columns: str) -> list:
         return self.store.select(
@@ -238,7 +253,9 @@ class Completion:
 
     def _display_name(self, entity: str, record_id: object) -> str | None:
         """The name QBO writes in a reference: a party's DisplayName, else the full name."""
-        if entity in ("CompanyCurrency", "TaxCode", "TaxRate", "CustomerType"):
+        if entity == "CompanyCurrency":
+            return self._currency_name(str(record_id))
+        if entity in ("TaxCode", "TaxRate", "CustomerType"):
             return None
         try:
             target = entities.get(entity)
@@ -252,6 +269,49 @@ class Completion:
         name = found.get("FullyQualifiedName") if target.name in ("Account", "Item") else None
         name = name or found.get(target.name_field)
         return name if isinstance(name, str) else None
+
+    def _currency_name(self, code: str) -> str | None:
+        """A currency's name (``Euro``): the home currency's, else the company currency's."""
+        if code == _USD["value"]:
+            return _USD["name"]
+        found = self.store.find_active_by_name(self.realm_id, "CompanyCurrency", code)
+        record = self._get("CompanyCurrency", found) if found is not None else None
+        name = (record or {}).get("Name")
+        return name if isinstance(name, str) else None
+
+    def home_amounts(self, ent: Entity, record: dict[str, Any]) -> None:
+        """A foreign-currency transaction's ``ExchangeRate`` and home-currency amounts.
+
+        The rate defaults to the company's latest rate for the currency on or before the
+        transaction date (its earliest when none is that old, 1 when it has none);
+        ``HomeTotalAmt`` and ``HomeBalance`` are the total and the open balance at that rate,
+        recalculated on every write. A home-currency transaction carries none of them.
+        """
+        if ent.kind is not Kind.TRANSACTION:
+            return
+        currency = (record.get("CurrencyRef") or {}).get("value")
+        prefs = self._preferences().get("CurrencyPrefs") or {}
+        home = (prefs.get("HomeCurrency") or {}).get("value") or _USD["value"]
+        if not currency or currency == home:
+            return
+        if not _has(record, "ExchangeRate"):
+            record["ExchangeRate"] = self._rate(str(currency), str(record.get("TxnDate") or ""))
+        rate = _amount(record["ExchangeRate"])
+        for field, home_field in (("TotalAmt", "HomeTotalAmt"), ("Balance", "HomeBalance")):
+            if field in record:
+                home_value = (_amount(record[field]) * rate).quantize(Decimal("0.01"))
+                record[home_field] = _number(home_value)
+
+    def _rate(self, currency: str, txn_date: str) -> int | float:
+        rates = sorted(
+            (str(r.get("AsOfDate")), r.get("Rate"))
+            for r in self.store.iter_records(self.realm_id, shapes.EXCHANGE_RATE)
+            if r.get("SourceCurrencyCode") == currency and r.get("Rate") is not None
+        )
+        if not rates:
+            return 1
+        older = [rate for as_of, rate in rates if as_of <= txn_date]
+        return _number(_amount(older[-1] if older else rates[0][1]))
 
     def _address_ids(self, record: dict[str, Any]) -> None:
         for field in ADDRESS_FIELDS:
@@ -277,6 +337,7 @@ class Completion:
             and isinstance(line.get("DetailType"), str)
             and line["DetailType"] not in _SUMMARY_DETAILS
         ]
+        us_company = self._country() in ("US", "")
         first = _LINE_IDS_FROM.get(ent.name, 1)
         taken = {str(line["Id"]) for line in details if _has(line, "Id")}
         next_id = first
@@ -289,7 +350,7 @@ class Completion:
             if ent.name in _LINE_NUMBERED:
                 line.setdefault("LineNum", position)
             detail = line.get(line["DetailType"])
-            if line["DetailType"] in _TAXED_DETAILS and isinstance(detail, dict):
+            if line["DetailType"] in _TAXED_DETAILS and isinstance(detail, dict) and us_company:
                 detail.setdefault("TaxCodeRef", {"value": "NON"})
         if ent.name in SALES_FORMS:
             self._subtotal(lines)
@@ -326,6 +387,8 @@ class Completion:
                 record["DocNumber"] = kept
             elif sales_prefs.get("CustomTxnNumbers") is not True:
                 record["DocNumber"] = self._next_doc_number(ent)
+        else:
+            self.note_doc_number(ent, record)
         record.setdefault("CustomField", self._custom_fields(sales_prefs))
         if ent.name in ("Invoice", "Estimate"):
             record.setdefault("LinkedTxn", [])
@@ -388,15 +451,30 @@ class Completion:
         record["UnappliedAmt"] = _number(_amount(record.get("TotalAmt")) - applied)
 
     def _next_doc_number(self, ent: Entity) -> str:
-        """One more than the entity's highest numeric DocNumber, as QBO auto-numbers forms."""
-        rows = self._select(
-            ent.name,
-            "AND json_extract(payload, '$.DocNumber') GLOB '[0-9]*'",
-            (),
-            "max(CAST(json_extract(payload, '$.DocNumber') AS INTEGER))",
-        )
-        highest = rows[0][0] if rows and rows[0][0] is not None else 1000
-        return str(int(highest) + 1)
+        """One more than the entity's highest numeric DocNumber, as QBO auto-numbers forms.
+
+        The highest is read from the records once, then kept in a counter of the realm that
+        every numeric DocNumber saved raises (:meth:`note_doc_number`).
+        """
+        name = _doc_counter(ent)
+        last = self.store.counter(self.realm_id, name)
+        if last is None:
+            rows = self._select(
+                ent.name,
+                "AND json_extract(payload, '$.DocNumber') GLOB '[0-9]*'",
+                (),
+                "max(CAST(json_extract(payload, '$.DocNumber') AS INTEGER))",
+            )
+            last = int(rows[0][0]) if rows and rows[0][0] is not None else 1000
+        return self.store.next_counter(self.realm_id, name, floor=last)
+
+    def note_doc_number(self, ent: Entity, record: dict[str, Any]) -> None:
+        """Raise the entity's number counter past a numeric DocNumber a client chose."""
+        number = record.get("DocNumber")
+        if ent.name not in SALES_FORMS or not isinstance(number, str) or not number.isdigit():
+            return
+        if len(number) <= 18 and self.store.counter(self.realm_id, _doc_counter(ent)) is not None:
+            self.store.raise_counter(self.realm_id, _doc_counter(ent), int(number))
 
     @staticmethod
     def _custom_fields(sales_prefs: dict[str, Any]) -> list[dict[str, Any]]:

@@ -409,6 +409,7 @@ class Operations:
                     changed = True
             if changed:
                 target = entities.get(target_name)
+                self.completion.home_amounts(target, record)
                 saved = self._save(target, self._next_version(current, record))
                 if self.observer is not None:
                     self.observer(target.name, current, saved)
@@ -452,6 +453,7 @@ class Operations:
             self._derive(ent, record, lines_changed=True)
             self.completion.complete(ent, record, None)
             self._open_balance(ent, record, None)
+            self.completion.home_amounts(ent, record)
             self._check_name(ent, record, None)
             now = self._now_text()
             record_id = self._new_id(ent, record)
@@ -514,6 +516,7 @@ class Operations:
             self._derive(ent, record, lines_changed=lines_changed)
             self.completion.complete(ent, record, current)
             self._open_balance(ent, record, current)
+            self.completion.home_amounts(ent, record)
             self._check_name(ent, record, str(current["Id"]))
             saved = self._save(ent, self._next_version(current, record))
             self._apply_links(ent, current, saved)

@@ -621,6 +621,18 @@ class SandboxStore:
             self._raise_counter(conn, realm_id, counter, next_value)
         return str(next_value)
 
+    def counter(self, realm_id: str, counter: str) -> int | None:
+        """A named counter's last value; None when it was never used."""
+        rows = self._read(
+            "SELECT last_id FROM id_counters WHERE realm = ? AND entity = ?", (realm_id, counter)
+        )
+        return int(rows[0][0]) if rows else None
+
+    def raise_counter(self, realm_id: str, counter: str, value: int) -> None:
+        """Make a named counter at least ``value`` (a number a client chose itself)."""
+        with self._write():
+            self._raise_counter(self._conn(), realm_id, counter, value)
+
     def get(self, realm_id: str, entity: str, record_id: str) -> dict[str, Any] | None:
         """A live or inactive record; None if absent, hard-deleted or the id is not valid."""
         id_num = record_key(entity, record_id)

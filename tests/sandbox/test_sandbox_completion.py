@@ -129,6 +129,52 @@ def test_sales_forms_share_the_completion(api: Api) -> None:
         assert [x.get("Id") for x in record["Line"]] == ["1", "2", None], entity
         assert record["Line"][-1]["Amount"] == 80 and record["DocNumber"].isdigit(), entity
         assert record["PrintStatus"] == "NeedToPrint" and "BillAddr" in record, entity
+        chosen = api.post(
+            entity,
+            {"CustomerRef": {"value": "1"}, "DocNumber": "90000", "Line": [copy.deepcopy(line)]},
+        )
+        following = api.post(entity, {"CustomerRef": {"value": "1"}, "Line": [line]})
+        assert (chosen["DocNumber"], following["DocNumber"]) == ("90000", "90001"), entity
+
+
+def test_a_foreign_currency_invoice_carries_its_home_amounts(api: Api) -> None:
+    """Multicurrency: the company's rate for the currency, the total and the open balance in
+    the home currency, moved when a payment is applied."""
+    (eur,) = [
+        r for r in api.query("select * from ExchangeRate") if r["SourceCurrencyCode"] == "EUR"
+    ]
+    line = {
+        "Amount": 200,
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+    }
+    invoice = created_and_read(
+        api,
+        "Invoice",
+        {
+            "CustomerRef": {"value": "1"},
+            "CurrencyRef": {"value": "EUR"},
+            "TxnDate": eur["AsOfDate"],
+            "Line": [line],
+        },
+    )
+    assert invoice["CurrencyRef"] == {"value": "EUR", "name": "Euro"}
+    assert invoice["ExchangeRate"] == eur["Rate"]
+    home = round(200 * eur["Rate"], 2)
+    assert invoice["HomeTotalAmt"] == invoice["HomeBalance"] == home
+    api.post(
+        "Payment",
+        {
+            "CustomerRef": {"value": "1"},
+            "CurrencyRef": {"value": "EUR"},
+            "TotalAmt": 50,
+            "Line": [{"Amount": 50, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
+        },
+    )
+    paid = api.read("Invoice", invoice["Id"])
+    assert paid["Balance"] == 150 and paid["HomeBalance"] == round(150 * eur["Rate"], 2)
+    usd = api.query("select * from Invoice")[0]
+    assert "HomeBalance" not in usd and "ExchangeRate" not in usd, "home currency: none"
 
 
 def test_a_minimal_payment_is_completed_as_the_capture_shows(api: Api) -> None:
