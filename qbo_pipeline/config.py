@@ -4,18 +4,21 @@ Everything comes from environment variables (``QBO_*``) with sane defaults, so t
 Dagster code location and the tests read the same settings, and this module is the only one that
 reads them: :class:`Settings` (where data lives, which QBO) and, for the settings that do not
 depend on which QBO is used, one small reader each (:func:`passphrase`, :func:`debug`,
-:func:`sql_dir`, :func:`warehouse_memory_limit`, :func:`freshness_hours`, :func:`cron`), called
-where the setting is used, so that a bad value stops only what uses it. Secrets are wrapped in
+:func:`sql_dir`, :func:`warehouse_memory_limit`, :func:`freshness_hours`, :func:`cron`,
+:func:`lake_storage_options`), called where the setting is used, so that a bad value stops only
+what uses it. Secrets are wrapped in
 :class:`Secret`, whose repr and str never show the value.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from qbo_pipeline.errors import UsageError
 
@@ -243,6 +246,8 @@ BACKUP_CRON_VAR = "QBO_BACKUP_CRON"
 """The nightly snapshot's cron expression (UTC)."""
 FRESHNESS_CRON_VAR = "QBO_FRESHNESS_CRON"
 """The freshness check's cron expression (UTC)."""
+LAKE_STORAGE_OPTIONS_VAR = "QBO_LAKE_STORAGE_OPTIONS"
+"""fsspec options of a lake on object storage, as a JSON object (``{"endpoint_url": ...}``)."""
 SECRET_VARS = (
     PASSPHRASE_VAR,
     NEW_PASSPHRASE_VAR,
@@ -308,6 +313,35 @@ def freshness_hours(env: Mapping[str, str] | None = None) -> float:
     if not hours > 0 or hours == float("inf"):
         raise ConfigError(f"{FRESHNESS_HOURS_VAR}={raw!r} must be a positive number of hours")
     return hours
+
+
+def lake_storage_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``QBO_LAKE_STORAGE_OPTIONS``: the fsspec options of a remote lake (empty when unset).
+
+    A JSON object passed to the lake URL's filesystem, for an S3-compatible store for example
+    ``{"endpoint_url": "http://127.0.0.1:9000", "client_kwargs": {"region_name": "eu-west-1"}}``.
+    Credentials are best left to the store's own chain (``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``,
+    an instance role); the value is never shown in an error, since it may hold them.
+
+    Raises:
+        ConfigError: If the variable is not a JSON object.
+    """
+    raw = _value(LAKE_STORAGE_OPTIONS_VAR, env)
+    if not raw:
+        return {}
+    try:
+        options = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{LAKE_STORAGE_OPTIONS_VAR} is not valid JSON ({exc.__class__.__name__} at "
+            f"character {getattr(exc, 'pos', '?')}); give a JSON object of fsspec options"
+        ) from None
+    if not isinstance(options, dict):
+        raise ConfigError(
+            f"{LAKE_STORAGE_OPTIONS_VAR} must be a JSON object of fsspec options such as "
+            '{"endpoint_url": "https://s3.example.com"}, not a JSON ' + type(options).__name__
+        )
+    return options
 
 
 def cron(name: str, default: str, env: Mapping[str, str] | None = None) -> str:

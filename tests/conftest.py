@@ -131,3 +131,22 @@ def sandbox_tokens(sandbox: SandboxServer, realm_id: str) -> dict[str, Any]:
 def sandbox_token(sandbox: SandboxServer, realm_id: str) -> str:
     """An access token for a realm, obtained through the real authorization-code flow."""
     return str(sandbox_tokens(sandbox, realm_id)["access_token"])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server (moto's server mode) on a free loopback port, with a bucket."""
+    from tests.s3server import running_s3
+
+    with running_s3() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_lake_url(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh ``s3://`` lake URL, with the endpoint and credentials set as a user would."""
+    from tests.s3server import lake_env, new_lake_url
+
+    for name, value in lake_env(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    return new_lake_url()

@@ -2,7 +2,9 @@
 
 Paths inside the lake are POSIX strings under :attr:`LakeFS.root`. Small files (commit records,
 reports, attachments, the lock, restore plans) are written atomically: temp file + ``os.replace``
-locally (:mod:`qbo_pipeline.atomic`), a single PUT on object storage; logs are appended durably.
+locally (:mod:`qbo_pipeline.atomic`), a single PUT on object storage (a conditional one,
+``If-None-Match: *``, for a file that must not exist yet); logs are appended durably. A remote
+lake's filesystem takes its options from ``QBO_LAKE_STORAGE_OPTIONS`` (:func:`storage_options`).
 It is the one file layer of the package: the restore store and its JSON-lines logs use it too
 (:func:`locate` opens one file given as a path or URL). Parquet is read with pyarrow: natively
 (multithreaded) on a local disk, and on the calling thread through fsspec file objects elsewhere,
@@ -25,6 +27,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from qbo_pipeline import config
 from qbo_pipeline.atomic import atomic_write, fsync_dir
 from qbo_pipeline.lake.errors import InvalidNameError, LakeIntegrityError
 
@@ -52,7 +55,7 @@ class LakeFS:
         text = str(url)
         if not text.strip():
             raise InvalidNameError("the lake location is empty; give a folder or an fsspec URL")
-        fs, root = fsspec.core.url_to_fs(text)
+        fs, root = fsspec.core.url_to_fs(text, **storage_options(text))
         self.is_local = isinstance(fs, LocalFileSystem)
         if self.is_local:
             root = Path(root).expanduser().resolve().as_posix()
@@ -106,8 +109,9 @@ class LakeFS:
         Args:
             path: The file.
             data: Its whole content.
-            exclusive: Refuse to replace an existing file (atomic on a local disk; check,
-                then put, on object storage).
+            exclusive: Refuse to replace an existing file: atomic on a local disk and on
+                object storage that honours conditional writes (S3's ``If-None-Match: *``
+                through s3fs); check, then put, on other fsspec stores.
             mode: Exact permission bits of a local file (the umask applies otherwise).
 
         Raises:
@@ -116,15 +120,19 @@ class LakeFS:
         if self.is_local:
             atomic_write(path, data, mode=mode, exclusive=exclusive)
             return
-        if exclusive and self.fs.exists(path):
-            raise FileExistsError(self.url(path))
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.pipe_file(path, data)
+        if not exclusive:
+            self.fs.pipe_file(path, data)
+            return
+        try:
+            self.fs.pipe_file(path, data, mode="create")
+        except FileExistsError:
+            raise FileExistsError(self.url(path)) from None
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Create a file only if it does not exist; False when it already does.
 
-        Atomic on a local disk; best effort (check, then put) on object storage.
+        Atomic on a local disk and on stores with conditional writes (see :meth:`write_bytes`).
         """
         try:
             self.write_bytes(path, data, exclusive=True)
@@ -441,6 +449,26 @@ def _remote_stamp(entry: dict[str, Any]) -> Stamp | None:
 def _protocol(fs: fsspec.AbstractFileSystem) -> str:
     proto = fs.protocol
     return proto[0] if isinstance(proto, tuple | list) else str(proto)
+
+
+def is_remote(location: str | Path) -> bool:
+    """Whether a lake location is an fsspec URL of another filesystem than the local disk."""
+    protocol = fsspec.core.split_protocol(str(location))[0]
+    return protocol not in (None, "file", "local")
+
+
+def storage_options(location: str | Path) -> dict[str, Any]:
+    """The fsspec options a lake location is opened with.
+
+    None for a local folder. For a remote one, directory listings are never cached (another
+    process's commits and locks must be seen at once), then ``QBO_LAKE_STORAGE_OPTIONS``.
+
+    Raises:
+        ConfigError: If ``QBO_LAKE_STORAGE_OPTIONS`` is not a JSON object.
+    """
+    if not is_remote(location):
+        return {}
+    return {"use_listings_cache": False, **config.lake_storage_options()}
 
 
 def locate(location: str | Path) -> tuple[LakeFS, str]:

@@ -6,15 +6,19 @@ A lock whose owner is gone (same host, pid dead or reused) is detected and taken
 from another host can only be cleared by :func:`force_unlock` (``qbo-backup unlock REALM``).
 
 Within one process the lock is re-entrant: ``with realm.lock(): with realm.begin(...)`` holds it
-once. On a local disk the takeover of a dead owner's lock is serialised by a ``filelock`` guard;
-on object storage creation is check-then-put (best effort, documented in FORMAT.md).
+once. Creation is atomic: ``O_EXCL`` on a local disk, a conditional PUT (``If-None-Match: *``) on
+object storage that supports it (S3 and most S3-compatible stores), so two workers on two machines
+never both hold it. The takeover of a dead owner's lock (only ever one of this host's) is
+serialised by a ``filelock`` guard on this host, and re-reads the lock inside it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -188,11 +192,21 @@ class BackupLock:
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
-        if not self.realm.fs.is_local:
-            yield
-            return
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with filelock.FileLock(self.path + ".guard", timeout=30):
+        """Serialise this host's takeovers of the lock (only a same-host owner is taken over).
+
+        Beside the lock on a local disk; on object storage, in this host's temporary folder,
+        named after the lock's URL.
+        """
+        if self.realm.fs.is_local:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            guard = self.path + ".guard"
+        else:
+            url = self.realm.fs.url(self.path)
+            guard = os.path.join(
+                tempfile.gettempdir(),
+                f"qbo-lock-{hashlib.sha256(url.encode()).hexdigest()[:32]}.guard",
+            )
+        with filelock.FileLock(guard, timeout=30):
             yield
 
     def release(self) -> None:
