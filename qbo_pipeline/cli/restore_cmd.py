@@ -139,26 +139,31 @@ LATEST_PLAN = "latest"
 
 
 def _plan_and_realm(settings: Settings, ref: str, realm_id: str | None) -> tuple[RealmLake, str]:
-    """The realm holding the plan ``ref`` names, and its id: ``latest`` is the newest plan."""
+    """The realm holding the plan ``ref`` names, and its id.
+
+    ``latest`` is the newest plan (by when it was written) of the company, or of every company
+    in the lake when ``--realm`` is not given.
+    """
+    from qbo_pipeline.lake.lake import Lake
     from qbo_pipeline.restore.store import PlanStore
 
     if ref.strip().lower() != LATEST_PLAN:
         return _realm_for_plan(settings, ref, realm_id), ref
-    lake_realm = _realm(settings, realm_id)
-    store = PlanStore.for_realm(lake_realm)
-    created = {}
-    for plan_id in store.plan_ids():
-        try:
-            created[plan_id] = store.load(plan_id).created_at
-        except QboPipelineError:
-            continue  # a damaged plan is not the newest one anyone can use
+    lake = Lake(settings.lake_url)
+    realms = [lake.realm(realm_id)] if realm_id else [lake.realm(r) for r in lake.realms()]
+    created: dict[tuple[str, str], tuple[RealmLake, str]] = {}
+    for lake_realm in realms:
+        store = PlanStore.for_realm(lake_realm)
+        for plan_id in store.plan_ids():
+            try:
+                when = store.load(plan_id).created_at
+            except QboPipelineError:
+                continue  # a damaged plan is not the newest one anyone can use
+            created[(when, plan_id)] = (lake_realm, plan_id)
     if not created:
-        _fail(
-            f"company {lake_realm.realm_id} has no restore plan yet: "
-            "run `qbo-backup restore plan` first",
-            EXIT_USAGE,
-        )
-    newest = max(created, key=lambda p: (created[p], p))
+        where = f"company {realm_id}" if realm_id else f"the lake at {settings.lake_url}"
+        _fail(f"{where} has no restore plan yet: run `qbo-backup restore plan` first", EXIT_USAGE)
+    lake_realm, newest = created[max(created)]
     console.print(f"plan latest: {newest}", highlight=False)
     return lake_realm, newest
 
