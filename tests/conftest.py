@@ -14,7 +14,7 @@ import requests
 
 from qbo_pipeline.sandbox.clock import COMPANY_TZ
 from qbo_pipeline.sandbox.generator import GenerationSummary, generate_company
-from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies, realm_id_for
+from qbo_pipeline.sandbox.server import SandboxServer, realm_id_for
 from qbo_pipeline.sandbox.store import SandboxStore
 
 REDIRECT_URI = "http://127.0.0.1:1/callback"
@@ -38,25 +38,26 @@ def pinned_company(store: SandboxStore, realm_id: str, **kwargs: Any) -> Generat
     return summary
 
 
-def build_pinned_state(path: Path) -> Path:
-    """A state file with the default company as it was before clocks followed the host: books
-    ending at :data:`PINNED_NOW`, a clock that flows on from there (not fixed)."""
-    store = SandboxStore(path)
-    try:
-        generate_company(store, realm_id_for(0), seed=42, anchor=PINNED_NOW)
-    finally:
-        store.close()
-    return path
-
-
 def build_state(path: Path, realms: int = 1) -> Path:
-    """Create a sandbox state file with ``realms`` generated companies."""
+    """Create a sandbox state file with ``realms`` generated companies, pinned in time.
+
+    Their books end at :data:`PINNED_NOW` and their clocks flow on from there (they are not
+    fixed), as the sandbox's companies did before clocks followed the host: the same companies
+    whatever the day, so that a test whose simulation or incident depends on the records' dates
+    sees the same activity every day. Tests of the host-following clock generate their own.
+    """
     store = SandboxStore(path)
     try:
-        ensure_companies(store, realms)
+        for index in range(realms):
+            generate_company(store, realm_id_for(index), seed=42 + index, anchor=PINNED_NOW)
     finally:
         store.close()
     return path
+
+
+def build_pinned_state(path: Path) -> Path:
+    """A state file with one default company pinned in time (see :func:`build_state`)."""
+    return build_state(path, realms=1)
 
 
 _ENVIRONMENT = pytest.MonkeyPatch()
@@ -78,7 +79,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated default company (two realms) in a SQLite file, built once per session."""
+    """Two generated default companies, pinned in time, in a SQLite file built once per session."""
     return build_state(tmp_path_factory.mktemp("sandbox-template") / "sandbox.sqlite3", realms=2)
 
 

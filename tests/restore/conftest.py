@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 from qbo_pipeline.entities import Entity
-from qbo_pipeline.sandbox.server import SandboxServer, ensure_companies
+from qbo_pipeline.sandbox.generator import generate_company
+from qbo_pipeline.sandbox.server import SandboxServer, realm_id_for
 from qbo_pipeline.sandbox.store import SandboxStore
+from tests.conftest import PINNED_NOW
 
 
 class DictLive:
@@ -224,11 +226,12 @@ def small_company() -> dict[tuple[str, str], dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def larger_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated company of 600 transactions (over 60 invoices), built once per session."""
+    """A generated company of 600 transactions (over 60 invoices), built once per session,
+    pinned in time like the shared template (the same records whatever the day)."""
     path = tmp_path_factory.mktemp("restore-larger") / "sandbox.sqlite3"
     store = SandboxStore(path)
     try:
-        ensure_companies(store, 1, transactions=600)
+        generate_company(store, realm_id_for(0), seed=42, transactions=600, anchor=PINNED_NOW)
     finally:
         store.close()
     return path
