@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from qbo_pipeline import config
+from qbo_pipeline.cli import listing
 from qbo_pipeline.cli.boundary import fail
+from qbo_pipeline.cli.listing import Column, ListFormat, emit, format_option
 from qbo_pipeline.config import ConfigError, Environment, Secret, Settings
 from qbo_pipeline.errors import QboPipelineError, UsageError
 
@@ -127,29 +128,41 @@ def register(app: typer.Typer) -> None:
             )
 
     @auth.command("list")
-    def list_() -> None:
-        """Show the connected companies and when their refresh tokens expire."""
+    def list_(fmt: ListFormat = format_option()) -> None:
+        """Show the connected companies and when their refresh tokens expire (never a token)."""
         from qbo_pipeline.qbo.connect import open_store
 
         settings = _settings(None)
         with _friendly_errors():
             records = open_store(settings, _passphrase(settings)).list()
         if not records:
-            out.print("no companies connected; run `qbo-backup auth login`")
+            console.print("no companies connected; run `qbo-backup auth login`")
+            if fmt is not ListFormat.TABLE:
+                emit(out, fmt, [])
             return
-        table = Table(title=f"Connected companies ({settings.token_store_path})")
-        table.add_column("Company")
-        table.add_column("Realm id")
-        table.add_column("Environment")
-        table.add_column("Refresh token expires")
-        for rec in records:
-            table.add_row(
-                rec.company_name or "?",
-                rec.realm_id,
-                rec.environment,
-                _when(rec.refresh_expires_at),
-            )
-        out.print(table)
+        rows = [
+            {
+                "company": rec.company_name,
+                "realm_id": rec.realm_id,
+                "environment": rec.environment,
+                "refresh_expires_at": rec.refresh_expires_at.isoformat(),
+                "expires": _when(rec.refresh_expires_at),
+            }
+            for rec in records
+        ]
+        table = listing.table(
+            f"Connected companies ({settings.token_store_path})",
+            (
+                Column("company", "Company"),
+                Column("realm_id", "Realm id", identifier=True),
+                Column("environment", "Environment"),
+                Column("expires", "Refresh token expires"),
+            ),
+            [r | {"company": r["company"] or "?"} for r in rows],
+        )
+        emit(
+            out, fmt, [{k: v for k, v in r.items() if k != "expires"} for r in rows], tables=[table]
+        )
 
     @auth.command("logout")
     def logout(realm: str = typer.Argument(..., help="The realm id to disconnect.")) -> None:

@@ -221,3 +221,17 @@ def test_a_bulk_delete_without_dates_picks_the_demo_range(tmp_path: Path, data: 
     assert dates and dates.group(1) <= dates.group(2)
     changes = json.loads(done.stdout[done.stdout.index("{") :])["changes"]
     assert changes.get("Invoice.deleted", 0) > 0
+
+
+def test_auth_list_as_json_and_csv_names_companies_never_tokens(data: Path) -> None:
+    as_json = run(data, "auth", "list", "--format", "json")
+    assert as_json.exit_code == 0, as_json.output
+    rows = json.loads(as_json.stdout)
+    assert REALM in {r["realm_id"] for r in rows}
+    assert all(set(r) == {"company", "realm_id", "environment", "refresh_expires_at"} for r in rows)
+    as_csv = run(data, "auth", "list", "--format", "csv")
+    assert [r["realm_id"] for r in csv.DictReader(io.StringIO(as_csv.stdout))] == [
+        r["realm_id"] for r in rows
+    ]
+    table = run(data, "auth", "list", COLUMNS="80")
+    assert all(r["realm_id"] in table.stdout for r in rows)
