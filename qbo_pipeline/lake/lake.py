@@ -139,11 +139,6 @@ class RealmLake:
         """Internal path of a report kept with a snapshot (gzip-compressed JSON)."""
         return self._p("reports", f"snapshot={snapshot_id}", f"{name}.json.gz")
 
-    def _report_paths(self, snapshot_id: str, name: str) -> tuple[str, str]:
-        """Where a report may be: compressed, or plain as lakes before 0.2 kept it."""
-        plain = self._p("reports", f"snapshot={snapshot_id}", f"{name}.json")
-        return self.report_path(snapshot_id, name), plain
-
     def attachment_path(self, sha256: str) -> str:
         """Internal path of an attachment's bytes."""
         return self._p("attachments", "sha256", sha256[:2], sha256)
@@ -251,14 +246,10 @@ class RealmLake:
         """A report kept with a snapshot (raw, as QBO returned it), or None if not kept."""
         self.info(snapshot_id)
         check_name("report", name)
-        compressed, plain = self._report_paths(snapshot_id, name)
         try:
-            raw = gzip.decompress(self.fs.read_bytes(compressed))
+            raw = gzip.decompress(self.fs.read_bytes(self.report_path(snapshot_id, name)))
         except FileNotFoundError:
-            try:
-                raw = self.fs.read_bytes(plain)
-            except FileNotFoundError:
-                return None
+            return None
         return records.load_json(raw)
 
     def put_attachment(self, data: bytes) -> str:

@@ -63,8 +63,7 @@ def verify_snapshot(realm: RealmLake, snapshot_id: str) -> None:
         if found != live.num_rows:
             raise LakeIntegrityError(f"{where}: {found} versions for {live.num_rows} records")
     for report in info.record.get("reports") or []:
-        paths = realm._report_paths(info.snapshot_id, check_name("report", report))
-        if not any(realm.fs.isfile(path) for path in paths):
+        if not realm.fs.isfile(realm.report_path(info.snapshot_id, check_name("report", report))):
             raise LakeIntegrityError(
                 f"realm {realm.realm_id} snapshot {snapshot_id}: report {report} is missing"
             )

@@ -16,6 +16,7 @@ from qbo_pipeline.lake.errors import (
     CountMismatchError,
     InvalidRecordError,
     LakeError,
+    LakeIntegrityError,
     LockHeldError,
     SnapshotNotFound,
 )
@@ -376,7 +377,7 @@ def test_reports_and_attachments(realm: RealmLake) -> None:
         realm.read_attachment("0" * 64)
 
 
-def test_reports_are_stored_compressed_and_plain_ones_still_read(realm: RealmLake) -> None:
+def test_reports_are_stored_compressed_and_a_missing_one_is_named(realm: RealmLake) -> None:
     report = {"Header": {"ReportName": "TrialBalance"}, "Rows": {"Row": [{"x": "é"}] * 50}}
     with realm.begin(kind="full", server_time=day(0)) as writer:
         writer.put_report("TrialBalance", report)
@@ -385,11 +386,12 @@ def test_reports_are_stored_compressed_and_plain_ones_still_read(realm: RealmLak
     assert stored.name == "TrialBalance.json.gz"
     assert gzip.decompress(stored.read_bytes()) == records.canonical_bytes(report)
     assert stored.stat().st_size < len(records.canonical_bytes(report)) / 3
-    # A lake written before reports were compressed keeps plain JSON: still read, still verified.
-    stored.unlink()
-    stored.with_name("TrialBalance.json").write_bytes(records.canonical_bytes(report))
     assert realm.report(info.snapshot_id, "TrialBalance") == report
     realm.verify(info.snapshot_id)
+    stored.unlink()
+    assert realm.report(info.snapshot_id, "TrialBalance") is None
+    with pytest.raises(LakeIntegrityError, match="report TrialBalance is missing"):
+        realm.verify(info.snapshot_id)
 
 
 def test_version_files_keep_statistics_but_not_for_payloads(realm: RealmLake) -> None:
