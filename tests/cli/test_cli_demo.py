@@ -59,3 +59,18 @@ def test_the_demo_never_wipes_a_folder_it_did_not_make(tmp_path: Path) -> None:
     with pytest.raises(DemoError, match="did not make"):
         run_demo(folder, days=1)
     assert (folder / "books.xlsx").read_text() == "not the demo's"
+
+
+def test_a_rerun_keeps_the_dagster_run_history_and_says_so(tmp_path: Path) -> None:
+    from qbo_pipeline.cli.demo import _fresh
+
+    folder = tmp_path / "demo"
+    (folder / "dagster" / "history").mkdir(parents=True)
+    (folder / "dagster" / "history" / "runs.db").write_text("runs")
+    (folder / "lake").mkdir()
+    (folder / "lake" / "old.parquet").write_text("old")
+    (folder / MARKER).write_text("")
+    assert _fresh(folder) == ["dagster"]
+    assert (folder / "dagster" / "history" / "runs.db").read_text() == "runs"
+    assert not (folder / "lake").exists()
+    assert (folder / MARKER).exists()

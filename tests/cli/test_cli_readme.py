@@ -9,6 +9,7 @@ step the README leaves out fails here.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shlex
@@ -18,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from qbo_pipeline.cli import app
-from qbo_pipeline.cli.demo import DemoResult, run_demo
+from qbo_pipeline.cli.demo import DemoResult, point_at, run_demo
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -84,11 +86,15 @@ def test_the_readme_sections_hold_the_commands_this_test_runs() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, DemoResult]]:
-    """A working directory holding ``data/demo`` as ``make demo`` leaves it (fewer nights)."""
+def demo_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, DemoResult, str]]:
+    """A working directory holding ``data/demo`` as ``make demo`` leaves it (fewer nights), and
+    what the demo told."""
     cwd = tmp_path_factory.mktemp("readme")
-    result = run_demo(cwd / "data" / "demo", days=DEMO_DAYS)
-    yield cwd, result
+    console = Console(file=io.StringIO(), width=100, record=True)
+    result = run_demo(cwd / "data" / "demo", days=DEMO_DAYS, console=console)
+    yield cwd, result, console.export_text()
 
 
 def _run(env: dict[str, str | None], words: list[str]) -> Any:
@@ -128,9 +134,9 @@ def _meaningful(line: Line, output: str, cwd: Path) -> None:
 
 
 def test_every_readme_command_works_pasted_after_the_demo(
-    demo_folder: tuple[Path, DemoResult], monkeypatch: pytest.MonkeyPatch
+    demo_folder: tuple[Path, DemoResult, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cwd, result = demo_folder
+    cwd, result, told = demo_folder
     # The dates the README names are the demo's.
     assert result.snapshots[0].startswith("20241231T")
     assert result.snapshots[1].startswith("20250101T")
@@ -156,4 +162,6 @@ def test_every_readme_command_works_pasted_after_the_demo(
         _meaningful(line, done.output, cwd)
         ran.append(line.text)
     assert env.get("QBO_DATA_DIR") == "data/demo" and env.get("QBO_ENVIRONMENT") == "embedded"
+    # The demo itself ends with that line, pointing at the folder it made.
+    assert point_at(cwd / "data" / "demo") in told
     assert len(ran) >= 14
