@@ -1,7 +1,8 @@
 """Restore: turn a past state kept in the lake into a reviewed plan, and apply it safely.
 
 - :mod:`~qbo_pipeline.restore.scope`: what a plan covers (records, entities, changed since, all).
-- :mod:`~qbo_pipeline.restore.plan`: compare snapshot and live company, order the steps.
+- :mod:`~qbo_pipeline.restore.plan`: compare snapshot and live company, order the steps
+  (reading in ``plan_reads``, the conflict rule in ``plan_conflicts``, steps in ``plan_steps``).
 - :mod:`~qbo_pipeline.restore.payloads`: what is sent (fields QBO owns stripped, by rule).
 - :mod:`~qbo_pipeline.restore.remap`: old id -> new id and reference rewriting by catalogue paths.
 - :mod:`~qbo_pipeline.restore.singletons`: the writable fields of CompanyInfo and Preferences.
