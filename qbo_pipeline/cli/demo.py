@@ -379,7 +379,7 @@ def _outputs(say: _Narrator, settings: Settings, realm: RealmLake, result: DemoR
     result.exports = exported.folder
     say.step(
         f"Rebuilt the warehouse ({len(build.models)} models) and exported the latest snapshot "
-        f"as CSV, JSON and XML ({sum(exported.records.values())} records)"
+        f"as CSV, JSON and XML ({count(sum(exported.records.values()), 'record')})"
     )
 
 

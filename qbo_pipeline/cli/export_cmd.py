@@ -19,6 +19,7 @@ from rich.table import Table
 
 from qbo_pipeline.cli.boundary import fail, failed
 from qbo_pipeline.cli.settings import load_settings
+from qbo_pipeline.cli.wording import count
 from qbo_pipeline.errors import EXIT_CANCELLED, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -167,9 +168,9 @@ def _summary(result: ExportResult) -> None:
     for (entity, fmt), (files, records, rows, size) in groups.items():
         table.add_row(entity, fmt, str(files), str(records), str(rows), f"{size:,}")
     out.print(table)
-    removed = f", {len(result.removed)} stale files removed" if result.removed else ""
+    removed = f", {count(len(result.removed), 'stale file')} removed" if result.removed else ""
     out.print(
-        f"{len(result.files)} files, {sum(result.records.values())} records, "
-        f"{result.bytes:,} bytes in {result.duration_s:.1f} s{removed}\n"
+        f"{count(len(result.files), 'file')}, {count(sum(result.records.values()), 'record')}, "
+        f"{count(result.bytes, 'byte')} in {result.duration_s:.1f} s{removed}\n"
         f"folder: {result.folder}\nmanifest: {result.manifest_path}"
     )
