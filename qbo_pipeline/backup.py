@@ -199,7 +199,7 @@ def run_backup(
             changed_since=since,
             company_name=company.get("CompanyName"),
         ) as writer:
-            staging = realm.path("_staging", writer.snapshot_id)
+            staging = _staging_location(realm, writer.snapshot_id)
             reports_pool = ThreadPoolExecutor(len(REPORTS), thread_name_prefix="qbo-reports")
             try:
                 progress.stage("extracting")
@@ -505,6 +505,17 @@ def _ask_for_reports(
 def _report(client: QBOClient, name: str, server_time: datetime) -> dict[str, Any]:
     day = server_time.date().isoformat()
     return client.report(name, start_date="1900-01-01", end_date=day, accounting_method="Accrual")
+
+
+def _staging_location(realm: RealmLake, snapshot_id: str) -> str:
+    """Where dlt lands one run's pages: the lake's ``_staging`` folder, or a local temp folder.
+
+    A lake on object storage stages locally: staged pages are read back at once, and a round
+    trip through the store would cost time and need dlt's own credentials for it.
+    """
+    if not realm.fs.is_local:
+        return tempfile.mkdtemp(prefix=f"qbo-staging-{snapshot_id}-")
+    return realm.path("_staging", snapshot_id)
 
 
 def _as_url(location: str) -> str:

@@ -33,7 +33,7 @@ def stale_reason(settings: Settings) -> str | None:
     try:
         root = lake_root(settings.lake_url)
     except ModelError:
-        return None  # a remote lake cannot be built here: answer from the warehouse there is
+        return None  # no lake to compare with: answer from the warehouse there is
     lake = Lake(settings.lake_url)
     in_lake = {
         (realm_id, info.snapshot_id)
@@ -78,12 +78,27 @@ def stale_reason(settings: Settings) -> str | None:
 def ensure_current(settings: Settings, say: Callable[[str], None]) -> None:
     """Build the warehouse when :func:`stale_reason` finds a reason, saying it through ``say``.
 
+    A lake on object storage that cannot be read here (no credentials: an analyst's machine
+    given only the warehouse, whose ``lake.*`` are tables) is said, and the warehouse answers
+    as it was built.
+
     Raises:
-        ModelError: When the build fails (a remote lake, a failed model or column test).
+        ModelError: When the build fails (a failed model or column test).
     """
+    from qbo_pipeline.lake.fs import is_remote
     from qbo_pipeline.models.warehouse import build_warehouse
 
-    reason = stale_reason(settings)
+    try:
+        reason = stale_reason(settings)
+    except Exception as exc:  # the store's client raises its own errors (NoCredentialsError...)
+        if not is_remote(settings.lake_url) or not Path(settings.warehouse_path).exists():
+            raise
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        say(
+            f"could not read the lake at {settings.lake_url} ({why}); answering from the "
+            "warehouse as it was built"
+        )
+        return
     if reason is None:
         return
     say(f"{reason}: building it first (`qbo-backup warehouse build`)")

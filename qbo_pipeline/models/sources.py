@@ -1,8 +1,10 @@
 """The relations the runner creates before any model: lake views and catalogue seeds.
 
 ``lake.*`` are views over the lake's files (FORMAT.md), so they see exactly the committed
-snapshots: a file whose snapshot has no commit record is an orphan and never shows. ``catalogue.*``
-are small tables written from :mod:`qbo_pipeline.entities`, so SQL never repeats an entity fact.
+snapshots: a file whose snapshot has no commit record is an orphan and never shows (over a lake
+on object storage, tables filled from a local copy of those files: :func:`create_lake_views`).
+``catalogue.*`` are small tables written from :mod:`qbo_pipeline.entities`, so SQL never repeats an
+entity fact.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import glob
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from qbo_pipeline import entities
+from qbo_pipeline.lake.fs import LakeFS, is_remote
 from qbo_pipeline.models.runner import ModelError
 
 VERSION_COLUMNS: dict[str, str] = {
@@ -54,19 +58,18 @@ REPORT_COLUMNS: dict[str, str] = {
 
 
 def lake_root(url: str | Path) -> str:
-    """The lake's local folder as an absolute POSIX path, for DuckDB globs.
+    """The lake's location for DuckDB globs: an absolute POSIX path, or a remote lake's URL.
 
     Raises:
-        ModelError: For a remote fsspec URL (DuckDB here has no httpfs extension to read it).
+        ModelError: For an empty location.
     """
-    text = str(url)
+    text = str(url).strip()
+    if not text:
+        raise ModelError("the lake location is empty; give a folder or an fsspec URL")
+    if is_remote(text):
+        return text.rstrip("/")
     if text.startswith("file://"):
         text = text[len("file://") :]
-    elif "://" in text:
-        raise ModelError(
-            f"the warehouse reads a local lake folder; {text!r} is a remote URL "
-            "(copy or mount the lake locally, or point QBO_LAKE_URL at a folder)"
-        )
     return Path(text).expanduser().resolve().as_posix()
 
 
@@ -163,10 +166,89 @@ def lake_view_sql(root: str) -> dict[str, str]:
 
 
 def create_lake_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
-    """Create the ``lake`` schema's views in the connection's current database."""
+    """Create the ``lake`` schema's relations in the connection's current database.
+
+    Over a local folder they are views, read at query time. Over a remote lake (``s3://...``)
+    they are tables: the files they read are copied from the store into a temporary folder
+    beside the database (many files at once, through the lake's own fsspec filesystem and its
+    settings), read once, and the copy removed. The warehouse then holds everything it serves,
+    and its readers (``qbo-backup sql``, notebooks, BI tools) need neither the store's
+    credentials nor network access.
+
+    Raises:
+        ModelError: If the remote lake's files could not be copied.
+    """
     con.execute("create schema if not exists lake")
-    for name, sql in lake_view_sql(root).items():
-        con.execute(f"create or replace view lake.{name} as {sql}")
+    if not is_remote(root):
+        for name, sql in lake_view_sql(root).items():
+            con.execute(f"create or replace view lake.{name} as {sql}")
+        return
+    with tempfile.TemporaryDirectory(prefix=".lake-copy-", dir=_database_folder(con)) as copy:
+        copy_lake_files(root, copy)
+        for name, sql in lake_view_sql(copy).items():
+            _drop_view(con, name)
+            con.execute(f"create or replace table lake.{name} as {sql}")
+
+
+_LAKE_FILES = re.compile(
+    r"realm=[^/]+/(commits/[^./][^/]*\.json"
+    r"|(versions|manifests)/snapshot=[^/]+/[^./][^/]*\.parquet"
+    r"|reports/snapshot=[^/]+/[^./][^/]*\.json(\.gz)?)"
+)
+"""The lake files the ``lake.*`` relations read (FORMAT.md), relative to the lake's root."""
+
+
+def copy_lake_files(root: str, folder: str | Path) -> int:
+    """Copy the files the ``lake.*`` relations read from a remote lake into a local folder.
+
+    The commit records are listed first: a snapshot's files are written before its commit
+    record, so every committed snapshot listed has its files listed after it.
+
+    Returns:
+        How many files were copied.
+
+    Raises:
+        ModelError: If a listed file vanished (a garbage collection ran meanwhile) or the store
+            refused a read.
+    """
+    lake_fs = LakeFS(root)
+    base = lake_fs.root.rstrip("/") + "/"
+    commits = sorted(lake_fs.fs.glob(base + "realm=*/commits/*.json"))
+    rest = [p for p in lake_fs.find(lake_fs.root) if "/commits/" not in p[len(base) :]]
+    wanted = [p for p in [*commits, *rest] if _LAKE_FILES.fullmatch(p[len(base) :])]
+    local = [os.path.join(folder, p[len(base) :]) for p in wanted]
+    for directory in {os.path.dirname(p) for p in local}:
+        os.makedirs(directory, exist_ok=True)
+    if wanted:
+        try:
+            lake_fs.fs.get(wanted, local)
+        except FileNotFoundError as exc:
+            raise ModelError(
+                f"a file of the lake at {root} vanished while the warehouse copied it ({exc}); "
+                "a garbage collection probably ran: build again"
+            ) from None
+        except OSError as exc:
+            raise ModelError(f"could not read the lake at {root}: {exc}") from None
+    return len(wanted)
+
+
+def _database_folder(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The folder of the connection's database file (None for an in-memory one)."""
+    row = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    return os.path.dirname(os.path.abspath(row[0])) if row and row[0] else None
+
+
+def _drop_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop ``lake.<name>`` if it is a view (a selected build copied a local lake's warehouse)."""
+    found = con.execute(
+        "select 1 from duckdb_views() where database_name = current_database() "
+        "and schema_name = 'lake' and view_name = ?",
+        [name],
+    ).fetchone()
+    if found:
+        con.execute(f"drop view lake.{name}")
 
 
 def entities_table() -> pa.Table:

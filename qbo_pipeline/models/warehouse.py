@@ -35,6 +35,7 @@ import filelock
 
 from qbo_pipeline import config
 from qbo_pipeline.errors import EXIT_USAGE
+from qbo_pipeline.lake.fs import is_remote
 from qbo_pipeline.models.runner import (
     Macro,
     Model,
@@ -170,10 +171,11 @@ def read_statement(sql: str) -> duckdb.Statement:
 def connect_for_queries(path: Path) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-only for analysts' SQL, locked down to the warehouse and its lake.
 
-    The ``lake.*`` views read the lake's files directly, so the lake folder the warehouse was built
-    over (``build_info.lake_root``) is the one allowed directory; every other file, URL or
-    extension is refused (``enable_external_access = false``, no extension autoloading or
-    autoinstalling), and ``lock_configuration`` keeps any statement from undoing that. DuckDB
+    The ``lake.*`` views read a local lake's files directly, so the lake folder the warehouse was
+    built over (``build_info.lake_root``) is the one allowed directory (none for a remote lake,
+    whose ``lake.*`` are tables); every other file, URL or extension is refused
+    (``enable_external_access = false``, no extension autoloading or autoinstalling), and
+    ``lock_configuration`` keeps any statement from undoing that. DuckDB
     lets an allowed directory be written too: run only what :func:`read_statement` accepts.
 
     Raises:
@@ -186,7 +188,8 @@ def connect_for_queries(path: Path) -> duckdb.DuckDBPyConnection:
             row = con.execute("select lake_root from main.build_info").fetchone()
         except duckdb.CatalogException:  # not built by this version: no lake views to serve
             row = None
-        lake = [row[0]] if row and row[0] else []
+        # A remote lake's relations are tables inside the warehouse: no directory to allow.
+        lake = [row[0]] if row and row[0] and not is_remote(row[0]) else []
         con.execute("set autoinstall_known_extensions = false")
         con.execute("set autoload_known_extensions = false")
         con.execute("set allowed_directories = ?", [lake])
@@ -229,7 +232,7 @@ def build_warehouse(
     """Build every model (or the selected ones and what they read) and publish atomically.
 
     Args:
-        lake: The lake's local folder.
+        lake: The lake's local folder or fsspec URL (``s3://bucket/prefix``).
         warehouse: The DuckDB file to publish (created when missing).
         sql_dir: The models folder; the packaged ``dbt_like_sql`` by default.
         select: Model names to build (with their upstream models); all by default. A partial
@@ -243,7 +246,7 @@ def build_warehouse(
         BuildError: A model's SQL failed or a column test found offending rows; the published
             warehouse is untouched and the new file is kept for inspection.
         WarehouseBusyError: Another build of this warehouse ran longer than ``wait_seconds``.
-        ModelError: For a malformed project (cycle, missing reference) or a remote lake URL.
+        ModelError: For a malformed project (cycle, missing reference).
     """
     started = time.monotonic()
     project = load_project(sql_dir)
