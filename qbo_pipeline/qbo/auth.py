@@ -20,7 +20,7 @@ import ipaddress
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -364,13 +364,23 @@ class _LoopbackHTTP(HTTPAdapter):
     docstring); the origin was checked to be loopback before it is mounted.
     """
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         """Send the request over plain http to the same loopback host and port."""
         url = request.url or ""
         if not is_loopback(url):  # never downgrade anything else
             raise ValueError(f"refusing to send {url} over plain http")
         request.url = "http://" + url[len("https://") :]
-        return super().send(request, **kwargs)
+        return super().send(
+            request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+        )
 
 
 def _raise_for_server_error(response: requests.Response) -> requests.Response:

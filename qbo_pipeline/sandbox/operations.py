@@ -584,8 +584,10 @@ class Operations:
             **{k: v for k, v in record.items() if k not in ("domain", "sparse")},
         }
 
-    def delete(self, entity: str, record_id: str, sync_token: str) -> dict[str, Any]:
+    def delete(self, entity: str, record_id: object, sync_token: object) -> dict[str, Any]:
         """Hard-delete a transaction (or other deletable record); keeps a CDC tombstone.
+
+        ``record_id`` and ``sync_token`` are as the client sent them (a missing one is a fault).
 
         Returns:
             ``{"domain": "QBO", "status": "Deleted", "Id": ...}`` as the capture shows.
@@ -608,7 +610,7 @@ class Operations:
             self._apply_links(ent, current, None)
         return {"domain": "QBO", "status": "Deleted", "Id": str(current["Id"])}
 
-    def void(self, entity: str, record_id: str, sync_token: str) -> dict[str, Any]:
+    def void(self, entity: str, record_id: object, sync_token: object) -> dict[str, Any]:
         """Void a transaction: amounts and lines zeroed, ``PrivateNote`` "Voided".
 
         Raises:
