@@ -12,7 +12,8 @@ Usage:
 # 1. Plan: what would change, and why (QBO is only read).
 qbo-backup restore plan --snapshot SNAPSHOT SCOPE [--realm REALM] [--remove-new]
                         [--incident SNAPSHOT] [--no-backup] [--html plan.html]
-#    SNAPSHOT: a snapshot id, an id prefix, a date (2026-05-01) or "latest".
+#    SNAPSHOT: a snapshot id, an id prefix, a date (2026-05-01), "latest" or "previous" (the one
+#      before the latest when the command starts, before its safety snapshot).
 #    SCOPE, exactly one of:
 #      --records Invoice:130 --records Customer:24   (or --records Invoice:130,Customer:24)
 #      --entity Invoice --entity Payment              every record of these entities
@@ -23,6 +24,7 @@ qbo-backup restore plan --snapshot SNAPSHOT SCOPE [--realm REALM] [--remove-new]
 #      the safety snapshot); whatever changed after it is someone's later work: a conflict.
 
 # 2. Review: the steps as a table; --html writes a page with every field-level change.
+#    PLAN below: a plan id, or "latest" (the newest plan; the command prints its id).
 qbo-backup restore show PLAN [--html plan.html]
 
 # 3. Approve and apply (rerun to resume; --include-conflicts also overwrites records that
@@ -31,7 +33,7 @@ qbo-backup restore apply PLAN --approve [--as "Your Name"] [--include-conflicts]
 
 # 4. Follow up.
 qbo-backup restore status PLAN     each step's state, and the post-apply verification
-qbo-backup restore list            every plan of the company, who approved it, how far it got
+qbo-backup restore list [--format table|csv|json]   every plan, who approved it, how far it got
 ```
 
 Before planning, ``restore plan`` takes a *safety snapshot* of the company as it is now, so that

@@ -115,7 +115,7 @@ def plan_table(plan: Plan, status: dict[str, Any] | None = None, *, limit: int =
     table.add_column("Action")
     table.add_column("Why", overflow="fold")
     table.add_column("Changes", justify="right")
-    table.add_column("After")
+    table.add_column("After steps")  # the steps this one waits for
     if status:
         table.add_column("State")
     for step in plan.steps[:limit]:
