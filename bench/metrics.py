@@ -34,6 +34,8 @@ TARGET_MEMORY_GROWTH = 1.25
 TARGET_INCREMENTAL_CALLS_RATIO = 0.05
 TARGET_STORAGE_RATIO_30 = 2.0
 TARGET_DIFF_SECONDS_1M = 10.0
+TARGET_S3_RATIO = 2.0
+"""Issue #19: a lake on S3 within 2x of a local folder (full backup, warehouse build)."""
 ONE_MILLION = 1_000_000
 NIGHTLIES_FOR_STORAGE_TARGET = 30
 
@@ -286,7 +288,50 @@ def size_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
     metrics.extend(_storage_metrics(size, run))
     metrics.extend(_model_metrics(size, run))
     metrics.extend(_export_and_restore_metrics(size, run))
+    metrics.extend(_s3_metrics(size, run))
     return metrics
+
+
+def _s3_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
+    """The lake on S3 (moto's server on loopback) against the local folder, in the same run."""
+    s3 = run.get("s3") or {}
+    full_local = (run.get("full") or {}).get("duration_s")
+    backup_ratio = safe_ratio(s3.get("full_duration_s"), full_local)
+    build_ratio = safe_ratio(s3.get("s3_build_s"), s3.get("local_build_s"))
+    target = f"<= {TARGET_S3_RATIO:g}x"
+    absent = _absent(run, "s3")
+    return [
+        Metric(
+            "s3_full_backup_ratio",
+            "Full snapshot into an S3 lake / into a local folder",
+            size,
+            backup_ratio,
+            "x",
+            target=target,
+            met=check(backup_ratio, TARGET_S3_RATIO + 1e-9, higher_is_better=False),
+            note=(
+                f"{format_value(s3.get('full_duration_s'), 's')} vs "
+                f"{format_value(full_local, 's')}; moto's S3 server on loopback"
+                if s3
+                else absent
+            ),
+        ),
+        Metric(
+            "s3_warehouse_build_ratio",
+            "Warehouse build over the S3 lake / over the local one",
+            size,
+            build_ratio,
+            "x",
+            target=target,
+            met=check(build_ratio, TARGET_S3_RATIO + 1e-9, higher_is_better=False),
+            note=(
+                f"{format_value(s3.get('s3_build_s'), 's')} vs "
+                f"{format_value(s3.get('local_build_s'), 's')}; one full snapshot each"
+                if s3
+                else ""
+            ),
+        ),
+    ]
 
 
 def _absent(run: Mapping[str, Any], step: str) -> str:

@@ -33,8 +33,8 @@ class SizePlan:
         churn: Changes per simulated day, as a share of the transactions.
         latency_ms: Latency the sandbox adds to every API call.
         seed: Generation seed.
-        skip: Steps left out (``export``, ``models``, ``restore``), to fit a large size in the
-            time there is; the results say they were not run.
+        skip: Steps left out (``export``, ``models``, ``restore``, ``s3``), to fit a large size
+            in the time there is; the results say they were not run.
     """
 
     transactions: int
@@ -125,6 +125,14 @@ def run_size(plan: SizePlan, work: Path, cache: Path) -> dict[str, Any]:
                 common | {"snapshot_id": full["snapshot_id"], "out_dir": str(run_dir / "exports")},
                 tasks_dir,
             ),
+        )
+        # Right after the local full snapshot, on the same unchanged company.
+        _step(
+            plan,
+            errors,
+            "s3",
+            out,
+            lambda: run_task("s3_compare", online, tasks_dir),
         )
         nights = _step(
             plan,

@@ -328,6 +328,105 @@ def restore(
     return out
 
 
+@contextmanager
+def _s3_server(log_path: Path) -> Iterator[str]:
+    """moto's S3 server on a free loopback port, in its own process; yields its URL."""
+    import socket
+    import subprocess
+    import sys
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(log_path, "ab") as server_log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(endpoint, timeout=2)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"moto's S3 server did not start (see {log_path})") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def s3_compare(data_dir: str, base_url: str, realm_id: str) -> dict[str, Any]:
+    """The same company backed up in full into an S3 lake, and the warehouse built over each lake.
+
+    The store is moto's S3 server on loopback, in its own process (a stand-in for S3: no
+    network latency, and its CPU shares this machine). The local full backup it is compared
+    with is the run's ``full`` step, just before, on the same unchanged company; the two
+    warehouse builds here read one full snapshot each.
+    """
+    import json
+    import os
+
+    from qbo_pipeline.lake.lake import Lake
+    from qbo_pipeline.models.warehouse import build_warehouse
+
+    bucket = "qbo-bench"
+    with _s3_server(Path(data_dir) / "s3-server.log") as endpoint:
+        # Settings as a user sets them (the bench's child process owns its environment).
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_DEFAULT_REGION="us-east-1",
+            QBO_LAKE_STORAGE_OPTIONS=json.dumps({"endpoint_url": endpoint}),
+        )
+        lake_url = f"s3://{bucket}/lake"
+        lake = Lake(lake_url)
+        lake.fs.fs.mkdir(bucket)
+        local_lake = _settings(data_dir).lake_url
+        local_snapshots = _realm(data_dir, realm_id).snapshots()
+        with _measure() as local_build:
+            build_warehouse(local_lake, Path(data_dir) / "bench-local.duckdb")
+        full = _backup_into(data_dir, base_url, realm_id, lake.realm(realm_id))
+        with _measure() as s3_build:
+            built = build_warehouse(lake_url, Path(data_dir) / "bench-s3.duckdb")
+    return {
+        "full_duration_s": full["duration_s"],
+        "full_cpu_s": full["cpu_s"],
+        "records": full["live"],
+        "s3_build_s": s3_build.wall_s,
+        "local_build_s": local_build.wall_s,
+        "local_snapshots": len(local_snapshots),
+        "models": len(built.models),
+        "wall_s": full["wall_s"] + s3_build.wall_s + local_build.wall_s,
+        "cpu_s": full["cpu_s"] + s3_build.cpu_s + local_build.cpu_s,
+    }
+
+
+def _backup_into(data_dir: str, base_url: str, realm_id: str, realm: Any) -> dict[str, Any]:
+    """A full snapshot of the company into ``realm`` (of any lake)."""
+    from qbo_pipeline.backup import run_backup
+    from qbo_pipeline.qbo.connect import open_client
+
+    with (
+        open_client(_settings(data_dir), realm_id, api_base=base_url) as client,
+        _measure() as clock,
+    ):
+        result = run_backup(client, realm, mode="full")
+    return {
+        "duration_s": result.duration_s,
+        "live": result.live_records,
+        "wall_s": clock.wall_s,
+        "cpu_s": clock.cpu_s,
+    }
+
+
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "generate": generate,
     "login": login,
@@ -336,5 +435,6 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "models": models,
     "nightlies": nightlies,
     "restore": restore,
+    "s3_compare": s3_compare,
 }
 """Every task a ``bench.child`` process can run."""

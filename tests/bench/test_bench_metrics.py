@@ -211,3 +211,19 @@ def test_machine_is_named() -> None:
     assert (
         str(described["logical_cores"]) in machine.one_line(described) or described["usable_cores"]
     )
+
+
+def test_s3_lake_is_judged_against_the_local_folder_of_the_same_run() -> None:
+    run = {
+        "full": {"duration_s": 10.0},
+        "s3": {"full_duration_s": 15.0, "s3_build_s": 9.0, "local_build_s": 4.0},
+    }
+    found = _by_key(metrics.size_metrics(10_000, run))
+    backup, build = found["s3_full_backup_ratio"], found["s3_warehouse_build_ratio"]
+    assert backup.value == pytest.approx(1.5) and backup.met is True
+    assert build.value == pytest.approx(2.25) and build.met is False
+    assert backup.target == build.target == "<= 2x"
+    assert "15" in backup.note and "10" in backup.note
+    skipped = _by_key(metrics.size_metrics(10_000, {"full": {}, "skipped": ["s3"]}))
+    assert skipped["s3_full_backup_ratio"].value is None
+    assert skipped["s3_full_backup_ratio"].note == "skipped at this size"
