@@ -92,7 +92,7 @@ def lake_view_sql(root: str) -> dict[str, str]:
     commits_glob = f"{base}/realm=*/commits/[!.]*.json"
     versions_glob = f"{base}/realm=*/versions/snapshot=*/[!.]*.parquet"
     manifests_glob = f"{base}/realm=*/manifests/snapshot=*/[!.]*.parquet"
-    reports_glob = f"{base}/realm=*/reports/snapshot=*/[!.]*.json*"
+    reports_glob = f"{base}/realm=*/reports/snapshot=*/[!.]*.json.gz"
     committed = "semi join lake.commits as c using (realm_id, snapshot_id)"
 
     commits = f"""
@@ -140,13 +140,13 @@ def lake_view_sql(root: str) -> dict[str, str]:
     else:
         manifest_deltas = _empty(MANIFEST_COLUMNS)
     if _has_files(reports_glob):
-        # Reports are kept gzip-compressed (``.json.gz``); lakes before 0.2 kept plain ``.json``.
+        # Reports are kept gzip-compressed (``.json.gz``).
         reports = f"""
             select * from (
                 select
                     regexp_extract(filename, 'realm=([^/]+)/reports/', 1) as realm_id,
                     regexp_extract(filename, '/snapshot=([^/]+)/[^/]+$', 1) as snapshot_id,
-                    regexp_extract(filename, '([^/]+)\\.json(\\.gz)?$', 1) as report_name,
+                    regexp_extract(filename, '([^/]+)\\.json\\.gz$', 1) as report_name,
                     json as payload,
                 from read_json_objects(
                     {_literal(reports_glob)}, format = 'unstructured', filename = true,
@@ -193,7 +193,7 @@ def create_lake_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
 _LAKE_FILES = re.compile(
     r"realm=[^/]+/(commits/[^./][^/]*\.json"
     r"|(versions|manifests)/snapshot=[^/]+/[^./][^/]*\.parquet"
-    r"|reports/snapshot=[^/]+/[^./][^/]*\.json(\.gz)?)"
+    r"|reports/snapshot=[^/]+/[^./][^/]*\.json\.gz)"
 )
 """The lake files the ``lake.*`` relations read (FORMAT.md), relative to the lake's root."""
 
