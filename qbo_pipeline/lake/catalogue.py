@@ -165,10 +165,14 @@ class CommitFiles:
         """
         return self._read(name, self.fs.stamp(self.path(name)))
 
-    def write(self, name: str, data: bytes) -> None:
-        """Write a file atomically and keep what was written."""
+    def write(self, name: str, data: bytes, *, exclusive: bool = False) -> None:
+        """Write a file atomically and keep what was written.
+
+        Raises:
+            FileExistsError: With ``exclusive``, when the file already exists.
+        """
         path = self.path(name)
-        self.fs.write_bytes(path, data)
+        self.fs.write_bytes(path, data, exclusive=exclusive)
         self._keep(name, self.fs.stamp(path), data)
 
     def _read(self, name: str, stamp: Stamp | None) -> bytes:
@@ -347,9 +351,14 @@ class Catalogue:
         infos = self.snapshots(include_retired=True)
         return [i for i in infos if i.snapshot_id <= snapshot_id]
 
-    def write(self, record: dict[str, Any]) -> None:
-        """Write (or rewrite) a commit record atomically: the act that makes a snapshot exist."""
-        self._files.write(f"{record['snapshot_id']}.json", records.canonical_bytes(record))
+    def write(self, record: dict[str, Any], *, exclusive: bool = False) -> None:
+        """Write (or rewrite) a commit record atomically: the act that makes a snapshot exist.
+
+        Raises:
+            FileExistsError: With ``exclusive``, when the snapshot has a commit record already.
+        """
+        name = f"{record['snapshot_id']}.json"
+        self._files.write(name, records.canonical_bytes(record), exclusive=exclusive)
 
 
 def _parse_moment(text: str) -> datetime | None:

@@ -326,9 +326,18 @@ class RealmLake:
             company_name=company_name,
         )
 
-    def write_commit(self, record: dict[str, Any]) -> None:
-        """Write (or rewrite) a commit record atomically: the act that makes a snapshot exist."""
-        self.catalogue.write(record)
+    def write_commit(self, record: dict[str, Any], *, exclusive: bool = False) -> None:
+        """Write (or rewrite) a commit record atomically: the act that makes a snapshot exist.
+
+        Args:
+            record: The commit record.
+            exclusive: The first write of a snapshot's record: refused when one exists (``O_EXCL``
+                locally, a conditional PUT on object storage).
+
+        Raises:
+            FileExistsError: With ``exclusive``, when the snapshot has a commit record already.
+        """
+        self.catalogue.write(record, exclusive=exclusive)
 
     def lock(self, *, wait: float | None = 0) -> BackupLock:
         """The realm's backup lock, as a context manager.

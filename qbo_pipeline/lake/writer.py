@@ -275,12 +275,25 @@ class SnapshotWriter:
             CountMismatchError: If an entity's live count differs from its ``qbo_count``
                 (the snapshot is aborted).
             LakeError: If an entity of the parent was neither written nor carried over, or
-                ``extra`` overrides a reserved field (the snapshot is aborted).
+                ``extra`` overrides a reserved field (the snapshot is aborted), or another
+                writer committed this snapshot id first (the commit record is written only if
+                none exists).
         """
         self._check_open()
         try:
             record = self._record(api_calls, extra or {})
-            self.realm.write_commit(record)
+            self.realm.write_commit(record, exclusive=True)
+        except FileExistsError:
+            # Another writer committed this snapshot id (possible only if the lock was cleared
+            # while a backup ran): its commit record stands, and the files under this id are
+            # left for `verify` to judge, never deleted from under it.
+            self._closed = True
+            self._lock_cm.__exit__(None, None, None)
+            raise LakeError(
+                f"{self._where()}: another writer committed this snapshot first (was the lock "
+                "cleared while a backup ran?); this run made nothing visible: run "
+                "`qbo-backup verify` on the realm"
+            ) from None
         except BaseException:
             self.abort()
             raise

@@ -17,10 +17,11 @@ import pytest
 
 from qbo_pipeline import config
 from qbo_pipeline.config import ConfigError
-from qbo_pipeline.lake.errors import LockHeldError
+from qbo_pipeline.lake.errors import LakeError, LockHeldError
 from qbo_pipeline.lake.fs import LakeFS, storage_options
 from qbo_pipeline.lake.lake import Lake
-from qbo_pipeline.lake.lock import owner_alive
+from qbo_pipeline.lake.lock import force_unlock, owner_alive
+from tests.lake.lake_helpers import batch, day, samples, take
 
 ROUNDS = 12
 
@@ -39,6 +40,33 @@ def test_exclusive_write_is_refused_by_the_store_not_by_a_check(
     assert fs.read_bytes(path) == b"first"
     fs.write_bytes(path, b"replaced")  # a plain write still replaces
     assert fs.read_bytes(path) == b"replaced"
+
+
+def test_a_commit_record_is_written_once_even_when_the_lock_was_cleared(
+    s3_lake_url: str,
+) -> None:
+    realm = Lake(s3_lake_url).realm("55")
+    data = {"Customer": samples()["Customer"]}
+    first = take(realm, data, when=day(0))
+    changed = {"Customer": [{**data["Customer"][0], "DisplayName": "Other", "SyncToken": "9"}]}
+    a = realm.begin(kind="full", server_time=day(1))
+    force_unlock(realm)  # what `qbo-backup unlock` would do to a running backup
+    b = realm.begin(kind="full", server_time=day(1))
+    assert a.snapshot_id == b.snapshot_id
+    for writer, payloads in ((b, changed["Customer"]), (a, data["Customer"])):
+        writer.write_entity("Customer", [batch("Customer", payloads)], mode="full", qbo_count=None)
+    committed = a.commit()
+    with pytest.raises(LakeError, match="another writer committed this snapshot first"):
+        b.commit()
+    assert [s.snapshot_id for s in realm.snapshots()] == [
+        first.snapshot_id,
+        committed.snapshot_id,
+    ]
+    assert realm.info(committed.snapshot_id).record == committed.record
+    realm.verify(committed.snapshot_id)
+    # The lake takes the next backup as usual.
+    with realm.lock(wait=0):
+        pass
 
 
 def test_two_processes_racing_for_one_realm_lock_one_wins(
