@@ -523,15 +523,57 @@ class _Applier:
             answer = self._upload(step, body, step.blob_sha256)
             answer = self._annotate(entity, step, body, answer)
         else:
-            answer = self._write(
-                step, "create", lambda rid: self.client.create(entity, body, request_id=rid), body
-            )
+            try:
+                answer = self._write(
+                    step,
+                    "create",
+                    lambda rid: self.client.create(entity, body, request_id=rid),
+                    body,
+                )
+            except QBOError as exc:
+                existing = self._duplicate(entity, step, body, exc)
+                if existing is None:
+                    raise
+                return existing
         new_id = payloads.version_of(entity, answer)[0]
         if new_id is None:
             raise ValueError(f"QBO's answer to the {entity.name} create has no Id")
         self._map(step.entity, step.old_id, new_id)
         self._remember(entity, answer)
         return self._set(step, "done", new_id=new_id, detail="re-created")
+
+    def _duplicate(
+        self, entity: Entity, step: Step, body: dict[str, Any], exc: QBOError
+    ) -> StepResult | None:
+        """In a restore into another company, a 6240 (the name is taken) maps to that record.
+
+        The company already had a record of that name the plan did not match (a default the
+        planner did not know, or one added since): references go to it instead of a duplicate.
+        """
+        if not self.plan.into or exc.code != "6240" or not entity.name_field:
+            return None
+        name = body.get(entity.name_field)
+        if not isinstance(name, str) or not name:
+            return None
+        from qbo_pipeline.restore.sources import ClientLive
+
+        found = ClientLive(self.client).find_by_name(entity, name)  # type: ignore[arg-type]
+        if len(found) != 1:
+            return None
+        new_id = payloads.version_of(entity, found[0])[0]
+        if new_id is None:
+            return None
+        self.audit.append(
+            "mapped", step=step.number, entity=step.entity, old_id=step.old_id, new_id=new_id
+        )
+        self._map(step.entity, step.old_id, new_id)
+        self._remember(entity, found[0])
+        return self._set(
+            step,
+            "done",
+            new_id=new_id,
+            detail=f"the company already has {entity.name} {new_id} named {name!r}: mapped to it",
+        )
 
     def _upload(self, step: Step, body: dict[str, Any], sha256: str) -> dict[str, Any]:
         """Re-create an Attachable by uploading its file from the lake."""

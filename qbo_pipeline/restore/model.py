@@ -186,6 +186,9 @@ class Plan:
         book_close_date: The company's closing date when planning, if any.
         company_name: For display.
         approval: Filled in from ``approval.json`` when loaded; never written into plan.json.
+        source_realm_id: For a restore into another company (``--into``): the company whose
+            lake holds the snapshot (and the plan); ``realm_id`` is then the company written
+            to. None for a restore in place.
     """
 
     plan_id: str
@@ -204,6 +207,17 @@ class Plan:
     company_name: str | None = None
     approval: dict[str, Any] | None = None
     incident_snapshot_id: str | None = None
+    source_realm_id: str | None = None
+
+    @property
+    def into(self) -> bool:
+        """Whether the plan rebuilds the snapshot inside another company than its own."""
+        return bool(self.source_realm_id) and self.source_realm_id != self.realm_id
+
+    @property
+    def lake_realm_id(self) -> str:
+        """The company whose lake holds the snapshot and the plan."""
+        return self.source_realm_id or self.realm_id
 
     def step(self, number: int) -> Step:
         """The step with that number."""
@@ -221,7 +235,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         """The plan as written to ``plan.json`` (approval always empty there)."""
-        return {
+        out = {
             "format": PLAN_FORMAT,
             "plan_id": self.plan_id,
             "realm_id": self.realm_id,
@@ -241,6 +255,9 @@ class Plan:
             "steps": [s.to_json() for s in self.steps],
             "approval": None,
         }
+        if self.source_realm_id:
+            out["source_realm_id"] = self.source_realm_id
+        return out
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Plan:
@@ -271,6 +288,7 @@ class Plan:
             book_close_date=raw.get("book_close_date"),
             company_name=raw.get("company_name"),
             approval=raw.get("approval"),
+            source_realm_id=raw.get("source_realm_id"),
         )
 
 

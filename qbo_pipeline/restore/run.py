@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.lake.errors import SnapshotNotFound
 from qbo_pipeline.lake.lake import RealmLake
 from qbo_pipeline.qbo.http import QBOClient
@@ -27,6 +28,32 @@ from qbo_pipeline.restore.store import PlanStore, RestoreError
 from qbo_pipeline.restore.verify import verify_restore
 
 log = logging.getLogger(__name__)
+
+
+class TwoLakes:
+    """Snapshots of two companies read as one: the written company's snapshot from its lake.
+
+    Verification of a restore into another company reads the target snapshot from the source's
+    lake and the fresh snapshot (``after_id``) from the written company's.
+    """
+
+    def __init__(self, source: LakeSnapshots, written: LakeSnapshots, after_id: str) -> None:
+        self.source = source
+        self.written = written
+        self.after_id = after_id
+
+    def _of(self, snapshot_id: str) -> LakeSnapshots:
+        return self.written if snapshot_id == self.after_id else self.source
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.source, name)
+        if name in ("has_blob",):
+            return method
+
+        def routed(snapshot_id: str, *args: Any, **kwargs: Any) -> Any:
+            return getattr(self._of(snapshot_id), name)(snapshot_id, *args, **kwargs)
+
+        return routed
 
 
 @dataclass
@@ -121,6 +148,65 @@ def plan_restore(
     return PlannedRestore(plan=plan, location=location, safety_snapshot_id=safety)
 
 
+def plan_restore_into(
+    client: QBOClient,
+    realm: RealmLake,
+    *,
+    snapshot: str,
+    entities: tuple[str, ...] = (),
+) -> PlannedRestore:
+    """Plan the rebuild of a snapshot of ``realm`` inside the company of ``client``.
+
+    Nothing is matched by id: every record becomes a create in dependency order, except the
+    records the target already has (its default accounts, terms, tax codes ... matched by
+    name and type), which are mapped. The plan is stored beside the source's snapshots.
+
+    Args:
+        client: A client for the company written to (another company than ``realm``'s).
+        realm: The lake of the company the snapshot is from.
+        snapshot: A snapshot reference (id, prefix, ``latest`` or a date).
+        entities: Only these entities (and what they need); empty: everything.
+
+    Raises:
+        RestoreError: If the snapshot cannot be found or the target is the source itself.
+    """
+    from qbo_pipeline.restore.plan_into import IntoRequest, build_into_plan
+
+    if str(client.realm_id) == realm.realm_id:
+        raise RestoreError(
+            f"--into names company {realm.realm_id}, the snapshot's own company: plan a restore "
+            "in place (without --into) instead",
+            exit_code=EXIT_USAGE,
+        )
+    try:
+        target = realm.resolve(snapshot)
+    except SnapshotNotFound as exc:
+        raise RestoreError(str(exc), exit_code=exc.exit_code) from None
+    latest = realm.latest()
+    company = client.company_info()
+    request = IntoRequest(
+        source_realm_id=realm.realm_id,
+        target_realm_id=str(client.realm_id),
+        snapshot_id=target.snapshot_id,
+        latest_snapshot_id=latest.snapshot_id if latest else None,
+        entities=tuple(entities),
+        company_name=company.get("CompanyName"),
+    )
+    plan = build_into_plan(
+        ClientLive(client), LakeSnapshots(realm), request, preferences=client.preferences()
+    )
+    store = PlanStore.for_realm(realm)
+    location = store.save(plan)
+    store.audit(plan.plan_id).append(
+        "planned",
+        snapshot_id=plan.snapshot_id,
+        into=plan.realm_id,
+        scope=plan.scope,
+        summary=plan.summary(),
+    )
+    return PlannedRestore(plan=plan, location=location, safety_snapshot_id=None)
+
+
 def snapshot_exists(realm: RealmLake, snapshot_id: str) -> bool:
     """Whether a live (not retired, not collected) snapshot with that exact id is in the lake."""
     return any(s.snapshot_id == snapshot_id for s in realm.snapshots())
@@ -160,14 +246,35 @@ def apply_restore(
 
 
 def verify_plan(client: QBOClient, realm: RealmLake, plan_id: str) -> dict[str, Any]:
-    """Take a fresh snapshot and compare the plan's records with its target snapshot."""
+    """Take a fresh snapshot and compare the plan's records with its target snapshot.
+
+    For a restore into another company the fresh snapshot is of that company (into its own
+    part of the lake), and its TrialBalance, ProfitAndLoss and BalanceSheet for the snapshot's
+    period are compared with the snapshot's, account by account through the id map.
+    """
     from qbo_pipeline.backup import run_backup
 
     store = PlanStore.for_realm(realm)
     plan = store.load(plan_id)
     status = store.status(plan_id) or {}
-    after = run_backup(client, realm).snapshot.snapshot_id
-    report = verify_restore(plan, status, LakeSnapshots(realm), after)
+    if plan.into:
+        from qbo_pipeline.restore import remap
+        from qbo_pipeline.restore.verify_reports import compare_reports
+
+        written = RealmLake(realm.fs, plan.realm_id)
+        after = run_backup(client, written).snapshot.snapshot_id
+        reader = TwoLakes(LakeSnapshots(realm), LakeSnapshots(written), after)
+        report = verify_restore(plan, status, reader, after)
+        id_map = remap.IdMap(plan.id_map)
+        id_map.update(remap.IdMap(status.get("id_map") or {}))
+        books = compare_reports(
+            lambda name: realm.report(plan.snapshot_id, name), client.report, id_map
+        )
+        report["reports"] = books["reports"]
+        report["ok"] = bool(report["ok"] and books["ok"])
+    else:
+        after = run_backup(client, realm).snapshot.snapshot_id
+        report = verify_restore(plan, status, LakeSnapshots(realm), after)
     store.save_verification(plan_id, report)
     store.audit(plan_id).append(
         "verified",

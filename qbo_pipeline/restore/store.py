@@ -136,12 +136,12 @@ class PlanStore:
             raise RestoreError(
                 f"plan {plan_id} is unreadable ({self.location(plan_id, 'plan.json')}): {exc}"
             ) from None
-        if plan.plan_id != plan_id or (self.realm_id and plan.realm_id != self.realm_id):
+        if plan.plan_id != plan_id or (self.realm_id and plan.lake_realm_id != self.realm_id):
             raise RestoreError(
                 f"plan {plan_id} is stored with company {self.realm_id or '?'} but its plan.json "
                 f"({self.location(plan_id, 'plan.json')}) says plan {plan.plan_id} of company "
-                f"{plan.realm_id}: it was edited or moved, so it is neither approved nor applied; "
-                "plan the restore again"
+                f"{plan.lake_realm_id}: it was edited or moved, so it is neither approved nor "
+                "applied; plan the restore again"
             )
         plan.approval = self.approval(plan_id)
         return plan

@@ -1,0 +1,475 @@
+"""Plan the rebuild of a snapshot inside another company (``restore plan --into REALM``).
+
+Ids of the source company mean nothing in the target, so nothing is matched by id. Every record
+of the snapshot (or of the chosen entities, with what they need) becomes a create, in the
+catalogue's dependency order (parents before children, invoices before the payments that pay
+them, payments before deposits), except the records a new company already has: its default
+accounts (Name, AccountType and AccountSubType), terms, payment methods, tax codes and rates,
+items and currencies, matched by name, which become a mapping to the existing record (and an
+update when the snapshot's content differs and the entity is writable). Every reference is
+written through the id map (:mod:`~qbo_pipeline.restore.remap`) at apply time.
+
+What QBO's API cannot write is a step that says so, with its effect and what to do by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+from qbo_pipeline import entities
+from qbo_pipeline.entities import Entity, Kind
+from qbo_pipeline.lake import records
+from qbo_pipeline.restore import payloads, remap, singletons
+from qbo_pipeline.restore.changes import field_changes
+from qbo_pipeline.restore.model import Action, Phase, Plan
+from qbo_pipeline.restore.plan import book_close_date
+from qbo_pipeline.restore.plan_reads import LiveCompany, SnapshotReader
+from qbo_pipeline.restore.plan_steps import Draft, number_steps, qbo_id
+
+MATCH_KEYS: dict[str, tuple[str, ...]] = {
+    "Account": ("Name", "AccountType", "AccountSubType"),
+    "Term": ("Name",),
+    "PaymentMethod": ("Name",),
+    "TaxCode": ("Name",),
+    "TaxRate": ("Name",),
+    "TaxAgency": ("DisplayName",),
+    "CustomerType": ("Name",),
+    "CompanyCurrency": ("Code",),
+    "Item": ("Name",),
+}
+"""The fields a record of the snapshot is matched by to a record the target company already
+has (a new company's defaults); names compare without regard to case, as QBO's do."""
+
+CANNOT_WRITE: dict[str, str] = {
+    "ReimburseCharge": (
+        "QBO makes a reimbursable charge from a billable expense line and its API cannot "
+        "create one: the customer's billable expense is missing until then; mark the expense "
+        "line billable again in QBO by hand"
+    ),
+    "TaxPayment": (
+        "QBO's API cannot record a sales tax payment: the sales tax liability stays higher by "
+        "its amount; record it by hand in Taxes > Payments"
+    ),
+    "ExchangeRate": (
+        "exchange rates come from QBO's currency feed and are not re-created: each restored "
+        "transaction carries its own rate, so the books are unaffected; set custom rates by "
+        "hand in Settings > Currencies if they matter"
+    ),
+}
+"""Entities restore into another company does not write, and what that means for the books."""
+
+_VOIDED_NOTE = "Voided"
+"""What QBO writes in a voided transaction's ``PrivateNote``."""
+
+
+class IntoError(ValueError):
+    """A restore into another company that cannot be planned (the message says why)."""
+
+
+@dataclass
+class IntoRequest:
+    """What to rebuild where.
+
+    Attributes:
+        source_realm_id: The company whose lake holds the snapshot.
+        target_realm_id: The company written to.
+        snapshot_id: The snapshot to rebuild.
+        latest_snapshot_id: The newest snapshot of the source when planning.
+        entities: Only these entities (and what they need); empty: everything.
+        company_name: The target company's name, for display.
+    """
+
+    source_realm_id: str
+    target_realm_id: str
+    snapshot_id: str
+    latest_snapshot_id: str | None = None
+    entities: tuple[str, ...] = ()
+    company_name: str | None = None
+
+
+def match_key(entity: Entity, payload: dict[str, Any]) -> tuple[str, ...] | None:
+    """The key ``payload`` is matched by in the target company, or None if it is not matched."""
+    fields = MATCH_KEYS.get(entity.name)
+    if not fields:
+        return None
+    name = payloads.without_deleted_suffix(entity, payload)
+    values = tuple(str(name.get(f) or "").strip().casefold() for f in fields)
+    return values if values[0] else None
+
+
+def is_voided(entity: Entity, payload: dict[str, Any]) -> bool:
+    """Whether a transaction was voided (QBO zeroes it and notes "Voided")."""
+    if entity.kind is not Kind.TRANSACTION or not entity.voidable:
+        return False
+    amount = payload.get(entity.amount_field or "TotalAmt")
+    return payload.get("PrivateNote") == _VOIDED_NOTE and not amount
+
+
+class IntoPlanner:
+    """Builds one plan of a restore into another company; use :func:`build_into_plan`."""
+
+    def __init__(self, target: LiveCompany, lake: SnapshotReader, request: IntoRequest) -> None:
+        self.target = target
+        self.lake = lake
+        self.req = request
+        self.sid = request.snapshot_id
+        self.drafts: dict[tuple[str, str, str], Draft] = {}
+        self.id_map = remap.IdMap()
+        self.notes: list[str] = []
+        self.close_date: date | None = None
+        self._snap: dict[str, dict[str, dict[str, Any]]] = {}
+        self._index: dict[str, dict[tuple[str, ...], list[dict[str, Any]]]] = {}
+        self._claimed: set[tuple[str, str]] = set()
+        self._visiting: set[tuple[str, str]] = set()
+        self._voided = 0
+        self._available: set[str] = set()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _records(self, name: str) -> dict[str, dict[str, Any]]:
+        """The snapshot's records of an entity by id (read once)."""
+        if name not in self._snap:
+            entity = entities.ENTITIES[name]
+            self._snap[name] = (
+                {records.record_id(entity, p): p for p in self.lake.iter(self.sid, name)}
+                if name in self._available
+                else {}
+            )
+        return self._snap[name]
+
+    def _existing(self, entity: Entity) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+        """The target's records of a matched entity by match key (read once)."""
+        if entity.name not in self._index:
+            index: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for record in self.target.iter_records(entity):
+                key = match_key(entity, record)
+                if key is not None:
+                    index.setdefault(key, []).append(record)
+            self._index[entity.name] = index
+        return self._index[entity.name]
+
+    # --- classifying --------------------------------------------------------------------------
+
+    def _add(self, draft: Draft) -> Draft:
+        self.drafts[draft.key] = draft
+        return draft
+
+    def _visit(self, entity: Entity, rid: str) -> Draft | None:
+        """The main draft of a snapshot record, classified on first sight."""
+        key = (entity.name, rid, "main")
+        if key in self.drafts:
+            return self.drafts[key]
+        snap = self._records(entity.name).get(rid)
+        if snap is None or (entity.name, rid) in self._visiting:
+            return None
+        self._visiting.add((entity.name, rid))
+        try:
+            return self._classify(entity, rid, snap)
+        finally:
+            self._visiting.discard((entity.name, rid))
+
+    def _classify(self, entity: Entity, rid: str, snap: dict[str, Any]) -> Draft:
+        if entity.is_singleton:
+            return self._singleton(entity, rid, snap)
+        matched = self._match(entity, rid, snap)
+        if matched is not None:
+            return matched
+        if entity.name in CANNOT_WRITE:
+            return self._add(Draft(entity, rid, Action.UNSUPPORTED, CANNOT_WRITE[entity.name]))
+        if entity.read_only:
+            return self._add(
+                Draft(
+                    entity,
+                    rid,
+                    Action.UNSUPPORTED,
+                    f"QBO's API cannot create {entity.name} records and the company has none "
+                    f"named {payloads.name_of(entity, snap)!r}: create it in QBO by hand, then "
+                    "set it on the records that use it",
+                    target=snap,
+                )
+            )
+        blocked = self._blocked(entity, rid, snap)
+        if blocked:
+            return self._add(Draft(entity, rid, Action.UNSUPPORTED, blocked, target=snap))
+        reason = "created in the new company (it gets a new id)"
+        if entity.name == "Attachable" and snap.get("FileName"):
+            reason = "file uploaded from the lake; " + reason
+        if is_voided(entity, snap):
+            self._voided += 1
+            reason += (
+                "; voided in the snapshot: QBO's API cannot create a voided transaction, so it "
+                'is created with its voided (zero) content and noted "Voided"; void it in QBO '
+                "by hand to have it shown as voided"
+            )
+        draft = self._add(
+            Draft(
+                entity,
+                rid,
+                Action.CREATE,
+                reason,
+                target=snap,
+                payload=remap.drop_backlinks(entity, payloads.create_payload(entity, snap)),
+            )
+        )
+        if entity.has_active and snap.get("Active") is False:
+            draft.reason += "; created active, deactivated at the end as in the snapshot"
+            self._final_deactivate(draft)
+        self._resolve(draft)
+        return draft
+
+    def _blocked(self, entity: Entity, rid: str, snap: dict[str, Any]) -> str | None:
+        if self.close_date and entity.kind is Kind.TRANSACTION:
+            raw = str(snap.get("TxnDate") or "")[:10]
+            if raw and raw <= self.close_date.isoformat():
+                return (
+                    f"dated {raw}, in a closed period of the new company (books closed through "
+                    f"{self.close_date.isoformat()}): reopen the period in QBO and plan again"
+                )
+        if entity.name == "Attachable" and snap.get("FileName"):
+            sha = self.lake.blob_of(self.sid, rid)
+            if not sha or not self.lake.has_blob(sha):
+                return (
+                    f"the bytes of attachment {snap.get('FileName')!r} are not in the lake, so "
+                    "it cannot be uploaded; attach the file again by hand"
+                )
+        return None
+
+    def _match(self, entity: Entity, rid: str, snap: dict[str, Any]) -> Draft | None:
+        """Map a record to the target's record of the same name (and type), if there is one."""
+        key = match_key(entity, snap)
+        if key is None:
+            return None
+        found = [
+            r
+            for r in self._existing(entity).get(key, [])
+            if (entity.name, qbo_id(entity, r)) not in self._claimed
+        ]
+        if not found:
+            return None
+        live = found[0]
+        live_id = qbo_id(entity, live)
+        self._claimed.add((entity.name, live_id))
+        self.id_map.set(entity.name, rid, live_id)
+        label = " / ".join(str(snap.get(f) or "") for f in MATCH_KEYS[entity.name])
+        rewritten = remap.rewrite(entity, snap, self.id_map)
+        wanted = (
+            {**rewritten, "Active": live.get("Active", True)} if entity.has_active else rewritten
+        )
+        if entity.read_only or payloads.identical(
+            entity, payloads.without_deleted_suffix(entity, wanted), live
+        ):
+            return self._add(
+                Draft(
+                    entity,
+                    rid,
+                    Action.MAP,
+                    f"the new company already has {entity.name} {live_id} ({label}): "
+                    "references are mapped to it",
+                    live=live,
+                    target=snap,
+                )
+            )
+        changes = field_changes(
+            payloads.comparable(entity, live), payloads.comparable(entity, rewritten)
+        )
+        token = payloads.version_of(entity, live)[1] or "0"
+        body = payloads.without_deleted_suffix(entity, {**snap, "Active": True})
+        draft = self._add(
+            Draft(
+                entity,
+                rid,
+                Action.UPDATE,
+                f"the new company already has {entity.name} {live_id} ({label}): mapped to it "
+                "and updated to the snapshot's content",
+                live=live,
+                target=snap,
+                changes=changes,
+                payload=remap.drop_backlinks(
+                    entity,
+                    payloads.update_payload(entity, body, live_id=live_id, sync_token=token),
+                ),
+            )
+        )
+        if entity.has_active and snap.get("Active") is False:
+            self._final_deactivate(draft)
+        self._resolve(draft)
+        return draft
+
+    def _singleton(self, entity: Entity, rid: str, snap: dict[str, Any]) -> Draft:
+        """CompanyInfo or Preferences: the snapshot's writable settings by a sparse update."""
+        live = self.target.singleton(entity)
+        changes = field_changes(
+            payloads.comparable(entity, live), payloads.comparable(entity, snap)
+        )
+        # Closing the books first would refuse every earlier transaction of the rebuild.
+        closing = [c for c in changes if c.path.startswith("AccountingInfoPrefs.BookCloseDate")]
+        if closing:
+            changes = [c for c in changes if c not in closing]
+            self.notes.append(
+                f"the snapshot's books were closed through {closing[0].snapshot}: the closing "
+                "date is not set by the restore (it would refuse the earlier transactions); set "
+                "it by hand in Settings > Advanced once the restore is verified"
+            )
+        revert = singletons.plan_revert(entity, snap, live, changes)
+        if revert.payload is None:
+            why = (
+                f"differs only in settings QBO's API cannot write: {revert.blocked_text()}; "
+                "set them in QBO by hand"
+                if revert.blocked
+                else "the new company's settings already match the snapshot"
+            )
+            action = Action.UNSUPPORTED if revert.blocked else Action.SKIP
+            return self._add(Draft(entity, rid, action, why, live=live, target=snap))
+        reason = f"{len(revert.written)} writable setting(s) set as in the snapshot"
+        if revert.blocked:
+            reason += f"; not writable through the API: {revert.blocked_text()}"
+        return self._add(
+            Draft(
+                entity,
+                rid,
+                Action.UPDATE,
+                reason,
+                live=live,
+                target=snap,
+                payload=revert.payload,
+                sparse=True,
+                changes=changes,
+            )
+        )
+
+    def _final_deactivate(self, after: Draft) -> None:
+        key = (after.entity.name, after.old_id, "final")
+        draft = self.drafts.get(key) or self._add(
+            Draft(
+                after.entity,
+                after.old_id,
+                Action.DEACTIVATE,
+                "inactive in the snapshot: deactivated once the records that need it exist",
+                phase=Phase.DEACTIVATE,
+                role="final",
+                target=after.target,
+            )
+        )
+        draft.depends.add(after.key)
+
+    def _resolve(self, draft: Draft) -> None:
+        """Order ``draft`` after what it references; it cannot be written if one cannot be."""
+        assert draft.target is not None
+        here = (draft.entity.name, draft.old_id)
+        for name, target_id in remap.dependencies(draft.entity, draft.target):
+            other = entities.ENTITIES.get(name)
+            if other is None or (name, target_id) == here:
+                continue
+            needed = self._visit(other, target_id)
+            if needed is None:
+                if target_id in self._records(name) or not other.keyed_by_id:
+                    continue  # a reference cycle through a parent: ordered by the catalogue
+                if other.name == "TaxCode" and not target_id.isdigit():
+                    continue  # QBO's pseudo tax codes (TAX, NON) are the same in every company
+                self.notes.append(
+                    f"{draft.entity.name} {draft.old_id} references {name} {target_id}, which is "
+                    f"not in snapshot {self.sid}: it is sent as it is"
+                )
+                continue
+            if needed.action in (Action.UNSUPPORTED, Action.SKIP) and needed.live is None:
+                draft.action = Action.UNSUPPORTED
+                draft.reason = f"needs {name} {target_id}, which cannot be created: {needed.reason}"
+                draft.payload = None
+                return
+            if needed.action.writes:
+                draft.depends.add(needed.key)
+            final = self.drafts.get((name, target_id, "final"))
+            if final is not None:
+                final.depends.add(draft.key)
+
+    # --- building -----------------------------------------------------------------------------
+
+    def build(self, *, preferences: dict[str, Any], live_read_at: datetime) -> Plan:
+        """Classify every record in scope and order the steps into a plan."""
+        self.close_date = book_close_date(preferences)
+        self._available = self.lake.entities(self.sid)
+        unknown = [n for n in self.req.entities if n not in entities.ENTITIES]
+        if unknown:
+            raise IntoError(f"unknown entities: {', '.join(unknown)}")
+        wanted = set(self.req.entities) or set(entities.ENTITIES)
+        for name in entities.restore_order():
+            if name not in wanted or name not in self._available:
+                continue
+            entity = entities.ENTITIES[name]
+            for rid in sorted(self._records(name)):
+                self._visit(entity, rid)
+        if self._voided:
+            self.notes.append(
+                f"{self._voided} voided transaction(s) are created with their voided (zero) "
+                "content: QBO's API cannot create a transaction voided; void them by hand if "
+                "they must show as voided (the books are equal either way)"
+            )
+        if any(
+            d.entity.name == "Item" and (d.target or {}).get("TrackQtyOnHand")
+            for d in self.drafts.values()
+        ):
+            self.notes.append(
+                "inventory items are created with the snapshot's quantity on hand and date; "
+                "the quantity history before it (purchases and sales that moved it) is not "
+                "rebuilt through the API: check the items' quantities after the restore"
+            )
+        for name, why in CANNOT_WRITE.items():
+            count = sum(1 for k in self.drafts if k[0] == name)
+            if count:
+                self.notes.append(f"{count} {name} record(s) are not written: {why}")
+        steps = number_steps(self.drafts, self.id_map, self.lake, self.sid)
+        plan = Plan(
+            plan_id="",
+            realm_id=self.req.target_realm_id,
+            source_realm_id=self.req.source_realm_id,
+            snapshot_id=self.sid,
+            latest_snapshot_id=self.req.latest_snapshot_id,
+            incident_snapshot_id=None,
+            scope={"kind": "into", "entities": list(self.req.entities)},
+            live_read_at=live_read_at.isoformat(),
+            created_at=datetime.now(UTC).isoformat(),
+            steps=steps,
+            id_map=self.id_map.to_json(),
+            notes=self.notes,
+            options={"into": self.req.target_realm_id},
+            book_close_date=self.close_date.isoformat() if self.close_date else None,
+            company_name=self.req.company_name,
+        )
+        digest = hashlib.blake2b(
+            orjson.dumps(plan.to_json(), option=orjson.OPT_SORT_KEYS, default=str),
+            digest_size=4,
+        ).hexdigest()
+        plan.plan_id = f"{self.sid}-{digest}"
+        return plan
+
+
+def build_into_plan(
+    target: LiveCompany,
+    lake: SnapshotReader,
+    request: IntoRequest,
+    *,
+    preferences: dict[str, Any] | None = None,
+) -> Plan:
+    """Plan the rebuild of ``request.snapshot_id`` inside the target company (nothing written).
+
+    Args:
+        target: The company written to (read-only use here).
+        lake: The source company's snapshots.
+        request: Source, target, snapshot and entities.
+        preferences: The target's Preferences (read from ``target`` when not given).
+
+    Raises:
+        IntoError: If an entity name is unknown.
+    """
+    prefs = (
+        preferences
+        if preferences is not None
+        else target.singleton(entities.ENTITIES["Preferences"])
+    )
+    planner = IntoPlanner(target, lake, request)
+    return planner.build(preferences=prefs, live_read_at=target.server_time())
