@@ -199,7 +199,21 @@ class Operations:
         if not ent.name_field or record.get("Active") is False:
             return
         name = record.get(ent.name_field)
-        if isinstance(name, str) and self.name_in_use(ent.name, name, own_id):
+        if not isinstance(name, str):
+            return
+        if ent.name == "Account":
+            # An account's name is unique among its siblings only (its FullyQualifiedName):
+            # the real chart has "Depreciation" and "Truck:Depreciation" side by side.
+            parent = str((record.get("ParentRef") or {}).get("value") or "")
+            for other in self.store.active_ids_by_name(self.realm_id, ent.name, name):
+                found = self.store.get(self.realm_id, ent.name, other) or {}
+                if (
+                    other != own_id
+                    and str((found.get("ParentRef") or {}).get("value") or "") == parent
+                ):
+                    raise faults.duplicate_name(name)
+            return
+        if self.name_in_use(ent.name, name, own_id):
             raise faults.duplicate_name(name)
 
     def name_in_use(self, entity: str, name: str, own_id: str | None = None) -> bool:

@@ -707,6 +707,14 @@ class SandboxStore:
         )
         return str(rows[0][0]) if rows else None
 
+    def active_ids_by_name(self, realm_id: str, entity: str, name: str) -> list[str]:
+        """The ids of every active record whose name field equals ``name`` (case-insensitive)."""
+        rows = self._read(
+            "SELECT id_num FROM records WHERE realm = ? AND entity = ? AND name = ? AND active = 1",
+            (realm_id, entity_name(entity), name.casefold()),
+        )
+        return [str(row[0]) for row in rows]
+
     def put(self, realm_id: str, entity: str, record: dict[str, Any]) -> None:
         """Insert or replace one complete record as-is (no validation, no SyncToken bump).
 
