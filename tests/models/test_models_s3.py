@@ -2,8 +2,9 @@
 
 The CLI runs with ``QBO_LAKE_URL=s3://...`` and the documented settings (the endpoint in
 ``QBO_LAKE_STORAGE_OPTIONS``, credentials in the AWS variables): a full and an incremental backup
-of the embedded sandbox around an incident, verify, snapshots, the warehouse build, sql, the diff
-and an export. The warehouse built over S3 must equal one built over a local copy of the same lake,
+of the embedded sandbox around an incident, verify, snapshots, the warehouse build, sql, the diff,
+an export, and a restore of the deleted invoices (plan, apply, status; its plan and audit log in
+the bucket). The warehouse built over S3 must equal one built over a local copy of the same lake,
 and answer ``sql`` with the store's settings gone (its ``lake.*`` are tables, not views).
 """
 
@@ -35,6 +36,8 @@ class S3Run:
     data: Path
     lake_url: str
     env: dict[str, str | None]
+    copy: Path
+    """A local copy of the lake as the warehouse was built over it (before the restore)."""
     outputs: dict[str, str]
 
 
@@ -75,16 +78,37 @@ def s3_run(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "export": ["export"],
         }.items():
             outputs[name] = _cli(env, *args)
-        yield S3Run(data=data, lake_url=lake_url, env=env, outputs=outputs)
+        copy = _copy_lake(lake_url, data.parent / "lake-copy")
+        for name, args in {
+            "plan": [
+                "restore", "plan", "--snapshot", "previous", "--entity", "Invoice",
+                "--entity", "Payment", "--entity", "Deposit", "--no-backup",
+            ],
+            "apply": ["restore", "apply", "latest", "--approve", "--as", "Tester"],
+            "status": ["restore", "status", "latest"],
+        }.items():  # fmt: skip
+            outputs[name] = _cli(env, *args)
+        yield S3Run(data=data, lake_url=lake_url, env=env, outputs=outputs, copy=copy)
+
+
+def _copy_lake(lake_url: str, folder: Path) -> Path:
+    fs = LakeFS(lake_url)
+    files = fs.find(fs.root)
+    targets = [str(folder / p[len(fs.root) + 1 :]) for p in files]
+    for target in targets:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+    fs.fs.get(files, targets)
+    return folder
 
 
 def test_backups_go_to_the_bucket_and_nothing_to_the_local_folder(s3_run: S3Run) -> None:
     lake = Lake(s3_run.lake_url)
     (realm_id,) = lake.realms()
     snapshots = lake.realm(realm_id).snapshots()
-    assert [s.kind for s in snapshots] == ["full", "incremental"]
+    # The restore's apply took one more to verify against.
+    assert [s.kind for s in snapshots] == ["full", "incremental", "incremental"]
     assert "2 snapshots verified" in s3_run.outputs["verify"]
-    for snapshot in snapshots:
+    for snapshot in snapshots[:2]:
         assert snapshot.snapshot_id in s3_run.outputs["snapshots"]
         assert snapshot.snapshot_id in s3_run.outputs["verify"]
     assert not (s3_run.data / "lake").exists()
@@ -98,20 +122,13 @@ def test_the_diff_over_s3_shows_the_incident(s3_run: S3Run) -> None:
     invoices = [s for s in diff["summary"] if s["entity"] == "Invoice"]
     assert len(invoices) == 1 and invoices[0]["deleted"] > 0, diff["summary"]
     realm = Lake(s3_run.lake_url).realm(*Lake(s3_run.lake_url).realms())
-    full, incremental = realm.snapshots()
+    full, incremental = realm.snapshots()[:2]
     before, after = full.record["entities"]["Invoice"], incremental.record["entities"]["Invoice"]
     assert invoices[0]["deleted"] == before["live"] - after["live"] + invoices[0]["added"]
 
 
 def test_the_warehouse_over_s3_equals_one_over_a_local_copy(s3_run: S3Run, tmp_path: Path) -> None:
-    fs = LakeFS(s3_run.lake_url)
-    local = tmp_path / "lake"
-    files = fs.find(fs.root)
-    targets = [str(local / p[len(fs.root) + 1 :]) for p in files]
-    for target in targets:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-    fs.fs.get(files, targets)
-    build_warehouse(local, tmp_path / "local.duckdb")
+    build_warehouse(s3_run.copy, tmp_path / "local.duckdb")
     remote = connect(s3_run.data / "warehouse.duckdb", read_only=True)
     here = connect(tmp_path / "local.duckdb", read_only=True)
     try:
@@ -157,3 +174,14 @@ def test_export_of_an_s3_snapshot(s3_run: S3Run) -> None:
     exports = s3_run.data / "exports"
     written = [p for p in exports.rglob("*") if p.is_file()]
     assert any(p.suffix == ".csv" for p in written), s3_run.outputs["export"]
+
+
+def test_a_restore_plan_and_its_audit_log_live_in_the_bucket(s3_run: S3Run) -> None:
+    fs = LakeFS(s3_run.lake_url)
+    files = [p[len(fs.root) + 1 :] for p in fs.find(fs.root) if "/restore/" in p]
+    names = {p.rsplit("/", 1)[-1] for p in files}
+    assert {"plan.json", "approval.json", "audit.jsonl"} <= names, files
+    audit = next(p for p in fs.find(fs.root) if p.endswith("audit.jsonl"))
+    lines = fs.read_bytes(audit).decode().splitlines()
+    assert len(lines) >= 2 and all(json.loads(line) for line in lines)
+    assert "Invoice" in s3_run.outputs["status"]
