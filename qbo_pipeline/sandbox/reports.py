@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -853,10 +853,7 @@ def compute_ledgers(
     grouped = _Grouped([Ledger(chart, start, end) for start, end in spans])
     party_kind = PARTY_COLUMNS.get(options.summarize)
     start, end = spans[-1]
-    cash = options.method == "Cash"
-    applications = _cash_applications(store, realm_id) if cash else {}
-
-    def post(txn: Mapping[str, Any], when: str, rows: list[Posting]) -> None:
+    for _, txn, when, rows in iter_postings(store, realm_id, chart, options):
         for ledger in grouped.fixed:
             ledger.add_postings(when, rows)
         if party_kind is not None:
@@ -865,22 +862,36 @@ def compute_ledgers(
             if party is None:
                 party = grouped.parties[key] = Ledger(chart, start, end)
             party.add_postings(when, rows)
+    return grouped
 
+
+def passes_filters(txn: Mapping[str, Any], filters: Mapping[str, frozenset[str]]) -> bool:
+    """Whether the transaction's customer, vendor, class and department pass the filters."""
+    return all(party_of(FILTERS[param], txn) in ids for param, ids in filters.items())
+
+
+def iter_postings(
+    store: SandboxStore, realm_id: str, chart: Chart, options: ReportOptions
+) -> Iterator[tuple[str, Mapping[str, Any], str, list[Posting]]]:
+    """``(entity, transaction, ISO date, postings)`` of every transaction the filters pass.
+
+    On the cash basis an invoice or bill yields once per payment, with the share it paid on
+    the payment's date (and not at all while unpaid).
+    """
+    cash = options.method == "Cash"
+    applications = _cash_applications(store, realm_id) if cash else {}
     for entity in posting_entities():
         for txn in store.iter_records(realm_id, entity):
-            if any(
-                party_of(FILTERS[param], txn) not in ids for param, ids in options.filters.items()
-            ):
+            if not passes_filters(txn, options.filters):
                 continue
             rows = postings(entity, txn, chart)
             if cash and entity in _CASH_DEFERRED:
                 control = getattr(chart, _CASH_DEFERRED[entity][1])
                 total = sum(v for a, v in rows if a == control)
                 for when, paid in applications.get((entity, str(txn.get("Id"))), ()):
-                    post(txn, when, _cash_postings(rows, control, total, paid))
+                    yield entity, txn, when, _cash_postings(rows, control, total, paid)
                 continue
-            post(txn, posting_date(txn), rows)
-    return grouped
+            yield entity, txn, posting_date(txn), rows
 
 
 # --- columns --------------------------------------------------------------------------------
@@ -1422,11 +1433,17 @@ def build_report(
             ``Days``, ``Week``, ``Month``, ``Quarter``, ``Year``, ``Customers``, ``Vendors``,
             ``Classes``, ``Departments``) and the ``customer``, ``vendor``, ``class`` and
             ``department`` filters (comma-separated ids). Others are ignored, as QBO ignores
-            them (the sandbox has no list or detail reports, so no ``columns``).
+            them. ``GeneralLedger`` and ``TransactionList`` are computed by
+            :func:`qbo_pipeline.sandbox.report_lists.build_list_report` (``columns``, sorting).
 
     Raises:
         SandboxFault: 400 for a report the sandbox does not compute or a bad parameter.
     """
+    from qbo_pipeline.sandbox.report_lists import LIST_REPORT_NAMES, build_list_report
+
+    listed = {n.casefold(): n for n in LIST_REPORT_NAMES}.get(name.strip().casefold())
+    if listed is not None:
+        return build_list_report(store, realm_id, listed, params)
     canonical = {n.casefold(): n for n in REPORT_NAMES}.get(name.strip().casefold())
     if canonical is None:
         raise SandboxFault(
@@ -1434,7 +1451,7 @@ def build_report(
             "2010",
             "Request has invalid or unsupported property",
             f"Report {name!r} is not available in the sandbox; it computes "
-            f"{', '.join(REPORT_NAMES)}.",
+            f"{', '.join((*REPORT_NAMES, *LIST_REPORT_NAMES))}.",
             "ReportName",
         )
     today = store.now(realm_id).astimezone(COMPANY_TZ).date()

@@ -173,7 +173,7 @@ def test_bad_parameters_get_a_clear_fault(
 
 def test_unknown_report_is_refused(store: SandboxStore) -> None:
     with pytest.raises(SandboxFault, match="not available in the sandbox") as caught:
-        build_report(store, REALM, "GeneralLedger", {})
+        build_report(store, REALM, "CashFlow", {})
     assert caught.value.status == 400
 
 
