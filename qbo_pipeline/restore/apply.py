@@ -214,6 +214,17 @@ def _touched(step: Step) -> frozenset[tuple[str, str]]:
     return frozenset(keys)
 
 
+_SAME_PLACE = ("ParentRef", "AccountType")
+"""What a record of the same name must share to stand in for a create refused with 6240 (an
+account of that name under another parent, or of another type, is another account)."""
+
+
+def _ref_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("value") or "")
+    return str(value or "")
+
+
 def default_workers(client: Any) -> int:
     """Steps to apply at once: the client's limiter ``max_in_flight``, at most ``MAX_WORKERS``."""
     limiter = getattr(client, "limiter", None)
@@ -557,7 +568,11 @@ class _Applier:
             return None
         from qbo_pipeline.restore.sources import ClientLive
 
-        found = ClientLive(self.client).find_by_name(entity, name)  # type: ignore[arg-type]
+        found = [
+            record
+            for record in ClientLive(self.client).find_by_name(entity, name)  # type: ignore[arg-type]
+            if all(_ref_value(record.get(k)) == _ref_value(body.get(k)) for k in _SAME_PLACE)
+        ]
         if len(found) != 1:
             return None
         new_id = payloads.version_of(entity, found[0])[0]

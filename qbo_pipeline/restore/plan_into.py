@@ -4,7 +4,7 @@ Ids of the source company mean nothing in the target, so nothing is matched by i
 of the snapshot (or of the chosen entities, with what they need) becomes a create, in the
 catalogue's dependency order (parents before children, invoices before the payments that pay
 them, payments before deposits), except the records a new company already has: its default
-accounts (Name, AccountType and AccountSubType), terms, payment methods, tax codes and rates,
+accounts (full name, AccountType and AccountSubType), terms, payment methods, tax codes and rates,
 items and currencies, matched by name, which become a mapping to the existing record (and an
 update when the snapshot's content differs and the entity is writable). Every reference is
 written through the id map (:mod:`~qbo_pipeline.restore.remap`) at apply time.
@@ -32,7 +32,7 @@ from qbo_pipeline.restore.plan_reads import LiveCompany, SnapshotReader
 from qbo_pipeline.restore.plan_steps import Draft, number_steps, qbo_id
 
 MATCH_KEYS: dict[str, tuple[str, ...]] = {
-    "Account": ("Name", "AccountType", "AccountSubType"),
+    "Account": ("FullyQualifiedName", "AccountType", "AccountSubType"),
     "Term": ("Name",),
     "PaymentMethod": ("Name",),
     "TaxCode": ("Name",),
@@ -43,7 +43,8 @@ MATCH_KEYS: dict[str, tuple[str, ...]] = {
     "Item": ("Name",),
 }
 """The fields a record of the snapshot is matched by to a record the target company already
-has (a new company's defaults); names compare without regard to case, as QBO's do."""
+has (a new company's defaults); names compare without regard to case, as QBO's do. An account
+is matched by its full name (parents included): QBO's chart repeats names under other parents."""
 
 CANNOT_WRITE: dict[str, str] = {
     "ReimburseCharge": (
@@ -213,7 +214,7 @@ class IntoPlanner:
                 Action.CREATE,
                 reason,
                 target=snap,
-                payload=remap.drop_backlinks(entity, payloads.create_payload(entity, snap)),
+                payload=self._create_payload(entity, snap),
             )
         )
         if entity.has_active and snap.get("Active") is False:
@@ -221,6 +222,14 @@ class IntoPlanner:
             self._final_deactivate(draft)
         self._resolve(draft)
         return draft
+
+    @staticmethod
+    def _create_payload(entity: Entity, snap: dict[str, Any]) -> dict[str, Any]:
+        """What creates ``snap``: created active (deactivated at the end when it was not)."""
+        body = remap.drop_backlinks(entity, payloads.create_payload(entity, snap))
+        if "Active" not in snap:
+            body.pop("Active", None)  # as the snapshot: a record QBO keeps without the flag
+        return body
 
     def _blocked(self, entity: Entity, rid: str, snap: dict[str, Any]) -> str | None:
         if self.close_date and entity.kind is Kind.TRANSACTION:

@@ -207,6 +207,29 @@ def plan_restore_into(
     return PlannedRestore(plan=plan, location=location, safety_snapshot_id=None)
 
 
+def _not_written(plan: Plan, realm: RealmLake) -> list[dict[str, Any]]:
+    """The transactions that post to the books and that the plan could not write."""
+    from qbo_pipeline import entities
+    from qbo_pipeline.restore.model import Action
+
+    out = []
+    for step in plan.steps:
+        entity = entities.ENTITIES.get(step.entity)
+        if step.action is not Action.UNSUPPORTED or entity is None or not entity.posts_to_ledger:
+            continue
+        payload = realm.get_payload(plan.snapshot_id, step.entity, step.old_id) or {}
+        out.append(
+            {
+                "entity": step.entity,
+                "old_id": step.old_id,
+                "amount": payload.get(entity.amount_field or "TotalAmt"),
+                "date": payload.get("TxnDate"),
+                "why": step.reason,
+            }
+        )
+    return out
+
+
 def snapshot_exists(realm: RealmLake, snapshot_id: str) -> bool:
     """Whether a live (not retired, not collected) snapshot with that exact id is in the lake."""
     return any(s.snapshot_id == snapshot_id for s in realm.snapshots())
@@ -268,9 +291,13 @@ def verify_plan(client: QBOClient, realm: RealmLake, plan_id: str) -> dict[str, 
         id_map = remap.IdMap(plan.id_map)
         id_map.update(remap.IdMap(status.get("id_map") or {}))
         books = compare_reports(
-            lambda name: realm.report(plan.snapshot_id, name), client.report, id_map
+            lambda name: realm.report(plan.snapshot_id, name),
+            client.report,
+            id_map,
+            not_written=_not_written(plan, realm),
         )
         report["reports"] = books["reports"]
+        report["not_written"] = books["not_written"]
         report["ok"] = bool(report["ok"] and books["ok"])
     else:
         after = run_backup(client, realm).snapshot.snapshot_id

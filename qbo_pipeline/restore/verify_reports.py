@@ -145,6 +145,7 @@ def compare_reports(
     snapshot_report: Callable[[str], dict[str, Any] | None],
     run_report: Callable[..., dict[str, Any]],
     id_map: remap.IdMap,
+    not_written: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Compare every evidence report of a snapshot with the same report of another company.
 
@@ -152,9 +153,11 @@ def compare_reports(
         snapshot_report: The snapshot's report by name (``RealmLake.report`` bound to it).
         run_report: Runs a report in the restored company (``QBOClient.report``).
         id_map: The restore's id map (accounts' old ids to new).
+        not_written: The transactions that post to the books and the plan could not write
+            (entity, old_id, amount, date, why): a difference they can explain says so.
 
     Returns:
-        ``{"ok", "reports": [per report, see :func:`compare_report`]}``.
+        ``{"ok", "not_written", "reports": [per report, see :func:`compare_report`]}``.
     """
     out = []
     for name in REPORTS:
@@ -166,4 +169,14 @@ def compare_reports(
                 name, start_date=period[0], end_date=period[1], accounting_method="Accrual"
             )
         out.append(compare_report(name, before, after, id_map))
-    return {"ok": all(r["ok"] for r in out), "reports": out}
+    unwritten = list(not_written or [])
+    if unwritten:
+        total = sum(abs(_amount(t.get("amount"))) for t in unwritten)
+        listed = ", ".join(f"{t['entity']} {t['old_id']} ({t.get('amount')})" for t in unwritten)
+        for report in out:
+            for difference in report["differences"]:
+                difference["why"] += (
+                    f"; the plan could not write {len(unwritten)} transaction(s) that post to "
+                    f"the books, {total} in all: {listed}"
+                )
+    return {"ok": all(r["ok"] for r in out), "not_written": unwritten, "reports": out}
