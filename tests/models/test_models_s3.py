@@ -86,6 +86,9 @@ def s3_run(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             ],
             "apply": ["restore", "apply", "latest", "--approve", "--as", "Tester"],
             "status": ["restore", "status", "latest"],
+            "prune": ["prune", "--daily", "1"],
+            "gc": ["gc"],
+            "verify_after": ["verify"],
         }.items():  # fmt: skip
             outputs[name] = _cli(env, *args)
         yield S3Run(data=data, lake_url=lake_url, env=env, outputs=outputs, copy=copy)
@@ -104,7 +107,7 @@ def _copy_lake(lake_url: str, folder: Path) -> Path:
 def test_backups_go_to_the_bucket_and_nothing_to_the_local_folder(s3_run: S3Run) -> None:
     lake = Lake(s3_run.lake_url)
     (realm_id,) = lake.realms()
-    snapshots = lake.realm(realm_id).snapshots()
+    snapshots = lake.realm(realm_id).snapshots(include_retired=True)
     # The restore's apply took one more to verify against.
     assert [s.kind for s in snapshots] == ["full", "incremental", "incremental"]
     assert "2 snapshots verified" in s3_run.outputs["verify"]
@@ -122,7 +125,7 @@ def test_the_diff_over_s3_shows_the_incident(s3_run: S3Run) -> None:
     invoices = [s for s in diff["summary"] if s["entity"] == "Invoice"]
     assert len(invoices) == 1 and invoices[0]["deleted"] > 0, diff["summary"]
     realm = Lake(s3_run.lake_url).realm(*Lake(s3_run.lake_url).realms())
-    full, incremental = realm.snapshots()[:2]
+    full, incremental = realm.snapshots(include_retired=True)[:2]
     before, after = full.record["entities"]["Invoice"], incremental.record["entities"]["Invoice"]
     assert invoices[0]["deleted"] == before["live"] - after["live"] + invoices[0]["added"]
 
@@ -185,3 +188,12 @@ def test_a_restore_plan_and_its_audit_log_live_in_the_bucket(s3_run: S3Run) -> N
     lines = fs.read_bytes(audit).decode().splitlines()
     assert len(lines) >= 2 and all(json.loads(line) for line in lines)
     assert "Invoice" in s3_run.outputs["status"]
+
+
+def test_prune_retires_and_gc_keeps_what_live_snapshots_need_on_s3(s3_run: S3Run) -> None:
+    realm = Lake(s3_run.lake_url).realm(*Lake(s3_run.lake_url).realms())
+    every = realm.snapshots(include_retired=True)
+    # All three were taken on one day of the company's clock: --daily 1 keeps the newest.
+    assert [s.snapshot_id for s in realm.snapshots()] == [every[-1].snapshot_id]
+    assert [s.status for s in every] == ["retired", "retired", "live"]
+    assert "1 snapshot verified" in s3_run.outputs["verify_after"]
