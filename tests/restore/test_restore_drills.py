@@ -219,3 +219,39 @@ def test_drill_with_resets_and_server_errors_resumes_to_the_same_end_state(clien
 
     report = verify_plan(client, realm, plan_id)
     assert report["ok"], report["differences"][:3]
+
+
+def test_drill_a_reactivated_customer_is_not_judged_on_a_balance_its_invoices_move(
+    client, sandbox, realm
+):
+    """Regression: the restore reactivates a customer before it re-creates the invoices that make
+    its balance, so the balance the customer was written with is not the one it ends with; in QBO
+    a name's running balance moves with its transactions without a new version. Verification
+    judged the customer on it and the demo's restore "did not verify"."""
+    before = run_backup(client, realm, mode="full").snapshot
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for invoice in realm.iter_payloads(before.snapshot_id, "Invoice"):
+        by_customer.setdefault(invoice["CustomerRef"]["value"], []).append(invoice)
+    # A customer whose invoices are all open and unpaid: the scope has no payments to re-link.
+    customer_id = next(
+        cid
+        for cid, invoices in sorted(by_customer.items())
+        if all(i.get("Balance") == i["TotalAmt"] > 0 and not i.get("LinkedTxn") for i in invoices)
+    )
+    ops = Operations(sandbox.store, client.realm_id)
+    for invoice in realm.iter_payloads(before.snapshot_id, "Invoice"):
+        if invoice["CustomerRef"]["value"] == customer_id:
+            live = client.read(entities.ENTITIES["Invoice"], invoice["Id"])
+            ops.delete("Invoice", live["Id"], live["SyncToken"])
+    ops.deactivate("Customer", customer_id)
+
+    plan, result, report = drill(
+        client,
+        realm,
+        Scope.parse(entity_names=["Customer", "Invoice"]),
+        snapshot=before.snapshot_id,
+    )
+    steps = {(s.entity, s.action) for s in plan.steps}
+    assert ("Customer", Action.REACTIVATE) in steps and ("Invoice", Action.CREATE) in steps
+    assert result.complete
+    assert report["ok"], [(d["entity"], d["old_id"], d["changes"]) for d in report["differences"]]
