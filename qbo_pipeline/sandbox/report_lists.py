@@ -290,6 +290,13 @@ def list_options(
             f"sort_order {params['sort_order']!r} is not valid; use ascend or descend.",
             "sort_order",
         )
+    group_by = (params.get("group_by") or "").strip()
+    if name == "TransactionList" and group_by and group_by.casefold() != "none":
+        raise _bad(
+            f"group_by {group_by!r} is not computed by the sandbox for TransactionList; "
+            "leave it out or use None.",
+            "group_by",
+        )
     accounts: frozenset[str] = frozenset()
     if name == "GeneralLedger" and params.get("account") is not None:
         ids = [part.strip() for part in params["account"].split(",")]
@@ -544,7 +551,7 @@ def general_ledger(
                 elif index and key == "credit_amt":
                     summary[index] = {"value": money(credit)}
         built = {
-            "Header": {"ColData": blank_row(label, account if top else None)},
+            "Header": {"ColData": blank_row(label, account if top and facts else None)},
             "Rows": {"Row": rows},
             "Summary": {"ColData": summary},
             "type": "Section",
@@ -644,6 +651,7 @@ def build_list_report(
             ``accounting_method``, ``columns`` (comma-separated ColKeys), ``sort_by`` (one of the
             chosen columns), ``sort_order`` (``ascend``/``descend``), the ``customer``,
             ``vendor``, ``class`` and ``department`` filters and, for GeneralLedger, ``account``.
+            A TransactionList's ``group_by`` (sections per name, account, ...) is refused.
 
     Raises:
         SandboxFault: 400 (2010 naming the parameter) for a bad parameter.

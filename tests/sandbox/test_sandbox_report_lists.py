@@ -232,6 +232,7 @@ def test_cash_basis_ledger_leaves_unpaid_invoices_out(store: SandboxStore) -> No
         ("GeneralLedger", {"account": "Checking"}, "account", "Account ids"),
         ("TransactionList", {"accounting_method": "Modified"}, "accounting_method", "Accrual"),
         ("GeneralLedger", {"date_macro": "Someday"}, "date_macro", "not supported"),
+        ("TransactionList", {"group_by": "Customer"}, "group_by", "not computed"),
     ],
 )
 def test_bad_list_parameters_are_refused(
