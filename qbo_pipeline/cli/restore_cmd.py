@@ -22,6 +22,11 @@ qbo-backup restore plan --snapshot SNAPSHOT SCOPE [--realm REALM] [--remove-new]
 #    --remove-new also deletes transactions (and deactivates list records) created after it.
 #    --incident names the snapshot that holds the damage (default: the newest snapshot before
 #      the safety snapshot); whatever changed after it is someone's later work: a conflict.
+qbo-backup restore plan --snapshot SNAPSHOT --into REALM2 (--all | --entity ...) [--realm REALM]
+#    --into rebuilds the snapshot inside another connected company (disaster recovery, normally
+#      a new company): every record is created with a new id in dependency order, the defaults
+#      that company already has (accounts, terms, tax codes...) are matched by name and type,
+#      and what QBO's API cannot write is listed. apply, show and status work as below.
 
 # 2. Review: the steps as a table; --html writes a page with every field-level change.
 #    PLAN below: a plan id, or "latest" (the newest plan; the command prints its id).
@@ -234,8 +239,17 @@ def plan_cmd(
     html: str | None = typer.Option(
         None, "--html", help="Also write the plan as an HTML page here."
     ),
+    into: str | None = typer.Option(
+        None,
+        "--into",
+        help="Rebuild the snapshot inside this other connected company (realm id), normally a "
+        "new one: every record created, its defaults matched by name (with --all or --entity).",
+    ),
 ) -> None:
     """Compare a snapshot with the live company and write a plan (QBO is not changed)."""
+    if into:
+        _plan_into(snapshot, into, realm, entity, everything, bool(records or changed_since), html)
+        return
     from qbo_pipeline.cli.connection import connect
     from qbo_pipeline.restore.review import plan_table, write_html
     from qbo_pipeline.restore.run import plan_restore
@@ -299,6 +313,59 @@ def plan_cmd(
     if html:
         out.print(f"HTML review page: {write_html(plan, html)}")
     out.print(f"plan written to {planned.location}")
+    out.print(f"review it, then: [bold]qbo-backup restore apply {plan.plan_id} --approve[/bold]")
+
+
+def _plan_into(
+    snapshot: str,
+    into: str,
+    realm: str | None,
+    entity: list[str],
+    everything: bool,
+    narrower: bool,
+    html: str | None,
+) -> None:
+    """``restore plan --into REALM``: plan the rebuild of a snapshot inside another company."""
+    from qbo_pipeline.cli.connection import connect
+    from qbo_pipeline.restore.review import plan_table, write_html
+    from qbo_pipeline.restore.run import plan_restore_into
+    from qbo_pipeline.restore.scope import Scope, ScopeError
+
+    if narrower or not (everything or entity):
+        raise typer.BadParameter(
+            "--into rebuilds whole entities: give --all or --entity (not --records or "
+            "--changed-since)"
+        )
+    names: tuple[str, ...] = ()
+    if entity:
+        try:
+            names = Scope.parse(entity_names=entity).entities
+        except ScopeError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    settings = load_settings()
+    lake_realm = _realm(settings, realm)
+    snapshot = str(_snapshot_ref(lake_realm, snapshot, "--snapshot"))
+    try:
+        with connect(settings) as conn:
+            target = conn.realms(into)[0]
+            with console.status(f"reading company {target} and planning"):
+                planned = plan_restore_into(
+                    conn.client(target), lake_realm, snapshot=snapshot, entities=names
+                )
+    except QboPipelineError:
+        raise
+    except ValueError as exc:
+        _fail(str(exc))
+    plan = planned.plan
+    out.print(plan_table(plan))
+    for note in plan.notes:
+        out.print(f"[yellow]note:[/yellow] {note}")
+    if html:
+        out.print(f"HTML review page: {write_html(plan, html)}")
+    out.print(
+        f"plan written to {planned.location}: snapshot {plan.snapshot_id} of company "
+        f"{lake_realm.realm_id} into company {plan.realm_id}"
+    )
     out.print(f"review it, then: [bold]qbo-backup restore apply {plan.plan_id} --approve[/bold]")
 
 

@@ -10,6 +10,7 @@ its TrialBalance, ProfitAndLoss and BalanceSheet.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,3 +261,61 @@ def test_drill_rebuilds_the_company_killed_mid_apply_and_rerun_writes_nothing(
         report["equal"],
         report["different"],
     )
+
+
+def test_cli_plan_into_apply_and_status(sandbox_template: Path, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from qbo_pipeline.cli import app
+    from qbo_pipeline.sandbox.new_company import create_new_company
+    from qbo_pipeline.sandbox.server import realm_id_for
+    from qbo_pipeline.sandbox.store import SandboxStore
+
+    env = {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded", "COLUMNS": "200"}
+    settings = Settings.from_env(env)
+    settings.sandbox_state_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sandbox_template, settings.sandbox_state_path)
+    store = SandboxStore(settings.sandbox_state_path)
+    try:
+        into = create_new_company(store).realm_id
+    finally:
+        store.close()
+    source_id = realm_id_for(0)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    run("backup", "--realm", source_id, "--full")
+    lake = Lake(settings.lake_url).realm(source_id)
+    snapshot = lake.latest().snapshot_id
+    refused = run(
+        "restore", "plan", "--snapshot", "latest", "--into", into, "--records", "Term:1", code=2
+    )
+    assert "--into rebuilds whole entities" in refused
+    planned = run(
+        "restore",
+        "plan",
+        "--snapshot",
+        "latest",
+        "--realm",
+        source_id,
+        "--into",
+        into,
+        "--entity",
+        "Customer",
+    )
+    assert f"into company {into}" in planned
+    plan_id = next(word for word in planned.split() if word.startswith(snapshot + "-")).strip(".:")
+    plan = PlanStore.for_realm(lake).load(plan_id)
+    customers = sum(1 for _ in lake.iter_payloads(snapshot, "Customer"))
+    assert sum(1 for s in plan.steps if s.entity == "Customer") == customers
+
+    applied = run("restore", "apply", plan_id, "--approve", "--no-verify")
+    assert "approved by" in applied and "done" in applied
+    status = PlanStore.for_realm(lake).status(plan_id) or {}
+    done = {e["state"] for e in status["steps"].values()}
+    assert done <= {"done", "skipped"}
+    assert sum(1 for k in status["id_map"] if k.startswith("Customer:")) == customers
