@@ -47,6 +47,7 @@ from qbo_pipeline.models.runner import (
 )
 from qbo_pipeline.models.sources import create_catalogue_seeds, create_lake_views, lake_root
 from qbo_pipeline.models.sql_tests import ColumnTest
+from qbo_pipeline.restore.id_maps import create_id_map_table
 
 log = logging.getLogger(__name__)
 
@@ -353,6 +354,7 @@ def _write_and_audit(
 ) -> list[ModelResult]:
     create_lake_views(con, root)
     create_catalogue_seeds(con)
+    create_id_map_table(con, root)  # every restore's old id -> new id (restore.id_map)
     for schema in project.schemas:
         con.execute(f"create schema if not exists {_ident(schema)}")
     results = []

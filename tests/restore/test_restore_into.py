@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 import requests
@@ -319,3 +320,48 @@ def test_cli_plan_into_apply_and_status(sandbox_template: Path, tmp_path: Path):
     done = {e["state"] for e in status["steps"].values()}
     assert done <= {"done", "skipped"}
     assert sum(1 for k in status["id_map"] if k.startswith("Customer:")) == customers
+
+    # The warehouse publishes the id map (old id, new id, entity, restore, companies).
+    run("warehouse", "build")
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        published = con.execute(
+            "select entity, old_id, new_id, source_realm_id, target_realm_id, mapped_at "
+            "from restore.id_map where restore_id = ?",
+            [plan_id],
+        ).fetchall()
+    finally:
+        con.close()
+    created = {(e, old): new for e, old, new, *_ in published}
+    assert {f"{e}:{old}": new for (e, old), new in created.items()} == status["id_map"]
+    assert {(src, dst) for *_, src, dst, _ in published} == {(source_id, into)}
+
+
+def test_an_in_place_restore_publishes_its_id_map(source, realm, sandbox, tmp_path):
+    from qbo_pipeline.restore.id_maps import id_map_rows
+    from qbo_pipeline.restore.run import plan_restore
+    from qbo_pipeline.restore.scope import Scope
+
+    snapshot = run_backup(source, realm, mode="full").snapshot
+    invoice = next(iter(realm.iter_payloads(snapshot.snapshot_id, "Invoice")))
+    entity = entities.ENTITIES["Invoice"]
+    live = source.read(entity, invoice["Id"])
+    source.delete(entity, live["Id"], live["SyncToken"], request_id="test-delete-1")
+    planned = plan_restore(
+        source,
+        realm,
+        snapshot=snapshot.snapshot_id,
+        scope=Scope.parse(records=[f"Invoice:{invoice['Id']}"]),
+        incident="latest",
+    )
+    approve(PlanStore.for_realm(realm), planned.plan.plan_id, name="drill")
+    apply_restore(source, realm, planned.plan.plan_id, verify=False)
+    rows = [
+        r
+        for r in id_map_rows(str(realm.fs.url(realm.fs.root)))
+        if r["restore_id"] == planned.plan.plan_id
+    ]
+    mine = [r for r in rows if (r["entity"], r["old_id"]) == ("Invoice", invoice["Id"])]
+    assert len(mine) == 1 and mine[0]["new_id"] != invoice["Id"]
+    assert mine[0]["source_realm_id"] == mine[0]["target_realm_id"] == source.realm_id
+    assert mine[0]["mapped_at"] == "apply"
