@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from hashlib import sha256
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -511,11 +512,18 @@ def _staging_location(realm: RealmLake, snapshot_id: str) -> str:
     """Where dlt lands one run's pages: the lake's ``_staging`` folder, or a local temp folder.
 
     A lake on object storage stages locally: staged pages are read back at once, and a round
-    trip through the store would cost time and need dlt's own credentials for it.
+    trip through the store would cost time and need dlt's own credentials for it. The folder
+    is named after the realm's URL, and what a killed run left there is removed first (the
+    caller holds the realm's backup lock, so no other run of it stages on this host).
     """
-    if not realm.fs.is_local:
-        return tempfile.mkdtemp(prefix=f"qbo-staging-{snapshot_id}-")
-    return realm.path("_staging", snapshot_id)
+    if realm.fs.is_local:
+        return realm.path("_staging", snapshot_id)
+    url = realm.fs.url(realm.root)
+    parent = Path(tempfile.gettempdir()) / f"qbo-staging-{sha256(url.encode()).hexdigest()[:16]}"
+    shutil.rmtree(parent, ignore_errors=True)
+    folder = parent / snapshot_id
+    folder.mkdir(parents=True)
+    return str(folder)
 
 
 def _as_url(location: str) -> str:
