@@ -49,13 +49,27 @@ class LakeFS:
     Args:
         url: A local folder (``data/lake``, ``file:///srv/lake``) or an fsspec URL
             (``s3://bucket/prefix``, ``memory://lake``).
+
+    Raises:
+        ConfigError: For an unknown protocol, a store whose package is not installed, or
+            malformed ``QBO_LAKE_STORAGE_OPTIONS``.
     """
 
     def __init__(self, url: str | Path) -> None:
         text = str(url)
         if not text.strip():
             raise InvalidNameError("the lake location is empty; give a folder or an fsspec URL")
-        fs, root = fsspec.core.url_to_fs(text, **storage_options(text))
+        options = storage_options(text)
+        try:
+            fs, root = fsspec.core.url_to_fs(text, **options)
+        except ImportError as exc:  # the store's fsspec package is not installed
+            s3 = text.startswith(("s3://", "s3a://"))
+            extra = " (pip install 'qbo_pipeline[s3]')" if s3 else ""
+            raise config.ConfigError(
+                f"the lake {text!r} needs a package that is not installed: {exc}{extra}"
+            ) from None
+        except ValueError as exc:  # an unknown protocol
+            raise config.ConfigError(f"the lake {text!r} is not a usable location: {exc}") from None
         self.is_local = isinstance(fs, LocalFileSystem)
         if self.is_local:
             root = Path(root).expanduser().resolve().as_posix()

@@ -183,3 +183,16 @@ def test_bad_storage_options_are_named_without_their_value(
         LakeFS("s3://bucket/lake")
     assert config.LAKE_STORAGE_OPTIONS_VAR in str(err.value)
     assert "hunter2" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("oci://bucket@ns/lake", "needs a package that is not installed"),
+        ("nosuch://b/l", "not known"),
+    ],
+)
+def test_a_lake_url_that_cannot_be_opened_is_a_configuration_error(url: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why) as err:
+        LakeFS(url)
+    assert url in str(err.value)
