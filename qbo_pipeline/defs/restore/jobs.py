@@ -21,7 +21,7 @@ from pydantic import Field
 
 from qbo_pipeline.defs.resources import LakeResource, QBOResource
 from qbo_pipeline.restore.apply import NotApproved, approve
-from qbo_pipeline.restore.run import apply_restore, plan_restore
+from qbo_pipeline.restore.run import apply_restore, plan_restore, plan_restore_into
 from qbo_pipeline.restore.scope import Scope, ScopeError
 from qbo_pipeline.restore.store import PlanStore, RestoreError
 
@@ -44,6 +44,11 @@ class RestorePlanConfig(dg.Config):
         default=None,
         description="Snapshot holding the damage (default: the newest before the safety "
         "snapshot); records changed after it are conflicts. 'latest': everything up to now",
+    )
+    into: str | None = Field(
+        default=None,
+        description="Rebuild the snapshot inside this other connected company (realm id), "
+        "normally a new one (disaster recovery); with entities or everything",
     )
 
 
@@ -99,16 +104,29 @@ def plan_restore_op(
     except ScopeError as exc:
         raise _fail(exc, "the restore scope is not valid") from None
     realm = lake.realm(config.realm_id)
+    if config.into and scope.kind not in ("entities", "all"):
+        raise dg.Failure(
+            description="into rebuilds whole entities: set entities or everything, not records "
+            "or changed_since"
+        )
     with qbo.connect(context.log) as connection:
         try:
-            planned = plan_restore(
-                connection.client(config.realm_id),
-                realm,
-                snapshot=config.snapshot,
-                scope=scope,
-                remove_new=config.remove_new,
-                incident=config.incident,
-            )
+            if config.into:
+                planned = plan_restore_into(
+                    connection.client(config.into),
+                    realm,
+                    snapshot=config.snapshot,
+                    entities=scope.entities,
+                )
+            else:
+                planned = plan_restore(
+                    connection.client(config.realm_id),
+                    realm,
+                    snapshot=config.snapshot,
+                    scope=scope,
+                    remove_new=config.remove_new,
+                    incident=config.incident,
+                )
         except RestoreError as exc:
             raise _fail(exc, "no plan was made") from None
     plan = planned.plan
@@ -175,6 +193,7 @@ def apply_restore_op(
     store = PlanStore.for_realm(realm)
     try:
         approval = store.approval(config.plan_id)
+        written = store.load(config.plan_id).realm_id  # another company for a plan "into"
     except RestoreError as exc:
         raise _fail(exc, "the plan cannot be read") from None
     if not approval:
@@ -194,7 +213,7 @@ def apply_restore_op(
 
         try:
             result, report = apply_restore(
-                connection.client(config.realm_id),
+                connection.client(written),
                 realm,
                 config.plan_id,
                 progress=progress,
@@ -218,6 +237,16 @@ def apply_restore_op(
                 f"plan {config.plan_id} is not complete: {len(failed)} steps failed or were not "
                 f"started (first: step {failed[0].number}, {failed[0].detail}); rerun the job "
                 "to resume, done steps are skipped"
+            ),
+            metadata=metadata,
+        )
+    if report is not None and not report["ok"] and not report["differences"]:
+        books = [r["report"] for r in report.get("reports") or [] if not r["ok"]]
+        raise dg.Failure(
+            description=(
+                f"plan {config.plan_id} was applied and its records match, but the new "
+                f"company's {', '.join(books)} differ from snapshot {report['snapshot_id']}'s "
+                f"per account; the details are in the plan's verify.json"
             ),
             metadata=metadata,
         )
