@@ -83,6 +83,8 @@ class IntoRequest:
         latest_snapshot_id: The newest snapshot of the source when planning.
         entities: Only these entities (and what they need); empty: everything.
         company_name: The target company's name, for display.
+        target_transactions: How many transactions the target already holds (a new company
+            has none; the plan warns when it has some).
     """
 
     source_realm_id: str
@@ -91,6 +93,7 @@ class IntoRequest:
     latest_snapshot_id: str | None = None
     entities: tuple[str, ...] = ()
     company_name: str | None = None
+    target_transactions: int = 0
 
 
 def match_key(entity: Entity, payload: dict[str, Any]) -> tuple[str, ...] | None:
@@ -396,6 +399,22 @@ class IntoPlanner:
             if final is not None:
                 final.depends.add(draft.key)
 
+    def _note_currencies(self, preferences: dict[str, Any]) -> None:
+        """Say so when the snapshot used multicurrency and the target company does not."""
+        snap = (
+            next(iter(self._records("Preferences").values()), {})
+            if "Preferences" in self._available
+            else {}
+        )
+        wanted = (snap.get("CurrencyPrefs") or {}).get("MultiCurrencyEnabled")
+        has = (preferences.get("CurrencyPrefs") or {}).get("MultiCurrencyEnabled")
+        if wanted and not has:
+            self.notes.append(
+                "the snapshot's company used multicurrency and this one does not: the plan sets "
+                "it on with the other settings, and QBO never turns it off again; if that "
+                "write is refused, turn multicurrency on in QBO by hand and apply again"
+            )
+
     # --- building -----------------------------------------------------------------------------
 
     def build(self, *, preferences: dict[str, Any], live_read_at: datetime) -> Plan:
@@ -412,6 +431,15 @@ class IntoPlanner:
             entity = entities.ENTITIES[name]
             for rid in sorted(self._records(name)):
                 self._visit(entity, rid)
+        if self.req.target_transactions:
+            self.notes.insert(
+                0,
+                f"company {self.req.target_realm_id} is not new: it already holds "
+                f"{self.req.target_transactions} transaction(s), and the rebuild adds the "
+                "snapshot's beside them (nothing is matched by id); restore into a new company "
+                "unless that is what you want",
+            )
+        self._note_currencies(preferences)
         if self._voided:
             self.notes.append(
                 f"{self._voided} voided transaction(s) are created with their voided (zero) "

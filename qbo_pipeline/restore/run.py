@@ -184,6 +184,12 @@ def plan_restore_into(
         raise RestoreError(str(exc), exit_code=exc.exit_code) from None
     latest = realm.latest()
     company = client.company_info()
+    from qbo_pipeline import entities as catalogue
+
+    present = sum(
+        client.count(catalogue.ENTITIES[name])
+        for name in ("Invoice", "Bill", "JournalEntry", "Payment", "SalesReceipt", "Purchase")
+    )
     request = IntoRequest(
         source_realm_id=realm.realm_id,
         target_realm_id=str(client.realm_id),
@@ -191,6 +197,7 @@ def plan_restore_into(
         latest_snapshot_id=latest.snapshot_id if latest else None,
         entities=tuple(entities),
         company_name=company.get("CompanyName"),
+        target_transactions=present,
     )
     plan = build_into_plan(
         ClientLive(client), LakeSnapshots(realm), request, preferences=client.preferences()

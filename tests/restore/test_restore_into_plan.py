@@ -212,3 +212,25 @@ def test_a_closed_period_of_the_target_blocks_its_transactions():
     assert steps[("Invoice", "131")].action is Action.CREATE
     # The payment of the blocked invoice cannot be written either.
     assert steps[("Payment", "180")].action is Action.UNSUPPORTED
+
+
+def test_a_company_that_is_not_new_and_one_without_multicurrency_are_named():
+    recs = source()
+    recs[("Preferences", "1")] = {
+        "Id": "1",
+        "CurrencyPrefs": {"MultiCurrencyEnabled": True},
+        "SyncToken": "0",
+        "MetaData": _meta(),
+    }
+    request = IntoRequest(
+        source_realm_id="111", target_realm_id="222", snapshot_id=SID, target_transactions=4
+    )
+    plan = build_into_plan(
+        DictLive(new_company()),
+        DictLake({SID: recs}),
+        request,
+        preferences={"CurrencyPrefs": {"MultiCurrencyEnabled": False}},
+    )
+    assert "is not new: it already holds 4 transaction(s)" in plan.notes[0]
+    assert any("used multicurrency and this one does not" in n for n in plan.notes)
+    assert not any("multicurrency" in n for n in plan_into().notes)
