@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         ),
         snapshot: str = typer.Option(
             "latest",
-            help="Snapshot: 'latest', an id or unique prefix, or an ISO date/time "
+            help="Snapshot: 'latest', 'previous', an id or unique prefix, or an ISO date/time "
             "(the newest snapshot at or before it).",
         ),
         formats: list[str] = typer.Option(

@@ -82,7 +82,9 @@ def register(app: typer.Typer) -> None:
     def verify(
         realm: str | None = typer.Option(None, help=_REALM_HELP),
         snapshot: str | None = typer.Option(
-            None, help="One snapshot (id, unique prefix, ISO date or 'latest'); default: all."
+            None,
+            help="One snapshot (id, unique prefix, ISO date, 'latest' or 'previous'); "
+            "default: all.",
         ),
     ) -> None:
         """Rebuild snapshots and check their counts, digests, payload hashes and attachments."""

@@ -185,21 +185,19 @@ def _open_plan(ref: str, realm_id: str | None) -> tuple[PlanStore, Plan]:
 
 
 def _snapshot_ref(lake_realm: RealmLake, ref: str | None, option: str) -> str | None:
-    """A snapshot reference with ``previous`` (the snapshot before the latest) made an id.
+    """A snapshot reference made an id by the lake's resolver, the option named if it fails.
 
     It is resolved before the safety snapshot is taken, so ``previous`` means what
     ``qbo-backup diff previous latest`` showed.
     """
-    if ref is None or ref.strip().lower() != "previous":
-        return ref
-    live = lake_realm.snapshots()
-    if len(live) < 2:
-        _fail(
-            f"{option} previous: company {lake_realm.realm_id} has "
-            f"{'only one snapshot' if live else 'no snapshot'}, so none before the latest",
-            EXIT_USAGE,
-        )
-    return live[-2].snapshot_id
+    if ref is None:
+        return None
+    from qbo_pipeline.lake.errors import SnapshotNotFound
+
+    try:
+        return lake_realm.resolve(ref).snapshot_id
+    except SnapshotNotFound as exc:
+        _fail(f"{option} {ref}: {exc}", EXIT_USAGE)
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

@@ -297,10 +297,12 @@ class Catalogue:
         return f"; live snapshots: {shown}{more}"
 
     def resolve(self, ref: str) -> SnapshotInfo:
-        """Find a live snapshot by ``latest``, exact id, unique id prefix, or ISO date/time.
+        """Find a live snapshot by ``latest``, ``previous``, exact id, id prefix or ISO date/time.
 
-        A date (``2026-11-21``) means the end of that day (UTC); a timestamp without offset is
-        UTC. A date or time resolves to the newest live snapshot at or before it.
+        ``previous`` is the live snapshot before the latest (what ``diff previous latest``
+        compares, as the warehouse's ``snapshot_at('previous')`` does). A date (``2026-11-21``)
+        means the end of that day (UTC); a timestamp without offset is UTC. A date or time
+        resolves to the newest live snapshot at or before it.
 
         Raises:
             SnapshotNotFound: With the live snapshots listed, when nothing or several match.
@@ -313,6 +315,14 @@ class Catalogue:
             if not live:
                 raise SnapshotNotFound(f"realm {self.realm_id}: no snapshots yet")
             return live[-1]
+        if text.lower() == "previous":
+            if len(live) < 2:
+                held = "only one snapshot" if live else "no snapshots yet"
+                raise SnapshotNotFound(
+                    f"realm {self.realm_id}: 'previous' is the snapshot before the latest, "
+                    f"and the realm has {held}"
+                )
+            return live[-2]
         exact = [i for i in live if i.snapshot_id == text]
         if exact:
             return exact[0]

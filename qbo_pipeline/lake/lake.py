@@ -165,9 +165,10 @@ class RealmLake:
         return self.catalogue.info(snapshot_id, allow_retired=allow_retired)
 
     def resolve(self, ref: str) -> SnapshotInfo:
-        """Find a live snapshot by ``latest``, exact id, unique id prefix, or ISO date/time.
+        """Find a live snapshot by ``latest``, ``previous``, exact id, id prefix or ISO date/time.
 
-        See :meth:`~qbo_pipeline.lake.catalogue.Catalogue.resolve`.
+        The one resolver of snapshot references for every caller (CLI, Dagster config,
+        restore, export); see :meth:`~qbo_pipeline.lake.catalogue.Catalogue.resolve`.
 
         Raises:
             SnapshotNotFound: With the live snapshots listed, when nothing or several match.

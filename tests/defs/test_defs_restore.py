@@ -63,7 +63,8 @@ def test_plan_then_apply_refused_then_approve_then_apply_restores_the_item(
             raise_on_error=False,
         )
 
-    planned = run(restore_plan_job, {"snapshot": before.snapshot_id, "entities": ["Item"]})
+    # 'previous' is resolved by the lake, as for the CLI: the snapshot before the nightly
+    planned = run(restore_plan_job, {"snapshot": "previous", "entities": ["Item"]})
     assert planned.success
     plan = _metadata(planned, "plan_restore_op")
     plan_id = str(plan["plan_id"])
@@ -111,6 +112,10 @@ def test_plan_then_apply_refused_then_approve_then_apply_restores_the_item(
         ({"snapshot": "latest", "records": ["Nope:1"]}, "the restore scope is not valid"),
         ({"snapshot": "latest"}, "the restore scope is empty: set one of records, entities"),
         ({"snapshot": "20000101T000000Z", "entities": ["Item"]}, "no plan was made"),
+        (
+            {"snapshot": "previous", "entities": ["Item"]},
+            "'previous' is the snapshot before the latest, and the realm has no snapshots yet",
+        ),
     ],
 )
 def test_a_bad_plan_request_fails_naming_the_problem(

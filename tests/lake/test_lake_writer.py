@@ -212,6 +212,21 @@ def test_resolve(realm: RealmLake) -> None:
         realm.manifest("20990101T000000.000000Z")
 
 
+def test_resolve_previous_is_the_live_snapshot_before_the_latest(realm: RealmLake) -> None:
+    data = {"Invoice": samples()["Invoice"][:1]}
+    with pytest.raises(SnapshotNotFound, match="no snapshots yet"):
+        realm.resolve("previous")
+    a = take(realm, data, when=day(0))
+    with pytest.raises(SnapshotNotFound, match=r"before the latest.*only one snapshot"):
+        realm.resolve("previous")
+    b = take(realm, data, when=day(1))
+    assert realm.resolve("previous") == a
+    assert realm.resolve(" Previous ") == a
+    c = take(realm, data, when=day(2))
+    assert realm.resolve("previous") == b
+    assert realm.resolve("latest") == c
+
+
 def test_exception_inside_the_writer_aborts(realm: RealmLake, tmp_path: Path) -> None:
     data = samples()
 

@@ -42,7 +42,8 @@ class ExportConfig(dg.Config):
 
     snapshot: str = Field(
         default="latest",
-        description="latest, a snapshot id or unique prefix, or an ISO date (newest at or before)",
+        description="latest, previous, a snapshot id or unique prefix, or an ISO date "
+        "(newest at or before)",
     )
     max_records_per_file: int | None = Field(
         default=None, description="Split an entity's files after this many records"

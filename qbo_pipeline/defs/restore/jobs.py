@@ -30,7 +30,9 @@ class RestorePlanConfig(dg.Config):
     """What to restore, from which snapshot (one scope: records, entities, changed_since, all)."""
 
     realm_id: str = Field(description="The company (realm id)")
-    snapshot: str = Field(description="Snapshot to restore to: id, prefix, latest or a date")
+    snapshot: str = Field(
+        description="Snapshot to restore to: id, prefix, latest, previous or a date"
+    )
     records: list[str] = Field(default=[], description="Entity:Id records, e.g. Invoice:130")
     entities: list[str] = Field(default=[], description="Whole entities, e.g. Customer")
     changed_since: str | None = Field(
