@@ -122,6 +122,12 @@ class Entity:
         keyed_by_id: Whether a record carries a top-level ``Id`` that reads by id and
             ``Id IN (...)`` queries address (not an ExchangeRate, keyed by currency and date,
             nor a RecurringTransaction, whose Id sits in the transaction it wraps).
+        printable: Whether QBO prints it as a form (``GET .../<entity>/<id>/pdf`` and
+            ``.../send``): the sales forms and the purchase order.
+        filterable: Every property a query's WHERE may name (QBO answers any other with 4001
+            "not queryable"): the ones Intuit's entity reference marks *filterable*, plus those
+            every entity takes (``Id``, the ``MetaData`` times), ``Active`` on name-lists,
+            ``DocNumber`` and ``TxnDate`` on transactions and the entity's name field.
     """
 
     name: str
@@ -139,6 +145,8 @@ class Entity:
     posts_to_ledger: bool = False
     amount_field: str | None = None
     keyed_by_id: bool = True
+    printable: bool = False
+    filterable: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -213,6 +221,21 @@ _EXPENSE_LINES = (
 
 _PARTY_TYPES = ("Customer", "Vendor", "Employee")
 
+_PERSON = ("DisplayName", "GivenName", "MiddleName", "FamilyName", "Suffix", "Title")
+"""The filterable name parts of a person (customer, vendor, employee)."""
+
+_HIERARCHY = ("Name", "FullyQualifiedName", "ParentRef")
+"""The filterable names of a record that may sit under a parent (class, account, item...)."""
+
+_EVERY_FILTERABLE = ("Id", "MetaData.CreateTime", "MetaData.LastUpdatedTime")
+"""Properties every entity's queries may filter on."""
+
+
+def _props(*names: str) -> frozenset[str]:
+    """The entity's own filterable properties, as Intuit's entity reference lists them."""
+    return frozenset(names)
+
+
 _NAME_LIST = Kind.NAME_LIST
 _TXN = Kind.TRANSACTION
 
@@ -226,6 +249,7 @@ CATALOGUE: tuple[Entity, ...] = (
         name_field="Code",
         required=("Code",),
         multicurrency_only=True,
+        filterable=_props("Code", "Name"),
     ),
     Entity(
         "Term",
@@ -234,6 +258,7 @@ CATALOGUE: tuple[Entity, ...] = (
         removal=Removal.DEACTIVATE,
         name_field="Name",
         required=("Name",),
+        filterable=_props("Name", "Type"),
     ),
     Entity(
         "PaymentMethod",
@@ -242,6 +267,7 @@ CATALOGUE: tuple[Entity, ...] = (
         removal=Removal.DEACTIVATE,
         name_field="Name",
         required=("Name",),
+        filterable=_props("Name", "Type"),
     ),
     Entity(
         "Class",
@@ -251,6 +277,7 @@ CATALOGUE: tuple[Entity, ...] = (
         name_field="Name",
         required=("Name",),
         references=(_ref("ParentRef", "Class"),),
+        filterable=_props(*_HIERARCHY, "SubClass"),
     ),
     Entity(
         "Department",
@@ -260,6 +287,7 @@ CATALOGUE: tuple[Entity, ...] = (
         name_field="Name",
         required=("Name",),
         references=(_ref("ParentRef", "Department"),),
+        filterable=_props(*_HIERARCHY, "SubDepartment"),
     ),
     Entity(
         "CustomerType",
@@ -268,6 +296,7 @@ CATALOGUE: tuple[Entity, ...] = (
         removal=Removal.DEACTIVATE,
         read_only=True,
         name_field="Name",
+        filterable=_props("Name"),
     ),
     Entity(
         "Employee",
@@ -276,6 +305,7 @@ CATALOGUE: tuple[Entity, ...] = (
         removal=Removal.DEACTIVATE,
         name_field="DisplayName",
         required=("GivenName|FamilyName|DisplayName",),
+        filterable=_props(*_PERSON, "PrintOnCheckName", "EmployeeNumber"),
     ),
     Entity(
         "TaxAgency",
@@ -284,6 +314,7 @@ CATALOGUE: tuple[Entity, ...] = (
         removal=Removal.DEACTIVATE,
         name_field="DisplayName",
         required=("DisplayName",),
+        filterable=_props("DisplayName"),
     ),
     Entity(
         "TaxRate",
@@ -293,6 +324,7 @@ CATALOGUE: tuple[Entity, ...] = (
         read_only=True,
         name_field="Name",
         references=(_ref("AgencyRef", "TaxAgency"),),
+        filterable=_props("Name", "Description"),
     ),
     Entity(
         "TaxCode",
@@ -305,6 +337,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("SalesTaxRateList.TaxRateDetail[].TaxRateRef", "TaxRate"),
             _ref("PurchaseTaxRateList.TaxRateDetail[].TaxRateRef", "TaxRate"),
         ),
+        filterable=_props("Name", "Taxable", "TaxGroup"),
     ),
     Entity(
         "Account",
@@ -317,6 +350,16 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("ParentRef", "Account"),
             _CURRENCY,
             _ref("TaxCodeRef", "TaxCode", dependency=False),
+        ),
+        filterable=_props(
+            *_HIERARCHY,
+            "SubAccount",
+            "Classification",
+            "AccountType",
+            "AccountSubType",
+            "CurrentBalance",
+            "CurrentBalanceWithSubAccounts",
+            "CurrencyRef",
         ),
     ),
     Entity(
@@ -332,6 +375,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _CURRENCY,
             _ref("DefaultTaxCodeRef", "TaxCode", dependency=False),
         ),
+        filterable=_props(*_PERSON, "CompanyName", "PrintOnCheckName"),
     ),
     Entity(
         "Customer",
@@ -348,6 +392,17 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("CustomerTypeRef", "CustomerType", dependency=False),
             _ref("ARAccountRef", "Account"),
             _CURRENCY,
+        ),
+        filterable=_props(
+            *_PERSON,
+            "CompanyName",
+            "PrintOnCheckName",
+            "FullyQualifiedName",
+            "PrimaryEmailAddr",
+            "Balance",
+            "Job",
+            "ParentRef",
+            "Taxable",
         ),
     ),
     Entity(
@@ -368,6 +423,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("SalesTaxCodeRef", "TaxCode", dependency=False),
             _ref("PurchaseTaxCodeRef", "TaxCode", dependency=False),
         ),
+        filterable=_props(*_HIERARCHY, "Sku", "Type", "SubItem"),
     ),
     Entity(
         "Budget",
@@ -382,6 +438,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("BudgetDetail[].CustomerRef", "Customer"),
             _ref("BudgetDetail[].DepartmentRef", "Department"),
         ),
+        filterable=_props("Name", "StartDate", "EndDate", "BudgetType"),
     ),
     # --- transactions ----------------------------------------------------------------------
     Entity(
@@ -397,6 +454,8 @@ CATALOGUE: tuple[Entity, ...] = (
             *_SALES_LINES,
             _linked("LinkedTxn[]"),
         ),
+        printable=True,
+        filterable=_props("CustomerRef", "TotalAmt", "TxnStatus", "ExpirationDate"),
     ),
     Entity(
         "PurchaseOrder",
@@ -412,6 +471,8 @@ CATALOGUE: tuple[Entity, ...] = (
             *_EXPENSE_LINES,
             _linked("LinkedTxn[]"),
         ),
+        printable=True,
+        filterable=_props("VendorRef", "TotalAmt", "POStatus"),
     ),
     Entity(
         "TimeActivity",
@@ -427,6 +488,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("ClassRef", "Class"),
             _ref("DepartmentRef", "Department"),
         ),
+        filterable=_props("NameOf", "EmployeeRef", "VendorRef", "CustomerRef"),
     ),
     Entity(
         "Invoice",
@@ -445,6 +507,10 @@ CATALOGUE: tuple[Entity, ...] = (
             _linked("LinkedTxn[]", "Estimate", "TimeActivity"),
             _linked("Line[].LinkedTxn[]", "Estimate", "TimeActivity"),
         ),
+        printable=True,
+        filterable=_props(
+            "CustomerRef", "TotalAmt", "Balance", "DueDate", "EmailStatus", "PrintStatus"
+        ),
     ),
     Entity(
         "SalesReceipt",
@@ -462,6 +528,8 @@ CATALOGUE: tuple[Entity, ...] = (
             *_SALES_LINES,
             _linked("LinkedTxn[]", "Estimate"),
         ),
+        printable=True,
+        filterable=_props("CustomerRef", "TotalAmt", "EmailStatus", "PrintStatus"),
     ),
     Entity(
         "CreditMemo",
@@ -472,6 +540,8 @@ CATALOGUE: tuple[Entity, ...] = (
         posts_to_ledger=True,
         amount_field="TotalAmt",
         references=(_ref("CustomerRef", "Customer"), *_SALES_LINES, _linked("LinkedTxn[]")),
+        printable=True,
+        filterable=_props("CustomerRef", "TotalAmt", "Balance", "RemainingCredit"),
     ),
     Entity(
         "RefundReceipt",
@@ -487,6 +557,8 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("DepositToAccountRef", "Account"),
             *_SALES_LINES,
         ),
+        printable=True,
+        filterable=_props("CustomerRef", "TotalAmt"),
     ),
     Entity(
         "Bill",
@@ -503,6 +575,7 @@ CATALOGUE: tuple[Entity, ...] = (
             *_EXPENSE_LINES,
             _linked("LinkedTxn[]", "PurchaseOrder"),
         ),
+        filterable=_props("VendorRef", "TotalAmt", "Balance", "DueDate"),
     ),
     Entity(
         "VendorCredit",
@@ -517,6 +590,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("APAccountRef", "Account"),
             *_EXPENSE_LINES,
         ),
+        filterable=_props("VendorRef", "TotalAmt"),
     ),
     Entity(
         "Purchase",
@@ -533,6 +607,7 @@ CATALOGUE: tuple[Entity, ...] = (
             *_EXPENSE_LINES,
             _linked("LinkedTxn[]", "PurchaseOrder"),
         ),
+        filterable=_props("EntityRef", "PaymentType", "TotalAmt", "Credit"),
     ),
     Entity(
         "JournalEntry",
@@ -550,6 +625,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("Line[].JournalEntryLineDetail.TaxCodeRef", "TaxCode", dependency=False),
             _CURRENCY,
         ),
+        filterable=_props("TotalAmt", "Adjustment"),
     ),
     Entity(
         "Transfer",
@@ -564,6 +640,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("ToAccountRef", "Account"),
             _ref("ClassRef", "Class"),
         ),
+        filterable=_props("Amount"),
     ),
     Entity(
         "InventoryAdjustment",
@@ -593,6 +670,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _ref("BankAccountRef", "Account"),
             _ref("VendorRef", "Vendor"),
         ),
+        filterable=_props("Amount"),
     ),
     Entity(
         "Payment",
@@ -612,6 +690,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _linked("LinkedTxn[]"),
             _CURRENCY,
         ),
+        filterable=_props("CustomerRef", "TotalAmt", "UnappliedAmt"),
     ),
     Entity(
         "BillPayment",
@@ -630,6 +709,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _linked("Line[].LinkedTxn[]", "Bill", "VendorCredit", "JournalEntry"),
             _CURRENCY,
         ),
+        filterable=_props("VendorRef", "TotalAmt", "PayType"),
     ),
     Entity(
         "Deposit",
@@ -652,6 +732,7 @@ CATALOGUE: tuple[Entity, ...] = (
             ),
             _CURRENCY,
         ),
+        filterable=_props("TotalAmt"),
     ),
     Entity(
         "ReimburseCharge",
@@ -661,6 +742,7 @@ CATALOGUE: tuple[Entity, ...] = (
         read_only=True,
         amount_field="Amount",
         references=(_ref("CustomerRef", "Customer"),),
+        filterable=_props("CustomerRef", "Amount"),
     ),
     Entity(
         "TaxPayment",
@@ -671,6 +753,7 @@ CATALOGUE: tuple[Entity, ...] = (
         posts_to_ledger=True,
         amount_field="PaymentAmount",
         references=(_ref("PaymentAccountRef", "Account"),),
+        filterable=_props("PaymentDate", "PaymentAmount", "Refund"),
     ),
     # --- supporting --------------------------------------------------------------------------
     Entity(
@@ -683,6 +766,7 @@ CATALOGUE: tuple[Entity, ...] = (
             # Filled in below: an attachment may hang off any list record or transaction.
             _ref("AttachableRef[].EntityRef", type_key="type"),
         ),
+        filterable=_props("FileName", "ContentType", "Category"),
     ),
     Entity(
         "RecurringTransaction",
@@ -700,6 +784,7 @@ CATALOGUE: tuple[Entity, ...] = (
         keyed_by_id=False,
         required=("SourceCurrencyCode", "Rate"),
         references=(_ref("SourceCurrencyCode", "CompanyCurrency", dependency=False),),
+        filterable=_props("SourceCurrencyCode", "TargetCurrencyCode", "AsOfDate"),
     ),
     # --- singletons --------------------------------------------------------------------------
     Entity("CompanyInfo", Kind.SINGLETON, cdc=False, removal=Removal.NONE),
@@ -707,8 +792,21 @@ CATALOGUE: tuple[Entity, ...] = (
 )
 
 
+def _with_common_filters(entity: Entity) -> Entity:
+    """Add the filterable properties that follow from the entity's kind and name field."""
+    names = {*_EVERY_FILTERABLE, *entity.filterable}
+    if entity.kind is Kind.NAME_LIST or entity.has_active:
+        names.add("Active")
+    if entity.kind is Kind.TRANSACTION:
+        names |= {"DocNumber", "TxnDate"}
+    if entity.name_field:
+        names.add(entity.name_field)
+    return replace(entity, filterable=frozenset(names))
+
+
 def _complete(entity: Entity) -> Entity:
     """Give the polymorphic supporting entities their full target lists."""
+    entity = _with_common_filters(entity)
     listed = tuple(e.name for e in CATALOGUE if e.kind in (Kind.NAME_LIST, Kind.TRANSACTION))
     if entity.name == "Attachable":
         ref = replace(entity.references[0], targets=listed)

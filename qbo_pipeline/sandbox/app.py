@@ -456,7 +456,7 @@ class SandboxApp:
 
     def _pdf(self, request: Request, realm: str, ent: entities.Entity, record_id: str) -> Response:
         """``GET /invoice/<id>/pdf`` (and the other printable forms): the form as a PDF."""
-        if ent.name not in pdf.TITLES:
+        if not ent.printable:
             raise faults.unsupported_operation(self._unsupported(request))
         try:
             shapes.store_key(ent.name, record_id)
@@ -474,7 +474,7 @@ class SandboxApp:
         ``EmailStatus`` becomes ``EmailSent`` and ``DeliveryInfo`` records the time; ``sendTo``
         replaces ``BillEmail`` (``POEmail`` on a purchase order). Nothing is really sent.
         """
-        if ent.name not in pdf.TITLES:
+        if not ent.printable:
             raise faults.unsupported_operation(self._unsupported(request))
         try:
             shapes.store_key(ent.name, record_id)

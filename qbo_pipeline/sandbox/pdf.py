@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from qbo_pipeline import entities
+
 PDF_TYPE = "application/pdf"
 
 TITLES = {
@@ -20,7 +22,7 @@ TITLES = {
     "RefundReceipt": "REFUND RECEIPT",
     "PurchaseOrder": "PURCHASE ORDER",
 }
-"""The heading printed on each form (the entities whose catalogue entry has ``has_pdf``)."""
+"""The heading printed on each form (one per entity whose catalogue entry is ``printable``)."""
 
 _PAGE_WIDTH = 612
 _PAGE_HEIGHT = 792
@@ -33,18 +35,27 @@ def render_form(entity: str, record: Mapping[str, Any], company_name: str) -> by
     """The PDF of one sales or purchase form.
 
     Args:
-        entity: The entity name (``Invoice``, ``Estimate``... see :data:`TITLES`).
+        entity: The name of a ``printable`` catalogue entity (``Invoice``, ``Estimate``...).
         record: The record as the API answers it.
         company_name: The company's name, printed at the top.
 
     Raises:
         ValueError: If the entity has no printed form.
     """
-    if entity not in TITLES:
-        raise ValueError(f"{entity} has no printed form; forms exist for {', '.join(TITLES)}")
+    if not is_printable(entity):
+        forms = ", ".join(e.name for e in entities.CATALOGUE if e.printable)
+        raise ValueError(f"{entity} has no printed form; forms exist for {forms}")
     number = str(record.get("DocNumber") or record.get("Id") or "")
     title = f"{TITLES[entity]} {number}".strip()
     return write_pdf(_form_lines(entity, record, company_name, number), title=title)
+
+
+def is_printable(entity: str) -> bool:
+    """Whether QBO prints ``entity`` as a form (the catalogue's ``printable``)."""
+    try:
+        return entities.get(entity).printable
+    except entities.UnknownEntityError:
+        return False
 
 
 def _form_lines(
