@@ -95,20 +95,32 @@ def report(exc: BaseException, *, debug: bool = False) -> int:
     return exit_code_of(exc)
 
 
+def _usage_error(exc: UsageError) -> NoReturn:
+    """End with a usage error on one line and its exit code (2), pointing at the right help."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc  # a group called bare shows its help
+    where = getattr(exc, "ctx", None)
+    hint = f" (see `{where.command_path} --help`)" if where is not None else ""
+    sys.stderr.write(f"error: {' '.join(exc.format_message().split())}{hint}\n")
+    raise typer.Exit(exc.exit_code) from None
+
+
 class ErrorBoundary(TyperGroup):
     """The app's click group: runs the command, and turns what it raises into one line."""
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        """Parse the top-level options (``--debug``); a bad one is one line, like a command's."""
+        try:
+            return super().parse_args(ctx, args)
+        except _USAGE_ERROR as exc:
+            _usage_error(exc)
 
     def invoke(self, ctx: ClickContext) -> Any:
         """Run the command; an error ends it with its message and exit code."""
         try:
             return super().invoke(ctx)
         except _USAGE_ERROR as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":
-                raise  # a group called bare shows its help
-            where = getattr(exc, "ctx", None)
-            hint = f" (see `{where.command_path} --help`)" if where is not None else ""
-            sys.stderr.write(f"error: {' '.join(exc.format_message().split())}{hint}\n")
-            raise typer.Exit(exc.exit_code) from None
+            _usage_error(exc)
         except (typer.Exit, typer.Abort, TyperException):
             raise  # the command's own exit, or a usage error the command line reports itself
         except KeyboardInterrupt:

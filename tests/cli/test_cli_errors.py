@@ -316,6 +316,8 @@ BAD_ARGUMENTS = {
     "export --format pdf": ["unknown export format 'pdf'", "qbo-backup export --help"],
     "prune --daily -1": ["'--daily'", "qbo-backup prune --help"],
     "no-such-command": ["No such command 'no-such-command'"],
+    "--bogus": ["No such option: --bogus", "qbo-backup --help"],
+    "--debug --bogus": ["No such option: --bogus", "qbo-backup --help"],
 }
 
 
