@@ -11,7 +11,7 @@ the terms, the customer's addresses, ``TxnTaxDetail``, ``PrintStatus``, ``EmailS
   except the ones the captures show unnamed (:data:`UNNAMED_REFS`);
 - lines: numbered (``Id``, and ``LineNum`` where the captures show one), a sales form's
   subtotal line added or recomputed, a sales or expense line's ``TaxCodeRef`` defaulted to NON
-  in a US company (a Canadian one has no NON code);
+  where the company has a NON code (a US company; a Canadian one has none);
 - sales forms: ``DocNumber`` (the entity's next number when ``CustomTxnNumbers`` is off),
   ``DueDate`` from the terms (the form's, the customer's or the company's default),
   ``BillAddr``/``ShipAddr`` from the customer (not ``BillEmail``: the capture's customer has an
@@ -20,7 +20,10 @@ the terms, the customer's addresses, ``TxnTaxDetail``, ``PrintStatus``, ``EmailS
 - computed amounts, recalculated on every write whatever the client sent: a payment's
   ``UnappliedAmt``, a customer's and vendor's ``Balance`` (their open documents), an
   attachment's ``Size`` and ``FileAccessUri`` (its stored file);
-- name-list defaults (customer, vendor, account, item) as the create captures show them;
+- name-list defaults (customer, vendor, account, item) as the create captures show them, and
+  the ``CurrencyRef`` of a customer, vendor, account or transaction that names none: the
+  company's home currency (``Preferences.CurrencyPrefs.HomeCurrency``, CAD in a Canadian
+  company), not USD;
 - address ``Id`` for every new address;
 - a recurring template's transaction: names, lines, ``Balance`` (its total);
 - a foreign-currency transaction's ``ExchangeRate``, ``HomeTotalAmt`` and ``HomeBalance``
@@ -39,6 +42,7 @@ from typing import Any
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.sandbox import shapes
+from qbo_pipeline.sandbox.new_company_defaults import COUNTRIES
 from qbo_pipeline.sandbox.store import SandboxStore
 
 __all__ = ["SALES_FORMS", "Completion"]
@@ -121,6 +125,9 @@ _DEFAULT_SUB_TYPE = {"Bank": "CashOnHand"}
 
 _USD = {"value": "USD", "name": "United States Dollar"}
 
+_CURRENCY_NAMES = {spec.currency[0]: spec.currency[1] for spec in COUNTRIES.values()}
+"""Home currencies' names (a company without multicurrency has no CompanyCurrency list)."""
+
 UNNAMED_REFS = frozenset(
     {
         ("Payment", "DepositToAccountRef"),
@@ -192,11 +199,18 @@ class Completion:
             return record
         return {}
 
-    def _country(self) -> str:
-        """The company's country code (``US``, ``CA``); empty when CompanyInfo does not say."""
-        for record in self.store.iter_records(self.realm_id, "CompanyInfo"):
-            return str(record.get("Country") or "")
-        return ""
+    def home_currency(self) -> dict[str, str]:
+        """The company's home currency as a ``CurrencyRef`` (``{"value": "CAD", "name": ...}``).
+
+        From ``Preferences.CurrencyPrefs.HomeCurrency``; USD when the preferences do not say.
+        """
+        prefs = self._preferences().get("CurrencyPrefs") or {}
+        code = str((prefs.get("HomeCurrency") or {}).get("value") or _USD["value"])
+        name = self._currency_name(code)
+        return {"value": code, "name": name} if name else {"value": code}
+
+    def _has_tax_code(self, code: str) -> bool:
+        return self._get("TaxCode", code) is not None
 
     def _select(self, entity: str, where: str, params: tuple[Any, ...], columns: str) -> list:
         return self.store.select(
@@ -271,9 +285,9 @@ class Completion:
         return name if isinstance(name, str) else None
 
     def _currency_name(self, code: str) -> str | None:
-        """A currency's name (``Euro``): the home currency's, else the company currency's."""
-        if code == _USD["value"]:
-            return _USD["name"]
+        """A currency's name (``Euro``): a home currency's, else the company currency's."""
+        if code in _CURRENCY_NAMES:
+            return _CURRENCY_NAMES[code]
         found = self.store.find_active_by_name(self.realm_id, "CompanyCurrency", code)
         record = self._get("CompanyCurrency", found) if found is not None else None
         name = (record or {}).get("Name")
@@ -290,8 +304,7 @@ class Completion:
         if ent.kind is not Kind.TRANSACTION:
             return
         currency = (record.get("CurrencyRef") or {}).get("value")
-        prefs = self._preferences().get("CurrencyPrefs") or {}
-        home = (prefs.get("HomeCurrency") or {}).get("value") or _USD["value"]
+        home = self.home_currency()["value"]
         if not currency or currency == home:
             return
         if not _has(record, "ExchangeRate"):
@@ -337,7 +350,7 @@ class Completion:
             and isinstance(line.get("DetailType"), str)
             and line["DetailType"] not in _SUMMARY_DETAILS
         ]
-        us_company = self._country() in ("US", "")
+        non_code = self._has_tax_code("NON")
         first = _LINE_IDS_FROM.get(ent.name, 1)
         taken = {str(line["Id"]) for line in details if _has(line, "Id")}
         next_id = first
@@ -350,7 +363,7 @@ class Completion:
             if ent.name in _LINE_NUMBERED:
                 line.setdefault("LineNum", position)
             detail = line.get(line["DetailType"])
-            if line["DetailType"] in _TAXED_DETAILS and isinstance(detail, dict) and us_company:
+            if line["DetailType"] in _TAXED_DETAILS and isinstance(detail, dict) and non_code:
                 detail.setdefault("TaxCodeRef", {"value": "NON"})
         if ent.name in SALES_FORMS:
             self._subtotal(lines)
@@ -544,7 +557,7 @@ class Completion:
         for field, value in _NAME_LIST_DEFAULTS.get(ent.name, {}).items():
             record.setdefault(field, value)
         if ent.name in ("Customer", "Vendor", "Account"):
-            record.setdefault("CurrencyRef", dict(_USD))
+            record.setdefault("CurrencyRef", self.home_currency())
         if ent.name == "Customer":
             parent = record.get("ParentRef")
             record["Job"] = isinstance(parent, dict) and bool(parent.get("value"))

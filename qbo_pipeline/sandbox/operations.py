@@ -326,7 +326,8 @@ class Operations:
         today = self.store.now(self.realm_id).astimezone(COMPANY_TZ).date()
         record.setdefault("TxnDate", today.isoformat())
         if ent.name != "TimeActivity":
-            record.setdefault("CurrencyRef", {"value": "USD", "name": "United States Dollar"})
+            if "CurrencyRef" not in record:
+                record["CurrencyRef"] = self.completion.home_currency()
         lines = record.get("Line")
         if ent.amount_field == "TotalAmt" and isinstance(lines, list):
             if ent.name == "JournalEntry":

@@ -19,9 +19,13 @@ import requests
 from qbo_pipeline import entities
 from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.completion import SALES_FORMS, Completion
+from qbo_pipeline.sandbox.new_company import create_new_company
+from qbo_pipeline.sandbox.operations import Operations
 from qbo_pipeline.sandbox.server import SandboxServer
 from qbo_pipeline.sandbox.store import SandboxStore
 from tests.conftest import SAMPLES, sandbox_token
+
+_USD_REF = {"value": "USD", "name": "United States Dollar"}
 
 
 def capture(name: str, key: str) -> dict[str, Any]:
@@ -355,3 +359,40 @@ def test_the_generated_company_is_already_complete(sandbox_template: Path, tmp_p
         assert set(SALES_FORMS) <= {e.name for e in entities.CATALOGUE}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("country", "home", "line_code"),
+    [("CA", {"value": "CAD", "name": "Canadian Dollar"}, None), ("US", _USD_REF, "NON")],
+)
+def test_a_new_company_s_writes_default_to_its_home_currency_and_own_tax_codes(
+    country: str, home: dict[str, str], line_code: str | None
+) -> None:
+    store = SandboxStore(":memory:")
+    realm = create_new_company(store, country=country).realm_id
+    ops = Operations(store, realm)
+    customer = ops.create("Customer", {"DisplayName": "Maple Leaf Supply"})
+    vendor = ops.create("Vendor", {"DisplayName": "Northern Paper"})
+    account = ops.create("Account", {"Name": "Petty Cash", "AccountType": "Bank"})
+    item = next(store.iter_records(realm, "Item"))
+    invoice = ops.create(
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "Amount": 100,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+                }
+            ],
+        },
+    )
+    for record in (customer, vendor, account, invoice):
+        assert record["CurrencyRef"] == home
+    # A home-currency invoice has no exchange rate or home amounts.
+    assert "ExchangeRate" not in invoice and "HomeTotalAmt" not in invoice
+    detail = invoice["Line"][0]["SalesItemLineDetail"]
+    assert (detail.get("TaxCodeRef") or {}).get("value") == line_code
+    codes = {str(r["Id"]) for r in store.iter_records(realm, "TaxCode")}
+    assert line_code is None or line_code in codes
