@@ -84,6 +84,11 @@ class RestoreClient(Protocol):
     ) -> dict[str, Any]:
         """Delete."""
 
+    def void(
+        self, entity: Entity, record_id: str, sync_token: str, *, request_id: str
+    ) -> dict[str, Any]:
+        """Void a transaction."""
+
     def upload(
         self,
         file_name: str,
@@ -550,8 +555,18 @@ class _Applier:
         if new_id is None:
             raise ValueError(f"QBO's answer to the {entity.name} create has no Id")
         self._map(step.entity, step.old_id, new_id)
+        detail = "re-created"
+        if step.void_after:
+            token = str(payloads.version_of(entity, answer)[1])
+            answer = self._write(
+                step,
+                "void",
+                lambda rid: self.client.void(entity, new_id, token, request_id=rid),
+                {"Id": new_id, "SyncToken": token},
+            )
+            detail = "re-created, then voided as in the snapshot"
         self._remember(entity, answer)
-        return self._set(step, "done", new_id=new_id, detail="re-created")
+        return self._set(step, "done", new_id=new_id, detail=detail)
 
     def _duplicate(
         self, entity: Entity, step: Step, body: dict[str, Any], exc: QBOError

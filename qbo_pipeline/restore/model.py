@@ -87,6 +87,8 @@ class Step:
         name: A readable name of the record (DisplayName, DocNumber, ...).
         txn_date: The transaction date, for transactions.
         blob_sha256: For an Attachable re-created by upload: its file's bytes in the lake.
+        void_after: Void the record right after creating it (a transaction voided in the
+            snapshot: QBO's API cannot create one voided).
     """
 
     number: int
@@ -108,6 +110,7 @@ class Step:
     name: str | None = None
     txn_date: str | None = None
     blob_sha256: str | None = None
+    void_after: bool = False
 
     @property
     def key(self) -> str:
@@ -116,7 +119,7 @@ class Step:
 
     def to_json(self) -> dict[str, Any]:
         """The step as a JSON object."""
-        return {
+        out = {
             "number": self.number,
             "entity": self.entity,
             "old_id": self.old_id,
@@ -137,6 +140,9 @@ class Step:
             "sparse": self.sparse,
             "payload": self.payload,
         }
+        if self.void_after:
+            out["void_after"] = True
+        return out
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Step:
@@ -161,6 +167,7 @@ class Step:
             name=raw.get("name"),
             txn_date=raw.get("txn_date"),
             blob_sha256=raw.get("blob_sha256"),
+            void_after=bool(raw.get("void_after")),
         )
 
 

@@ -130,7 +130,7 @@ class IntoPlanner:
         self._index: dict[str, dict[tuple[str, ...], list[dict[str, Any]]]] = {}
         self._claimed: set[tuple[str, str]] = set()
         self._visiting: set[tuple[str, str]] = set()
-        self._voided = 0
+        self._voided: set[tuple[str, str]] = set()
         self._available: set[str] = set()
 
     # --- reading ------------------------------------------------------------------------------
@@ -204,11 +204,10 @@ class IntoPlanner:
         if entity.name == "Attachable" and snap.get("FileName"):
             reason = "file uploaded from the lake; " + reason
         if is_voided(entity, snap):
-            self._voided += 1
+            self._voided.add((entity.name, rid))
             reason += (
                 "; voided in the snapshot: QBO's API cannot create a voided transaction, so it "
-                'is created with its voided (zero) content and noted "Voided"; void it in QBO '
-                "by hand to have it shown as voided"
+                "is created with its voided (zero) content, then voided"
             )
         draft = self._add(
             Draft(
@@ -442,9 +441,9 @@ class IntoPlanner:
         self._note_currencies(preferences)
         if self._voided:
             self.notes.append(
-                f"{self._voided} voided transaction(s) are created with their voided (zero) "
-                "content: QBO's API cannot create a transaction voided; void them by hand if "
-                "they must show as voided (the books are equal either way)"
+                f"{len(self._voided)} voided transaction(s) are created with their voided "
+                "(zero) content and voided right after: QBO's API cannot create a transaction "
+                "voided, and what they held before the void is not in the snapshot"
             )
         if any(
             d.entity.name == "Item" and (d.target or {}).get("TrackQtyOnHand")
@@ -460,6 +459,10 @@ class IntoPlanner:
             if count:
                 self.notes.append(f"{count} {name} record(s) are not written: {why}")
         steps = number_steps(self.drafts, self.id_map, self.lake, self.sid)
+        for step in steps:
+            step.void_after = (
+                step.action is Action.CREATE and (step.entity, step.old_id) in self._voided
+            )
         plan = Plan(
             plan_id="",
             realm_id=self.req.target_realm_id,

@@ -214,8 +214,17 @@ def test_into_its_own_company_is_refused(source, realm):
 def test_drill_rebuilds_the_company_killed_mid_apply_and_rerun_writes_nothing(
     source, target, realm, sandbox, env
 ):
+    invoices = entities.ENTITIES["Invoice"]
+    unpaid = next(
+        p
+        for p in source.query("select * from Invoice")["Invoice"]
+        if p["Balance"] == p["TotalAmt"] and not p.get("LinkedTxn")
+    )
+    source.void(invoices, unpaid["Id"], unpaid["SyncToken"], request_id="drill-void-1")
     snapshot = run_backup(source, realm, mode="full").snapshot
     plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id).plan
+    [voided] = [s for s in plan.steps if s.void_after]
+    assert (voided.entity, voided.old_id) == ("Invoice", unpaid["Id"])
     store = PlanStore.for_realm(realm)
     approve(store, plan.plan_id, name="drill")
     writes = sum(1 for s in plan.steps if s.action.writes)
@@ -252,6 +261,11 @@ def test_drill_rebuilds_the_company_killed_mid_apply_and_rerun_writes_nothing(
         entity = entities.ENTITIES[name]
         want = sum(1 for _ in realm.iter_payloads(snapshot.snapshot_id, name))
         assert target.count(entity) == want, name
+
+    # The voided invoice was created, then voided: as the snapshot has it.
+    new_id = (store.status(plan.plan_id) or {})["id_map"][f"Invoice:{unpaid['Id']}"]
+    again_voided = target.read(invoices, new_id)
+    assert again_voided["PrivateNote"] == "Voided" and not again_voided["TotalAmt"]
 
     sent = requests_sent(store, plan.plan_id)
     again, _ = apply_restore(target, realm, plan.plan_id, verify=False)

@@ -183,7 +183,8 @@ def test_what_the_api_cannot_write_is_listed_with_what_to_do():
     assert steps[("CustomerType", "1")].action is Action.UNSUPPORTED
     assert "by hand" in steps[("CustomerType", "1")].reason
     voided = steps[("Invoice", "132")]
-    assert voided.action is Action.CREATE and "void it in QBO by hand" in voided.reason
+    assert voided.action is Action.CREATE and voided.void_after and "then voided" in voided.reason
+    assert not steps[("Invoice", "130")].void_after
     assert any("TaxPayment" in n for n in plan.notes)
     assert any("voided" in n for n in plan.notes)
 
