@@ -47,8 +47,8 @@ from qbo_pipeline.qbo.faults import (
 from qbo_pipeline.qbo.redact import get_logger, register_secret
 
 log = get_logger(__name__)
-for _name in ("oauthlib", "requests_oauthlib"):
-    get_logger(_name)  # both log token bodies at DEBUG: mask them
+for _name in ("oauthlib", "requests_oauthlib.oauth2_session"):
+    get_logger(_name)  # both log token bodies at DEBUG: mask them (a filter is per logger)
 
 SCOPE = "com.intuit.quickbooks.accounting"
 """The OAuth scope of the QBO Accounting API."""
