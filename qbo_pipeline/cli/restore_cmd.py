@@ -474,6 +474,8 @@ def apply_cmd(
         out.print(
             f"verification against snapshot {report['after_snapshot_id']}: {_verdict(report)}"
         )
+        for books in report.get("reports") or []:  # a restore into another company
+            out.print(f"  {books['report']}: {_books_verdict(books)}")
     if not result.complete:
         out.print(
             f"some steps did not complete: rerun `qbo-backup restore apply {plan_id}` to resume"
@@ -481,8 +483,8 @@ def apply_cmd(
         raise typer.Exit(1)
     if report is not None and not report["ok"]:
         out.print(
-            f"the restored records differ from the snapshot: see `qbo-backup restore status "
-            f"{plan_id}` and verify.json beside the plan"
+            "the restored records or books differ from the snapshot: see "
+            f"`qbo-backup restore status {plan_id}` and verify.json beside the plan"
         )
         raise typer.Exit(1)
 
@@ -491,12 +493,23 @@ def _verdict(report: dict[str, Any]) -> str:
     """``6 of 6 records match the snapshot`` or ``2 of 10 records differ from it``."""
     checked = int(report.get("checked") or 0)
     equal = int(report.get("equal") or 0)
-    if report.get("ok"):
+    if report.get("ok") or not report.get("different"):  # into: the books are said apart
         agree = verb(equal, "matches", "match")
         return f"[green]{equal:,} of {count(checked, 'record')} {agree} the snapshot[/green]"
     different = int(report.get("different") or checked - equal)
     differ = verb(different, "differs", "differ")
     return f"[red]{different:,} of {count(checked, 'record')} {differ} from the snapshot[/red]"
+
+
+def _books_verdict(books: dict[str, Any]) -> str:
+    """``equal per account (42 rows)`` or the first difference and why."""
+    if books.get("ok"):
+        return f"[green]equal per account ({books.get('equal', 0)} rows)[/green]"
+    first = (books.get("differences") or [{}])[0]
+    return (
+        f"[red]{len(books.get('differences') or [])} row(s) differ[/red], first "
+        f"{first.get('row')}: {escape(str(first.get('why')))}"
+    )
 
 
 def _print_result(counts: dict[str, int]) -> None:

@@ -335,6 +335,13 @@ def test_cli_plan_into_apply_and_status(sandbox_template: Path, tmp_path: Path):
     assert done <= {"done", "skipped"}
     assert sum(1 for k in status["id_map"] if k.startswith("Customer:")) == customers
 
+    # A rerun writes nothing and verifies: the customers match, the books cannot (only the
+    # customers were rebuilt), and the command says which report differs, and exits 1.
+    checked = run("restore", "apply", plan_id, code=1)
+    assert f"{customers:,} of {customers:,} records match the snapshot" in checked
+    assert "TrialBalance:" in checked and "row(s) differ" in checked
+    assert "records or books differ from the snapshot" in checked
+
     # The warehouse publishes the id map (old id, new id, entity, restore, companies).
     run("warehouse", "build")
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
