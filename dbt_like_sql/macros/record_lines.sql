@@ -14,7 +14,7 @@ source as (
         record_id,
         content_hash,
         payload,
-    from staging.stg_record_versions
+    from delta.stg_record_versions
     where entity = entity_name
 )
 

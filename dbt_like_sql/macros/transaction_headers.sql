@@ -1,6 +1,6 @@
 -- transaction_headers(entity_name): every version of a transaction entity's records with the
 -- header fields that several transaction types share, typed once: one row per (company, record,
--- content hash), as staging.stg_record_versions holds them. A field the entity does not have is
+-- content hash), as delta.stg_record_versions holds them. A field the entity does not have is
 -- null; the raw payload is there for the entity's own fields. The staging models of
 -- transactions (stg_invoice_versions, stg_bill_versions, ...) call it and name the columns they
 -- keep.
@@ -37,5 +37,5 @@ select
     (payload->>'$.MetaData.CreateTime')::timestamptz as created_at,
     last_updated_at,
     payload,
-from staging.stg_record_versions
+from delta.stg_record_versions
 where entity = entity_name

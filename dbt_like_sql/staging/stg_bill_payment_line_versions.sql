@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, bill_payment_id, content_hash
 -- Bill payment lines: what each bill payment paid (one row per linked bill, vendor credit or journal entry).
 -- One row per line of each record version: line_index is the line's position in the payload's
 -- Line array (0-based, as in field_changes paths such as Line[0].Amount). The shape is the

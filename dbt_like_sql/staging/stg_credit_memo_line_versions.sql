@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, credit_memo_id, content_hash
 -- Credit memo lines: items sold (SalesItemLineDetail), discounts, groups and the subtotal line (detail_type SubTotalLineDetail).
 -- One row per line of each record version: line_index is the line's position in the payload's
 -- Line array (0-based, as in field_changes paths such as Line[0].Amount). The shape is the

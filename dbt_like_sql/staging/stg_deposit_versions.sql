@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, deposit_id, content_hash
 -- Bank deposits, typed (cash_back is taken out of the deposit).
 -- One row per record version (a record changed twice has three rows); join
 -- marts.record_history on (realm_id, entity, record_id, content_hash) for when each was live, or

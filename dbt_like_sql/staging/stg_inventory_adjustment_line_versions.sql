@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, inventory_adjustment_id, content_hash
 -- Inventory adjustment lines: the item and its quantity difference (ItemAdjustmentLineDetail).
 -- One row per line of each record version: line_index is the line's position in the payload's
 -- Line array (0-based, as in field_changes paths such as Line[0].Amount). The shape is the

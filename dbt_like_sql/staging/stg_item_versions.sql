@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, item_id, content_hash
 -- Items (products and services, inventory, groups, categories), typed.
 -- One row per record version (a record changed twice has three rows); join
 -- marts.record_history on (realm_id, entity, record_id, content_hash) for when each was live, or
@@ -6,7 +8,7 @@
 with
 
 source as (
-    select * from staging.stg_record_versions
+    select * from delta.stg_record_versions
     where entity = 'Item'
 ),
 

@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, purchase_id, content_hash
 -- Purchases (expenses, checks and credit card charges or credits), typed. is_credit marks a refund (Credit=true).
 -- One row per record version (a record changed twice has three rows); join
 -- marts.record_history on (realm_id, entity, record_id, content_hash) for when each was live, or

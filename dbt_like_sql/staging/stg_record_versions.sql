@@ -4,11 +4,16 @@
 -- display_name names the record as a bookkeeper would: a name-list record by its name, a
 -- transaction by its type, document number (else its date) and party, "Invoice 1042 · Amy's
 -- Bird Sanctuary"; document_number is the transaction's own DocNumber.
+-- Incremental: a build after new snapshots reads only their version files (lake.new_versions) and
+-- adds the versions the table does not hold yet (the runner skips a new row whose UNIQUE_BY key is
+-- there), so the first snapshot that wrote a version keeps it, as the full build's row_number does.
+-- materialized: incremental
+-- incremental_key: first_snapshot_id
 -- #UNIQUE_BY(realm_id, entity, record_id, content_hash)
 with
 
 source as (
-    select * from lake.versions
+    select * from lake.new_versions
 ),
 
 renamed as (

@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, entity, record_id, content_hash
 -- The member lines of group-item lines (GroupLineDetail.Line) on sales documents: a group line
 -- carries the group's total, its members carry the items, quantities and amounts that QBO posts.
 -- record_id is the transaction's id; line_index is the group line's position in Line and
@@ -12,7 +14,7 @@ source as (
         record_id,
         content_hash,
         payload,
-    from staging.stg_record_versions
+    from delta.stg_record_versions
     where entity in ('Invoice', 'SalesReceipt', 'CreditMemo', 'RefundReceipt', 'Estimate')
         and contains(payload::varchar, '"GroupLineDetail"')
 ),

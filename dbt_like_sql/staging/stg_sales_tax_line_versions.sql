@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, entity, record_id, content_hash
 -- The sales tax lines (TxnTaxDetail.TaxLine) of invoices, sales receipts, credit memos and
 -- refund receipts: which tax rate charged how much. record_id is the transaction's id.
 -- One row per tax line of each record version; line_index is the line's position in TaxLine.
@@ -11,7 +13,7 @@ source as (
         record_id,
         content_hash,
         payload,
-    from staging.stg_record_versions
+    from delta.stg_record_versions
     where entity in ('Invoice', 'SalesReceipt', 'CreditMemo', 'RefundReceipt')
         and json_exists(payload, '$.TxnTaxDetail.TaxLine')
 ),

@@ -6,6 +6,14 @@ they are found with sqlglot's tokenizer (so comments and string literals never c
 with :class:`graphlib.TopologicalSorter`. The header comment may say ``-- materialized: view`` for
 a model that must stay live over the lake; every other model is a table.
 
+``-- materialized: incremental`` (with ``-- incremental_key: col, ...``) is a table that a build
+after new snapshots only appends to: its SQL reads what the build added (``lake.new_versions``,
+the new version files; ``delta.<model>``, the rows this build added to an upstream incremental
+model) and the runner deletes the rows of the same keys, then inserts the new rows whose
+``#UNIQUE_BY`` key the table does not hold yet (see :mod:`qbo_pipeline.models.warehouse`). In a
+full build, and in the published warehouse, ``lake.new_versions`` is all of ``lake.versions``
+and ``delta.<model>`` all of the model, so the SQL means the same thing either way.
+
 Table macros (``as_of``, ``sales_document_lines``, ...) live in ``dbt_like_sql/macros/*.sql``,
 one ``create or replace macro <file name>`` per file. Models and macros are ordered in ONE graph:
 a macro comes after the models it reads and the macros it calls, a model after the macros it
@@ -37,7 +45,7 @@ from qbo_pipeline.models.sql_dir import SqlDirNotFoundError, find_sql_dir
 from qbo_pipeline.models.sql_tests import ColumnTest, parse_tests
 
 SOURCE_SCHEMAS: dict[str, tuple[str, ...]] = {
-    "lake": ("commits", "versions", "manifest_deltas", "reports"),
+    "lake": ("commits", "versions", "new_versions", "manifest_deltas", "reports"),
     "catalogue": ("entities", "references"),
 }
 """Relations the runner itself creates before any model: the lake views and catalogue seeds."""
@@ -46,11 +54,14 @@ LAYERS = ("staging", "intermediate", "marts")
 """The conventional model schemas: a reference into one of them must name a model."""
 
 MACRO_FOLDER = "macros"
-MATERIALIZATIONS = ("table", "view")
+MATERIALIZATIONS = ("table", "view", "incremental")
+DELTA_SCHEMA = "delta"
+"""``delta.<model>``: the rows the running build added to an incremental model."""
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _NAMES = (TokenType.VAR, TokenType.IDENTIFIER)
 _NO_TOKEN = Token(TokenType.SEMICOLON, ";")
 _MATERIALIZED = re.compile(r"^\s*--\s*materiali[sz]ed\s*:\s*(\w+)", re.IGNORECASE | re.MULTILINE)
+_INCREMENTAL_KEY = re.compile(r"^\s*--\s*incremental_key\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
 
 class ModelError(QboPipelineError):
@@ -78,7 +89,9 @@ class Model:
         name: The file name without ``.sql``: the table or view name.
         path: Where the SQL lives.
         sql: The ``SELECT`` text (a trailing semicolon removed).
-        materialized: ``table`` or ``view``.
+        materialized: ``table``, ``view`` or ``incremental``.
+        incremental_key: An incremental model's key columns: a build deletes the rows whose key
+            is among its new rows before inserting them (so a retried build is idempotent).
         depends_on: Other models this one reads, as ``schema.name``, directly or through the
             macros it calls.
         sources: Source relations it reads (``lake.versions``, ``catalogue.entities``), directly
@@ -98,11 +111,17 @@ class Model:
     tests: tuple[ColumnTest, ...] = ()
     macros: frozenset[str] = frozenset()
     all_macros: frozenset[str] = frozenset()
+    incremental_key: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """``schema.name``, as the SQL refers to it."""
         return f"{self.schema}.{self.name}"
+
+    @property
+    def unique_by(self) -> tuple[str, ...]:
+        """The columns of the model's first ``#UNIQUE_BY`` test (none when it has none)."""
+        return next((t.columns for t in self.tests if t.kind == "UNIQUE_BY"), ())
 
 
 @dataclass(frozen=True)
@@ -223,6 +242,7 @@ def load_project(root: Path | None = None) -> Project:
         for path in sorted(d.glob("*.sql"))
     ]
     models.extend(_current_models(models, schemas, macro_names))
+    models, macros = _resolve_deltas(models, macros)
     _check_references(models, macros)
     steps = _order(models, macros)
     return Project(
@@ -287,9 +307,23 @@ def _model(
         raise ModelError(
             f"{path}: materialized {materialized!r} is not one of {', '.join(MATERIALIZATIONS)}"
         )
+    key_match = _INCREMENTAL_KEY.search(sql)
+    incremental_key = (
+        tuple(c.strip().lower() for c in key_match.group(1).split(",") if c.strip())
+        if key_match
+        else ()
+    )
+    if materialized == "incremental" and not incremental_key:
+        raise ModelError(
+            f"{path}: an incremental model needs a `-- incremental_key: column, ...` header line"
+        )
+    if incremental_key and materialized != "incremental":
+        raise ModelError(
+            f"{path}: `-- incremental_key` is only for `-- materialized: incremental` models"
+        )
     model_schemas = {*schemas, *LAYERS}
     tokens = _tokenize(sql, str(path))
-    refs = _references(tokens, (*model_schemas, *SOURCE_SCHEMAS))
+    refs = _references(tokens, (*model_schemas, *SOURCE_SCHEMAS, DELTA_SCHEMA))
     key = f"{schema}.{name}"
     return Model(
         schema=schema,
@@ -297,7 +331,12 @@ def _model(
         path=path,
         sql=sql,
         materialized=materialized,
-        depends_on=frozenset(r for r in refs if r.split(".")[0] in model_schemas and r != key),
+        incremental_key=incremental_key,
+        depends_on=frozenset(
+            r
+            for r in refs
+            if (r.split(".")[0] in model_schemas and r != key) or r.startswith(DELTA_SCHEMA + ".")
+        ),
         sources=frozenset(r for r in refs if r.split(".")[0] in SOURCE_SCHEMAS),
         tests=parse_tests(sql, where=str(path)),
         macros=_macro_calls(tokens, macro_names, where=f"{path}: model {key}"),
@@ -318,7 +357,7 @@ def _read_macro(path: Path, schemas: Sequence[str], macro_names: frozenset[str])
             f"{path}: a macro file holds exactly one `create or replace macro {path.stem}(...)`, "
             f"named as the file; it defines {', '.join(defined) or 'none'}"
         )
-    model_schemas = {*schemas, *LAYERS}
+    model_schemas = {*schemas, *LAYERS, DELTA_SCHEMA}
     refs = _references(tokens, (*model_schemas, *SOURCE_SCHEMAS))
     return Macro(
         name=path.stem,
@@ -414,6 +453,60 @@ def duckdb_table_functions() -> frozenset[str]:
     finally:
         con.close()
     return frozenset(r[0].lower() for r in rows)
+
+
+def _resolve_deltas(
+    models: Sequence[Model], macros: Sequence[Macro]
+) -> tuple[list[Model], list[Macro]]:
+    """Replace each ``delta.<name>`` reference by the incremental model it reads the new rows of.
+
+    Raises:
+        MissingReferenceError: If ``delta.<name>`` names no incremental model (or several).
+    """
+    incremental: dict[str, list[str]] = {}
+    for model in models:
+        if model.materialized == "incremental":
+            incremental.setdefault(model.name, []).append(model.key)
+    prefix = DELTA_SCHEMA + "."
+
+    def resolve(step: Step) -> frozenset[str]:
+        deps = set()
+        for ref in step.depends_on:
+            if not ref.startswith(prefix):
+                deps.add(ref)
+                continue
+            keys = incremental.get(ref[len(prefix) :], [])
+            if len(keys) != 1:
+                raise MissingReferenceError(
+                    f"{step.path}: {ref} must name one incremental model "
+                    f"(incremental models: {', '.join(sorted(incremental)) or 'none'})"
+                )
+            deps.add(keys[0])
+        return frozenset(deps)
+
+    return (
+        [replace(m, depends_on=resolve(m)) for m in models],
+        [replace(m, depends_on=resolve(m)) for m in macros],
+    )
+
+
+def incremental_names(project: Project) -> dict[str, str]:
+    """``delta.<name>`` -> the incremental model it stands for (``staging.stg_...``)."""
+    return {
+        f"{DELTA_SCHEMA}.{m.name}": m.key for m in project.models if m.materialized == "incremental"
+    }
+
+
+def project_hash(project: Project) -> str:
+    """A digest of the project's SQL: every model's and macro's, with its materialization.
+
+    The generated current-state views are included.
+    """
+    digest = hashlib.sha256()
+    for step in project.steps:
+        kind = step.materialized if isinstance(step, Model) else "macro"
+        digest.update(f"\0{step.key}\0{kind}\0".encode() + step.sql.encode())
+    return digest.hexdigest()
 
 
 def _check_references(models: Sequence[Model], macros: Sequence[Macro]) -> None:

@@ -165,6 +165,24 @@ def lake_view_sql(root: str) -> dict[str, str]:
     }
 
 
+def new_versions_sql(files: list[str] | None) -> str:
+    """The ``select`` of ``lake.new_versions``: the versions in ``files``, committed ones only.
+
+    ``files`` are the version files a build has not read yet; None means all of ``lake.versions``.
+    """
+    if files is None:
+        return "select * from lake.versions"
+    if not files:
+        return _empty(VERSION_COLUMNS)
+    cols = ", ".join(f"v.{c}::{t} as {c}" for c, t in VERSION_COLUMNS.items())
+    paths = ", ".join(_literal(f) for f in files)
+    return f"""
+        select {cols}
+        from read_parquet([{paths}], union_by_name = true) as v
+        semi join lake.commits as c using (realm_id, snapshot_id)
+    """
+
+
 def create_lake_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
     """Create the ``lake`` schema's relations in the connection's current database.
 

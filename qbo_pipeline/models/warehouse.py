@@ -13,6 +13,17 @@
    connection sees the new one. A failed or killed build leaves the published warehouse as it
    was. Builds of one warehouse take turns (``<warehouse>.lock``).
 
+Incremental builds: the published warehouse records what it was built from
+(:mod:`qbo_pipeline.models.build_state`). When the SQL project is unchanged and the lake only
+gained snapshots, ``build_warehouse`` starts from a copy of the published file and, for each
+``-- materialized: incremental`` model, computes its SQL over only what the build added
+(``lake.new_versions``: the new snapshots' version files; ``delta.<model>``: the rows the build
+added upstream), deletes the rows of the same ``incremental_key`` (a retried build is idempotent),
+and inserts the new rows whose ``#UNIQUE_BY`` key the table does not hold yet. Tables and views
+are rebuilt as in a full build. The result is the full build's, row for row (tests/models/
+test_models_incremental.py). A prune, a gc, a rewritten commit record or a changed SQL file makes
+the build full, and the result says why; ``full=True`` (``warehouse build --full``) forces it.
+
 Tables analysts create inside the warehouse file do not survive a full build: keep them in a
 database of your own that attaches the warehouse (``attach 'warehouse.duckdb' (read_only)``).
 """
@@ -36,7 +47,9 @@ import filelock
 from qbo_pipeline import config
 from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.lake.fs import is_remote
+from qbo_pipeline.models.build_state import BuildPlan, LakeState, build_hash, plan_build
 from qbo_pipeline.models.runner import (
+    DELTA_SCHEMA,
     Macro,
     Model,
     ModelError,
@@ -45,7 +58,12 @@ from qbo_pipeline.models.runner import (
     load_project,
     select_models,
 )
-from qbo_pipeline.models.sources import create_catalogue_seeds, create_lake_views, lake_root
+from qbo_pipeline.models.sources import (
+    create_catalogue_seeds,
+    create_lake_views,
+    lake_root,
+    new_versions_sql,
+)
 from qbo_pipeline.models.sql_tests import ColumnTest
 from qbo_pipeline.restore.id_maps import create_id_map_table
 
@@ -74,6 +92,13 @@ class ModelResult:
     rows: int
     tests: tuple[str, ...]
     seconds: float
+    rows_inserted: int = 0
+    """Rows the build wrote: all of a table's, only the new ones of an incremental model built
+    incrementally (0 for a view)."""
+    rows_deleted: int = 0
+    """Rows an incremental build deleted before inserting (those of a retried build's keys)."""
+    appended: bool = False
+    """Whether the model was appended to rather than rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +111,14 @@ class BuildResult:
     macros: tuple[str, ...]
     seconds: float
     built_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    kind: str = "full"
+    """``full``, ``incremental`` or ``selected``."""
+    reason: str = ""
+    """Why the build was of that kind, in one sentence."""
+    new_snapshots: int = 0
+    """Committed snapshots the build read that the previous one had not (all, when full)."""
+    version_files_read: int | None = None
+    """Version files the incremental models read (None: every one, a full build)."""
 
     @property
     def tests_passed(self) -> int:
@@ -229,6 +262,7 @@ def build_warehouse(
     sql_dir: Path | None = None,
     select: Sequence[str] = (),
     wait_seconds: float = BUILD_WAIT_SECONDS,
+    full: bool = False,
 ) -> BuildResult:
     """Build every model (or the selected ones and what they read) and publish atomically.
 
@@ -239,6 +273,7 @@ def build_warehouse(
         select: Model names to build (with their upstream models); all by default. A partial
             build leaves the other published models as they were.
         wait_seconds: How long to wait for another build of the same warehouse to finish.
+        full: Rebuild everything even when the lake only gained snapshots since the last build.
 
     Returns:
         What was built.
@@ -258,18 +293,16 @@ def build_warehouse(
     memory_limit = build_memory_limit()
     scratch = warehouse.with_name(warehouse.name + ".build")
     with _build_turn(warehouse, wait_seconds):
+        plan, state = plan_build(root, warehouse, project, full=full, selected=bool(select))
+        log.info("warehouse %s: %s build: %s", warehouse, plan.kind, plan.reason)
         _remove(scratch)
-        if select and warehouse.exists():
+        if plan.kind != "full" and warehouse.exists():
             _copy_published(warehouse, scratch)
         con = connect(scratch)
         try:
             con.execute(f"set memory_limit = {_literal(memory_limit)}")
-            results = _write_and_audit(con, project, models, root)
-            con.execute(
-                "create or replace table main.build_info as select "
-                "now() as built_at, ? as lake_root, ? as sql_dir, ? as models",
-                [root, str(project.root), len(models)],
-            )
+            results = _write_and_audit(con, project, models, root, plan)
+            _record_build(con, project, root, len(models), plan, state)
             con.execute("checkpoint")
         except BuildError:
             con.close()
@@ -286,10 +319,15 @@ def build_warehouse(
         models=tuple(results),
         macros=tuple(s.name for s in build_steps(project, models) if isinstance(s, Macro)),
         seconds=time.monotonic() - started,
+        kind=plan.kind,
+        reason=plan.reason,
+        new_snapshots=len(plan.new_snapshots),
+        version_files_read=None if plan.new_files is None else len(plan.new_files),
     )
     log.info(
-        "warehouse %s built: %d models, %d tests passed in %.1fs",
+        "warehouse %s built (%s): %d models, %d tests passed in %.1fs",
         warehouse,
+        result.kind,
         len(result.models),
         result.tests_passed,
         result.seconds,
@@ -349,15 +387,69 @@ def _remove(scratch: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _record_build(
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    root: str,
+    models: int,
+    plan: BuildPlan,
+    state: LakeState | None,
+) -> None:
+    """Write ``main.build_info`` and what the build read (see :mod:`.build_state`).
+
+    A selected build records no project hash: the models it did not build may be older than the
+    lake, so the next build is full.
+    """
+    con.execute(
+        "create or replace table main.build_info as select now() as built_at, ? as lake_root, "
+        "? as sql_dir, ? as models, ? as build_kind, ? as build_reason, ? as build_hash",
+        [
+            root,
+            str(project.root),
+            models,
+            plan.kind,
+            plan.reason,
+            None if plan.kind == "selected" else build_hash(project),
+        ],
+    )
+    commits = sorted(state.commits.items()) if state else []
+    files = sorted(state.files.items()) if state else []
+    con.execute(
+        "create or replace table main.build_snapshots "
+        "(realm_id varchar, snapshot_id varchar, commit_sha256 varchar)"
+    )
+    if commits:
+        con.executemany(
+            "insert into main.build_snapshots values (?, ?, ?)",
+            [[r, s, h] for (r, s), h in commits],
+        )
+    con.execute("create or replace table main.build_version_files (path varchar, bytes bigint)")
+    if files:
+        con.executemany(
+            "insert into main.build_version_files values (?, ?)",
+            [[p, size] for p, (_r, _s, size) in files],
+        )
+
+
 def _write_and_audit(
-    con: duckdb.DuckDBPyConnection, project: Project, models: Sequence[Model], root: str
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    models: Sequence[Model],
+    root: str,
+    plan: BuildPlan,
 ) -> list[ModelResult]:
     create_lake_views(con, root)
+    con.execute(
+        "create or replace view lake.new_versions as "
+        + new_versions_sql(None if plan.new_files is None else list(plan.new_files))
+    )
     create_catalogue_seeds(con)
     create_id_map_table(con, root)  # every restore's old id -> new id (restore.id_map)
-    for schema in project.schemas:
+    for schema in (*project.schemas, DELTA_SCHEMA):
         con.execute(f"create schema if not exists {_ident(schema)}")
+    incremental = plan.kind == "incremental"
     results = []
+    built: list[Model] = []
     for step in build_steps(project, models):
         if isinstance(step, Macro):
             try:
@@ -367,18 +459,96 @@ def _write_and_audit(
                     f"macro {step.name} ({step.path}) failed: {exc}", model=step.name
                 ) from None
             continue
-        results.append(_build_model(con, step))
+        results.append(_build_model(con, step, incremental=incremental))
+        if step.materialized == "incremental":
+            built.append(step)
+            if not results[-1].appended:
+                _delta_is_everything(con, step)
+    # Outside a build, delta.<model> is all of the model and lake.new_versions all versions.
+    for model in built:
+        _delta_is_everything(con, model)
+    con.execute("create or replace view lake.new_versions as " + new_versions_sql(None))
     return results
 
 
-def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> ModelResult:
+def _delta_is_everything(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    """Make ``delta.<model>`` a view of all the model's rows (what a full build adds)."""
+    _drop_relation(con, DELTA_SCHEMA, model.name)
+    con.execute(
+        f"create view {_ident(DELTA_SCHEMA, model.name)} as "
+        f"select * from {_ident(model.schema, model.name)}"
+    )
+
+
+def _drop_relation(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    """Drop ``schema.name`` whether it is a table or a view."""
+    for catalogue, column, kind in (
+        ("duckdb_tables()", "table_name", "table"),
+        ("duckdb_views()", "view_name", "view"),
+    ):
+        found = con.execute(
+            f"select 1 from {catalogue} where database_name = current_database() "
+            f"and schema_name = ? and {column} = ?",
+            [schema, name],
+        ).fetchone()
+        if found:
+            con.execute(f"drop {kind} {_ident(schema, name)}")
+
+
+def _append(con: duckdb.DuckDBPyConnection, model: Model, relation: str) -> tuple[int, int]:
+    """Add an incremental model's new rows; returns (rows inserted, rows deleted).
+
+    ``delta.<model>`` holds the rows the model's SQL gives over what the build added; the rows of
+    the table with the same incremental key are deleted (a retried build's), the new rows whose
+    ``#UNIQUE_BY`` key the table already holds are dropped (a version seen before keeps its first
+    row), and the rest are inserted; ``delta.<model>`` is then what was inserted.
+    """
+    delta = _ident(DELTA_SCHEMA, model.name)
+    _drop_relation(con, DELTA_SCHEMA, model.name)
+    con.execute(f"create table {delta} as {model.sql}")
+
+    def match(columns: Sequence[str], left: str, right: str) -> str:
+        return " and ".join(
+            f"{left}.{_ident(c)} is not distinct from {right}.{_ident(c)}" for c in columns
+        )
+
+    deleted = con.execute(
+        f"delete from {relation} as t where exists (select 1 from {delta} as n "
+        f"where {match(model.incremental_key, 'n', 't')})"
+    ).fetchone()
+    if model.unique_by:
+        con.execute(
+            f"delete from {delta} as n where exists (select 1 from {relation} as t "
+            f"where {match(model.unique_by, 't', 'n')})"
+        )
+    inserted = con.execute(f"insert into {relation} by name select * from {delta}").fetchone()
+    return (inserted or (0,))[0], (deleted or (0,))[0]
+
+
+def _build_model(
+    con: duckdb.DuckDBPyConnection, model: Model, *, incremental: bool = False
+) -> ModelResult:
     t0 = time.monotonic()
     relation = _ident(model.schema, model.name)
     kind = "view" if model.materialized == "view" else "table"
+    deleted = 0
+    appended = False
     try:
         _drop_other_kind(con, model, kind)
-        con.execute(f"create or replace {kind} {relation} as {model.sql}")
+        exists = con.execute(
+            "select 1 from duckdb_tables() where database_name = current_database() "
+            "and schema_name = ? and table_name = ?",
+            [model.schema, model.name],
+        ).fetchone()
+        if model.materialized == "incremental" and incremental and exists:
+            inserted, deleted = _append(con, model, relation)
+            appended = True
+        else:
+            con.execute(f"create or replace {kind} {relation} as {model.sql}")
+            inserted = -1
         rows = (con.execute(f"select count(*) from {relation}").fetchone() or (0,))[0]
+        if inserted < 0:
+            inserted = 0 if kind == "view" else rows
     except duckdb.Error as exc:
         raise BuildError(
             f"model {model.key} ({model.path}) failed: {exc}", model=model.key
@@ -397,6 +567,9 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> ModelResult:
         rows=rows,
         tests=tuple(t.label for t in model.tests),
         seconds=time.monotonic() - t0,
+        rows_inserted=inserted,
+        rows_deleted=deleted,
+        appended=appended,
     )
 
 

@@ -1,0 +1,227 @@
+"""The incremental warehouse: a build after new snapshots appends to the incremental models and
+equals a full build of the same lake, relation by relation and row by row."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from models_lake_builder import WriterLake, sample
+from models_scenario import ENTITIES, NEW_CUSTOMER, T1, T2, T3, T4
+
+from qbo_pipeline.lake.lake import Lake
+from qbo_pipeline.lake.retention import RetentionPolicy, prune
+from qbo_pipeline.models.runner import ModelError, load_project
+from qbo_pipeline.models.warehouse import build_warehouse, connect
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+
+
+def _by_id(records: list[dict], record_id: str) -> dict:
+    return next(r for r in records if r["Id"] == record_id)
+
+
+def _states() -> list[dict[str, list[dict]]]:
+    """Four states of one company: a change, a deletion and a new record, a record returning to
+    its first content (the writer stores that version again), then a new invoice."""
+    s1 = {e: sample(e) for e in ENTITIES}
+    s2 = copy.deepcopy(s1)
+    inv = _by_id(s2["Invoice"], "130")
+    inv["Line"][0]["Amount"] = 300
+    inv["TotalAmt"] = 387.07
+    inv["SyncToken"] = "4"
+    cust = _by_id(s2["Customer"], "2")
+    cust["Active"] = False
+    cust["DisplayName"] = "Bill's Windsurf Shop (deleted)"
+    s2["Invoice"] = [r for r in s2["Invoice"] if r["Id"] != "161"]
+    s2["Customer"].append(copy.deepcopy(NEW_CUSTOMER))
+    s3 = copy.deepcopy(s2)
+    s3["Customer"] = [
+        copy.deepcopy(_by_id(s1["Customer"], "2")) if r["Id"] == "2" else r for r in s3["Customer"]
+    ]
+    s4 = copy.deepcopy(s3)
+    extra = copy.deepcopy(_by_id(s1["Invoice"], "155"))
+    extra["Id"] = "9100"
+    extra["DocNumber"] = "9100"
+    s4["Invoice"].append(extra)
+    return [s1, s2, s3, s4]
+
+
+def _relations(warehouse: Path, *, views: bool = True) -> dict[str, list[tuple]]:
+    """Every table (and view) of the warehouse but the build's own records, every row, ordered."""
+    view_names = (
+        "union all select schema_name, view_name from duckdb_views() "
+        "where database_name = current_database() and not internal "
+        if views
+        else ""
+    )
+    with connect(warehouse, read_only=True) as con:
+        names = con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            f"where database_name = current_database() {view_names}order by 1, 2"
+        ).fetchall()
+        out = {}
+        for schema, name in names:
+            if schema == "main" and name.startswith("build_"):
+                continue
+            rows = con.execute(f'select * from "{schema}"."{name}"').fetchall()
+            out[f"{schema}.{name}"] = sorted(rows, key=repr)
+    return out
+
+
+def _assert_equal(incremental: Path, full: Path) -> None:
+    got, want = _relations(incremental), _relations(full)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name] == want[name], name
+
+
+def _full_copy(lake: Path, tmp_path: Path, name: str) -> Path:
+    warehouse = tmp_path / f"{name}.duckdb"
+    result = build_warehouse(lake, warehouse, full=True)
+    assert result.kind == "full"
+    return warehouse
+
+
+def test_models_incremental_builds_equal_full_builds_snapshot_by_snapshot(tmp_path: Path) -> None:
+    lake = WriterLake(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    states = _states()
+    lake.commit(T1, states[0])
+    first = build_warehouse(lake.root, warehouse)
+    assert first.kind == "full"
+    assert first.reason == "there is no published warehouse yet"
+    for i, (at, state) in enumerate(zip((T2, T3, T4), states[1:], strict=True), start=2):
+        lake.commit(at, state)
+        result = build_warehouse(lake.root, warehouse)
+        assert result.kind == "incremental", result.reason
+        assert "gained 1 snapshot(s)" in result.reason
+        assert result.new_snapshots == 1
+        _assert_equal(warehouse, _full_copy(lake.root, tmp_path, f"full{i}"))
+    # A build with nothing new appends nothing and still equals the full build.
+    again = build_warehouse(lake.root, warehouse)
+    assert again.kind == "incremental"
+    assert again.version_files_read == 0
+    assert {m.rows_inserted for m in again.models if m.materialized == "incremental"} == {0}
+    _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full_again"))
+
+
+def test_models_incremental_work_follows_the_change_not_the_history(tmp_path: Path) -> None:
+    lake = WriterLake(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    states = _states()
+    lake.commit(T1, states[0])
+    full = build_warehouse(lake.root, warehouse)
+    total = next(m for m in full.models if m.key == "staging.stg_record_versions")
+    assert total.rows_inserted == total.rows > 50
+    lake.commit(T2, states[1])
+    lake.commit(T3, states[2])
+    lake.commit(T4, states[3])  # one new invoice
+    result = build_warehouse(lake.root, warehouse)
+    assert result.kind == "incremental"
+    versions = next(m for m in result.models if m.key == "staging.stg_record_versions")
+    # T2: invoice 130, customer 2 deactivated, customer 9001; T3: customer 2 back to its first
+    # content (already held: not inserted again); T4: invoice 9100.
+    assert versions.rows_inserted == 4
+    assert versions.rows == total.rows + 4
+    lines = next(m for m in result.models if m.key == "staging.stg_invoice_line_versions")
+    assert 0 < lines.rows_inserted <= 2 * 10
+    headers = next(m for m in result.models if m.key == "staging.stg_invoice_versions")
+    assert headers.rows_inserted == 2
+    files = sum(1 for _ in (lake.realm_dir / "versions").rglob("*.parquet"))
+    assert result.version_files_read is not None
+    assert 0 < result.version_files_read < files
+
+
+def test_models_a_prune_makes_the_next_build_full_and_says_why(tmp_path: Path) -> None:
+    lake = WriterLake(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    states = _states()
+    lake.commit(T1, states[0])
+    lake.commit(T2, states[1])
+    build_warehouse(lake.root, warehouse)
+    lake.commit(datetime(2026, 11, 2, 6, 0, tzinfo=UTC), states[2])
+    prune(Lake(lake.root).realm(lake.realm), RetentionPolicy(daily=1, weekly=0, monthly=0))
+    result = build_warehouse(lake.root, warehouse)
+    assert result.kind == "full"
+    assert "(prune" in result.reason or "(gc)" in result.reason, result.reason
+    _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full"))
+
+
+def test_models_a_changed_sql_file_makes_the_next_build_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    lake = WriterLake(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    lake.commit(T1, _states()[0])
+    build_warehouse(lake.root, warehouse, sql_dir=sql_dir)
+    model = sql_dir / "staging" / "stg_invoice_versions.sql"
+    model.write_text(
+        model.read_text().replace("as email_status,", "as email_status, 1 as added,"),
+        encoding="utf-8",
+    )
+    result = build_warehouse(lake.root, warehouse, sql_dir=sql_dir)
+    assert result.kind == "full"
+    assert result.reason.startswith("the SQL project")
+    with connect(warehouse, read_only=True) as con:
+        added = con.execute("select count(*) from staging.stg_invoice_versions where added = 1")
+        assert added.fetchone()[0] > 0
+    forced = build_warehouse(lake.root, warehouse, sql_dir=sql_dir, full=True)
+    assert (forced.kind, forced.reason) == ("full", "--full was asked for")
+
+
+def test_models_an_incremental_model_needs_a_key(tmp_path: Path) -> None:
+    sql_dir = tmp_path / "sql"
+    (sql_dir / "staging").mkdir(parents=True)
+    (sql_dir / "staging" / "a.sql").write_text(
+        "-- materialized: incremental\nselect 1 as x", encoding="utf-8"
+    )
+    with pytest.raises(ModelError, match="incremental_key"):
+        load_project(sql_dir)
+
+
+_BUILDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from qbo_pipeline.models.warehouse import build_warehouse
+    build_warehouse(sys.argv[1], Path(sys.argv[2]))
+    """
+)
+
+
+def test_models_a_killed_incremental_build_leaves_the_published_warehouse(tmp_path: Path) -> None:
+    lake = WriterLake(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    states = _states()
+    lake.commit(T1, states[0])
+    build_warehouse(lake.root, warehouse)
+    before = _relations(warehouse, views=False)  # the lake.* views read the lake as it is now
+    lake.commit(T2, states[1])
+    scratch = warehouse.with_name(warehouse.name + ".build")
+    builder = subprocess.Popen(
+        [sys.executable, "-c", _BUILDER, str(lake.root), str(warehouse)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    deadline = time.monotonic() + 120
+    while not scratch.exists() and builder.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(builder.pid, signal.SIGKILL)
+    assert builder.wait() == -signal.SIGKILL
+    assert _relations(warehouse, views=False) == before
+    result = build_warehouse(lake.root, warehouse)
+    assert result.kind == "incremental"
+    _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full"))
