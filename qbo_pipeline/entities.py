@@ -128,6 +128,9 @@ class Entity:
             "not queryable"): the ones Intuit's entity reference marks *filterable*, plus those
             every entity takes (``Id``, the ``MetaData`` times), ``Active`` on name-lists,
             ``DocNumber`` and ``TxnDate`` on transactions and the entity's name field.
+        names_modifier: Whether QBO names the user who last wrote a record in its
+            ``MetaData.LastModifiedByRef`` (every invoice, bill and purchase order of the
+            captures carries it, no record of another entity does; none carries CreatedByRef).
     """
 
     name: str
@@ -147,6 +150,7 @@ class Entity:
     keyed_by_id: bool = True
     printable: bool = False
     filterable: frozenset[str] = frozenset()
+    names_modifier: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -473,6 +477,7 @@ CATALOGUE: tuple[Entity, ...] = (
         ),
         printable=True,
         filterable=_props("VendorRef", "TotalAmt", "POStatus"),
+        names_modifier=True,
     ),
     Entity(
         "TimeActivity",
@@ -511,6 +516,7 @@ CATALOGUE: tuple[Entity, ...] = (
         filterable=_props(
             "CustomerRef", "TotalAmt", "Balance", "DueDate", "EmailStatus", "PrintStatus"
         ),
+        names_modifier=True,
     ),
     Entity(
         "SalesReceipt",
@@ -576,6 +582,7 @@ CATALOGUE: tuple[Entity, ...] = (
             _linked("LinkedTxn[]", "PurchaseOrder"),
         ),
         filterable=_props("VendorRef", "TotalAmt", "Balance", "DueDate"),
+        names_modifier=True,
     ),
     Entity(
         "VendorCredit",

@@ -149,6 +149,14 @@ class SandboxApp:
 
     # --- responses --------------------------------------------------------------------------
 
+    def _operations(self, realm: str) -> Operations:
+        """The write rules for an API request, made as the user behind the access token.
+
+        A company has one sandbox user (the grant's, :func:`openid.user_id`), whom QBO names in
+        ``MetaData.LastModifiedByRef``; the sandbox's own writes carry ``openid.APP_USER_ID``.
+        """
+        return Operations(self.store, realm, user_id=openid.user_id(realm))
+
     def _now(self, realm_id: str | None = None) -> datetime:
         if realm_id and self.store.has_realm(realm_id):
             return self.store.now(realm_id)
@@ -379,7 +387,7 @@ class SandboxApp:
                 realm,
                 lambda: self._envelope(
                     realm,
-                    run_batch(Operations(self.store, realm), self.engine, self._body(request)),
+                    run_batch(self._operations(realm), self.engine, self._body(request)),
                 ),
             )
         if head == "reports" and len(parts) == 2 and method == "GET":
@@ -500,7 +508,7 @@ class SandboxApp:
         }
         if send_to:
             change[email_field] = {"Address": send_to}
-        result = Operations(self.store, realm).save(ent.name, change)
+        result = self._operations(realm).save(ent.name, change)
         return self._envelope(realm, {ent.json_key: result})
 
     def _read_rate(self, request: Request, realm: str, ent: entities.Entity) -> Response:
@@ -535,7 +543,7 @@ class SandboxApp:
         body = self._body(request)
         if not isinstance(body, dict):
             raise faults.request_error(f"The {ent.name} body must be a JSON object.")
-        ops = Operations(self.store, realm)
+        ops = self._operations(realm)
         operation = (request.args.get("operation") or "").lower()
         include = (request.args.get("include") or "").lower()
         if operation == "delete":
@@ -554,7 +562,7 @@ class SandboxApp:
         ent = entities.get(name)
         if request.method == "POST" and not rest:
             body = self._body(request)
-            ops = Operations(self.store, realm)
+            ops = self._operations(realm)
             return self._idempotent(
                 request,
                 realm,
@@ -582,7 +590,7 @@ class SandboxApp:
         for name, value in request.form.items():
             parts.setdefault(name, (value.encode(), None, "application/json"))
         body = attachments.upload(
-            Operations(self.store, realm),
+            self._operations(realm),
             parts,
             base_url=request.host_url,
             secret=self.file_secret,

@@ -128,6 +128,21 @@ def subject(realm_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"qbo-sandbox-user/{realm_id}"))
 
 
+APP_USER_ID = "9130000000000001"
+"""The QBO user id the sandbox's own writes carry (activity simulation, incidents, admin
+endpoints): a fixed user of the app, never one of a company's sandbox users."""
+
+
+def user_id(realm_id: str) -> str:
+    """The QBO user id of a company's sandbox user, as ``MetaData.LastModifiedByRef`` names it.
+
+    QBO's user ids are 16-digit numbers (``9341457021722234`` in the captures), not the
+    OpenID ``sub``; this one is stable per company and derived from the same user.
+    """
+    number = uuid.UUID(subject(realm_id)).int % 10**15
+    return f"9{number:015d}"
+
+
 def id_token_claims(
     *, realm_id: str, client_id: str, issuer_url: str, now: float, auth_time: float
 ) -> dict[str, Any]:

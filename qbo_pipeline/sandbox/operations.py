@@ -43,7 +43,7 @@ from typing import Any
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
-from qbo_pipeline.sandbox import faults, links, shapes
+from qbo_pipeline.sandbox import faults, links, openid, shapes
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.completion import Completion
 from qbo_pipeline.sandbox.faults import SandboxFault
@@ -126,7 +126,12 @@ class Operations:
     """The write rules of QBO for one realm of a :class:`SandboxStore`."""
 
     def __init__(
-        self, store: SandboxStore, realm_id: str, *, observer: Observer | None = None
+        self,
+        store: SandboxStore,
+        realm_id: str,
+        *,
+        observer: Observer | None = None,
+        user_id: str = openid.APP_USER_ID,
     ) -> None:
         """Bind the rules to a realm.
 
@@ -135,6 +140,8 @@ class Operations:
             realm_id: The company.
             observer: Told of every record changed as a side effect of a write (an invoice a
                 payment paid), after the change.
+            user_id: The QBO user making the writes, named in ``MetaData.LastModifiedByRef``
+                of the entities that carry it (the API: the user behind the access token).
 
         Raises:
             KeyError: If the store has no such realm.
@@ -142,6 +149,7 @@ class Operations:
         self.store = store
         self.realm_id = realm_id
         self.observer = observer
+        self.user_id = user_id
         self.completion = Completion(store, realm_id)
         store.company_name(realm_id)
 
@@ -425,7 +433,7 @@ class Operations:
             if changed:
                 target = entities.get(target_name)
                 self.completion.home_amounts(target, record)
-                saved = self._save(target, self._next_version(current, record))
+                saved = self._save(target, self._next_version(target, current, record))
                 if self.observer is not None:
                     self.observer(target.name, current, saved)
 
@@ -477,7 +485,7 @@ class Operations:
                 "sparse": False,
                 "Id": record_id,
                 "SyncToken": "0",
-                "MetaData": {"CreateTime": now, "LastUpdatedTime": now},
+                "MetaData": self._metadata(ent, {}, now),
                 **{k: v for k, v in record.items() if k not in ("domain", "sparse")},
             }
             saved = self._save(ent, stored)
@@ -533,7 +541,7 @@ class Operations:
             self._open_balance(ent, record, current)
             self.completion.home_amounts(ent, record)
             self._check_name(ent, record, str(current["Id"]))
-            saved = self._save(ent, self._next_version(current, record))
+            saved = self._save(ent, self._next_version(ent, current, record))
             self._apply_links(ent, current, saved)
             return saved
 
@@ -586,10 +594,21 @@ class Operations:
                 'A RecurringTransaction must wrap exactly one transaction, as {"Bill": {...}}.'
             )
 
-    def _next_version(self, current: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-        meta = current.get("MetaData") or {}
-        now = self._now_text()
-        new_meta = {**meta, "CreateTime": meta.get("CreateTime", now), "LastUpdatedTime": now}
+    def _metadata(self, ent: Entity, meta: dict[str, Any], now: str) -> dict[str, Any]:
+        """A new version's ``MetaData``: its times and, where QBO names one, who wrote it.
+
+        In the captures' order: ``CreateTime``, ``LastModifiedByRef``, ``LastUpdatedTime``.
+        """
+        new_meta: dict[str, Any] = {"CreateTime": meta.get("CreateTime", now)}
+        if ent.names_modifier:
+            new_meta["LastModifiedByRef"] = {"value": self.user_id}
+        new_meta["LastUpdatedTime"] = now
+        return {**new_meta, **{k: v for k, v in meta.items() if k not in new_meta}}
+
+    def _next_version(
+        self, ent: Entity, current: dict[str, Any], record: dict[str, Any]
+    ) -> dict[str, Any]:
+        new_meta = self._metadata(ent, current.get("MetaData") or {}, self._now_text())
         return {
             "domain": "QBO",
             "sparse": False,
@@ -639,7 +658,7 @@ class Operations:
             self._check_sync_token(current, sync_token)
             record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
             _zero(record)
-            saved = self._save(ent, self._next_version(current, record))
+            saved = self._save(ent, self._next_version(ent, current, record))
             self._apply_links(ent, current, saved)
             return saved
 
@@ -661,7 +680,7 @@ class Operations:
             record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
             record["Active"] = False
             self._mark_deleted(ent, record)
-            return self._save(ent, self._next_version(current, record))
+            return self._save(ent, self._next_version(ent, current, record))
 
     def reactivate(self, entity: str, record_id: str) -> dict[str, Any]:
         """Make an inactive record active again, " (deleted)" taken off its name.
@@ -682,7 +701,7 @@ class Operations:
             record["Active"] = True
             self._unmark_deleted(ent, record)
             self._check_name(ent, record, str(current["Id"]))
-            return self._save(ent, self._next_version(current, record))
+            return self._save(ent, self._next_version(ent, current, record))
 
     def server_update(self, entity: str, record_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """A change QBO makes itself as the consequence of another write.
@@ -700,7 +719,7 @@ class Operations:
             current = self._load(ent, record_id)
             record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
             record.update(copy.deepcopy(changes))
-            saved = self._save(ent, self._next_version(current, record))
+            saved = self._save(ent, self._next_version(ent, current, record))
         if self.observer is not None:
             self.observer(ent.name, current, saved)
         return saved

@@ -18,12 +18,14 @@ from typing import Any
 import duckdb
 import pytest
 
+from qbo_pipeline import entities
 from qbo_pipeline.backup import run_backup
 from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.models.diff import compute_diff
 from qbo_pipeline.models.warehouse import build_warehouse, connect
 from qbo_pipeline.qbo.connect import login_embedded, open_client
+from qbo_pipeline.sandbox import openid
 from qbo_pipeline.sandbox.server import SandboxServer
 from qbo_pipeline.sandbox.simulate import ActivityLog, Change
 from tests.conftest import build_pinned_state
@@ -185,6 +187,21 @@ def test_models_sandbox_diff_equals_the_activity_log(run: Run) -> None:
     (item,) = {(c.entity, c.id) for c in run.incidents["deactivate_item"]}
     assert actual[item][0] == "deactivated"
     assert actual[item][1]["Name"][2].endswith(" (deleted)")
+
+
+def test_models_sandbox_changes_name_who_changed_invoices_bills_and_orders(run: Run) -> None:
+    # The sandbox names the writer in MetaData.LastModifiedByRef where QBO does (the
+    # simulation writes as the app's user); deletions and other entities name nobody.
+    old, new = run.snapshots
+    with connect(run.warehouse, read_only=True) as con:
+        rows = con.execute(
+            "select entity, action, changed_by from changes(?, ?)", [old, new]
+        ).fetchall()
+    named = {e.name for e in entities.CATALOGUE if e.names_modifier}
+    written = [r for r in rows if r[0] in named and r[1] != "deleted"]
+    assert {r[0] for r in written} >= {"Invoice"} and {r[1] for r in written} >= {"changed"}
+    assert {r[2] for r in written} == {openid.APP_USER_ID}
+    assert {r[2] for r in rows if r not in written} == {None}
 
 
 def test_models_sandbox_as_of_equals_the_manifest(run: Run) -> None:

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from qbo_pipeline import entities
-from qbo_pipeline.sandbox import shapes
+from qbo_pipeline.sandbox import openid, shapes
 from qbo_pipeline.sandbox.completion import SALES_FORMS, Completion
 from qbo_pipeline.sandbox.new_company import create_new_company
 from qbo_pipeline.sandbox.operations import Operations
@@ -396,3 +396,58 @@ def test_a_new_company_s_writes_default_to_its_home_currency_and_own_tax_codes(
     assert (detail.get("TaxCodeRef") or {}).get("value") == line_code
     codes = {str(r["Id"]) for r in store.iter_records(realm, "TaxCode")}
     assert line_code is None or line_code in codes
+
+
+def test_writes_name_their_user_in_last_modified_by_ref_as_the_captures_do(
+    sandbox: SandboxServer, api: Api
+) -> None:
+    realm = sandbox.realm_ids[0]
+    api_user = {"value": openid.user_id(realm)}
+    assert api_user["value"].isdigit() and len(api_user["value"]) == 16
+    read_capture = capture("invoice_read_response.json", "Invoice")["MetaData"]
+    line = {
+        "Amount": 80,
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+    }
+    invoice = created_and_read(api, "Invoice", {"CustomerRef": {"value": "1"}, "Line": [line]})
+    assert invoice["MetaData"]["LastModifiedByRef"] == api_user
+    assert list(invoice["MetaData"]) == list(read_capture), "the capture's keys, in its order"
+    vendor = api.query("select * from Vendor maxresults 1")[0]
+    expense = api.query("select * from Account where AccountType = 'Expense' maxresults 1")[0]
+    bill = api.post(
+        "Bill",
+        {
+            "VendorRef": {"value": vendor["Id"]},
+            "Line": [
+                {
+                    "Amount": 5,
+                    "DetailType": "AccountBasedExpenseLineDetail",
+                    "AccountBasedExpenseLineDetail": {"AccountRef": {"value": expense["Id"]}},
+                }
+            ],
+        },
+    )
+    assert bill["MetaData"]["LastModifiedByRef"] == api_user
+    # The entities whose captures carry no modifier get none; nothing carries CreatedByRef.
+    customer = api.post("Customer", {"DisplayName": "Modifier Test"})
+    assert set(customer["MetaData"]) == {"CreateTime", "LastUpdatedTime"}
+    # The sandbox's own writes (simulation, incidents) are the app user's, API writes
+    # after them the token's user again, and a payment's write to the invoice is its writer's.
+    assert sandbox.store is not None
+    ops = Operations(sandbox.store, realm)
+    stored = ops.server_update("Invoice", invoice["Id"], {"PrivateNote": "by the app"})
+    assert stored["MetaData"]["LastModifiedByRef"] == {"value": openid.APP_USER_ID}
+    assert "CreatedByRef" not in stored["MetaData"]
+    api.post(
+        "Payment",
+        {
+            "CustomerRef": {"value": "1"},
+            "TotalAmt": 30,
+            "Line": [{"Amount": 30, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
+        },
+    )
+    paid = api.read("Invoice", invoice["Id"])
+    assert paid["Balance"] == 50 and paid["SyncToken"] == "2"
+    assert paid["MetaData"]["LastModifiedByRef"] == api_user
+    assert paid["MetaData"]["CreateTime"] == invoice["MetaData"]["CreateTime"]
