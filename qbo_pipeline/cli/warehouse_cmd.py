@@ -121,22 +121,42 @@ def register(app: typer.Typer) -> None:
             "-s",
             help="Build only these models (and what they read); `name+` adds downstream.",
         ),
+        full: bool = typer.Option(
+            False,
+            "--full",
+            help="Rebuild every model from the whole lake, even when the last build could be "
+            "extended with the new snapshots only.",
+        ),
     ) -> None:
-        """Build every model over the lake and publish them to the warehouse atomically."""
+        """Build every model over the lake and publish them to the warehouse atomically.
+
+        After a backup the build is incremental: the per-version models only take the new
+        snapshots' versions. A prune, a gc or a changed SQL file makes it full; it says why.
+        """
         from qbo_pipeline.models.runner import ModelError
         from qbo_pipeline.models.warehouse import build_warehouse
 
         settings = load_settings()
         try:
-            result = build_warehouse(settings.lake_url, settings.warehouse_path, select=select)
+            result = build_warehouse(
+                settings.lake_url, settings.warehouse_path, select=select, full=full
+            )
         except ModelError as exc:
             raise _fail(str(exc), exit_code_of(exc)) from None
         table = Table(title=f"warehouse {result.warehouse}", title_justify="left")
-        for column in ("model", "kind", "rows", "tests"):
-            table.add_column(column, justify="right" if column in ("rows", "tests") else "left")
+        numeric = ("rows", "inserted", "tests")
+        for column in ("model", "kind", *numeric):
+            table.add_column(column, justify="right" if column in numeric else "left")
         for model in result.models:
-            table.add_row(model.key, model.materialized, f"{model.rows:,}", str(len(model.tests)))
+            table.add_row(
+                model.key,
+                model.materialized,
+                f"{model.rows:,}",
+                f"{model.rows_inserted:,}",
+                str(len(model.tests)),
+            )
         out.print(table)
+        out.print(f"{result.kind} build: {result.reason}")
         out.print(
             f"{len(result.models)} models, {result.tests_passed} tests passed, "
             f"macros: {', '.join(result.macros)} ({result.seconds:.1f}s)"

@@ -206,3 +206,14 @@ def test_cli_diff_and_review_still_work(warehouse_env, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "PrivateNote" in review.read_text()
+
+
+def test_cli_warehouse_build_says_whether_it_was_incremental_and_why(warehouse_env) -> None:
+    env, _ = warehouse_env
+    runner = CliRunner()
+    again = runner.invoke(app, ["warehouse", "build"], env={**env, "COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    assert "incremental build: the lake gained 0 snapshot(s) and 0 version file(s)" in again.output
+    forced = runner.invoke(app, ["warehouse", "build", "--full"], env={**env, "COLUMNS": "200"})
+    assert forced.exit_code == 0, forced.output
+    assert "full build: --full was asked for" in forced.output

@@ -168,6 +168,9 @@ def test_the_warehouse_is_built_and_the_books_balance(pipeline: Pipeline) -> Non
     )
     snapshots = _materialization(pipeline, "warehouse", "marts", "snapshots")
     assert snapshots.metadata["dagster/row_count"].value >= 1  # type: ignore[operator]
+    # The first build of the warehouse is full, and its materialisations say why.
+    assert snapshots.metadata["build_kind"].value == "full"
+    assert snapshots.metadata["build_reason"].value == "there is no published warehouse yet"
 
 
 def test_the_company_is_exported_in_every_format(pipeline: Pipeline) -> None:

@@ -105,6 +105,9 @@ def _metadata(result: BuildResult, model: Any, schema: dg.TableSchema | None) ->
         "build_seconds": round(model.seconds, 3),
         "warehouse": str(result.warehouse),
         "lake": result.lake,
+        "build_kind": result.kind,
+        "build_reason": result.reason,
+        "rows_inserted": model.rows_inserted,
     }
     if schema is not None:
         metadata["dagster/column_schema"] = schema
