@@ -44,10 +44,15 @@ SEED = 42
 
 
 EXAMPLE_QUERIES = (
-    "select * from marts.snapshots",
-    "select id, display_name, total_amount from as_of('Invoice', 'latest') limit 5",
+    "select doc_number, customer_name, total_amount, balance from marts.invoices"
+    " where balance > 0 order by balance desc limit 5",
+    "select month, revenue, net_income from marts.revenue_by_month order by month",
+    "select month, ar_balance, ap_balance from marts.ar_by_month"
+    " join marts.ap_by_month using (realm_id, month) order by month",
+    "select id, display_name, txn_date, total_amount from as_of('Invoice', 'previous') limit 5",
 )
-"""The queries the demo suggests at the end (its test runs them on the warehouse it built)."""
+"""The queries the demo suggests at the end (its test runs them on the warehouse it built):
+the current-state tables, the monthly models and a past snapshot."""
 
 
 class DemoError(UsageError, RuntimeError):
@@ -398,6 +403,14 @@ def _where_next(say: _Narrator, settings: Settings, result: DemoResult) -> None:
         highlight=False,
     )
     print_(f"    {point_at(settings.data_dir)}", soft_wrap=True, highlight=False, markup=False)
+    print_(
+        "For analysts, the warehouse holds the books as they stand now, one row per record "
+        "(marts.invoices, marts.customers, marts.invoice_lines ...: a table per entity), "
+        "revenue, receivables and payables by month (marts.revenue_by_month, marts.ar_by_month, "
+        "marts.ap_by_month) and any snapshot's past (as_of('Invoice', 'previous'), "
+        "revenue_by_month('previous')):",
+        highlight=False,
+    )
     for query in EXAMPLE_QUERIES:
         print_(f'    .venv/bin/qbo-backup sql "{query}"', soft_wrap=True, highlight=False)
     for what, where in (

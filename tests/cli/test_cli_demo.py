@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from qbo_pipeline.cli.demo import EXAMPLE_QUERIES, MARKER, DemoError, run_demo
 from qbo_pipeline.lake.lake import Lake
@@ -15,7 +17,9 @@ from qbo_pipeline.models.warehouse import connect
 def test_the_demo_tells_the_whole_story_twice(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     for _ in range(2):  # idempotent: a second run starts afresh and works again
-        result = run_demo(folder, days=1)
+        console = Console(file=io.StringIO(), width=100)
+        result = run_demo(folder, days=1, console=console)
+        printed = console.file.getvalue()
         realm = Lake(folder / "lake").realm(result.realm_id)
         committed = [s.snapshot_id for s in realm.snapshots()]
         # full + 1 nightly + after the incident + the plan's safety snapshot + the verification
@@ -30,16 +34,31 @@ def test_the_demo_tells_the_whole_story_twice(tmp_path: Path) -> None:
         assert result.applied.get("failed", 0) == 0
         assert result.verified
         # The warehouse has its tables, and the reviews exist.
-        assert {"marts.snapshots", "marts.record_history", "marts.trial_balance"} <= set(
-            result.warehouse_tables
-        )
+        assert {
+            "marts.snapshots",
+            "marts.record_history",
+            "marts.trial_balance",
+            "marts.invoices",
+            "marts.revenue_by_month",
+        } <= set(result.warehouse_tables)
         assert result.warehouse is not None
         con = connect(result.warehouse, read_only=True)
         try:
             for query in EXAMPLE_QUERIES:  # the queries the demo tells the newcomer to run
                 assert con.execute(query).fetchall(), query
+                assert f'qbo-backup sql "{query}"' in printed
         finally:
             con.close()
+        # Where to look next points analysts at the current-state and monthly tables.
+        closing = " ".join(printed.split("Where to look next", 1)[1].split())
+        for table in (
+            "marts.invoices",
+            "marts.customers",
+            "marts.revenue_by_month",
+            "marts.ar_by_month",
+            "marts.ap_by_month",
+        ):
+            assert table in closing, table
         assert result.review_html is not None and "<html" in result.review_html.read_text()
         assert result.plan_html is not None and result.plan_html.exists()
         # The CSVs open and have rows.
