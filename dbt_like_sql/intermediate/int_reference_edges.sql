@@ -1,3 +1,5 @@
+-- materialized: incremental
+-- incremental_key: realm_id, entity, record_id, content_hash
 -- Every reference held by every record version: which record it points to, walked from the
 -- reference paths of the entity catalogue (catalogue.references), so no path is repeated here.
 -- Each payload is parsed once into its top-level fields (json_each), which meet the references
@@ -6,6 +8,8 @@
 -- target in the data; target_entity is null when that name is not a catalogue entity. A typed
 -- reference is a restore dependency only for the target types the catalogue lists (the others,
 -- such as an invoice's LinkedTxn to a payment, are back-links).
+-- Incremental: a build after new snapshots walks only the versions it added
+-- (delta.stg_record_versions).
 with
 
 versions as (
@@ -15,7 +19,7 @@ versions as (
         record_id,
         content_hash,
         payload,
-    from staging.stg_record_versions
+    from delta.stg_record_versions
 ),
 
 refs as (
