@@ -35,6 +35,8 @@ TARGET_INCREMENTAL_CALLS_RATIO = 0.05
 TARGET_STORAGE_RATIO_30 = 2.0
 TARGET_DIFF_SECONDS_1M = 10.0
 TARGET_S3_RATIO = 2.0
+TARGET_INCREMENTAL_BUILD_SECONDS_1M = 30.0
+TARGET_INCREMENTAL_BUILD_PEAK_1M = 2 * GIB
 """Issue #19: a lake on S3 within 2x of a local folder (full backup, warehouse build)."""
 ONE_MILLION = 1_000_000
 NIGHTLIES_FOR_STORAGE_TARGET = 30
@@ -370,10 +372,59 @@ def _storage_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
     ]
 
 
+def _incremental_build_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
+    """Issue #19: the warehouse build after one 1% nightly, beside the full build."""
+    inc = run.get("warehouse_incremental") or {}
+    at_1m = size >= ONE_MILLION
+    peak = inc.get("peak_rss_bytes")
+    note = (
+        f"{inc.get('kind')} build over {inc.get('snapshots')} snapshots: "
+        f"{inc.get('version_files_read')} version files read, "
+        f"{inc.get('rows_inserted')} rows appended to {inc.get('appended_models')} models "
+        f"({format_value(inc.get('appended_s'), 's')}), full tables "
+        f"{format_value(inc.get('full_tables_s'), 's')}"
+        if inc
+        else _absent(run, "warehouse_incremental")
+    )
+    return [
+        Metric(
+            "warehouse_incremental_build_s",
+            "Warehouse build after a 1% nightly",
+            size,
+            inc.get("build_s"),
+            "s",
+            target="< 30 s at 1M" if at_1m else "",
+            met=(
+                check(
+                    inc.get("build_s"), TARGET_INCREMENTAL_BUILD_SECONDS_1M, higher_is_better=False
+                )
+                if at_1m
+                else None
+            ),
+            note=note,
+        ),
+        Metric(
+            "warehouse_incremental_peak_mib",
+            "Peak memory, build after a 1% nightly",
+            size,
+            peak / MIB if peak else None,
+            "MiB",
+            target="< 2 GiB at 1M" if at_1m else "",
+            met=(
+                check(peak, TARGET_INCREMENTAL_BUILD_PEAK_1M, higher_is_better=False)
+                if at_1m
+                else None
+            ),
+            note="ru_maxrss of the build's own process (DuckDB included)" if inc else "",
+        ),
+    ]
+
+
 def _model_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
     models = run.get("models") or {}
     diff_s = models.get("diff_s")
     return [
+        *_incremental_build_metrics(size, run),
         Metric(
             "warehouse_build_s",
             "Warehouse build (all models)",

@@ -227,3 +227,25 @@ def test_s3_lake_is_judged_against_the_local_folder_of_the_same_run() -> None:
     skipped = _by_key(metrics.size_metrics(10_000, {"full": {}, "skipped": ["s3"]}))
     assert skipped["s3_full_backup_ratio"].value is None
     assert skipped["s3_full_backup_ratio"].note == "skipped at this size"
+
+
+def test_the_build_after_a_nightly_is_judged_at_1m_against_30_s_and_2_gib() -> None:
+    inc = {
+        "build_s": 25.0,
+        "peak_rss_bytes": 3 * 1024 * metrics.MIB,
+        "kind": "incremental",
+        "snapshots": 32,
+        "version_files_read": 9,
+        "rows_inserted": 20_000,
+        "appended_models": 44,
+        "appended_s": 5.0,
+        "full_tables_s": 15.0,
+    }
+    found = _by_key(metrics.size_metrics(1_000_000, _run(warehouse_incremental=inc)))
+    assert found["warehouse_incremental_build_s"].met is True
+    assert found["warehouse_incremental_peak_mib"].value == 3 * 1024
+    assert found["warehouse_incremental_peak_mib"].met is False
+    assert "9 version files read" in found["warehouse_incremental_build_s"].note
+    small = _by_key(metrics.size_metrics(10_000, _run()))
+    assert small["warehouse_incremental_build_s"].value is None
+    assert small["warehouse_incremental_build_s"].met is None
