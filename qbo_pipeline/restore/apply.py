@@ -15,6 +15,12 @@ or a transaction it links to); phases stay barriers (removals, then restores, th
 deactivations at the end). One lock serialises the status lines, the id map and the progress
 calls; the audit log has its own lock, so lines never interleave. ``workers=1`` applies one step
 at a time in plan order.
+
+Creates that are ready together and touch different records go out as one ``POST /batch`` of up
+to 30 items (:mod:`qbo_pipeline.restore.apply_batch`), within QBO's 40 batch requests a minute
+(the client's batch limiter); a faulted item fails only its step. The batch's request id and its
+steps are logged before it is sent, so a rerun after a kill resends that batch and QBO replays
+its answer. ``batch=False`` sends one request per write.
 """
 
 from __future__ import annotations
@@ -36,8 +42,13 @@ from typing import Any, Protocol
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity
 from qbo_pipeline.errors import EXIT_USAGE
-from qbo_pipeline.qbo.faults import ObjectNotFoundError, QBOError, StaleObjectError
-from qbo_pipeline.restore import payloads, remap
+from qbo_pipeline.qbo.faults import (
+    ObjectNotFoundError,
+    QBOError,
+    StaleObjectError,
+    fault_from_object,
+)
+from qbo_pipeline.restore import apply_batch, payloads, remap
 from qbo_pipeline.restore import status as status_log
 from qbo_pipeline.restore.audit import AuditLog
 from qbo_pipeline.restore.model import PHASE_ORDER, Action, Plan, Step, request_id
@@ -99,6 +110,15 @@ class RestoreClient(Protocol):
         request_id: str,
     ) -> dict[str, Any]:
         """Upload a file as an Attachable."""
+
+
+class BatchClient(RestoreClient, Protocol):
+    """A client that also sends ``POST /batch`` (up to 30 items)."""
+
+    def batch(
+        self, items: list[dict[str, Any]], *, request_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Send the items; one answer per ``bId``."""
 
 
 @dataclass
@@ -219,6 +239,9 @@ def _touched(step: Step) -> frozenset[tuple[str, str]]:
     return frozenset(keys)
 
 
+_LOOK_AHEAD = 200
+"""Ready steps looked at, at most, to fill one batch (the rest wait their turn)."""
+
 _SAME_PLACE = ("ParentRef", "AccountType")
 """What a record of the same name must share to stand in for a create refused with 6240 (an
 account of that name under another parent, or of another type, is another account)."""
@@ -248,9 +271,11 @@ class _Applier:
         progress: ProgressCallback | None,
         read_attachment: Callable[[str], bytes] | None = None,
         workers: int = 1,
+        batch: bool = False,
     ) -> None:
         self.client = client
         self.workers = max(1, int(workers))
+        self.batch = batch and hasattr(client, "batch")
         self._lock = threading.RLock()
         self._local = threading.local()
         self.read_attachment = read_attachment
@@ -379,7 +404,7 @@ class _Applier:
         sorter.prepare()
         ready = list(sorter.get_ready())
         heapq.heapify(ready)
-        running: dict[Future[StepResult], tuple[Step, frozenset[tuple[str, str]]]] = {}
+        running: dict[Future[list[StepResult]], tuple[list[Step], frozenset[tuple[str, str]]]] = {}
         busy: set[tuple[str, str]] = set()
         held: list[int] = []
         error: BaseException | None = None
@@ -398,8 +423,15 @@ class _Applier:
                 if touched & busy:
                     held.append(number)
                     continue
+                group = [step]
+                if self.batch and apply_batch.batchable(step):
+                    group, touched = self._gather(step, touched, ready, here, busy, held)
                 busy |= touched
-                running[pool.submit(self._run_step, step)] = (step, touched)
+                if len(group) == 1 and self._sent_batch(step) is None:
+                    future = pool.submit(self._run_one, step)
+                else:
+                    future = pool.submit(self._run_batch, group)
+                running[future] = (group, touched)
             for number in held:
                 heapq.heappush(ready, number)
             held = []
@@ -407,14 +439,16 @@ class _Applier:
                 continue
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                step, touched = running.pop(future)
+                group, touched = running.pop(future)
                 busy -= touched
                 try:
-                    results[step.number] = future.result()
+                    for result in future.result():
+                        results[result.number] = result
                 except BaseException as exc:  # re-raised once the running steps are done
                     error = error or exc
                     continue
-                self._release(sorter, step.number, ready)
+                for step in group:
+                    self._release(sorter, step.number, ready)
         if error is not None:
             raise error
 
@@ -425,9 +459,12 @@ class _Applier:
         for other in sorter.get_ready():
             heapq.heappush(ready, other)
 
-    def _run_step(self, step: Step) -> StepResult:
+    def _run_one(self, step: Step) -> list[StepResult]:
+        return [self._run_step(step)]
+
+    def _precheck(self, step: Step) -> StepResult | None:
+        """The result of a step that writes nothing (a skip, a mapping, a conflict, a wait)."""
         self._local.ids, self._local.records = {}, {}
-        entity = entities.ENTITIES[step.entity]
         if step.action in (Action.SKIP, Action.UNSUPPORTED):
             self.audit.append(
                 "skipped",
@@ -461,9 +498,19 @@ class _Applier:
                 "skipped", step=step.number, entity=step.entity, old_id=step.old_id, reason=detail
             )
             return self._set(step, "skipped", detail=detail)
+        return None
+
+    def _attempt(self, step: Step) -> None:
         with self._lock:
             entry = self._state(step.number)
             entry["attempts"] = entry.get("attempts", 0) + 1
+
+    def _run_step(self, step: Step) -> StepResult:
+        done = self._precheck(step)
+        if done is not None:
+            return done
+        entity = entities.ENTITIES[step.entity]
+        self._attempt(step)
         try:
             if step.action is Action.CREATE:
                 return self._create(entity, step)
@@ -551,6 +598,10 @@ class _Applier:
                 if existing is None:
                     raise
                 return existing
+        return self._created(entity, step, answer)
+
+    def _created(self, entity: Entity, step: Step, answer: dict[str, Any]) -> StepResult:
+        """Map a created record's new id, void it when the snapshot had it voided, mark done."""
         new_id = payloads.version_of(entity, answer)[0]
         if new_id is None:
             raise ValueError(f"QBO's answer to the {entity.name} create has no Id")
@@ -567,6 +618,173 @@ class _Applier:
             detail = "re-created, then voided as in the snapshot"
         self._remember(entity, answer)
         return self._set(step, "done", new_id=new_id, detail=detail)
+
+    # --- batches ----------------------------------------------------------------------------
+
+    def _gather(
+        self,
+        first: Step,
+        touched: frozenset[tuple[str, str]],
+        ready: list[int],
+        here: dict[int, Step],
+        busy: set[tuple[str, str]],
+        held: list[int],
+    ) -> tuple[list[Step], frozenset[tuple[str, str]]]:
+        """The ready creates that go in one batch with ``first``, and what they touch.
+
+        A step an earlier, killed run sent in a batch whose answer it never recorded goes with
+        the steps of that batch still not started (the same request, replayed by its id).
+        Otherwise up to 30 ready creates that touch no busy record nor each other; the ones
+        looked at and left out wait in ``held``.
+        """
+        sent = self._sent_batch(first)
+        if sent is not None:
+            waiting = set(ready)
+            numbers = {n for n in sent["steps"] if n in waiting and self._unanswered(here[n])}
+            group = [first] + [here[n] for n in sorted(numbers - {first.number})]
+            kept = [n for n in ready if n not in numbers]
+            ready[:] = kept
+            heapq.heapify(ready)
+            for step in group[1:]:
+                touched = touched | _touched(step)
+            return group, touched
+        group = [first]
+        looked = 0
+        while ready and len(group) < apply_batch.BATCH_MAX_ITEMS and looked < _LOOK_AHEAD:
+            looked += 1
+            number = heapq.heappop(ready)
+            step = here[number]
+            other = _touched(step)
+            if (
+                not apply_batch.batchable(step)
+                or self._state(number)["state"] == "done"
+                or self._sent_batch(step) is not None
+                or other & busy
+                or other & touched
+            ):
+                held.append(number)
+                continue
+            group.append(step)
+            touched = touched | other
+        return group, touched
+
+    def _sent_batch(self, step: Step) -> dict[str, Any] | None:
+        """The batch an earlier run sent this step in, when that run recorded no answer."""
+        sent = self.status["batches"].get(str(step.number))
+        if sent is None or not self._unanswered(step):
+            return None
+        return sent
+
+    def _unanswered(self, step: Step) -> bool:
+        return self._state(step.number)["state"] == "not_started"
+
+    def _run_batch(self, group: list[Step]) -> list[StepResult]:
+        """Create a group's records in one batch request; each item's answer settles its step."""
+        results: list[StepResult] = []
+        writes: list[Step] = []
+        for step in group:
+            done = self._precheck(step)
+            if done is None:
+                writes.append(step)
+            else:
+                results.append(done)
+        if not writes:
+            return results
+        sent = self._sent_batch(writes[0])
+        bodies: dict[int, dict[str, Any]] = {}
+        with self._lock:
+            for step in writes:
+                entity = entities.ENTITIES[step.entity]
+                assert step.payload is not None
+                bodies[step.number] = remap.rewrite(entity, step.payload, self.id_map)
+        numbers = [step.number for step in writes]
+        if sent is not None and set(numbers) <= set(sent["steps"]):
+            rid = str(sent["request_id"])
+        else:
+            rid = apply_batch.batch_request_id(self.plan.plan_id, self.status["runs"], numbers)
+            record = {"request_id": rid, "steps": numbers}
+            with self._lock:
+                self.log.append(status_log.batch_line(rid, numbers))
+                self.status["batches"].update({str(n): record for n in numbers})
+        items = [
+            apply_batch.create_item(
+                self.plan.plan_id, step, entities.ENTITIES[step.entity], bodies[step.number]
+            )
+            for step in writes
+        ]
+        for step in writes:
+            self._attempt(step)
+        self.audit.append(
+            "request",
+            steps=numbers,
+            operation="batch",
+            request_id=rid,
+            items=[
+                {"step": step.number, "entity": step.entity, "old_id": step.old_id, "item": item}
+                for step, item in zip(writes, items, strict=True)
+            ],
+        )
+        try:
+            answers = self.client.batch(items, request_id=rid)  # type: ignore[attr-defined]
+        except QBOError as exc:
+            fault = _fault(exc)
+            self.audit.append("response", steps=numbers, request_id=rid, ok=False, **fault)
+            for step in writes:
+                self._local.ids, self._local.records = {}, {}
+                results.append(self._set(step, "failed", fault=fault, detail=str(exc)))
+            return results
+        by_id = {str(answer.get("bId")): answer for answer in answers}
+        for step, item in zip(writes, items, strict=True):
+            self._local.ids, self._local.records = {}, {}
+            results.append(self._settle(step, item, by_id.get(item["bId"]), rid, bodies))
+        return results
+
+    def _settle(
+        self,
+        step: Step,
+        item: dict[str, Any],
+        answer: dict[str, Any] | None,
+        rid: str,
+        bodies: dict[int, dict[str, Any]],
+    ) -> StepResult:
+        """One batch item's answer: its record created, or its own fault (only its step fails)."""
+        entity = entities.ENTITIES[step.entity]
+        try:
+            if answer is None:
+                raise ValueError(f"QBO's batch answer has no item {item['bId']}")
+            if "Fault" in answer:
+                exc = fault_from_object(answer["Fault"])
+                self.audit.append(
+                    "response", step=step.number, request_id=rid, ok=False, **_fault(exc)
+                )
+                existing = self._duplicate(entity, step, bodies[step.number], exc)
+                if existing is not None:
+                    return existing
+                raise exc
+            record = answer.get(entity.json_key)
+            if not isinstance(record, dict):
+                raise ValueError(f"QBO's batch answer to {item['bId']} has no {entity.json_key}")
+            self.audit.append(
+                "response",
+                step=step.number,
+                request_id=rid,
+                ok=True,
+                id=record.get("Id"),
+                sync_token=record.get("SyncToken"),
+                body=record,
+            )
+            return self._created(entity, step, record)
+        except QBOError as exc:
+            fault = _fault(exc)
+            self.audit.append(
+                "fault", step=step.number, entity=step.entity, old_id=step.old_id, **fault
+            )
+            return self._set(step, "failed", fault=fault, detail=str(exc))
+        except ValueError as exc:
+            self.audit.append(
+                "error", step=step.number, entity=step.entity, old_id=step.old_id, message=str(exc)
+            )
+            return self._set(step, "failed", detail=str(exc))
 
     def _duplicate(
         self, entity: Entity, step: Step, body: dict[str, Any], exc: QBOError
@@ -772,6 +990,7 @@ def apply_plan(
     progress: ProgressCallback | None = None,
     read_attachment: Callable[[str], bytes] | None = None,
     workers: int | None = None,
+    batch: bool = True,
 ) -> ApplyResult:
     """Apply an approved plan (or resume it); returns each step's result.
 
@@ -785,6 +1004,8 @@ def apply_plan(
         read_attachment: Reads attachment bytes from the lake by SHA-256 (for re-uploads).
         workers: Steps applied at once (default :func:`default_workers`; 1 = one at a time,
             in plan order). ``progress`` is called from the worker threads, one call at a time.
+        batch: Send ready creates together through ``POST /batch`` when the client can
+            (False: one request per write).
 
     Raises:
         NotApproved: If the plan has not been approved.
@@ -812,4 +1033,5 @@ def apply_plan(
         progress=progress,
         read_attachment=read_attachment,
         workers=default_workers(client) if workers is None else workers,
+        batch=batch,
     ).run()

@@ -250,8 +250,12 @@ def apply_restore(
     progress: ProgressCallback | None = None,
     verify: bool = True,
     workers: int | None = None,
+    batch: bool = True,
 ) -> tuple[ApplyResult, dict[str, Any] | None]:
     """Apply an approved plan, then verify it against a fresh snapshot.
+
+    ``batch`` sends ready creates together through QBO's batch endpoint (False: one request
+    per write).
 
     Returns:
         The per-step results, and the verification report (None when not verified).
@@ -269,6 +273,7 @@ def apply_restore(
         progress=progress,
         read_attachment=realm.read_attachment,
         workers=workers,
+        batch=batch,
     )
     if not verify:
         return result, None

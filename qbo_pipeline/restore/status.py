@@ -10,10 +10,13 @@ plan's size (rewriting a whole status file after every step made an apply quadra
 ```
 
 A step line carries the step's whole entry and the id-map and record changes that step made, so
-the step and what it learned are durable together. Reading folds the lines in order into the
-plan's status (``plan_id``, ``runs``, ``steps`` with every step from 1 to ``step_count``,
-``id_map``, ``records``, ``updated_at``). A crash mid-line loses only that line; the write it
-described is replayed by its request id on the next run.
+the step and what it learned are durable together. A ``batch`` line, written before a batch
+request is sent, names the steps it carries and its request id, so a rerun after a kill resends
+that same batch and QBO replays its answer instead of creating the records twice. Reading folds
+the lines in order into the plan's status (``plan_id``, ``runs``, ``steps`` with every step
+from 1 to ``step_count``, ``id_map``, ``records``, ``batches``, ``updated_at``). A crash
+mid-line loses only that line; the write it described is replayed by its request id on the
+next run.
 """
 
 from __future__ import annotations
@@ -53,9 +56,21 @@ def step_line(
     return line
 
 
+def batch_line(request_id: str, numbers: list[int]) -> dict[str, Any]:
+    """The line written before a batch request: its request id and the steps it carries."""
+    return {"event": "batch", "request_id": request_id, "steps": numbers, "at": now()}
+
+
 def empty(plan_id: str) -> dict[str, Any]:
     """The status of a plan no apply has touched."""
-    return {"plan_id": plan_id, "runs": 0, "steps": {}, "id_map": {}, "records": {}}
+    return {
+        "plan_id": plan_id,
+        "runs": 0,
+        "steps": {},
+        "id_map": {},
+        "records": {},
+        "batches": {},
+    }
 
 
 def fold(plan_id: str, lines: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
@@ -81,6 +96,10 @@ def fold(plan_id: str, lines: Iterable[dict[str, Any]]) -> dict[str, Any] | None
             status["steps"][str(line["number"])] = entry
             status["id_map"].update(line.get("id_map") or {})
             status["records"].update(line.get("records") or {})
+        elif event == "batch":
+            numbers = [int(n) for n in line.get("steps") or []]
+            sent = {"request_id": line.get("request_id"), "steps": numbers}
+            status.setdefault("batches", {}).update({str(n): sent for n in numbers})
         else:
             continue
         status["updated_at"] = line.get("at")
@@ -91,6 +110,7 @@ def fold(plan_id: str, lines: Iterable[dict[str, Any]]) -> dict[str, Any] | None
         steps.setdefault(str(number), {"state": NOT_STARTED, "attempts": 0})
     status.setdefault("id_map", {})
     status.setdefault("records", {})
+    status.setdefault("batches", {})
     return status
 
 

@@ -144,7 +144,10 @@ def test_fault_injected_concurrent_apply_resumes_to_the_same_end_state(larger_te
         runs, first = 0, None
         while True:
             runs += 1
-            result, _ = apply_restore(company.client, company.realm, company.plan_id, workers=8)
+            # One request per write: the faults above aim at the entities' own paths.
+            result, _ = apply_restore(
+                company.client, company.realm, company.plan_id, workers=8, batch=False
+            )
             first = first or result
             if result.complete or runs == 8:
                 break

@@ -184,7 +184,11 @@ def test_drill_deactivated_item_is_reactivated(client, sandbox, realm):
     assert events[:2] == ["planned", "approved"] and events[-1] == "verified"
 
 
-def test_drill_with_resets_and_server_errors_resumes_to_the_same_end_state(client, sandbox, realm):
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batched"])
+def test_drill_with_resets_and_server_errors_resumes_to_the_same_end_state(
+    client, sandbox, realm, batch
+):
+    """One request per write (faults on the entities' paths) or creates batched (on /batch)."""
     before = run_backup(client, realm, mode="full").snapshot
     names = ["Invoice", "Payment", "Deposit"]
     counts_before = live_counts(client, names)
@@ -196,18 +200,19 @@ def test_drill_with_resets_and_server_errors_resumes_to_the_same_end_state(clien
     )
     plan_id = planned.plan.plan_id
     approve(PlanStore.for_realm(realm), plan_id)
+    paths = ("/batch",) * 3 if batch else ("/payment", "/invoice", "/deposit")
     sandbox.configure(
         seed=5,
         faults=[
-            {"kind": "reset", "path": "/payment", "rate": 0.5, "times": 6},
-            {"kind": "500", "path": "/invoice", "rate": 0.5, "times": 6, "format": "json"},
-            {"kind": "truncate", "path": "/deposit", "rate": 1.0, "times": 1},
+            {"kind": "reset", "path": paths[0], "rate": 0.5, "times": 6},
+            {"kind": "500", "path": paths[1], "rate": 0.5, "times": 6, "format": "json"},
+            {"kind": "truncate", "path": paths[2], "rate": 1.0, "times": 1},
         ],
     )
     runs = 0
     while True:
         runs += 1
-        result, _ = apply_restore(client, realm, plan_id, verify=False)
+        result, _ = apply_restore(client, realm, plan_id, verify=False, batch=batch)
         if result.complete or runs == 6:
             break
     injected = sandbox.stats()["realms"][client.realm_id]["faults"]

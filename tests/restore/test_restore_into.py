@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,28 @@ def requests_sent(store: PlanStore, plan_id: str) -> int:
     )
 
 
+def batches_sent(store: PlanStore, plan_id: str) -> Counter[str]:
+    """How many times each batch request id was sent (the audit log's batch request lines)."""
+    path = Path(store.location(plan_id, "audit.jsonl"))
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    return Counter(
+        line["request_id"]
+        for line in lines
+        if line["event"] == "request" and line.get("operation") == "batch"
+    )
+
+
+@contextmanager
+def another_new_company(
+    sandbox: SandboxServer, settings: Settings, multicurrency: bool
+) -> Iterator[QBOClient]:
+    """A client of one more new US company of the sandbox."""
+    realm_id = new_company(sandbox, country="US", multicurrency=multicurrency)
+    assert login_embedded(settings, sandbox.base_url, realm_hint=realm_id) == [realm_id]
+    with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as qbo:
+        yield qbo
+
+
 def kill_mid_apply(
     env: dict[str, str], sandbox: SandboxServer, plan: Plan, after_steps: int
 ) -> None:
@@ -235,8 +258,18 @@ def test_drill_rebuilds_the_company_killed_mid_apply_and_rerun_writes_nothing(
     states = Counter(e["state"] for e in status["steps"].values())
     assert 0 < states["done"] < writes
 
+    # The killed run died inside a batch: its request id and steps were logged before sending.
+    killed = store.status(plan.plan_id) or {}
+    unanswered = {int(n) for n, e in killed["steps"].items() if e["state"] == "not_started"} & {
+        int(n) for n in killed["batches"]
+    }
+    assert unanswered, "the kill did not land inside a batch"
+
     result, report = apply_restore(target, realm, plan.plan_id)
     assert result.complete, [s for s in result.steps if s.state == "failed"][:5]
+    # That batch was sent again under its request id (QBO replays the first answer).
+    sent_batches = batches_sent(store, plan.plan_id)
+    assert len(sent_batches) > 5 and max(sent_batches.values()) == 2
     assert report is not None
     assert report["checked"] > writes // 2
     unexplained = [d for d in report["differences"] if not sandbox_gap(d)]
@@ -386,3 +419,66 @@ def test_an_in_place_restore_publishes_its_id_map(source, realm, sandbox, tmp_pa
     assert len(mine) == 1 and mine[0]["new_id"] != invoice["Id"]
     assert mine[0]["source_realm_id"] == mine[0]["target_realm_id"] == source.realm_id
     assert mine[0]["mapped_at"] == "apply"
+
+
+def test_batched_apply_sends_a_fraction_of_the_requests_for_the_same_records(
+    source, realm, sandbox, settings
+):
+    snapshot = run_backup(source, realm, mode="full").snapshot
+    store = PlanStore.for_realm(realm)
+    multicurrency = bool(
+        (source.preferences().get("CurrencyPrefs") or {}).get("MultiCurrencyEnabled")
+    )
+    calls: dict[bool, dict[str, int]] = {}
+    counts: dict[bool, dict[str, int]] = {}
+    for batch in (False, True):
+        with another_new_company(sandbox, settings, multicurrency) as target:
+            plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id).plan
+            approve(store, plan.plan_id, name="bench")
+            before = target.calls_by_topic()
+            result, _ = apply_restore(
+                target, realm, plan.plan_id, verify=False, workers=4, batch=batch
+            )
+            assert result.complete, [s for s in result.steps if s.state == "failed"][:5]
+            after = target.calls_by_topic()
+            calls[batch] = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+            counts[batch] = {
+                name: target.count(entities.ENTITIES[name])
+                for name in ("Customer", "Invoice", "Payment", "Bill", "JournalEntry")
+            }
+    assert counts[True] == counts[False]
+    one_by_one, batched = sum(calls[False].values()), sum(calls[True].values())
+    assert calls[True]["batch"] > 0 and "batch" not in calls[False]
+    assert batched * 3 < one_by_one, (calls[False], calls[True])
+
+
+def test_a_faulted_batch_item_fails_only_its_step(source, target, realm):
+    snapshot = run_backup(source, realm, mode="full").snapshot
+    plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id, entities=("Customer",))
+    plan = plan.plan
+    store = PlanStore.for_realm(realm)
+    approve(store, plan.plan_id, name="drill")
+    creates = [s for s in plan.steps if s.entity == "Customer" and s.action is Action.CREATE]
+    taken = next(s for s in creates if (s.payload or {}).get("Active", True))
+    # A vendor took the customer's name after planning: names are shared, QBO answers 6240.
+    vendor = target.create(
+        entities.ENTITIES["Vendor"], {"DisplayName": taken.name}, request_id="drill-vendor-1"
+    )
+    result, _ = apply_restore(target, realm, plan.plan_id, verify=False, workers=1)
+    states = {s.number: s for s in result.steps}
+    assert states[taken.number].state == "failed"
+    assert (states[taken.number].fault or {}).get("code") == "6240"
+    others = [states[s.number] for s in creates if s.number != taken.number]
+    assert others and all(s.state in ("done", "skipped") for s in others)
+    assert sum(s.state == "done" for s in others) > len(others) // 2
+    assert batches_sent(store, plan.plan_id)
+
+    # Once the name is free again, a rerun creates the one customer that failed.
+    target.update(
+        entities.ENTITIES["Vendor"],
+        {"Id": vendor["Id"], "SyncToken": vendor["SyncToken"], "DisplayName": "Someone else"},
+        sparse=True,
+        request_id="drill-vendor-2",
+    )
+    again, _ = apply_restore(target, realm, plan.plan_id, verify=False, workers=1)
+    assert {s.number: s.state for s in again.steps}[taken.number] == "done"
