@@ -414,6 +414,53 @@ class IntoPlanner:
                 "write is refused, turn multicurrency on in QBO by hand and apply again"
             )
 
+    def _note_tax_country(self) -> None:
+        """Say plainly what happens to sales tax when the target is in another country.
+
+        Tax codes and rates are read-only in QBO's API and each country has its own (a US
+        company's ``TAX``/``NON``, a Canadian one's GST/HST codes): a transaction's tax codes
+        that the target lacks cannot be mapped, so the transactions carrying them are counted
+        and named here with what to do.
+        """
+        snap = next(iter(self._records("CompanyInfo").values()), {})
+        wanted = _country(snap)
+        has = _country(self.target.singleton(entities.ENTITIES["CompanyInfo"]))
+        if not wanted or not has or wanted == has:
+            return
+        tax_codes = self.target.iter_records(entities.ENTITIES["TaxCode"])
+        target_codes = {str(record.get("Id")) for record in tax_codes}
+        missing: dict[str, int] = {}
+        for draft in self.drafts.values():
+            if draft.action is not Action.CREATE or draft.entity.kind is not Kind.TRANSACTION:
+                continue
+            codes = {
+                site.target_id
+                for site in remap.reference_sites(draft.entity, draft.payload or {})
+                if site.target == "TaxCode"
+            }
+            unmapped = {
+                c for c in codes if self.id_map.get("TaxCode", c) is None and c not in target_codes
+            }
+            for code in unmapped:
+                missing[code] = missing.get(code, 0) + 1
+            if unmapped:
+                draft.reason += (
+                    f"; its tax code(s) {', '.join(sorted(unmapped))} do not exist in a {has} "
+                    "company: set its tax by hand after the restore"
+                )
+        if not missing:
+            return
+        listed = ", ".join(f"{code} ({n})" for code, n in sorted(missing.items()))
+        self.notes.append(
+            f"the snapshot's company is in {wanted} and this one in {has}: sales tax does not "
+            f"carry over between countries (tax codes and rates are each country's own and "
+            f"QBO's API cannot create them); transactions refer to tax codes this company does "
+            f"not have, by code with the number of transactions: {listed}. QBO refuses such "
+            f"lines or taxes them otherwise: set each one's {has} tax code by hand after the "
+            "restore (the verification names the differences it leaves in the books), or "
+            f"restore into a {wanted} company"
+        )
+
     # --- building -----------------------------------------------------------------------------
 
     def build(self, *, preferences: dict[str, Any], live_read_at: datetime) -> Plan:
@@ -439,6 +486,7 @@ class IntoPlanner:
                 "unless that is what you want",
             )
         self._note_currencies(preferences)
+        self._note_tax_country()
         if self._voided:
             self.notes.append(
                 f"{len(self._voided)} voided transaction(s) are created with their voided "
@@ -486,6 +534,12 @@ class IntoPlanner:
         ).hexdigest()
         plan.plan_id = f"{self.sid}-{digest}"
         return plan
+
+
+def _country(company: dict[str, Any]) -> str | None:
+    """A CompanyInfo's country code (``US``, ``CA``...), from ``Country`` or its address."""
+    raw = company.get("Country") or (company.get("CompanyAddr") or {}).get("Country")
+    return str(raw).strip().upper() or None if raw else None
 
 
 def build_into_plan(

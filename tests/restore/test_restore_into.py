@@ -32,6 +32,7 @@ from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
+from qbo_pipeline.restore import remap
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.model import Action, Plan
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into, verify_plan
@@ -482,3 +483,44 @@ def test_a_faulted_batch_item_fails_only_its_step(source, target, realm):
     )
     again, _ = apply_restore(target, realm, plan.plan_id, verify=False, workers=1)
     assert {s.number: s.state for s in again.steps}[taken.number] == "done"
+
+
+def test_a_us_snapshot_planned_into_a_canadian_company_reports_its_tax_codes(
+    source, realm, sandbox, settings
+):
+    snapshot = run_backup(source, realm, mode="full").snapshot
+    assert source.company_info().get("Country") == "US"
+    realm_id = new_company(sandbox, country="CA", multicurrency=True)
+    assert login_embedded(settings, sandbox.base_url, realm_hint=realm_id) == [realm_id]
+    with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as canadian:
+        plan = plan_restore_into(canadian, realm, snapshot=snapshot.snapshot_id).plan
+        canadian_codes = {c["Id"] for c in canadian.query("select * from TaxCode")["TaxCode"]}
+    [note] = [n for n in plan.notes if "sales tax does not carry over" in n]
+    assert "in US and this one in CA" in note and "by hand" in note
+    # Every tax code a created transaction refers to that the Canadian company lacks is named,
+    # with its transactions; the transactions say so themselves.
+    used: Counter[str] = Counter()
+    for step in plan.steps:
+        entity = entities.ENTITIES[step.entity]
+        if step.action is not Action.CREATE or entity.kind is not entities.Kind.TRANSACTION:
+            continue
+        codes = {
+            site.target_id
+            for site in remap.reference_sites(entity, step.payload or {})
+            if site.target == "TaxCode"
+        } - canadian_codes
+        codes = {c for c in codes if f"TaxCode:{c}" not in plan.id_map}
+        if codes:
+            assert "do not exist in a CA company" in step.reason, step.reason
+        used.update(codes)
+    assert "TAX" in used or "NON" in used
+    for code, count in used.items():
+        assert f"{code} ({count})" in note
+    # The US tax codes themselves are not written: the API cannot create tax codes.
+    for step in plan.steps:
+        if step.entity == "TaxCode" and step.old_id not in ("TAX", "NON"):
+            assert step.action in (Action.UNSUPPORTED, Action.MAP), step
+    # A US target gets no such note.
+    with another_new_company(sandbox, settings, multicurrency=True) as american:
+        notes = plan_restore_into(american, realm, snapshot=snapshot.snapshot_id).plan.notes
+    assert not any("sales tax does not carry over" in n for n in notes)
