@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
             table.add_row(
                 model.key,
                 model.materialized,
-                f"{model.rows:,}",
+                "-" if model.rows is None else f"{model.rows:,}",
                 f"{model.rows_inserted:,}",
                 str(len(model.tests)),
             )

@@ -89,7 +89,9 @@ class ModelResult:
 
     key: str
     materialized: str
-    rows: int
+    rows: int | None
+    """Rows of the relation; None for a view in an incremental build (counting a view runs it
+    over the whole history, which an incremental build otherwise avoids)."""
     tests: tuple[str, ...]
     seconds: float
     rows_inserted: int = 0
@@ -546,9 +548,11 @@ def _build_model(
         else:
             con.execute(f"create or replace {kind} {relation} as {model.sql}")
             inserted = -1
-        rows = (con.execute(f"select count(*) from {relation}").fetchone() or (0,))[0]
+        rows: int | None = None
+        if kind == "table" or not incremental:
+            rows = (con.execute(f"select count(*) from {relation}").fetchone() or (0,))[0]
         if inserted < 0:
-            inserted = 0 if kind == "view" else rows
+            inserted = 0 if kind == "view" else rows or 0
     except duckdb.Error as exc:
         raise BuildError(
             f"model {model.key} ({model.path}) failed: {exc}", model=model.key

@@ -99,7 +99,6 @@ def _column_schemas(result: BuildResult, keys: list[str]) -> dict[str, dg.TableS
 
 def _metadata(result: BuildResult, model: Any, schema: dg.TableSchema | None) -> dict[str, Any]:
     metadata: dict[str, Any] = {
-        "dagster/row_count": model.rows,
         "materialized": model.materialized,
         "column_tests_passed": len(model.tests),
         "build_seconds": round(model.seconds, 3),
@@ -109,6 +108,8 @@ def _metadata(result: BuildResult, model: Any, schema: dg.TableSchema | None) ->
         "build_reason": result.reason,
         "rows_inserted": model.rows_inserted,
     }
+    if model.rows is not None:  # a view is not counted in an incremental build
+        metadata["dagster/row_count"] = model.rows
     if schema is not None:
         metadata["dagster/column_schema"] = schema
     return metadata
