@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.lake.errors import SnapshotNotFound
 from qbo_pipeline.lake.lake import RealmLake
 from qbo_pipeline.qbo.http import QBOClient
+from qbo_pipeline.restore import remap
 from qbo_pipeline.restore.apply import ApplyResult, ProgressCallback, apply_plan
 from qbo_pipeline.restore.model import Plan
 from qbo_pipeline.restore.plan import PlanRequest, build_plan
@@ -230,11 +232,40 @@ def _not_written(plan: Plan, realm: RealmLake) -> list[dict[str, Any]]:
                 "entity": step.entity,
                 "old_id": step.old_id,
                 "amount": payload.get(entity.amount_field or "TotalAmt"),
-                "date": payload.get("TxnDate"),
+                "date": payload.get("TxnDate") or payload.get("PaymentDate"),
                 "why": step.reason,
             }
         )
     return out
+
+
+def _verify_periods(
+    client: QBOClient,
+    realm: RealmLake,
+    plan: Plan,
+    id_map: remap.IdMap,
+    report: dict[str, Any],
+    warehouse: Path,
+) -> dict[str, Any]:
+    """Build the warehouse, then compare the new company's month-end trial balances with it."""
+    import duckdb
+
+    from qbo_pipeline.models.warehouse import build_warehouse
+    from qbo_pipeline.restore.verify_periods import compare_periods, snapshot_postings
+
+    build_warehouse(realm.fs.url(realm.fs.root), warehouse)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        postings = snapshot_postings(con, realm.realm_id, plan.snapshot_id)
+    finally:
+        con.close()
+    return compare_periods(
+        postings,
+        realm.report(plan.snapshot_id, "TrialBalance"),
+        client.report,
+        id_map,
+        not_written=report["not_written"],
+    )
 
 
 def snapshot_exists(realm: RealmLake, snapshot_id: str) -> bool:
@@ -251,11 +282,12 @@ def apply_restore(
     verify: bool = True,
     workers: int | None = None,
     batch: bool = True,
+    warehouse: Path | None = None,
 ) -> tuple[ApplyResult, dict[str, Any] | None]:
     """Apply an approved plan, then verify it against a fresh snapshot.
 
     ``batch`` sends ready creates together through QBO's batch endpoint (False: one request
-    per write).
+    per write). ``warehouse``: see :func:`verify_plan`.
 
     Returns:
         The per-step results, and the verification report (None when not verified).
@@ -277,15 +309,20 @@ def apply_restore(
     )
     if not verify:
         return result, None
-    return result, verify_plan(client, realm, plan_id)
+    return result, verify_plan(client, realm, plan_id, warehouse=warehouse)
 
 
-def verify_plan(client: QBOClient, realm: RealmLake, plan_id: str) -> dict[str, Any]:
+def verify_plan(
+    client: QBOClient, realm: RealmLake, plan_id: str, *, warehouse: Path | None = None
+) -> dict[str, Any]:
     """Take a fresh snapshot and compare the plan's records with its target snapshot.
 
     For a restore into another company the fresh snapshot is of that company (into its own
     part of the lake), and its TrialBalance, ProfitAndLoss and BalanceSheet for the snapshot's
-    period are compared with the snapshot's, account by account through the id map.
+    period are compared with the snapshot's, account by account through the id map. Given a
+    ``warehouse`` (the DuckDB file), the warehouse is built and the new company's TrialBalance
+    at every month end of the snapshot is compared with the snapshot's ledger too
+    (:mod:`qbo_pipeline.restore.verify_periods`), under ``periods``.
     """
     from qbo_pipeline.backup import run_backup
 
@@ -293,7 +330,6 @@ def verify_plan(client: QBOClient, realm: RealmLake, plan_id: str) -> dict[str, 
     plan = store.load(plan_id)
     status = store.status(plan_id) or {}
     if plan.into:
-        from qbo_pipeline.restore import remap
         from qbo_pipeline.restore.verify_reports import compare_reports
 
         written = RealmLake(realm.fs, plan.realm_id)
@@ -311,6 +347,11 @@ def verify_plan(client: QBOClient, realm: RealmLake, plan_id: str) -> dict[str, 
         report["reports"] = books["reports"]
         report["not_written"] = books["not_written"]
         report["ok"] = bool(report["ok"] and books["ok"])
+        if warehouse is not None:
+            months = _verify_periods(client, realm, plan, id_map, report, warehouse)
+            report["periods"] = months["periods"]
+            report["periods_unexplained"] = months["unexplained"]
+            report["ok"] = bool(report["ok"] and months["ok"])
     else:
         after = run_backup(client, realm).snapshot.snapshot_id
         report = verify_restore(plan, status, LakeSnapshots(realm), after)

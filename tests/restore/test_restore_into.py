@@ -9,6 +9,7 @@ its TrialBalance, ProfitAndLoss and BalanceSheet.
 
 from __future__ import annotations
 
+import calendar
 import os
 import shutil
 import signal
@@ -524,3 +525,34 @@ def test_a_us_snapshot_planned_into_a_canadian_company_reports_its_tax_codes(
     with another_new_company(sandbox, settings, multicurrency=True) as american:
         notes = plan_restore_into(american, realm, snapshot=snapshot.snapshot_id).plan.notes
     assert not any("sales tax does not carry over" in n for n in notes)
+
+
+def test_the_new_company_s_trial_balance_equals_the_snapshot_s_ledger_at_every_month_end(
+    source, target, realm, tmp_path
+):
+    snapshot = run_backup(source, realm, mode="full").snapshot
+    plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id).plan
+    approve(PlanStore.for_realm(realm), plan.plan_id, name="drill")
+    result, _ = apply_restore(target, realm, plan.plan_id, verify=False)
+    assert result.complete
+    report = verify_plan(target, realm, plan.plan_id, warehouse=tmp_path / "warehouse.duckdb")
+    months = report["periods"]
+    # The pinned company's books are 2024's: one trial balance per month end.
+    assert [m["end"] for m in months] == [
+        f"2024-{month:02d}-{calendar.monthrange(2024, month)[1]:02d}" for month in range(1, 13)
+    ]
+    assert report["periods_unexplained"] == 0, [m["differences"] for m in months][:3]
+    [tax_payment] = [t for t in report["not_written"] if t["entity"] == "TaxPayment"]
+    for month in months:
+        assert month["equal"] > 10
+        for difference in month["differences"]:
+            if "could not write" in difference["why"]:
+                # Named only from the month the unwritten payment is dated in.
+                assert tax_payment["date"] <= month["end"]
+                assert f"TaxPayment {tax_payment['old_id']}" in difference["why"]
+            else:
+                assert "the model's gap, not the restore's" in difference["why"]
+    named = [
+        m["end"] for m in months if any("could not write" in d["why"] for d in m["differences"])
+    ]
+    assert named and min(named) >= tax_payment["date"]
