@@ -1,0 +1,107 @@
+"""``python -m bench.deployment [--companies 50]``: many companies' nightly through Dagster.
+
+The deployment of ``tests/defs/test_defs_deployment.py`` at scale (its harness,
+:mod:`tests.deployment`): the embedded sandbox serves the companies (mixed sizes), the lake is
+on moto's S3 server on loopback, and a real ``dagster-daemon`` evaluates the nightly schedule,
+queues one snapshot run per company under ``dagster.yaml``'s limits, then the exports and one
+warehouse build. Prints the total wall time (daemon start to the last run finished, the wait for
+the schedule's minute included), the peak memory of the daemon's process tree (the daemon, its
+code server, every run and step process, sampled), and companies per hour per core; saves the
+JSON under ``bench/results/deployment-*.json``. The sandbox and the S3 server run in this
+process and share the machine's cores: they stand in for QBO and S3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from bench import machine, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one nightly of many companies through Dagster; print and save the measurements."""
+    from tests.deployment import (
+        SIZES,
+        companies,
+        overlapping_pairs,
+        peak_concurrency,
+        run_nightly,
+    )
+    from tests.s3server import lake_env, new_lake_url, running_s3
+
+    parser = argparse.ArgumentParser(prog="python -m bench.deployment", description=__doc__)
+    parser.add_argument("--companies", type=int, default=50, help="companies (default 50)")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait at most")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/qbo-bench/deployment"))
+    parser.add_argument("--results-dir", type=Path, default=report.RESULTS_DIR)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.companies < 1:
+        parser.error("--companies must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.work_dir.exists():
+        shutil.rmtree(args.work_dir)
+    args.work_dir.mkdir(parents=True)
+    started = datetime.now(UTC)
+    plan = companies(args.companies)
+    with running_s3() as endpoint:
+        os.environ.update(lake_env(endpoint))
+        result = run_nightly(args.work_dir, endpoint, new_lake_url(), plan, timeout=args.timeout)
+    cores = psutil.cpu_count() or 1
+    jobs: dict[str, int] = {}
+    for span in result.runs:
+        jobs[span.job_name] = jobs.get(span.job_name, 0) + 1
+    spans = [s for s in result.runs if s.start is not None and s.end is not None]
+    busy = sorted(s.end - s.start for s in spans if s.job_name == "qbo_snapshot_job")
+    document = {
+        "started_at": started.isoformat(),
+        "machine": machine.describe(),
+        "companies": args.companies,
+        "sizes_transactions": list(SIZES),
+        "max_concurrent_runs": result.max_concurrent_runs,
+        "wall_s": result.seconds,
+        "first_run_to_last_end_s": max(s.end for s in spans) - min(s.start for s in spans),
+        "peak_rss_bytes_daemon_tree": result.peak_rss_bytes,
+        "peak_processes_daemon_tree": result.peak_processes,
+        "peak_rss_bytes_sandbox_and_s3_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        * 1024,
+        "cores": cores,
+        "companies_per_hour_per_core": args.companies / (result.seconds / 3600) / cores,
+        "runs_per_job": jobs,
+        "snapshot_run_seconds_median": busy[len(busy) // 2] if busy else None,
+        "overlapping_runs_of_one_company": len(overlapping_pairs(result.runs)),
+        "peak_concurrent_runs": peak_concurrency(result.runs),
+    }
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / f"deployment-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    host = machine.one_line(document["machine"])
+    print(f"{args.companies} companies' nightly through dagster-daemon on {host}")
+    print(f"  total wall time          {result.seconds:9.1f} s")
+    print(f"  first run start to end  {document['first_run_to_last_end_s']:9.1f} s")
+    print(
+        f"  peak memory (daemon tree){result.peak_rss_bytes / 2**30:9.2f} GiB "
+        f"({result.peak_processes} processes at most)"
+    )
+    print(
+        f"  companies/hour/core      {document['companies_per_hour_per_core']:9.1f} ({cores} cores)"
+    )
+    print(f"  runs                     {jobs}")
+    peak, limit = document["peak_concurrent_runs"], result.max_concurrent_runs
+    print(f"  peak concurrent runs     {peak:9d} (limit {limit})")
+    print(f"  overlapping runs of one company: {document['overlapping_runs_of_one_company']}")
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
