@@ -461,6 +461,7 @@ def apply_cmd(
                     progress=advance,
                     verify=verify,
                     workers=workers,
+                    warehouse=settings.warehouse_path if plan.into else None,
                 )
     except QboPipelineError:
         raise
@@ -476,6 +477,8 @@ def apply_cmd(
         )
         for books in report.get("reports") or []:  # a restore into another company
             out.print(f"  {books['report']}: {_books_verdict(books)}")
+        if report.get("periods"):
+            out.print(f"  TrialBalance at each month end: {_periods_verdict(report)}")
     if not result.complete:
         out.print(
             f"some steps did not complete: rerun `qbo-backup restore apply {plan_id}` to resume"
@@ -509,6 +512,19 @@ def _books_verdict(books: dict[str, Any]) -> str:
     return (
         f"[red]{len(books.get('differences') or [])} row(s) differ[/red], first "
         f"{first.get('row')}: {escape(str(first.get('why')))}"
+    )
+
+
+def _periods_verdict(report: dict[str, Any]) -> str:
+    """``equal per account at 12 month ends``, or how many month ends differ."""
+    months = report["periods"]
+    differing = [m for m in months if m["differences"]]
+    if not differing:
+        return f"[green]equal per account at {len(months)} month ends[/green]"
+    unexplained = int(report.get("periods_unexplained") or 0)
+    return (
+        f"[red]{len(differing)} of {len(months)} month ends differ[/red] "
+        f"({unexplained} row(s) unexplained; the others name their cause in verify.json)"
     )
 
 

@@ -375,6 +375,7 @@ def test_cli_plan_into_apply_and_status(sandbox_template: Path, tmp_path: Path):
     checked = run("restore", "apply", plan_id, code=1)
     assert f"{customers:,} of {customers:,} records match the snapshot" in checked
     assert "TrialBalance:" in checked and "row(s) differ" in checked
+    assert "TrialBalance at each month end:" in checked and "month ends differ" in checked
     assert "records or books differ from the snapshot" in checked
 
     # The warehouse publishes the id map (old id, new id, entity, restore, companies).
