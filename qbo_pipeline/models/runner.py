@@ -11,8 +11,10 @@ after new snapshots only appends to: its SQL reads what the build added (``lake.
 the new version files; ``delta.<model>``, the rows this build added to an upstream incremental
 model) and the runner deletes the rows of the same keys, then inserts the new rows whose
 ``#UNIQUE_BY`` key the table does not hold yet (see :mod:`qbo_pipeline.models.warehouse`). In a
-full build, and in the published warehouse, ``lake.new_versions`` is all of ``lake.versions``
-and ``delta.<model>`` all of the model, so the SQL means the same thing either way.
+full build ``lake.new_versions`` is all of ``lake.versions`` and ``delta.<model>`` all of the
+model, so the SQL means the same thing either way. The published warehouse keeps ``delta.<model>``
+as all of the model (macros read it) and has no ``lake.new_versions``: only incremental models
+may read it.
 
 Table macros (``as_of``, ``sales_document_lines``, ...) live in ``dbt_like_sql/macros/*.sql``,
 one ``create or replace macro <file name>`` per file. Models and macros are ordered in ONE graph:

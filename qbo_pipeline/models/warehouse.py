@@ -466,10 +466,11 @@ def _write_and_audit(
             built.append(step)
             if not results[-1].appended:
                 _delta_is_everything(con, step)
-    # Outside a build, delta.<model> is all of the model and lake.new_versions all versions.
+    # Outside a build, delta.<model> is all of the model (the macros that read it stay right);
+    # lake.new_versions only means something during a build, so the published warehouse has none.
     for model in built:
         _delta_is_everything(con, model)
-    con.execute("create or replace view lake.new_versions as " + new_versions_sql(None))
+    con.execute("drop view if exists lake.new_versions")
     return results
 
 
