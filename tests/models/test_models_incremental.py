@@ -227,3 +227,25 @@ def test_models_a_killed_incremental_build_leaves_the_published_warehouse(tmp_pa
     result = build_warehouse(lake.root, warehouse)
     assert result.kind == "incremental"
     _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full"))
+
+
+def test_models_a_snapshot_appended_twice_is_not_doubled(tmp_path: Path) -> None:
+    """A build that appended a snapshot but whose record says it did not (a retried build) deletes
+    the rows of that snapshot's keys before inserting them again."""
+    lake = WriterLake(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    states = _states()
+    lake.commit(T1, states[0])
+    build_warehouse(lake.root, warehouse)
+    second = lake.commit(T2, states[1])
+    build_warehouse(lake.root, warehouse)
+    with connect(warehouse) as con:  # forget that the last build read the second snapshot
+        con.execute("delete from main.build_snapshots where snapshot_id = ?", [second])
+        con.execute(
+            "delete from main.build_version_files where path like ?", [f"%/snapshot={second}/%"]
+        )
+    again = build_warehouse(lake.root, warehouse)
+    assert again.kind == "incremental" and again.new_snapshots == 1
+    lines = next(m for m in again.models if m.key == "staging.stg_invoice_line_versions")
+    assert lines.rows_deleted == lines.rows_inserted > 0
+    _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full"))
