@@ -557,3 +557,23 @@ def test_the_new_company_s_trial_balance_equals_the_snapshot_s_ledger_at_every_m
         m["end"] for m in months if any("could not write" in d["why"] for d in m["differences"])
     ]
     assert named and min(named) >= tax_payment["date"]
+
+
+def test_creates_go_one_by_one_while_the_batch_budget_is_spent(source, target, realm):
+    from qbo_pipeline.qbo.limiter import RealmLimiter
+
+    snapshot = run_backup(source, realm, mode="full").snapshot
+    plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id).plan
+    store = PlanStore.for_realm(realm)
+    approve(store, plan.plan_id, name="drill")
+    # A batch budget of 3 a minute (QBO's is 40): the rest of the writes may not wait for it.
+    target.batch_limiter = RealmLimiter(per_minute=3, max_in_flight=9, window=3600)
+    before = target.calls_by_topic()
+    result, _ = apply_restore(target, realm, plan.plan_id, verify=False, workers=1)
+    assert result.complete
+    calls = {k: v - before.get(k, 0) for k, v in target.calls_by_topic().items()}
+    assert calls["batch"] == 3
+    assert sum(calls.values()) - calls["batch"] > 100  # the others went one by one
+    for name in ("Customer", "Invoice", "Payment"):
+        want = sum(1 for _ in realm.iter_payloads(snapshot.snapshot_id, name))
+        assert target.count(entities.ENTITIES[name]) == want, name
