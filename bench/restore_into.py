@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -58,8 +59,11 @@ def run_size(transactions: int, work: Path, *, latency_ms: float, batch: bool) -
     state, generated = cached_company(
         SizePlan(transactions=transactions), work / "cache", tasks_dir
     )
+    shutil.rmtree(run_dir / "data", ignore_errors=True)  # a fresh lake each run
     served = run_dir / "sandbox.sqlite3"
     served.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (served.with_name(served.name + "-wal"), served.with_name(served.name + "-shm")):
+        stale.unlink(missing_ok=True)
     served.write_bytes(state.read_bytes())
     settings = Settings.from_env(
         {"QBO_DATA_DIR": str(run_dir / "data"), "QBO_ENVIRONMENT": "embedded"}
