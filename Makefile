@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test soak smoke-qbo lint format bench bench-quick ui clean
+.PHONY: install demo test soak scale smoke-qbo lint format bench bench-quick ui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,12 @@ soak: install
 smoke-qbo: install
 	$(PY) -m pytest -m realqbo -s tests/contract
 
-bench: install
+# Minutes-long tests of a whole deployment (marker scale): six companies' nightly through a real
+# dagster-daemon with the lake on a loopback S3 server.
+scale: install
+	$(PY) -m pytest -m scale
+
+bench: install scale
 	$(PY) -m bench
 
 bench-quick: install

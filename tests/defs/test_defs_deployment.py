@@ -30,8 +30,9 @@ from tests.deployment import (
 )
 
 COMPANIES = 6
-pytestmark = pytest.mark.timeout(1500)
-"""A nightly of six companies takes minutes here: every run is a process, and the cores are few."""
+pytestmark = [pytest.mark.scale, pytest.mark.timeout(1500)]
+"""A nightly of six companies takes minutes here (every run is a process, and the cores are few),
+so it runs in ``make scale`` (and ``make bench``), not in ``make test``."""
 
 
 @pytest.fixture(scope="module")
