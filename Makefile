@@ -20,7 +20,7 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check qbo_pipeline tests bench
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile  # a worker per core; a test file stays on one
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -18,8 +18,8 @@ from qbo_pipeline.cli.listing import Column, ListFormat, emit, format_option
 from qbo_pipeline.config import ConfigError, Environment, Secret, Settings
 from qbo_pipeline.errors import QboPipelineError, UsageError
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # the terminal wraps: commands stay pasteable
+out = Console(soft_wrap=True)
 
 
 @contextmanager

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from qbo_pipeline.config import Settings
     from qbo_pipeline.lake.lake import Lake, SnapshotInfo
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # the terminal wraps: commands stay pasteable
+out = Console(soft_wrap=True)
 log = logging.getLogger(__name__)
 
 

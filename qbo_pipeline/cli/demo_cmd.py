@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         """Run the main job end to end on the embedded sandbox, and say where to look next."""
         from qbo_pipeline.cli.demo import DemoError, run_demo
 
-        console = Console()
+        console = Console(soft_wrap=True)
         try:
             result = run_demo(folder, days=days, console=console)
         except DemoError as exc:

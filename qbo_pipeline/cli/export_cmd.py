@@ -25,8 +25,8 @@ from qbo_pipeline.errors import EXIT_CANCELLED, EXIT_USAGE
 if TYPE_CHECKING:
     from qbo_pipeline.exports import ExportProgress, ExportResult
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # the terminal wraps: commands stay pasteable
+out = Console(soft_wrap=True)
 
 
 class RichExportProgress:

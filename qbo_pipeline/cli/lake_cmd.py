@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from qbo_pipeline.lake.gc import GCResult
     from qbo_pipeline.lake.lake import Lake
 
-out = Console()
+out = Console(soft_wrap=True)
 
 _REALM_HELP = "Company (realm id); default: every company in the lake."
 
@@ -56,10 +56,17 @@ def register(app: typer.Typer) -> None:
             table = Table(
                 title=f"Retention of realm {realm_id}" + (" (dry run)" if dry_run else "")
             )
-            for column in ("snapshot", "server time", "kind", "records", "decision", "kept by"):
-                table.add_column(column, justify="right" if column == "records" else "left")
             decided = [(sid, True) for sid in retention.kept]
             decided += [(sid, False) for sid in retention.dropped]
+            widest = max((len(sid) for sid, _ in decided), default=0)
+            for column in ("snapshot", "server time", "kind", "records", "decision", "kept by"):
+                is_id = column == "snapshot"  # an id is never cut
+                table.add_column(
+                    column,
+                    justify="right" if column == "records" else "left",
+                    no_wrap=is_id,
+                    min_width=max(widest, len(column)) if is_id else None,
+                )
             for sid, kept in sorted(decided):
                 info = infos.get(sid)
                 table.add_row(

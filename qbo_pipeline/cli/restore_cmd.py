@@ -95,8 +95,8 @@ if TYPE_CHECKING:
     from qbo_pipeline.restore.model import Plan
     from qbo_pipeline.restore.store import PlanStore
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # the terminal wraps: commands stay pasteable
+out = Console(soft_wrap=True)
 
 restore_app = typer.Typer(
     name="restore",

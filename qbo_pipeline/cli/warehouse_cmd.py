@@ -23,8 +23,8 @@ from qbo_pipeline.cli.settings import load_settings
 from qbo_pipeline.cli.wording import count
 from qbo_pipeline.errors import EXIT_FAILURE, EXIT_USAGE
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # the terminal wraps: commands stay pasteable
+out = Console(soft_wrap=True)
 
 
 class DiffFormat(StrEnum):

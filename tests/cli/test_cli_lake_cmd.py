@@ -182,3 +182,21 @@ def test_commands_refuse_while_a_backup_holds_the_lock(
     assert "another backup holds the lock" in result.output
     assert f"qbo-backup unlock {REALM}" in result.output
     assert lock.exists()
+
+
+def test_prune_at_80_columns_never_cuts_an_id_or_a_command(
+    lake_env: tuple[dict[str, str], RealmLake, list[str]],
+) -> None:
+    """Regression: at 80 columns rich cut snapshot ids in the retention table and broke printed
+    lines, a pasted command included; it passed or failed with the width the CLI was first
+    imported under."""
+    env, _, ids = lake_env
+    result = _run(
+        {**env, "COLUMNS": "80"},
+        *("prune", "--daily", "2", "--weekly", "0", "--monthly", "0", "--dry-run"),
+    )
+    assert result.exit_code == 0, result.output
+    for sid in ids:
+        assert sid in result.output
+    line = next(x for x in result.output.splitlines() if "would keep" in x)
+    assert "would drop 4" in line
