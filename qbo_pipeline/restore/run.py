@@ -82,7 +82,7 @@ def plan_restore(
     Args:
         client: A client for the company.
         realm: The company's lake.
-        snapshot: A snapshot reference (id, prefix, ``latest`` or a date).
+        snapshot: A snapshot reference (id, prefix, ``latest``, ``previous`` or a date).
         scope: What to restore (``changed_since`` may hold a snapshot reference).
         remove_new: Remove records created after the snapshot.
         backup_first: Take a snapshot of the company as it is now before planning.
@@ -166,7 +166,7 @@ def plan_restore_into(
     Args:
         client: A client for the company written to (another company than ``realm``'s).
         realm: The lake of the company the snapshot is from.
-        snapshot: A snapshot reference (id, prefix, ``latest`` or a date).
+        snapshot: A snapshot reference (id, prefix, ``latest``, ``previous`` or a date).
         entities: Only these entities (and what they need); empty: everything.
 
     Raises:
