@@ -1,7 +1,7 @@
 """LibreOffice reads an exported CSV's amounts and dates as numbers and dates, formulas as text.
 
 Uses the ``soffice`` (or ``libreoffice``) binary on PATH; a test never installs system packages.
-Without it the test is skipped, saying so (``apt-get install libreoffice-calc`` provides it). One
+Without it the test is skipped, saying so (the libreoffice-calc package provides it). One
 conversion run of two small files, to flat ODS XML (``.fods``), whose cells carry their value types.
 """
 
