@@ -157,7 +157,8 @@ def _walk(node: Any, parts: list[str]) -> list[Any]:
     return _walk(node[key], parts[1:])
 
 
-def _amount(value: object) -> Decimal:
+def decimal_amount(value: object) -> Decimal:
+    """An amount as a Decimal; a missing or malformed one counts as 0."""
     if isinstance(value, bool) or value is None:
         return Decimal(0)
     try:
@@ -166,7 +167,8 @@ def _amount(value: object) -> Decimal:
         return Decimal(0)
 
 
-def _number(value: Decimal) -> int | float:
+def json_number(value: Decimal) -> int | float:
+    """A JSON number as QBO writes it: integral amounts without a fraction."""
     return int(value) if value == value.to_integral_value() else float(value)
 
 
@@ -309,11 +311,11 @@ class Completion:
             return
         if not _has(record, "ExchangeRate"):
             record["ExchangeRate"] = self._rate(str(currency), str(record.get("TxnDate") or ""))
-        rate = _amount(record["ExchangeRate"])
+        rate = decimal_amount(record["ExchangeRate"])
         for field, home_field in (("TotalAmt", "HomeTotalAmt"), ("Balance", "HomeBalance")):
             if field in record:
-                home_value = (_amount(record[field]) * rate).quantize(Decimal("0.01"))
-                record[home_field] = _number(home_value)
+                home_value = (decimal_amount(record[field]) * rate).quantize(Decimal("0.01"))
+                record[home_field] = json_number(home_value)
 
     def _rate(self, currency: str, txn_date: str) -> int | float:
         rates = sorted(
@@ -324,7 +326,7 @@ class Completion:
         if not rates:
             return 1
         older = [rate for as_of, rate in rates if as_of <= txn_date]
-        return _number(_amount(older[-1] if older else rates[0][1]))
+        return json_number(decimal_amount(older[-1] if older else rates[0][1]))
 
     def _address_ids(self, record: dict[str, Any]) -> None:
         for field in ADDRESS_FIELDS:
@@ -373,7 +375,7 @@ class Completion:
         """A sales form carries one subtotal line: the sum of its item lines, computed."""
         total = sum(
             (
-                _amount(line.get("Amount"))
+                decimal_amount(line.get("Amount"))
                 for line in lines
                 if isinstance(line, dict) and line.get("DetailType") in _ITEM_DETAILS
             ),
@@ -381,12 +383,16 @@ class Completion:
         )
         for line in lines:
             if isinstance(line, dict) and line.get("DetailType") == "SubTotalLineDetail":
-                line["Amount"] = _number(total)
+                line["Amount"] = json_number(total)
                 if not isinstance(line.get("SubTotalLineDetail"), dict):
                     line["SubTotalLineDetail"] = {}
                 return
         lines.append(
-            {"Amount": _number(total), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
+            {
+                "Amount": json_number(total),
+                "DetailType": "SubTotalLineDetail",
+                "SubTotalLineDetail": {},
+            }
         )
 
     def _sales_form(
@@ -455,13 +461,13 @@ class Completion:
         record.setdefault("ProcessPayment", False)
         applied = sum(
             (
-                _amount(line.get("Amount"))
+                decimal_amount(line.get("Amount"))
                 for line in record.get("Line") or []
                 if isinstance(line, dict)
             ),
             Decimal(0),
         )
-        record["UnappliedAmt"] = _number(_amount(record.get("TotalAmt")) - applied)
+        record["UnappliedAmt"] = json_number(decimal_amount(record.get("TotalAmt")) - applied)
 
     def _next_doc_number(self, ent: Entity) -> str:
         """One more than the entity's highest numeric DocNumber, as QBO auto-numbers forms.
@@ -567,7 +573,7 @@ class Completion:
                     record["DefaultTaxCodeRef"] = {"value": str(code["value"])}
             record_id = (current or {}).get("Id")
             own = self._open_balance("Customer", record_id)
-            record["Balance"] = _number(own)
+            record["Balance"] = json_number(own)
             jobs = Decimal(0)
             if record_id is not None:
                 for (payload,) in self._select(
@@ -576,10 +582,10 @@ class Completion:
                     (str(record_id),),
                     "payload",
                 ):
-                    jobs += _amount(json.loads(payload).get("BalanceWithJobs"))
-            record["BalanceWithJobs"] = _number(own + jobs)
+                    jobs += decimal_amount(json.loads(payload).get("BalanceWithJobs"))
+            record["BalanceWithJobs"] = json_number(own + jobs)
         elif ent.name == "Vendor":
-            record["Balance"] = _number(self._open_balance("Vendor", (current or {}).get("Id")))
+            record["Balance"] = json_number(self._open_balance("Vendor", (current or {}).get("Id")))
         elif ent.name == "Item" and record.get("Type") == "Inventory":
             record["TrackQtyOnHand"] = True
         elif ent.name == "Account":
@@ -621,7 +627,7 @@ class Completion:
                     (str(record_id),),
                     f"json_extract(payload, '$.{field}')",
                 )
-                total += sign * sum((_amount(value) for (value,) in rows), Decimal(0))
+                total += sign * sum((decimal_amount(value) for (value,) in rows), Decimal(0))
         return total
 
     def _attachable(self, record: dict[str, Any], current: dict[str, Any]) -> None:

@@ -45,7 +45,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.sandbox import faults, links, openid, shapes
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
-from qbo_pipeline.sandbox.completion import Completion
+from qbo_pipeline.sandbox.completion import Completion, decimal_amount, json_number
 from qbo_pipeline.sandbox.faults import SandboxFault
 from qbo_pipeline.sandbox.store import SandboxStore
 
@@ -83,22 +83,6 @@ _OPEN_BALANCE = ("Invoice", "Bill", "CreditMemo", "VendorCredit")
 
 Observer = Callable[[str, dict[str, Any], dict[str, Any]], None]
 """Called with ``(entity, before, after)`` for every record a write changed as a side effect."""
-
-
-def _as_decimal(value: object) -> Decimal:
-    if isinstance(value, bool) or value is None:
-        return Decimal(0)
-    try:
-        return Decimal(str(value))
-    except ArithmeticError:
-        return Decimal(0)
-
-
-def _number(value: Decimal) -> int | float:
-    """A JSON number as QBO writes it: integral amounts without a fraction."""
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
 
 
 def _print_name(record: dict[str, Any]) -> str:
@@ -346,21 +330,21 @@ class Operations:
             else:
                 total = sum(
                     (
-                        _as_decimal(line.get("Amount"))
+                        decimal_amount(line.get("Amount"))
                         for line in lines
                         if isinstance(line, dict) and line.get("DetailType") not in _SUMMARY_DETAILS
                     ),
                     Decimal(0),
                 )
                 tax = (record.get("TxnTaxDetail") or {}).get("TotalTax")
-                total += _as_decimal(tax)
+                total += decimal_amount(tax)
                 if ent.name == "Deposit":
                     # Cash kept back from a deposit goes elsewhere: QBO's total is net of it.
-                    total -= _as_decimal((record.get("CashBack") or {}).get("Amount"))
+                    total -= decimal_amount((record.get("CashBack") or {}).get("Amount"))
             if ent.name not in _CREDITED_LINES_TOTAL and (
                 lines_changed or "TotalAmt" not in record
             ):
-                record["TotalAmt"] = _number(total)
+                record["TotalAmt"] = json_number(total)
 
     def _open_balance(
         self, ent: Entity, record: dict[str, Any], current: dict[str, Any] | None
@@ -371,13 +355,15 @@ class Operations:
         applied, so editing the lines keeps the payments. A client's value is never taken.
         """
         if ent.name in _OPEN_BALANCE and "TotalAmt" in record:
-            total = _as_decimal(record.get("TotalAmt"))
+            total = decimal_amount(record.get("TotalAmt"))
             for field in links.BALANCE_FIELDS:
                 if field == "Balance" or ent.name == "CreditMemo":
                     used = Decimal(0)
                     if current is not None and field in current:
-                        used = _as_decimal(current.get("TotalAmt")) - _as_decimal(current[field])
-                    record[field] = _number(total - used)
+                        used = decimal_amount(current.get("TotalAmt")) - decimal_amount(
+                            current[field]
+                        )
+                    record[field] = json_number(total - used)
 
     @staticmethod
     def _own_links(ent: Entity, record: dict[str, Any], current: dict[str, Any] | None) -> None:
@@ -409,7 +395,7 @@ class Operations:
             if application.moves_balance and delta:
                 for field in links.BALANCE_FIELDS:
                     if field in record:
-                        record[field] = _number(_as_decimal(record[field]) - delta)
+                        record[field] = json_number(decimal_amount(record[field]) - delta)
                         changed = True
             if application.backlink is not None:
                 owned = links.BACKLINK_TYPES.get(target_name, frozenset({application.backlink}))
@@ -445,9 +431,9 @@ class Operations:
                 continue
             detail = line.get("JournalEntryLineDetail") or {}
             if detail.get("PostingType") == "Debit":
-                debit += _as_decimal(line.get("Amount"))
+                debit += decimal_amount(line.get("Amount"))
             elif detail.get("PostingType") == "Credit":
-                credit += _as_decimal(line.get("Amount"))
+                credit += decimal_amount(line.get("Amount"))
         if debit != credit:
             raise faults.business_validation(
                 f"Transaction is not balanced: debits {debit} and credits {credit} must be equal."
