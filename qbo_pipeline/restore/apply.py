@@ -520,18 +520,22 @@ class _Applier:
                 return self._deactivate(entity, step)
             if step.action is Action.DELETE:
                 return self._delete(entity, step)
-        except QBOError as exc:
+        except (QBOError, ValueError) as exc:
+            return self._failed(step, exc)
+        raise RestoreError(f"step {step.number}: unknown action {step.action}")
+
+    def _failed(self, step: Step, exc: QBOError | ValueError) -> StepResult:
+        """Log a step's failure (QBO's fault, or a payload it could not build) and mark it."""
+        if isinstance(exc, QBOError):
             fault = _fault(exc)
             self.audit.append(
                 "fault", step=step.number, entity=step.entity, old_id=step.old_id, **fault
             )
             return self._set(step, "failed", fault=fault, detail=str(exc))
-        except ValueError as exc:
-            self.audit.append(
-                "error", step=step.number, entity=step.entity, old_id=step.old_id, message=str(exc)
-            )
-            return self._set(step, "failed", detail=str(exc))
-        raise RestoreError(f"step {step.number}: unknown action {step.action}")
+        self.audit.append(
+            "error", step=step.number, entity=step.entity, old_id=step.old_id, message=str(exc)
+        )
+        return self._set(step, "failed", detail=str(exc))
 
     def _write(
         self,
@@ -783,17 +787,8 @@ class _Applier:
                 body=record,
             )
             return self._created(entity, step, record)
-        except QBOError as exc:
-            fault = _fault(exc)
-            self.audit.append(
-                "fault", step=step.number, entity=step.entity, old_id=step.old_id, **fault
-            )
-            return self._set(step, "failed", fault=fault, detail=str(exc))
-        except ValueError as exc:
-            self.audit.append(
-                "error", step=step.number, entity=step.entity, old_id=step.old_id, message=str(exc)
-            )
-            return self._set(step, "failed", detail=str(exc))
+        except (QBOError, ValueError) as exc:
+            return self._failed(step, exc)
 
     def _duplicate(
         self, entity: Entity, step: Step, body: dict[str, Any], exc: QBOError
