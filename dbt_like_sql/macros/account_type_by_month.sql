@@ -9,47 +9,21 @@
 create or replace macro account_type_by_month(snapshot_ref, wanted_type, normal_sign) as table
 with
 
-postings as (
-    select * from postings_at(snapshot_ref)
-    where txn_date is not null
-),
-
-months as (
+filled as (
+    -- A debit raises a balance whose normal sign is 1 (assets) and lowers one whose normal sign
+    -- is -1 (liabilities); a credit does the opposite.
     select
         realm_id,
         snapshot_id,
-        unnest(generate_series(
-            date_trunc('month', min(txn_date)),
-            greatest(
-                date_trunc('month', max(txn_date)),
-                date_trunc('month', timezone('UTC', any_value(snapshot_at)))
-            ),
-            interval 1 month
-        ))::date as month,
-    from postings
-    group by realm_id, snapshot_id
-),
-
-sums as (
-    select
-        realm_id,
-        date_trunc('month', txn_date)::date as month,
-        sum(normal_sign * amount) filter (where normal_sign * amount > 0) as increase,
-        -sum(normal_sign * amount) filter (where normal_sign * amount < 0) as decrease,
-    from postings
-    where account_type = wanted_type
-    group by all
-),
-
-filled as (
-    select
-        m.realm_id,
-        m.snapshot_id,
-        m.month,
-        coalesce(s.increase, 0) as increase,
-        coalesce(s.decrease, 0) as decrease,
-    from months as m
-    left join sums as s on m.realm_id = s.realm_id and m.month = s.month
+        month,
+        coalesce(sum(
+            case when normal_sign > 0 then debits else -credits end
+        ) filter (where account_type = wanted_type), 0) as increase,
+        coalesce(sum(
+            case when normal_sign > 0 then -credits else debits end
+        ) filter (where account_type = wanted_type), 0) as decrease,
+    from postings_by_month(snapshot_ref)
+    group by realm_id, snapshot_id, month
 )
 
 select

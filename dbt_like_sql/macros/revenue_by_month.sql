@@ -13,52 +13,32 @@
 create or replace macro revenue_by_month(snapshot_ref) as table
 with
 
-postings as (
-    select * from postings_at(snapshot_ref)
-    where txn_date is not null
-),
-
-months as (
+monthly as (
     select
         realm_id,
         snapshot_id,
-        unnest(generate_series(
-            date_trunc('month', min(txn_date)),
-            greatest(
-                date_trunc('month', max(txn_date)),
-                date_trunc('month', timezone('UTC', any_value(snapshot_at)))
-            ),
-            interval 1 month
-        ))::date as month,
-    from postings
-    group by realm_id, snapshot_id
-),
-
-sums as (
-    select
-        realm_id,
-        date_trunc('month', txn_date)::date as month,
-        -sum(amount) filter (where account_type = 'Income') as revenue,
-        sum(amount) filter (where account_type = 'Cost of Goods Sold') as cost_of_goods_sold,
-        sum(amount) filter (where account_type = 'Expense') as expenses,
-        -sum(amount) filter (where account_type = 'Other Income') as other_income,
-        sum(amount) filter (where account_type = 'Other Expense') as other_expenses,
-    from postings
-    group by all
+        month,
+        -sum(debits + credits) filter (where account_type = 'Income') as revenue,
+        sum(debits + credits) filter (where account_type = 'Cost of Goods Sold')
+            as cost_of_goods_sold,
+        sum(debits + credits) filter (where account_type = 'Expense') as expenses,
+        -sum(debits + credits) filter (where account_type = 'Other Income') as other_income,
+        sum(debits + credits) filter (where account_type = 'Other Expense') as other_expenses,
+    from postings_by_month(snapshot_ref)
+    group by realm_id, snapshot_id, month
 ),
 
 filled as (
     select
-        m.realm_id,
-        m.snapshot_id,
-        m.month,
-        coalesce(s.revenue, 0) as revenue,
-        coalesce(s.cost_of_goods_sold, 0) as cost_of_goods_sold,
-        coalesce(s.expenses, 0) as expenses,
-        coalesce(s.other_income, 0) as other_income,
-        coalesce(s.other_expenses, 0) as other_expenses,
-    from months as m
-    left join sums as s on m.realm_id = s.realm_id and m.month = s.month
+        realm_id,
+        snapshot_id,
+        month,
+        coalesce(revenue, 0) as revenue,
+        coalesce(cost_of_goods_sold, 0) as cost_of_goods_sold,
+        coalesce(expenses, 0) as expenses,
+        coalesce(other_income, 0) as other_income,
+        coalesce(other_expenses, 0) as other_expenses,
+    from monthly
 )
 
 select
