@@ -30,7 +30,7 @@ import orjson
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.lake import records
-from qbo_pipeline.restore import payloads, remap, singletons
+from qbo_pipeline.restore import payloads, remap
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import Action, Phase, Plan
 from qbo_pipeline.restore.plan_conflicts import gone_conflict, live_conflict, note_incident_changes
@@ -41,9 +41,28 @@ from qbo_pipeline.restore.plan_reads import (
     PlanRequest,
     SnapshotReader,
 )
-from qbo_pipeline.restore.plan_steps import Draft, content_digest, number_steps, qbo_id
+from qbo_pipeline.restore.plan_steps import (
+    Draft,
+    RevertWording,
+    content_digest,
+    number_steps,
+    qbo_id,
+    singleton_revert,
+)
 
 log = logging.getLogger(__name__)
+
+IN_PLACE_WORDING = RevertWording(
+    update=(
+        "company settings changed since the snapshot: {count} writable field(s) reverted by a "
+        "sparse update"
+    ),
+    blocked="; not restorable through the API: {blocked}",
+    unwritable=(
+        "changed only in fields QBO's API cannot write: {blocked}; set them in QBO if needed"
+    ),
+)
+"""How a restore in place explains the revert of CompanyInfo or Preferences."""
 
 
 def _is_active(payload: dict[str, Any]) -> bool:
@@ -201,38 +220,15 @@ class Planner:
         changes: list[Any],
     ) -> Draft:
         """CompanyInfo or Preferences: a sparse revert of the writable fields that changed."""
-        revert = singletons.plan_revert(entity, target, live, changes)
-        if revert.payload is None:
-            return self._add(
-                Draft(
-                    entity,
-                    rid,
-                    Action.UNSUPPORTED,
-                    "changed only in fields QBO's API cannot write: "
-                    f"{revert.blocked_text()}; set them in QBO if needed",
-                    live=live,
-                    target=target,
-                    changes=changes,
-                )
-            )
-        reason = (
-            f"company settings changed since the snapshot: {len(revert.written)} writable "
-            "field(s) reverted by a sparse update"
-        )
-        if revert.blocked:
-            reason += f"; not restorable through the API: {revert.blocked_text()}"
         return self._add(
-            Draft(
+            singleton_revert(
                 entity,
                 rid,
-                Action.UPDATE,
-                reason,
-                live=live,
-                target=target,
-                payload=revert.payload,
-                sparse=True,
-                changes=changes,
-                conflict=live_conflict(self.reads, entity, live),
+                target,
+                live,
+                changes,
+                IN_PLACE_WORDING,
+                conflict=lambda: live_conflict(self.reads, entity, live),
             )
         )
 

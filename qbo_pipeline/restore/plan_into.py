@@ -24,12 +24,18 @@ import orjson
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.lake import records
-from qbo_pipeline.restore import payloads, remap, singletons
+from qbo_pipeline.restore import payloads, remap
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import Action, Phase, Plan
 from qbo_pipeline.restore.plan import book_close_date
 from qbo_pipeline.restore.plan_reads import LiveCompany, SnapshotReader
-from qbo_pipeline.restore.plan_steps import Draft, number_steps, qbo_id
+from qbo_pipeline.restore.plan_steps import (
+    Draft,
+    RevertWording,
+    number_steps,
+    qbo_id,
+    singleton_revert,
+)
 
 MATCH_KEYS: dict[str, tuple[str, ...]] = {
     "Account": ("FullyQualifiedName", "AccountType", "AccountSubType"),
@@ -63,6 +69,16 @@ CANNOT_WRITE: dict[str, str] = {
     ),
 }
 """Entities restore into another company does not write, and what that means for the books."""
+
+INTO_WORDING = RevertWording(
+    update="{count} writable setting(s) set as in the snapshot",
+    blocked="; not writable through the API: {blocked}",
+    unwritable=(
+        "differs only in settings QBO's API cannot write: {blocked}; set them in QBO by hand"
+    ),
+    unchanged="the new company's settings already match the snapshot",
+)
+"""How a restore into another company explains the settings it writes."""
 
 _VOIDED_NOTE = "Voided"
 """What QBO writes in a voided transaction's ``PrivateNote``."""
@@ -326,32 +342,7 @@ class IntoPlanner:
                 "date is not set by the restore (it would refuse the earlier transactions); set "
                 "it by hand in Settings > Advanced once the restore is verified"
             )
-        revert = singletons.plan_revert(entity, snap, live, changes)
-        if revert.payload is None:
-            why = (
-                f"differs only in settings QBO's API cannot write: {revert.blocked_text()}; "
-                "set them in QBO by hand"
-                if revert.blocked
-                else "the new company's settings already match the snapshot"
-            )
-            action = Action.UNSUPPORTED if revert.blocked else Action.SKIP
-            return self._add(Draft(entity, rid, action, why, live=live, target=snap))
-        reason = f"{len(revert.written)} writable setting(s) set as in the snapshot"
-        if revert.blocked:
-            reason += f"; not writable through the API: {revert.blocked_text()}"
-        return self._add(
-            Draft(
-                entity,
-                rid,
-                Action.UPDATE,
-                reason,
-                live=live,
-                target=snap,
-                payload=revert.payload,
-                sparse=True,
-                changes=changes,
-            )
-        )
+        return self._add(singleton_revert(entity, rid, snap, live, changes, INTO_WORDING))
 
     def _final_deactivate(self, after: Draft) -> None:
         key = (after.entity.name, after.old_id, "final")

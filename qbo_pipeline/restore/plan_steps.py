@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import graphlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import orjson
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.lake import records
-from qbo_pipeline.restore import payloads, remap
+from qbo_pipeline.restore import payloads, remap, singletons
 from qbo_pipeline.restore.model import PHASE_ORDER, Action, Phase, Step
 from qbo_pipeline.restore.plan_reads import SnapshotReader, updated_at
 from qbo_pipeline.restore.scope import id_sort_key
@@ -47,6 +48,75 @@ class Draft:
     def key(self) -> tuple[str, str, str]:
         """``(entity, old id, role)``: a record's main step, or its final deactivation."""
         return (self.entity.name, self.old_id, self.role)
+
+
+@dataclass(frozen=True)
+class RevertWording:
+    """How a singleton-revert step explains itself (in place and into another company differ).
+
+    Attributes:
+        update: The reason of the sparse update; ``{count}`` is the number of fields it sets.
+        blocked: Added to it when some fields cannot be written; ``{blocked}`` names them.
+        unwritable: The reason when only unwritable fields differ; ``{blocked}`` names them.
+        unchanged: The reason when nothing differs (a skip), or None to say ``unwritable``.
+    """
+
+    update: str
+    blocked: str
+    unwritable: str
+    unchanged: str | None = None
+
+
+def singleton_revert(
+    entity: Entity,
+    rid: str,
+    snap: dict[str, Any],
+    live: dict[str, Any],
+    changes: list[Any],
+    wording: RevertWording,
+    *,
+    conflict: Callable[[], str | None] | None = None,
+) -> Draft:
+    """The step that sets CompanyInfo or Preferences back to the snapshot's writable fields.
+
+    Args:
+        entity: CompanyInfo or Preferences.
+        rid: The snapshot record's id.
+        snap: The snapshot version.
+        live: The company's version now.
+        changes: ``field_changes`` of their comparable views (live, snapshot).
+        wording: The reasons the step gives.
+        conflict: Says why the update would overwrite later work, if it would (asked only
+            when the step writes).
+
+    Returns:
+        A sparse update of the writable fields that differ; else a step that writes nothing
+        (unsupported when unwritable fields differ, skipped when nothing does and ``wording``
+        says so).
+    """
+    revert = singletons.plan_revert(entity, snap, live, changes)
+    if revert.payload is None:
+        if not revert.blocked and wording.unchanged is not None:
+            return Draft(
+                entity, rid, Action.SKIP, wording.unchanged, live=live, target=snap, changes=changes
+            )
+        why = wording.unwritable.format(blocked=revert.blocked_text())
+        return Draft(entity, rid, Action.UNSUPPORTED, why, live=live, target=snap, changes=changes)
+    reason = wording.update.format(count=len(revert.written))
+    if revert.blocked:
+        reason += wording.blocked.format(blocked=revert.blocked_text())
+    return Draft(
+        entity,
+        rid,
+        Action.UPDATE,
+        reason,
+        live=live,
+        target=snap,
+        payload=revert.payload,
+        sparse=True,
+        changes=changes,
+        conflict=conflict() if conflict is not None else None,
+    )
 
 
 def qbo_id(entity: Entity, payload: dict[str, Any]) -> str:
