@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from qbo_pipeline import backup as backup_module
+from qbo_pipeline.defs.ingest import assets as assets_module
 from qbo_pipeline.defs.ingest.assets import qbo_snapshot
 from qbo_pipeline.defs.resources import LakeResource, QBOResource
 from qbo_pipeline.lake.lake import Lake
@@ -101,6 +102,48 @@ def test_a_second_backup_of_a_company_is_a_clear_failure(
     assert "no snapshot of company" in message
     assert "unlock" in message
     assert realm.snapshots() == []
+
+
+EXPORT_KEYS = [dg.AssetKey(["exports", fmt]) for fmt in ("csv", "json", "xml")]
+
+
+def test_a_failed_blocking_check_stops_the_snapshot_run_before_its_exports(
+    setup: tuple[str, dict[str, Any], Path],
+    sandbox: SandboxServer,
+    instance: dg.DagsterInstance,
+    definitions: dg.Definitions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    realm_id, _, data = setup
+    for name in ("QBO_LAKE_URL", "QBO_WAREHOUSE", "QBO_EXPORTS_DIR", "QBO_TOKEN_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("QBO_CLIENT_ID", raising=False)
+    monkeypatch.setenv("QBO_DATA_DIR", str(data))
+    monkeypatch.setenv("QBO_BASE_URL", sandbox.base_url)
+    checks = assets_module.snapshot_checks
+
+    def miscounted(*args: Any) -> Any:
+        for result in checks(*args):
+            if result.check_name == "count_matches_qbo":
+                result = dg.AssetCheckResult(
+                    asset_key=result.asset_key,
+                    check_name=result.check_name,
+                    passed=False,
+                    description="miscounted on purpose",
+                )
+            yield result
+
+    monkeypatch.setattr(assets_module, "snapshot_checks", miscounted)
+    result = definitions.resolve_job_def("qbo_snapshot_job").execute_in_process(
+        instance=instance,
+        partition_key=realm_id,
+        asset_selection=[*SUBSET, *EXPORT_KEYS],
+        raise_on_error=False,
+    )
+    assert not result.success
+    keys = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert keys == set(SUBSET)  # the snapshot is committed, its exports never ran
+    assert not (data / "exports").exists()
 
 
 def test_secrets_never_show_in_a_resource_repr() -> None:

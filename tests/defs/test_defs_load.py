@@ -49,6 +49,23 @@ def test_jobs_schedules_and_sensors(definitions: dg.Definitions) -> None:
     assert {s.name for s in definitions.sensors} >= {"qbo_cdc_poll", "qbo_realm_discovery"}
 
 
+def test_a_snapshot_run_is_one_process_holding_the_snapshot_then_its_exports(
+    definitions: dg.Definitions,
+) -> None:
+    nightly = ("qbo_snapshot_job", "qbo_full_backup_job", "exports_job", "warehouse_job")
+    for name in (*nightly, "qbo_freshness_job"):
+        # No step process per op: the run's own process runs its ops one after the other.
+        assert definitions.resolve_job_def(name).executor_def.name == "in_process", name
+    for name in ("qbo_snapshot_job", "qbo_full_backup_job"):
+        job = definitions.resolve_job_def(name)
+        assert {n.name for n in job.graph.node_defs} == {"qbo_snapshot", "qbo_exports"}
+        exports = job.graph.dependency_structure.all_upstream_outputs_from_node("qbo_exports")
+        assert {o.node_name for o in exports} == {"qbo_snapshot"}
+        # The freshness check reads every company: hourly in its own job, not in each run.
+        checks = {k.name for k in job.asset_layer.asset_graph.asset_check_keys}
+        assert "snapshot_fresh" not in checks and "count_matches_qbo" in checks
+
+
 def test_embedded_environment_is_said_in_asset_metadata(definitions: dg.Definitions) -> None:
     spec = definitions.resolve_assets_def(dg.AssetKey(["qbo", "Invoice"])).specs_by_key[
         dg.AssetKey(["qbo", "Invoice"])

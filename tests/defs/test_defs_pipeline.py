@@ -116,11 +116,14 @@ def test_a_full_snapshot_is_committed_with_per_entity_metadata(pipeline: Pipelin
     assert meta["api_calls"] == own < info.totals["api_calls"]
 
 
-def test_every_entity_is_materialised_once(pipeline: Pipeline) -> None:
-    keys = [
-        e.asset_key for e in pipeline.snapshot.get_asset_materialization_events() if e.asset_key
-    ]
-    assert sorted(keys) == sorted(dg.AssetKey(["qbo", e.name]) for e in entities.CATALOGUE)
+def test_every_entity_is_materialised_once_then_each_export(pipeline: Pipeline) -> None:
+    events = pipeline.snapshot.get_asset_materialization_events()
+    keys = [e.asset_key for e in events if e.asset_key]
+    exports = [dg.AssetKey(["exports", fmt]) for fmt in ("csv", "json", "xml")]
+    entity_keys = [dg.AssetKey(["qbo", e.name]) for e in entities.CATALOGUE]
+    assert sorted(keys) == sorted(entity_keys + exports)
+    # The snapshot run exports its own snapshot, after the snapshot's op.
+    assert keys[-3:] == exports
 
 
 def test_the_run_carries_its_totals_and_environment_as_tags(pipeline: Pipeline) -> None:
@@ -174,6 +177,10 @@ def test_the_warehouse_is_built_and_the_books_balance(pipeline: Pipeline) -> Non
 
 
 def test_the_company_is_exported_in_every_format(pipeline: Pipeline) -> None:
+    csv = pipeline.snapshot.asset_materializations_for_node("qbo_exports")[0]
+    assert csv.partition == pipeline.realm_id
+    assert csv.metadata["snapshot_id"].value == pipeline.info.snapshot_id
+    # The exports job re-exports on demand (the same snapshot: its folder is overwritten).
     assert pipeline.exports.success
     manifests = list(
         (pipeline.data / "exports").glob(f"*/{pipeline.info.snapshot_id}/manifest.json")
@@ -186,7 +193,7 @@ def test_the_company_is_exported_in_every_format(pipeline: Pipeline) -> None:
     assert csv.metadata["snapshot_id"].value == pipeline.info.snapshot_id
 
 
-def test_after_snapshot_requests_the_warehouse_and_the_exports(
+def test_after_snapshot_requests_the_warehouse_once(
     pipeline: Pipeline, definitions: dg.Definitions
 ) -> None:
     assert pipeline.sensor_cursor  # set by the tick before any run
@@ -201,15 +208,12 @@ def test_after_snapshot_requests_the_warehouse_and_the_exports(
 
     tick = evaluate(pipeline.sensor_cursor)
     run_id = pipeline.snapshot.run_id
-    # One successful snapshot run in the instance (the warehouse and exports runs are ignored).
-    jobs = {r.job_name: r for r in tick.run_requests or []}
-    assert set(jobs) == {"warehouse_job", "exports_job"}
-    assert jobs["warehouse_job"].run_key == f"warehouse:{run_id}"
-    assert jobs["warehouse_job"].partition_key is None
-    assert jobs["exports_job"].run_key == f"exports:{run_id}"
-    assert jobs["exports_job"].partition_key == pipeline.realm_id
-    assert jobs["exports_job"].tags["qbo/realm"] == pipeline.realm_id
-    assert jobs["exports_job"].tags["qbo/after_run"] == run_id
+    # One successful snapshot run in the instance (the warehouse and exports runs are ignored);
+    # it exported its snapshot itself, so only the warehouse is requested.
+    [request] = tick.run_requests or []
+    assert request.job_name == "warehouse_job"
+    assert request.run_key == f"warehouse:{run_id}"
+    assert request.partition_key is None
 
     later = evaluate(tick.cursor)
     assert not later.run_requests  # a run is followed up once

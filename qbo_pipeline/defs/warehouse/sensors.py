@@ -1,21 +1,20 @@
-"""After snapshots: build the warehouse once for the batch, and export each company.
+"""After snapshots: build the warehouse once for the batch.
 
-A nightly launches one snapshot run per company; the run queue runs a few at a time. Building
-the warehouse after each of them would build it as many times as there are companies, each
-build reading every company. So the warehouse is requested only when no snapshot run is left
-queued or running: the last snapshot run of the batch to finish requests one build, which reads
-every company's new snapshot. Its run key names the newest successful snapshot run, so two
-runs ending in the same sensor tick still request one build. When the last run of a batch
-fails, ``after_failed_snapshot`` requests the build for the companies that succeeded.
+A nightly launches one snapshot run per company (each exports its own snapshot, see
+:mod:`qbo_pipeline.defs.ingest.jobs`); the run queue runs a few at a time. Building the
+warehouse after each of them would build it as many times as there are companies, each build
+reading every company. So the warehouse is requested only when no snapshot run is left queued or
+running: the last snapshot run of the batch to finish requests one build, which reads every
+company's new snapshot. Its run key names the newest successful snapshot run, so two runs ending
+in the same sensor tick still request one build. When the last run of a batch fails,
+``after_failed_snapshot`` requests the build for the companies that succeeded.
 """
 
 import dagster as dg
 
-from qbo_pipeline.defs.exports.jobs import exports_job
-from qbo_pipeline.defs.ingest.jobs import REALM_TAG, full_backup_job, snapshot_job
+from qbo_pipeline.defs.ingest.jobs import full_backup_job, snapshot_job
 from qbo_pipeline.defs.warehouse.jobs import warehouse_job
 
-PARTITION_TAG = "dagster/partition"
 SNAPSHOT_JOBS = (snapshot_job.name, full_backup_job.name)
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -60,31 +59,19 @@ def warehouse_request(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.Ru
     name="after_snapshot",
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[snapshot_job, full_backup_job],
-    request_jobs=[warehouse_job, exports_job],
+    request_job=warehouse_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "When a snapshot run succeeds (its blocking checks passed), export the company's new "
-        "snapshot; when it was the last snapshot run left, rebuild the warehouse once for all."
+        "When a snapshot run succeeds (its blocking checks passed, its exports written) and it "
+        "was the last snapshot run left, rebuild the warehouse once for all."
     ),
 )
-def after_snapshot(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | dg.SkipReason:
-    """Request the company's exports, and the warehouse build after the batch's last run."""
-    run = context.dagster_run
-    realm_id = run.tags.get(PARTITION_TAG)
-    requests: list[dg.RunRequest] = []
-    warehouse = warehouse_request(context.instance, run)
-    if warehouse is not None:
-        requests.append(warehouse)
-    if realm_id:
-        requests.append(
-            dg.RunRequest(
-                run_key=f"exports:{run.run_id}",
-                job_name=exports_job.name,
-                partition_key=realm_id,
-                tags={REALM_TAG: realm_id, "qbo/after_run": run.run_id},
-            )
-        )
-    return requests or dg.SkipReason(f"run {run.run_id} has no company to export")
+def after_snapshot(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    """Request the warehouse build after the batch's last snapshot run."""
+    request = warehouse_request(context.instance, context.dagster_run)
+    if request is None:
+        return dg.SkipReason("other snapshot runs are left, or this batch's build is requested")
+    return request
 
 
 @dg.run_failure_sensor(
