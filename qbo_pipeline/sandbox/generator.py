@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from qbo_pipeline import entities
+from qbo_pipeline.sandbox import openid
 from qbo_pipeline.sandbox import sample_company as sample
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.reports import Chart, postings
@@ -1298,6 +1299,7 @@ class _Chunk:
                 "DocNumber": self.company.doc_number(),
                 "TxnDate": txn_date,
                 "AdjustAccountRef": _acc(_COGS),
+                "CurrencyRef": dict(_USD),
                 "PrivateNote": "Damaged in storage",
                 "Line": [
                     {
@@ -1469,11 +1471,24 @@ def _history_days(transactions: int) -> int:
 
 
 def _finish_transactions(company: _Company, records: dict[str, list[dict[str, Any]]]) -> None:
-    """Drop working keys, post to the ledger and the party balances."""
+    """Post to the ledger and the party balances; name the user who wrote each record.
+
+    Where QBO names the last writer (catalogue ``names_modifier``: invoices, bills, purchase
+    orders), it is the company's sandbox user, who keyed the books in.
+    """
     customers = {c.id: c for c in company.customers}
     vendors = {v.id: v for v in company.vendors}
+    user = {"value": openid.user_id(company.realm_id)}
     for entity, batch in records.items():
+        modifier = entities.get(entity).names_modifier
         for record in batch:
+            if modifier:
+                meta = record["MetaData"]
+                record["MetaData"] = {
+                    "CreateTime": meta["CreateTime"],
+                    "LastModifiedByRef": dict(user),
+                    **{k: v for k, v in meta.items() if k != "CreateTime"},
+                }
             for account, amount in postings(entity, record, company.chart):
                 company.account_balances[account] += amount
             if entity == "Invoice":
