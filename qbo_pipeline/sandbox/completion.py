@@ -18,8 +18,9 @@ the terms, the customer's addresses, ``TxnTaxDetail``, ``PrintStatus``, ``EmailS
   e-mail address and the created invoice none), ``TxnTaxDetail``, print and e-mail
   status, ``CustomField`` from the company's sales-form custom fields;
 - computed amounts, recalculated on every write whatever the client sent: a payment's
-  ``UnappliedAmt``, a customer's and vendor's ``Balance`` (their open documents), an
-  attachment's ``Size`` and ``FileAccessUri`` (its stored file);
+  ``UnappliedAmt``, a customer's and vendor's ``Balance`` (their open documents, which
+  :mod:`running_balances` also moves with every transaction), an attachment's ``Size`` and
+  ``FileAccessUri`` (its stored file);
 - name-list defaults (customer, vendor, account, item) as the create captures show them, and
   the ``CurrencyRef`` of a customer, vendor, account or transaction that names none: the
   company's home currency (``Preferences.CurrencyPrefs.HomeCurrency``, CAD in a Canadian
@@ -572,7 +573,7 @@ class Completion:
                 if code.get("value"):
                     record["DefaultTaxCodeRef"] = {"value": str(code["value"])}
             record_id = (current or {}).get("Id")
-            own = self._open_balance("Customer", record_id)
+            own = self.open_balance("Customer", record_id)
             record["Balance"] = json_number(own)
             jobs = Decimal(0)
             if record_id is not None:
@@ -585,7 +586,7 @@ class Completion:
                     jobs += decimal_amount(json.loads(payload).get("BalanceWithJobs"))
             record["BalanceWithJobs"] = json_number(own + jobs)
         elif ent.name == "Vendor":
-            record["Balance"] = json_number(self._open_balance("Vendor", (current or {}).get("Id")))
+            record["Balance"] = json_number(self.open_balance("Vendor", (current or {}).get("Id")))
         elif ent.name == "Item" and record.get("Type") == "Inventory":
             record["TrackQtyOnHand"] = True
         elif ent.name == "Account":
@@ -601,7 +602,7 @@ class Completion:
                 record.setdefault("CurrentBalance", 0)
                 record.setdefault("CurrentBalanceWithSubAccounts", 0)
 
-    def _open_balance(self, party: str, record_id: object) -> Decimal:
+    def open_balance(self, party: str, record_id: object) -> Decimal:
         """What a customer owes (or the company owes a vendor): its open documents.
 
         A customer's open invoices less its unapplied credit memos and payments; a vendor's

@@ -11,8 +11,11 @@ from the realm's virtual clock, and refuses what QBO refuses, with QBO's own fau
 - unsupported operations on read-only entities, deletes of entities that are only deactivated,
   voids of entities that cannot be voided.
 
-Deactivation appends " (deleted)" to the name (as ``account_read_inactive.json`` shows) and
-reactivation removes it again; a void zeroes the amounts and lines as the void captures show.
+Deactivation appends " (deleted)" to the name (as ``account_read_inactive.json`` shows) but
+not to a person's ``PrintOnCheckName`` (the inactive vendor and employee of
+``query_vendor_active_in_true_false.json`` and ``query_employee_incl_inactive.json`` print
+their plain names), and reactivation removes it again; a void zeroes the amounts and lines
+as the void captures show.
 
 Derived fields are the server's, as in QBO: an invoice's or bill's ``Balance`` starts at its
 total and only the transactions applied to it move it; a payment, bill payment or deposit
@@ -24,14 +27,11 @@ What QBO adds to a record it saves (reference names, line numbers, a sales form'
 DocNumber, DueDate, addresses, defaults) is filled in by :mod:`completion` on every create and
 update, as the create captures show.
 
-Customer and vendor ``Balance`` are recalculated from their open documents whenever the
-customer or vendor itself is written (:mod:`completion`), but a transaction does not write a
-new version of its customer; account ``CurrentBalance`` is NOT maintained by writes at all: the
-generator sets it consistent with the generated books, but keeping it current would make every
-transaction write a new version of two or more accounts, which QBO does not do (a balance is
-recomputed, not versioned) and which would flood every CDC read; a silent in-place change would
-instead make full and CDC snapshots disagree. Read the reports (TrialBalance, BalanceSheet),
-which are computed from the transactions, for current balances.
+Running balances move live, as in QBO (:mod:`running_balances`): every create, update,
+delete or void of a transaction moves its customer's or vendor's ``Balance`` (and the
+``BalanceWithJobs`` of the customer and its parents) and the ``CurrentBalance`` of the accounts
+it posts to (and ``CurrentBalanceWithSubAccounts`` up the tree). The moved name keeps its
+SyncToken and gets the write's ``LastUpdatedTime``, as the captures show, so CDC returns it.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from qbo_pipeline.sandbox import faults, links, openid, shapes
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.completion import Completion, decimal_amount, json_number
 from qbo_pipeline.sandbox.faults import SandboxFault
+from qbo_pipeline.sandbox.running_balances import RunningBalances
 from qbo_pipeline.sandbox.store import SandboxStore
 
 __all__ = ["DELETED_SUFFIX", "Operations", "SandboxFault"]
@@ -63,14 +64,20 @@ _SERVER_KEPT: dict[str, tuple[str, ...]] = {
 }
 """Fields QBO keeps when a full update leaves them out, because postings move them (account
 balances, an item's quantity moved by inventory transactions); the sandbox does not recompute
-them from the ledger on every write. The other computed fields (customer and vendor balances,
+them from the ledger on every write but moves them by each transaction's postings
+(:mod:`running_balances`). The other computed fields (customer and vendor balances,
 a payment's unapplied amount, an attachment's file) are recalculated by :mod:`completion`."""
 
 _RATE_KEY_FIELDS = ("SourceCurrencyCode", "AsOfDate")
 """The fields that name an exchange rate (it has no Id)."""
 
 _PARTY_NAMES = ("Customer", "Vendor", "Employee")
-"""Entities whose display name is also their FullyQualifiedName and PrintOnCheckName."""
+"""Entities whose display name is also their FullyQualifiedName (and, by default, their
+PrintOnCheckName, which keeps no " (deleted)" when they are made inactive)."""
+
+_NO_ACTIVE_FIELD = ("TaxAgency",)
+"""Name-lists whose records QBO serves without ``Active`` unless one was set
+(``taxagency_doc.json``): a create does not add it."""
 
 _SUMMARY_DETAILS = ("SubTotalLineDetail", "DiscountLineDetail", "TaxLineDetail")
 """Line kinds that do not add to a transaction's total."""
@@ -135,6 +142,7 @@ class Operations:
         self.observer = observer
         self.user_id = user_id
         self.completion = Completion(store, realm_id)
+        self.balances = RunningBalances(store, realm_id, self.completion, observer)
         store.company_name(realm_id)
 
     # --- helpers ----------------------------------------------------------------------------
@@ -276,7 +284,7 @@ class Operations:
         """Fill the fields QBO computes: names, totals, balances, defaults."""
         record.setdefault("domain", "QBO")
         record["sparse"] = False
-        if ent.has_active:
+        if ent.has_active and ent.name not in _NO_ACTIVE_FIELD:
             record.setdefault("Active", True)
         if ent.name in _PARTY_NAMES and isinstance(record.get("DisplayName"), str):
             record.setdefault("PrintOnCheckName", _print_name(record))
@@ -423,6 +431,17 @@ class Operations:
                 if self.observer is not None:
                     self.observer(target.name, current, saved)
 
+    def _move_balances(
+        self, ent: Entity, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        """Move the running balances a write changed, stamped with the write's time."""
+        meta = (after or {}).get("MetaData") or {}
+        now = str(meta.get("LastUpdatedTime") or self._now_text())
+        if ent.kind is Kind.TRANSACTION:
+            self.balances.moved(ent, before, shapes.flat(ent.name, after) if after else None, now)
+        elif after is not None:
+            self.balances.name_written(ent, before, after, now)
+
     @staticmethod
     def _check_balanced(lines: list[Any]) -> None:
         debit = credit = Decimal(0)
@@ -476,6 +495,7 @@ class Operations:
             }
             saved = self._save(ent, stored)
             self._apply_links(ent, None, saved)
+            self._move_balances(ent, None, saved)
             return saved
 
     def update(
@@ -513,7 +533,8 @@ class Operations:
                     record[field] = current.get(field)
             was_active = current.get("Active") is not False
             if ent.has_active:
-                record.setdefault("Active", True if not sparse else was_active)
+                if ent.name not in _NO_ACTIVE_FIELD or "Active" in current:
+                    record.setdefault("Active", True if not sparse else was_active)
                 now_active = record.get("Active") is not False
                 if was_active and not now_active:
                     self._mark_deleted(ent, record)
@@ -529,6 +550,7 @@ class Operations:
             self._check_name(ent, record, str(current["Id"]))
             saved = self._save(ent, self._next_version(ent, current, record))
             self._apply_links(ent, current, saved)
+            self._move_balances(ent, current, saved)
             return saved
 
     def save(self, entity: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -628,6 +650,7 @@ class Operations:
                 self.realm_id, ent.name, str(current["Id"]), self.store.now(self.realm_id)
             )
             self._apply_links(ent, current, None)
+            self._move_balances(ent, current, None)
         return {"domain": "QBO", "status": "Deleted", "Id": str(current["Id"])}
 
     def void(self, entity: str, record_id: object, sync_token: object) -> dict[str, Any]:
@@ -646,6 +669,7 @@ class Operations:
             _zero(record)
             saved = self._save(ent, self._next_version(ent, current, record))
             self._apply_links(ent, current, saved)
+            self._move_balances(ent, current, saved)
             return saved
 
     def deactivate(self, entity: str, record_id: str) -> dict[str, Any]:
@@ -706,6 +730,7 @@ class Operations:
             record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
             record.update(copy.deepcopy(changes))
             saved = self._save(ent, self._next_version(ent, current, record))
+            self._move_balances(ent, current, saved)
         if self.observer is not None:
             self.observer(ent.name, current, saved)
         return saved
@@ -725,8 +750,6 @@ class Operations:
         fields = [ent.name_field] if ent.name_field else []
         if ent.name in _PARTY_NAMES or ent.name in ("Account", "Class", "Department", "Item"):
             fields.append("FullyQualifiedName")
-        if ent.name in _PARTY_NAMES:
-            fields.append("PrintOnCheckName")
         return tuple(f for f in fields if f)
 
     def _mark_deleted(self, ent: Entity, record: dict[str, Any]) -> None:

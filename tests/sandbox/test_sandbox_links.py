@@ -64,11 +64,15 @@ def test_payment_lifecycle_moves_invoice_balance_and_backlink(ops: Operations, s
         },
     )
     assert invoice["Balance"] == 100 and invoice["LinkedTxn"] == []
+    # The customer's running balance moves too: same version, a new LastUpdatedTime.
+    assert seen == [("Customer", customer, "0")]
+    seen.clear()
     payment = ops.create("Payment", _payment(customer, ("Invoice", invoice["Id"], 60)))
     paid = _get(ops, "Invoice", invoice["Id"])
     assert paid["Balance"] == 40 and paid["SyncToken"] == "1"
     assert paid["LinkedTxn"] == [{"TxnId": payment["Id"], "TxnType": "Payment"}]
-    assert seen == [("Invoice", invoice["Id"], "1")]
+    assert seen == [("Invoice", invoice["Id"], "1"), ("Customer", customer, "0")]
+    assert _get(ops, "Customer", customer)["Balance"] == 40
 
     ops.update(
         "Payment",

@@ -1,0 +1,258 @@
+"""Running balances of names, moved live by the transactions, as QBO keeps them.
+
+QBO keeps a running balance on three name-lists and moves it with every transaction that
+changes it (create, update, delete, void):
+
+- a customer's ``Balance``: its open invoices less its open credit memos and unapplied payments
+  (:meth:`Completion.open_balance`), and ``BalanceWithJobs``: its own balance plus its jobs'
+  (sub-customers'), so a job's invoice moves its parents too;
+- a vendor's ``Balance``: its open bills less its open vendor credits;
+- an account's ``CurrentBalance``: the debit-positive sum of its postings (the reports' posting
+  rules, :func:`reports.postings`, one source of truth with the TrialBalance) for a
+  balance-sheet account, 0 for an income or expense account, and
+  ``CurrentBalanceWithSubAccounts``: its own plus its sub-accounts'. ``query_account_all.json``
+  shows the signs (A/P -2202.67, Loan Payable -4000) and the zeros of income and expense.
+
+What the captures show of the record, and so what a backup sees: the name keeps its
+``SyncToken`` but its ``MetaData.LastUpdatedTime`` becomes the time of the transaction that moved
+it (``query_customer_all_2026.json``: Cool Cars, SyncToken 0, last updated when payment 120 was
+created; invoice 129 of the job 0969 Ocean View Road stamps the job and its parent Freeman
+Sporting Goods alike; ``query_account_all.json``: Undeposited Funds at payment 180's time,
+Savings at deposit 121's, both SyncToken 0), and an edit of a transaction that does not move the
+balance leaves the name alone (Geeta Kalapatapu's invoice edited weeks later). So CDC and
+``MetaData.LastUpdatedTime`` queries return the name again with its new balance, as full reads
+do. The sandbox does the same: the names are rewritten in place with the new balance and
+time, the same SyncToken, and reported to the write's observer like any derived change.
+
+Balances are maintained on write, as differences: a transaction's postings (or its party's
+open balance) before and after the write. Amounts are the transactions' own (the reports post
+those, without exchange rates); a foreign-currency customer's balance is in its currency.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from qbo_pipeline import entities
+from qbo_pipeline.entities import Entity, Kind
+from qbo_pipeline.sandbox import reports
+from qbo_pipeline.sandbox.completion import Completion, decimal_amount, json_number
+from qbo_pipeline.sandbox.store import SandboxStore
+
+__all__ = ["PARTY_DOCUMENTS", "RunningBalances", "account_balances"]
+
+PARTY_DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "Customer": ("Invoice", "CreditMemo", "Payment"),
+    "Vendor": ("Bill", "VendorCredit", "BillPayment"),
+}
+"""The transactions whose writes move a party's ``Balance`` (a payment through the invoices it
+pays, a bill payment through the bills)."""
+
+_WITH_CHILDREN = {"Customer": "BalanceWithJobs", "Account": "CurrentBalanceWithSubAccounts"}
+"""The running balance that adds the sub-records' (jobs', sub-accounts')."""
+
+_OWN = {"Customer": "Balance", "Vendor": "Balance", "Account": "CurrentBalance"}
+
+Observer = Callable[[str, dict[str, Any], dict[str, Any]], None]
+
+
+def _parent(record: dict[str, Any] | None) -> str | None:
+    ref = (record or {}).get("ParentRef")
+    if isinstance(ref, dict) and ref.get("value") not in (None, ""):
+        return str(ref["value"])
+    return None
+
+
+def account_balances(
+    chart: reports.Chart, transactions: Iterable[tuple[str, dict[str, Any]]]
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """Every account's ``(CurrentBalance, CurrentBalanceWithSubAccounts)`` from scratch.
+
+    Args:
+        chart: The company's chart (accounts, items, tax lists).
+        transactions: ``(entity, payload)`` of every transaction of the company.
+
+    Returns:
+        Per account id of the chart: its own balance (0 unless it is a balance-sheet account)
+        and that plus its sub-accounts' balances.
+    """
+    own: dict[str, int] = defaultdict(int)
+    for entity, txn in transactions:
+        for account, amount in reports.postings(entity, txn, chart):
+            facts = chart.accounts.get(account)
+            if facts is not None and facts.classification in reports.BALANCE_SHEET_CLASSES:
+                own[account] += amount
+    with_subs: dict[str, int] = defaultdict(int)
+    for account, amount in own.items():
+        node: str | None = account
+        seen: set[str] = set()
+        while node and node in chart.accounts and node not in seen:
+            seen.add(node)
+            with_subs[node] += amount
+            node = chart.accounts[node].parent
+    return {
+        account: (Decimal(own.get(account, 0)) / 100, Decimal(with_subs.get(account, 0)) / 100)
+        for account in chart.accounts
+    }
+
+
+class RunningBalances:
+    """Moves the running balances of one realm's names after each transaction write."""
+
+    def __init__(
+        self,
+        store: SandboxStore,
+        realm_id: str,
+        completion: Completion,
+        observer: Observer | None = None,
+    ) -> None:
+        """Bind to a realm; ``observer`` is told of every name a balance move rewrote."""
+        self.store = store
+        self.realm_id = realm_id
+        self.completion = completion
+        self.observer = observer
+
+    # --- the entry points -------------------------------------------------------------------
+
+    def moved(
+        self, ent: Entity, before: dict[str, Any] | None, after: dict[str, Any] | None, now: str
+    ) -> None:
+        """Move the balances a transaction's write changed (``before``/``after``: None if absent).
+
+        Args:
+            ent: The transaction's entity (other entities are ignored).
+            before: Its version before the write (flat), None on create.
+            after: Its version after the write, None on delete.
+            now: The write's time (``MetaData.LastUpdatedTime`` of what it changed).
+        """
+        if ent.kind is not Kind.TRANSACTION:
+            return
+        changes: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(dict)
+        for party, documents in PARTY_DOCUMENTS.items():
+            if ent.name in documents:
+                self._party_moves(party, before, after, changes)
+        if ent.posts_to_ledger:
+            self._account_moves(ent, before, after, changes)
+        self._write(changes, now)
+
+    def name_written(
+        self, ent: Entity, before: dict[str, Any] | None, after: dict[str, Any], now: str
+    ) -> None:
+        """A customer or account saved under another parent moves both parents' totals.
+
+        Its own ``BalanceWithJobs`` or ``CurrentBalanceWithSubAccounts`` leaves the old parent
+        and its ancestors and joins the new ones.
+        """
+        field = _WITH_CHILDREN.get(ent.name)
+        old, new = _parent(before), _parent(after)
+        if field is None or old == new:
+            return
+        amount = decimal_amount(after.get(field))
+        changes: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(dict)
+        if old is not None:
+            self._up(ent.name, old, field, -amount, changes)
+        if new is not None:
+            self._up(ent.name, new, field, amount, changes)
+        self._write(changes, now)
+
+    # --- customers and vendors --------------------------------------------------------------
+
+    def _party_moves(
+        self,
+        party: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        changes: dict[tuple[str, str], dict[str, Decimal]],
+    ) -> None:
+        ids = {reports.party_of(party, txn) for txn in (before, after) if txn}
+        for party_id in sorted(i for i in ids if i):
+            record = self._get(party, party_id, changes)
+            if record is None:
+                continue
+            own = self.completion.open_balance(party, party_id)
+            delta = own - record["Balance"]
+            if not delta:
+                continue
+            changes[(party, party_id)]["Balance"] = own
+            if party == "Customer":
+                self._up(party, party_id, "BalanceWithJobs", delta, changes)
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def _account_moves(
+        self,
+        ent: Entity,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        changes: dict[tuple[str, str], dict[str, Decimal]],
+    ) -> None:
+        chart = reports.Chart.from_store(self.store, self.realm_id)
+        delta: dict[str, int] = defaultdict(int)
+        for sign, txn in ((-1, before), (1, after)):
+            if txn:
+                for account, amount in reports.postings(ent.name, txn, chart):
+                    delta[account] += sign * amount
+        for account, cents in sorted(delta.items()):
+            facts = chart.accounts.get(account)
+            if not cents or facts is None:
+                continue
+            if facts.classification not in reports.BALANCE_SHEET_CLASSES:
+                continue
+            record = self._get("Account", account, changes)
+            if record is None:
+                continue
+            amount = Decimal(cents) / 100
+            changes[("Account", account)]["CurrentBalance"] = record["CurrentBalance"] + amount
+            self._up("Account", account, "CurrentBalanceWithSubAccounts", amount, changes)
+
+    # --- shared -----------------------------------------------------------------------------
+
+    def _get(
+        self, entity: str, record_id: str, changes: dict[tuple[str, str], dict[str, Decimal]]
+    ) -> dict[str, Decimal] | None:
+        """The balances of a name as moved so far in this write (None if it does not exist)."""
+        found = self.store.get(self.realm_id, entity, record_id)
+        if found is None:
+            return None
+        fields = (_OWN[entity], *((_WITH_CHILDREN[entity],) if entity in _WITH_CHILDREN else ()))
+        current = {field: decimal_amount(found.get(field)) for field in fields}
+        current.update(changes.get((entity, record_id), {}))
+        return current
+
+    def _up(
+        self,
+        entity: str,
+        record_id: str,
+        field: str,
+        amount: Decimal,
+        changes: dict[tuple[str, str], dict[str, Decimal]],
+    ) -> None:
+        """Add ``amount`` to ``field`` of a record and of each of its ancestors."""
+        seen: set[str] = set()
+        node: str | None = record_id
+        while node and node not in seen:
+            seen.add(node)
+            record = self._get(entity, node, changes)
+            if record is None:
+                return
+            changes[(entity, node)][field] = record[field] + amount
+            node = _parent(self.store.get(self.realm_id, entity, node))
+
+    def _write(self, changes: dict[tuple[str, str], dict[str, Decimal]], now: str) -> None:
+        """Rewrite each moved name: new balances and LastUpdatedTime, the same SyncToken."""
+        for (entity, record_id), fields in sorted(changes.items()):
+            current = self.store.get(self.realm_id, entity, record_id)
+            if current is None:
+                continue
+            moved = {f: json_number(v) for f, v in fields.items()}
+            if all(decimal_amount(current.get(f)) == v for f, v in fields.items()):
+                continue
+            meta = dict(current.get("MetaData") or {})
+            meta["LastUpdatedTime"] = now
+            saved = {**current, **moved, "MetaData": meta}
+            self.store.put(self.realm_id, entity, saved)
+            if self.observer is not None:
+                self.observer(entities.get(entity).name, current, saved)
