@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from qbo_pipeline.lake.fs import is_remote
-from qbo_pipeline.models.runner import Project, project_hash
+from qbo_pipeline.models.runner import ModelError, Project, project_hash
 from qbo_pipeline.models.sources import (
     MANIFEST_COLUMNS,
     REPORT_COLUMNS,
@@ -35,7 +35,7 @@ STATE_FORMAT = "1"
 
 @dataclass(frozen=True)
 class LakeState:
-    """The committed snapshots of a local lake and the version files they wrote.
+    """The committed snapshots of a local lake (or a remote lake's mirror) and their version files.
 
     Attributes:
         commits: ``(realm_id, snapshot_id)`` -> sha256 of the commit record.
@@ -101,15 +101,22 @@ def plan_build(
     *,
     full: bool = False,
     selected: bool = False,
+    mirror: Path | None = None,
 ) -> tuple[BuildPlan, LakeState | None]:
     """Decide between a full and an incremental build of ``warehouse`` over the lake at ``root``.
 
+    A remote lake's state is read from its local ``mirror``, synced just before
+    (:mod:`.lake_mirror`); the warehouse still records ``root`` as the lake it was built from.
+
     Returns:
-        The plan, and the lake's state (None for a remote lake, which is not scanned).
+        The plan, and the lake's state.
+
+    Raises:
+        ModelError: For a remote lake without a mirror.
     """
-    if is_remote(root):
-        return BuildPlan("full", "a remote lake's relations are copied whole at every build"), None
-    state = scan_lake(root)
+    if is_remote(root) and mirror is None:
+        raise ModelError(f"the remote lake {root} is planned over its local mirror: give one")
+    state = scan_lake(str(mirror) if mirror is not None else root)
     everything = tuple(sorted(state.commits))
     if selected:
         return BuildPlan("selected", "selected models are rebuilt whole", everything), state
@@ -192,6 +199,8 @@ def _why_not_incremental(
     if built is None:
         return "the published warehouse records no build state (built by an older version)"
     old_commits, old_files = built
+    if not old_commits and state.commits:
+        return "the published warehouse records no snapshot it was built from"
     for key, digest in sorted(old_commits.items()):
         now = state.commits.get(key)
         if now is None:

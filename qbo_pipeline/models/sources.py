@@ -2,7 +2,7 @@
 
 ``lake.*`` are views over the lake's files (FORMAT.md), so they see exactly the committed
 snapshots: a file whose snapshot has no commit record is an orphan and never shows (over a lake
-on object storage, tables filled from a local copy of those files: :func:`create_lake_views`).
+on object storage, tables filled from a local mirror of those files: :func:`create_lake_views`).
 ``catalogue.*`` are small tables written from :mod:`qbo_pipeline.entities`, so SQL never repeats an
 entity fact.
 """
@@ -12,14 +12,14 @@ from __future__ import annotations
 import glob
 import os
 import re
-import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from qbo_pipeline import entities
-from qbo_pipeline.lake.fs import LakeFS, is_remote
+from qbo_pipeline.lake.fs import is_remote
 from qbo_pipeline.models.runner import ModelError
 
 VERSION_COLUMNS: dict[str, str] = {
@@ -86,13 +86,41 @@ def _has_files(pattern: str) -> bool:
     return next(glob.iglob(pattern), None) is not None
 
 
-def lake_view_sql(root: str) -> dict[str, str]:
-    """The ``select`` of each ``lake.*`` view over the lake at ``root`` (a local folder)."""
+def _files(
+    base: str, folder: str, name: str, snapshots: Collection[tuple[str, str]] | None
+) -> str | None:
+    """The DuckDB file list of one kind of snapshot file: a glob, or the files of ``snapshots``.
+
+    None when there is no such file (DuckDB refuses a glob that matches nothing).
+    """
+    if snapshots is None:
+        pattern = f"{base}/realm=*/{folder}/snapshot=*/{name}"
+        return _literal(pattern) if _has_files(pattern) else None
+    files = sorted(
+        path
+        for realm_id, sid in snapshots
+        for path in glob.glob(
+            f"{glob.escape(f'{base}/realm={realm_id}/{folder}/snapshot={sid}')}/{name}"
+        )
+    )
+    return "[" + ", ".join(_literal(f) for f in files) + "]" if files else None
+
+
+def lake_view_sql(
+    root: str, snapshots: Collection[tuple[str, str]] | None = None
+) -> dict[str, str]:
+    """The ``select`` of each ``lake.*`` view over the lake at ``root`` (a local folder).
+
+    Args:
+        root: The lake folder.
+        snapshots: ``(realm_id, snapshot_id)`` pairs to read the versions, manifests and reports
+            of (all by default); ``commits`` are always all of them.
+    """
     base = root.rstrip("/")
     commits_glob = f"{base}/realm=*/commits/[!.]*.json"
-    versions_glob = f"{base}/realm=*/versions/snapshot=*/[!.]*.parquet"
-    manifests_glob = f"{base}/realm=*/manifests/snapshot=*/[!.]*.parquet"
-    reports_glob = f"{base}/realm=*/reports/snapshot=*/[!.]*.json.gz"
+    versions_files = _files(base, "versions", "[!.]*.parquet", snapshots)
+    manifests_files = _files(base, "manifests", "[!.]*.parquet", snapshots)
+    reports_files = _files(base, "reports", "[!.]*.json.gz", snapshots)
     committed = "semi join lake.commits as c using (realm_id, snapshot_id)"
 
     commits = f"""
@@ -112,16 +140,16 @@ def lake_view_sql(root: str) -> dict[str, str]:
         )
         where record->>'snapshot_id' = regexp_extract(filename, '([^/]+)\\.json$', 1)
     """
-    if _has_files(versions_glob):
+    if versions_files:
         cols = ", ".join(f"v.{c}::{t} as {c}" for c, t in VERSION_COLUMNS.items())
         versions = f"""
             select {cols}
-            from read_parquet({_literal(versions_glob)}, union_by_name = true) as v
+            from read_parquet({versions_files}, union_by_name = true) as v
             {committed}
         """
     else:
         versions = _empty(VERSION_COLUMNS)
-    if _has_files(manifests_glob):
+    if manifests_files:
         manifest_deltas = f"""
             select * from (
                 select
@@ -132,14 +160,14 @@ def lake_view_sql(root: str) -> dict[str, str]:
                     op::varchar as op,
                     content_hash::varchar as content_hash,
                 from read_parquet(
-                    {_literal(manifests_glob)}, union_by_name = true, filename = true
+                    {manifests_files}, union_by_name = true, filename = true
                 )
             )
             {committed}
         """
     else:
         manifest_deltas = _empty(MANIFEST_COLUMNS)
-    if _has_files(reports_glob):
+    if reports_files:
         # Reports are kept gzip-compressed (``.json.gz``).
         reports = f"""
             select * from (
@@ -149,7 +177,7 @@ def lake_view_sql(root: str) -> dict[str, str]:
                     regexp_extract(filename, '([^/]+)\\.json\\.gz$', 1) as report_name,
                     json as payload,
                 from read_json_objects(
-                    {_literal(reports_glob)}, format = 'unstructured', filename = true,
+                    {reports_files}, format = 'unstructured', filename = true,
                     maximum_object_size = 268435456
                 )
             )
@@ -183,79 +211,63 @@ def new_versions_sql(files: list[str] | None) -> str:
     """
 
 
-def create_lake_views(con: duckdb.DuckDBPyConnection, root: str) -> None:
+def create_lake_views(
+    con: duckdb.DuckDBPyConnection,
+    root: str,
+    *,
+    mirror: Path | None = None,
+    new_snapshots: Collection[tuple[str, str]] | None = None,
+) -> None:
     """Create the ``lake`` schema's relations in the connection's current database.
 
     Over a local folder they are views, read at query time. Over a remote lake (``s3://...``)
-    they are tables: the files they read are copied from the store into a temporary folder
-    beside the database (many files at once, through the lake's own fsspec filesystem and its
-    settings), read once, and the copy removed. The warehouse then holds everything it serves,
-    and its readers (``qbo-backup sql``, notebooks, BI tools) need neither the store's
-    credentials nor network access.
+    they are tables filled from the lake's local ``mirror`` (:mod:`.lake_mirror`), so the
+    warehouse holds everything it serves and its readers (``qbo-backup sql``, notebooks, BI
+    tools) need neither the store's credentials nor network access.
+
+    Args:
+        con: The build's connection.
+        root: The lake's location (:func:`lake_root`).
+        mirror: A remote lake's local mirror, synced for this build.
+        new_snapshots: For an incremental build over a remote lake, the snapshots the tables do
+            not hold yet: ``lake.commits`` is written again, and the other tables get only these
+            snapshots' rows (any they already had of them are replaced). None writes every table
+            whole.
 
     Raises:
-        ModelError: If the remote lake's files could not be copied.
+        ModelError: For a remote lake without a mirror.
     """
     con.execute("create schema if not exists lake")
     if not is_remote(root):
         for name, sql in lake_view_sql(root).items():
             con.execute(f"create or replace view lake.{name} as {sql}")
         return
-    with tempfile.TemporaryDirectory(prefix=".lake-copy-", dir=_database_folder(con)) as copy:
-        copy_lake_files(root, copy)
-        for name, sql in lake_view_sql(copy).items():
+    if mirror is None:
+        raise ModelError(f"the remote lake {root} is read through its local mirror: give one")
+    local = mirror.as_posix()
+    if new_snapshots is None or not _has_lake_tables(con):
+        for name, sql in lake_view_sql(local).items():
             _drop_view(con, name)
             con.execute(f"create or replace table lake.{name} as {sql}")
+        return
+    relations = lake_view_sql(local, sorted(new_snapshots))
+    con.execute(f"create or replace table lake.commits as {relations.pop('commits')}")
+    if not new_snapshots:
+        return
+    keys = ", ".join(f"({_literal(r)}, {_literal(s)})" for r, s in sorted(new_snapshots))
+    for name, sql in relations.items():
+        con.execute(f"delete from lake.{name} where (realm_id, snapshot_id) in ({keys})")
+        con.execute(f"insert into lake.{name} by name {sql}")
 
 
-_LAKE_FILES = re.compile(
-    r"realm=[^/]+/(commits/[^./][^/]*\.json"
-    r"|(versions|manifests)/snapshot=[^/]+/[^./][^/]*\.parquet"
-    r"|reports/snapshot=[^/]+/[^./][^/]*\.json\.gz)"
-)
-"""The lake files the ``lake.*`` relations read (FORMAT.md), relative to the lake's root."""
-
-
-def copy_lake_files(root: str, folder: str | Path) -> int:
-    """Copy the files the ``lake.*`` relations read from a remote lake into a local folder.
-
-    The commit records are listed first: a snapshot's files are written before its commit
-    record, so every committed snapshot listed has its files listed after it.
-
-    Returns:
-        How many files were copied.
-
-    Raises:
-        ModelError: If a listed file vanished (a garbage collection ran meanwhile) or the store
-            refused a read.
-    """
-    lake_fs = LakeFS(root)
-    base = lake_fs.root.rstrip("/") + "/"
-    commits = sorted(lake_fs.fs.glob(base + "realm=*/commits/*.json"))
-    rest = [p for p in lake_fs.find(lake_fs.root) if "/commits/" not in p[len(base) :]]
-    wanted = [p for p in [*commits, *rest] if _LAKE_FILES.fullmatch(p[len(base) :])]
-    local = [os.path.join(folder, p[len(base) :]) for p in wanted]
-    for directory in {os.path.dirname(p) for p in local}:
-        os.makedirs(directory, exist_ok=True)
-    if wanted:
-        try:
-            lake_fs.fs.get(wanted, local)
-        except FileNotFoundError as exc:
-            raise ModelError(
-                f"a file of the lake at {root} vanished while the warehouse copied it ({exc}); "
-                "a garbage collection probably ran: build again"
-            ) from None
-        except OSError as exc:
-            raise ModelError(f"could not read the lake at {root}: {exc}") from None
-    return len(wanted)
-
-
-def _database_folder(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The folder of the connection's database file (None for an in-memory one)."""
+def _has_lake_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database holds the four ``lake.*`` tables (a remote lake's last build)."""
     row = con.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'lake' and table_name in "
+        "('commits', 'versions', 'manifest_deltas', 'reports')"
     ).fetchone()
-    return os.path.dirname(os.path.abspath(row[0])) if row and row[0] else None
+    return bool(row and row[0] == 4)
 
 
 def _drop_view(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -48,6 +48,7 @@ from qbo_pipeline import config
 from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.lake.fs import is_remote
 from qbo_pipeline.models.build_state import BuildPlan, LakeState, build_hash, plan_build
+from qbo_pipeline.models.lake_mirror import MirrorSync, mirror_folder, sync_mirror
 from qbo_pipeline.models.runner import (
     DELTA_SCHEMA,
     Macro,
@@ -121,6 +122,8 @@ class BuildResult:
     """Committed snapshots the build read that the previous one had not (all, when full)."""
     version_files_read: int | None = None
     """Version files the incremental models read (None: every one, a full build)."""
+    files_downloaded: int | None = None
+    """Lake files a build over a remote lake fetched into its mirror (None for a local lake)."""
 
     @property
     def tests_passed(self) -> int:
@@ -295,7 +298,15 @@ def build_warehouse(
     memory_limit = build_memory_limit()
     scratch = warehouse.with_name(warehouse.name + ".build")
     with _build_turn(warehouse, wait_seconds):
-        plan, state = plan_build(root, warehouse, project, full=full, selected=bool(select))
+        mirror = sync_mirror(root, mirror_folder(warehouse)) if is_remote(root) else None
+        plan, state = plan_build(
+            root,
+            warehouse,
+            project,
+            full=full,
+            selected=bool(select),
+            mirror=mirror.folder if mirror else None,
+        )
         log.info("warehouse %s: %s build: %s", warehouse, plan.kind, plan.reason)
         _remove(scratch)
         if plan.kind != "full" and warehouse.exists():
@@ -303,7 +314,7 @@ def build_warehouse(
         con = connect(scratch)
         try:
             con.execute(f"set memory_limit = {_literal(memory_limit)}")
-            results = _write_and_audit(con, project, models, root, plan)
+            results = _write_and_audit(con, project, models, root, plan, mirror)
             _record_build(con, project, root, len(models), plan, state)
             con.execute("checkpoint")
         except BuildError:
@@ -325,6 +336,7 @@ def build_warehouse(
         reason=plan.reason,
         new_snapshots=len(plan.new_snapshots),
         version_files_read=None if plan.new_files is None else len(plan.new_files),
+        files_downloaded=mirror.downloaded if mirror else None,
     )
     log.info(
         "warehouse %s built (%s): %d models, %d tests passed in %.1fs",
@@ -439,8 +451,14 @@ def _write_and_audit(
     models: Sequence[Model],
     root: str,
     plan: BuildPlan,
+    mirror: MirrorSync | None = None,
 ) -> list[ModelResult]:
-    create_lake_views(con, root)
+    create_lake_views(
+        con,
+        root,
+        mirror=mirror.folder if mirror else None,
+        new_snapshots=plan.new_snapshots if plan.kind == "incremental" else None,
+    )
     con.execute(
         "create or replace view lake.new_versions as "
         + new_versions_sql(None if plan.new_files is None else list(plan.new_files))
