@@ -16,11 +16,14 @@ deactivations at the end). One lock serialises the status lines, the id map and 
 calls; the audit log has its own lock, so lines never interleave. ``workers=1`` applies one step
 at a time in plan order.
 
-Creates that are ready together and touch different records go out as one ``POST /batch`` of up
-to 30 items (:mod:`qbo_pipeline.restore.apply_batch`), within QBO's 40 batch requests a minute
-(the client's batch limiter); a faulted item fails only its step. The batch's request id and its
-steps are logged before it is sent, so a rerun after a kill resends that batch and QBO replays
-its answer. ``batch=False`` sends one request per write.
+Creates, updates (reactivations included) and deletes that are ready together and touch
+different records go out as one ``POST /batch`` of up to 30 items
+(:mod:`qbo_pipeline.restore.apply_batch`), within QBO's 40 batch requests a minute (the
+client's batch limiter; while they are spent, writes go one by one); a faulted item fails only
+its step. The batch's request id and its steps are logged before it is sent, so a rerun after a
+kill resends that batch and QBO replays its answer; an update or delete whose resent SyncToken
+is stale re-reads the record and is done when it already holds the write. ``batch=False``
+sends one request per write.
 """
 
 from __future__ import annotations
@@ -251,6 +254,21 @@ def _ref_value(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("value") or "")
     return str(value or "")
+
+
+def _within(wanted: Any, live: Any) -> bool:
+    """Whether ``live`` holds ``wanted``: its fields (recursively), lists item by item."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(
+            k in live and _within(v, live[k]) for k, v in wanted.items()
+        )
+    if isinstance(wanted, list):
+        return (
+            isinstance(live, list)
+            and len(wanted) == len(live)
+            and all(_within(w, g) for w, g in zip(wanted, live, strict=True))
+        )
+    return bool(wanted == live)
 
 
 def default_workers(client: Any) -> int:
@@ -692,7 +710,7 @@ class _Applier:
         return self._state(step.number)["state"] == "not_started"
 
     def _run_batch(self, group: list[Step]) -> list[StepResult]:
-        """Create a group's records in one batch request; each item's answer settles its step."""
+        """Write a group's records in one batch request; each item's answer settles its step."""
         results: list[StepResult] = []
         writes: list[Step] = []
         for step in group:
@@ -704,12 +722,8 @@ class _Applier:
         if not writes:
             return results
         sent = self._sent_batch(writes[0])
-        bodies: dict[int, dict[str, Any]] = {}
         with self._lock:
-            for step in writes:
-                entity = entities.ENTITIES[step.entity]
-                assert step.payload is not None
-                bodies[step.number] = remap.rewrite(entity, step.payload, self.id_map)
+            items = [self._batch_item(step) for step in writes]
         numbers = [step.number for step in writes]
         if sent is not None and set(numbers) <= set(sent["steps"]):
             rid = str(sent["request_id"])
@@ -719,12 +733,6 @@ class _Applier:
             with self._lock:
                 self.log.append(status_log.batch_line(rid, numbers))
                 self.status["batches"].update({str(n): record for n in numbers})
-        items = [
-            apply_batch.create_item(
-                self.plan.plan_id, step, entities.ENTITIES[step.entity], bodies[step.number]
-            )
-            for step in writes
-        ]
         for step in writes:
             self._attempt(step)
         self.audit.append(
@@ -749,19 +757,39 @@ class _Applier:
         by_id = {str(answer.get("bId")): answer for answer in answers}
         for step, item in zip(writes, items, strict=True):
             self._local.ids, self._local.records = {}, {}
-            results.append(self._settle(step, item, by_id.get(item["bId"]), rid, bodies))
+            results.append(self._settle(step, item, by_id.get(item["bId"]), rid))
         return results
 
-    def _settle(
-        self,
-        step: Step,
-        item: dict[str, Any],
-        answer: dict[str, Any] | None,
-        rid: str,
-        bodies: dict[int, dict[str, Any]],
-    ) -> StepResult:
-        """One batch item's answer: its record created, or its own fault (only its step fails)."""
+    def _batch_item(self, step: Step) -> dict[str, Any]:
+        """The batch item of a step: what its own request would send, under its request id."""
         entity = entities.ENTITIES[step.entity]
+        if step.action is Action.DELETE:
+            record_id = self._target_id(step)
+            token = self._expected(entity, step, record_id)[0]
+            body: dict[str, Any] = {"Id": record_id, "SyncToken": str(token)}
+            return apply_batch.item(self.plan.plan_id, step, entity, f"delete@{token}", body)
+        assert step.payload is not None
+        body = remap.rewrite(entity, step.payload, self.id_map)
+        if step.action is Action.CREATE:
+            return apply_batch.item(self.plan.plan_id, step, entity, "create", body)
+        record_id = self._target_id(step)
+        token = self._expected(entity, step, record_id)[0]
+        payloads.set_version(entity, body, record_id, str(token))
+        operation = f"{step.action.value}@{token}"
+        return apply_batch.item(self.plan.plan_id, step, entity, operation, body)
+
+    def _settle(
+        self, step: Step, item: dict[str, Any], answer: dict[str, Any] | None, rid: str
+    ) -> StepResult:
+        """One batch item's answer: its write done, or its own fault (only its step fails).
+
+        A stale SyncToken (5010) on an update or delete goes on as that step's own write
+        does after one: the record is read again, and the step is done when it already holds
+        what the step writes (or is gone), a conflict when someone changed it, else written
+        again alone with the live SyncToken. A delete of a record already gone is done.
+        """
+        entity = entities.ENTITIES[step.entity]
+        kind = item["operation"]
         try:
             if answer is None:
                 raise ValueError(f"QBO's batch answer has no item {item['bId']}")
@@ -770,9 +798,17 @@ class _Applier:
                 self.audit.append(
                     "response", step=step.number, request_id=rid, ok=False, **_fault(exc)
                 )
-                existing = self._duplicate(entity, step, bodies[step.number], exc)
-                if existing is not None:
-                    return existing
+                if kind == "create":
+                    existing = self._duplicate(entity, step, item[entity.json_key], exc)
+                    if existing is not None:
+                        return existing
+                elif isinstance(exc, StaleObjectError):
+                    if kind == "delete":
+                        return self._delete(entity, step, stale=True)
+                    return self._update(entity, step, stale=True)
+                elif kind == "delete" and isinstance(exc, ObjectNotFoundError):
+                    record_id = self._target_id(step)
+                    return self._set(step, "done", new_id=record_id, detail="already gone")
                 raise exc
             record = answer.get(entity.json_key)
             if not isinstance(record, dict):
@@ -786,7 +822,13 @@ class _Applier:
                 sync_token=record.get("SyncToken"),
                 body=record,
             )
-            return self._created(entity, step, record)
+            if kind == "create":
+                return self._created(entity, step, record)
+            record_id = self._target_id(step)
+            if kind == "delete":
+                return self._set(step, "done", new_id=record_id, detail="deleted")
+            self._remember(entity, record)
+            return self._set(step, "done", new_id=record_id, detail=step.action.value + "d")
         except (QBOError, ValueError) as exc:
             return self._failed(step, exc)
 
@@ -885,11 +927,17 @@ class _Applier:
             return ours["sync_token"], ours["digest"]
         return step.live_sync_token, step.live_hash
 
-    def _update(self, entity: Entity, step: Step) -> StepResult:
+    def _update(self, entity: Entity, step: Step, *, stale: bool = False) -> StepResult:
+        """Write the step's update; ``stale``: its SyncToken already met a 5010 (re-read first)."""
         assert step.payload is not None
         record_id = self._target_id(step)
         token, _ = self._expected(entity, step, record_id)
         for _ in range(2):
+            if stale:
+                fresh = self._replan(entity, step, record_id)
+                if isinstance(fresh, StepResult):
+                    return fresh
+                token = fresh
             with self._lock:
                 body = remap.rewrite(entity, step.payload, self.id_map)
             payloads.set_version(entity, body, record_id, str(token))
@@ -904,10 +952,7 @@ class _Applier:
                     body,
                 )
             except StaleObjectError:
-                fresh = self._replan(entity, step, record_id)
-                if isinstance(fresh, StepResult):
-                    return fresh
-                token = fresh
+                stale = True
                 continue
             self._remember(entity, answer)
             return self._set(step, "done", new_id=record_id, detail=step.action.value + "d")
@@ -916,10 +961,22 @@ class _Applier:
     def _replan(self, entity: Entity, step: Step, record_id: str) -> str | StepResult:
         """After a 5010: the live SyncToken to retry with, or the step's final result."""
         live = self._read(step, entity, record_id)
+        if live is None and step.action is Action.DELETE:
+            return self._set(step, "done", new_id=record_id, detail="already gone")
         if live is None:
             detail = f"{entity.name} {record_id} was deleted after the plan was made"
             self.audit.append("conflict", step=step.number, reason=detail)
             return self._set(step, "conflict", detail=detail)
+        if self._holds(entity, step, live):
+            # An earlier run's write went through (its answer was lost with the run, and
+            # QBO no longer replays it): writing again would only meet 5010 once more.
+            self._remember(entity, live)
+            return self._set(
+                step,
+                "done",
+                new_id=record_id,
+                detail=f"{step.action.value}d (already written by an earlier run)",
+            )
         token, digest = self._expected(entity, step, record_id)
         live_token = payloads.version_of(entity, live)[1]
         if digest is not None and content_digest(entity, live) != digest:
@@ -962,10 +1019,16 @@ class _Applier:
         self._remember(entity, answer)
         return self._set(step, "done", new_id=record_id, detail="deactivated")
 
-    def _delete(self, entity: Entity, step: Step) -> StepResult:
+    def _delete(self, entity: Entity, step: Step, *, stale: bool = False) -> StepResult:
+        """Delete the record; ``stale``: its SyncToken already met a 5010 (re-read first)."""
         record_id = self._target_id(step)
         token, _ = self._expected(entity, step, record_id)
         for _ in range(2):
+            if stale:
+                fresh = self._replan(entity, step, record_id)
+                if isinstance(fresh, StepResult):
+                    return fresh
+                token = fresh
             try:
                 self._write(
                     step,
@@ -976,13 +1039,26 @@ class _Applier:
             except ObjectNotFoundError:
                 return self._set(step, "done", new_id=record_id, detail="already gone")
             except StaleObjectError:
-                fresh = self._replan(entity, step, record_id)
-                if isinstance(fresh, StepResult):
-                    return fresh
-                token = fresh
+                stale = True
                 continue
             return self._set(step, "done", new_id=record_id, detail="deleted")
         return self._set(step, "conflict", detail="the record kept changing while applying")
+
+    def _holds(self, entity: Entity, step: Step, live: dict[str, Any]) -> bool:
+        """Whether the live record already holds what an update step writes.
+
+        A sparse update: every field it sends. A full update: its whole restorable content
+        (a field the update leaves out is one it removes).
+        """
+        if step.action not in (Action.UPDATE, Action.REACTIVATE) or step.payload is None:
+            return False
+        with self._lock:
+            body = remap.rewrite(entity, step.payload, self.id_map)
+        wanted = payloads.comparable(entity, body)
+        got = payloads.comparable(entity, live)
+        if not step.sparse:
+            return bool(wanted) and _within(wanted, got) and _within(got, wanted)
+        return bool(wanted) and _within(wanted, got)
 
 
 def apply_plan(
