@@ -297,9 +297,11 @@ def size_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
 def _s3_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
     """The lake on S3 (moto's server on loopback) against the local folder, in the same run."""
     s3 = run.get("s3") or {}
-    full_local = (run.get("full") or {}).get("duration_s")
+    # Into a local folder in the same step; older runs compared with the run's full snapshot.
+    full_local = s3.get("local_full_duration_s") or (run.get("full") or {}).get("duration_s")
     backup_ratio = safe_ratio(s3.get("full_duration_s"), full_local)
     build_ratio = safe_ratio(s3.get("s3_build_s"), s3.get("local_build_s"))
+    nightly_ratio = safe_ratio(s3.get("s3_nightly_build_s"), s3.get("local_nightly_build_s"))
     target = f"<= {TARGET_S3_RATIO:g}x"
     absent = _absent(run, "s3")
     return [
@@ -330,6 +332,23 @@ def _s3_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
                 f"{format_value(s3.get('s3_build_s'), 's')} vs "
                 f"{format_value(s3.get('local_build_s'), 's')}; one full snapshot each"
                 if s3
+                else ""
+            ),
+        ),
+        Metric(
+            "s3_nightly_build_ratio",
+            "Warehouse build after a nightly, S3 lake / local one",
+            size,
+            nightly_ratio,
+            "x",
+            target=target,
+            met=check(nightly_ratio, TARGET_S3_RATIO + 1e-9, higher_is_better=False),
+            note=(
+                f"{format_value(s3.get('s3_nightly_build_s'), 's')} vs "
+                f"{format_value(s3.get('local_nightly_build_s'), 's')}; "
+                f"{s3.get('s3_nightly_build_kind', '?')}, "
+                f"{s3.get('s3_nightly_build_downloaded', '?')} file(s) downloaded"
+                if s3.get("s3_nightly_build_s") is not None
                 else ""
             ),
         ),

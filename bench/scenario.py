@@ -127,14 +127,6 @@ def run_size(plan: SizePlan, work: Path, cache: Path) -> dict[str, Any]:
                 tasks_dir,
             ),
         )
-        # Right after the local full snapshot, on the same unchanged company.
-        _step(
-            plan,
-            errors,
-            "s3",
-            out,
-            lambda: run_task("s3_compare", online, tasks_dir),
-        )
         nights = _step(
             plan,
             errors,
@@ -212,6 +204,18 @@ def run_size(plan: SizePlan, work: Path, cache: Path) -> dict[str, Any]:
                     tasks_dir,
                 ),
             )
+        # Last: the S3 lake and a local folder, both new, get a full snapshot, a build, one
+        # nightly at the run's churn and another build (the nightly's changes stay out of the
+        # steps above).
+        _step(
+            plan,
+            errors,
+            "s3",
+            out,
+            lambda: run_task(
+                "s3_compare", online | {"changes_per_day": plan.changes_per_day}, tasks_dir
+            ),
+        )
         out["sandbox_stats"] = sandbox.admin("stats")
     return out
 

@@ -399,21 +399,28 @@ def _s3_server(log_path: Path) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def s3_compare(data_dir: str, base_url: str, realm_id: str) -> dict[str, Any]:
-    """The same company backed up in full into an S3 lake, and the warehouse built over each lake.
+def s3_compare(
+    data_dir: str, base_url: str, realm_id: str, changes_per_day: int, seed: int = 7000
+) -> dict[str, Any]:
+    """The lake on S3 against a local folder, both new, in one process on the same company.
 
     The store is moto's S3 server on loopback, in its own process (a stand-in for S3: no
-    network latency, and its CPU shares this machine). The local full backup it is compared
-    with is the run's ``full`` step, just before, on the same unchanged company; the two
-    warehouse builds here read one full snapshot each.
+    network latency, and its CPU shares this machine). The company is backed up in full into a
+    local folder of its own (the run's lake is left alone) and into an ``s3://`` lake, the
+    warehouse is built over each (full), then the sandbox lives one day at ``changes_per_day``
+    changes, an incremental snapshot goes into each lake and each warehouse is built again
+    (incremental: over S3 it downloads only the new files into its mirror).
     """
     import json
     import os
+    import shutil
 
     from qbo_pipeline.lake.lake import Lake
     from qbo_pipeline.models.warehouse import build_warehouse
 
     bucket = "qbo-bench"
+    local_lake = Path(data_dir) / "bench-compare-lake"
+    shutil.rmtree(local_lake, ignore_errors=True)
     with _s3_server(Path(data_dir) / "s3-server.log") as endpoint:
         # Settings as a user sets them (the bench's child process owns its environment).
         os.environ.update(
@@ -422,31 +429,57 @@ def s3_compare(data_dir: str, base_url: str, realm_id: str) -> dict[str, Any]:
             AWS_DEFAULT_REGION="us-east-1",
             QBO_LAKE_STORAGE_OPTIONS=json.dumps({"endpoint_url": endpoint}),
         )
-        lake_url = f"s3://{bucket}/lake"
-        lake = Lake(lake_url)
-        lake.fs.fs.mkdir(bucket)
-        local_lake = _settings(data_dir).lake_url
-        local_snapshots = _realm(data_dir, realm_id).snapshots()
-        with _measure() as local_build:
-            build_warehouse(local_lake, Path(data_dir) / "bench-local.duckdb")
-        full = _backup_into(data_dir, base_url, realm_id, lake.realm(realm_id))
-        with _measure() as s3_build:
-            built = build_warehouse(lake_url, Path(data_dir) / "bench-s3.duckdb")
-    return {
-        "full_duration_s": full["duration_s"],
-        "full_cpu_s": full["cpu_s"],
-        "records": full["live"],
-        "s3_build_s": s3_build.wall_s,
-        "local_build_s": local_build.wall_s,
-        "local_snapshots": len(local_snapshots),
-        "models": len(built.models),
-        "wall_s": full["wall_s"] + s3_build.wall_s + local_build.wall_s,
-        "cpu_s": full["cpu_s"] + s3_build.cpu_s + local_build.cpu_s,
-    }
+        lakes = {"local": str(local_lake), "s3": f"s3://{bucket}/lake"}
+        Lake(lakes["s3"]).fs.fs.mkdir(bucket)
+        out: dict[str, Any] = {}
+        wall = cpu = 0.0
+
+        def snapshots(mode: str) -> None:
+            nonlocal wall, cpu
+            for name, url in lakes.items():
+                taken = _backup_into(data_dir, base_url, realm_id, Lake(url).realm(realm_id), mode)
+                out[f"{name}_{mode}_s"] = taken["duration_s"]
+                out.setdefault("records", taken["live"])
+                wall, cpu = wall + taken["wall_s"], cpu + taken["cpu_s"]
+
+        def builds(step: str) -> None:
+            nonlocal wall, cpu
+            for name, url in lakes.items():
+                with _measure() as clock:
+                    built = build_warehouse(url, Path(data_dir) / f"bench-{name}.duckdb")
+                out[f"{name}_{step}_s"] = clock.wall_s
+                out[f"{name}_{step}_kind"] = built.kind
+                if built.files_downloaded is not None:
+                    out[f"{name}_{step}_downloaded"] = built.files_downloaded
+                wall, cpu = wall + clock.wall_s, cpu + clock.cpu_s
+
+        snapshots("full")
+        builds("build")
+        simulated = admin(
+            base_url,
+            "simulate",
+            {"realmId": realm_id, "days": 1, "changes_per_day": changes_per_day, "seed": seed},
+        )
+        out["changes"] = sum(int(n) for n in (simulated.get("changes") or {}).values())
+        snapshots("incremental")
+        builds("nightly_build")
+    shutil.rmtree(local_lake, ignore_errors=True)
+    # The names the metrics read (kept from the first version of this step).
+    out.update(
+        full_duration_s=out["s3_full_s"],
+        local_full_duration_s=out["local_full_s"],
+        s3_build_s=out["s3_build_s"],
+        local_build_s=out["local_build_s"],
+        wall_s=wall,
+        cpu_s=cpu,
+    )
+    return out
 
 
-def _backup_into(data_dir: str, base_url: str, realm_id: str, realm: Any) -> dict[str, Any]:
-    """A full snapshot of the company into ``realm`` (of any lake)."""
+def _backup_into(
+    data_dir: str, base_url: str, realm_id: str, realm: Any, mode: str = "full"
+) -> dict[str, Any]:
+    """A snapshot of the company (``full`` or ``incremental``) into ``realm`` (of any lake)."""
     from qbo_pipeline.backup import run_backup
     from qbo_pipeline.qbo.connect import open_client
 
@@ -454,7 +487,9 @@ def _backup_into(data_dir: str, base_url: str, realm_id: str, realm: Any) -> dic
         open_client(_settings(data_dir), realm_id, api_base=base_url) as client,
         _measure() as clock,
     ):
-        result = run_backup(client, realm, mode="full")
+        result = run_backup(client, realm, mode=mode)  # type: ignore[arg-type]
+    if result.kind != mode:
+        raise BenchError(f"a {mode} snapshot was asked for; the backup took a {result.kind} one")
     return {
         "duration_s": result.duration_s,
         "live": result.live_records,

@@ -224,9 +224,31 @@ def test_s3_lake_is_judged_against_the_local_folder_of_the_same_run() -> None:
     assert build.value == pytest.approx(2.25) and build.met is False
     assert backup.target == build.target == "<= 2x"
     assert "15" in backup.note and "10" in backup.note
+    assert found["s3_nightly_build_ratio"].value is None  # a run of the first version
     skipped = _by_key(metrics.size_metrics(10_000, {"full": {}, "skipped": ["s3"]}))
     assert skipped["s3_full_backup_ratio"].value is None
     assert skipped["s3_full_backup_ratio"].note == "skipped at this size"
+
+
+def test_s3_step_compares_its_own_local_folder_and_the_build_after_a_nightly() -> None:
+    run = {
+        "full": {"duration_s": 10.0},
+        "s3": {
+            "full_duration_s": 15.0,
+            "local_full_duration_s": 12.0,
+            "s3_build_s": 9.0,
+            "local_build_s": 6.0,
+            "s3_nightly_build_s": 5.0,
+            "local_nightly_build_s": 2.0,
+            "s3_nightly_build_kind": "incremental",
+            "s3_nightly_build_downloaded": 7,
+        },
+    }
+    found = _by_key(metrics.size_metrics(10_000, run))
+    assert found["s3_full_backup_ratio"].value == pytest.approx(1.25)
+    nightly = found["s3_nightly_build_ratio"]
+    assert nightly.value == pytest.approx(2.5) and nightly.met is False
+    assert "incremental, 7 file(s) downloaded" in nightly.note
 
 
 def test_the_build_after_a_nightly_is_judged_at_1m_against_30_s_and_2_gib() -> None:
