@@ -477,8 +477,9 @@ def apply_cmd(
         )
         for books in report.get("reports") or []:  # a restore into another company
             out.print(f"  {books['report']}: {_books_verdict(books)}")
-        if report.get("periods"):
-            out.print(f"  TrialBalance at each month end: {_periods_verdict(report)}")
+        for key, label, unit in _MONTHLY:
+            if report.get(key):
+                out.print(f"  {label}: {_periods_verdict(report, key, unit)}")
     if not result.complete:
         out.print(
             f"some steps did not complete: rerun `qbo-backup restore apply {plan_id}` to resume"
@@ -515,16 +516,27 @@ def _books_verdict(books: dict[str, Any]) -> str:
     )
 
 
-def _periods_verdict(report: dict[str, Any]) -> str:
-    """``equal per account at 12 month ends``, or how many month ends differ."""
-    months = report["periods"]
+_MONTHLY = (
+    ("periods", "TrialBalance at each month end", "month ends"),
+    ("periods_profit_and_loss", "ProfitAndLoss of each month", "months"),
+    ("periods_balance_sheet", "BalanceSheet at each month end", "month ends"),
+)
+"""The monthly verifications of a restore into another company: report key, label, unit."""
+
+
+def _periods_verdict(report: dict[str, Any], key: str = "periods", unit: str = "month ends") -> str:
+    """``equal per account at 12 month ends``, or how many differ and the first difference."""
+    months = report[key]
     differing = [m for m in months if m["differences"]]
     if not differing:
-        return f"[green]equal per account at {len(months)} month ends[/green]"
+        return f"[green]equal per account at {len(months)} {unit}[/green]"
     unexplained = int(report.get("periods_unexplained") or 0)
+    first = differing[0]["differences"][0]
     return (
-        f"[red]{len(differing)} of {len(months)} month ends differ[/red] "
-        f"({unexplained} row(s) unexplained; the others name their cause in verify.json)"
+        f"[red]{len(differing)} of {len(months)} {unit} differ[/red], first account "
+        f"{first.get('account')} at {differing[0]['end']} by {first.get('difference')}: "
+        f"{escape(str(first.get('why')))} ({unexplained} row(s) unexplained in all; "
+        "the others name their cause in verify.json)"
     )
 
 

@@ -247,11 +247,11 @@ def _verify_periods(
     report: dict[str, Any],
     warehouse: Path,
 ) -> dict[str, Any]:
-    """Build the warehouse, then compare the new company's month-end trial balances with it."""
+    """Build the warehouse, then compare the new company's books of every month with it."""
     import duckdb
 
     from qbo_pipeline.models.warehouse import build_warehouse
-    from qbo_pipeline.restore.verify_periods import compare_periods, snapshot_postings
+    from qbo_pipeline.restore.verify_periods import chart_of, compare_periods, snapshot_postings
 
     build_warehouse(realm.fs.url(realm.fs.root), warehouse)
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -265,6 +265,10 @@ def _verify_periods(
         client.report,
         id_map,
         not_written=report["not_written"],
+        chart=chart_of(
+            realm.iter_payloads(plan.snapshot_id, "Account"),
+            next(iter(realm.iter_payloads(plan.snapshot_id, "CompanyInfo")), None),
+        ),
     )
 
 
@@ -350,6 +354,8 @@ def verify_plan(
         if warehouse is not None:
             months = _verify_periods(client, realm, plan, id_map, report, warehouse)
             report["periods"] = months["periods"]
+            report["periods_profit_and_loss"] = months["profit_and_loss"]
+            report["periods_balance_sheet"] = months["balance_sheet"]
             report["periods_unexplained"] = months["unexplained"]
             report["ok"] = bool(report["ok"] and months["ok"])
     else:
