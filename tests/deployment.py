@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -71,6 +72,8 @@ class NightlyResult:
     peak_processes: int
     daemon_log: Path
     max_concurrent_runs: int
+    phases: dict[str, float] = field(default_factory=dict)
+    """Median seconds of each phase of the snapshot runs (:func:`snapshot_phases`)."""
 
 
 def companies(count: int, sizes: Sequence[int] = SIZES) -> list[tuple[str, int]]:
@@ -285,14 +288,16 @@ def run_nightly(
             with daemon_process(env, log_path) as proc, _TreeSampler(proc.pid) as sampler:
                 _wait(instance, lake, [r for r, _ in plan], proc, log_path, due, timeout)
                 seconds = time.monotonic() - started
+            runs = _spans(instance)
             return NightlyResult(
                 realm_ids=[r for r, _ in plan],
-                runs=_spans(instance),
+                runs=runs,
                 seconds=seconds,
                 peak_rss_bytes=sampler.peak_rss,
                 peak_processes=sampler.peak_processes,
                 daemon_log=log_path,
                 max_concurrent_runs=max_runs,
+                phases=snapshot_phases(instance, runs),
             )
     finally:
         sandbox.stop()
@@ -345,6 +350,86 @@ def _wait(
         f"the nightly did not finish in {timeout:.0f} s: companies without a snapshot "
         f"{missing or 'none'}; runs not finished {unfinished or 'none'}; see {log_path}"
     )
+
+
+PHASES = (
+    "submit",
+    "queued",
+    "launch",
+    "setup",
+    "backup",
+    "checks",
+    "exports",
+    "teardown",
+    "run",
+)
+"""The phases of a snapshot run, in order:
+
+- submit: the scheduler creating and enqueuing it (the gap since the previous run's creation);
+- queued: waiting in the run queue for the concurrency limits;
+- launch: the run worker process starting and loading the code location;
+- setup: from the run's start to the snapshot op's start (a step process under a multiprocess
+  executor, the resources);
+- backup: the snapshot op until its commit; checks: the commit to the op's end (the snapshot's
+  checks, every materialisation and check event stored);
+- exports: the exports op (in the run) or the exports run (the older layout);
+- teardown: the last op's end to the run's end;
+- run: the whole run, from its launch to its end (the exports run not included)."""
+
+
+def _run_times(instance: object, run_id: str) -> dict[str, float]:
+    """The timestamps of a run's milestones, from its event log."""
+    times: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):  # type: ignore[attr-defined]
+        event = entry.dagster_event
+        if event is None:
+            if "committed" in (entry.user_message or "") and "commit" not in times:
+                times["commit"] = entry.timestamp
+            continue
+        name = event.event_type_value
+        key = f"{name}:{event.step_key}" if event.step_key else name
+        times.setdefault(key, entry.timestamp)
+        if name == "STEP_SUCCESS":
+            times["last_step_end"] = entry.timestamp
+    return times
+
+
+def snapshot_phases(instance: object, spans: Sequence[RunSpan]) -> dict[str, float]:
+    """Median seconds of each of :data:`PHASES` over the successful snapshot runs."""
+    records = {
+        r.dagster_run.run_id: r
+        for r in instance.get_run_records()  # type: ignore[attr-defined]
+    }
+    snapshots = sorted(
+        (s for s in spans if s.job_name in SNAPSHOT_JOBS and s.status == "SUCCESS"),
+        key=lambda s: records[s.run_id].create_timestamp,
+    )
+    exports_runs = {s.tags.get("qbo/after_run"): s for s in spans if s.job_name == "exports_job"}
+    samples: dict[str, list[float]] = {phase: [] for phase in PHASES}
+    previous: float | None = None
+    for span in snapshots:
+        created = records[span.run_id].create_timestamp.timestamp()
+        t = _run_times(instance, span.run_id)
+        if previous is not None:
+            samples["submit"].append(created - previous)
+        previous = created
+        pairs = {
+            "queued": ("PIPELINE_ENQUEUED", "PIPELINE_STARTING"),
+            "launch": ("PIPELINE_STARTING", "PIPELINE_START"),
+            "setup": ("PIPELINE_START", "STEP_START:qbo_snapshot"),
+            "backup": ("STEP_START:qbo_snapshot", "commit"),
+            "checks": ("commit", "STEP_SUCCESS:qbo_snapshot"),
+            "exports": ("STEP_START:qbo_exports", "STEP_SUCCESS:qbo_exports"),
+            "teardown": ("last_step_end", "PIPELINE_SUCCESS"),
+            "run": ("PIPELINE_STARTING", "PIPELINE_SUCCESS"),
+        }
+        for phase, (start, end) in pairs.items():
+            if start in t and end in t:
+                samples[phase].append(t[end] - t[start])
+        run = exports_runs.get(span.run_id)
+        if "STEP_START:qbo_exports" not in t and run and run.start and run.end:
+            samples["exports"].append(run.end - run.start)
+    return {phase: statistics.median(v) for phase, v in samples.items() if v}
 
 
 def overlapping_pairs(spans: Sequence[RunSpan]) -> list[tuple[RunSpan, RunSpan]]:

@@ -90,8 +90,9 @@ def test_the_warehouse_is_built_once_for_all_companies(
     with duckdb.connect(str(work / "data" / "warehouse.duckdb"), read_only=True) as con:
         committed = con.execute("select realm_id, snapshot_id from lake.commits order by all")
         assert sorted(committed.fetchall()) == expected
-    exports = [s for s in result.runs if s.job_name == "exports_job"]
-    assert sorted(s.realm_id or "" for s in exports) == sorted(result.realm_ids)
+    # Each snapshot run exported its company's new snapshot itself (no exports run).
+    manifests = sorted((work / "data" / "exports").glob("*/*/manifest.json"))
+    assert sorted(p.parent.name for p in manifests) == sorted(s for _, s in expected)
 
 
 def test_no_two_runs_of_one_company_overlap_and_the_queue_limit_holds(
@@ -103,6 +104,7 @@ def test_no_two_runs_of_one_company_overlap_and_the_queue_limit_holds(
     peak = peak_concurrency(result.runs)
     assert 2 <= peak <= result.max_concurrent_runs == 4
     jobs = Counter(s.job_name for s in result.runs if s.job_name != "qbo_freshness_job")
-    # A snapshot and an exports run per company, one build (the hourly freshness check may tick).
-    assert jobs == {"qbo_snapshot_job": COMPANIES, "exports_job": COMPANIES, "warehouse_job": 1}
+    # One run per company (its snapshot, then its exports), one build (the hourly freshness
+    # check may tick).
+    assert jobs == {"qbo_snapshot_job": COMPANIES, "warehouse_job": 1}
     assert result.peak_rss_bytes > 0
