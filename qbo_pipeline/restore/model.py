@@ -89,6 +89,9 @@ class Step:
         blob_sha256: For an Attachable re-created by upload: its file's bytes in the lake.
         void_after: Void the record right after creating it (a transaction voided in the
             snapshot: QBO's API cannot create one voided).
+        departs: Paths where the restored record is meant to differ from the snapshot, which
+            the reason explains (a restore into another company: a tax code the company lacks
+            is left out; QBO adds the rate of a currency that is foreign there).
     """
 
     number: int
@@ -111,6 +114,7 @@ class Step:
     txn_date: str | None = None
     blob_sha256: str | None = None
     void_after: bool = False
+    departs: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -142,6 +146,8 @@ class Step:
         }
         if self.void_after:
             out["void_after"] = True
+        if self.departs:
+            out["departs"] = list(self.departs)
         return out
 
     @classmethod
@@ -168,6 +174,7 @@ class Step:
             txn_date=raw.get("txn_date"),
             blob_sha256=raw.get("blob_sha256"),
             void_after=bool(raw.get("void_after")),
+            departs=[str(p) for p in raw.get("departs") or []],
         )
 
 

@@ -24,7 +24,7 @@ import orjson
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.lake import records
-from qbo_pipeline.restore import payloads, remap
+from qbo_pipeline.restore import into_refs, payloads, remap
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import Action, Phase, Plan
 from qbo_pipeline.restore.plan import book_close_date
@@ -79,6 +79,9 @@ INTO_WORDING = RevertWording(
     unchanged="the new company's settings already match the snapshot",
 )
 """How a restore into another company explains the settings it writes."""
+
+_HOME_AMOUNTS = ("ExchangeRate", "HomeTotalAmt", "HomeBalance")
+"""What QBO adds to a transaction in a foreign currency (its rate and home-currency amounts)."""
 
 _VOIDED_NOTE = "Voided"
 """What QBO writes in a voided transaction's ``PrivateNote``."""
@@ -147,6 +150,8 @@ class IntoPlanner:
         self._claimed: set[tuple[str, str]] = set()
         self._visiting: set[tuple[str, str]] = set()
         self._voided: set[tuple[str, str]] = set()
+        self._no_tax: dict[str, Any] | None = None
+        self._substituted: dict[str, str] = {}
         self._available: set[str] = set()
 
     # --- reading ------------------------------------------------------------------------------
@@ -371,13 +376,7 @@ class IntoPlanner:
             if needed is None:
                 if target_id in self._records(name) or not other.keyed_by_id:
                     continue  # a reference cycle through a parent: ordered by the catalogue
-                if other.name == "TaxCode" and not target_id.isdigit():
-                    continue  # QBO's pseudo tax codes (TAX, NON) are the same in every company
-                self.notes.append(
-                    f"{draft.entity.name} {draft.old_id} references {name} {target_id}, which is "
-                    f"not in snapshot {self.sid}: it is sent as it is"
-                )
-                continue
+                continue  # neither in the snapshot nor mapped: _carry_references decides
             if needed.action in (Action.UNSUPPORTED, Action.SKIP) and needed.live is None:
                 draft.action = Action.UNSUPPORTED
                 draft.reason = f"needs {name} {target_id}, which cannot be created: {needed.reason}"
@@ -405,51 +404,209 @@ class IntoPlanner:
                 "write is refused, turn multicurrency on in QBO by hand and apply again"
             )
 
-    def _note_tax_country(self) -> None:
-        """Say plainly what happens to sales tax when the target is in another country.
+    def _note_home_currency(self, preferences: dict[str, Any]) -> None:
+        """Say what a home currency other than the snapshot's does to its transactions.
 
-        Tax codes and rates are read-only in QBO's API and each country has its own (a US
-        company's ``TAX``/``NON``, a Canadian one's GST/HST codes): a transaction's tax codes
-        that the target lacks cannot be mapped, so the transactions carrying them are counted
-        and named here with what to do.
+        QBO fixes a company's home currency when it is created. A transaction in the
+        snapshot's home currency is a foreign-currency one in the new company: QBO gives it an
+        exchange rate and home-currency amounts the snapshot does not have (the step's
+        ``departs``), and its books in the new home currency are not the snapshot's.
         """
-        snap = next(iter(self._records("CompanyInfo").values()), {})
-        wanted = _country(snap)
-        has = _country(self.target.singleton(entities.ENTITIES["CompanyInfo"]))
+        snap = next(iter(self._records("Preferences").values()), {})
+        wanted = ((snap.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}).get("value")
+        has = ((preferences.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}).get("value")
         if not wanted or not has or wanted == has:
             return
-        tax_codes = self.target.iter_records(entities.ENTITIES["TaxCode"])
-        target_codes = {str(record.get("Id")) for record in tax_codes}
-        missing: dict[str, int] = {}
+        count = 0
         for draft in self.drafts.values():
-            if draft.action is not Action.CREATE or draft.entity.kind is not Kind.TRANSACTION:
+            if draft.entity.kind is not Kind.TRANSACTION or not draft.action.writes:
+                continue
+            currency = ((draft.payload or {}).get("CurrencyRef") or {}).get("value") or wanted
+            if currency != wanted or draft.payload is None:
+                continue
+            count += 1
+            draft.departs += [p for p in _HOME_AMOUNTS if p not in draft.departs]
+            draft.reason += (
+                f"; in {wanted}, a foreign currency in this {has} company: QBO adds its "
+                f"exchange rate and {has} amounts"
+            )
+        self.notes.append(
+            f"the snapshot's home currency is {wanted} and this company's {has} (QBO fixes it "
+            f"when a company is created): {count} transaction(s) in {wanted} are created as "
+            f"foreign-currency ones at QBO's {wanted} rate of their date, so their amounts in "
+            f"{wanted} carry over and the books in {has} are not the snapshot's; transactions "
+            f"in other currencies keep the snapshot's rates, which are to {wanted}. If QBO "
+            f"refuses {wanted}, add it in Settings > Currencies and apply again"
+        )
+
+    def _substitute_tax_code(self, old_id: str, name: str) -> bool:
+        """Send tax code ``old_id`` as the target's code without tax; False if it has none."""
+        if self._no_tax is None:
+            return False
+        self.id_map.set("TaxCode", old_id, qbo_id(entities.ENTITIES["TaxCode"], self._no_tax))
+        self._substituted[old_id] = name
+        return True
+
+    def _known(self) -> set[tuple[str, str]]:
+        """``(entity, old id)`` of what the new company will have: mapped or created."""
+        mapped = {tuple(k.split(":", 1)) for k in self.id_map.to_json()}
+        created = {
+            (d.entity.name, d.old_id) for d in self.drafts.values() if d.action is Action.CREATE
+        }
+        return {(str(e), str(i)) for e, i in mapped} | created
+
+    def _carry_references(self) -> None:
+        """Map or take out every reference that would be sent with a source company's id.
+
+        See :mod:`~qbo_pipeline.restore.into_refs`: tax codes the target lacks go to its code
+        without tax, a transaction's tax detail leaves out what the target lacks, other
+        optional references are left out, and a record needing what the target will not have
+        is not written. Each record's step says so.
+        """
+        tax_code = entities.ENTITIES["TaxCode"]
+        self._no_tax = into_refs.no_tax_code(self.target.iter_records(tax_code))
+        for draft in list(self.drafts.values()):
+            if draft.entity is tax_code and self.id_map.get("TaxCode", draft.old_id) is None:
+                name = payloads.name_of(tax_code, draft.target or {}) or draft.old_id
+                if self._substitute_tax_code(draft.old_id, name):
+                    assert self._no_tax is not None
+                    draft.reason = (
+                        f"QBO's API cannot create tax codes and the new company has none named "
+                        f"{name!r}: references to it go to its code without tax, "
+                        f"{self._no_tax.get('Name')!r} ({qbo_id(tax_code, self._no_tax)}), and "
+                        "transactions leave it out of their tax detail, keeping the tax amount; "
+                        "set the right code by hand"
+                    )
+        writing = [
+            d for d in self.drafts.values() if d.action.writes and d.payload and not d.sparse
+        ]
+        for draft in writing:  # codes referenced but not in the snapshot
+            for site in remap.reference_sites(draft.entity, draft.payload or {}):
+                if site.target == "TaxCode" and self.id_map.get("TaxCode", site.target_id) is None:
+                    if (site.target, site.target_id, "main") not in self.drafts:
+                        self._substitute_tax_code(site.target_id, site.target_id)
+        changed = True
+        while changed:  # a record that cannot be written takes down those that need it
+            changed = False
+            known = self._known()
+            for draft in writing:
+                if draft.payload is None:
+                    continue
+                for needed in remap.dependencies(draft.entity, draft.payload):
+                    if needed not in known and needed != (draft.entity.name, draft.old_id):
+                        self._cannot_write(draft, needed)
+                        changed = True
+                        break
+        known = self._known()
+        for draft in writing:
+            if draft.payload is not None:
+                self._carry(
+                    draft, into_refs.carry(draft.entity, draft.payload, known, self._substituted)
+                )
+
+    def _cannot_write(self, draft: Draft, needed: tuple[str, str]) -> None:
+        name, old_id = needed
+        draft.action = Action.UNSUPPORTED
+        draft.payload = None
+        draft.reason = (
+            f"needs {name} {old_id}, which is neither in snapshot {self.sid} nor in the new "
+            "company (its id there would name another record or none): create it by hand, "
+            "then this record"
+        )
+        self.drafts.pop((draft.entity.name, draft.old_id, "final"), None)
+
+    def _carry(self, draft: Draft, carried: into_refs.Carried) -> None:
+        """Say in ``draft``'s reason what its payload leaves out."""
+        draft.departs = carried.departs
+        payload = draft.payload or {}
+        lines = sorted(
+            {
+                site.target_id
+                for site in remap.reference_sites(draft.entity, payload)
+                if site.target == "TaxCode"
+                and site.reference.path != into_refs.TXN_TAX_CODE
+                and site.target_id in self._substituted
+            }
+        )
+        if lines and self._no_tax is not None:
+            draft.reason += (
+                f"; its tax code(s) {', '.join(self._substituted[c] for c in lines)} do not exist "
+                f"in {self._target_place()}: sent as {self._no_tax.get('Name')!r} (no tax)"
+            )
+        if carried.tax_codes or carried.tax_rates:
+            total = (payload.get("TxnTaxDetail") or {}).get("TotalTax")
+            what = [f"tax code {n!r}" for n in carried.tax_codes.values()]
+            if carried.tax_rates:
+                rates = ", ".join(carried.tax_rates)
+                what.append(f"{len(carried.tax_rates)} tax line(s) of rate(s) {rates}")
+            draft.reason += (
+                f"; sales tax: its {' and '.join(what)} are not in the new company and are left "
+                f"out of its tax detail; its total tax {total} is sent as it is: QBO keeps a "
+                "given total tax where the company's sales tax allows it, else it calculates "
+                "the tax from the lines' codes, and the total, the amount owed and the sales "
+                f"tax liability are then lower by {total}; set its tax by hand"
+            )
+        if carried.dropped:
+            draft.reason += (
+                f"; left out: {', '.join(carried.dropped)}, which the new company does not "
+                "have: set it by hand"
+            )
+
+    def _target_place(self) -> str:
+        """``a CA company`` when the target is in another country, else ``the new company``."""
+        wanted, has = self._countries()
+        return f"a {has} company" if wanted and has and wanted != has else "the new company"
+
+    def _countries(self) -> tuple[str | None, str | None]:
+        snap = next(iter(self._records("CompanyInfo").values()), {})
+        return _country(snap), _country(self.target.singleton(entities.ENTITIES["CompanyInfo"]))
+
+    def _note_taxes(self) -> None:
+        """Say plainly which tax codes do not carry over, and what the plan does instead.
+
+        Tax codes and rates are read-only in QBO's API and each country has its own (a US
+        company's ``TAX``/``NON``, a Canadian one's GST/HST codes).
+        """
+        if not self._substituted:
+            return
+        used: dict[str, int] = {}
+        for draft in self.drafts.values():
+            if draft.entity.kind is not Kind.TRANSACTION or draft.target is None:
+                continue
+            if draft.action is not Action.CREATE:
                 continue
             codes = {
                 site.target_id
-                for site in remap.reference_sites(draft.entity, draft.payload or {})
-                if site.target == "TaxCode"
+                for site in remap.reference_sites(draft.entity, draft.target)
+                if site.target == "TaxCode" and site.target_id in self._substituted
             }
-            unmapped = {
-                c for c in codes if self.id_map.get("TaxCode", c) is None and c not in target_codes
-            }
-            for code in unmapped:
-                missing[code] = missing.get(code, 0) + 1
-            if unmapped:
-                draft.reason += (
-                    f"; its tax code(s) {', '.join(sorted(unmapped))} do not exist in a {has} "
-                    "company: set its tax by hand after the restore"
-                )
-        if not missing:
+            for code in codes:
+                used[code] = used.get(code, 0) + 1
+        listed = ", ".join(
+            f"{self._substituted[c]} ({used.get(c, 0)})" for c in sorted(self._substituted)
+        )
+        instead = (
+            f"sent as its code without tax, {self._no_tax.get('Name')!r}"
+            if self._no_tax is not None
+            else "left out"
+        )
+        wanted, has = self._countries()
+        if wanted and has and wanted != has:
+            self.notes.append(
+                f"the snapshot's company is in {wanted} and this one in {has}: sales tax does not "
+                "carry over between countries (tax codes and rates are each country's own and "
+                "QBO's API cannot create them). The snapshot's tax codes, with the number of "
+                f"transactions using each: {listed}, are {instead}; transactions keep their total "
+                "tax without the code and rates behind it. Set each one's "
+                f"{has} tax code by hand after the restore (the verification lists what it left "
+                f"out), or restore into a {wanted} company"
+            )
             return
-        listed = ", ".join(f"{code} ({n})" for code, n in sorted(missing.items()))
         self.notes.append(
-            f"the snapshot's company is in {wanted} and this one in {has}: sales tax does not "
-            f"carry over between countries (tax codes and rates are each country's own and "
-            f"QBO's API cannot create them); transactions refer to tax codes this company does "
-            f"not have, by code with the number of transactions: {listed}. QBO refuses such "
-            f"lines or taxes them otherwise: set each one's {has} tax code by hand after the "
-            "restore (the verification names the differences it leaves in the books), or "
-            f"restore into a {wanted} company"
+            "the new company lacks tax code(s) the snapshot uses, and QBO's API cannot create "
+            f"them: {listed} (transactions using each); they are {instead}, and transactions "
+            "keep their total tax without the code and rates behind it. Set up the codes in "
+            "QBO's tax centre and set them on the records by hand"
         )
 
     # --- building -----------------------------------------------------------------------------
@@ -476,8 +633,10 @@ class IntoPlanner:
                 "snapshot's beside them (nothing is matched by id); restore into a new company "
                 "unless that is what you want",
             )
+        self._carry_references()
         self._note_currencies(preferences)
-        self._note_tax_country()
+        self._note_home_currency(preferences)
+        self._note_taxes()
         if self._voided:
             self.notes.append(
                 f"{len(self._voided)} voided transaction(s) are created with their voided "
@@ -524,6 +683,12 @@ class IntoPlanner:
             digest_size=4,
         ).hexdigest()
         plan.plan_id = f"{self.sid}-{digest}"
+        foreign = into_refs.foreign_references(plan)
+        if foreign:
+            raise IntoError(
+                "the plan would send ids of the source company the new company does not "
+                f"have ({len(foreign)}): {', '.join(foreign[:5])}"
+            )
         return plan
 
 

@@ -43,6 +43,7 @@ class Draft:
     depends: set[tuple[str, str, str]] = field(default_factory=set)
     changes: list[Any] = field(default_factory=list)
     incident_changes: list[Any] = field(default_factory=list)
+    departs: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -196,6 +197,7 @@ def number_steps(
                 txn_date=(reference or {}).get("TxnDate")
                 if draft.entity.kind is Kind.TRANSACTION
                 else None,
+                departs=list(draft.departs),
             )
         )
     return steps

@@ -110,6 +110,15 @@ def _parents(node: Any, parts: list[str]) -> Iterator[tuple[dict[str, Any], str]
         yield from _parents(node[key], parts[1:])
 
 
+def reference_holders(payload: dict[str, Any], path: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """``(object, key)`` for every object of ``payload`` holding the catalogue ``path``'s last key.
+
+    ``path`` is a reference's path (``Line[].SalesItemLineDetail.TaxCodeRef``); deleting the
+    key from the object takes the reference out of the payload.
+    """
+    yield from _parents(payload, path.split("."))
+
+
 def _holders(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, list):
         for item in node:

@@ -35,6 +35,7 @@ from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
 from qbo_pipeline.restore import remap, verify
 from qbo_pipeline.restore.apply import approve
+from qbo_pipeline.restore.into_refs import foreign_references as remap_foreign
 from qbo_pipeline.restore.model import Action, Plan
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into, verify_plan
 from qbo_pipeline.restore.store import PlanStore, RestoreError
@@ -426,7 +427,10 @@ def test_cli_plan_into_apply_and_status(sandbox_template: Path, tmp_path: Path):
     finally:
         con.close()
     created = {(e, old): new for e, old, new, *_ in published}
-    assert {f"{e}:{old}": new for (e, old), new in created.items()} == status["id_map"]
+    # Plan-time mappings (by name, or a tax code sent as the company's code without tax) and
+    # the apply's new ids.
+    want = {**plan.id_map, **status["id_map"]}
+    assert {f"{e}:{old}": new for (e, old), new in created.items()} == want
     assert {(src, dst) for *_, src, dst, _ in published} == {(source_id, into)}
 
 
@@ -532,36 +536,43 @@ def test_a_us_snapshot_planned_into_a_canadian_company_reports_its_tax_codes(
     assert login_embedded(settings, sandbox.base_url, realm_hint=realm_id) == [realm_id]
     with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as canadian:
         plan = plan_restore_into(canadian, realm, snapshot=snapshot.snapshot_id).plan
-        canadian_codes = {c["Id"] for c in canadian.query("select * from TaxCode")["TaxCode"]}
+        codes = canadian.query("select * from TaxCode")["TaxCode"]
+    [out_of_scope] = [c["Id"] for c in codes if c["Name"] == "Out of Scope"]
     [note] = [n for n in plan.notes if "sales tax does not carry over" in n]
     assert "in US and this one in CA" in note and "by hand" in note
-    # Every tax code a created transaction refers to that the Canadian company lacks is named,
-    # with its transactions; the transactions say so themselves.
+    assert "'Out of Scope'" in note
+    # No payload sends an id of the US company the id map does not map (#20: Canadian tax
+    # codes 3 to 7 share ids with the snapshot's), and every US tax code a created
+    # transaction uses goes to Out of Scope, which the transaction says.
+    assert remap_foreign(plan) == []
     used: Counter[str] = Counter()
     for step in plan.steps:
         entity = entities.ENTITIES[step.entity]
         if step.action is not Action.CREATE or entity.kind is not entities.Kind.TRANSACTION:
             continue
-        codes = {
+        lines = {
             site.target_id
             for site in remap.reference_sites(entity, step.payload or {})
             if site.target == "TaxCode"
-        } - canadian_codes
-        codes = {c for c in codes if f"TaxCode:{c}" not in plan.id_map}
-        if codes:
+        }
+        for code in lines:
+            assert plan.id_map[f"TaxCode:{code}"] == out_of_scope, code
             assert "do not exist in a CA company" in step.reason, step.reason
-        used.update(codes)
-    assert "TAX" in used or "NON" in used
+        used.update(lines)
+        if "TxnTaxDetail.TaxLine" in step.departs:
+            assert "sales tax:" in step.reason and "TaxLine" not in step.payload["TxnTaxDetail"]
+    assert used["NON"]  # the generated company's lines: NON (its sales carry no tax)
     for code, count in used.items():
         assert f"{code} ({count})" in note
     # The US tax codes themselves are not written: the API cannot create tax codes.
     for step in plan.steps:
-        if step.entity == "TaxCode" and step.old_id not in ("TAX", "NON"):
-            assert step.action in (Action.UNSUPPORTED, Action.MAP), step
-    # A US target gets no such note.
+        if step.entity == "TaxCode":
+            assert step.action is Action.UNSUPPORTED and "by hand" in step.reason, step
+    # A US target gets no such note, and no foreign id either.
     with another_new_company(sandbox, settings, multicurrency=True) as american:
-        notes = plan_restore_into(american, realm, snapshot=snapshot.snapshot_id).plan.notes
-    assert not any("sales tax does not carry over" in n for n in notes)
+        us_plan = plan_restore_into(american, realm, snapshot=snapshot.snapshot_id).plan
+    assert not any("sales tax does not carry over" in n for n in us_plan.notes)
+    assert remap_foreign(us_plan) == []
 
 
 def test_the_new_company_s_trial_balance_equals_the_snapshot_s_ledger_at_every_month_end(

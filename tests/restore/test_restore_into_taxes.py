@@ -1,0 +1,197 @@
+"""Tax references of a restore into another company (#20): mapped, or the plan says what instead.
+
+A US snapshot with its own tax codes (California, Tucson) and rates, planned into a new US
+company (only QBO's pseudo codes TAX and NON) and into a new Canadian one (GST/HST codes whose
+ids 3 to 7 collide with the snapshot's). In-memory stand-ins (tests/restore/conftest.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from qbo_pipeline import entities
+from qbo_pipeline.restore import remap
+from qbo_pipeline.restore.into_refs import foreign_references
+from qbo_pipeline.restore.model import Action, Phase, Plan
+from qbo_pipeline.restore.plan_into import IntoRequest, build_into_plan
+from tests.restore.conftest import DictLake, DictLive, company
+
+SID = "20260501T000000.000000Z"
+
+
+def _rec(entity: str, payload: dict[str, Any]) -> tuple[tuple[str, str], dict[str, Any]]:
+    meta = {"CreateTime": "2026-01-01T10:00:00-07:00", "LastUpdatedTime": "2026-01-01T10:00:00Z"}
+    return (entity, payload["Id"]), {**payload, "SyncToken": "0", "MetaData": meta}
+
+
+def _code(code_id: str, name: str, taxable: bool, rates: tuple[str, ...] = ()) -> dict[str, Any]:
+    detail = [{"TaxRateRef": {"value": r}, "TaxTypeApplicable": "TaxOnAmount"} for r in rates]
+    return {
+        "Id": code_id,
+        "Name": name,
+        "Taxable": taxable,
+        "TaxGroup": bool(rates),
+        "Active": True,
+        **({"SalesTaxRateList": {"TaxRateDetail": detail}} if code_id.isdigit() else {}),
+    }
+
+
+def us_snapshot() -> dict[tuple[str, str], dict[str, Any]]:
+    """The small company with a US sales tax set-up, a taxed invoice and a taxable customer."""
+    recs = company()
+    recs.update(
+        dict(
+            [
+                _rec("TaxAgency", {"Id": "1", "DisplayName": "Arizona Dept. of Revenue"}),
+                _rec("TaxRate", {"Id": "1", "Name": "AZ State tax", "RateValue": 7.1}),
+                _rec("TaxRate", {"Id": "3", "Name": "California", "RateValue": 8}),
+                _rec("TaxCode", _code("2", "California", True, ("3",))),
+                _rec("TaxCode", _code("3", "Tucson", True, ("1",))),
+                _rec("TaxCode", _code("TAX", "TAX", True)),
+                _rec("TaxCode", _code("NON", "NON", False)),
+            ]
+        )
+    )
+    recs.update(dict([_rec("CompanyInfo", {"Id": "1", "CompanyName": "Amy's", "Country": "US"})]))
+    recs[("Customer", "1")]["DefaultTaxCodeRef"] = {"value": "2"}
+    recs[("Customer", "2")]["DefaultTaxCodeRef"] = {"value": "3"}
+    invoice = recs[("Invoice", "130")]
+    invoice["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] = {"value": "TAX"}
+    invoice["TotalAmt"] = 297
+    invoice["TxnTaxDetail"] = {
+        "TxnTaxCodeRef": {"value": "2"},
+        "TotalTax": 22,
+        "TaxLine": [
+            {
+                "Amount": 22,
+                "DetailType": "TaxLineDetail",
+                "TaxLineDetail": {
+                    "TaxRateRef": {"value": "3"},
+                    "PercentBased": True,
+                    "TaxPercent": 8,
+                    "NetAmountTaxable": 275,
+                },
+            }
+        ],
+    }
+    recs[("Invoice", "131")]["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] = {"value": "NON"}
+    recs[("Invoice", "131")]["TxnTaxDetail"] = {"TotalTax": 0}
+    return recs
+
+
+def new_us_company() -> dict[tuple[str, str], dict[str, Any]]:
+    return dict(
+        [_rec("TaxCode", _code("TAX", "TAX", True)), _rec("TaxCode", _code("NON", "NON", False))]
+    )
+
+
+def new_ca_company() -> dict[tuple[str, str], dict[str, Any]]:
+    """QBO's Canadian defaults: Out of Scope, Exempt, Zero-rated, GST, HST ON (ids 3 to 7)."""
+    return dict(
+        [
+            _rec("TaxAgency", {"Id": "1", "DisplayName": "Canada Revenue Agency"}),
+            _rec("TaxRate", {"Id": "1", "Name": "GST (Sales)", "RateValue": 5}),
+            _rec("TaxRate", {"Id": "3", "Name": "HST ON (Sales)", "RateValue": 13}),
+            _rec("TaxRate", {"Id": "7", "Name": "Exempt (Sales)", "RateValue": 0}),
+            _rec("TaxCode", _code("3", "Out of Scope", False)),
+            _rec("TaxCode", _code("4", "Exempt", False, ("7",))),
+            _rec("TaxCode", _code("6", "GST", True, ("1",))),
+            _rec("TaxCode", _code("7", "HST ON", True, ("3",))),
+        ]
+    )
+
+
+class CountryLive(DictLive):
+    """A new company of a country (its CompanyInfo says which)."""
+
+    def __init__(self, records: dict[tuple[str, str], dict[str, Any]], country: str) -> None:
+        super().__init__(records)
+        self.country = country
+
+    def singleton(self, entity: entities.Entity) -> dict[str, Any]:
+        if entity.name == "CompanyInfo":
+            return {"Id": "1", "CompanyName": "New", "Country": self.country}
+        return super().singleton(entity)
+
+
+def plan_into(target: dict[tuple[str, str], dict[str, Any]]) -> Plan:
+    country = "CA" if ("TaxCode", "3") in target else "US"
+    request = IntoRequest(source_realm_id="111", target_realm_id="222", snapshot_id=SID)
+    live = CountryLive(target, country)
+    return build_into_plan(live, DictLake({SID: us_snapshot()}), request, preferences={})
+
+
+def unmapped_ids(plan: Plan) -> list[tuple[str, str, str, str]]:
+    """``(step, path, entity, id)`` of every reference a written payload sends with an id of
+    the source company that is neither in the plan's id map nor created by one of its steps.
+
+    Independent of the planner's own check: what apply would send as it is.
+    """
+    created = {(s.entity, s.old_id) for s in plan.steps if s.action is Action.CREATE}
+    found = []
+    for step in plan.steps:
+        if not step.action.writes or not step.payload or step.sparse:
+            continue
+        entity = entities.ENTITIES[step.entity]
+        for site in remap.reference_sites(entity, step.payload):
+            if site.is_backlink or site.target == "CompanyCurrency":
+                continue
+            key = (site.target, site.target_id)
+            if f"{site.target}:{site.target_id}" in plan.id_map or key in created:
+                continue
+            found.append((step.key, site.reference.path, *key))
+    return found
+
+
+@pytest.mark.parametrize("target", [new_us_company, new_ca_company], ids=["US", "CA"])
+def test_no_payload_sends_a_source_id_the_id_map_does_not_map(target):
+    plan = plan_into(target())
+    assert unmapped_ids(plan) == []
+    assert foreign_references(plan) == []
+
+
+def test_into_a_us_company_whose_codes_differ():
+    plan = plan_into(new_us_company())
+    steps = {(s.entity, s.old_id): s for s in plan.steps if s.phase is not Phase.DEACTIVATE}
+    # TAX and NON exist in every US company: mapped by name.
+    assert plan.id_map["TaxCode:TAX"] == "TAX" and plan.id_map["TaxCode:NON"] == "NON"
+    # California and Tucson do not, and the API cannot create tax codes: references to them go
+    # to the company's code without tax (NON), which the plan says, with what to do.
+    for code, name in (("2", "California"), ("3", "Tucson")):
+        assert plan.id_map[f"TaxCode:{code}"] == "NON"
+        step = steps[("TaxCode", code)]
+        assert step.action is Action.UNSUPPORTED
+        assert name in step.reason and "NON" in step.reason and "by hand" in step.reason
+    # The taxed invoice keeps its lines' TAX and its tax amount; its tax code and rate, which
+    # the new company lacks, are left out, and the step says so with the amount.
+    invoice = steps[("Invoice", "130")]
+    detail = invoice.payload["TxnTaxDetail"]
+    assert detail == {"TotalTax": 22}
+    assert invoice.payload["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "TAX"}
+    assert "California" in invoice.reason and "22" in invoice.reason
+    assert set(invoice.departs) == {"TxnTaxDetail.TxnTaxCodeRef", "TxnTaxDetail.TaxLine"}
+    # The untaxed one is untouched.
+    assert steps[("Invoice", "131")].payload["TxnTaxDetail"] == {"TotalTax": 0}
+    assert not steps[("Invoice", "131")].departs
+    [note] = [n for n in plan.notes if "tax code(s)" in n]
+    assert "California" in note and "Tucson" in note and "NON" in note
+
+
+def test_into_a_canadian_company_no_code_keeps_its_old_id():
+    plan = plan_into(new_ca_company())
+    steps = {(s.entity, s.old_id): s for s in plan.steps if s.phase is not Phase.DEACTIVATE}
+    # Every US code goes to Out of Scope (3), the Canadian code without tax: never to the
+    # Canadian record that happens to share its id (TaxCode 3 is Tucson in the snapshot).
+    for code in ("2", "3", "TAX", "NON"):
+        assert plan.id_map[f"TaxCode:{code}"] == "3", code
+        assert "Out of Scope" in steps[("TaxCode", code)].reason
+    # The rates are not mapped by id either (TaxRate 3 is HST ON in the new company).
+    assert "TaxRate:3" not in plan.id_map
+    assert steps[("TaxRate", "3")].action is Action.UNSUPPORTED
+    invoice = steps[("Invoice", "130")]
+    assert invoice.payload["TxnTaxDetail"] == {"TotalTax": 22}
+    assert "TxnTaxDetail.TaxLine" in invoice.departs
+    [note] = [n for n in plan.notes if "sales tax does not carry over" in n]
+    assert "in US and this one in CA" in note and "Out of Scope" in note
