@@ -43,7 +43,7 @@ from typing import Any
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
-from qbo_pipeline.sandbox import faults, links, openid, shapes
+from qbo_pipeline.sandbox import faults, links, openid, shapes, tax_rules
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.completion import Completion, decimal_amount, json_number
 from qbo_pipeline.sandbox.faults import SandboxFault
@@ -480,6 +480,7 @@ class Operations:
             self._check_references(ent, record)
             self._derive(ent, record, lines_changed=True)
             self.completion.complete(ent, record, None)
+            tax_rules.check_line_tax_codes(self.store, self.realm_id, ent, record)
             self._open_balance(ent, record, None)
             self.completion.home_amounts(ent, record)
             self._check_name(ent, record, None)
@@ -545,6 +546,7 @@ class Operations:
             self._check_references(ent, record)
             self._derive(ent, record, lines_changed=lines_changed)
             self.completion.complete(ent, record, current)
+            tax_rules.check_line_tax_codes(self.store, self.realm_id, ent, record)
             self._open_balance(ent, record, current)
             self.completion.home_amounts(ent, record)
             self._check_name(ent, record, str(current["Id"]))

@@ -362,11 +362,15 @@ def test_the_generated_company_is_already_complete(sandbox_template: Path, tmp_p
 
 
 @pytest.mark.parametrize(
-    ("country", "home", "line_code"),
-    [("CA", {"value": "CAD", "name": "Canadian Dollar"}, None), ("US", _USD_REF, "NON")],
+    ("country", "home", "sent", "line_code"),
+    [
+        # A Canadian line needs its GST/HST code (tax_rules): 3 is Out of Scope.
+        ("CA", {"value": "CAD", "name": "Canadian Dollar"}, {"TaxCodeRef": {"value": "3"}}, "3"),
+        ("US", _USD_REF, {}, "NON"),
+    ],
 )
 def test_a_new_company_s_writes_default_to_its_home_currency_and_own_tax_codes(
-    country: str, home: dict[str, str], line_code: str | None
+    country: str, home: dict[str, str], sent: dict[str, Any], line_code: str
 ) -> None:
     store = SandboxStore(":memory:")
     realm = create_new_company(store, country=country).realm_id
@@ -383,7 +387,7 @@ def test_a_new_company_s_writes_default_to_its_home_currency_and_own_tax_codes(
                 {
                     "Amount": 100,
                     "DetailType": "SalesItemLineDetail",
-                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}, **sent},
                 }
             ],
         },
@@ -395,7 +399,7 @@ def test_a_new_company_s_writes_default_to_its_home_currency_and_own_tax_codes(
     detail = invoice["Line"][0]["SalesItemLineDetail"]
     assert (detail.get("TaxCodeRef") or {}).get("value") == line_code
     codes = {str(r["Id"]) for r in store.iter_records(realm, "TaxCode")}
-    assert line_code is None or line_code in codes
+    assert line_code in codes
 
 
 def test_writes_name_their_user_in_last_modified_by_ref_as_the_captures_do(
