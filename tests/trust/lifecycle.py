@@ -82,10 +82,20 @@ SERVER_SET = frozenset({"Id", "SyncToken", "MetaData", "domain", "sparse"})
 """Fields QBO assigns on every write: a re-created or reverted record differs there."""
 
 DERIVED = frozenset(
-    {"Balance", "BalanceWithJobs", "LinkedTxn", "UnappliedAmt", "HomeBalance", "OpenBalance"}
+    {
+        "Balance",
+        "BalanceWithJobs",
+        "CurrentBalance",
+        "CurrentBalanceWithSubAccounts",
+        "LinkedTxn",
+        "UnappliedAmt",
+        "HomeBalance",
+        "OpenBalance",
+    }
 )
 """Top-level fields QBO derives from other records (a payment restored elsewhere changes an
-invoice's Balance and LinkedTxn); a restore may change them outside its scope."""
+invoice's Balance and LinkedTxn, a restored invoice moves its customer's Balance and its
+accounts' CurrentBalance); a restore may change them outside its scope."""
 
 NAME_LISTS = ("Customer", "Vendor", "Item", "Class", "Department", "Account", "Employee")
 """Name-list entities the people edit (rename, deactivate, reactivate, create)."""
