@@ -69,7 +69,7 @@ def test_an_s3_build_after_a_snapshot_downloads_its_files_only_and_equals_a_full
     assert first.kind == "full"
     assert first.files_downloaded == len(before) > 10
     assert _mirrored(warehouse) == before
-    for i, (at, state) in enumerate(zip((T2, T3), states[1:3], strict=True), start=2):
+    for at, state in zip((T2, T3), states[1:3], strict=True):
         lake.commit(at, state)
         after = _remote_files(s3_lake_url)
         new = set(after) - set(before)
@@ -81,11 +81,12 @@ def test_an_s3_build_after_a_snapshot_downloads_its_files_only_and_equals_a_full
         assert result.files_downloaded == len(new)
         assert result.version_files_read == sum("/versions/" in p for p in new)
         assert _mirrored(warehouse) == after
-        _assert_equal(warehouse, _full(s3_lake_url, tmp_path, f"full{i}"))
         before = after
+    _assert_equal(warehouse, _full(s3_lake_url, tmp_path, "full"))
+    built = _relations(warehouse)
     again = build_warehouse(s3_lake_url, warehouse)
     assert (again.kind, again.files_downloaded, again.version_files_read) == ("incremental", 0, 0)
-    _assert_equal(warehouse, _full(s3_lake_url, tmp_path, "full_again"))
+    assert _relations(warehouse) == built
     with connect(warehouse, read_only=True) as con:
         kinds = con.execute(
             "select table_name from duckdb_tables() where schema_name = 'lake' order by 1"
@@ -175,6 +176,10 @@ def test_a_build_killed_mid_download_leaves_no_part_file_in_use(
     assert _relations(warehouse) == published
     result = build_warehouse(s3_lake_url, warehouse)
     assert result.kind == "incremental", result.reason
+    assert result.files_downloaded == len(_remote_files(s3_lake_url)) - len(mirrored)
     assert not list(folder.rglob(".*.part"))
+    # Every file the build read is the store's, byte for byte: no half file was used.
     assert _mirrored(warehouse) == _remote_files(s3_lake_url)
-    _assert_equal(warehouse, _full(s3_lake_url, tmp_path, "full"))
+    with connect(warehouse, read_only=True) as con:
+        commits = con.execute("select count(*) from lake.commits").fetchone()
+    assert commits == (2,)
