@@ -494,12 +494,18 @@ def apply_cmd(
 
 
 def _verdict(report: dict[str, Any]) -> str:
-    """``6 of 6 records match the snapshot`` or ``2 of 10 records differ from it``."""
+    """``6 of 6 records match the snapshot`` or ``2 of 10 records differ from it``.
+
+    Records that differ only where their plan step said they would (a restore into another
+    company: a tax code the company lacks) are counted apart, as the plan said.
+    """
     checked = int(report.get("checked") or 0)
     equal = int(report.get("equal") or 0)
+    planned = int(report.get("planned") or 0)
     if report.get("ok") or not report.get("different"):  # into: the books are said apart
         agree = verb(equal, "matches", "match")
-        return f"[green]{equal:,} of {count(checked, 'record')} {agree} the snapshot[/green]"
+        said = f", {planned:,} differ where the plan said" if planned else ""
+        return f"[green]{equal:,} of {count(checked, 'record')} {agree} the snapshot{said}[/green]"
     different = int(report.get("different") or checked - equal)
     differ = verb(different, "differs", "differ")
     return f"[red]{different:,} of {count(checked, 'record')} {differ} from the snapshot[/red]"

@@ -207,6 +207,8 @@ def test_counts_are_in_the_right_number(data: Path) -> None:
     assert "2 of 10 records differ from the snapshot" in wrong
     one = _verdict({"ok": False, "checked": 10, "equal": 9, "different": 1})
     assert "1 of 10 records differs" in one
+    said = _verdict({"ok": True, "checked": 10, "equal": 7, "different": 0, "planned": 3})
+    assert "7 of 10 records match the snapshot, 3 differ where the plan said" in said
     backup = run(data, "backup", "--realm", REALM)
     assert backup.exit_code == 0, backup.output
     assert re.search(r"\b0 deletions\b", _flat(backup.output))
