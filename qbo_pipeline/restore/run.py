@@ -244,10 +244,10 @@ def _verify_periods(
     realm: RealmLake,
     plan: Plan,
     id_map: remap.IdMap,
-    report: dict[str, Any],
+    not_written: list[dict[str, Any]],
     warehouse: Path,
 ) -> dict[str, Any]:
-    """Build the warehouse, then compare the new company's books of every month with it."""
+    """Build the warehouse, then compare the written company's books of every month with it."""
     import duckdb
 
     from qbo_pipeline.models.warehouse import build_warehouse
@@ -264,12 +264,21 @@ def _verify_periods(
         realm.report(plan.snapshot_id, "TrialBalance"),
         client.report,
         id_map,
-        not_written=report["not_written"],
+        not_written=not_written,
         chart=chart_of(
             realm.iter_payloads(plan.snapshot_id, "Account"),
             next(iter(realm.iter_payloads(plan.snapshot_id, "CompanyInfo")), None),
         ),
     )
+
+
+def _add_months(report: dict[str, Any], months: dict[str, Any]) -> None:
+    """Put the monthly comparison (:func:`compare_periods`) into a verification report."""
+    report["periods"] = months["periods"]
+    report["periods_profit_and_loss"] = months["profit_and_loss"]
+    report["periods_balance_sheet"] = months["balance_sheet"]
+    report["periods_unexplained"] = months["unexplained"]
+    report["periods_ok"] = months["ok"]
 
 
 def snapshot_exists(realm: RealmLake, snapshot_id: str) -> bool:
@@ -324,9 +333,13 @@ def verify_plan(
     For a restore into another company the fresh snapshot is of that company (into its own
     part of the lake), and its TrialBalance, ProfitAndLoss and BalanceSheet for the snapshot's
     period are compared with the snapshot's, account by account through the id map. Given a
-    ``warehouse`` (the DuckDB file), the warehouse is built and the new company's TrialBalance
-    at every month end of the snapshot is compared with the snapshot's ledger too
-    (:mod:`qbo_pipeline.restore.verify_periods`), under ``periods``.
+    ``warehouse`` (the DuckDB file), the warehouse is built and the written company's
+    TrialBalance and BalanceSheet at every month end of the snapshot, and its ProfitAndLoss of
+    every month, are compared with the snapshot's ledger too
+    (:mod:`qbo_pipeline.restore.verify_periods`), under ``periods``,
+    ``periods_profit_and_loss`` and ``periods_balance_sheet`` (``periods_ok``: none differs).
+    For a restore into another company they count in ``ok``; in place they are only reported
+    (the company's books also hold the work the plan's scope left alone).
     """
     from qbo_pipeline.backup import run_backup
 
@@ -352,15 +365,22 @@ def verify_plan(
         report["not_written"] = books["not_written"]
         report["ok"] = bool(report["ok"] and books["ok"])
         if warehouse is not None:
-            months = _verify_periods(client, realm, plan, id_map, report, warehouse)
-            report["periods"] = months["periods"]
-            report["periods_profit_and_loss"] = months["profit_and_loss"]
-            report["periods_balance_sheet"] = months["balance_sheet"]
-            report["periods_unexplained"] = months["unexplained"]
+            months = _verify_periods(client, realm, plan, id_map, report["not_written"], warehouse)
+            _add_months(report, months)
             report["ok"] = bool(report["ok"] and months["ok"])
     else:
         after = run_backup(client, realm).snapshot.snapshot_id
         report = verify_restore(plan, status, LakeSnapshots(realm), after)
+        if warehouse is not None:
+            # The company's books at each month end against the snapshot's: said, not judged
+            # (a restore of part of the company leaves later work elsewhere in the books).
+            id_map = remap.IdMap(plan.id_map)
+            id_map.update(remap.IdMap(status.get("id_map") or {}))
+            report["not_written"] = _not_written(plan, realm)
+            _add_months(
+                report,
+                _verify_periods(client, realm, plan, id_map, report["not_written"], warehouse),
+            )
     store.save_verification(plan_id, report)
     store.audit(plan_id).append(
         "verified",

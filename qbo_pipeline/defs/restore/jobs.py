@@ -8,12 +8,20 @@
    in ``approval.json`` and the audit log. A human launches it after reviewing the plan.
 3. ``restore_apply_job`` (config: company, plan id) applies an APPROVED plan and refuses any
    other; every write carries an idempotency key, rerunning resumes, and a fresh snapshot
-   verifies the result (``verify.json``).
+   verifies the result (``verify.json``). With ``verify_months`` (the default) the written
+   company's TrialBalance, ProfitAndLoss and BalanceSheet of every month of the snapshot are
+   compared with the snapshot's ledger (a warehouse built in a temporary folder), reported as
+   the op's ``months_*`` metadata and as the asset check ``books_equal_every_month`` of
+   ``qbo_restore/<company>`` (ERROR when a difference has no known cause, WARN when each
+   names one, such as a TaxPayment the API cannot write).
 """
 
 # No `from __future__ import annotations` here: Dagster reads the annotations of decorated
 # functions (context, config and resource parameters) at definition time.
 
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -72,6 +80,11 @@ class ApplyConfig(dg.Config):
     realm_id: str = Field(description="The company (realm id)")
     plan_id: str = Field(description="An approved plan")
     verify: bool = Field(default=True, description="Verify against a fresh snapshot afterwards")
+    verify_months: bool = Field(
+        default=True,
+        description="Also compare the books of every month of the snapshot (TrialBalance, "
+        "ProfitAndLoss, BalanceSheet) with its ledger, through a warehouse built for it",
+    )
 
 
 def _fail(exc: Exception, what: str) -> dg.Failure:
@@ -189,8 +202,11 @@ def apply_restore_op(
     config: ApplyConfig,
     qbo: QBOResource,
     lake: LakeResource,
-) -> dict[str, int]:
-    """Apply (or resume) the plan and verify it; fail when a step failed."""
+) -> Iterator[Any]:
+    """Apply (or resume) the plan and verify it; fail when a step failed.
+
+    Yields the monthly comparison's asset check (before failing, too), then the step counts.
+    """
     realm = lake.realm(config.realm_id)
     store = PlanStore.for_realm(realm)
     try:
@@ -214,13 +230,15 @@ def apply_restore_op(
             )
 
         try:
-            result, report = apply_restore(
-                connection.client(written),
-                realm,
-                config.plan_id,
-                progress=progress,
-                verify=config.verify,
-            )
+            with tempfile.TemporaryDirectory(prefix="qbo-restore-verify-") as folder:
+                result, report = apply_restore(
+                    connection.client(written),
+                    realm,
+                    config.plan_id,
+                    progress=progress,
+                    verify=config.verify,
+                    warehouse=Path(folder) / "verify.duckdb" if config.verify_months else None,
+                )
         except (NotApproved, RestoreError) as exc:
             raise _fail(exc, "the plan was not applied") from None
     counts = _counts(result)
@@ -232,6 +250,10 @@ def apply_restore_op(
     if report is not None:
         metadata |= {f"verify_{k}": report[k] for k in ("checked", "equal", "different", "ok")}
         metadata["verify_after_snapshot_id"] = report["after_snapshot_id"]
+    if report is not None and "periods" in report:
+        months = _months_metadata(report)
+        metadata |= months
+        yield _months_check(written, config.plan_id, report, months)
     if not result.complete:
         failed = [s for s in result.steps if s.state in ("failed", "not_started")]
         raise dg.Failure(
@@ -244,6 +266,11 @@ def apply_restore_op(
         )
     if report is not None and not report["ok"] and not report["differences"]:
         books = [r["report"] for r in report.get("reports") or [] if not r["ok"]]
+        books += [
+            f"{label} by month"
+            for key, label in _MONTHLY
+            if any(m["differences"] for m in report.get(key) or [])
+        ]
         raise dg.Failure(
             description=(
                 f"plan {config.plan_id} was applied and its records match, but the new "
@@ -263,8 +290,80 @@ def apply_restore_op(
             ),
             metadata=metadata,
         )
-    context.add_output_metadata(metadata)
-    return counts
+    yield dg.Output(counts, metadata=metadata)
+
+
+_MONTHLY = (
+    ("periods", "TrialBalance"),
+    ("periods_profit_and_loss", "ProfitAndLoss"),
+    ("periods_balance_sheet", "BalanceSheet"),
+)
+"""The monthly comparisons of a verification report: its key and the report's name."""
+
+_SHOWN = 50
+"""Differing accounts listed in the metadata's table at most (all are in verify.json)."""
+
+
+def _months_metadata(report: dict[str, Any]) -> dict[str, Any]:
+    """The monthly comparison as op metadata.
+
+    Months equal per report, the differences and how many have no known cause, and a table
+    of the differing accounts with why.
+    """
+    out: dict[str, Any] = {}
+    rows = []
+    for key, name in _MONTHLY:
+        months = report.get(key) or []
+        differing = [m for m in months if m["differences"]]
+        out[f"months_{name}"] = f"{len(months) - len(differing)} of {len(months)} equal"
+        for month in differing:
+            rows += [(name, month["end"], d) for d in month["differences"]]
+    out["months_differences"] = len(rows)
+    out["months_unexplained"] = int(report.get("periods_unexplained") or 0)
+    out["months_ok"] = bool(report.get("periods_ok"))
+    lines = ["| report | month end | account | snapshot | restored | difference | why |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for name, end, d in rows[:_SHOWN]:
+        why = str(d.get("why") or "").replace("|", "/")
+        lines.append(
+            f"| {name} | {end} | {d.get('account')} | {d.get('snapshot')} | "
+            f"{d.get('restored')} | {d.get('difference')} | {why} |"
+        )
+    if len(rows) > _SHOWN:
+        lines.append(f"| ... | {len(rows) - _SHOWN} more in verify.json | | | | | |")
+    out["months_table"] = dg.MetadataValue.md("\n".join(lines) if rows else "every month equal")
+    return out
+
+
+MONTHS_CHECK = "books_equal_every_month"
+"""The asset check an apply reports its monthly comparison as."""
+
+
+def restore_books_key(realm_id: str) -> dg.AssetKey:
+    """The asset whose check carries a restore's monthly comparison: the written company."""
+    return dg.AssetKey(["qbo_restore", realm_id])
+
+
+def _months_check(
+    realm_id: str, plan_id: str, report: dict[str, Any], months: dict[str, Any]
+) -> dg.AssetCheckEvaluation:
+    """The monthly comparison as an asset check of the written company.
+
+    Passes when every month of every report is equal; fails as ERROR when a difference has
+    no known cause, as WARN when each names one (a transaction the API cannot write...).
+    """
+    explained = not months["months_unexplained"]
+    return dg.AssetCheckEvaluation(
+        asset_key=restore_books_key(realm_id),
+        check_name=MONTHS_CHECK,
+        passed=bool(months["months_ok"]),
+        severity=dg.AssetCheckSeverity.WARN if explained else dg.AssetCheckSeverity.ERROR,
+        metadata={"plan_id": plan_id, "snapshot_id": report["snapshot_id"], **months},
+        description=(
+            "the written company's TrialBalance, ProfitAndLoss and BalanceSheet of every "
+            f"month of snapshot {report['snapshot_id']} against its ledger, per account"
+        ),
+    )
 
 
 def _difference(entry: dict[str, Any]) -> str:
