@@ -46,7 +46,7 @@ from qbo_pipeline.sandbox import shapes
 from qbo_pipeline.sandbox.new_company_defaults import COUNTRIES
 from qbo_pipeline.sandbox.store import SandboxStore
 
-__all__ = ["SALES_FORMS", "Completion"]
+__all__ = ["OPEN_DOCUMENTS", "SALES_FORMS", "Completion"]
 
 SALES_FORMS = ("Invoice", "SalesReceipt", "Estimate", "CreditMemo", "RefundReceipt")
 """Entities written on QBO's sales form: numbered, addressed and subtotalled alike."""
@@ -55,6 +55,15 @@ _EXPENSE_FORMS = ("Bill", "Purchase", "PurchaseOrder", "VendorCredit")
 
 _OPEN_BALANCE = ("Invoice", "Bill", "CreditMemo", "VendorCredit")
 """Transactions with an open ``Balance``; a recurring template's starts and stays at its total."""
+
+OPEN_DOCUMENTS: dict[str, tuple[str, str, int]] = {
+    "Invoice": ("Customer", "Balance", 1),
+    "CreditMemo": ("Customer", "Balance", -1),
+    "Payment": ("Customer", "UnappliedAmt", -1),
+    "Bill": ("Vendor", "Balance", 1),
+    "VendorCredit": ("Vendor", "Balance", -1),
+}
+"""What makes up a party's ``Balance``: entity -> (party, the document's open amount, sign)."""
 
 _LINE_NUMBERED = (*SALES_FORMS, "Bill", "PurchaseOrder", "Deposit")
 """Entities whose detail lines carry ``LineNum`` as well as ``Id`` (the others only ``Id``)."""
@@ -606,29 +615,22 @@ class Completion:
         """What a customer owes (or the company owes a vendor): its open documents.
 
         A customer's open invoices less its unapplied credit memos and payments; a vendor's
-        open bills less its unapplied vendor credits. A new record has none.
+        open bills less its unapplied vendor credits (:data:`OPEN_DOCUMENTS`). A new record
+        has none.
         """
         if record_id in (None, ""):
             return Decimal(0)
-        ref = "$.CustomerRef.value" if party == "Customer" else "$.VendorRef.value"
-        owed: tuple[tuple[str, str], ...]
-        credits: tuple[tuple[str, str], ...]
-        owed, credits = (
-            (("Invoice", "Balance"),),
-            (("CreditMemo", "Balance"), ("Payment", "UnappliedAmt")),
-        )
-        if party == "Vendor":
-            owed, credits = (("Bill", "Balance"),), (("VendorCredit", "Balance"),)
         total = Decimal(0)
-        for sign, documents in ((1, owed), (-1, credits)):
-            for entity, field in documents:
-                rows = self._select(
-                    entity,
-                    f"AND json_extract(payload, '{ref}') = ?",
-                    (str(record_id),),
-                    f"json_extract(payload, '$.{field}')",
-                )
-                total += sign * sum((decimal_amount(value) for (value,) in rows), Decimal(0))
+        for entity, (owner, field, sign) in OPEN_DOCUMENTS.items():
+            if owner != party:
+                continue
+            rows = self._select(
+                entity,
+                f"AND json_extract(payload, '$.{party}Ref.value') = ?",
+                (str(record_id),),
+                f"json_extract(payload, '$.{field}')",
+            )
+            total += sign * sum((decimal_amount(value) for (value,) in rows), Decimal(0))
         return total
 
     def _attachable(self, record: dict[str, Any], current: dict[str, Any]) -> None:

@@ -142,7 +142,7 @@ class Operations:
         self.observer = observer
         self.user_id = user_id
         self.completion = Completion(store, realm_id)
-        self.balances = RunningBalances(store, realm_id, self.completion, observer)
+        self.balances = RunningBalances(store, realm_id, observer)
         store.company_name(realm_id)
 
     # --- helpers ----------------------------------------------------------------------------
@@ -430,6 +430,8 @@ class Operations:
                 saved = self._save(target, self._next_version(target, current, record))
                 if self.observer is not None:
                     self.observer(target.name, current, saved)
+                when = str(saved["MetaData"]["LastUpdatedTime"])
+                self.balances.moved(target, current, saved, when, ledger=False)
 
     def _move_balances(
         self, ent: Entity, before: dict[str, Any] | None, after: dict[str, Any] | None

@@ -4,8 +4,9 @@ QBO keeps a running balance on three name-lists and moves it with every transact
 changes it (create, update, delete, void):
 
 - a customer's ``Balance``: its open invoices less its open credit memos and unapplied payments
-  (:meth:`Completion.open_balance`), and ``BalanceWithJobs``: its own balance plus its jobs'
-  (sub-customers'), so a job's invoice moves its parents too;
+  (:data:`completion.OPEN_DOCUMENTS`, :meth:`Completion.open_balance`), and
+  ``BalanceWithJobs``: its own balance plus its jobs' (sub-customers'), so a job's invoice
+  moves its parents too;
 - a vendor's ``Balance``: its open bills less its open vendor credits;
 - an account's ``CurrentBalance``: the debit-positive sum of its postings (the reports' posting
   rules, :func:`reports.postings`, one source of truth with the TrialBalance) for a
@@ -24,13 +25,15 @@ balance leaves the name alone (Geeta Kalapatapu's invoice edited weeks later). S
 do. The sandbox does the same: the names are rewritten in place with the new balance and
 time, the same SyncToken, and reported to the write's observer like any derived change.
 
-Balances are maintained on write, as differences: a transaction's postings (or its party's
-open balance) before and after the write. Amounts are the transactions' own (the reports post
-those, without exchange rates); a foreign-currency customer's balance is in its currency.
+Balances are maintained on write, as differences: a transaction's postings and its open amount
+before and after the write (and the open amount of each document a payment applies to), so a
+write costs no scan of the company. Amounts are the transactions' own (the reports post those,
+without exchange rates); a foreign-currency customer's balance is in its currency.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -39,17 +42,10 @@ from typing import Any
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.sandbox import reports
-from qbo_pipeline.sandbox.completion import Completion, decimal_amount, json_number
+from qbo_pipeline.sandbox.completion import OPEN_DOCUMENTS, decimal_amount, json_number
 from qbo_pipeline.sandbox.store import SandboxStore
 
-__all__ = ["PARTY_DOCUMENTS", "RunningBalances", "account_balances"]
-
-PARTY_DOCUMENTS: dict[str, tuple[str, ...]] = {
-    "Customer": ("Invoice", "CreditMemo", "Payment"),
-    "Vendor": ("Bill", "VendorCredit", "BillPayment"),
-}
-"""The transactions whose writes move a party's ``Balance`` (a payment through the invoices it
-pays, a bill payment through the bills)."""
+__all__ = ["RunningBalances", "account_balances", "chart_of"]
 
 _WITH_CHILDREN = {"Customer": "BalanceWithJobs", "Account": "CurrentBalanceWithSubAccounts"}
 """The running balance that adds the sub-records' (jobs', sub-accounts')."""
@@ -57,6 +53,41 @@ _WITH_CHILDREN = {"Customer": "BalanceWithJobs", "Account": "CurrentBalanceWithS
 _OWN = {"Customer": "Balance", "Vendor": "Balance", "Account": "CurrentBalance"}
 
 Observer = Callable[[str, dict[str, Any], dict[str, Any]], None]
+
+_CHART_LISTS = ("Account", "Item", "TaxRate", "TaxAgency", "TaxCode", "Preferences")
+"""What the posting rules read (:meth:`reports.Chart.from_store`)."""
+
+_CHARTS: weakref.WeakKeyDictionary[SandboxStore, dict[str, tuple[tuple, reports.Chart]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""A store's charts per realm, with the fingerprint of the lists they were built from."""
+
+
+def chart_of(store: SandboxStore, realm_id: str) -> reports.Chart:
+    """The realm's chart, built again only when an account, item or tax list was written.
+
+    The fingerprint is each list's count and latest update time, but for accounts, whose update
+    time a balance move changes too: their SyncTokens (which every edit bumps and a balance move
+    does not; a balance move needs no new chart).
+    """
+    placeholders = ", ".join("?" for _ in _CHART_LISTS)
+    fingerprint = tuple(
+        store.query(
+            "SELECT entity, count(*), max(id_num), CASE WHEN entity = 'Account' THEN total("
+            "CASE WHEN entity = 'Account' THEN json_extract(payload, '$.SyncToken') END"
+            ") ELSE max(updated) END"
+            f" FROM records WHERE realm = ? AND entity IN ({placeholders})"
+            " GROUP BY entity ORDER BY entity",
+            (realm_id, *_CHART_LISTS),
+        )
+    )
+    charts = _CHARTS.setdefault(store, {})
+    cached = charts.get(realm_id)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    chart = reports.Chart.from_store(store, realm_id)
+    charts[realm_id] = (fingerprint, chart)
+    return chart
 
 
 def _parent(record: dict[str, Any] | None) -> str | None:
@@ -106,19 +137,23 @@ class RunningBalances:
         self,
         store: SandboxStore,
         realm_id: str,
-        completion: Completion,
         observer: Observer | None = None,
     ) -> None:
         """Bind to a realm; ``observer`` is told of every name a balance move rewrote."""
         self.store = store
         self.realm_id = realm_id
-        self.completion = completion
         self.observer = observer
 
     # --- the entry points -------------------------------------------------------------------
 
     def moved(
-        self, ent: Entity, before: dict[str, Any] | None, after: dict[str, Any] | None, now: str
+        self,
+        ent: Entity,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        now: str,
+        *,
+        ledger: bool = True,
     ) -> None:
         """Move the balances a transaction's write changed (``before``/``after``: None if absent).
 
@@ -127,14 +162,15 @@ class RunningBalances:
             before: Its version before the write (flat), None on create.
             after: Its version after the write, None on delete.
             now: The write's time (``MetaData.LastUpdatedTime`` of what it changed).
+            ledger: False when only its open amount can have changed (a payment applied to
+                it), not its postings.
         """
         if ent.kind is not Kind.TRANSACTION:
             return
         changes: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(dict)
-        for party, documents in PARTY_DOCUMENTS.items():
-            if ent.name in documents:
-                self._party_moves(party, before, after, changes)
-        if ent.posts_to_ledger:
+        if ent.name in OPEN_DOCUMENTS:
+            self._party_moves(ent.name, before, after, changes)
+        if ledger and ent.posts_to_ledger:
             self._account_moves(ent, before, after, changes)
         self._write(changes, now)
 
@@ -162,23 +198,25 @@ class RunningBalances:
 
     def _party_moves(
         self,
-        party: str,
+        entity: str,
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
         changes: dict[tuple[str, str], dict[str, Decimal]],
     ) -> None:
-        ids = {reports.party_of(party, txn) for txn in (before, after) if txn}
-        for party_id in sorted(i for i in ids if i):
-            record = self._get(party, party_id, changes)
+        """Move the party's Balance by the document's open amount after less before."""
+        party, field, sign = OPEN_DOCUMENTS[entity]
+        delta: dict[str, Decimal] = defaultdict(Decimal)
+        for weight, txn in ((-1, before), (1, after)):
+            party_id = reports.party_of(party, txn) if txn else ""
+            if party_id:
+                delta[party_id] += weight * sign * decimal_amount((txn or {}).get(field))
+        for party_id, amount in sorted(delta.items()):
+            record = self._get(party, party_id, changes) if amount else None
             if record is None:
                 continue
-            own = self.completion.open_balance(party, party_id)
-            delta = own - record["Balance"]
-            if not delta:
-                continue
-            changes[(party, party_id)]["Balance"] = own
+            changes[(party, party_id)]["Balance"] = record["Balance"] + amount
             if party == "Customer":
-                self._up(party, party_id, "BalanceWithJobs", delta, changes)
+                self._up(party, party_id, "BalanceWithJobs", amount, changes)
 
     # --- accounts ---------------------------------------------------------------------------
 
@@ -189,7 +227,7 @@ class RunningBalances:
         after: dict[str, Any] | None,
         changes: dict[tuple[str, str], dict[str, Decimal]],
     ) -> None:
-        chart = reports.Chart.from_store(self.store, self.realm_id)
+        chart = chart_of(self.store, self.realm_id)
         delta: dict[str, int] = defaultdict(int)
         for sign, txn in ((-1, before), (1, after)):
             if txn:

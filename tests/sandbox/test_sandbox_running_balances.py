@@ -228,6 +228,21 @@ def test_vendor_and_ledger_only_transactions_move_their_balances(
     assert decimal_amount((store.get(REALM, "Account", expense.id) or {})["CurrentBalance"]) == 0
     ops.delete("JournalEntry", entry["Id"], entry["SyncToken"])
     assert stale_balances(store) == []
+    # A new account (and so a new chart) posts at once; its parent adds it up.
+    petty = ops.create(
+        "Account",
+        {"Name": "Petty Cash", "AccountType": "Bank", "ParentRef": {"value": bank.id}},
+    )
+    ops.create(
+        "Transfer",
+        {
+            "FromAccountRef": {"value": bank.id},
+            "ToAccountRef": {"value": petty["Id"]},
+            "Amount": 12,
+        },
+    )
+    assert decimal_amount((store.get(REALM, "Account", petty["Id"]) or {})["CurrentBalance"]) == 12
+    assert stale_balances(store) == []
 
 
 def test_an_edit_that_moves_no_balance_leaves_the_names_alone(
