@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test soak scale smoke-qbo lint format bench bench-quick ui clean
+.PHONY: install demo test soak scale deploy-check smoke-qbo lint format bench bench-quick ui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ smoke-qbo: install
 # dagster-daemon with the lake on a loopback S3 server.
 scale: install
 	$(PY) -m pytest -m scale
+
+# deploy/'s Kubernetes and Celery examples validated against the config schemas of the Dagster
+# integrations they name (the extra `deploy`, about 110 MB, so not in make test): no cluster needed.
+deploy-check: install
+	$(PY) -m pip install --quiet -e '.[deploy]'
+	$(PY) -m pytest -m deploy tests/deploy
 
 bench: install scale
 	$(PY) -m bench

@@ -52,10 +52,9 @@ def test_jobs_schedules_and_sensors(definitions: dg.Definitions) -> None:
 def test_a_snapshot_run_is_one_process_holding_the_snapshot_then_its_exports(
     definitions: dg.Definitions,
 ) -> None:
-    nightly = ("qbo_snapshot_job", "qbo_full_backup_job", "exports_job", "warehouse_job")
-    for name in (*nightly, "qbo_freshness_job"):
+    for job in definitions.resolve_all_job_defs():
         # No step process per op: the run's own process runs its ops one after the other.
-        assert definitions.resolve_job_def(name).executor_def.name == "in_process", name
+        assert job.executor_def.name == "in_process", job.name
     for name in ("qbo_snapshot_job", "qbo_full_backup_job"):
         job = definitions.resolve_job_def(name)
         assert {n.name for n in job.graph.node_defs} == {"qbo_snapshot", "qbo_exports"}

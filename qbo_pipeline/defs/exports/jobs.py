@@ -10,7 +10,6 @@ from qbo_pipeline.defs.exports.assets import GROUP
 exports_job = dg.define_asset_job(
     "exports_job",
     selection=dg.AssetSelection.groups(GROUP),
-    executor_def=dg.in_process_executor,
     description=(
         "Export one company's latest snapshot as CSV, JSON and XML (on demand: every snapshot "
         "run exports its own snapshot)."

@@ -2,11 +2,9 @@
 
 A snapshot run also exports the company's new snapshot (the ``exports`` group, downstream of
 every entity): one run per company and night instead of two, and the exports only run when the
-snapshot's blocking count checks passed. Every job of the nightly runs its ops in the run's own
-process (``in_process_executor``): a snapshot is one op (the multi-asset, its checks included)
-and its exports a second, so the default multiprocess executor would only add a step process,
-which imports the whole code location again, per op. The ``qbo_backup`` pool still holds, per
-op: the in-process executor claims the op's pool slot exactly as the multiprocess one does.
+snapshot's blocking count checks passed. Both ops run in the run's own process (the code
+location's executor, :data:`qbo_pipeline.definitions.EXECUTOR`); the ``qbo_backup`` pool still
+holds per op: the in-process executor claims the op's pool slot as the multiprocess one does.
 """
 
 import dagster as dg
@@ -35,7 +33,6 @@ snapshot_job = dg.define_asset_job(
     "qbo_snapshot_job",
     selection=SNAPSHOT_SELECTION,
     config=_mode("auto"),
-    executor_def=dg.in_process_executor,
     description=(
         "Take a snapshot of one company (partition): incremental through CDC when a recent "
         "snapshot exists, full otherwise; then export it as CSV, JSON and XML. Run by the "
@@ -47,7 +44,6 @@ full_backup_job = dg.define_asset_job(
     "qbo_full_backup_job",
     selection=SNAPSHOT_SELECTION,
     config=_mode("full"),
-    executor_def=dg.in_process_executor,
     description=(
         "Read every record of one company (partition) again: an on-demand full snapshot, "
         "then its exports."
@@ -57,6 +53,5 @@ full_backup_job = dg.define_asset_job(
 freshness_job = dg.define_asset_job(
     "qbo_freshness_job",
     selection=dg.AssetSelection.checks(snapshot_fresh),
-    executor_def=dg.in_process_executor,
     description="Check that every company has a recent committed snapshot.",
 )

@@ -11,7 +11,5 @@ warehouse_job = dg.define_asset_job(
     "warehouse_job",
     selection=dg.AssetSelection.groups(GROUP),
     tags={WAREHOUSE_TAG: "build"},
-    # One build op and its checks, one after the other: no step process per op.
-    executor_def=dg.in_process_executor,
     description="Rebuild every SQL model from the lake and publish them in one transaction.",
 )
