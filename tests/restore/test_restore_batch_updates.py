@@ -25,6 +25,7 @@ from qbo_pipeline.backup import run_backup
 from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.connect import login_embedded, open_client
+from qbo_pipeline.qbo.faults import ObjectNotFoundError
 from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.model import Action, Plan
@@ -230,3 +231,52 @@ def test_a_faulted_update_in_a_batch_fails_only_its_step_with_qbo_s_error(client
     assert all(states[s.number].state == "done" for s in updates if s is not taken)
     faults = [e for e in audit(PlanStore.for_realm(realm), plan.plan_id) if e["event"] == "fault"]
     assert [(e["step"], e["code"]) for e in faults] == [(taken.number, "6240")]
+
+
+def test_deletes_of_later_transactions_go_in_a_batch(client, sandbox, realm):
+    before = run_backup(client, realm, mode="full").snapshot
+    journal = entities.ENTITIES["JournalEntry"]
+    accounts = [a["Id"] for a in client.query("select * from Account")["Account"][:2]]
+    created = []
+    for n in range(5):
+        lines = [
+            {
+                "Amount": 10 + n,
+                "DetailType": "JournalEntryLineDetail",
+                "JournalEntryLineDetail": {"PostingType": side, "AccountRef": {"value": account}},
+            }
+            for side, account in zip(("Debit", "Credit"), accounts, strict=True)
+        ]
+        entry = {"TxnDate": "2024-12-30", "Line": lines}
+        created.append(client.create(journal, entry, request_id=f"later-je-{n}")["Id"])
+    run_backup(client, realm)
+    plan = plan_restore(
+        client,
+        realm,
+        snapshot=before.snapshot_id,
+        scope=Scope.parse(entity_names=["JournalEntry"]),
+        remove_new=True,
+        incident="latest",
+    ).plan
+    deletes = [s for s in plan.steps if s.action is Action.DELETE]
+    assert sorted(s.old_id for s in deletes) == sorted(created)
+    store = PlanStore.for_realm(realm)
+    approve(store, plan.plan_id, name="drill")
+    before_calls = client.calls_by_topic()
+    result, _ = apply_restore(client, realm, plan.plan_id, verify=False, workers=4)
+    assert result.complete
+    calls = {k: v - before_calls.get(k, 0) for k, v in client.calls_by_topic().items()}
+    assert calls.get("batch") == 1, calls
+    [sent] = [
+        line
+        for line in audit(store, plan.plan_id)
+        if line["event"] == "request" and line.get("operation") == "batch"
+    ]
+    assert sorted(i["item"]["JournalEntry"]["Id"] for i in sent["items"]) == sorted(created)
+    assert {i["item"]["operation"] for i in sent["items"]} == {"delete"}
+    for record_id in created:
+        with pytest.raises(ObjectNotFoundError):
+            client.read(journal, record_id)
+    requests = requests_sent(store, plan.plan_id)
+    again, _ = apply_restore(client, realm, plan.plan_id, verify=False)
+    assert again.complete and requests_sent(store, plan.plan_id) == requests
