@@ -15,7 +15,9 @@ country) has its own. The plan then:
 - leaves out of a transaction's ``TxnTaxDetail`` the tax code and the tax lines whose code or
   rate the new company lacks, keeping its ``TotalTax`` amount;
 - leaves out any other reference that does not have to exist first (a customer type);
-- does not write a record that needs a record which is neither mapped nor created.
+- does not write a record that needs a record which is neither mapped nor created;
+- writes the settings (Preferences' default terms) with the new company's ids: a mapped
+  record's, else the company's own value (the settings go before any record is created).
 
 Each record says so in its step, and the paths it leaves out are among the step's ``departs``,
 which the verification reports as planned rather than as a difference.
@@ -40,6 +42,14 @@ TAX_LINES = "TxnTaxDetail.TaxLine"
 """The path of a transaction's tax lines (each names a tax rate)."""
 
 _TAX_RATE = TAX_LINES + "[].TaxLineDetail.TaxRateRef"
+
+SETTING_REFERENCES: dict[str, str] = {
+    "SalesFormsPrefs.DefaultTerms": "Term",
+    "VendorAndPurchasesPrefs.DefaultTerms": "Term",
+    "VendorAndPurchasesPrefs.DefaultMarkupAccount": "Account",
+}
+"""References inside Preferences' writable settings, by path: ids of the company, though not
+catalogue references (QBO keeps them as settings, and the capture shows ``DefaultTerms``)."""
 
 
 def _rates(code: dict[str, Any]) -> list[Any]:
@@ -144,12 +154,41 @@ def _refs(line: Any) -> list[Any]:
     return [detail.get("TaxRateRef")] if isinstance(detail, dict) else []
 
 
+def setting_references(payload: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str]]:
+    """``(path, entity, holder, id)`` of every id a Preferences payload's settings name.
+
+    ``holder`` is the object holding the setting (``SalesFormsPrefs``); its key is the path's
+    last part.
+    """
+    found = []
+    for path, target in SETTING_REFERENCES.items():
+        group, key = path.split(".")
+        holder = payload.get(group)
+        ref = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(ref, dict) and ref.get("value") not in (None, ""):
+            found.append((path, target, holder, str(ref["value"])))
+    return found
+
+
+def rewrite_settings(payload: dict[str, Any], id_map: remap.IdMap) -> dict[str, Any]:
+    """A copy of a Preferences payload whose settings name the mapped records' new ids."""
+    out = dict(payload)
+    for path, target, holder, old_id in setting_references(payload):
+        group, key = path.split(".")
+        new_id = id_map.get(target, old_id)
+        if new_id is not None:
+            out[group] = {**holder, key: {**holder[key], "value": new_id}}
+    return out
+
+
 def foreign_references(plan: Plan) -> list[str]:
     """Every reference a written payload of ``plan`` would send with a source company's id.
 
     A reference is fine when the id map maps it or a step of the plan creates its record (its
-    new id joins the map then); a currency reference names a code, the same everywhere. An
-    in-place plan is not checked (its ids are the company's own).
+    new id joins the map then); a currency reference names a code, the same everywhere. The
+    settings of Preferences are sent as they are: they must name a mapped record's new id, or
+    keep the company's own (a departure of the step). An in-place plan is not checked (its ids
+    are the company's own).
 
     Returns:
         ``"Entity:id step N at path"`` for each one; empty when the plan is sound.
@@ -157,9 +196,21 @@ def foreign_references(plan: Plan) -> list[str]:
     if not plan.into:
         return []
     created = {(s.entity, s.old_id) for s in plan.steps if s.action is Action.CREATE}
+    mapped = list(plan.id_map.items())
     found = []
     for step in plan.steps:
-        if not step.action.writes or not step.payload or step.sparse:
+        if not step.action.writes or not step.payload:
+            continue
+        if step.entity == "Preferences":
+            # Written as they are (before any record is created): the ids must be the new
+            # company's, a mapped record's or the one it had (the step says so).
+            for path, target, _, value in setting_references(step.payload):
+                if path in step.departs:
+                    continue
+                if not any(k.startswith(f"{target}:") and v == value for k, v in mapped):
+                    found.append(f"{target}:{value} step {step.number} at {path}")
+            continue
+        if step.sparse:
             continue
         for site in remap.reference_sites(entities.ENTITIES[step.entity], step.payload):
             if site.is_backlink or site.target == "CompanyCurrency":

@@ -7,7 +7,9 @@ them, payments before deposits), except the records a new company already has: i
 accounts (full name, AccountType and AccountSubType), terms, payment methods, tax codes and rates,
 items and currencies, matched by name, which become a mapping to the existing record (and an
 update when the snapshot's content differs and the entity is writable). Every reference is
-written through the id map (:mod:`~qbo_pipeline.restore.remap`) at apply time.
+written through the id map (:mod:`~qbo_pipeline.restore.remap`) at apply time; what cannot be
+mapped (a tax code the new company lacks) is handled as :mod:`~qbo_pipeline.restore.into_refs`
+says, and the plan is refused if a payload would still carry an id of the source company.
 
 What QBO's API cannot write is a step that says so, with its effect and what to do by hand.
 """
@@ -497,12 +499,40 @@ class IntoPlanner:
                         self._cannot_write(draft, needed)
                         changed = True
                         break
+        for draft in self.drafts.values():
+            if draft.entity.name == "Preferences" and draft.payload and draft.action.writes:
+                self._carry_settings(draft)
         known = self._known()
         for draft in writing:
             if draft.payload is not None:
                 self._carry(
                     draft, into_refs.carry(draft.entity, draft.payload, known, self._substituted)
                 )
+
+    def _carry_settings(self, draft: Draft) -> None:
+        """Map the ids the snapshot's settings name (default terms) to the new company's.
+
+        The settings are written first, before any record is created: a setting naming a
+        record the restore creates keeps the new company's own value, and the step says so.
+        """
+        assert draft.payload is not None
+        for path, target, holder, old_id in into_refs.setting_references(draft.payload):
+            group, key = path.split(".")
+            new_id = self.id_map.get(target, old_id)
+            if new_id is not None:
+                draft.payload[group] = {**holder, key: {"value": new_id}}
+                continue
+            kept = ((draft.live or {}).get(group) or {}).get(key)
+            draft.payload[group] = {k: v for k, v in holder.items() if k != key}
+            if kept is not None:
+                draft.payload[group][key] = kept
+            draft.departs.append(path)
+            record = self._records(target).get(old_id) or {}
+            name = payloads.name_of(entities.ENTITIES[target], record) if record else old_id
+            draft.reason += (
+                f"; {path} names {target} {name!r}, which the restore creates after the "
+                "settings: the new company's own is kept; set it by hand after the restore"
+            )
 
     def _cannot_write(self, draft: Draft, needed: tuple[str, str]) -> None:
         name, old_id = needed

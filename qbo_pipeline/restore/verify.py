@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qbo_pipeline import entities
-from qbo_pipeline.restore import payloads, remap, singletons
+from qbo_pipeline.restore import into_refs, payloads, remap, singletons
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.model import Action, Plan
 from qbo_pipeline.restore.plan import SnapshotReader
@@ -126,7 +126,10 @@ def verify_restore(
         if restored is None:
             differences.append({**entry, "new_id": new_id, "problem": "missing after restore"})
             continue
-        expected = _view(entity, remap.rewrite(entity, target, id_map))
+        expected = remap.rewrite(entity, target, id_map)
+        if name == "Preferences" and plan.into:  # its settings were sent in the new ids
+            expected = into_refs.rewrite_settings(expected, id_map)
+        expected = _view(entity, expected)
         got = _view(entity, restored)
         changes = field_changes(got, expected)
         paths, why = departs.get((name, old_id), ([], ""))

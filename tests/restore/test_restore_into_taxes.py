@@ -13,7 +13,7 @@ import pytest
 
 from qbo_pipeline import entities
 from qbo_pipeline.restore import remap
-from qbo_pipeline.restore.into_refs import foreign_references
+from qbo_pipeline.restore.into_refs import foreign_references, rewrite_settings
 from qbo_pipeline.restore.model import Action, Phase, Plan
 from qbo_pipeline.restore.plan_into import IntoRequest, build_into_plan
 from tests.restore.conftest import DictLake, DictLive, company
@@ -195,3 +195,49 @@ def test_into_a_canadian_company_no_code_keeps_its_old_id():
     assert "TxnTaxDetail.TaxLine" in invoice.departs
     [note] = [n for n in plan.notes if "sales tax does not carry over" in n]
     assert "in US and this one in CA" in note and "Out of Scope" in note
+
+
+@pytest.mark.parametrize(
+    ("term", "sent"), [("9", "4"), ("10", "1")], ids=["matched", "created by the restore"]
+)
+def test_the_default_terms_setting_names_a_term_of_the_new_company(term: str, sent: str):
+    """Preferences' ``SalesFormsPrefs.DefaultTerms`` holds a term id: the matched term's, else
+    the new company's own (a term the restore creates has no id before the settings go)."""
+    recs = us_snapshot()
+    recs.update(
+        dict(
+            [
+                _rec("Term", {"Id": "9", "Name": "Net 60", "DueDays": 60, "Active": True}),
+                _rec("Term", {"Id": "10", "Name": "Net 90", "DueDays": 90, "Active": True}),
+                _rec(
+                    "Preferences",
+                    {"Id": "1", "SalesFormsPrefs": {"DefaultTerms": {"value": term}}},
+                ),
+            ]
+        )
+    )
+    target = new_us_company()
+    target.update(dict([_rec("Term", {"Id": "4", "Name": "Net 60", "DueDays": 60})]))
+    live = CountryLive(target, "US")
+    live.preferences = {
+        "Id": "1",
+        "SyncToken": "0",
+        "SalesFormsPrefs": {"DefaultTerms": {"value": "1"}, "AllowDiscount": False},
+    }
+    request = IntoRequest(source_realm_id="111", target_realm_id="222", snapshot_id=SID)
+    plan = build_into_plan(live, DictLake({SID: recs}), request)
+    [prefs] = [s for s in plan.steps if s.entity == "Preferences"]
+    assert prefs.payload["SalesFormsPrefs"]["DefaultTerms"] == {"value": sent}
+    if term == "10":
+        assert prefs.departs == ["SalesFormsPrefs.DefaultTerms"]
+        assert "Net 90" in prefs.reason and "by hand" in prefs.reason
+    else:
+        assert not prefs.departs
+
+
+def test_verification_reads_the_settings_through_the_id_map():
+    snapshot = {"SalesFormsPrefs": {"DefaultTerms": {"value": "9"}, "AllowDiscount": True}}
+    expected = rewrite_settings(snapshot, remap.IdMap({"Term:9": "4"}))
+    assert expected["SalesFormsPrefs"] == {"DefaultTerms": {"value": "4"}, "AllowDiscount": True}
+    assert snapshot["SalesFormsPrefs"]["DefaultTerms"] == {"value": "9"}  # a copy
+    assert rewrite_settings(snapshot, remap.IdMap()) == snapshot
