@@ -103,6 +103,10 @@ def build_sandbox_state(path: Path, plan: Sequence[tuple[str, int]]) -> Path:
     return path
 
 
+START_LEAD_SECONDS = 90.0
+"""At least this long between the daemon's start and the nightly's tick."""
+
+
 def next_minute_cron(lead_seconds: float = 25.0) -> tuple[str, datetime]:
     """A daily cron that fires at the first whole minute at least ``lead_seconds`` away (UTC)."""
     now = datetime.now(UTC)
@@ -215,6 +219,8 @@ def _spans(instance: object) -> list[RunSpan]:
 
 
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+TICK_GRACE_SECONDS = 180.0
+"""The nightly's tick must have created a run this long after its minute."""
 
 
 def run_nightly(
@@ -224,11 +230,14 @@ def run_nightly(
     plan: Sequence[tuple[str, int]],
     *,
     timeout: float = 600.0,
+    dagster_home: Path | None = None,
 ) -> NightlyResult:
     """Run one nightly of ``plan``'s companies through a real dagster-daemon; see the module.
 
     The calling process reads the lake too: its environment must hold the lake's credentials
     and endpoint (:func:`tests.s3server.lake_env`), as the ``s3_lake_url`` fixture sets them.
+    ``dagster_home`` (a new folder) holds the instance, by default ``work/dagster_home``: every
+    event of every run is a SQLite commit there, so its disk weighs on the whole nightly.
 
     Raises:
         DeploymentError: If the nightly did not finish within ``timeout`` seconds (naming the
@@ -243,7 +252,7 @@ def run_nightly(
     from tests.s3server import lake_env
 
     data = work / "data"
-    home = work / "dagster_home"
+    home = dagster_home or work / "dagster_home"
     home.mkdir(parents=True)
     shutil.copyfile(DAGSTER_YAML, home / "dagster.yaml")
     state = build_sandbox_state(work / "sandbox.sqlite3", plan)
@@ -254,7 +263,6 @@ def run_nightly(
             k: v for k, v in os.environ.items() if not k.startswith(("QBO_", "DAGSTER_", "AWS_"))
         }
         env.update(lake_env(s3_endpoint))
-        cron, due = next_minute_cron()
         env.update(
             {
                 "DAGSTER_HOME": str(home),
@@ -262,7 +270,6 @@ def run_nightly(
                 "QBO_ENVIRONMENT": "embedded",
                 "QBO_DATA_DIR": str(data),
                 "QBO_LAKE_URL": lake_url,
-                "QBO_BACKUP_CRON": cron,
             }
         )
         settings = Settings.from_env(env)
@@ -284,6 +291,11 @@ def run_nightly(
         with instance:
             max_runs = int(instance.get_concurrency_config().run_queue_config.max_concurrent_runs)
             log_path = work / "dagster-daemon.log"
+            # The daemon must load the code and its discovery sensor register every company
+            # before the tick (a tick with no company is skipped): 25 s was too little for 24
+            # companies on the busy machine.
+            cron, due = next_minute_cron(lead_seconds=START_LEAD_SECONDS)
+            env["QBO_BACKUP_CRON"] = cron
             started = time.monotonic()
             with daemon_process(env, log_path) as proc, _TreeSampler(proc.pid) as sampler:
                 _wait(instance, lake, [r for r, _ in plan], proc, log_path, due, timeout)
@@ -322,6 +334,11 @@ def _wait(
                 + log_path.read_text(errors="replace")[-3000:]
             )
         spans = _spans(instance)
+        if not spans and datetime.now(UTC) > due + timedelta(seconds=TICK_GRACE_SECONDS):
+            raise DeploymentError(
+                f"the nightly's tick at {due:%H:%M} UTC created no run (were the companies "
+                f"registered in time?); see {log_path}"
+            )
         failed = [s for s in spans if s.status == "FAILURE"]
         if failed:
             raise DeploymentError(
