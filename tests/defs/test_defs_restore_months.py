@@ -85,8 +85,7 @@ def test_apply_into_a_new_company_reports_every_month_as_an_asset_check(
 
     applied = drill.apply(snapshot=snapshot, everything=True, into=into)
     # The API cannot write the sales tax payment: the balance sheet differs by it from its
-    # month on (and the sandbox leaves a few names' running balances stale), so the job fails,
-    # with the months' metadata.
+    # month on, so the job fails, with the months' metadata.
     assert not applied.success
     [failure] = [e for e in applied.all_events if e.is_step_failure]
     data = failure.step_failure_data
