@@ -313,3 +313,49 @@ def test_generated_invoices_name_their_writer_and_adjustments_their_currency(
     assert all(
         "LastModifiedByRef" not in c["MetaData"] for c in store.iter_records(REALM, "Payment")
     )
+
+
+def test_a_job_or_sub_account_moved_to_another_parent_moves_both_parents_totals(
+    store: SandboxStore, ops: Operations
+) -> None:
+    job = _active(
+        store,
+        "Customer",
+        lambda c: bool(c.get("ParentRef")) and decimal_amount(c.get("BalanceWithJobs")) != 0,
+    )
+    old_parent = job["ParentRef"]["value"]
+    new_parent = _active(store, "Customer", lambda c: not c.get("ParentRef"))["Id"]
+    assert new_parent != old_parent
+    was = {
+        i: decimal_amount((store.get(REALM, "Customer", i) or {})["BalanceWithJobs"])
+        for i in (old_parent, new_parent)
+    }
+    ops.update(
+        "Customer",
+        {"Id": job["Id"], "SyncToken": job["SyncToken"], "ParentRef": {"value": new_parent}},
+        sparse=True,
+    )
+    moved = decimal_amount(job["BalanceWithJobs"])
+    now = {
+        i: decimal_amount((store.get(REALM, "Customer", i) or {})["BalanceWithJobs"])
+        for i in (old_parent, new_parent)
+    }
+    assert now == {old_parent: was[old_parent] - moved, new_parent: was[new_parent] + moved}
+    assert stale_balances(store) == []
+    # An account with a balance moved under another parent: the same, with sub-accounts.
+    chart = reports.Chart.from_store(store, REALM)
+    bank = next(a for a in chart.accounts.values() if a.account_type == "Bank" and not a.parent)
+    child = next(
+        a
+        for a in store.iter_records(REALM, "Account")
+        if a.get("AccountType") == "Bank"
+        and a["Id"] != bank.id
+        and not a.get("ParentRef")
+        and decimal_amount(a.get("CurrentBalance")) != 0
+    )
+    ops.update(
+        "Account",
+        {"Id": child["Id"], "SyncToken": child["SyncToken"], "ParentRef": {"value": bank.id}},
+        sparse=True,
+    )
+    assert stale_balances(store) == []
