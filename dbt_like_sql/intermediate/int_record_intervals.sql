@@ -3,8 +3,18 @@
 -- until the next delta of the same key (valid_to_seq, exclusive): another upsert (changed) or a
 -- delete (ended_by_delete). An open interval (valid_to_seq null) is live in the latest snapshot.
 -- The live set of snapshot S is every interval with valid_from_seq <= S < valid_to_seq.
+-- Incremental: a new snapshot only changes the intervals of the records it has a delta for (it
+-- closes their open interval and opens new ones); a build recomputes those records' intervals
+-- over their whole history and replaces their rows (the incremental key is the record).
+-- materialized: incremental
+-- incremental_key: realm_id, entity, record_id
 -- #UNIQUE_BY(realm_id, entity, record_id, valid_from_seq)
 with
+
+touched as (
+    select distinct realm_id, entity, record_id
+    from delta.stg_manifest_deltas
+),
 
 deltas as (
     select
@@ -18,6 +28,8 @@ deltas as (
     from staging.stg_manifest_deltas as d
     inner join intermediate.int_snapshot_chain as c
         on d.realm_id = c.realm_id and d.snapshot_id = c.snapshot_id
+    semi join touched as t
+        on d.realm_id = t.realm_id and d.entity = t.entity and d.record_id = t.record_id
 ),
 
 sequenced as (

@@ -4,11 +4,15 @@
 -- the manifest (deleted in QBO, or missing from a full read). A version that was live only in
 -- snapshots retention has retired (is_in_live_snapshot false) may have lost its payload to
 -- garbage collection; every other version has one (is_payload_missing is tested false).
+-- Incremental: a build rewrites the rows of the records whose intervals it wrote
+-- (delta.int_record_intervals); a committed snapshot's server time never changes.
+-- materialized: incremental
+-- incremental_key: realm_id, entity, record_id
 -- #UNIQUE_BY(realm_id, entity, record_id, valid_from_snapshot_id)
 with
 
 intervals as (
-    select * from intermediate.int_record_intervals
+    select * from delta.int_record_intervals
 ),
 
 versions as (

@@ -3,7 +3,19 @@
 -- on (int_reference_edges.is_dependency) whose target is missing, which a restore would trip over.
 -- Non-dependency references (tax codes such as TAX/NON, currency codes) are never dangling:
 -- QBO uses pseudo ids for them.
+-- Incremental: the rows of a record change when its current version does, or when that of a
+-- record it points to does (resolved, dangling, the target's name): a build recomputes every
+-- reference of those records, the ones whose history it wrote (delta.record_history) and the
+-- ones pointing to them, and deletes the rows of the records it wrote that are no longer live.
+-- materialized: incremental
+-- incremental_key: realm_id, entity, record_id
+-- incremental_delete: (realm_id, entity, record_id) in (select realm_id, entity, record_id from delta.record_history)
 with
+
+touched as (
+    select distinct realm_id, entity, record_id
+    from delta.record_history
+),
 
 current_versions as (
     select
@@ -20,11 +32,29 @@ edges as (
     select * from intermediate.int_reference_edges
 ),
 
+pointing_to_touched as (
+    select distinct e.realm_id, e.entity, e.record_id
+    from edges as e
+    semi join touched as t
+        on e.realm_id = t.realm_id and e.target_entity = t.entity and e.target_id = t.record_id
+),
+
+rebuilt as (
+    select * from touched
+    union
+    select * from pointing_to_touched
+),
+
+rebuilt_edges as (
+    select * from edges
+    semi join rebuilt using (realm_id, entity, record_id)
+),
+
 live_edges as (
     select
         e.*,
         v.display_name,
-    from edges as e
+    from rebuilt_edges as e
     inner join current_versions as v
         on e.realm_id = v.realm_id
         and e.entity = v.entity

@@ -1,10 +1,14 @@
 -- How each committed snapshot's set of live records differs from its parent's: one row per
 -- (snapshot, entity, id) with op 'upsert' (new or changed, with the live content hash) or 'delete'.
+-- Incremental: a build after new snapshots reads only their deltas (lake.new_manifest_deltas) and
+-- appends them; a committed snapshot's deltas never change.
+-- materialized: incremental
+-- incremental_key: realm_id, snapshot_id
 -- #UNIQUE_BY(realm_id, snapshot_id, entity, record_id)
 with
 
 source as (
-    select * from lake.manifest_deltas
+    select * from lake.new_manifest_deltas
 ),
 
 renamed as (

@@ -150,15 +150,18 @@ def register(app: typer.Typer) -> None:
         for model in result.models:
             table.add_row(
                 model.key,
-                model.materialized,
+                f"{model.materialized} (kept)" if model.skipped else model.materialized,
                 "-" if model.rows is None else f"{model.rows:,}",
                 f"{model.rows_inserted:,}",
                 str(len(model.tests)),
             )
         out.print(table)
         out.print(f"{result.kind} build: {result.reason}")
+        kept = sum(m.skipped for m in result.models)
         out.print(
-            f"{len(result.models)} models, {result.tests_passed} tests passed, "
+            f"{len(result.models)} models"
+            + (f" ({kept} kept: nothing they read changed)" if kept else "")
+            + f", {result.tests_passed} tests passed, "
             f"macros: {', '.join(result.macros)} ({result.seconds:.1f}s)"
         )
 

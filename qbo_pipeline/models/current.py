@@ -37,6 +37,8 @@ class CurrentModel:
     sql: str
     versions: str
     """The ``schema.name`` of the versions model it is derived from."""
+    test_scope: str = ""
+    """The rows an incremental build tests: those of the records whose intervals it wrote."""
 
 
 def snake(name: str) -> str:
@@ -54,7 +56,7 @@ def plural(word: str) -> str:
 
 
 def current_models(
-    versions_keys: Mapping[str, Sequence[str]], existing: set[str]
+    versions_keys: Mapping[str, Sequence[str]], existing: set[str], *, scoped: bool = False
 ) -> list[CurrentModel]:
     """The current-state views to add to a project.
 
@@ -62,6 +64,9 @@ def current_models(
         versions_keys: Every model of the project (``schema.name``) with the columns of its
             ``#UNIQUE_BY`` test that includes ``content_hash`` (empty when it has none).
         existing: Every model key the project's files define (these are never generated).
+        scoped: Whether ``int_record_intervals`` is incremental, so that an incremental build
+            tests each view over the records whose intervals it wrote (``delta.<intervals>``)
+            rather than every row: the others' current version cannot have changed.
 
     Returns:
         One view per catalogue entity with a ``staging.stg_<entity>_versions`` model and one per
@@ -97,6 +102,12 @@ def current_models(
                     name=name,
                     sql=_sql(entity.name, source, id_column, unique, what),
                     versions=source,
+                    test_scope=(
+                        f"(realm_id, {id_column}) in (select realm_id, record_id from "
+                        f"delta.{INTERVALS.split('.')[1]} where entity = '{entity.name}')"
+                        if scoped
+                        else ""
+                    ),
                 )
             )
     return out

@@ -10,8 +10,10 @@ a model that must stay live over the lake; every other model is a table.
 after new snapshots only appends to: its SQL reads what the build added (``lake.new_versions``,
 the new version files; ``delta.<model>``, the rows this build added to an upstream incremental
 model) and the runner deletes the rows of the same keys, then inserts the new rows whose
-``#UNIQUE_BY`` key the table does not hold yet (see :mod:`qbo_pipeline.models.warehouse`). In a
-full build ``lake.new_versions`` is all of ``lake.versions`` and ``delta.<model>`` all of the
+``#UNIQUE_BY`` key the table does not hold yet (see :mod:`qbo_pipeline.models.warehouse`);
+``-- incremental_delete: <condition>`` also deletes the rows the condition names (a deleted
+record's, which no new row replaces). ``lake.new_manifest_deltas`` is the new snapshots' deltas.
+In a full build ``lake.new_versions`` is all of ``lake.versions`` and ``delta.<model>`` all of the
 model, so the SQL means the same thing either way. The published warehouse keeps ``delta.<model>``
 as all of the model (macros read it) and has no ``lake.new_versions``: only incremental models
 may read it.
@@ -42,12 +44,19 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
 from qbo_pipeline.errors import QboPipelineError
-from qbo_pipeline.models.current import current_models
+from qbo_pipeline.models.current import INTERVALS, current_models
 from qbo_pipeline.models.sql_dir import SqlDirNotFoundError, find_sql_dir
 from qbo_pipeline.models.sql_tests import ColumnTest, parse_tests
 
 SOURCE_SCHEMAS: dict[str, tuple[str, ...]] = {
-    "lake": ("commits", "versions", "new_versions", "manifest_deltas", "reports"),
+    "lake": (
+        "commits",
+        "versions",
+        "new_versions",
+        "manifest_deltas",
+        "new_manifest_deltas",
+        "reports",
+    ),
     "catalogue": ("entities", "references"),
 }
 """Relations the runner itself creates before any model: the lake views and catalogue seeds."""
@@ -64,6 +73,9 @@ _NAMES = (TokenType.VAR, TokenType.IDENTIFIER)
 _NO_TOKEN = Token(TokenType.SEMICOLON, ";")
 _MATERIALIZED = re.compile(r"^\s*--\s*materiali[sz]ed\s*:\s*(\w+)", re.IGNORECASE | re.MULTILINE)
 _INCREMENTAL_KEY = re.compile(r"^\s*--\s*incremental_key\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+_INCREMENTAL_DELETE = re.compile(
+    r"^\s*--\s*incremental_delete\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE
+)
 
 
 class ModelError(QboPipelineError):
@@ -94,6 +106,10 @@ class Model:
         materialized: ``table``, ``view`` or ``incremental``.
         incremental_key: An incremental model's key columns: a build deletes the rows whose key
             is among its new rows before inserting them (so a retried build is idempotent).
+        incremental_delete: An incremental model's ``-- incremental_delete: <condition>``: the
+            rows an incremental build also deletes, those the new snapshots made obsolete
+            without replacing them (a deleted record's). A ``where`` condition over the table's
+            own columns; it may read ``delta.<model>`` and other models.
         depends_on: Other models this one reads, as ``schema.name``, directly or through the
             macros it calls.
         sources: Source relations it reads (``lake.versions``, ``catalogue.entities``), directly
@@ -101,6 +117,9 @@ class Model:
         tests: The column tests declared in its SQL.
         macros: The macros its SQL calls (by name).
         all_macros: The macros it runs: those it calls and, in turn, the ones they call.
+        test_scope: A ``where`` condition over the relation's columns naming the rows an
+            incremental build can have changed; its tests then read only those (see
+            :mod:`qbo_pipeline.models.incremental`). Empty: every row.
     """
 
     schema: str
@@ -114,6 +133,8 @@ class Model:
     macros: frozenset[str] = frozenset()
     all_macros: frozenset[str] = frozenset()
     incremental_key: tuple[str, ...] = ()
+    incremental_delete: str = ""
+    test_scope: str = ""
 
     @property
     def key(self) -> str:
@@ -268,12 +289,20 @@ def _current_models(
         for m in models
     }
     by_key = {m.key: m for m in models}
+    intervals = by_key.get(INTERVALS)
     try:
-        wanted = current_models(keys, set(keys))
+        wanted = current_models(
+            keys,
+            set(keys),
+            scoped=intervals is not None and intervals.materialized == "incremental",
+        )
     except ValueError as exc:
         raise ModelError(str(exc)) from None
     return [
-        _model(c.schema, c.name, by_key[c.versions].path, c.sql, schemas, macro_names)
+        replace(
+            _model(c.schema, c.name, by_key[c.versions].path, c.sql, schemas, macro_names),
+            test_scope=c.test_scope,
+        )
         for c in wanted
     ]
 
@@ -319,13 +348,22 @@ def _model(
         raise ModelError(
             f"{path}: an incremental model needs a `-- incremental_key: column, ...` header line"
         )
-    if incremental_key and materialized != "incremental":
-        raise ModelError(
-            f"{path}: `-- incremental_key` is only for `-- materialized: incremental` models"
-        )
+    delete_match = _INCREMENTAL_DELETE.search(sql)
+    incremental_delete = delete_match.group(1).strip() if delete_match else ""
+    for header, given in (
+        ("incremental_key", incremental_key),
+        ("incremental_delete", bool(incremental_delete)),
+    ):
+        if given and materialized != "incremental":
+            raise ModelError(
+                f"{path}: `-- {header}` is only for `-- materialized: incremental` models"
+            )
     model_schemas = {*schemas, *LAYERS}
     tokens = _tokenize(sql, str(path))
-    refs = _references(tokens, (*model_schemas, *SOURCE_SCHEMAS, DELTA_SCHEMA))
+    wanted = (*model_schemas, *SOURCE_SCHEMAS, DELTA_SCHEMA)
+    refs = _references(tokens, wanted)
+    if incremental_delete:  # a comment to the tokenizer: what it reads is found on its own
+        refs |= _references(_tokenize(incremental_delete, f"{path} incremental_delete"), wanted)
     key = f"{schema}.{name}"
     return Model(
         schema=schema,
@@ -334,6 +372,7 @@ def _model(
         sql=sql,
         materialized=materialized,
         incremental_key=incremental_key,
+        incremental_delete=incremental_delete,
         depends_on=frozenset(
             r
             for r in refs

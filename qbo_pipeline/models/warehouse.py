@@ -20,9 +20,11 @@ gained snapshots, ``build_warehouse`` starts from a copy of the published file a
 (``lake.new_versions``: the new snapshots' version files; ``delta.<model>``: the rows the build
 added upstream), deletes the rows of the same ``incremental_key`` (a retried build is idempotent),
 and inserts the new rows whose ``#UNIQUE_BY`` key the table does not hold yet. Tables and views
-are rebuilt as in a full build. The result is the full build's, row for row (tests/models/
-test_models_incremental.py). A prune, a gc, a rewritten commit record or a changed SQL file makes
-the build full, and the result says why; ``full=True`` (``warehouse build --full``) forces it.
+are rebuilt when something they read changed, and kept otherwise
+(:mod:`qbo_pipeline.models.incremental`, which also says how such a build tests only what
+changed). The result is the full build's, row for row (tests/models/test_models_incremental.py).
+A prune, a gc, a rewritten commit record or a changed SQL file makes the build full, and the
+result says why; ``full=True`` (``warehouse build --full``) forces it.
 
 Tables analysts create inside the warehouse file do not survive a full build: keep them in a
 database of your own that attaches the warehouse (``attach 'warehouse.duckdb' (read_only)``).
@@ -43,11 +45,20 @@ from pathlib import Path
 
 import duckdb
 import filelock
+import pyarrow as pa
 
 from qbo_pipeline import config
 from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.lake.fs import is_remote
 from qbo_pipeline.models.build_state import BuildPlan, LakeState, build_hash, plan_build
+from qbo_pipeline.models.incremental import (
+    NEW_SOURCES,
+    drop_relation,
+    keep_published,
+    needs_build,
+    new_manifest_deltas_sql,
+    run_tests,
+)
 from qbo_pipeline.models.lake_mirror import MirrorSync, mirror_folder, sync_mirror
 from qbo_pipeline.models.runner import (
     DELTA_SCHEMA,
@@ -102,6 +113,8 @@ class ModelResult:
     """Rows an incremental build deleted before inserting (those of a retried build's keys)."""
     appended: bool = False
     """Whether the model was appended to rather than rebuilt."""
+    skipped: bool = False
+    """Whether an incremental build kept the published relation: nothing it reads changed."""
 
 
 @dataclass(frozen=True)
@@ -428,21 +441,26 @@ def _record_build(
     )
     commits = sorted(state.commits.items()) if state else []
     files = sorted(state.files.items()) if state else []
-    con.execute(
-        "create or replace table main.build_snapshots "
-        "(realm_id varchar, snapshot_id varchar, commit_sha256 varchar)"
+    # One Arrow table each: executemany costs a statement a row (seconds for a few hundred files).
+    snapshots = pa.table(
+        {
+            "realm_id": pa.array([r for (r, _s), _h in commits], pa.string()),
+            "snapshot_id": pa.array([s for (_r, s), _h in commits], pa.string()),
+            "commit_sha256": pa.array([h for _k, h in commits], pa.string()),
+        }
     )
-    if commits:
-        con.executemany(
-            "insert into main.build_snapshots values (?, ?, ?)",
-            [[r, s, h] for (r, s), h in commits],
-        )
-    con.execute("create or replace table main.build_version_files (path varchar, bytes bigint)")
-    if files:
-        con.executemany(
-            "insert into main.build_version_files values (?, ?)",
-            [[p, size] for p, (_r, _s, size) in files],
-        )
+    version_files = pa.table(
+        {
+            "path": pa.array([p for p, _f in files], pa.string()),
+            "bytes": pa.array([size for _p, (_r, _s, size) in files], pa.int64()),
+        }
+    )
+    for name, rows in (("build_snapshots", snapshots), ("build_version_files", version_files)):
+        con.register(f"{name}_rows", rows)
+        try:
+            con.execute(f"create or replace table main.{name} as select * from {name}_rows")
+        finally:
+            con.unregister(f"{name}_rows")
 
 
 def _write_and_audit(
@@ -463,6 +481,10 @@ def _write_and_audit(
         "create or replace view lake.new_versions as "
         + new_versions_sql(None if plan.new_files is None else list(plan.new_files))
     )
+    con.execute(
+        "create or replace view lake.new_manifest_deltas as "
+        + new_manifest_deltas_sql(root, None if plan.new_files is None else plan.new_snapshots)
+    )
     create_catalogue_seeds(con)
     create_id_map_table(con, root)  # every restore's old id -> new id (restore.id_map)
     for schema in (*project.schemas, DELTA_SCHEMA):
@@ -470,6 +492,8 @@ def _write_and_audit(
     incremental = plan.kind == "incremental"
     results = []
     built: list[Model] = []
+    changed: set[str] = set()  # models this build rebuilt or whose rows it changed
+    lake_changed = not incremental or bool(plan.new_snapshots)
     for step in build_steps(project, models):
         if isinstance(step, Macro):
             try:
@@ -479,53 +503,46 @@ def _write_and_audit(
                     f"macro {step.name} ({step.path}) failed: {exc}", model=step.name
                 ) from None
             continue
-        results.append(_build_model(con, step, incremental=incremental))
         if step.materialized == "incremental":
             built.append(step)
-            if not results[-1].appended:
-                _delta_is_everything(con, step)
+        if incremental and not needs_build(step, changed, lake_changed=lake_changed):
+            keep_published(con, step)
+            results.append(ModelResult(step.key, step.materialized, None, (), 0.0, skipped=True))
+            continue
+        results.append(_build_model(con, step, incremental=incremental))
+        if not results[-1].appended or results[-1].rows_inserted or results[-1].rows_deleted:
+            changed.add(step.key)
+        if step.materialized == "incremental" and not results[-1].appended:
+            _delta_is_everything(con, step)
     # Outside a build, delta.<model> is all of the model (the macros that read it stay right);
     # lake.new_versions only means something during a build, so the published warehouse has none.
     for model in built:
         _delta_is_everything(con, model)
-    con.execute("drop view if exists lake.new_versions")
+    for name in NEW_SOURCES:
+        con.execute(f"drop view if exists lake.{name}")
     return results
 
 
 def _delta_is_everything(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     """Make ``delta.<model>`` a view of all the model's rows (what a full build adds)."""
-    _drop_relation(con, DELTA_SCHEMA, model.name)
+    drop_relation(con, DELTA_SCHEMA, model.name)
     con.execute(
         f"create view {_ident(DELTA_SCHEMA, model.name)} as "
         f"select * from {_ident(model.schema, model.name)}"
     )
 
 
-def _drop_relation(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
-    """Drop ``schema.name`` whether it is a table or a view."""
-    for catalogue, column, kind in (
-        ("duckdb_tables()", "table_name", "table"),
-        ("duckdb_views()", "view_name", "view"),
-    ):
-        found = con.execute(
-            f"select 1 from {catalogue} where database_name = current_database() "
-            f"and schema_name = ? and {column} = ?",
-            [schema, name],
-        ).fetchone()
-        if found:
-            con.execute(f"drop {kind} {_ident(schema, name)}")
-
-
 def _append(con: duckdb.DuckDBPyConnection, model: Model, relation: str) -> tuple[int, int]:
     """Add an incremental model's new rows; returns (rows inserted, rows deleted).
 
     ``delta.<model>`` holds the rows the model's SQL gives over what the build added; the rows of
-    the table with the same incremental key are deleted (a retried build's), the new rows whose
+    the table with the same incremental key are deleted (a retried build's), and those meeting the
+    model's ``incremental_delete`` condition (obsolete ones), the new rows whose
     ``#UNIQUE_BY`` key the table already holds are dropped (a version seen before keeps its first
     row), and the rest are inserted; ``delta.<model>`` is then what was inserted.
     """
     delta = _ident(DELTA_SCHEMA, model.name)
-    _drop_relation(con, DELTA_SCHEMA, model.name)
+    drop_relation(con, DELTA_SCHEMA, model.name)
     con.execute(f"create table {delta} as {model.sql}")
 
     def match(columns: Sequence[str], left: str, right: str) -> str:
@@ -533,9 +550,10 @@ def _append(con: duckdb.DuckDBPyConnection, model: Model, relation: str) -> tupl
             f"{left}.{_ident(c)} is not distinct from {right}.{_ident(c)}" for c in columns
         )
 
+    obsolete = f" or ({model.incremental_delete})" if model.incremental_delete else ""
     deleted = con.execute(
         f"delete from {relation} as t where exists (select 1 from {delta} as n "
-        f"where {match(model.incremental_key, 'n', 't')})"
+        f"where {match(model.incremental_key, 'n', 't')}){obsolete}"
     ).fetchone()
     if model.unique_by:
         con.execute(
@@ -576,7 +594,13 @@ def _build_model(
         raise BuildError(
             f"model {model.key} ({model.path}) failed: {exc}", model=model.key
         ) from None
-    failures = _run_tests(con, model, relation)
+    failures = [
+        f"{_where(model, test)} could not run: {bad}"
+        if isinstance(bad, str)
+        else f"{_where(model, test)}: {bad} offending row(s)"
+        for test, bad in run_tests(con, model, relation, appended=appended, incremental=incremental)
+        if bad
+    ]
     if failures:
         raise BuildError(
             f"model {model.key} ({model.path}) failed its tests: {'; '.join(failures)}; "
@@ -594,19 +618,6 @@ def _build_model(
         rows_deleted=deleted,
         appended=appended,
     )
-
-
-def _run_tests(con: duckdb.DuckDBPyConnection, model: Model, relation: str) -> list[str]:
-    failures = []
-    for test in model.tests:
-        try:
-            bad = (con.execute(test.failing_rows_sql(relation)).fetchone() or (0,))[0]
-        except duckdb.Error as exc:
-            failures.append(f"{_where(model, test)} could not run: {exc}")
-            continue
-        if bad:
-            failures.append(f"{_where(model, test)}: {bad} offending row(s)")
-    return failures
 
 
 def _where(model: Model, test: ColumnTest) -> str:
