@@ -154,6 +154,7 @@ class IntoPlanner:
         self._voided: set[tuple[str, str]] = set()
         self._no_tax: dict[str, Any] | None = None
         self._substituted: dict[str, str] = {}
+        self._tax_codes: dict[tuple[str, str, str], dict[str, bool]] = {}
         self._available: set[str] = set()
 
     # --- reading ------------------------------------------------------------------------------
@@ -482,11 +483,23 @@ class IntoPlanner:
         writing = [
             d for d in self.drafts.values() if d.action.writes and d.payload and not d.sparse
         ]
-        for draft in writing:  # codes referenced but not in the snapshot
+        needs: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+        for draft in writing:  # one walk of each payload's references
+            own = (draft.entity.name, draft.old_id)
+            deps: dict[tuple[str, str], None] = {}
+            codes: dict[str, bool] = {}
             for site in remap.reference_sites(draft.entity, draft.payload or {}):
-                if site.target == "TaxCode" and self.id_map.get("TaxCode", site.target_id) is None:
-                    if (site.target, site.target_id, "main") not in self.drafts:
-                        self._substitute_tax_code(site.target_id, site.target_id)
+                if site.is_dependency and (site.target, site.target_id) != own:
+                    deps.setdefault((site.target, site.target_id), None)
+                if site.target == "TaxCode" and not site.is_backlink:
+                    line = site.reference.path != into_refs.TXN_TAX_CODE
+                    codes[site.target_id] = codes.get(site.target_id, False) or line
+            needs[draft.key] = list(deps)
+            self._tax_codes[draft.key] = codes
+            for code in codes:  # a code referenced but not in the snapshot
+                if self.id_map.get("TaxCode", code) is None:
+                    if ("TaxCode", code, "main") not in self.drafts:
+                        self._substitute_tax_code(code, code)
         changed = True
         while changed:  # a record that cannot be written takes down those that need it
             changed = False
@@ -494,11 +507,10 @@ class IntoPlanner:
             for draft in writing:
                 if draft.payload is None:
                     continue
-                for needed in remap.dependencies(draft.entity, draft.payload):
-                    if needed not in known and needed != (draft.entity.name, draft.old_id):
-                        self._cannot_write(draft, needed)
-                        changed = True
-                        break
+                missing = next((n for n in needs[draft.key] if n not in known), None)
+                if missing is not None:
+                    self._cannot_write(draft, missing)
+                    changed = True
         for draft in self.drafts.values():
             if draft.entity.name == "Preferences" and draft.payload and draft.action.writes:
                 self._carry_settings(draft)
@@ -549,15 +561,8 @@ class IntoPlanner:
         """Say in ``draft``'s reason what its payload leaves out."""
         draft.departs = carried.departs
         payload = draft.payload or {}
-        lines = sorted(
-            {
-                site.target_id
-                for site in remap.reference_sites(draft.entity, payload)
-                if site.target == "TaxCode"
-                and site.reference.path != into_refs.TXN_TAX_CODE
-                and site.target_id in self._substituted
-            }
-        )
+        codes = self._tax_codes.get(draft.key, {})
+        lines = sorted(c for c, on_line in codes.items() if on_line and c in self._substituted)
         if lines and self._no_tax is not None:
             draft.reason += (
                 f"; its tax code(s) {', '.join(self._substituted[c] for c in lines)} do not exist "
@@ -600,18 +605,13 @@ class IntoPlanner:
         if not self._substituted:
             return
         used: dict[str, int] = {}
-        for draft in self.drafts.values():
-            if draft.entity.kind is not Kind.TRANSACTION or draft.target is None:
+        for key, codes in self._tax_codes.items():
+            draft = self.drafts[key]
+            if draft.entity.kind is not Kind.TRANSACTION or draft.action is not Action.CREATE:
                 continue
-            if draft.action is not Action.CREATE:
-                continue
-            codes = {
-                site.target_id
-                for site in remap.reference_sites(draft.entity, draft.target)
-                if site.target == "TaxCode" and site.target_id in self._substituted
-            }
             for code in codes:
-                used[code] = used.get(code, 0) + 1
+                if code in self._substituted:
+                    used[code] = used.get(code, 0) + 1
         listed = ", ".join(
             f"{self._substituted[c]} ({used.get(c, 0)})" for c in sorted(self._substituted)
         )
