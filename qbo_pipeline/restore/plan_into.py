@@ -550,8 +550,11 @@ class IntoPlanner:
         name, old_id = needed
         draft.action = Action.UNSUPPORTED
         draft.payload = None
+        other = self.drafts.get((name, old_id, "main"))
         draft.reason = (
-            f"needs {name} {old_id}, which is neither in snapshot {self.sid} nor in the new "
+            f"needs {name} {old_id}, which is not written: {other.reason}"
+            if other is not None
+            else f"needs {name} {old_id}, which is neither in snapshot {self.sid} nor in the new "
             "company (its id there would name another record or none): create it by hand, "
             "then this record"
         )

@@ -241,3 +241,30 @@ def test_verification_reads_the_settings_through_the_id_map():
     assert expected["SalesFormsPrefs"] == {"DefaultTerms": {"value": "4"}, "AllowDiscount": True}
     assert snapshot["SalesFormsPrefs"]["DefaultTerms"] == {"value": "9"}  # a copy
     assert rewrite_settings(snapshot, remap.IdMap()) == snapshot
+
+
+def test_a_record_needing_one_the_new_company_will_not_have_is_not_written():
+    """A class missing from the snapshot takes its invoice, the payment of that invoice and
+    the deposit of that payment out of the plan (each says why); a customer type the new
+    company lacks (the API cannot create one) is left out of the customer, which says so."""
+    recs = us_snapshot()
+    recs[("Invoice", "131")]["Line"][0]["SalesItemLineDetail"]["ClassRef"] = {"value": "77"}
+    recs.update(dict([_rec("CustomerType", {"Id": "5", "Name": "Wholesale", "Active": True})]))
+    recs[("Customer", "2")]["CustomerTypeRef"] = {"value": "5"}
+    request = IntoRequest(source_realm_id="111", target_realm_id="222", snapshot_id=SID)
+    live = CountryLive(new_us_company(), "US")
+    plan = build_into_plan(live, DictLake({SID: recs}), request, preferences={})
+    steps = {(s.entity, s.old_id): s for s in plan.steps if s.phase is not Phase.DEACTIVATE}
+    invoice = steps[("Invoice", "131")]
+    assert invoice.action is Action.UNSUPPORTED and invoice.payload is None
+    assert "needs Class 77, which is neither in snapshot" in invoice.reason
+    payment = steps[("Payment", "180")]
+    assert payment.action is Action.UNSUPPORTED
+    assert payment.reason.startswith("needs Invoice 131, which is not written: needs Class 77")
+    assert steps[("Deposit", "200")].action is Action.UNSUPPORTED
+    assert steps[("Invoice", "130")].action is Action.CREATE
+    customer = steps[("Customer", "2")]
+    assert customer.action is Action.CREATE and "CustomerTypeRef" not in customer.payload
+    assert "left out: CustomerType 5" in customer.reason
+    assert customer.departs == ["CustomerTypeRef"]
+    assert foreign_references(plan) == [] and unmapped_ids(plan) == []
