@@ -26,7 +26,8 @@ from qbo_pipeline.models.lake_mirror import LAKE_FILES, mirror_folder
 from qbo_pipeline.models.warehouse import build_warehouse, connect
 
 REPORT = {"ProfitAndLoss": {"Header": {"ReportName": "ProfitAndLoss"}, "Rows": {"Row": []}}}
-"""A report each snapshot keeps: gc removes those of the snapshots a prune retires."""
+"""A report each snapshot keeps (appended to ``lake.reports``; gc removes those of the snapshots
+a prune retires)."""
 
 
 def _remote_files(lake_url: str) -> dict[str, bytes]:
@@ -63,14 +64,14 @@ def test_an_s3_build_after_a_snapshot_downloads_its_files_only_and_equals_a_full
     lake = WriterLake(s3_lake_url)  # type: ignore[arg-type]  # the writer takes any lake URL
     warehouse = tmp_path / "warehouse.duckdb"
     states = _states()
-    lake.commit(T1, states[0])
+    lake.commit(T1, states[0], reports=REPORT)
     first = build_warehouse(s3_lake_url, warehouse)
     before = _remote_files(s3_lake_url)
     assert first.kind == "full"
     assert first.files_downloaded == len(before) > 10
     assert _mirrored(warehouse) == before
     for at, state in zip((T2, T3), states[1:3], strict=True):
-        lake.commit(at, state)
+        lake.commit(at, state, reports=REPORT)
         after = _remote_files(s3_lake_url)
         new = set(after) - set(before)
         latest = f"snapshot={lake.snapshot_ids[-1]}"
@@ -92,8 +93,9 @@ def test_an_s3_build_after_a_snapshot_downloads_its_files_only_and_equals_a_full
             "select table_name from duckdb_tables() where schema_name = 'lake' order by 1"
         ).fetchall()
         commits = con.execute("select count(*) from lake.commits").fetchone()
+        reports = con.execute("select count(*) from lake.reports").fetchone()
     assert kinds == [("commits",), ("manifest_deltas",), ("reports",), ("versions",)]
-    assert commits == (3,)
+    assert commits == reports == (3,)
 
 
 def test_a_prune_and_gc_on_s3_make_the_next_build_full_and_leave_the_mirror_the_stores(
