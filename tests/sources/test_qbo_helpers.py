@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,8 +63,10 @@ def test_fetch_cdc_packs_requests_once_the_first_answer_overflows(
     assert len(changed) >= 3
 
     # Pretend the cap is just above the busiest entity's changes: one answer cannot hold them
-    # all, each entity alone fits.
-    cap = max(changed.values()) + 1
+    # all, each entity alone fits (its count stays under the group budget, even when none of
+    # its changes is a deletion, which the count leaves out).
+    cap = max(changed.values()) + 2
+    assert sum(changed.values()) >= cap
     monkeypatch.setattr(helpers, "CDC_MAX_OBJECTS", cap)
     monkeypatch.setattr(helpers, "CDC_GROUP_BUDGET", cap - 1)
     packed, overflow, calls = helpers.fetch_cdc(client, wanted, since - timedelta(minutes=1))
@@ -80,12 +83,17 @@ def test_fetch_cdc_keeps_the_deletions_of_an_entity_that_overflows(
     since = client.last_server_time
     assert since is not None and sandbox.store is not None
     ops = Operations(sandbox.store, client.realm_id)
-    invoices = list(sandbox.store.iter_records(client.realm_id, "Invoice"))[:3]
+    # Three invoices of one customer: deleting them moves its balance (a change of that one
+    # customer, as its own edit below is).
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for invoice in sandbox.store.iter_records(client.realm_id, "Invoice"):
+        by_customer.setdefault(invoice["CustomerRef"]["value"], []).append(invoice)
+    customer_id, invoices = next((c, i[:3]) for c, i in sorted(by_customer.items()) if len(i) >= 3)
     for invoice in invoices:
         ops.delete("Invoice", invoice["Id"], invoice["SyncToken"])
     ops.update(
         "Customer",
-        {**next(sandbox.store.iter_records(client.realm_id, "Customer")), "Notes": "x"},
+        {**(sandbox.store.get(client.realm_id, "Customer", customer_id) or {}), "Notes": "x"},
         sparse=False,
     )
     monkeypatch.setattr(helpers, "CDC_MAX_OBJECTS", 3)
