@@ -3,63 +3,20 @@
 -- on (int_reference_edges.is_dependency) whose target is missing, which a restore would trip over.
 -- Non-dependency references (tax codes such as TAX/NON, currency codes) are never dangling:
 -- QBO uses pseudo ids for them.
--- Incremental: the rows of a record change when its current version does, or when that of a
--- record it points to does (resolved, dangling, the target's name): a build recomputes every
--- reference of those records, the ones whose history it wrote (delta.record_history) and the
--- ones pointing to them, and deletes the rows of the records it wrote that are no longer live.
--- materialized: incremental
--- incremental_key: realm_id, entity, record_id
--- incremental_delete: (realm_id, entity, record_id) in (select realm_id, entity, record_id from delta.record_history)
+-- A view: what it says about a target changes with the target's history (a deleted customer
+-- leaves every invoice pointing to it dangling), so it is joined when read, over the live
+-- references kept incrementally in intermediate.int_live_reference_edges.
+-- materialized: view
 with
-
-touched as (
-    select distinct realm_id, entity, record_id
-    from delta.record_history
-),
 
 current_versions as (
     select
         realm_id,
         entity,
         record_id,
-        content_hash,
         display_name,
     from marts.record_history
     where is_current
-),
-
-edges as (
-    select * from intermediate.int_reference_edges
-),
-
-pointing_to_touched as (
-    select distinct e.realm_id, e.entity, e.record_id
-    from edges as e
-    semi join touched as t
-        on e.realm_id = t.realm_id and e.target_entity = t.entity and e.target_id = t.record_id
-),
-
-rebuilt as (
-    select * from touched
-    union
-    select * from pointing_to_touched
-),
-
-rebuilt_edges as (
-    select * from edges
-    semi join rebuilt using (realm_id, entity, record_id)
-),
-
-live_edges as (
-    select
-        e.*,
-        v.display_name,
-    from rebuilt_edges as e
-    inner join current_versions as v
-        on e.realm_id = v.realm_id
-        and e.entity = v.entity
-        and e.record_id = v.record_id
-        and e.content_hash = v.content_hash
 ),
 
 final as (
@@ -77,7 +34,7 @@ final as (
         l.is_self,
         t.record_id is not null as is_resolved,
         l.is_dependency and t.record_id is null as is_dangling,
-    from live_edges as l
+    from intermediate.int_live_reference_edges as l
     left join current_versions as t
         on l.realm_id = t.realm_id
         and l.target_entity = t.entity
@@ -85,18 +42,17 @@ final as (
 )
 
 select
-    realm_id,  -- #NO_NULLS
-    entity,  -- #NO_NULLS
-    record_id,  -- #NO_NULLS
+    realm_id,
+    entity,
+    record_id,
     display_name,
-    path,  -- #NO_NULLS
+    path,
     target_type,
     target_entity,
-    target_id,  -- #NO_NULLS
+    target_id,
     target_display_name,
     is_dependency,
     is_self,
     is_resolved,
     is_dangling,
 from final
-order by realm_id, entity, record_id, path, target_id
