@@ -43,7 +43,7 @@ soak: install
 smoke-qbo: install
 	$(PY) -m pytest -m realqbo -s tests/contract
 
-# Minutes-long tests of a whole deployment (marker scale): six companies' nightly through a real
+# Minutes-long tests of a whole deployment (marker scale): eight companies' nightly through a real
 # dagster-daemon with the lake on a loopback S3 server.
 scale: install
 	$(PY) -m pytest -m scale
