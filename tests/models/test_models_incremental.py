@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from models_lake_builder import WriterLake, sample
 from models_scenario import ENTITIES, NEW_CUSTOMER, T1, T2, T3, T4
+from warehouse_relations import assert_same_relations as _assert_equal
+from warehouse_relations import relations as _relations
 
 from qbo_pipeline.lake.lake import Lake
 from qbo_pipeline.lake.retention import RetentionPolicy, prune
@@ -54,35 +56,6 @@ def _states() -> list[dict[str, list[dict]]]:
     extra["DocNumber"] = "9100"
     s4["Invoice"].append(extra)
     return [s1, s2, s3, s4]
-
-
-def _relations(warehouse: Path, *, views: bool = True) -> dict[str, list[tuple]]:
-    """Every table (and view) of the warehouse but the build's own records, every row, ordered."""
-    view_names = (
-        "union all select schema_name, view_name from duckdb_views() "
-        "where database_name = current_database() and not internal "
-        if views
-        else ""
-    )
-    with connect(warehouse, read_only=True) as con:
-        names = con.execute(
-            "select schema_name, table_name from duckdb_tables() "
-            f"where database_name = current_database() {view_names}order by 1, 2"
-        ).fetchall()
-        out = {}
-        for schema, name in names:
-            if schema == "main" and name.startswith("build_"):
-                continue
-            rows = con.execute(f'select * from "{schema}"."{name}"').fetchall()
-            out[f"{schema}.{name}"] = sorted(rows, key=repr)
-    return out
-
-
-def _assert_equal(incremental: Path, full: Path) -> None:
-    got, want = _relations(incremental), _relations(full)
-    assert sorted(got) == sorted(want)
-    for name in want:
-        assert got[name] == want[name], name
 
 
 def _full_copy(lake: Path, tmp_path: Path, name: str) -> Path:
