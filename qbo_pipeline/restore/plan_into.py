@@ -28,6 +28,7 @@ from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.lake import records
 from qbo_pipeline.restore import into_refs, payloads, remap
 from qbo_pipeline.restore.changes import field_changes
+from qbo_pipeline.restore.into_balances import note_unpaid_balances
 from qbo_pipeline.restore.model import Action, Phase, Plan
 from qbo_pipeline.restore.plan import book_close_date
 from qbo_pipeline.restore.plan_reads import LiveCompany, SnapshotReader
@@ -690,6 +691,7 @@ class IntoPlanner:
             if count:
                 self.notes.append(f"{count} {name} record(s) are not written: {why}")
         steps = number_steps(self.drafts, self.id_map, self.lake, self.sid)
+        note_unpaid_balances(steps, lambda name, rid: self._records(name).get(rid))
         for step in steps:
             step.void_after = (
                 step.action is Action.CREATE and (step.entity, step.old_id) in self._voided
