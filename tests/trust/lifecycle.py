@@ -21,7 +21,16 @@ Invariants (ARCHITECTURE.md 1, 4, 8, 9):
   records its plan names;
 - nothing that changed after the plan's incident snapshot is overwritten unless its step was
   flagged as a conflict and the approval included conflicts;
-- a rerun of an applied plan writes nothing.
+- a rerun of an applied plan writes nothing;
+- the published warehouse, built incrementally whatever came before (backups, killed backups,
+  killed builds, prune and gc, restores), equals a full build of the same lake, every relation
+  of every schema row for row (checked every :data:`COMPARE_EVERY` builds and at the end of each
+  history that built it); a killed build leaves the last published one whole;
+- a restore into a new company (all of a snapshot or a few entities, sometimes killed mid-apply
+  and resumed) sends no source id outside its id map, leaves every record of its scope in the
+  new company with the snapshot's content modulo ids, but where its step said it would differ,
+  says why of each record it does not write, writes nothing when rerun, and leaves the source
+  company and its snapshots untouched.
 """
 
 from __future__ import annotations
@@ -62,17 +71,23 @@ from qbo_pipeline.lake import records
 from qbo_pipeline.lake.gc import collect_garbage
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.lake.retention import RetentionPolicy, prune
+from qbo_pipeline.models.warehouse import build_warehouse, connect
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import RetryPolicy
 from qbo_pipeline.qbo.limiter import RealmLimiter
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.changes import field_changes
+from qbo_pipeline.restore.into_refs import foreign_references
 from qbo_pipeline.restore.model import Action, Plan
-from qbo_pipeline.restore.run import apply_restore, plan_restore
+from qbo_pipeline.restore.run import apply_restore, plan_restore, plan_restore_into
 from qbo_pipeline.restore.scope import Scope
 from qbo_pipeline.restore.store import PlanStore, RestoreError
+from qbo_pipeline.restore.verify import departed
 from qbo_pipeline.sandbox.server import SandboxServer
 from tests.conftest import sandbox_tokens
+from tests.models.warehouse_relations import assert_same_relations
+from tests.restore.test_restore_into import KILLED_APPLY, new_company
+from tests.restore.test_restore_into_taxes import unmapped_ids
 from tests.trust.qbo_api import ApiFault, QboApi
 
 State = dict[tuple[str, str], dict[str, Any]]
@@ -141,6 +156,22 @@ KILLED_BACKUP = textwrap.dedent(
     """
 )
 
+KILLED_BUILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from qbo_pipeline.models.warehouse import build_warehouse
+
+    print("started", flush=True)
+    build_warehouse(sys.argv[1], Path(sys.argv[2]))
+    print("built", flush=True)
+    """
+)
+
+COMPARE_EVERY = 3
+"""The incremental warehouse is compared with a full build of the same lake every this many
+builds, and at the end of every history that built it (a full build costs seconds)."""
+
 
 @dataclass
 class Tally:
@@ -157,6 +188,11 @@ class Tally:
     snapshots_checked: int = 0
     api_writes: int = 0
     rejected_writes: int = 0
+    builds: int = 0
+    builds_killed: int = 0
+    builds_compared: int = 0
+    into_restores: int = 0
+    into_kills: int = 0
     rules: Counter = field(default_factory=Counter)
     seconds: Counter = field(default_factory=Counter)
 
@@ -183,17 +219,23 @@ def comparable(entity: Entity, payload: dict[str, Any], *, drop: frozenset[str])
     return records.canonical_json({k: v for k, v in payload.items() if k not in gone})
 
 
+ID_FIELDS = frozenset(
+    {"Id", "TxnId", "TxnLineId", "SyncToken", "MetaData", "LineNum", "RecurDataRef"}
+)
+
+
 def _without_ids(value: Any) -> Any:
     """A payload with every id left out: Ids, reference values and linked transaction ids.
 
-    A re-created record and the records it references get new ids; the restore's id map
+    A re-created record and the records it references get new ids (a recurring template's
+    ``RecurDataRef`` names its own); the restore's id map
     connects them, and the product's own verification checks that. Here the content is
     compared: names, amounts, dates, lines, and which kind of record each reference names.
     """
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if k in ("Id", "TxnId", "TxnLineId", "SyncToken", "MetaData", "LineNum"):
+            if k in ID_FIELDS:
                 continue
             if k == "value" and isinstance(v, str):
                 continue
@@ -217,6 +259,20 @@ def content(entity: Entity, payload: dict[str, Any]) -> str:
     )
     body = {k: v for k, v in payload.items() if k not in gone}
     return records.canonical_json(_without_ids(body))
+
+
+OPEN_AMOUNTS = frozenset({"Balance", "UnappliedAmt", "HomeBalance"})
+"""A transaction's open amounts: derived from other records, yet a rebuild in another company
+brings them back (with what paid it) or its step says why not."""
+
+
+def rebuilt_content(entity: Entity, payload: dict[str, Any]) -> str:
+    """What a restore into another company must bring back: :func:`content` with a
+    transaction's open amounts (a name's running balances stay out: later work moves them)."""
+    body = {k: v for k, v in payload.items() if k in OPEN_AMOUNTS}
+    if entity.kind is not Kind.TRANSACTION or not body:
+        return content(entity, payload)
+    return records.canonical_json({**json.loads(content(entity, payload)), **body})
 
 
 def differences(entity: Entity, live: dict[str, Any], target: dict[str, Any]) -> list[str]:
@@ -246,17 +302,8 @@ class Lifecycle:
         # QBO's 500 requests (and 40 batches) a minute would make most of a long history wait
         # for its window (the limiter has tests of its own); the sandbox enforces no limit
         # unless asked.
-        unlimited = RealmLimiter(per_minute=1_000_000)
-        self.client = self.stack.enter_context(
-            open_client(
-                self.settings,
-                self.realm_id,
-                api_base=self.sandbox.base_url,
-                retry=retry,
-                limiter=unlimited,
-                batch_limiter=RealmLimiter(per_minute=1_000_000),
-            )
-        )
+        self.retry = retry
+        self.client = self.stack.enter_context(self.open(self.realm_id))
         self.realm: RealmLake = Lake(self.settings.lake_url).realm(self.realm_id)
         tokens = sandbox_tokens(self.sandbox, self.realm_id)
         self.api = QboApi(
@@ -272,6 +319,11 @@ class Lifecycle:
         """Records of entities emptied whole, to create new ones from."""
         self.applied: list[str] = []
         self.serial = 0
+        self.warehouse = workdir / "warehouse.duckdb"
+        self.builds = 0
+        """Warehouse builds of this history (killed ones not counted)."""
+        self.compared_at = 0
+        """``builds`` when the warehouse was last compared with a full build."""
 
     def close(self) -> None:
         """Stop the sandbox and close the client."""
@@ -337,6 +389,202 @@ class Lifecycle:
             ):
                 different.append(key)
         assert not different, f"{where}: {len(different)} records differ, e.g. {different[:5]}"
+
+    # --- the warehouse -------------------------------------------------------------------------
+
+    def build_warehouse(self) -> str:
+        """Build the warehouse as ``warehouse build`` does (incremental when it can); its kind."""
+        result = build_warehouse(self.settings.lake_url, self.warehouse)
+        self.builds += 1
+        TALLY.builds += 1
+        return result.kind
+
+    def killed_build(self, delay: float) -> None:
+        """A build in another process, SIGKILLed after ``delay`` seconds (or finished before)."""
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_BUILD, self.settings.lake_url, str(self.warehouse)],
+            env=os.environ | self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None and child.stderr is not None
+        first = child.stdout.readline().strip()
+        if first != "started":
+            child.wait(timeout=60)
+            raise AssertionError(f"the build process did not start: {child.stderr.read()[-3000:]}")
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        child.stdout.close()
+        child.stderr.close()
+        TALLY.builds_killed += 1
+        if self.warehouse.exists():
+            # The published file is the last finished build, whole: it opens and has its records.
+            with connect(self.warehouse, read_only=True) as con:
+                assert con.execute("select count(*) from main.build_snapshots").fetchone()
+
+    def check_warehouse(self) -> None:
+        """The published (incremental) warehouse equals a full build of the same lake."""
+        full = self.workdir / "full.duckdb"
+        try:
+            result = build_warehouse(self.settings.lake_url, full, full=True)
+            assert result.kind == "full"
+            assert_same_relations(self.warehouse, full)
+        finally:
+            for path in (full, full.with_name(full.name + ".lock")):
+                path.unlink(missing_ok=True)
+        self.compared_at = self.builds
+        TALLY.builds_compared += 1
+
+    # --- another company -------------------------------------------------------------------------
+
+    def new_company(self, multicurrency: bool) -> str:
+        """A new US company of the sandbox, as QBO creates one, connected; its realm id."""
+        realm_id = new_company(self.sandbox, country="US", multicurrency=multicurrency)
+        assert login_embedded(self.settings, self.sandbox.base_url, realm_hint=realm_id) == [
+            realm_id
+        ]
+        return realm_id
+
+    def open(self, realm_id: str) -> Any:
+        """The product's client of a company of the sandbox, without QBO's rate limits."""
+        return open_client(
+            self.settings,
+            realm_id,
+            api_base=self.sandbox.base_url,
+            retry=self.retry,
+            limiter=RealmLimiter(per_minute=1_000_000),
+            batch_limiter=RealmLimiter(per_minute=1_000_000),
+        )
+
+    def company_of(self, realm_id: str) -> State:
+        """Every record of another company of the sandbox."""
+        store = self.sandbox.store
+        assert store is not None
+        out: State = {}
+        for entity in entities.CATALOGUE:
+            for payload in store.iter_records(realm_id, entity.name, include_inactive=True):
+                out[_key(entity, payload)] = copy.deepcopy(payload)
+        return out
+
+    def restore_into(
+        self,
+        reference: str,
+        chosen: tuple[str, ...] = (),
+        *,
+        multicurrency: bool = False,
+        kill: float | None = None,
+    ) -> Plan:
+        """Plan, approve and apply the rebuild of a snapshot in a new US company, and check it;
+        returns the plan.
+
+        Args:
+            reference: The snapshot (an id or ``previous``).
+            chosen: Only these entities (and what they need); empty: everything.
+            multicurrency: Whether the new company has multicurrency on.
+            kill: SIGKILL a first apply once this fraction of the writes is done (then resume).
+        """
+        info = self.realm.resolve(reference)
+        source_before = self.company()
+        lake_before = self.committed()
+        realm_id = self.new_company(multicurrency)
+        with self.open(realm_id) as target:
+            plan = plan_restore_into(target, self.realm, snapshot=reference, entities=chosen).plan
+            assert plan.snapshot_id == info.snapshot_id and plan.into
+            assert foreign_references(plan) == [], foreign_references(plan)[:5]
+            assert unmapped_ids(plan) == [], unmapped_ids(plan)[:5]
+            store = PlanStore.for_realm(self.realm)
+            approve(store, plan.plan_id, name="machine")
+            writes = sum(1 for s in plan.steps if s.action.writes)
+            if kill is not None and writes > 1:
+                self._killed_apply(plan, min(writes - 1, max(1, int(writes * kill))))
+            result, report = apply_restore(target, self.realm, plan.plan_id)
+            assert report is not None
+            assert result.complete, [s for s in result.steps if s.state != "done"][:5]
+            TALLY.into_restores += 1
+            written = self.company_of(realm_id)
+            self._check_into(plan, store, written, chosen)
+            assert report["different"] == 0, report["differences"][:3]
+            again, _ = apply_restore(target, self.realm, plan.plan_id, verify=False)
+            assert again.complete
+            TALLY.reruns += 1
+            rerun = self.company_of(realm_id)
+            changed = [k for k in set(written) | set(rerun) if written.get(k) != rerun.get(k)]
+            assert not changed, f"a rerun of plan {plan.plan_id} wrote {sorted(changed)[:5]}"
+        # The source company and its snapshots are untouched by a restore elsewhere.
+        assert self.company() == source_before, "a restore into another company changed the source"
+        assert self.committed() == lake_before
+        return plan
+
+    def _killed_apply(self, plan: Plan, after: int) -> None:
+        """Apply in another process, SIGKILLed by itself once ``after`` steps are done."""
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                KILLED_APPLY,
+                str(plan.source_realm_id),
+                plan.realm_id,
+                self.sandbox.base_url,
+                plan.plan_id,
+                str(after),
+            ],
+            env=os.environ | self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if child.returncode == -signal.SIGKILL:
+            TALLY.into_kills += 1
+        else:  # fewer steps than ``after`` were done (some failed): it finished first
+            assert child.returncode == 0 and "finished" in child.stdout, child.stderr[-3000:]
+
+    def _check_into(
+        self, plan: Plan, store: PlanStore, written: State, chosen: tuple[str, ...]
+    ) -> None:
+        """Every record of the scope is in the new company with the snapshot's content (modulo
+        ids), but where its step said it would differ; what is not written says why."""
+        status = store.status(plan.plan_id) or {}
+        id_map = {**plan.id_map, **(status.get("id_map") or {})}
+        steps: dict[tuple[str, str], list[Any]] = {}
+        for step in plan.steps:
+            steps.setdefault((step.entity, step.old_id), []).append(step)
+        info = self.realm.resolve(plan.snapshot_id)
+        names = chosen or tuple(sorted(info.entities))
+        restorable = 0
+        for name in names:
+            entity = entities.ENTITIES[name]
+            for want in self.realm.iter_payloads(plan.snapshot_id, name):
+                old_id = records.record_id(entity, want)
+                mine = steps.get((name, old_id))
+                assert mine, f"{name} {old_id} of the scope has no step in plan {plan.plan_id}"
+                actions = {s.action for s in mine}
+                if not actions & {Action.CREATE, Action.UPDATE, Action.MAP, Action.REACTIVATE}:
+                    for step in mine:
+                        assert step.reason, f"step {step.number} leaves {name} {old_id} unsaid"
+                    continue
+                new_id = id_map.get(f"{name}:{old_id}") or old_id
+                got = written.get((name, str(new_id)))
+                assert got is not None, f"{name} {old_id} -> {new_id} is not in the new company"
+                if entity.is_singleton:
+                    continue  # only its writable settings are restored: verify's report checks them
+                departs = [p for s in mine for p in s.departs]
+                changes = [
+                    c
+                    for c in field_changes(
+                        json.loads(rebuilt_content(entity, got)),
+                        json.loads(rebuilt_content(entity, want)),
+                    )
+                    if not departed(c.path, departs)
+                ]
+                assert not changes, (
+                    f"{name} {old_id} -> {new_id} differs from the snapshot: "
+                    f"{[f'{c.path}: {c.live!r} != {c.snapshot!r}' for c in changes[:6]]}"
+                )
+                restorable += 1
+                TALLY.records_compared += 1
 
     # --- people ------------------------------------------------------------------------------
 
@@ -431,6 +679,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         try:
             if not self.failed_backup:
                 self._backup("incremental")
+                if life.builds:
+                    self._step("final_build")
+                    life.build_warehouse()
+                    life.check_warehouse()
         finally:
             life.close()
             shutil.rmtree(life.workdir, ignore_errors=True)
@@ -855,6 +1107,53 @@ class LifecycleMachine(RuleBasedStateMachine):
         TALLY.reruns += 1
         changed = [k for k in set(before) | set(after) if before.get(k) != after.get(k)]
         assert not changed, f"a rerun of plan {plan_id} wrote {sorted(changed)[:5]}"
+
+    # --- the warehouse ---------------------------------------------------------------------------
+
+    @rule(killed=st.booleans(), delay=st.floats(0.0, 4.0))
+    def warehouse_build(self, killed: bool, delay: float) -> None:
+        """``warehouse build`` over the lake as it is (sometimes SIGKILLed mid-build); every few
+        builds the published warehouse is compared with a full build of the same lake."""
+        life = self.L
+        if killed:
+            self._step("warehouse_build_killed")
+            life.killed_build(delay)
+            return
+        self._step("warehouse_build")
+        kind = life.build_warehouse()
+        assert kind in ("full", "incremental"), kind
+        if life.builds - life.compared_at >= COMPARE_EVERY:
+            life.check_warehouse()
+
+    # --- restore into another company ---------------------------------------------------------
+
+    @precondition(lambda self: self.life is not None and bool(self.life.committed()))
+    @rule(
+        data=st.data(),
+        multicurrency=st.booleans(),
+        kill=st.one_of(st.none(), st.floats(0.0, 1.0)),
+    )
+    def restore_into(self, data: st.DataObject, multicurrency: bool, kill: float | None) -> None:
+        """Rebuild a snapshot (or a few entities of it) in a new US company, sometimes killed
+        mid-apply and resumed."""
+        self._step("restore_into")
+        life = self.L
+        snapshots = life.committed()
+        reference = data.draw(
+            st.sampled_from(snapshots + (["previous"] if len(snapshots) > 1 else [])),
+            label="snapshot",
+        )
+        info = life.realm.resolve(reference)
+        writable = sorted(n for n in info.entities if n in NAME_LISTS + TRANSACTIONS)
+        chosen: tuple[str, ...] = ()
+        if writable and data.draw(st.booleans(), label="subset"):
+            chosen = tuple(
+                data.draw(
+                    st.lists(st.sampled_from(writable), min_size=1, max_size=3, unique=True),
+                    label="entities",
+                )
+            )
+        life.restore_into(reference, chosen, multicurrency=multicurrency, kill=kill)
 
     @invariant()
     def snapshots_hold(self) -> None:

@@ -2,7 +2,8 @@
 
 Runs :class:`tests.trust.lifecycle.LifecycleMachine` for ``--steps`` rule steps per seed, in
 histories of ``--history`` steps each (a fresh sandbox company per history), and prints a table:
-steps, backups, kills, restores, records compared and invariant violations per seed. A violation
+steps, backups, kills, restores (in place and into new companies), warehouse builds (killed,
+compared with a full build), records compared and invariant violations per seed. A violation
 is shrunk by hypothesis to a minimal history, printed with the seed that replays it, and the
 command exits 1.
 
@@ -35,6 +36,11 @@ COLUMNS = (
     ("kills", "kills"),
     ("restores", "restores"),
     ("reruns", "reruns"),
+    ("into", "into_restores"),
+    ("into kills", "into_kills"),
+    ("builds", "builds"),
+    ("build kills", "builds_killed"),
+    ("builds compared", "builds_compared"),
     ("conflicts", "conflicts_flagged"),
     ("snapshots checked", "snapshots_checked"),
     ("records compared", "records_compared"),
