@@ -160,11 +160,13 @@ def setting_references(payload: dict[str, Any]) -> list[tuple[str, str, dict[str
     ``holder`` is the object holding the setting (``SalesFormsPrefs``); its key is the path's
     last part.
     """
-    found = []
+    found: list[tuple[str, str, dict[str, Any], str]] = []
     for path, target in SETTING_REFERENCES.items():
         group, key = path.split(".")
         holder = payload.get(group)
-        ref = holder.get(key) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict):
+            continue
+        ref = holder.get(key)
         if isinstance(ref, dict) and ref.get("value") not in (None, ""):
             found.append((path, target, holder, str(ref["value"])))
     return found

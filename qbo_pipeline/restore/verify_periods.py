@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -271,6 +272,28 @@ class _Books:
         return out
 
 
+def _until(day: date, _account: str, *, end: date) -> bool:
+    """A posting on or before ``end``."""
+    return day <= end
+
+
+def _in_month_profit_and_loss(
+    day: date, account: str, *, start: date, end: date, chart: Chart
+) -> bool:
+    """A posting between ``start`` and ``end`` to an income or expense account."""
+    return start <= day <= end and chart.in_profit_and_loss(account)
+
+
+def _on_balance_sheet_until(day: date, account: str, *, end: date, chart: Chart) -> bool:
+    """A posting on or before ``end`` to a balance-sheet account."""
+    return day <= end and chart.on_balance_sheet(account)
+
+
+def _profit_and_loss_before(day: date, account: str, *, start: date, chart: Chart) -> bool:
+    """A posting before ``start`` (an earlier fiscal year) to an income or expense account."""
+    return day < start and chart.in_profit_and_loss(account)
+
+
 def _trial_balances(books: _Books, run_report: Callable[..., dict[str, Any]]) -> tuple[list, int]:
     """The new company's TrialBalance at each month end (one report call per month end)."""
     periods, unexplained = [], 0
@@ -284,7 +307,7 @@ def _trial_balances(books: _Books, run_report: Callable[..., dict[str, Any]]) ->
                 accounting_method="Accrual",
             )
         )
-        want = books.sums(lambda day, _a, end=end: day <= end)
+        want = books.sums(partial(_until, end=end))
         entry, missed = _compare(want, got, gaps, _dated(books.unwritten, None, end), "by then")
         periods.append({"end": end.isoformat(), **entry})
         unexplained += missed
@@ -310,9 +333,7 @@ def _profit_and_loss(
     for end in books.ends:
         start = end.replace(day=1)
         want = books.sums(
-            lambda day, a, start=start, end=end: (
-                start <= day <= end and chart.in_profit_and_loss(a)
-            ),
+            partial(_in_month_profit_and_loss, start=start, end=end, chart=chart),
             chart,
         )
         unwritten = _dated(books.unwritten, start, end)
@@ -348,17 +369,10 @@ def _balance_sheets(
     gaps = books.gaps(chart)
     retained = chart.retained_earnings
     for end in books.ends:
-        want = books.sums(
-            lambda day, a, end=end: day <= end and chart.on_balance_sheet(a),
-            chart,
-        )
+        want = books.sums(partial(_on_balance_sheet_until, end=end, chart=chart), chart)
         if retained is not None:
             year_start = chart.year_start(end)
-            earlier = books.sums(
-                lambda day, a, year_start=year_start: (
-                    day < year_start and chart.in_profit_and_loss(a)
-                )
-            )
+            earlier = books.sums(partial(_profit_and_loss_before, start=year_start, chart=chart))
             key = books.id_map.resolve("Account", retained)
             total = sum(earlier.values(), Decimal(0))
             if total or key in want:

@@ -242,9 +242,9 @@ class RunningBalances:
             record = self._get("Account", account, changes)
             if record is None:
                 continue
-            amount = Decimal(cents) / 100
-            changes[("Account", account)]["CurrentBalance"] = record["CurrentBalance"] + amount
-            self._up("Account", account, "CurrentBalanceWithSubAccounts", amount, changes)
+            moved = Decimal(cents) / 100
+            changes[("Account", account)]["CurrentBalance"] = record["CurrentBalance"] + moved
+            self._up("Account", account, "CurrentBalanceWithSubAccounts", moved, changes)
 
     # --- shared -----------------------------------------------------------------------------
 
