@@ -403,9 +403,11 @@ class IntoPlanner:
         has = (preferences.get("CurrencyPrefs") or {}).get("MultiCurrencyEnabled")
         if wanted and not has:
             self.notes.append(
-                "the snapshot's company used multicurrency and this one does not: the plan sets "
-                "it on with the other settings, and QBO never turns it off again; if that "
-                "write is refused, turn multicurrency on in QBO by hand and apply again"
+                "the snapshot's company used multicurrency and this one does not: this plan "
+                "cannot turn it on (it does not write CurrencyPrefs), so QBO refuses the "
+                "records in other currencies; turn multicurrency on in QBO first (Settings, "
+                "Account and settings, Advanced, Currency; it can never be turned off again), "
+                "then plan again"
             )
 
     def _note_home_currency(self, preferences: dict[str, Any]) -> None:

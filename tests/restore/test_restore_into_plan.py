@@ -233,5 +233,6 @@ def test_a_company_that_is_not_new_and_one_without_multicurrency_are_named():
         preferences={"CurrencyPrefs": {"MultiCurrencyEnabled": False}},
     )
     assert "is not new: it already holds 4 transaction(s)" in plan.notes[0]
-    assert any("used multicurrency and this one does not" in n for n in plan.notes)
+    note = next(n for n in plan.notes if "used multicurrency and this one does not" in n)
+    assert "cannot turn it on" in note and "then plan again" in note
     assert not any("multicurrency" in n for n in plan_into().notes)
