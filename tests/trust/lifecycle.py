@@ -1196,4 +1196,4 @@ BOUNDED = settings(
     phases=[Phase.generate, Phase.shrink],
     suppress_health_check=list(HealthCheck),
 )
-"""The run in ``make test`` (under two minutes on this machine)."""
+"""The run in ``make test`` (one to two and a half minutes on this shared 2-core machine)."""
