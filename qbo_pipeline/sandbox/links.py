@@ -127,3 +127,47 @@ def client_links(entity: str, links: object) -> list[Any]:
     if not isinstance(links, list):
         return []
     return [link for link in links if not (isinstance(link, dict) and link.get("TxnType") in owned)]
+
+
+def payers(target: str) -> list[tuple[str, str]]:
+    """The ``(applying entity, line TxnType)`` pairs that pay ``target`` (an invoice or bill).
+
+    Only the documents paid with a back-link: a credit memo or vendor credit used in a payment
+    is not unapplied by its void or delete here (what QBO then does to the payment's total is
+    not known).
+    """
+    return [
+        (applying, txn_type)
+        for applying, table in APPLICATIONS.items()
+        for txn_type, application in table.items()
+        if application.target == target
+        and application.moves_balance
+        and application.backlink is not None
+    ]
+
+
+def unlinked(record: dict[str, Any], txn_type: str, target_id: str) -> dict[str, Any]:
+    """``record`` (a payment or bill payment, flat) without its line parts applying to a target.
+
+    Each line's ``LinkedTxn`` loses the links to ``(txn_type, target_id)``; a line left linking
+    nothing is dropped with its amount, which so becomes unapplied.
+    """
+    lines = []
+    for line in record.get("Line") or ():
+        if not isinstance(line, dict):
+            lines.append(line)
+            continue
+        kept = [
+            link
+            for link in line.get("LinkedTxn") or ()
+            if not (
+                isinstance(link, dict)
+                and str(link.get("TxnType")) == txn_type
+                and str(link.get("TxnId")) == target_id
+            )
+        ]
+        if kept:
+            lines.append({**line, "LinkedTxn": kept})
+        elif not line.get("LinkedTxn"):
+            lines.append(line)
+    return {**record, "Line": lines}

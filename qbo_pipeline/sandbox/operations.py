@@ -433,6 +433,57 @@ class Operations:
                 when = str(saved["MetaData"]["LastUpdatedTime"])
                 self.balances.moved(target, current, saved, when, ledger=False)
 
+    def _unapply_payers(self, ent: Entity, target_id: str) -> None:
+        """Unlink the payments and bill payments applying to a document being voided or deleted.
+
+        What QBO does is not in the captures or the reference; the QuickBooks community answers
+        (quickbooks.intuit.com learn-support threads on unlinking payments and on customer
+        credits from unapplied payments) describe a payment that no longer pays a document as an
+        unapplied credit on the customer, and no source says voiding or deleting the document
+        deletes the payment. So, the most likely behaviour: each payer loses its line parts
+        applying to the document and gets a new version (SyncToken + 1, new
+        ``LastUpdatedTime``, the observer told, as :meth:`_apply_links` stamps its targets),
+        its amount now unapplied (a payment's ``UnappliedAmt`` grows, which moves the customer's
+        ``Balance`` down by it). A bill payment's freed amount is not in the vendor's balance,
+        which counts no bill payments (:data:`completion.OPEN_DOCUMENTS`).
+        """
+        for payer_name, txn_type in links.payers(ent.name):
+            rows = self.store.query(
+                "SELECT r.id_num FROM records r WHERE r.realm = ? AND r.entity = ? AND EXISTS ("
+                " SELECT 1 FROM json_each(r.payload, '$.Line') l,"
+                " json_each(l.value, '$.LinkedTxn') t"
+                " WHERE json_extract(t.value, '$.TxnType') = ?"
+                " AND CAST(json_extract(t.value, '$.TxnId') AS TEXT) = ?)"
+                " ORDER BY r.id_num",
+                (self.realm_id, payer_name, txn_type, target_id),
+            )
+            payer = entities.get(payer_name)
+            for (id_num,) in rows:
+                current = self._load(payer, str(id_num))
+                if (ent.name, target_id) not in links.applied(payer.name, current):
+                    continue  # a voided payer's zero lines apply nothing: left as they are
+                record = {
+                    k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS
+                }
+                record = links.unlinked(record, txn_type, target_id)
+                if "UnappliedAmt" in record or payer.name == "Payment":
+                    record["UnappliedAmt"] = json_number(
+                        decimal_amount(record.get("TotalAmt"))
+                        - sum(
+                            (
+                                decimal_amount(line.get("Amount"))
+                                for line in record.get("Line") or ()
+                                if isinstance(line, dict)
+                            ),
+                            Decimal(0),
+                        )
+                    )
+                self.completion.home_amounts(payer, record)
+                saved = self._save(payer, self._next_version(payer, current, record))
+                if self.observer is not None:
+                    self.observer(payer.name, current, saved)
+                self._move_balances(payer, current, saved)
+
     def _move_balances(
         self, ent: Entity, before: dict[str, Any] | None, after: dict[str, Any] | None
     ) -> None:
@@ -650,6 +701,7 @@ class Operations:
         with self.store.transaction():
             current = self._load(ent, record_id)
             self._check_sync_token(current, sync_token)
+            self._unapply_payers(ent, str(current["Id"]))
             self.store.tombstone(
                 self.realm_id, ent.name, str(current["Id"]), self.store.now(self.realm_id)
             )
@@ -671,6 +723,7 @@ class Operations:
             self._check_sync_token(current, sync_token)
             record = {k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS}
             _zero(record)
+            self._unapply_payers(ent, str(current["Id"]))
             saved = self._save(ent, self._next_version(ent, current, record))
             self._apply_links(ent, current, saved)
             self._move_balances(ent, current, saved)

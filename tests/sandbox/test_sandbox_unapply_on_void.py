@@ -1,0 +1,140 @@
+"""Voiding or deleting a paid invoice or bill unapplies the payments that paid it (#26)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from qbo_pipeline.sandbox.operations import Operations
+from qbo_pipeline.sandbox.store import SandboxStore
+
+REALM = "4026"
+
+
+class _Seen(list[tuple[str, str, str]]):
+    def __call__(self, entity: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+        self.append((entity, str(after["Id"]), after["SyncToken"]))
+
+
+@pytest.fixture
+def seen() -> _Seen:
+    return _Seen()
+
+
+@pytest.fixture
+def ops(seen: _Seen) -> Operations:
+    store = SandboxStore(":memory:")
+    store.create_realm(REALM, "Unapply Co", clock_start=datetime(2024, 3, 1, tzinfo=UTC))
+    return Operations(store, REALM, observer=seen)
+
+
+def _get(ops: Operations, entity: str, record_id: str) -> dict[str, Any]:
+    record = ops.store.get(REALM, entity, record_id)
+    assert record is not None
+    return record
+
+
+def _paid_invoice(ops: Operations, total: float, paid: float) -> tuple[str, str, str]:
+    """A customer, an invoice of ``total`` and a payment of ``paid`` applied to it (ids)."""
+    customer = ops.create("Customer", {"DisplayName": "Payer"})["Id"]
+    line = {"Amount": total, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}
+    invoice = ops.create("Invoice", {"CustomerRef": {"value": customer}, "Line": [line]})["Id"]
+    payment = ops.create(
+        "Payment",
+        {
+            "CustomerRef": {"value": customer},
+            "TotalAmt": paid,
+            "Line": [{"Amount": paid, "LinkedTxn": [{"TxnId": invoice, "TxnType": "Invoice"}]}],
+        },
+    )["Id"]
+    assert _get(ops, "Payment", payment)["UnappliedAmt"] == 0
+    return customer, invoice, payment
+
+
+@pytest.mark.parametrize("how", ["void", "delete"])
+def test_voiding_or_deleting_a_paid_invoice_leaves_the_payment_as_unapplied_credit(
+    ops: Operations, seen: _Seen, how: str
+) -> None:
+    customer, invoice, payment = _paid_invoice(ops, 1128, 1128)
+    assert _get(ops, "Customer", customer)["Balance"] == 0
+    before = _get(ops, "Payment", payment)
+    seen.clear()
+    if how == "void":
+        voided = ops.void("Invoice", invoice, _get(ops, "Invoice", invoice)["SyncToken"])
+        assert voided["Balance"] == 0 and voided["LinkedTxn"] == []
+    else:
+        ops.delete("Invoice", invoice, _get(ops, "Invoice", invoice)["SyncToken"])
+    after = _get(ops, "Payment", payment)
+    assert after["Line"] == []  # it links the invoice no more
+    assert after["TotalAmt"] == 1128 and after["UnappliedAmt"] == 1128
+    assert after["SyncToken"] == str(int(before["SyncToken"]) + 1)
+    assert after["MetaData"]["LastUpdatedTime"] >= before["MetaData"]["LastUpdatedTime"]
+    assert ("Payment", payment, after["SyncToken"]) in seen
+    # The customer now has a credit of the whole payment.
+    assert _get(ops, "Customer", customer)["Balance"] == -1128
+
+
+def test_voiding_a_part_paid_invoice_moves_the_balance_by_its_total(ops: Operations) -> None:
+    customer, invoice, payment = _paid_invoice(ops, 1128, 1100)
+    assert _get(ops, "Customer", customer)["Balance"] == 28
+    ops.void("Invoice", invoice, _get(ops, "Invoice", invoice)["SyncToken"])
+    assert _get(ops, "Payment", payment)["UnappliedAmt"] == 1100
+    assert _get(ops, "Customer", customer)["Balance"] == -1100
+
+
+def test_a_payment_of_two_invoices_keeps_paying_the_other(ops: Operations) -> None:
+    customer = ops.create("Customer", {"DisplayName": "Two"})["Id"]
+    line = {"Amount": 50, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}
+    first, second = (
+        ops.create("Invoice", {"CustomerRef": {"value": customer}, "Line": [line]})["Id"]
+        for _ in range(2)
+    )
+    payment = ops.create(
+        "Payment",
+        {
+            "CustomerRef": {"value": customer},
+            "TotalAmt": 100,
+            "Line": [
+                {"Amount": 50, "LinkedTxn": [{"TxnId": first, "TxnType": "Invoice"}]},
+                {"Amount": 50, "LinkedTxn": [{"TxnId": second, "TxnType": "Invoice"}]},
+            ],
+        },
+    )["Id"]
+    ops.void("Invoice", first, _get(ops, "Invoice", first)["SyncToken"])
+    after = _get(ops, "Payment", payment)
+    assert [line["LinkedTxn"][0]["TxnId"] for line in after["Line"]] == [second]
+    assert after["UnappliedAmt"] == 50
+    kept = _get(ops, "Invoice", second)
+    assert kept["Balance"] == 0
+    assert kept["LinkedTxn"] == [{"TxnId": payment, "TxnType": "Payment"}]
+    assert _get(ops, "Customer", customer)["Balance"] == -50
+
+
+def test_a_voided_payment_is_left_alone(ops: Operations) -> None:
+    _, invoice, payment = _paid_invoice(ops, 80, 80)
+    ops.void("Payment", payment, _get(ops, "Payment", payment)["SyncToken"])
+    voided = _get(ops, "Payment", payment)
+    ops.void("Invoice", invoice, _get(ops, "Invoice", invoice)["SyncToken"])
+    assert _get(ops, "Payment", payment)["SyncToken"] == voided["SyncToken"]
+
+
+def test_deleting_a_paid_bill_unlinks_its_bill_payment(ops: Operations) -> None:
+    """A bill cannot be voided through the API (the catalogue's ``voidable``): only deleted."""
+    vendor = ops.create("Vendor", {"DisplayName": "Supplier"})["Id"]
+    expense = [{"Amount": 250, "DetailType": "AccountBasedExpenseLineDetail"}]
+    bill = ops.create("Bill", {"VendorRef": {"value": vendor}, "Line": expense})["Id"]
+    paid = ops.create(
+        "BillPayment",
+        {
+            "VendorRef": {"value": vendor},
+            "PayType": "Check",
+            "TotalAmt": 250,
+            "Line": [{"Amount": 250, "LinkedTxn": [{"TxnId": bill, "TxnType": "Bill"}]}],
+        },
+    )
+    ops.delete("Bill", bill, _get(ops, "Bill", bill)["SyncToken"])
+    after = _get(ops, "BillPayment", paid["Id"])
+    assert after["Line"] == [] and after["TotalAmt"] == 250
+    assert after["SyncToken"] == str(int(paid["SyncToken"]) + 1)
