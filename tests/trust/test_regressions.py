@@ -340,3 +340,35 @@ def test_invoices_rebuilt_in_another_company_without_their_payments_say_their_ba
     assert by_payments
     for invoice in by_payments:
         assert "Balance" not in steps[invoice["Id"]].departs, steps[invoice["Id"]].reason
+
+
+def test_a_voided_once_paid_invoice_rebuilt_elsewhere_has_no_negative_balance(
+    life: Lifecycle,
+) -> None:
+    """Found by the soak's restore_into (#20, seeds 1 and 3 at e470f6d; fixed in #26): the
+    sandbox voided a paid invoice but left its payment applying the amount to it, so a rebuild
+    of Invoice and Payment in a new company applied the payment to the zero invoice again
+    (Balance -1128). Voiding it now unlinks the payment, whose amount stays unapplied."""
+    invoice = entities.ENTITIES["Invoice"]
+    paid = [
+        p
+        for p in life.records_of("Invoice")
+        if p["Balance"] == 0 and p["TotalAmt"] and p.get("LinkedTxn")
+    ]
+    assert paid, "the sample company has paid invoices"
+    chosen = paid[0]
+    payment_ids = [k["TxnId"] for k in chosen["LinkedTxn"] if k["TxnType"] == "Payment"]
+    assert payment_ids
+    life.api.void(invoice, life.api.read(invoice, chosen["Id"]))
+    for payment in (life.api.read(entities.ENTITIES["Payment"], i) for i in payment_ids):
+        linked = {str(k["TxnId"]) for line in payment["Line"] for k in line["LinkedTxn"]}
+        assert chosen["Id"] not in linked
+    sid = backup(life, "full")
+    plan = life.restore_into(sid, ("Invoice", "Payment"))
+    rebuilt = life.company_of(plan.realm_id)
+    negative = [
+        (key, record["Balance"])
+        for key, record in rebuilt.items()
+        if key[0] == "Invoice" and float(record["Balance"]) < 0
+    ]
+    assert not negative, negative
