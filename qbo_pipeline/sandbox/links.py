@@ -5,7 +5,8 @@ A payment's lines name the invoices (and credit memos) they pay; QBO then lowers
 ``LinkedTxn``. A bill payment does the same to bills (the back-link type is ``BillPaymentCheck``
 whatever the ``PayType``, as the captures show), and a deposit adds ``{"TxnType": "Deposit"}``
 to the payments and sales receipts it banks, without moving their balances. Deleting or voiding
-the applying transaction undoes exactly what it did.
+the applying transaction undoes exactly what it did; voiding or deleting the invoice or bill
+takes its line parts out of the payments (:func:`payers`, :func:`unlinked`).
 
 The back-links are owned by the applying side: a client cannot write them on the target (they
 are dropped from a create and kept from the current version on an update), which is also why

@@ -22,6 +22,9 @@ total and only the transactions applied to it move it; a payment, bill payment o
 updates the records it applies to (balance and ``LinkedTxn`` back-link, :mod:`links`) in the
 same transaction, and its delete or void undoes that. Those derived writes are new versions of
 the target (SyncToken + 1, new ``LastUpdatedTime``), reported to the optional ``observer``.
+Voiding or deleting a paid invoice (deleting a paid bill) works the other way round: the
+payments lose their lines applying to it and keep the amount unapplied, as new versions too
+(:meth:`Operations._unapply_payers` says what is known of QBO there).
 
 What QBO adds to a record it saves (reference names, line numbers, a sales form's subtotal,
 DocNumber, DueDate, addresses, defaults) is filled in by :mod:`completion` on every create and
