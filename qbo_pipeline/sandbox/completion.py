@@ -42,7 +42,7 @@ from typing import Any
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
-from qbo_pipeline.sandbox import shapes
+from qbo_pipeline.sandbox import links, shapes
 from qbo_pipeline.sandbox.new_company_defaults import COUNTRIES
 from qbo_pipeline.sandbox.store import SandboxStore
 
@@ -469,14 +469,7 @@ class Completion:
             if undeposited:
                 record["DepositToAccountRef"] = {"value": str(undeposited[0][0])}
         record.setdefault("ProcessPayment", False)
-        applied = sum(
-            (
-                decimal_amount(line.get("Amount"))
-                for line in record.get("Line") or []
-                if isinstance(line, dict)
-            ),
-            Decimal(0),
-        )
+        applied = links.net_applied(record)  # a credit memo's line counts against the rest
         record["UnappliedAmt"] = json_number(decimal_amount(record.get("TotalAmt")) - applied)
 
     def _next_doc_number(self, ent: Entity) -> str:

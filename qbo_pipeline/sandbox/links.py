@@ -172,3 +172,27 @@ def unlinked(record: dict[str, Any], txn_type: str, target_id: str) -> dict[str,
         elif not line.get("LinkedTxn"):
             lines.append(line)
     return {**record, "Line": lines}
+
+
+CREDITS = frozenset({"CreditMemo", "VendorCredit"})
+"""Line ``TxnType``s that bring credit into a payment rather than take its money."""
+
+
+def net_applied(record: dict[str, Any]) -> Decimal:
+    """What a payment's lines take of its money: the documents paid less the credits used.
+
+    ``query_payment_all.json``'s payment 74 pays invoice lines of 100 with a credit memo line of
+    100: ``TotalAmt`` 0 and ``UnappliedAmt`` 0, so a credit's line counts against the others.
+    """
+    total = Decimal(0)
+    for line in record.get("Line") or ():
+        if not isinstance(line, dict):
+            continue
+        amount = _decimal(line.get("Amount"))
+        types = {
+            str(link.get("TxnType"))
+            for link in line.get("LinkedTxn") or ()
+            if isinstance(link, dict)
+        }
+        total += -amount if types and types <= CREDITS else amount
+    return total

@@ -471,15 +471,7 @@ class Operations:
                 record = links.unlinked(record, txn_type, target_id)
                 if "UnappliedAmt" in record or payer.name == "Payment":
                     record["UnappliedAmt"] = json_number(
-                        decimal_amount(record.get("TotalAmt"))
-                        - sum(
-                            (
-                                decimal_amount(line.get("Amount"))
-                                for line in record.get("Line") or ()
-                                if isinstance(line, dict)
-                            ),
-                            Decimal(0),
-                        )
+                        decimal_amount(record.get("TotalAmt")) - links.net_applied(record)
                     )
                 self.completion.home_amounts(payer, record)
                 saved = self._save(payer, self._next_version(payer, current, record))

@@ -138,3 +138,27 @@ def test_deleting_a_paid_bill_unlinks_its_bill_payment(ops: Operations) -> None:
     after = _get(ops, "BillPayment", paid["Id"])
     assert after["Line"] == [] and after["TotalAmt"] == 250
     assert after["SyncToken"] == str(int(paid["SyncToken"]) + 1)
+
+
+def test_a_payment_using_a_credit_memo_leaves_nothing_unapplied(ops: Operations) -> None:
+    """As payment 74 of ``query_payment_all.json``: an invoice line of 100 and a credit memo line
+    of 100, TotalAmt 0, UnappliedAmt 0 (it was -200, and the customer's Balance 200)."""
+    customer = ops.create("Customer", {"DisplayName": "Credited"})["Id"]
+    line = {"Amount": 100, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}
+    invoice = ops.create("Invoice", {"CustomerRef": {"value": customer}, "Line": [line]})["Id"]
+    memo = ops.create("CreditMemo", {"CustomerRef": {"value": customer}, "Line": [line]})["Id"]
+    payment = ops.create(
+        "Payment",
+        {
+            "CustomerRef": {"value": customer},
+            "TotalAmt": 0,
+            "Line": [
+                {"Amount": 100, "LinkedTxn": [{"TxnId": invoice, "TxnType": "Invoice"}]},
+                {"Amount": 100, "LinkedTxn": [{"TxnId": memo, "TxnType": "CreditMemo"}]},
+            ],
+        },
+    )
+    assert payment["UnappliedAmt"] == 0
+    assert _get(ops, "Invoice", invoice)["Balance"] == 0
+    assert _get(ops, "CreditMemo", memo)["Balance"] == 0
+    assert _get(ops, "Customer", customer)["Balance"] == 0
