@@ -94,8 +94,8 @@ def test_a_second_backup_of_a_company_is_a_clear_failure(
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         result = _materialize(instance, realm_id, resources)
     finally:
-        holder.terminate()
-        holder.wait(timeout=30)
+        holder.kill()  # SIGKILL: no handler to wait for on a loaded machine
+        holder.wait(timeout=120)
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message  # type: ignore[union-attr]
