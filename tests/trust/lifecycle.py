@@ -75,7 +75,7 @@ from qbo_pipeline.models.warehouse import build_warehouse, connect
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import RetryPolicy
 from qbo_pipeline.qbo.limiter import RealmLimiter
-from qbo_pipeline.restore.apply import approve
+from qbo_pipeline.restore.apply import ApplyResult, StepResult, approve
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.into_refs import foreign_references
 from qbo_pipeline.restore.model import Action, Plan
@@ -501,13 +501,13 @@ class Lifecycle:
                 self._killed_apply(plan, min(writes - 1, max(1, int(writes * kill))))
             result, report = apply_restore(target, self.realm, plan.plan_id)
             assert report is not None
-            assert result.complete, [s for s in result.steps if s.state != "done"][:5]
+            assert result.complete, _unfinished(result)
             TALLY.into_restores += 1
             written = self.company_of(realm_id)
             self._check_into(plan, store, written, chosen)
             assert report["different"] == 0, report["differences"][:3]
             again, _ = apply_restore(target, self.realm, plan.plan_id, verify=False)
-            assert again.complete
+            assert again.complete, _unfinished(again)
             TALLY.reruns += 1
             rerun = self.company_of(realm_id)
             changed = [k for k in set(written) | set(rerun) if written.get(k) != rerun.get(k)]
@@ -641,6 +641,12 @@ class Lifecycle:
                 body["Line"] = lines
         body.pop("Active", None)
         return body
+
+
+def _unfinished(result: ApplyResult) -> list[StepResult]:
+    """The steps that make an apply not complete (failed or not started): skipped and
+    conflicting steps are final answers and are not listed."""
+    return [s for s in result.steps if s.state in ("failed", "not_started")][:5]
 
 
 def _uses_multicurrency(realm: RealmLake, snapshot_id: str) -> bool:
