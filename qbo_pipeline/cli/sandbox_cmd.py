@@ -158,7 +158,10 @@ def register(app: typer.Typer) -> None:
         )
         server.start()
         stop = threading.Event()
+        # Both stop it, even when SIGINT came ignored from the parent (a script's background
+        # job, a test runner's worker): "Press Ctrl-C" must hold.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
         try:
             typer.echo(f"QBO sandbox serving at {server.base_url}")
             typer.echo(f"  state file:    {path}")

@@ -52,18 +52,23 @@ def _read_until(lines: queue.Queue[str | None], marker: str, seen: list[str]) ->
     raise AssertionError(f"{marker!r} never printed; output so far:\n{''.join(seen)}")
 
 
+@pytest.mark.parametrize("inherited_sigint", ["default", "ignored"])
 def test_serve_prints_its_facts_serves_and_stops_on_sigint(
-    sandbox_template: Path, tmp_path: Path
+    sandbox_template: Path, tmp_path: Path, inherited_sigint: str
 ) -> None:
+    """Ctrl-C stops it even when SIGINT came ignored from its parent (a script's background job;
+    a pytest-xdist worker after some Dagster tests): it hung there before."""
     state = tmp_path / "state.sqlite3"
     shutil.copyfile(sandbox_template, state)
     env = {**os.environ, "QBO_SANDBOX_CLIENT_SECRET": "cli-test-secret", "PYTHONUNBUFFERED": "1"}
+    disposition = signal.SIG_IGN if inherited_sigint == "ignored" else signal.SIG_DFL
     proc = subprocess.Popen(
         [*_command(), "sandbox", "serve", "--port", "0", "--state", str(state), "--realms", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, disposition),
     )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
