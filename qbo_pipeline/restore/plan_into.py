@@ -259,6 +259,11 @@ class IntoPlanner:
         return body
 
     def _blocked(self, entity: Entity, rid: str, snap: dict[str, Any]) -> str | None:
+        if "Line" in entity.required and not snap.get("Line") and not is_voided(entity, snap):
+            return (
+                f"it has no lines (a bill payment whose bills were deleted keeps none) and QBO's "
+                f"API cannot create a {entity.name} without one: enter it by hand if it matters"
+            )
         if self.close_date and entity.kind is Kind.TRANSACTION:
             raw = str(snap.get("TxnDate") or "")[:10]
             if raw and raw <= self.close_date.isoformat():
