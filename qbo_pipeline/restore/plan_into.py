@@ -259,7 +259,9 @@ class IntoPlanner:
         return body
 
     def _blocked(self, entity: Entity, rid: str, snap: dict[str, Any]) -> str | None:
-        if "Line" in entity.required and not snap.get("Line") and not is_voided(entity, snap):
+        if "Line" in entity.required and not snap.get("Line"):
+            # Voided or not: QBO keeps a voided transaction's lines zeroed (the void captures),
+            # so only one that lost them (a bill payment whose bills were deleted) has none.
             return (
                 f"it has no lines (a bill payment whose bills were deleted keeps none) and QBO's "
                 f"API cannot create a {entity.name} without one: enter it by hand if it matters"

@@ -120,7 +120,16 @@ def source() -> dict[tuple[str, str], dict[str, Any]]:
         "Balance": 0,
         "PrivateNote": "Voided",
         "CustomerRef": {"value": "1"},
-        "Line": [],
+        # Zeroed, kept: as invoice_void_response.json shows a voided invoice.
+        "Line": [
+            {
+                "Id": "1",
+                "LineNum": 1,
+                "Amount": 0,
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {"ItemRef": {"value": "5"}, "Qty": 0, "UnitPrice": 0},
+            }
+        ],
         "SyncToken": "1",
         "MetaData": _meta(),
     }
