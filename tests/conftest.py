@@ -77,6 +77,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _ENVIRONMENT.undo()
 
 
+LONGEST_FILES = (
+    "tests/trust/test_lifecycle.py",
+    "tests/models/test_models_incremental.py",
+    "tests/restore/test_restore_into.py",
+    "tests/models/test_models_incremental_history.py",
+    "tests/models/test_models_s3.py",
+    "tests/cli/test_cli_readme.py",
+    "tests/defs/test_defs_pipeline.py",
+)
+"""The test files that take a minute or more: collected first, so pytest-xdist (a file per
+worker, `make test`) starts them first instead of leaving one worker alone with them at the end."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the longest files first; the order is otherwise kept (tests never depend on it)."""
+    rank = {path: n for n, path in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.fixture(scope="session")
 def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two generated default companies, pinned in time, in a SQLite file built once per session."""
