@@ -314,20 +314,26 @@ def _trial_balances(books: _Books, run_report: Callable[..., dict[str, Any]]) ->
     return periods, unexplained
 
 
-def _profit_and_loss(
-    books: _Books, chart: Chart, run_report: Callable[..., dict[str, Any]]
-) -> tuple[list, int]:
-    """The new company's ProfitAndLoss of each month, all months in one report call."""
-    first = books.ends[0].replace(day=1)
-    monthly = _monthly(
+def _by_month(
+    report: str, books: _Books, run_report: Callable[..., dict[str, Any]]
+) -> dict[date, dict[str, Decimal]]:
+    """One report call summarized by month over the snapshot's months, its columns by end."""
+    return _monthly(
         run_report(
-            "ProfitAndLoss",
-            start_date=first.isoformat(),
+            report,
+            start_date=books.ends[0].replace(day=1).isoformat(),
             end_date=books.ends[-1].isoformat(),
             accounting_method="Accrual",
             summarize_column_by="Month",
         )
     )
+
+
+def _profit_and_loss(
+    books: _Books, chart: Chart, run_report: Callable[..., dict[str, Any]]
+) -> tuple[list, int]:
+    """The new company's ProfitAndLoss of each month, all months in one report call."""
+    monthly = _by_month("ProfitAndLoss", books, run_report)
     periods, unexplained = [], 0
     gaps = books.gaps(chart)
     for end in books.ends:
@@ -355,16 +361,7 @@ def _balance_sheets(
     earlier years' in Retained Earnings: the snapshot's side adds the income and expense
     posted before the fiscal year's start to that account.
     """
-    first = books.ends[0].replace(day=1)
-    monthly = _monthly(
-        run_report(
-            "BalanceSheet",
-            start_date=first.isoformat(),
-            end_date=books.ends[-1].isoformat(),
-            accounting_method="Accrual",
-            summarize_column_by="Month",
-        )
-    )
+    monthly = _by_month("BalanceSheet", books, run_report)
     periods, unexplained = [], 0
     gaps = books.gaps(chart)
     retained = chart.retained_earnings
