@@ -173,6 +173,28 @@ COMPARE_EVERY = 3
 builds, and at the end of every history that built it (a full build costs seconds)."""
 
 
+def kill_after_start(script: list[str], env: dict[str, str], delay: float, what: str) -> None:
+    """Run ``python -c script[0] script[1:]``, wait for its "started" line, then SIGKILL it
+    ``delay`` seconds later (it may have finished by then)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", *script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline().strip()
+    if first != "started":
+        child.wait(timeout=60)
+        raise AssertionError(f"the {what} process did not start: {child.stderr.read()[-3000:]}")
+    time.sleep(delay)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=60)
+    child.stdout.close()
+    child.stderr.close()
+
+
 @dataclass
 class Tally:
     """What a run did, for the soak's table."""
@@ -401,23 +423,8 @@ class Lifecycle:
 
     def killed_build(self, delay: float) -> None:
         """A build in another process, SIGKILLed after ``delay`` seconds (or finished before)."""
-        child = subprocess.Popen(
-            [sys.executable, "-c", KILLED_BUILD, self.settings.lake_url, str(self.warehouse)],
-            env=os.environ | self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None and child.stderr is not None
-        first = child.stdout.readline().strip()
-        if first != "started":
-            child.wait(timeout=60)
-            raise AssertionError(f"the build process did not start: {child.stderr.read()[-3000:]}")
-        time.sleep(delay)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=60)
-        child.stdout.close()
-        child.stderr.close()
+        args = [KILLED_BUILD, self.settings.lake_url, str(self.warehouse)]
+        kill_after_start(args, os.environ | self.env, delay, "build")
         TALLY.builds_killed += 1
         if self.warehouse.exists():
             # The published file is the last finished build, whole: it opens and has its records.
@@ -883,24 +890,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         """A backup in another process, killed with SIGKILL at a random moment."""
         self._step("killed_backup")
         state = self.L.company()
-        env = os.environ | self.L.env
-        child = subprocess.Popen(
-            [sys.executable, "-c", KILLED_BACKUP, self.L.realm_id, self.L.sandbox.base_url, mode],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None and child.stderr is not None
-        first = child.stdout.readline().strip()
-        if first != "started":
-            child.wait(timeout=60)
-            raise AssertionError(f"the backup process did not start: {child.stderr.read()[-3000:]}")
-        time.sleep(delay)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=60)
-        child.stdout.close()
-        child.stderr.close()
+        args = [KILLED_BACKUP, self.L.realm_id, self.L.sandbox.base_url, mode]
+        kill_after_start(args, os.environ | self.L.env, delay, "backup")
         TALLY.kills += 1
         if self.L.record_new_snapshots(state):
             TALLY.killed_after_commit += 1
