@@ -188,10 +188,10 @@ def batches_sent(store: PlanStore, plan_id: str) -> Counter[str]:
 
 @contextmanager
 def another_new_company(
-    sandbox: SandboxServer, settings: Settings, multicurrency: bool
+    sandbox: SandboxServer, settings: Settings, multicurrency: bool, country: str = "US"
 ) -> Iterator[QBOClient]:
-    """A client of one more new US company of the sandbox."""
-    realm_id = new_company(sandbox, country="US", multicurrency=multicurrency)
+    """A client of one more new company of the sandbox (US unless ``country`` says)."""
+    realm_id = new_company(sandbox, country=country, multicurrency=multicurrency)
     assert login_embedded(settings, sandbox.base_url, realm_hint=realm_id) == [realm_id]
     with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as qbo:
         yield qbo

@@ -31,7 +31,7 @@ from qbo_pipeline.restore.model import Action
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into
 from qbo_pipeline.restore.store import PlanStore
 from qbo_pipeline.sandbox.server import SandboxServer
-from tests.restore.test_restore_into import RETRY, new_company
+from tests.restore.test_restore_into import RETRY, another_new_company
 
 
 @pytest.fixture
@@ -53,9 +53,7 @@ def canadian(sandbox: SandboxServer, settings: Settings, source: QBOClient) -> I
     multicurrency = bool(
         (source.preferences().get("CurrencyPrefs") or {}).get("MultiCurrencyEnabled")
     )
-    realm_id = new_company(sandbox, country="CA", multicurrency=multicurrency)
-    assert login_embedded(settings, sandbox.base_url, realm_hint=realm_id) == [realm_id]
-    with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as qbo:
+    with another_new_company(sandbox, settings, multicurrency, country="CA") as qbo:
         yield qbo
 
 
