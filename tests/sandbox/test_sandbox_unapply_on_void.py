@@ -1,4 +1,4 @@
-"""Voiding or deleting a paid invoice or bill unapplies the payments that paid it (#26)."""
+"""Voiding or deleting a paid invoice or bill unapplies the payments that paid it."""
 
 from __future__ import annotations
 
