@@ -345,7 +345,7 @@ def test_invoices_rebuilt_in_another_company_without_their_payments_say_their_ba
 def test_a_voided_once_paid_invoice_rebuilt_elsewhere_has_no_negative_balance(
     life: Lifecycle,
 ) -> None:
-    """Found by the soak's restore_into (#20, seeds 1 and 3 at e470f6d; fixed in #26): the
+    """Found by the soak's restore_into (#20, seeds 1 and 3 at e470f6d; fixed in c8e0977): the
     sandbox voided a paid invoice but left its payment applying the amount to it, so a rebuild
     of Invoice and Payment in a new company applied the payment to the zero invoice again
     (Balance -1128). Voiding it now unlinks the payment, whose amount stays unapplied."""
@@ -378,7 +378,7 @@ def test_a_voided_once_paid_invoice_rebuilt_elsewhere_has_no_negative_balance(
 def test_a_bill_payment_left_without_lines_is_not_planned_as_a_create_elsewhere(
     life: Lifecycle, voided: bool
 ) -> None:
-    """Found by the soak's restore_into (H27, seed 1 at 4462ca1): deleting a paid bill unlinks
+    """Found by the soak's restore_into (#20, seed 1 at 4462ca1): deleting a paid bill unlinks
     its bill payment, which keeps no line; a rebuild in a new company planned its create and
     QBO refused it (2020, Line required), so the apply was not complete. It is unsupported now,
     with the reason. (The soak's message named the CustomerType/TaxRate skips: not the cause.)"""
