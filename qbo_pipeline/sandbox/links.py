@@ -6,7 +6,9 @@ A payment's lines name the invoices (and credit memos) they pay; QBO then lowers
 whatever the ``PayType``, as the captures show), and a deposit adds ``{"TxnType": "Deposit"}``
 to the payments and sales receipts it banks, without moving their balances. Deleting or voiding
 the applying transaction undoes exactly what it did; voiding or deleting the invoice or bill
-takes its line parts out of the payments (:func:`payers`, :func:`unlinked`).
+takes its line parts out of the payments (:func:`payers`, :func:`unlinked`), and deleting a
+credit memo or vendor credit a payment uses takes its line out and what it covered off the
+documents paid (:func:`without_credit`).
 
 The back-links are owned by the applying side: a client cannot write them on the target (they
 are dropped from a create and kept from the current version on an update), which is also why
@@ -131,19 +133,17 @@ def client_links(entity: str, links: object) -> list[Any]:
 
 
 def payers(target: str) -> list[tuple[str, str]]:
-    """The ``(applying entity, line TxnType)`` pairs that pay ``target`` (an invoice or bill).
+    """The ``(applying entity, line TxnType)`` pairs whose lines apply ``target``.
 
-    Only the documents paid with a back-link: a credit memo or vendor credit used in a payment
-    is not unapplied by its void or delete here (what QBO then does to the payment's total is
-    not known).
+    ``target`` is a document paid (an invoice or bill, which a void or delete takes out with
+    :func:`unlinked`) or a credit used (a credit memo or vendor credit, :data:`CREDITS`, which
+    a delete takes out with :func:`without_credit`).
     """
     return [
         (applying, txn_type)
         for applying, table in APPLICATIONS.items()
         for txn_type, application in table.items()
-        if application.target == target
-        and application.moves_balance
-        and application.backlink is not None
+        if application.target == target and application.moves_balance
     ]
 
 
@@ -196,3 +196,52 @@ def net_applied(record: dict[str, Any]) -> Decimal:
         }
         total += -amount if types and types <= CREDITS else amount
     return total
+
+
+def without_credit(record: dict[str, Any], txn_type: str, target_id: str) -> dict[str, Any]:
+    """``record`` (a payment or bill payment, flat) without the credit ``(txn_type, target_id)``.
+
+    The lines using the credit are dropped (as :func:`unlinked` drops them) and what they
+    covered is taken off the lines paying documents, the last first, a line left at zero
+    dropped: the payment keeps its money (``TotalAmt``, what is unapplied) and the documents
+    are owed again what the credit paid. No capture shows a used credit deleted (QBO refuses
+    to void one); Intuit's help on removing a credit from an invoice says "the credit memo is
+    unapplied and the invoice balance is restored", which this is.
+    """
+    out = unlinked(record, txn_type, target_id)
+    freed = net_applied(out) - net_applied(record)  # the credit lines dropped
+    lines = list(out["Line"])
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if freed <= 0:
+            break
+        if not isinstance(line, dict) or not _pays_documents(line):
+            continue
+        amount = _decimal(line.get("Amount"))
+        taken = min(amount, freed)
+        freed -= taken
+        if amount == taken:
+            del lines[index]
+        else:
+            lines[index] = {**line, "Amount": _number(amount - taken)}
+    return {**out, "Line": lines}
+
+
+def _pays_documents(line: dict[str, Any]) -> bool:
+    types = {
+        str(link.get("TxnType")) for link in line.get("LinkedTxn") or () if isinstance(link, dict)
+    }
+    return bool(types) and not types & CREDITS
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def unapplied(record: dict[str, Any]) -> Decimal:
+    """What a payment or bill payment has not applied: ``TotalAmt`` less :func:`net_applied`.
+
+    A bill payment has no ``UnappliedAmt`` field (``query_billpayment_all.json``), yet what it
+    no longer applies (its bill deleted) is still paid to the vendor: a credit with the vendor.
+    """
+    return _decimal(record.get("TotalAmt")) - net_applied(record)

@@ -385,15 +385,23 @@ class Operations:
                 record["LinkedTxn"] = links.client_links(ent.name, record.get("LinkedTxn")) + kept
 
     def _apply_links(
-        self, ent: Entity, before: dict[str, Any] | None, after: dict[str, Any] | None
+        self,
+        ent: Entity,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        *,
+        skip: tuple[str, str] | None = None,
     ) -> None:
-        """Update what a payment, bill payment or deposit applies to (see :mod:`links`)."""
+        """Update what a payment, bill payment or deposit applies to (see :mod:`links`).
+
+        ``skip``: a target left alone, the one being voided or deleted (:meth:`_unapply_payers`).
+        """
         old = links.applied(ent.name, before)
         new = links.applied(ent.name, after)
         if not old and not new:
             return
         source_id = str((after or before or {}).get("Id"))
-        for key in sorted(old.keys() | new.keys()):
+        for key in sorted((old.keys() | new.keys()) - {skip}):
             target_name, target_id = key
             was, now = old.get(key), new.get(key)
             application = (now or was).application  # type: ignore[union-attr]
@@ -439,16 +447,24 @@ class Operations:
     def _unapply_payers(self, ent: Entity, target_id: str) -> None:
         """Unlink the payments and bill payments applying to a document being voided or deleted.
 
-        What QBO does is not in the captures or the reference; the QuickBooks community answers
-        (quickbooks.intuit.com learn-support threads on unlinking payments and on customer
-        credits from unapplied payments) describe a payment that no longer pays a document as an
-        unapplied credit on the customer, and no source says voiding or deleting the document
-        deletes the payment. So, the most likely behaviour: each payer loses its line parts
-        applying to the document and gets a new version (SyncToken + 1, new
-        ``LastUpdatedTime``, the observer told, as :meth:`_apply_links` stamps its targets),
-        its amount now unapplied (a payment's ``UnappliedAmt`` grows, which moves the customer's
-        ``Balance`` down by it). A bill payment's freed amount is not in the vendor's balance,
-        which counts no bill payments (:data:`completion.OPEN_DOCUMENTS`).
+        An invoice or bill: what QBO does is not in the captures or the reference; the
+        QuickBooks community answers (quickbooks.intuit.com learn-support threads on unlinking
+        payments and on customer credits from unapplied payments) describe a payment that no
+        longer pays a document as an unapplied credit on the customer, and no source says
+        voiding or deleting the document deletes the payment; QuickBooks' help on voiding or
+        deleting a bill says "When you delete a bill that you've already paid, QuickBooks
+        creates a credit with the vendor". So each payer loses its line parts applying to the
+        document (:func:`links.unlinked`), its amount now unapplied (a payment's
+        ``UnappliedAmt`` grows, which moves the customer's ``Balance`` down by it; a bill
+        payment has no such field, and the vendor's balance counts no bill payments).
+
+        A credit memo or vendor credit (which QBO deletes but does not void): no capture shows
+        one deleted while used; the payer loses the credit's line and the documents it paid
+        lose what the credit covered (:func:`links.without_credit`), so they are owed again.
+
+        Either way the payer gets a new version (SyncToken + 1, new ``LastUpdatedTime``, the
+        observer told, as :meth:`_apply_links` stamps its targets) and the documents it still
+        pays are moved by the difference.
         """
         for payer_name, txn_type in links.payers(ent.name):
             rows = self.store.query(
@@ -461,6 +477,7 @@ class Operations:
                 (self.realm_id, payer_name, txn_type, target_id),
             )
             payer = entities.get(payer_name)
+            unlink = links.without_credit if txn_type in links.CREDITS else links.unlinked
             for (id_num,) in rows:
                 current = self._load(payer, str(id_num))
                 if (ent.name, target_id) not in links.applied(payer.name, current):
@@ -468,15 +485,14 @@ class Operations:
                 record = {
                     k: copy.deepcopy(v) for k, v in current.items() if k not in _SERVER_FIELDS
                 }
-                record = links.unlinked(record, txn_type, target_id)
+                record = unlink(record, txn_type, target_id)
                 if "UnappliedAmt" in record or payer.name == "Payment":
-                    record["UnappliedAmt"] = json_number(
-                        decimal_amount(record.get("TotalAmt")) - links.net_applied(record)
-                    )
+                    record["UnappliedAmt"] = json_number(links.unapplied(record))
                 self.completion.home_amounts(payer, record)
                 saved = self._save(payer, self._next_version(payer, current, record))
                 if self.observer is not None:
                     self.observer(payer.name, current, saved)
+                self._apply_links(payer, current, saved, skip=(ent.name, target_id))
                 self._move_balances(payer, current, saved)
 
     def _move_balances(
