@@ -357,6 +357,9 @@ class SandboxApp:
         if rule.kind == "slow":
             self.realism.sleep(rule.seconds)
             return None
+        if rule.kind == "hold":
+            self.realism.hold(rule.seconds)
+            return None
         if rule.kind == "revoked":
             self.oauth.revoke_token(token)
             return self._json(faults.authentication_body(now, "Token revoked"), status=401)

@@ -8,7 +8,10 @@
 - Faults: rules of ``{"kind", "rate", "on", "path", "times"}``; ``kind`` is one of ``429``,
   ``500``, ``503`` (XML SystemFault, or JSON with ``"format": "json"``), ``reset`` (close the
   socket without answering), ``slow`` (wait ``seconds``, default 5, then answer), ``truncate``
-  (send half the body and close), ``revoked`` (revoke the caller's grant and answer 401). A rule
+  (send half the body and close), ``revoked`` (revoke the caller's grant and answer 401),
+  ``hold`` (keep the request waiting until the fault rules are next changed, or at most
+  ``seconds``, then answer it: a test kills its client while the request is surely in flight,
+  and the server still does the work, as QBO does for a client gone mid-request). A rule
   fires on the request ordinals in ``on`` (1-based, counted over the requests it matches), or at
   random with probability ``rate``; ``path`` limits it to URLs containing that text; ``times``
   caps how often it fires.
@@ -28,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-FAULT_KINDS = ("429", "500", "503", "reset", "slow", "truncate", "revoked")
+FAULT_KINDS = ("429", "500", "503", "reset", "slow", "truncate", "revoked", "hold")
 """The faults that can be injected."""
 
 
@@ -174,6 +177,7 @@ class Realism:
         self._rule_seen: dict[int, int] = {}
         self._rule_fired: dict[int, int] = {}
         self._random = random.Random(self.config.seed)
+        self._release = threading.Event()
 
     def configure(self, **changes: Any) -> RealismConfig:
         """Change switches at run time; fault rule counters restart when rules change.
@@ -186,9 +190,17 @@ class Realism:
             if "faults" in changes:
                 self._rule_seen.clear()
                 self._rule_fired.clear()
+                self._release.set()
+                self._release = threading.Event()
             if "seed" in changes:
                 self._random = random.Random(self.config.seed)
             return self.config
+
+    def hold(self, seconds: float) -> None:
+        """Wait until the fault rules are next changed, or at most ``seconds`` (a ``hold``)."""
+        with self._lock:
+            release = self._release
+        release.wait(seconds)
 
     def _counters(self, realm_id: str) -> _RealmCounters:
         counters = self._realms.get(realm_id)

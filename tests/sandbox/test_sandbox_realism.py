@@ -112,6 +112,26 @@ def test_slow_response_uses_configured_delay(sandbox: SandboxServer) -> None:
     assert slept == [7.0]
 
 
+def test_held_request_waits_for_a_rule_change_then_is_answered(sandbox: SandboxServer) -> None:
+    url, headers = _setup(sandbox)
+    realm = sandbox.realm_ids[0]
+    sandbox.configure(faults=[{"kind": "hold", "on": [1], "seconds": 300}])
+    answers: list[int] = []
+    held = threading.Thread(
+        target=lambda: answers.append(requests.get(url, headers=headers, timeout=600).status_code)
+    )
+    held.start()
+    while sandbox.stats()["realms"].get(realm, {}).get("faults", {}).get("hold") != 1:
+        held.join(0.02)
+    # Held: counted in flight, unanswered, however long the test takes to look.
+    assert sandbox.stats()["realms"][realm]["in_flight"] == 1 and answers == []
+    assert requests.get(url, headers=headers, timeout=30).status_code == 200  # others go on
+    sandbox.configure(faults=[])
+    held.join(60)
+    assert answers == [200]
+    assert sandbox.stats()["realms"][realm]["in_flight"] == 0
+
+
 def test_revoked_token_fault(sandbox: SandboxServer) -> None:
     url, headers = _setup(sandbox)
     sandbox.configure(faults=[{"kind": "revoked", "on": [1]}])
