@@ -56,14 +56,31 @@ _EXPENSE_FORMS = ("Bill", "Purchase", "PurchaseOrder", "VendorCredit")
 _OPEN_BALANCE = ("Invoice", "Bill", "CreditMemo", "VendorCredit")
 """Transactions with an open ``Balance``; a recurring template's starts and stays at its total."""
 
-OPEN_DOCUMENTS: dict[str, tuple[str, str, int]] = {
+OPEN_DOCUMENTS: dict[str, tuple[str, str | None, int]] = {
     "Invoice": ("Customer", "Balance", 1),
     "CreditMemo": ("Customer", "Balance", -1),
     "Payment": ("Customer", "UnappliedAmt", -1),
     "Bill": ("Vendor", "Balance", 1),
     "VendorCredit": ("Vendor", "Balance", -1),
+    "BillPayment": ("Vendor", None, -1),
 }
-"""What makes up a party's ``Balance``: entity -> (party, the document's open amount, sign)."""
+"""What makes up a party's ``Balance``: entity -> (party, the document's open amount, sign).
+
+A bill payment has no field for what it does not apply (``query_billpayment_all.json``), so
+its open amount is computed (None: :func:`open_amount`): what it paid and no longer applies,
+its bill deleted, is a credit with the vendor ("When you delete a bill that you've already
+paid, QuickBooks creates a credit with the vendor", QuickBooks' help on voiding or deleting a
+bill or payment).
+"""
+
+
+def open_amount(entity: str, record: dict[str, Any]) -> Decimal:
+    """A document's open amount, unsigned: its field, or a bill payment's unapplied amount."""
+    field = OPEN_DOCUMENTS[entity][1]
+    if field is None:
+        return links.unapplied(record)
+    return decimal_amount(record.get(field))
+
 
 _LINE_NUMBERED = (*SALES_FORMS, "Bill", "PurchaseOrder", "Deposit")
 """Entities whose detail lines carry ``LineNum`` as well as ``Id`` (the others only ``Id``)."""
@@ -608,7 +625,8 @@ class Completion:
         """What a customer owes (or the company owes a vendor): its open documents.
 
         A customer's open invoices less its unapplied credit memos and payments; a vendor's
-        open bills less its unapplied vendor credits (:data:`OPEN_DOCUMENTS`). A new record
+        open bills less its unapplied vendor credits and bill payments (:data:`OPEN_DOCUMENTS`).
+        A new record
         has none.
         """
         if record_id in (None, ""):
@@ -617,13 +635,16 @@ class Completion:
         for entity, (owner, field, sign) in OPEN_DOCUMENTS.items():
             if owner != party:
                 continue
-            rows = self._select(
-                entity,
-                f"AND json_extract(payload, '$.{party}Ref.value') = ?",
-                (str(record_id),),
-                f"json_extract(payload, '$.{field}')",
-            )
-            total += sign * sum((decimal_amount(value) for (value,) in rows), Decimal(0))
+            where = f"AND json_extract(payload, '$.{party}Ref.value') = ?"
+            if field is None:
+                rows = self._select(entity, where, (str(record_id),), "payload")
+                amounts = (open_amount(entity, json.loads(payload)) for (payload,) in rows)
+            else:
+                rows = self._select(
+                    entity, where, (str(record_id),), f"json_extract(payload, '$.{field}')"
+                )
+                amounts = (decimal_amount(value) for (value,) in rows)
+            total += sign * sum(amounts, Decimal(0))
         return total
 
     def _attachable(self, record: dict[str, Any], current: dict[str, Any]) -> None:

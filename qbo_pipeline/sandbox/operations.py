@@ -456,7 +456,8 @@ class Operations:
         creates a credit with the vendor". So each payer loses its line parts applying to the
         document (:func:`links.unlinked`), its amount now unapplied (a payment's
         ``UnappliedAmt`` grows, which moves the customer's ``Balance`` down by it; a bill
-        payment has no such field, and the vendor's balance counts no bill payments).
+        payment has no such field, yet its unapplied amount moves the vendor's ``Balance``
+        alike, :func:`completion.open_amount`).
 
         A credit memo or vendor credit (which QBO deletes but does not void): no capture shows
         one deleted while used; the payer loses the credit's line and the documents it paid

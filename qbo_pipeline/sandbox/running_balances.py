@@ -7,7 +7,8 @@ changes it (create, update, delete, void):
   (:data:`completion.OPEN_DOCUMENTS`, :meth:`Completion.open_balance`), and
   ``BalanceWithJobs``: its own balance plus its jobs' (sub-customers'), so a job's invoice
   moves its parents too;
-- a vendor's ``Balance``: its open bills less its open vendor credits;
+- a vendor's ``Balance``: its open bills less its open vendor credits and what its bill
+  payments paid and no longer apply (a paid bill deleted, :func:`completion.open_amount`);
 - an account's ``CurrentBalance``: the debit-positive sum of its postings (the reports' posting
   rules, :func:`reports.postings`, one source of truth with the TrialBalance) for a
   balance-sheet account, 0 for an income or expense account, and
@@ -42,7 +43,12 @@ from typing import Any
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.sandbox import reports
-from qbo_pipeline.sandbox.completion import OPEN_DOCUMENTS, decimal_amount, json_number
+from qbo_pipeline.sandbox.completion import (
+    OPEN_DOCUMENTS,
+    decimal_amount,
+    json_number,
+    open_amount,
+)
 from qbo_pipeline.sandbox.store import SandboxStore
 
 __all__ = ["RunningBalances", "account_balances", "chart_of"]
@@ -204,12 +210,12 @@ class RunningBalances:
         changes: dict[tuple[str, str], dict[str, Decimal]],
     ) -> None:
         """Move the party's Balance by the document's open amount after less before."""
-        party, field, sign = OPEN_DOCUMENTS[entity]
+        party, _, sign = OPEN_DOCUMENTS[entity]
         delta: dict[str, Decimal] = defaultdict(Decimal)
         for weight, txn in ((-1, before), (1, after)):
             party_id = reports.party_of(party, txn) if txn else ""
-            if party_id:
-                delta[party_id] += weight * sign * decimal_amount((txn or {}).get(field))
+            if party_id and txn:
+                delta[party_id] += weight * sign * open_amount(entity, txn)
         for party_id, amount in sorted(delta.items()):
             record = self._get(party, party_id, changes) if amount else None
             if record is None:
