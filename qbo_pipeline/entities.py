@@ -48,6 +48,10 @@ MAX_CONCURRENT_REQUESTS = 10
 REPORTS = ("TrialBalance", "ProfitAndLoss", "BalanceSheet")
 """Reports kept raw with every snapshot as evidence of the books' state."""
 
+TAX_SERVICE = "taxservice/taxcode"
+"""The resource that creates a tax code with its rates (``POST .../taxservice/taxcode``): a
+TaxCode name and ``TaxRateDetails`` in, ``TaxCodeId`` and each ``TaxRateId`` out."""
+
 
 class Kind(StrEnum):
     """What sort of record an entity is."""
@@ -131,6 +135,9 @@ class Entity:
         names_modifier: Whether QBO names the user who last wrote a record in its
             ``MetaData.LastModifiedByRef`` (every invoice, bill and purchase order of the
             captures carries it, no record of another entity does; none carries CreatedByRef).
+        created_through: The resource that creates a read-only entity's records, if one does:
+            TaxCode and TaxRate are created together by ``taxservice/taxcode`` (Intuit's
+            TaxService; the entities' own resources only read).
     """
 
     name: str
@@ -151,6 +158,7 @@ class Entity:
     printable: bool = False
     filterable: frozenset[str] = frozenset()
     names_modifier: bool = False
+    created_through: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -326,6 +334,7 @@ CATALOGUE: tuple[Entity, ...] = (
         cdc=False,
         removal=Removal.DEACTIVATE,
         read_only=True,
+        created_through=TAX_SERVICE,
         name_field="Name",
         references=(_ref("AgencyRef", "TaxAgency"),),
         filterable=_props("Name", "Description"),
@@ -336,6 +345,7 @@ CATALOGUE: tuple[Entity, ...] = (
         cdc=False,
         removal=Removal.DEACTIVATE,
         read_only=True,
+        created_through=TAX_SERVICE,
         name_field="Name",
         references=(
             _ref("SalesTaxRateList.TaxRateDetail[].TaxRateRef", "TaxRate"),

@@ -42,6 +42,7 @@ from qbo_pipeline.sandbox import (
     reports,
     shapes,
     simulate,
+    tax_service,
     xml_wire,
 )
 from qbo_pipeline.sandbox.batch import run_batch
@@ -391,6 +392,20 @@ class SandboxApp:
                 lambda: self._envelope(
                     realm,
                     run_batch(self._operations(realm), self.engine, self._body(request)),
+                ),
+            )
+        if (
+            head == "taxservice"
+            and len(parts) == 2
+            and parts[1].lower() == "taxcode"
+            and method == "POST"
+        ):
+            # Not an entity resource: its answer is the TaxService object itself, unwrapped.
+            return self._idempotent(
+                request,
+                realm,
+                lambda: self._json(
+                    tax_service.create_tax_code(self._operations(realm), self._body(request))
                 ),
             )
         if head == "reports" and len(parts) == 2 and method == "GET":

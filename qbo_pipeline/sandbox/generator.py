@@ -25,10 +25,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from qbo_pipeline import entities
-from qbo_pipeline.sandbox import openid
+from qbo_pipeline.sandbox import openid, tax_compute
 from qbo_pipeline.sandbox import sample_company as sample
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.reports import Chart, postings
@@ -716,7 +717,8 @@ class _Chunk:
     def tax_detail(taxable: int) -> tuple[dict[str, Any], int]:
         if not taxable:
             return {"TotalTax": 0}, 0
-        tax = round(taxable * _TAX_PERCENT / 100)
+        # QBO's rounding (tax_compute): a cent half up; the sandbox's API computes the same.
+        tax = int(tax_compute.tax_amount(Decimal(taxable) / 100, Decimal(_TAX_PERCENT)) * 100)
         return {
             "TxnTaxCodeRef": ref(_SALES_TAX_CODE),
             "TotalTax": money(tax),

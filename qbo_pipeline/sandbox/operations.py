@@ -46,7 +46,7 @@ from typing import Any
 
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
-from qbo_pipeline.sandbox import faults, links, openid, shapes, tax_rules
+from qbo_pipeline.sandbox import faults, links, openid, shapes, tax_compute, tax_rules
 from qbo_pipeline.sandbox.clock import COMPANY_TZ, qbo_time
 from qbo_pipeline.sandbox.completion import Completion, decimal_amount, json_number
 from qbo_pipeline.sandbox.faults import SandboxFault
@@ -543,6 +543,7 @@ class Operations:
         self._own_links(ent, record, None)
         with self.store.transaction():
             self._check_references(ent, record)
+            tax_compute.compute_tax(self.store, self.realm_id, ent, record)
             self._derive(ent, record, lines_changed=True)
             self.completion.complete(ent, record, None)
             tax_rules.check_line_tax_codes(self.store, self.realm_id, ent, record)
@@ -609,6 +610,8 @@ class Operations:
             lines_changed = "Line" in changes or (not sparse and "TotalAmt" not in changes)
             self._own_links(ent, record, current)
             self._check_references(ent, record)
+            if tax_compute.compute_tax(self.store, self.realm_id, ent, record):
+                lines_changed = True  # QBO's tax, not the one sent: the total follows it
             self._derive(ent, record, lines_changed=lines_changed)
             self.completion.complete(ent, record, current)
             tax_rules.check_line_tax_codes(self.store, self.realm_id, ent, record)
