@@ -643,6 +643,34 @@ class QBOClient:
             raise TransportError("the batch answer has no BatchItemResponse")
         return answers
 
+    def create_tax_code(
+        self, name: str, rates: Sequence[Mapping[str, Any]], *, request_id: str
+    ) -> dict[str, Any]:
+        """Create a tax code with its rates through QBO's TaxService (``taxservice/taxcode``).
+
+        TaxCode and TaxRate are read-only entities; this is how QBO creates them (not through
+        batch). Each rate is new (``TaxRateName``, ``RateValue`` in percent, ``TaxAgencyId``,
+        ``TaxApplicableOn`` Sales or Purchase) or an existing one (``TaxRateId``).
+
+        Returns:
+            QBO's answer: ``TaxCode``, ``TaxCodeId`` and ``TaxRateDetails`` with each rate's
+            ``TaxRateId``, in the order sent.
+
+        Raises:
+            ValueError: If the name or the rates are missing.
+            QBOError: QBO's fault (6240 for a name in use).
+        """
+        if not str(name or "").strip():
+            raise ValueError("a tax code needs a name")
+        if not rates:
+            raise ValueError(f"tax code {name!r} needs at least one rate")
+        body = {"TaxCode": name, "TaxRateDetails": [dict(rate) for rate in rates]}
+        doc = self.request("POST", entities.TAX_SERVICE, json=body, request_id=request_id)
+        details = doc.get("TaxRateDetails")
+        if not doc.get("TaxCodeId") or not isinstance(details, list) or len(details) != len(rates):
+            raise TransportError("the TaxService answer has no TaxCodeId or not every TaxRateId")
+        return doc
+
     def report(self, name: str, **params: str) -> dict[str, Any]:
         """A report (``TrialBalance``, ``ProfitAndLoss``, ...) as QBO's Header/Columns/Rows tree."""
         if not name.isalnum():
@@ -767,6 +795,8 @@ def call_topic(url_path: str, params: Mapping[str, Any]) -> str:
         return head
     elif head in ("upload", "download"):
         return "Attachable"
+    elif head == "taxservice":
+        return "TaxCode"
     try:
         return entities.get(head).name
     except entities.UnknownEntityError:

@@ -19,6 +19,7 @@ BASE = "/v3/company/9341450000000001"
         (f"{BASE}/cdc", {"entities": "Invoice"}, "cdc"),
         (f"{BASE}/reports/TrialBalance", {}, "reports"),
         (f"{BASE}/download/77", {}, "Attachable"),
+        (f"{BASE}/taxservice/taxcode", {"requestid": "x"}, "TaxCode"),
         (f"{BASE}/no-such-thing", {}, "other"),
     ],
 )

@@ -13,6 +13,7 @@ from qbo_pipeline.qbo import query as q
 from qbo_pipeline.qbo.auth import AppCredentials
 from qbo_pipeline.qbo.connect import login_embedded, open_client, open_store
 from qbo_pipeline.qbo.faults import (
+    DuplicateNameError,
     ObjectNotFoundError,
     QueryError,
     StaleObjectError,
@@ -217,3 +218,28 @@ def test_batches_spend_the_separate_batch_budget(sandbox: SandboxServer, tmp_pat
             client.batch([{"bId": "c", "Query": q.select("Customer", count=True)}])
         assert client.batch_limiter.recent() == 3
         assert client.limiter.recent() == 4
+
+
+def test_create_tax_code_through_the_tax_service(client: QBOClient) -> None:
+    """TaxService (#20): a code with a new rate, ids in the answer; a replay and a name in use."""
+    [agency] = client.query("select * from TaxAgency maxresults 1")["TaxAgency"]
+    rate = {
+        "TaxRateName": "Client test rate",
+        "RateValue": 6.25,
+        "TaxAgencyId": agency["Id"],
+        "TaxApplicableOn": "Sales",
+    }
+    made = client.create_tax_code("Client test code", [rate], request_id="tax-1")
+    assert made["TaxCode"] == "Client test code" and made["TaxCodeId"]
+    [detail] = made["TaxRateDetails"]
+    assert detail["TaxRateId"] and detail["RateValue"] == 6.25
+    assert client.create_tax_code("Client test code", [rate], request_id="tax-1") == made
+    code = client.read(entities.get("TaxCode"), made["TaxCodeId"])
+    assert (
+        code["SalesTaxRateList"]["TaxRateDetail"][0]["TaxRateRef"]["value"] == (detail["TaxRateId"])
+    )
+    with pytest.raises(DuplicateNameError):
+        client.create_tax_code("Client test code", [rate], request_id="tax-2")
+    with pytest.raises(ValueError, match="at least one rate"):
+        client.create_tax_code("Empty", [], request_id="tax-3")
+    assert client.calls_by_topic()["TaxCode"] >= 3
