@@ -409,13 +409,19 @@ class _Applier:
         """Run one phase's steps, each once its dependencies in the phase have finished.
 
         Ready steps start lowest number first; one that touches a record a running step
-        touches waits for it. A step that raises (not a QBO fault: those are step results)
-        stops new starts; the running ones finish, then the error propagates.
+        touches waits for it. A step an earlier run did is finished from the start, so the
+        steps of a batch a killed run sent are ready together and the batch is resent whole.
+        A step that raises (not a QBO fault: those are step results) stops new starts; the
+        running ones finish, then the error propagates.
         """
         here = {step.number: step for step in steps}
         sorter = graphlib.TopologicalSorter(
             {
-                step.number: {n for n in step.depends_on if n in here and n not in results}
+                step.number: {
+                    n
+                    for n in step.depends_on
+                    if n in here and n not in results and self._state(n)["state"] != "done"
+                }
                 for step in steps
             }
         )
