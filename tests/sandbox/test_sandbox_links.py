@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from qbo_pipeline.sandbox import links
 from qbo_pipeline.sandbox.operations import Operations
-from qbo_pipeline.sandbox.store import SandboxStore
-
-REALM = "4004"
-
-
-class _Seen(list[tuple[str, str, str]]):
-    def __call__(self, entity: str, before: dict[str, Any], after: dict[str, Any]) -> None:
-        self.append((entity, str(after["Id"]), after["SyncToken"]))
-
-
-@pytest.fixture
-def seen() -> _Seen:
-    return _Seen()
-
-
-@pytest.fixture
-def ops(seen: _Seen) -> Operations:
-    store = SandboxStore(":memory:")
-    store.create_realm(REALM, "Links Co", clock_start=datetime(2024, 3, 1, tzinfo=UTC))
-    return Operations(store, REALM, observer=seen)
+from tests.sandbox.conftest import Seen, stored
 
 
 def _line(amount: float) -> list[dict[str, Any]]:
     return [{"Amount": amount, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}]
-
-
-def _get(ops: Operations, entity: str, record_id: str) -> dict[str, Any]:
-    record = ops.store.get(REALM, entity, record_id)
-    assert record is not None
-    return record
 
 
 def _payment(customer: str, *applied: tuple[str, str, float]) -> dict[str, Any]:
@@ -52,7 +24,7 @@ def _payment(customer: str, *applied: tuple[str, str, float]) -> dict[str, Any]:
     return {"CustomerRef": {"value": customer}, "TotalAmt": total, "Line": lines}
 
 
-def test_payment_lifecycle_moves_invoice_balance_and_backlink(ops: Operations, seen: _Seen):
+def test_payment_lifecycle_moves_invoice_balance_and_backlink(ops: Operations, seen: Seen):
     customer = ops.create("Customer", {"DisplayName": "Payer"})["Id"]
     invoice = ops.create(
         "Invoice",
@@ -68,17 +40,17 @@ def test_payment_lifecycle_moves_invoice_balance_and_backlink(ops: Operations, s
     assert seen == [("Customer", customer, "0")]
     seen.clear()
     payment = ops.create("Payment", _payment(customer, ("Invoice", invoice["Id"], 60)))
-    paid = _get(ops, "Invoice", invoice["Id"])
+    paid = stored(ops, "Invoice", invoice["Id"])
     assert paid["Balance"] == 40 and paid["SyncToken"] == "1"
     assert paid["LinkedTxn"] == [{"TxnId": payment["Id"], "TxnType": "Payment"}]
     assert seen == [("Invoice", invoice["Id"], "1"), ("Customer", customer, "0")]
-    assert _get(ops, "Customer", customer)["Balance"] == 40
+    assert stored(ops, "Customer", customer)["Balance"] == 40
 
     ops.update(
         "Payment",
         {**payment, "TotalAmt": 100, "Line": [{**payment["Line"][0], "Amount": 100}]},
     )
-    paid = _get(ops, "Invoice", invoice["Id"])
+    paid = stored(ops, "Invoice", invoice["Id"])
     assert paid["Balance"] == 0 and len(paid["LinkedTxn"]) == 1
 
     # Editing the invoice keeps what is applied to it; a client cannot drop the back-link.
@@ -95,9 +67,9 @@ def test_payment_lifecycle_moves_invoice_balance_and_backlink(ops: Operations, s
     assert edited["TotalAmt"] == 150 and edited["Balance"] == 50
     assert edited["LinkedTxn"] == [{"TxnId": payment["Id"], "TxnType": "Payment"}]
 
-    current = _get(ops, "Payment", payment["Id"])
+    current = stored(ops, "Payment", payment["Id"])
     ops.delete("Payment", payment["Id"], current["SyncToken"])
-    restored = _get(ops, "Invoice", invoice["Id"])
+    restored = stored(ops, "Invoice", invoice["Id"])
     assert restored["Balance"] == 150 and restored["LinkedTxn"] == []
 
 
@@ -114,14 +86,14 @@ def test_void_payment_reopens_invoice_and_credit_memo(ops: Operations) -> None:
         _payment(customer, ("Invoice", invoice["Id"], 205), ("CreditMemo", memo["Id"], 100)),
     )
     assert payment["TotalAmt"] == 105
-    used = _get(ops, "CreditMemo", memo["Id"])
+    used = stored(ops, "CreditMemo", memo["Id"])
     assert used["Balance"] == 0 and used["RemainingCredit"] == 0
     assert "LinkedTxn" not in used  # QBO shows no back-link on a used credit memo
-    assert _get(ops, "Invoice", invoice["Id"])["Balance"] == 0
+    assert stored(ops, "Invoice", invoice["Id"])["Balance"] == 0
     ops.void("Payment", payment["Id"], payment["SyncToken"])
-    assert _get(ops, "Invoice", invoice["Id"])["Balance"] == 205
-    assert _get(ops, "Invoice", invoice["Id"])["LinkedTxn"] == []
-    assert _get(ops, "CreditMemo", memo["Id"])["RemainingCredit"] == 100
+    assert stored(ops, "Invoice", invoice["Id"])["Balance"] == 205
+    assert stored(ops, "Invoice", invoice["Id"])["LinkedTxn"] == []
+    assert stored(ops, "CreditMemo", memo["Id"])["RemainingCredit"] == 100
 
 
 def test_bill_payment_closes_bill_with_check_backlink(ops: Operations) -> None:
@@ -138,15 +110,15 @@ def test_bill_payment_closes_bill_with_check_backlink(ops: Operations) -> None:
             "Line": [{"Amount": 250, "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}]}],
         },
     )
-    closed = _get(ops, "Bill", bill["Id"])
+    closed = stored(ops, "Bill", bill["Id"])
     assert closed["Balance"] == 0
     assert closed["LinkedTxn"] == [{"TxnId": paid["Id"], "TxnType": "BillPaymentCheck"}]
     ops.delete("BillPayment", paid["Id"], paid["SyncToken"])
-    reopened = _get(ops, "Bill", bill["Id"])
+    reopened = stored(ops, "Bill", bill["Id"])
     assert reopened["Balance"] == 250 and reopened["LinkedTxn"] == []
 
 
-def test_deposit_links_the_payments_it_banks(ops: Operations, seen: _Seen) -> None:
+def test_deposit_links_the_payments_it_banks(ops: Operations, seen: Seen) -> None:
     customer = ops.create("Customer", {"DisplayName": "Depositor"})["Id"]
     account = ops.create("Account", {"Name": "Checking", "AccountType": "Bank"})["Id"]
     invoice = ops.create("Invoice", {"CustomerRef": {"value": customer}, "Line": _line(80)})
@@ -163,16 +135,16 @@ def test_deposit_links_the_payments_it_banks(ops: Operations, seen: _Seen) -> No
             ],
         },
     )
-    banked = _get(ops, "Payment", payment["Id"])
+    banked = stored(ops, "Payment", payment["Id"])
     assert banked["LinkedTxn"] == [{"TxnId": deposit["Id"], "TxnType": "Deposit"}]
     assert banked["SyncToken"] == "1"
-    assert _get(ops, "Invoice", invoice["Id"])["Balance"] == 0  # a deposit moves no balance
+    assert stored(ops, "Invoice", invoice["Id"])["Balance"] == 0  # a deposit moves no balance
     # A full update of the payment by a client keeps the deposit's back-link.
     kept = ops.update("Payment", {k: v for k, v in banked.items() if k != "LinkedTxn"})
     assert kept["LinkedTxn"] == banked["LinkedTxn"]
-    assert _get(ops, "Invoice", invoice["Id"])["Balance"] == 0
+    assert stored(ops, "Invoice", invoice["Id"])["Balance"] == 0
     ops.delete("Deposit", deposit["Id"], deposit["SyncToken"])
-    assert _get(ops, "Payment", payment["Id"])["LinkedTxn"] == []
+    assert stored(ops, "Payment", payment["Id"])["LinkedTxn"] == []
     assert ("Payment", payment["Id"], "3") in seen
 
 

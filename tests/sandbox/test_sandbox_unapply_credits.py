@@ -8,43 +8,17 @@ credit (the catalogue's ``voidable``), so a delete is the only way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from qbo_pipeline.sandbox import faults
 from qbo_pipeline.sandbox.operations import Operations
-from qbo_pipeline.sandbox.store import SandboxStore
-
-REALM = "4027"
-
-
-class _Seen(list[tuple[str, str, str]]):
-    def __call__(self, entity: str, before: dict[str, Any], after: dict[str, Any]) -> None:
-        self.append((entity, str(after["Id"]), after["SyncToken"]))
-
-
-@pytest.fixture
-def seen() -> _Seen:
-    return _Seen()
-
-
-@pytest.fixture
-def ops(seen: _Seen) -> Operations:
-    store = SandboxStore(":memory:")
-    store.create_realm(REALM, "Credit Co", clock_start=datetime(2024, 3, 1, tzinfo=UTC))
-    return Operations(store, REALM, observer=seen)
-
-
-def _get(ops: Operations, entity: str, record_id: str) -> dict[str, Any]:
-    record = ops.store.get(REALM, entity, record_id)
-    assert record is not None
-    return record
+from tests.sandbox.conftest import Seen, stored
 
 
 def _delete(ops: Operations, entity: str, record_id: str) -> None:
-    ops.delete(entity, record_id, _get(ops, entity, record_id)["SyncToken"])
+    ops.delete(entity, record_id, stored(ops, entity, record_id)["SyncToken"])
 
 
 def _sales(amount: float) -> list[dict[str, Any]]:
@@ -74,34 +48,34 @@ def _credited_invoice(ops: Operations, cash: float) -> tuple[str, str, str, str]
             "Line": [_link(100 + cash, invoice, "Invoice"), _link(100, memo, "CreditMemo")],
         },
     )["Id"]
-    assert _get(ops, "Invoice", invoice)["Balance"] == 50 - cash
-    assert _get(ops, "CreditMemo", memo)["Balance"] == 0
-    assert _get(ops, "Customer", customer)["Balance"] == 50 - cash
+    assert stored(ops, "Invoice", invoice)["Balance"] == 50 - cash
+    assert stored(ops, "CreditMemo", memo)["Balance"] == 0
+    assert stored(ops, "Customer", customer)["Balance"] == 50 - cash
     return customer, invoice, memo, payment
 
 
 @pytest.mark.parametrize("cash", [0, 50])
 def test_deleting_a_used_credit_memo_reopens_what_it_covered(
-    ops: Operations, seen: _Seen, cash: float
+    ops: Operations, seen: Seen, cash: float
 ) -> None:
     customer, invoice, memo, payment = _credited_invoice(ops, cash)
-    before = _get(ops, "Payment", payment)
+    before = stored(ops, "Payment", payment)
     seen.clear()
     _delete(ops, "CreditMemo", memo)
-    after = _get(ops, "Payment", payment)
+    after = stored(ops, "Payment", payment)
     # The credit's line is gone; the invoice line keeps only what the money paid.
     assert after["Line"] == ([_link(cash, invoice, "Invoice")] if cash else [])
     assert after["TotalAmt"] == cash and after["UnappliedAmt"] == 0
     assert after["SyncToken"] == str(int(before["SyncToken"]) + 1)
     assert ("Payment", payment, after["SyncToken"]) in seen
-    reopened = _get(ops, "Invoice", invoice)
+    reopened = stored(ops, "Invoice", invoice)
     assert reopened["Balance"] == 150 - cash
     # The invoice is linked to the payment only while the payment still pays it.
     assert reopened.get("LinkedTxn", []) == (
         [{"TxnId": payment, "TxnType": "Payment"}] if cash else []
     )
     assert ("Invoice", invoice, reopened["SyncToken"]) in seen
-    assert _get(ops, "Customer", customer)["Balance"] == 150 - cash
+    assert stored(ops, "Customer", customer)["Balance"] == 150 - cash
 
 
 def test_deleting_a_part_used_credit_memo_takes_all_of_it_from_the_customer(
@@ -119,10 +93,10 @@ def test_deleting_a_part_used_credit_memo_takes_all_of_it_from_the_customer(
             "Line": [_link(60, invoice, "Invoice"), _link(60, memo, "CreditMemo")],
         },
     )
-    assert _get(ops, "Customer", customer)["Balance"] == -40  # the credit left over
+    assert stored(ops, "Customer", customer)["Balance"] == -40  # the credit left over
     _delete(ops, "CreditMemo", memo)
-    assert _get(ops, "Invoice", invoice)["Balance"] == 60
-    assert _get(ops, "Customer", customer)["Balance"] == 60
+    assert stored(ops, "Invoice", invoice)["Balance"] == 60
+    assert stored(ops, "Customer", customer)["Balance"] == 60
 
 
 def test_deleting_a_used_vendor_credit_reopens_the_bill(ops: Operations) -> None:
@@ -139,14 +113,14 @@ def test_deleting_a_used_vendor_credit_reopens_the_bill(ops: Operations) -> None
             "Line": [_link(250, bill, "Bill"), _link(100, credit, "VendorCredit")],
         },
     )
-    assert _get(ops, "Bill", bill)["Balance"] == 0
-    assert _get(ops, "Vendor", vendor)["Balance"] == 0
+    assert stored(ops, "Bill", bill)["Balance"] == 0
+    assert stored(ops, "Vendor", vendor)["Balance"] == 0
     _delete(ops, "VendorCredit", credit)
-    after = _get(ops, "BillPayment", paid["Id"])
+    after = stored(ops, "BillPayment", paid["Id"])
     assert after["Line"] == [_link(150, bill, "Bill")] and after["TotalAmt"] == 150
     assert after["SyncToken"] == str(int(paid["SyncToken"]) + 1)
-    assert _get(ops, "Bill", bill)["Balance"] == 100
-    assert _get(ops, "Vendor", vendor)["Balance"] == 100
+    assert stored(ops, "Bill", bill)["Balance"] == 100
+    assert stored(ops, "Vendor", vendor)["Balance"] == 100
 
 
 @pytest.mark.parametrize("entity", ["CreditMemo", "VendorCredit"])

@@ -2,38 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import pytest
 
 from qbo_pipeline.sandbox.operations import Operations
-from qbo_pipeline.sandbox.store import SandboxStore
-
-REALM = "4026"
-
-
-class _Seen(list[tuple[str, str, str]]):
-    def __call__(self, entity: str, before: dict[str, Any], after: dict[str, Any]) -> None:
-        self.append((entity, str(after["Id"]), after["SyncToken"]))
-
-
-@pytest.fixture
-def seen() -> _Seen:
-    return _Seen()
-
-
-@pytest.fixture
-def ops(seen: _Seen) -> Operations:
-    store = SandboxStore(":memory:")
-    store.create_realm(REALM, "Unapply Co", clock_start=datetime(2024, 3, 1, tzinfo=UTC))
-    return Operations(store, REALM, observer=seen)
-
-
-def _get(ops: Operations, entity: str, record_id: str) -> dict[str, Any]:
-    record = ops.store.get(REALM, entity, record_id)
-    assert record is not None
-    return record
+from tests.sandbox.conftest import Seen, stored
 
 
 def _paid_invoice(ops: Operations, total: float, paid: float) -> tuple[str, str, str]:
@@ -49,39 +21,39 @@ def _paid_invoice(ops: Operations, total: float, paid: float) -> tuple[str, str,
             "Line": [{"Amount": paid, "LinkedTxn": [{"TxnId": invoice, "TxnType": "Invoice"}]}],
         },
     )["Id"]
-    assert _get(ops, "Payment", payment)["UnappliedAmt"] == 0
+    assert stored(ops, "Payment", payment)["UnappliedAmt"] == 0
     return customer, invoice, payment
 
 
 @pytest.mark.parametrize("how", ["void", "delete"])
 def test_voiding_or_deleting_a_paid_invoice_leaves_the_payment_as_unapplied_credit(
-    ops: Operations, seen: _Seen, how: str
+    ops: Operations, seen: Seen, how: str
 ) -> None:
     customer, invoice, payment = _paid_invoice(ops, 1128, 1128)
-    assert _get(ops, "Customer", customer)["Balance"] == 0
-    before = _get(ops, "Payment", payment)
+    assert stored(ops, "Customer", customer)["Balance"] == 0
+    before = stored(ops, "Payment", payment)
     seen.clear()
     if how == "void":
-        voided = ops.void("Invoice", invoice, _get(ops, "Invoice", invoice)["SyncToken"])
+        voided = ops.void("Invoice", invoice, stored(ops, "Invoice", invoice)["SyncToken"])
         assert voided["Balance"] == 0 and voided["LinkedTxn"] == []
     else:
-        ops.delete("Invoice", invoice, _get(ops, "Invoice", invoice)["SyncToken"])
-    after = _get(ops, "Payment", payment)
+        ops.delete("Invoice", invoice, stored(ops, "Invoice", invoice)["SyncToken"])
+    after = stored(ops, "Payment", payment)
     assert after["Line"] == []  # it links the invoice no more
     assert after["TotalAmt"] == 1128 and after["UnappliedAmt"] == 1128
     assert after["SyncToken"] == str(int(before["SyncToken"]) + 1)
     assert after["MetaData"]["LastUpdatedTime"] >= before["MetaData"]["LastUpdatedTime"]
     assert ("Payment", payment, after["SyncToken"]) in seen
     # The customer now has a credit of the whole payment.
-    assert _get(ops, "Customer", customer)["Balance"] == -1128
+    assert stored(ops, "Customer", customer)["Balance"] == -1128
 
 
 def test_voiding_a_part_paid_invoice_moves_the_balance_by_its_total(ops: Operations) -> None:
     customer, invoice, payment = _paid_invoice(ops, 1128, 1100)
-    assert _get(ops, "Customer", customer)["Balance"] == 28
-    ops.void("Invoice", invoice, _get(ops, "Invoice", invoice)["SyncToken"])
-    assert _get(ops, "Payment", payment)["UnappliedAmt"] == 1100
-    assert _get(ops, "Customer", customer)["Balance"] == -1100
+    assert stored(ops, "Customer", customer)["Balance"] == 28
+    ops.void("Invoice", invoice, stored(ops, "Invoice", invoice)["SyncToken"])
+    assert stored(ops, "Payment", payment)["UnappliedAmt"] == 1100
+    assert stored(ops, "Customer", customer)["Balance"] == -1100
 
 
 def test_a_payment_of_two_invoices_keeps_paying_the_other(ops: Operations) -> None:
@@ -102,22 +74,22 @@ def test_a_payment_of_two_invoices_keeps_paying_the_other(ops: Operations) -> No
             ],
         },
     )["Id"]
-    ops.void("Invoice", first, _get(ops, "Invoice", first)["SyncToken"])
-    after = _get(ops, "Payment", payment)
+    ops.void("Invoice", first, stored(ops, "Invoice", first)["SyncToken"])
+    after = stored(ops, "Payment", payment)
     assert [line["LinkedTxn"][0]["TxnId"] for line in after["Line"]] == [second]
     assert after["UnappliedAmt"] == 50
-    kept = _get(ops, "Invoice", second)
+    kept = stored(ops, "Invoice", second)
     assert kept["Balance"] == 0
     assert kept["LinkedTxn"] == [{"TxnId": payment, "TxnType": "Payment"}]
-    assert _get(ops, "Customer", customer)["Balance"] == -50
+    assert stored(ops, "Customer", customer)["Balance"] == -50
 
 
 def test_a_voided_payment_is_left_alone(ops: Operations) -> None:
     _, invoice, payment = _paid_invoice(ops, 80, 80)
-    ops.void("Payment", payment, _get(ops, "Payment", payment)["SyncToken"])
-    voided = _get(ops, "Payment", payment)
-    ops.void("Invoice", invoice, _get(ops, "Invoice", invoice)["SyncToken"])
-    assert _get(ops, "Payment", payment)["SyncToken"] == voided["SyncToken"]
+    ops.void("Payment", payment, stored(ops, "Payment", payment)["SyncToken"])
+    voided = stored(ops, "Payment", payment)
+    ops.void("Invoice", invoice, stored(ops, "Invoice", invoice)["SyncToken"])
+    assert stored(ops, "Payment", payment)["SyncToken"] == voided["SyncToken"]
 
 
 def test_deleting_a_paid_bill_unlinks_its_bill_payment(ops: Operations) -> None:
@@ -134,8 +106,8 @@ def test_deleting_a_paid_bill_unlinks_its_bill_payment(ops: Operations) -> None:
             "Line": [{"Amount": 250, "LinkedTxn": [{"TxnId": bill, "TxnType": "Bill"}]}],
         },
     )
-    ops.delete("Bill", bill, _get(ops, "Bill", bill)["SyncToken"])
-    after = _get(ops, "BillPayment", paid["Id"])
+    ops.delete("Bill", bill, stored(ops, "Bill", bill)["SyncToken"])
+    after = stored(ops, "BillPayment", paid["Id"])
     assert after["Line"] == [] and after["TotalAmt"] == 250
     assert after["SyncToken"] == str(int(paid["SyncToken"]) + 1)
 
@@ -159,6 +131,6 @@ def test_a_payment_using_a_credit_memo_leaves_nothing_unapplied(ops: Operations)
         },
     )
     assert payment["UnappliedAmt"] == 0
-    assert _get(ops, "Invoice", invoice)["Balance"] == 0
-    assert _get(ops, "CreditMemo", memo)["Balance"] == 0
-    assert _get(ops, "Customer", customer)["Balance"] == 0
+    assert stored(ops, "Invoice", invoice)["Balance"] == 0
+    assert stored(ops, "CreditMemo", memo)["Balance"] == 0
+    assert stored(ops, "Customer", customer)["Balance"] == 0
