@@ -400,3 +400,84 @@ def test_a_bill_payment_left_without_lines_is_not_planned_as_a_create_elsewhere(
     step = next(s for s in plan.steps if s.entity == "BillPayment" and s.old_id == chosen["Id"])
     assert step.action is Action.UNSUPPORTED
     assert "no lines" in step.reason
+
+
+def test_a_used_credit_memo_deleted_then_rebuilt_elsewhere_leaves_the_invoice_owed(
+    life: Lifecycle,
+) -> None:
+    """#20: deleting a credit memo a payment uses now takes it out of the payment (2243953):
+    the invoice is owed again what the credit covered and the payment, which had only linked the
+    two (TotalAmt 0), keeps no line. A rebuild of the invoices, payments and credit memos in a
+    new company is complete, verifies, and the invoice comes back owed (not paid by a credit
+    that no longer exists)."""
+    invoice_e, memo_e, payment_e = (
+        entities.ENTITIES[n] for n in ("Invoice", "CreditMemo", "Payment")
+    )
+    invoice = next(
+        p for p in life.records_of("Invoice") if p["Balance"] == p["TotalAmt"] and p["TotalAmt"] > 0
+    )
+    customer = invoice["CustomerRef"]
+    amount = invoice["TotalAmt"]
+    item = next(
+        line["SalesItemLineDetail"]["ItemRef"]
+        for line in invoice["Line"]
+        if line.get("DetailType") == "SalesItemLineDetail"
+    )
+    memo = life.api.create(
+        memo_e,
+        {
+            "CustomerRef": customer,
+            "Line": [
+                {
+                    "Amount": amount,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": item},
+                }
+            ],
+        },
+    )
+    linked = life.api.create(
+        payment_e,
+        {
+            "CustomerRef": customer,
+            "TotalAmt": 0,
+            "Line": [
+                {"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]},
+                {"Amount": amount, "LinkedTxn": [{"TxnId": memo["Id"], "TxnType": "CreditMemo"}]},
+            ],
+        },
+    )
+    assert life.api.read(invoice_e, invoice["Id"])["Balance"] == 0
+    life.api.delete(memo_e, life.api.read(memo_e, memo["Id"]))
+    assert life.api.read(invoice_e, invoice["Id"])["Balance"] == amount
+    assert not life.api.read(payment_e, linked["Id"]).get("Line")
+    sid = backup(life, "full")
+    plan = life.restore_into(sid, ("Invoice", "Payment", "CreditMemo"))
+    step = next(s for s in plan.steps if s.entity == "Invoice" and s.old_id == invoice["Id"])
+    # Not a departure: the rebuilt invoice's Balance is checked equal to the snapshot's (owed).
+    assert step.action is Action.CREATE and "Balance" not in step.departs, step.reason
+
+
+def test_a_paid_bill_deleted_then_rebuilt_elsewhere_verifies(life: Lifecycle) -> None:
+    """#20: a paid bill deleted leaves its bill payment without lines, its amount a credit with
+    the vendor (the vendor's Balance below its open bills, bf705a3). The bill payment cannot be
+    created elsewhere (QBO requires Line); a rebuild of bills and bill payments says so and
+    still completes and verifies (the books' difference is the step not written)."""
+    bill_e, vendor_e = (entities.ENTITIES[n] for n in ("Bill", "Vendor"))
+    lone = [
+        p
+        for p in life.records_of("BillPayment")
+        if len(p.get("Line") or []) == 1 and len(p["Line"][0].get("LinkedTxn") or []) == 1
+    ]
+    assert lone, "the sample company has a bill payment paying one bill"
+    chosen = lone[0]
+    vendor = chosen["VendorRef"]["value"]
+    owed = life.api.read(vendor_e, vendor)["Balance"]
+    life.api.delete(bill_e, life.api.read(bill_e, chosen["Line"][0]["LinkedTxn"][0]["TxnId"]))
+    assert life.api.read(vendor_e, vendor)["Balance"] == pytest.approx(owed - chosen["TotalAmt"])
+    sid = backup(life, "full")
+    plan = life.restore_into(sid, ("Bill", "BillPayment"))
+    step = next(s for s in plan.steps if s.entity == "BillPayment" and s.old_id == chosen["Id"])
+    assert step.action is Action.UNSUPPORTED and "no lines" in step.reason
+    # The vendor's credit the payment left is named: the rebuilt vendor's Balance differs.
+    assert f"its TotalAmt {chosen['TotalAmt']} is a credit with the vendor" in step.reason
