@@ -151,7 +151,11 @@ def unlinked(record: dict[str, Any], txn_type: str, target_id: str) -> dict[str,
     """``record`` (a payment or bill payment, flat) without its line parts applying to a target.
 
     Each line's ``LinkedTxn`` loses the links to ``(txn_type, target_id)``; a line left linking
-    nothing is dropped with its amount, which so becomes unapplied.
+    nothing is dropped with its amount, which so becomes unapplied. Credits used beyond the
+    documents still paid are released to their credit memos or vendor credits (their lines
+    lowered, the last first, :func:`_released_credits`): a payment's unapplied amount is part of
+    its own money, never above its ``TotalAmt`` (payment 74 of ``query_payment_all.json``, a
+    credit linked to a charge, has ``TotalAmt`` 0 and ``UnappliedAmt`` 0).
     """
     lines = []
     for line in record.get("Line") or ():
@@ -171,7 +175,27 @@ def unlinked(record: dict[str, Any], txn_type: str, target_id: str) -> dict[str,
             lines.append({**line, "LinkedTxn": kept})
         elif not line.get("LinkedTxn"):
             lines.append(line)
-    return {**record, "Line": lines}
+    return {**record, "Line": _released_credits(lines)}
+
+
+def _released_credits(lines: list[Any]) -> list[Any]:
+    """``lines`` with the credit lines lowered (the last first) to what the documents use."""
+    excess = -net_applied({"Line": lines})
+    out = list(lines)
+    for index in range(len(out) - 1, -1, -1):
+        line = out[index]
+        if excess <= 0:
+            break
+        if not isinstance(line, dict) or _pays_documents(line) or not line.get("LinkedTxn"):
+            continue
+        amount = _decimal(line.get("Amount"))
+        taken = min(amount, excess)
+        excess -= taken
+        if amount == taken:
+            del out[index]
+        else:
+            out[index] = {**line, "Amount": _number(amount - taken)}
+    return out
 
 
 CREDITS = frozenset({"CreditMemo", "VendorCredit"})

@@ -132,3 +132,26 @@ def test_a_credit_cannot_be_voided(ops: Operations, entity: str) -> None:
     credit = ops.create(entity, {f"{party}Ref": {"value": name}, "Line": lines})
     with pytest.raises(faults.SandboxFault):
         ops.void(entity, credit["Id"], credit["SyncToken"])
+
+
+@pytest.mark.parametrize("how", ["void", "delete"])
+def test_the_invoice_a_credit_paid_going_gives_the_credit_back(
+    ops: Operations, seen: Seen, how: str
+) -> None:
+    """The other way round: the invoice goes, and the credit that paid it is released to its
+    credit memo (Balance back), not left on the payment as an UnappliedAmt above its TotalAmt
+    (QBO's unapplied amount is part of the payment's money: 100 unapplied of a payment of 0)."""
+    customer, invoice, memo, payment = _credited_invoice(ops, 50)
+    seen.clear()
+    current = stored(ops, "Invoice", invoice)
+    if how == "void":
+        ops.void("Invoice", invoice, current["SyncToken"])
+    else:
+        ops.delete("Invoice", invoice, current["SyncToken"])
+    after = stored(ops, "Payment", payment)
+    assert after["Line"] == [] and after["TotalAmt"] == 50 and after["UnappliedAmt"] == 50
+    released = stored(ops, "CreditMemo", memo)
+    assert released["Balance"] == released["RemainingCredit"] == 100
+    assert ("CreditMemo", memo, released["SyncToken"]) in seen
+    # The customer has the credit memo back and the payment's money unapplied.
+    assert stored(ops, "Customer", customer)["Balance"] == -150
