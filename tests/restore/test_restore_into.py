@@ -10,15 +10,10 @@ its TrialBalance, ProfitAndLoss and BalanceSheet.
 from __future__ import annotations
 
 import calendar
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,44 +28,16 @@ from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
-from qbo_pipeline.restore import remap, verify
+from qbo_pipeline.restore import remap
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.into_refs import foreign_references as remap_foreign
-from qbo_pipeline.restore.model import Action, Plan
+from qbo_pipeline.restore.model import Action
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into, verify_plan
 from qbo_pipeline.restore.store import PlanStore, RestoreError
-from qbo_pipeline.sandbox import reports
-from qbo_pipeline.sandbox.running_balances import account_balances
 from qbo_pipeline.sandbox.server import SandboxServer
+from tests.restore.into_drill import batches_sent, rebuild_killed_and_rerun
 
 RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
-
-KILLED_APPLY = """
-import os, signal, sys
-from qbo_pipeline.config import Settings
-from qbo_pipeline.lake.lake import Lake
-from qbo_pipeline.qbo.connect import open_client
-from qbo_pipeline.qbo.http import RetryPolicy
-from qbo_pipeline.restore.run import apply_restore
-
-source, target, base, plan_id, after = sys.argv[1:6]
-settings = Settings.from_env(dict(os.environ))
-realm = Lake(settings.lake_url).realm(source)
-retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
-done = 0
-
-def progress(step, state):
-    global done
-    if state == "done":
-        done += 1
-    if done >= int(after):
-        print("killing", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-with open_client(settings, target, api_base=base, retry=retry) as qbo:
-    apply_restore(qbo, realm, plan_id, progress=progress, verify=False, workers=1)
-print("finished", flush=True)
-"""
 
 
 @pytest.fixture
@@ -113,79 +80,6 @@ def target(sandbox: SandboxServer, settings: Settings, source: QBOClient) -> Ite
         yield qbo
 
 
-def running_balances_differ(
-    realm: RealmLake,
-    snapshot_id: str,
-    target: QBOClient,
-    id_map: remap.IdMap,
-    not_written: list[dict[str, Any]],
-) -> list[tuple[str, str, str, Decimal, Decimal]]:
-    """Names whose running balances in the new company are not the snapshot's.
-
-    Restore verify leaves running balances out (:data:`verify.RUNNING_BALANCES`): out-of-scope
-    transactions move them. A whole company rebuilt must bring them all back, except what the
-    transactions the API cannot write (a tax payment) posted: the accounts are expected to
-    miss exactly those postings (the sandbox's posting rules over the snapshot's chart).
-    """
-    payloads = {
-        name: list(realm.iter_payloads(snapshot_id, name))
-        for name in ("Account", "Item", "TaxRate", "TaxAgency", "TaxCode", "Customer", "Vendor")
-    }
-    chart = reports.Chart.from_records(
-        payloads["Account"],
-        payloads["Item"],
-        payloads["TaxRate"],
-        payloads["TaxAgency"],
-        payloads["TaxCode"],
-        default_tax_code=next(
-            (
-                str(((p.get("TaxPrefs") or {}).get("TaxGroupCodeRef") or {}).get("value"))
-                for p in realm.iter_payloads(snapshot_id, "Preferences")
-            ),
-            None,
-        ),
-    )
-    unwritten = [
-        (t["entity"], p)
-        for t in not_written
-        for p in realm.iter_payloads(snapshot_id, t["entity"])
-        if p["Id"] == t["old_id"]
-    ]
-    missing = account_balances(chart, unwritten)
-    differ = []
-    for name, fields in verify.RUNNING_BALANCES.items():
-        entity = entities.ENTITIES[name]
-        for record in payloads[name]:
-            restored = target.read(entity, id_map.resolve(name, record["Id"]))
-            for position, field in enumerate(fields):
-                want = Decimal(str(record.get(field) or 0))
-                if name == "Account" and record["Id"] in missing:
-                    want -= missing[record["Id"]][position]
-                got = Decimal(str(restored.get(field) or 0))
-                if got != want:
-                    differ.append((name, record["Id"], field, got, want))
-    return differ
-
-
-def requests_sent(store: PlanStore, plan_id: str) -> int:
-    """Writes the plan's applies have sent (the audit log's request lines)."""
-    path = Path(store.location(plan_id, "audit.jsonl"))
-    return sum(
-        1 for line in path.read_bytes().splitlines() if orjson.loads(line)["event"] == "request"
-    )
-
-
-def batches_sent(store: PlanStore, plan_id: str) -> Counter[str]:
-    """How many times each batch request id was sent (the audit log's batch request lines)."""
-    path = Path(store.location(plan_id, "audit.jsonl"))
-    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
-    return Counter(
-        line["request_id"]
-        for line in lines
-        if line["event"] == "request" and line.get("operation") == "batch"
-    )
-
-
 @contextmanager
 def another_new_company(
     sandbox: SandboxServer, settings: Settings, multicurrency: bool, country: str = "US"
@@ -195,31 +89,6 @@ def another_new_company(
     assert login_embedded(settings, sandbox.base_url, realm_hint=realm_id) == [realm_id]
     with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as qbo:
         yield qbo
-
-
-def kill_mid_apply(
-    env: dict[str, str], sandbox: SandboxServer, plan: Plan, after_steps: int
-) -> None:
-    """Apply in another process, SIGKILLed by itself once ``after_steps`` steps are done."""
-    child = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            KILLED_APPLY,
-            str(plan.source_realm_id),
-            plan.realm_id,
-            sandbox.base_url,
-            plan.plan_id,
-            str(after_steps),
-        ],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
-    assert "killing" in child.stdout
 
 
 def test_plan_into_maps_defaults_and_creates_the_rest(source, target, realm):
@@ -266,88 +135,8 @@ def test_into_its_own_company_is_refused(source, realm):
 def test_drill_rebuilds_the_company_killed_mid_apply_and_rerun_writes_nothing(
     source, target, realm, sandbox, env
 ):
-    invoices = entities.ENTITIES["Invoice"]
-    unpaid = next(
-        p
-        for p in source.query("select * from Invoice")["Invoice"]
-        if p["Balance"] == p["TotalAmt"] and not p.get("LinkedTxn")
-    )
-    source.void(invoices, unpaid["Id"], unpaid["SyncToken"], request_id="drill-void-1")
-    snapshot = run_backup(source, realm, mode="full").snapshot
-    plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id).plan
-    [voided] = [s for s in plan.steps if s.void_after]
-    assert (voided.entity, voided.old_id) == ("Invoice", unpaid["Id"])
-    store = PlanStore.for_realm(realm)
-    approve(store, plan.plan_id, name="drill")
-    writes = sum(1 for s in plan.steps if s.action.writes)
-    assert writes > 100
-
-    kill_mid_apply(env, sandbox, plan, after_steps=writes // 3)
-    status = store.status(plan.plan_id) or {}
-    states = Counter(e["state"] for e in status["steps"].values())
-    assert 0 < states["done"] < writes
-
-    # The killed run died inside a batch: its request id and steps were logged before sending.
-    killed = store.status(plan.plan_id) or {}
-    unanswered = {int(n) for n, e in killed["steps"].items() if e["state"] == "not_started"} & {
-        int(n) for n in killed["batches"]
-    }
-    assert unanswered, "the kill did not land inside a batch"
-
-    result, report = apply_restore(target, realm, plan.plan_id)
-    assert result.complete, [s for s in result.steps if s.state == "failed"][:5]
-    # That batch was sent again under its request id (QBO replays the first answer).
-    sent_batches = batches_sent(store, plan.plan_id)
-    assert len(sent_batches) > 5 and max(sent_batches.values()) == 2
-    assert report is not None
-    assert report["checked"] > writes // 2
-    # Every record equals its snapshot version modulo ids: nothing is excused.
-    assert report["different"] == 0, report["differences"][:5]
-    # The books: every account of the three reports equal, but for the transactions the API
-    # cannot write (the sales tax payment), which the report names.
-    unwritten = {(t["entity"], t["old_id"]) for t in report["not_written"]}
-    assert any(entity == "TaxPayment" for entity, _ in unwritten)
-    limit = sum(abs(Decimal(str(t["amount"]))) for t in report["not_written"])
-    names = {books["report"]: books for books in report["reports"]}
-    assert names["ProfitAndLoss"]["ok"], names["ProfitAndLoss"]["differences"][:5]
-    for books in report["reports"]:
-        assert books["equal"] > 0
-        for difference in books["differences"]:
-            assert "could not write" in difference["why"]
-            want = [Decimal(v) for v in difference["snapshot"] or ["0", "0"]]
-            got = [Decimal(v) for v in difference["restored"] or ["0"] * len(want)]
-            assert all(abs(w - g) <= limit for w, g in zip(want, got, strict=False)), difference
-
-    # Each record was created once: the kill left no duplicate behind.
-    for name in ("Customer", "Invoice", "Payment", "Bill"):
-        entity = entities.ENTITIES[name]
-        want = sum(1 for _ in realm.iter_payloads(snapshot.snapshot_id, name))
-        assert target.count(entity) == want, name
-
-    # The running balances of every customer, vendor and account came back with the
-    # transactions, but for what the unwritten tax payment posted.
-    id_map = remap.IdMap(plan.id_map)
-    id_map.update(remap.IdMap((store.status(plan.plan_id) or {})["id_map"]))
-    assert any(t["entity"] == "TaxPayment" for t in report["not_written"])
-    stale = running_balances_differ(
-        realm, snapshot.snapshot_id, target, id_map, report["not_written"]
-    )
-    assert not stale, stale[:5]
-
-    # The voided invoice was created, then voided: as the snapshot has it.
-    new_id = (store.status(plan.plan_id) or {})["id_map"][f"Invoice:{unpaid['Id']}"]
-    again_voided = target.read(invoices, new_id)
-    assert again_voided["PrivateNote"] == "Voided" and not again_voided["TotalAmt"]
-
-    sent = requests_sent(store, plan.plan_id)
-    again, _ = apply_restore(target, realm, plan.plan_id, verify=False)
-    assert again.complete
-    assert requests_sent(store, plan.plan_id) == sent
-    again_report = verify_plan(target, realm, plan.plan_id)
-    assert (again_report["equal"], again_report["different"]) == (
-        report["equal"],
-        report["different"],
-    )
+    """The drill on the pinned company, killed in its batches a third of the way."""
+    rebuild_killed_and_rerun(source, target, realm, sandbox, env, kill_at=1 / 3, min_writes=100)
 
 
 def test_cli_plan_into_apply_and_status(sandbox_template: Path, tmp_path: Path):
@@ -624,3 +413,45 @@ def test_creates_go_one_by_one_while_the_batch_budget_is_spent(source, target, r
     for name in ("Customer", "Invoice", "Payment"):
         want = sum(1 for _ in realm.iter_payloads(snapshot.snapshot_id, name))
         assert target.count(entities.ENTITIES[name]) == want, name
+
+
+class _Killed(BaseException):
+    """The apply's process dying right after a batch request went out."""
+
+
+def test_a_batch_killed_unanswered_is_resent_whole_once(source, target, realm, monkeypatch):
+    """Regression (#20, fixed in 7a6f6f7): a resumed apply resent a killed batch in pieces
+    under its one request id (the drill's batch of 30 as 20, 2, 4, 1 and 3; this one's 15 as
+    15, 2, 2, 1 and 10): the steps an earlier run did were released one at a time."""
+    snapshot = run_backup(source, realm, mode="full").snapshot
+    plan = plan_restore_into(
+        target, realm, snapshot=snapshot.snapshot_id, entities=("Invoice",)
+    ).plan
+    store = PlanStore.for_realm(realm)
+    approve(store, plan.plan_id, name="drill")
+    sends: list[tuple[str, int]] = []
+    batch = target.batch
+
+    def send_then_die(items: list[dict[str, Any]], *, request_id: str) -> Any:
+        sends.append((request_id, len(items)))
+        answer = batch(items, request_id=request_id)
+        if len(sends) == 3:
+            raise _Killed
+        return answer
+
+    monkeypatch.setattr(target, "batch", send_then_die)
+    with pytest.raises(_Killed):
+        apply_restore(target, realm, plan.plan_id, verify=False, workers=1)
+    killed_id, size = sends[-1]
+    monkeypatch.undo()
+    result, _ = apply_restore(target, realm, plan.plan_id, verify=False, workers=1)
+    assert result.complete
+    resent = [
+        len(line["steps"])
+        for line in (
+            orjson.loads(b)
+            for b in Path(store.location(plan.plan_id, "audit.jsonl")).read_bytes().splitlines()
+        )
+        if line["event"] == "request" and line.get("request_id") == killed_id
+    ]
+    assert resent == [size, size]

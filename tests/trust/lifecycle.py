@@ -86,7 +86,8 @@ from qbo_pipeline.restore.verify import departed
 from qbo_pipeline.sandbox.server import SandboxServer
 from tests.conftest import sandbox_tokens
 from tests.models.warehouse_relations import assert_same_relations
-from tests.restore.test_restore_into import KILLED_APPLY, new_company
+from tests.restore.into_drill import KILLED_APPLY
+from tests.restore.test_restore_into import new_company
 from tests.restore.test_restore_into_taxes import unmapped_ids
 from tests.trust.qbo_api import ApiFault, QboApi
 
