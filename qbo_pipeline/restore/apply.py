@@ -51,7 +51,7 @@ from qbo_pipeline.qbo.faults import (
     StaleObjectError,
     fault_from_object,
 )
-from qbo_pipeline.restore import apply_batch, payloads, remap
+from qbo_pipeline.restore import apply_batch, into_taxes, payloads, remap
 from qbo_pipeline.restore import status as status_log
 from qbo_pipeline.restore.audit import AuditLog
 from qbo_pipeline.restore.model import PHASE_ORDER, Action, Plan, Step, request_id
@@ -102,6 +102,11 @@ class RestoreClient(Protocol):
         self, entity: Entity, record_id: str, sync_token: str, *, request_id: str
     ) -> dict[str, Any]:
         """Void a transaction."""
+
+    def create_tax_code(
+        self, name: str, rates: list[dict[str, Any]], *, request_id: str
+    ) -> dict[str, Any]:
+        """Create a tax code with its rates (QBO's TaxService)."""
 
     def upload(
         self,
@@ -608,6 +613,8 @@ class _Applier:
 
     def _create(self, entity: Entity, step: Step) -> StepResult:
         assert step.payload is not None
+        if entity.created_through:
+            return self._tax_service(entity, step)
         with self._lock:
             body = remap.rewrite(entity, step.payload, self.id_map)
         if step.blob_sha256:
@@ -627,6 +634,39 @@ class _Applier:
                     raise
                 return existing
         return self._created(entity, step, answer)
+
+    def _tax_service(self, entity: Entity, step: Step) -> StepResult:
+        """Create a tax code through QBO's TaxService, mapping its new rates' ids too.
+
+        A new rate's own step then finds the id its code's step mapped.
+        """
+        assert step.payload is not None
+        if entity.name == "TaxRate":
+            new_id = self.id_map.get("TaxRate", step.old_id)
+            if new_id is None:
+                raise ValueError("the step of its tax code did not create it")
+            return self._set(step, "done", new_id=new_id, detail="created with its tax code")
+        with self._lock:
+            body = into_taxes.service_body(step.payload, self.id_map)
+        answer = self._write(
+            step,
+            "create",
+            lambda rid: self.client.create_tax_code(
+                body["TaxCode"], body["TaxRateDetails"], request_id=rid
+            ),
+            body,
+        )
+        names = {
+            str(s.payload.get("TaxRateName")): s.old_id
+            for s in self.plan.steps
+            if s.entity == "TaxRate" and s.payload and step.number in s.depends_on
+        }
+        for old_id, new_id in into_taxes.created_rates(step.payload, answer, names).items():
+            self._map("TaxRate", old_id, new_id)
+        self._map(step.entity, step.old_id, str(answer["TaxCodeId"]))
+        return self._set(
+            step, "done", new_id=str(answer["TaxCodeId"]), detail="created through TaxService"
+        )
 
     def _created(self, entity: Entity, step: Step, answer: dict[str, Any]) -> StepResult:
         """Map a created record's new id, void it when the snapshot had it voided, mark done."""

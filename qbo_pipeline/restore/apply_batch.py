@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from qbo_pipeline import entities
 from qbo_pipeline.entities import BATCH_MAX_ITEMS, Entity
 from qbo_pipeline.restore.model import Action, Step, request_id
 
@@ -44,8 +45,8 @@ def batchable(step: Step) -> bool:
     or a delete. A deactivation reads the record first and goes alone.
     """
     kind = kind_of(step)
-    if kind is None or step.blob_sha256:
-        return False
+    if kind is None or step.blob_sha256 or entities.ENTITIES[step.entity].created_through:
+        return False  # a tax code goes through TaxService, which a batch cannot carry
     return kind == "delete" or step.payload is not None
 
 

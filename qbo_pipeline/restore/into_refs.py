@@ -6,14 +6,15 @@ added to the map when it is written). Anything else would be sent with the sourc
 which in the new company names an unrelated record or nothing (a US snapshot's TaxCode 3 is
 Tucson; a Canadian company's TaxCode 3 is Out of Scope).
 
-Tax codes and rates are the usual case: QBO's API cannot create them and each company (each
-country) has its own. The plan then:
+Tax codes and rates the new company lacks are created through QBO's TaxService
+(:mod:`~qbo_pipeline.restore.into_taxes`); for one that cannot be rebuilt (a company in another
+country, a rate whose value changed over time) the plan:
 
-- sends a tax code the new company lacks as the company's code without tax (a US company's
-  ``NON``, a Canadian one's ``Out of Scope``), through the id map, so every line, customer and
-  item keeps a valid code;
+- sends it as the company's code without tax (a US company's ``NON``, a Canadian one's ``Out
+  of Scope``), through the id map, so every line, customer and item keeps a valid code;
 - leaves out of a transaction's ``TxnTaxDetail`` the tax code and the tax lines whose code or
-  rate the new company lacks, keeping its ``TotalTax`` amount;
+  rate the new company lacks; QBO then charges no tax (it calculates the tax from the codes,
+  not from the ``TotalTax`` sent), so the tax and the totals are among the step's departures;
 - leaves out any other reference that does not have to exist first (a customer type);
 - does not write a record that needs a record which is neither mapped nor created;
 - writes the settings (Preferences' default terms) with the new company's ids: a mapped
@@ -42,6 +43,9 @@ TAX_LINES = "TxnTaxDetail.TaxLine"
 """The path of a transaction's tax lines (each names a tax rate)."""
 
 _TAX_RATE = TAX_LINES + "[].TaxLineDetail.TaxRateRef"
+
+TAX_TOTALS = ("TxnTaxDetail.TotalTax", "TotalAmt", "Balance", "HomeTotalAmt", "HomeBalance")
+"""What a transaction's tax adds to: different when its code is left out (QBO charges none)."""
 
 SETTING_REFERENCES: dict[str, str] = {
     "SalesFormsPrefs.DefaultTerms": "Term",
@@ -146,6 +150,11 @@ def carry(
         code = str((detail.pop("TxnTaxCodeRef") or {}).get("value") or "")
         out.tax_codes.setdefault(code, substituted.get(code, code))
         out._depart(TXN_TAX_CODE)
+    if (out.tax_codes or out.tax_rates) and isinstance(detail, dict) and detail.get("TotalTax"):
+        # QBO calculates the tax from the codes it is sent, not from TotalTax: without them
+        # it charges none, so the tax and what it adds to the totals are not the snapshot's.
+        for path in TAX_TOTALS:
+            out._depart(path)
     return out
 
 

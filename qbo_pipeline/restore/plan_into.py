@@ -5,11 +5,13 @@ of the snapshot (or of the chosen entities, with what they need) becomes a creat
 catalogue's dependency order (parents before children, invoices before the payments that pay
 them, payments before deposits), except the records a new company already has: its default
 accounts (full name, AccountType and AccountSubType), terms, payment methods, tax codes and rates,
-items and currencies, matched by name, which become a mapping to the existing record (and an
-update when the snapshot's content differs and the entity is writable). Every reference is
-written through the id map (:mod:`~qbo_pipeline.restore.remap`) at apply time; what cannot be
-mapped (a tax code the new company lacks) is handled as :mod:`~qbo_pipeline.restore.into_refs`
-says, and the plan is refused if a payload would still carry an id of the source company.
+items and currencies, matched by name (tax codes and rates by name and rates), which become a
+mapping to the existing record (and an update when the snapshot's content differs and the
+entity is writable). A tax code the new company lacks is created through QBO's TaxService with
+its rates (:mod:`~qbo_pipeline.restore.into_taxes`). Every reference is written through the id
+map (:mod:`~qbo_pipeline.restore.remap`) at apply time; what cannot be rebuilt (a tax code of a
+company in another country) is handled as :mod:`~qbo_pipeline.restore.into_refs` says, and the
+plan is refused if a payload would still carry an id of the source company.
 
 What QBO's API cannot write is a step that says so, with its effect and what to do by hand.
 """
@@ -26,7 +28,7 @@ import orjson
 from qbo_pipeline import entities
 from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.lake import records
-from qbo_pipeline.restore import into_refs, payloads, remap
+from qbo_pipeline.restore import into_refs, into_taxes, payloads, remap
 from qbo_pipeline.restore.changes import field_changes
 from qbo_pipeline.restore.into_balances import note_unpaid_balances
 from qbo_pipeline.restore.model import Action, Phase, Plan
@@ -157,6 +159,7 @@ class IntoPlanner:
         self._substituted: dict[str, str] = {}
         self._tax_codes: dict[tuple[str, str, str], dict[str, bool]] = {}
         self._available: set[str] = set()
+        self._taxes = into_taxes.TaxRebuild(self)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -210,6 +213,8 @@ class IntoPlanner:
             return matched
         if entity.name in CANNOT_WRITE:
             return self._add(Draft(entity, rid, Action.UNSUPPORTED, CANNOT_WRITE[entity.name]))
+        if entity.created_through:
+            return self._taxes.draft(entity, rid, snap)
         if entity.read_only:
             return self._add(
                 Draft(
@@ -300,6 +305,7 @@ class IntoPlanner:
             r
             for r in self._existing(entity).get(key, [])
             if (entity.name, qbo_id(entity, r)) not in self._claimed
+            and self._taxes.equivalent(entity, snap, r)
         ]
         if not found:
             return None
@@ -487,17 +493,24 @@ class IntoPlanner:
         """
         tax_code = entities.ENTITIES["TaxCode"]
         self._no_tax = into_refs.no_tax_code(self.target.iter_records(tax_code))
+        self._taxes.visit_used()
+        self._taxes.finish()
+        self._taxes.order_users()
         for draft in list(self.drafts.values()):
-            if draft.entity is tax_code and self.id_map.get("TaxCode", draft.old_id) is None:
+            if (
+                draft.entity is tax_code
+                and draft.action is not Action.CREATE
+                and self.id_map.get("TaxCode", draft.old_id) is None
+            ):
                 name = payloads.name_of(tax_code, draft.target or {}) or draft.old_id
+                why = draft.reason
                 if self._substitute_tax_code(draft.old_id, name):
                     assert self._no_tax is not None
                     draft.reason = (
-                        f"QBO's API cannot create tax codes and the new company has none named "
-                        f"{name!r}: references to it go to its code without tax, "
+                        f"{why}: references to it go to the new company's code without tax, "
                         f"{self._no_tax.get('Name')!r} ({qbo_id(tax_code, self._no_tax)}), and "
-                        "transactions leave it out of their tax detail, keeping the tax amount; "
-                        "set the right code by hand"
+                        "transactions leave it out of their tax detail, so QBO charges them no "
+                        "tax; set the right code by hand"
                     )
         writing = [
             d for d in self.drafts.values() if d.action.writes and d.payload and not d.sparse
@@ -598,10 +611,9 @@ class IntoPlanner:
                 what.append(f"{len(carried.tax_rates)} tax line(s) of rate(s) {rates}")
             draft.reason += (
                 f"; sales tax: its {' and '.join(what)} are not in the new company and are left "
-                f"out of its tax detail; its total tax {total} is sent as it is: QBO keeps a "
-                "given total tax where the company's sales tax allows it, else it calculates "
-                "the tax from the lines' codes, and the total, the amount owed and the sales "
-                f"tax liability are then lower by {total}; set its tax by hand"
+                "out of its tax detail; QBO calculates the tax from the codes, not from the "
+                f"total tax sent ({total}), so the total, the amount owed and the sales tax "
+                f"liability are lower by the tax it does not charge; set its tax by hand"
             )
         if carried.dropped:
             draft.reason += (
@@ -646,19 +658,19 @@ class IntoPlanner:
         if wanted and has and wanted != has:
             self.notes.append(
                 f"the snapshot's company is in {wanted} and this one in {has}: sales tax does not "
-                "carry over between countries (tax codes and rates are each country's own and "
-                "QBO's API cannot create them). The snapshot's tax codes, with the number of "
-                f"transactions using each: {listed}, are {instead}; transactions keep their total "
-                "tax without the code and rates behind it. Set each one's "
+                "carry over between countries (each country's tax codes and rates follow its "
+                "own tax model). The snapshot's tax codes, with the number of "
+                f"transactions using each: {listed}, are {instead}; QBO charges those "
+                "transactions no tax, so their totals are lower by it. Set each one's "
                 f"{has} tax code by hand after the restore (the verification lists what it left "
                 f"out), or restore into a {wanted} company"
             )
             return
         self.notes.append(
-            "the new company lacks tax code(s) the snapshot uses, and QBO's API cannot create "
-            f"them: {listed} (transactions using each); they are {instead}, and transactions "
-            "keep their total tax without the code and rates behind it. Set up the codes in "
-            "QBO's tax centre and set them on the records by hand"
+            "tax code(s) the snapshot uses cannot be rebuilt in the new company (each step "
+            f"says why): {listed} (transactions using each); they are {instead}, and QBO "
+            "charges those transactions no tax, so their totals are lower by it. Set up the "
+            "codes in QBO's tax centre and set them on the records by hand"
         )
 
     # --- building -----------------------------------------------------------------------------

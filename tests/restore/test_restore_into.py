@@ -199,7 +199,10 @@ def test_cli_plan_into_apply_and_status(sandbox_template: Path, tmp_path: Path):
     # A rerun writes nothing and verifies: the customers match, the books cannot (only the
     # customers were rebuilt), and the command says which report differs, and exits 1.
     checked = run("restore", "apply", plan_id, code=1)
-    assert f"{customers:,} of {customers:,} records match the snapshot" in checked
+    # With the customers, the tax code they name (California), its rate and agency (#20).
+    created = sum(1 for s in plan.steps if s.action is Action.CREATE)
+    assert created == customers + 3
+    assert f"{created:,} of {created:,} records match the snapshot" in checked
     assert "TrialBalance:" in checked and "row(s) differ" in checked
     assert "TrialBalance at each month end:" in checked and "month ends differ" in checked
     assert "records or books differ from the snapshot" in checked

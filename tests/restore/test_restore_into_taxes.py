@@ -1,8 +1,9 @@
-"""Tax references of a restore into another company (#20): mapped, or the plan says what instead.
+"""Sales tax of a restore into another company (#20): rebuilt, or the plan says what instead.
 
-A US snapshot with its own tax codes (California, Tucson) and rates, planned into a new US
-company (only QBO's pseudo codes TAX and NON) and into a new Canadian one (GST/HST codes whose
-ids 3 to 7 collide with the snapshot's). In-memory stand-ins (tests/restore/conftest.py).
+A US snapshot with its own tax agency, codes (California, Tucson) and rates, planned into a new
+US company (only QBO's pseudo codes TAX and NON: the codes are created through TaxService) and
+into a new Canadian one (GST/HST codes whose ids 3 to 7 collide with the snapshot's: nothing
+carries over between countries). In-memory stand-ins (tests/restore/conftest.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def _code(code_id: str, name: str, taxable: bool, rates: tuple[str, ...] = ()) -
     }
 
 
+def _rate(rate_id: str, name: str, value: float, agency: str = "1") -> dict[str, Any]:
+    return {"Id": rate_id, "Name": name, "RateValue": value, "AgencyRef": {"value": agency}}
+
+
 def us_snapshot() -> dict[tuple[str, str], dict[str, Any]]:
     """The small company with a US sales tax set-up, a taxed invoice and a taxable customer."""
     recs = company()
@@ -45,10 +50,11 @@ def us_snapshot() -> dict[tuple[str, str], dict[str, Any]]:
         dict(
             [
                 _rec("TaxAgency", {"Id": "1", "DisplayName": "Arizona Dept. of Revenue"}),
-                _rec("TaxRate", {"Id": "1", "Name": "AZ State tax", "RateValue": 7.1}),
-                _rec("TaxRate", {"Id": "3", "Name": "California", "RateValue": 8}),
+                _rec("TaxRate", _rate("1", "AZ State tax", 7.1)),
+                _rec("TaxRate", _rate("2", "Tucson City", 2)),
+                _rec("TaxRate", _rate("3", "California", 8)),
                 _rec("TaxCode", _code("2", "California", True, ("3",))),
-                _rec("TaxCode", _code("3", "Tucson", True, ("1",))),
+                _rec("TaxCode", _code("3", "Tucson", True, ("1", "2"))),
                 _rec("TaxCode", _code("TAX", "TAX", True)),
                 _rec("TaxCode", _code("NON", "NON", False)),
             ]
@@ -152,31 +158,119 @@ def test_no_payload_sends_a_source_id_the_id_map_does_not_map(target):
     assert foreign_references(plan) == []
 
 
-def test_into_a_us_company_whose_codes_differ():
+def test_into_a_us_company_the_codes_are_created_through_tax_service():
     plan = plan_into(new_us_company())
     steps = {(s.entity, s.old_id): s for s in plan.steps if s.phase is not Phase.DEACTIVATE}
-    # TAX and NON exist in every US company: mapped by name.
+    numbers = {(s.entity, s.old_id): s.number for s in plan.steps}
+    # TAX and NON exist in every US company: mapped by name (and their lack of rates).
     assert plan.id_map["TaxCode:TAX"] == "TAX" and plan.id_map["TaxCode:NON"] == "NON"
-    # California and Tucson do not, and the API cannot create tax codes: references to them go
-    # to the company's code without tax (NON), which the plan says, with what to do.
-    for code, name in (("2", "California"), ("3", "Tucson")):
-        assert plan.id_map[f"TaxCode:{code}"] == "NON"
-        step = steps[("TaxCode", code)]
-        assert step.action is Action.UNSUPPORTED
-        assert name in step.reason and "NON" in step.reason and "by hand" in step.reason
-    # The taxed invoice keeps its lines' TAX and its tax amount; its tax code and rate, which
-    # the new company lacks, are left out, and the step says so with the amount.
+    # The agency is created; California and Tucson through TaxService, with their rates,
+    # the agency by its snapshot id (mapped when the step runs); the rate Tucson shares with
+    # no other code goes with Tucson.
+    assert steps[("TaxAgency", "1")].action is Action.CREATE
+    california, tucson = steps[("TaxCode", "2")], steps[("TaxCode", "3")]
+    assert california.action is Action.CREATE and tucson.action is Action.CREATE
+    assert california.payload == {
+        "TaxCode": "California",
+        "TaxRateDetails": [
+            {
+                "TaxRateName": "California",
+                "RateValue": 8,
+                "TaxAgencyId": "1",
+                "TaxApplicableOn": "Sales",
+            }
+        ],
+    }
+    assert [d["TaxRateName"] for d in tucson.payload["TaxRateDetails"]] == [
+        "AZ State tax",
+        "Tucson City",
+    ]
+    assert numbers[("TaxAgency", "1")] in california.depends_on
+    assert "same tax" in california.reason and "8%" in california.reason
+    for rate, code in (("1", "3"), ("2", "3"), ("3", "2")):
+        step = steps[("TaxRate", rate)]
+        assert step.action is Action.CREATE and numbers[("TaxCode", code)] in step.depends_on
+        assert "created with tax code" in step.reason
+    # Nothing is substituted: the taxed invoice keeps its code and tax lines (mapped at apply
+    # time), so QBO computes the same tax; no departure, no note.
     invoice = steps[("Invoice", "130")]
-    detail = invoice.payload["TxnTaxDetail"]
-    assert detail == {"TotalTax": 22}
-    assert invoice.payload["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "TAX"}
-    assert "California" in invoice.reason and "22" in invoice.reason
-    assert set(invoice.departs) == {"TxnTaxDetail.TxnTaxCodeRef", "TxnTaxDetail.TaxLine"}
-    # The untaxed one is untouched.
-    assert steps[("Invoice", "131")].payload["TxnTaxDetail"] == {"TotalTax": 0}
-    assert not steps[("Invoice", "131")].departs
+    assert invoice.payload["TxnTaxDetail"]["TxnTaxCodeRef"] == {"value": "2"}
+    assert invoice.payload["TxnTaxDetail"]["TaxLine"][0]["TaxLineDetail"]["TaxRateRef"] == {
+        "value": "3"
+    }
+    assert not invoice.departs and "sales tax" not in invoice.reason
+    # ... and goes after the steps that create them (tax codes are not catalogue
+    # dependencies, but sent before its code's step ran it would carry the snapshot's id).
+    assert {numbers[("TaxCode", "2")], numbers[("TaxRate", "3")]} <= set(invoice.depends_on)
+    assert numbers[("TaxCode", "2")] in steps[("Customer", "1")].depends_on
+    assert not [n for n in plan.notes if "tax code(s)" in n]
+
+
+def _with(recs: dict[tuple[str, str], dict[str, Any]], *extra: Any) -> Plan:
+    target = new_us_company()
+    target.update(dict(extra))
+    live = CountryLive(target, "US")
+    request = IntoRequest(source_realm_id="111", target_realm_id="222", snapshot_id=SID)
+    return build_into_plan(live, DictLake({SID: recs}), request, preferences={})
+
+
+def test_a_code_is_matched_by_name_and_rates():
+    """California at 8% in the new company is the snapshot's; at 7.25% it is another code:
+    the snapshot's is created beside it, renamed, and the step says why."""
+    agency = _rec("TaxAgency", {"Id": "9", "DisplayName": "Arizona Dept. of Revenue"})
+    same = _with(
+        us_snapshot(),
+        agency,
+        _rec("TaxRate", _rate("5", "California", 8, "9")),
+        _rec("TaxCode", _code("8", "California", True, ("5",))),
+    )
+    assert same.id_map["TaxCode:2"] == "8" and same.id_map["TaxRate:3"] == "5"
+    assert same.id_map["TaxAgency:1"] == "9"
+    other = _with(
+        us_snapshot(),
+        agency,
+        _rec("TaxRate", _rate("5", "California", 7.25, "9")),
+        _rec("TaxCode", _code("8", "California", True, ("5",))),
+    )
+    assert "TaxCode:2" not in other.id_map and "TaxRate:3" not in other.id_map
+    [step] = [s for s in other.steps if (s.entity, s.old_id) == ("TaxCode", "2")]
+    assert step.action is Action.CREATE
+    assert step.payload["TaxCode"] == "California (restored)"
+    assert step.payload["TaxRateDetails"][0]["TaxRateName"] == "California (restored)"
+    assert step.payload["TaxRateDetails"][0]["TaxAgencyId"] == "1"  # mapped to 9 when applied
+    assert "other rates" in step.reason
+
+
+@pytest.mark.parametrize("problem", ["history", "no agency"])
+def test_a_code_that_cannot_be_rebuilt_falls_back_to_no_tax_and_says_so(problem: str):
+    """A rate whose value changed over time (TaxService sets one) or that names no agency:
+    its code goes to NON, the invoice loses its tax, and the step says by how much."""
+    recs = us_snapshot()
+    rate = recs[("TaxRate", "3")]
+    if problem == "history":
+        rate["EffectiveTaxRate"] = [
+            {"RateValue": 7.5, "EffectiveDate": "2020-01-01"},
+            {"RateValue": 8, "EffectiveDate": "2023-01-01"},
+        ]
+    else:
+        del rate["AgencyRef"]
+    plan = _with(recs)
+    steps = {(s.entity, s.old_id): s for s in plan.steps if s.phase is not Phase.DEACTIVATE}
+    code = steps[("TaxCode", "2")]
+    assert code.action is Action.UNSUPPORTED and plan.id_map["TaxCode:2"] == "NON"
+    assert "California" in code.reason and "NON" in code.reason and "by hand" in code.reason
+    assert ("changed over time (7.5%, 8%)" if problem == "history" else "no tax agency") in (
+        code.reason
+    )
+    # Tucson's rates are fine: it is still created.
+    assert steps[("TaxCode", "3")].action is Action.CREATE
+    invoice = steps[("Invoice", "130")]
+    assert invoice.payload["TxnTaxDetail"] == {"TotalTax": 22}
+    assert {"TxnTaxDetail.TotalTax", "TotalAmt", "Balance"} <= set(invoice.departs)
+    assert "California" in invoice.reason and "lower by the tax" in invoice.reason
     [note] = [n for n in plan.notes if "tax code(s)" in n]
-    assert "California" in note and "Tucson" in note and "NON" in note
+    assert "California (1)" in note and "no tax" in note
+    assert foreign_references(plan) == [] and unmapped_ids(plan) == []
 
 
 def test_into_a_canadian_company_no_code_keeps_its_old_id():
