@@ -120,13 +120,14 @@ def compute_tax(store: SandboxStore, realm_id: str, ent: Entity, record: dict[st
     us = country(store, realm_id) == "US"
     if us and ent.name in PURCHASES:
         return False
-    sent = record.get("TxnTaxDetail") if isinstance(record.get("TxnTaxDetail"), dict) else {}
+    raw = record.get("TxnTaxDetail")
+    sent: dict[str, Any] = raw if isinstance(raw, dict) else {}
     list_key = "SalesTaxRateList" if ent.name in SALES else "PurchaseTaxRateList"
     bases: dict[tuple[str, Decimal], Decimal] = {}
     if us:
         taxed = [line for line in lines if (_code_of(line) or "NON") == "TAX"]
         base = sum((decimal_amount(line.get("Amount")) for line in taxed), Decimal(0))
-        code = ((sent or {}).get("TxnTaxCodeRef") or {}).get("value")
+        code = (sent.get("TxnTaxCodeRef") or {}).get("value")
         if taxed:
             for rate in _rates(store, realm_id, str(code) if code else None, list_key):
                 bases[rate] = bases.get(rate, Decimal(0)) + base
@@ -137,10 +138,10 @@ def compute_tax(store: SandboxStore, realm_id: str, ent: Entity, record: dict[st
     tax_lines = [tax_line(rid, pct, base) for (rid, pct), base in bases.items()]
     total = sum((tax_amount(base, pct) for (_, pct), base in bases.items()), Decimal(0))
     detail: dict[str, Any] = {}
-    if (sent or {}).get("TxnTaxCodeRef"):
+    if sent.get("TxnTaxCodeRef"):
         detail["TxnTaxCodeRef"] = sent["TxnTaxCodeRef"]
     detail["TotalTax"] = json_number(total)
     if tax_lines:
         detail["TaxLine"] = tax_lines
     record["TxnTaxDetail"] = detail
-    return decimal_amount((sent or {}).get("TotalTax")) != total
+    return decimal_amount(sent.get("TotalTax")) != total

@@ -20,7 +20,8 @@ at the top of the answer. A name already used is "Duplicate Name Exists Error"
 Unverified, as no capture shows them: the fault for an unknown agency or rate (610 here, as
 for any reference to a record that does not exist), for a rate outside 0-100 (2010 here), and
 the exact shape of the records made (modelled on Intuit's TaxCode and TaxRate samples:
-``TaxGroup`` true, rates ``TaxOnAmount`` in order, ``SpecialTaxType`` NONE).
+``TaxGroup`` true, rates ``TaxOnAmount`` in order, ``SpecialTaxType`` NONE, a rate's
+``Description`` "Sales Tax" as in Intuit's TaxRate sample, which the request cannot set).
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def create_tax_code(ops: Operations, body: Any) -> dict[str, Any]:
                         "Active": True,
                         "MetaData": dict(meta),
                         "Id": rate_id,
-                        "Description": rate_name,
+                        "Description": "Sales Tax",
                     },
                 )
             lists[applicable].append(
