@@ -26,6 +26,12 @@ changed). The result is the full build's, row for row (tests/models/test_models_
 A prune, a gc, a rewritten commit record or a changed SQL file makes the build full, and the
 result says why; ``full=True`` (``warehouse build --full``) forces it.
 
+Compaction: an incremental build leaves the rows it deleted as tombstones and its appended rows
+in row groups of their own, so the file grows night after night; a build that starts from a file
+grown past a limit (or asked to: ``compact=True``, ``warehouse build --compact``) copies its
+database into a fresh file before publishing (:mod:`qbo_pipeline.models.compaction`), and its
+result says so (``compacted``, ``file_bytes``, ``growth``).
+
 Tables analysts create inside the warehouse file do not survive a full build: keep them in a
 database of your own that attaches the warehouse (``attach 'warehouse.duckdb' (read_only)``).
 """
@@ -51,6 +57,7 @@ from qbo_pipeline import config
 from qbo_pipeline.errors import EXIT_USAGE
 from qbo_pipeline.lake.fs import is_remote
 from qbo_pipeline.models.build_state import BuildPlan, LakeState, build_hash, plan_build
+from qbo_pipeline.models.compaction import CompactionPlan, compact_into, plan_compaction
 from qbo_pipeline.models.incremental import (
     NEW_SOURCES,
     drop_relation,
@@ -137,6 +144,26 @@ class BuildResult:
     """Version files the incremental models read (None: every one, a full build)."""
     files_downloaded: int | None = None
     """Lake files a build over a remote lake fetched into its mirror (None for a local lake)."""
+    file_bytes: int = 0
+    """The published file's size after the build."""
+    baseline_bytes: int | None = None
+    """The size the last full build or compaction left (None when this build was one)."""
+    compacted: bool = False
+    """Whether the build copied its database into a fresh file before publishing."""
+    compaction_reason: str = ""
+    """Why the build compacted or did not, in one sentence."""
+    compact_seconds: float = 0.0
+    """Time spent compacting."""
+
+    @property
+    def growth(self) -> float:
+        """The published file's size over the size its last full build or compaction left.
+
+        1.0 right after a full build or a compaction.
+        """
+        if not self.baseline_bytes or not self.file_bytes:
+            return 1.0
+        return self.file_bytes / self.baseline_bytes
 
     @property
     def tests_passed(self) -> int:
@@ -289,6 +316,7 @@ def build_warehouse(
     select: Sequence[str] = (),
     wait_seconds: float = BUILD_WAIT_SECONDS,
     full: bool = False,
+    compact: bool | None = None,
 ) -> BuildResult:
     """Build every model (or the selected ones and what they read) and publish atomically.
 
@@ -300,6 +328,9 @@ def build_warehouse(
             build leaves the other published models as they were.
         wait_seconds: How long to wait for another build of the same warehouse to finish.
         full: Rebuild everything even when the lake only gained snapshots since the last build.
+        compact: Copy the built database into a fresh file before publishing (True), never
+            (False), or when the published file has grown past the limit (None, the default;
+            see :mod:`qbo_pipeline.models.compaction`).
 
     Returns:
         What was built.
@@ -329,6 +360,7 @@ def build_warehouse(
             mirror=mirror.folder if mirror else None,
         )
         log.info("warehouse %s: %s build: %s", warehouse, plan.kind, plan.reason)
+        compaction = plan_compaction(warehouse, plan.kind, compact)
         _remove(scratch)
         if plan.kind != "full" and warehouse.exists():
             _copy_published(warehouse, scratch)
@@ -337,8 +369,9 @@ def build_warehouse(
             con.execute(f"set memory_limit = {_literal(memory_limit)}")
             con.execute(f"set max_vacuum_tasks = {VACUUM_TASKS}")
             results = _write_and_audit(con, project, models, root, plan, mirror)
-            _record_build(con, project, root, len(models), plan, state)
+            _record_build(con, project, root, len(models), plan, state, compaction)
             con.execute("checkpoint")
+            compact_seconds = _compact(con, scratch, compaction)
         except BuildError:
             con.close()
             raise
@@ -347,6 +380,8 @@ def build_warehouse(
             _remove(scratch)
             raise
         con.close()
+        if compaction.compact:
+            os.replace(_compacted(scratch), scratch)
         _publish(scratch, warehouse)
     result = BuildResult(
         warehouse=warehouse,
@@ -359,16 +394,41 @@ def build_warehouse(
         new_snapshots=len(plan.new_snapshots),
         version_files_read=None if plan.new_files is None else len(plan.new_files),
         files_downloaded=mirror.downloaded if mirror else None,
+        file_bytes=warehouse.stat().st_size,
+        baseline_bytes=compaction.recorded_baseline,
+        compacted=compaction.compact,
+        compaction_reason=compaction.reason,
+        compact_seconds=compact_seconds,
     )
     log.info(
-        "warehouse %s built (%s): %d models, %d tests passed in %.1fs",
+        "warehouse %s built (%s): %d models, %d tests passed in %.1fs; %.1f MiB (%.2fx the "
+        "last full build or compaction)%s",
         warehouse,
         result.kind,
         len(result.models),
         result.tests_passed,
         result.seconds,
+        result.file_bytes / 2**20,
+        result.growth,
+        f", compacted in {compact_seconds:.1f}s" if result.compacted else "",
     )
     return result
+
+
+def _compacted(scratch: Path) -> Path:
+    return scratch.with_name(scratch.name + ".compact")
+
+
+def _compact(con: duckdb.DuckDBPyConnection, scratch: Path, plan: CompactionPlan) -> float:
+    """Copy the build's database into ``<scratch>.compact`` when the plan says so."""
+    if not plan.compact:
+        return 0.0
+    log.info("warehouse build %s: compacting: %s", scratch, plan.reason)
+    try:
+        return compact_into(con, _compacted(scratch))
+    except BaseException:
+        _remove(_compacted(scratch))
+        raise
 
 
 @contextmanager
@@ -419,8 +479,9 @@ def _publish(scratch: Path, warehouse: Path) -> None:
 
 
 def _remove(scratch: Path) -> None:
-    for path in (scratch, scratch.with_name(scratch.name + ".wal")):
+    for path in (scratch, scratch.with_name(scratch.name + ".wal"), _compacted(scratch)):
         path.unlink(missing_ok=True)
+    _compacted(scratch).with_name(_compacted(scratch).name + ".wal").unlink(missing_ok=True)
 
 
 def _record_build(
@@ -430,15 +491,18 @@ def _record_build(
     models: int,
     plan: BuildPlan,
     state: LakeState | None,
+    compaction: CompactionPlan,
 ) -> None:
     """Write ``main.build_info`` and what the build read (see :mod:`.build_state`).
 
     A selected build records no project hash: the models it did not build may be older than the
-    lake, so the next build is full.
+    lake, so the next build is full. ``compact_bytes`` is the size the last full build or
+    compaction left, NULL when this build is one (see :mod:`.compaction`).
     """
     con.execute(
         "create or replace table main.build_info as select now() as built_at, ? as lake_root, "
-        "? as sql_dir, ? as models, ? as build_kind, ? as build_reason, ? as build_hash",
+        "? as sql_dir, ? as models, ? as build_kind, ? as build_reason, ? as build_hash, "
+        "?::bigint as compact_bytes",
         [
             root,
             str(project.root),
@@ -446,6 +510,7 @@ def _record_build(
             plan.kind,
             plan.reason,
             None if plan.kind == "selected" else build_hash(project),
+            compaction.recorded_baseline,
         ],
     )
     commits = sorted(state.commits.items()) if state else []
