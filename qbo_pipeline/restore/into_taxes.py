@@ -219,6 +219,13 @@ class TaxRebuild:
                 "own stands"
             )
             rate.departs.append("Description")
+            if detail["TaxRateName"] != record.get("Name"):
+                rate.reason += (
+                    f"; named {detail['TaxRateName']!r}: the new company's rate of that name "
+                    "has another value"
+                )
+                rate.departs.append("Name")
+                draft.departs += [k for k in RATE_LISTS if k not in draft.departs]
             self._owner[rate_id] = draft.key
         code_name = self._free_name(entity, name)
         draft.payload = {"TaxCode": code_name, "TaxRateDetails": details}

@@ -594,7 +594,7 @@ class IntoPlanner:
 
     def _carry(self, draft: Draft, carried: into_refs.Carried) -> None:
         """Say in ``draft``'s reason what its payload leaves out."""
-        draft.departs = carried.departs
+        draft.departs += [p for p in carried.departs if p not in draft.departs]
         payload = draft.payload or {}
         codes = self._tax_codes.get(draft.key, {})
         lines = sorted(c for c, on_line in codes.items() if on_line and c in self._substituted)

@@ -238,7 +238,9 @@ def test_a_code_is_matched_by_name_and_rates():
     assert step.payload["TaxCode"] == "California (restored)"
     assert step.payload["TaxRateDetails"][0]["TaxRateName"] == "California (restored)"
     assert step.payload["TaxRateDetails"][0]["TaxAgencyId"] == "1"  # mapped to 9 when applied
-    assert "other rates" in step.reason
+    assert "other rates" in step.reason and "Name" in step.departs
+    [rate] = [s for s in other.steps if (s.entity, s.old_id) == ("TaxRate", "3")]
+    assert "another value" in rate.reason and "Name" in rate.departs
 
 
 @pytest.mark.parametrize("problem", ["history", "no agency"])
