@@ -9,6 +9,15 @@ warehouse. Three rules keep its work proportional to the change rather than to t
   content is part of the build hash). A skipped model keeps the published copy's relation, and a
   skipped incremental model's ``delta.<model>`` is empty. A build with nothing new thus builds
   no model at all.
+- **A table rebuilt with the same rows is unchanged.** Each table model's fingerprint (its row
+  count and an order-independent hash of all its rows) is kept in ``main.build_fingerprints``; a
+  table an incremental build rebuilt whole whose fingerprint did not move counts as unchanged
+  for what reads it (``int_accounts_latest`` is rebuilt whenever an account's balance moves, but
+  the default accounts ``int_default_accounts`` derives from it rarely change).
+- **Recompute an incremental model whole only when it must.** An incremental model is appended
+  to, unless a table named in its ``-- incremental_rebuild_on`` changed, or an incremental model
+  it reads was itself recomputed whole in this build: then its rows are recomputed from
+  everything (:attr:`Model.whole_sql`), as a full build would.
 - **Audit an appended model over its new rows.** Its ``#NO_NULLS`` and ``#ACCEPTED_VALUES``
   tests read only the rows the build inserted (``delta.<model>``); ``#UNIQUE`` and
   ``#UNIQUE_BY`` count, in the whole table, the rows whose key is among the new rows' (the old
@@ -72,6 +81,62 @@ def needs_build(model: Model, changed: Collection[str], *, lake_changed: bool) -
     if lake_changed and any(s.startswith("lake.") for s in model.sources):
         return True
     return bool(model.depends_on & set(changed))
+
+
+FINGERPRINTS = "main.build_fingerprints"
+"""Each table model's fingerprint as the warehouse holds it: ``model``, ``rows``, ``digest``."""
+
+Fingerprint = tuple[int, str]
+"""A table's row count and an order-independent digest of all its rows."""
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, model: Model) -> Fingerprint:
+    """The row count and the sum of the rows' hashes of ``model``'s table (order-independent)."""
+    relation = _ident(model.schema, model.name)
+    row = con.execute(
+        f"select count(*), coalesce(sum(hash(t)::hugeint), 0)::varchar from {relation} as t"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+def published_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, Fingerprint]:
+    """The fingerprints the warehouse a build started from recorded (none: an older build)."""
+    try:
+        rows = con.execute(f"select model, rows, digest from {FINGERPRINTS}").fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {model: (int(n), str(digest)) for model, n, digest in rows}
+
+
+def record_fingerprints(con: duckdb.DuckDBPyConnection, prints: dict[str, Fingerprint]) -> None:
+    """Write ``main.build_fingerprints`` (what the next incremental build compares with)."""
+    con.execute(
+        f"create or replace table {FINGERPRINTS} "
+        "(model varchar primary key, rows bigint, digest varchar)"
+    )
+    if prints:
+        con.executemany(
+            f"insert into {FINGERPRINTS} values (?, ?, ?)",
+            [(k, n, d) for k, (n, d) in sorted(prints.items())],
+        )
+
+
+def rebuild_whole_reason(model: Model, changed: Collection[str], whole: Collection[str]) -> str:
+    """Why an incremental build must recompute the incremental ``model`` whole ('' if not).
+
+    Args:
+        model: An incremental model.
+        changed: The models this build changed so far.
+        whole: The incremental models this build recomputed whole so far.
+    """
+    named = sorted(set(model.rebuild_on) & set(changed))
+    if named:
+        return f"{', '.join(named)} changed (incremental_rebuild_on)"
+    upstream = sorted(model.depends_on & set(whole))
+    if upstream:
+        return f"{', '.join(upstream)} was recomputed whole"
+    return ""
 
 
 def keep_published(con: duckdb.DuckDBPyConnection, model: Model) -> None:

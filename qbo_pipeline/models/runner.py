@@ -13,6 +13,10 @@ model) and the runner deletes the rows of the same keys, then inserts the new ro
 ``#UNIQUE_BY`` key the table does not hold yet (see :mod:`qbo_pipeline.models.warehouse`);
 ``-- incremental_delete: <condition>`` also deletes the rows the condition names (a deleted
 record's, which no new row replaces). ``lake.new_manifest_deltas`` is the new snapshots' deltas.
+``-- incremental_rebuild_on: <schema.model>, ...`` names the tables it reads whose change
+invalidates rows it already holds (the default accounts its postings fall back on): when one of
+them changes, the build recomputes the model whole, each ``delta.<model>`` it reads taken as all
+of the model (:attr:`Model.whole_sql`).
 In a full build ``lake.new_versions`` is all of ``lake.versions`` and ``delta.<model>`` all of the
 model, so the SQL means the same thing either way. The published warehouse keeps ``delta.<model>``
 as all of the model (macros read it) and has no ``lake.new_versions``: only incremental models
@@ -76,6 +80,9 @@ _INCREMENTAL_KEY = re.compile(r"^\s*--\s*incremental_key\s*:\s*(.+)$", re.IGNORE
 _INCREMENTAL_DELETE = re.compile(
     r"^\s*--\s*incremental_delete\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE
 )
+_INCREMENTAL_REBUILD_ON = re.compile(
+    r"^\s*--\s*incremental_rebuild_on\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE
+)
 
 
 class ModelError(QboPipelineError):
@@ -120,6 +127,10 @@ class Model:
         test_scope: A ``where`` condition over the relation's columns naming the rows an
             incremental build can have changed; its tests then read only those (see
             :mod:`qbo_pipeline.models.incremental`). Empty: every row.
+        rebuild_on: An incremental model's ``-- incremental_rebuild_on``: the models it reads
+            whose change makes an incremental build recompute it whole.
+        whole_sql: The SQL with each ``delta.<model>`` it reads replaced by the model itself:
+            what recomputes an incremental model whole in the middle of an incremental build.
     """
 
     schema: str
@@ -135,6 +146,8 @@ class Model:
     incremental_key: tuple[str, ...] = ()
     incremental_delete: str = ""
     test_scope: str = ""
+    rebuild_on: tuple[str, ...] = ()
+    whole_sql: str = ""
 
     @property
     def key(self) -> str:
@@ -268,6 +281,7 @@ def load_project(root: Path | None = None) -> Project:
     models, macros = _resolve_deltas(models, macros)
     _check_references(models, macros)
     steps = _order(models, macros)
+    _check_whole_rebuilds(steps)
     return Project(
         root=root,
         models=tuple(s for s in steps if isinstance(s, Model)),
@@ -305,6 +319,24 @@ def _current_models(
         )
         for c in wanted
     ]
+
+
+def _check_whole_rebuilds(steps: Sequence[Step]) -> None:
+    """A model rebuilt whole through ``incremental_rebuild_on`` must name its deltas itself.
+
+    Its whole rebuild reads each ``delta.<model>`` of its own SQL as all of the model; one read
+    inside a macro would still give only the build's new rows.
+    """
+    by_name = {s.name: s for s in steps if isinstance(s, Macro)}
+    for model in steps:
+        if not isinstance(model, Model) or not model.rebuild_on:
+            continue
+        for name in sorted(model.all_macros):
+            if find_references(by_name[name].sql, [DELTA_SCHEMA], where=str(by_name[name].path)):
+                raise ModelError(
+                    f"{model.path}: a model with `-- incremental_rebuild_on` cannot call macro "
+                    f"{name}, which reads {DELTA_SCHEMA}.*: read the delta in the model itself"
+                )
 
 
 def _strip(sql: str) -> str:
@@ -350,9 +382,16 @@ def _model(
         )
     delete_match = _INCREMENTAL_DELETE.search(sql)
     incremental_delete = delete_match.group(1).strip() if delete_match else ""
+    rebuild_match = _INCREMENTAL_REBUILD_ON.search(sql)
+    rebuild_on = (
+        tuple(c.strip().lower() for c in rebuild_match.group(1).split(",") if c.strip())
+        if rebuild_match
+        else ()
+    )
     for header, given in (
         ("incremental_key", incremental_key),
         ("incremental_delete", bool(incremental_delete)),
+        ("incremental_rebuild_on", rebuild_on),
     ):
         if given and materialized != "incremental":
             raise ModelError(
@@ -373,6 +412,7 @@ def _model(
         materialized=materialized,
         incremental_key=incremental_key,
         incremental_delete=incremental_delete,
+        rebuild_on=rebuild_on,
         depends_on=frozenset(
             r
             for r in refs
@@ -525,10 +565,35 @@ def _resolve_deltas(
             deps.add(keys[0])
         return frozenset(deps)
 
+    def whole(model: Model) -> str:
+        if model.materialized != "incremental":
+            return ""
+        return _read_deltas_whole(model.sql, {f"{prefix}{n}": k[0] for n, k in incremental.items()})
+
     return (
-        [replace(m, depends_on=resolve(m)) for m in models],
+        [replace(m, depends_on=resolve(m), whole_sql=whole(m)) for m in models],
         [replace(m, depends_on=resolve(m)) for m in macros],
     )
+
+
+def _read_deltas_whole(sql: str, names: dict[str, str]) -> str:
+    """``sql`` with each ``delta.<name>`` replaced by the incremental model it stands for."""
+    tokens = _tokenize(sql, "<sql>")
+    parts: list[str] = []
+    at = 0
+    for i, (first, dot, second) in enumerate(_triples(tokens)):
+        ref = f"{first.text.lower()}.{second.text.lower()}"
+        if (
+            first.token_type in _NAMES
+            and dot.token_type is TokenType.DOT
+            and ref in names
+            and (i == 0 or tokens[i - 1].token_type is not TokenType.DOT)
+        ):
+            parts.append(sql[at : first.start])
+            parts.append(names[ref])
+            at = second.end + 1
+    parts.append(sql[at:])
+    return "".join(parts)
 
 
 def incremental_names(project: Project) -> dict[str, str]:
@@ -564,6 +629,12 @@ def _check_references(models: Sequence[Model], macros: Sequence[Macro]) -> None:
                 f"{step.path}: {label} references {', '.join(missing)}, which is "
                 "neither a model nor a source "
                 f"(sources: {', '.join(sorted(sources))})"
+            )
+        unread = [r for r in getattr(step, "rebuild_on", ()) if r not in step.depends_on]
+        if unread:
+            raise ModelError(
+                f"{step.path}: `-- incremental_rebuild_on` names {', '.join(unread)}, which "
+                f"{label} does not read; it reads {', '.join(sorted(step.depends_on)) or 'nothing'}"
             )
 
 

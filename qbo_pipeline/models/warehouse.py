@@ -45,7 +45,7 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,10 +60,15 @@ from qbo_pipeline.models.build_state import BuildPlan, LakeState, build_hash, pl
 from qbo_pipeline.models.compaction import CompactionPlan, compact_into, plan_compaction
 from qbo_pipeline.models.incremental import (
     NEW_SOURCES,
+    Fingerprint,
     drop_relation,
+    fingerprint,
     keep_published,
     needs_build,
     new_manifest_deltas_sql,
+    published_fingerprints,
+    rebuild_whole_reason,
+    record_fingerprints,
     run_tests,
 )
 from qbo_pipeline.models.lake_mirror import MirrorSync, mirror_folder, sync_mirror
@@ -122,6 +127,11 @@ class ModelResult:
     """Whether the model was appended to rather than rebuilt."""
     skipped: bool = False
     """Whether an incremental build kept the published relation: nothing it reads changed."""
+    unchanged: bool = False
+    """Whether an incremental build rebuilt this table and found the published rows (the same
+    fingerprint): what reads it was not rebuilt for it."""
+    whole_reason: str = ""
+    """Why an incremental build recomputed this incremental model whole instead of appending."""
 
 
 @dataclass(frozen=True)
@@ -567,6 +577,9 @@ def _write_and_audit(
     results = []
     built: list[Model] = []
     changed: set[str] = set()  # models this build rebuilt or whose rows it changed
+    whole: set[str] = set()  # incremental models this build recomputed whole
+    published = published_fingerprints(con) if incremental else {}
+    prints: dict[str, Fingerprint] = {}
     lake_changed = not incremental or bool(plan.new_snapshots)
     for step in build_steps(project, models):
         if isinstance(step, Macro):
@@ -581,13 +594,28 @@ def _write_and_audit(
             built.append(step)
         if incremental and not needs_build(step, changed, lake_changed=lake_changed):
             keep_published(con, step)
+            if step.key in published:
+                prints[step.key] = published[step.key]
             results.append(ModelResult(step.key, step.materialized, None, (), 0.0, skipped=True))
             continue
-        results.append(_build_model(con, step, incremental=incremental))
-        if not results[-1].appended or results[-1].rows_inserted or results[-1].rows_deleted:
+        reason = ""
+        if incremental and step.materialized == "incremental":
+            reason = rebuild_whole_reason(step, changed, whole)
+        result = _build_model(con, step, incremental=incremental, whole=bool(reason))
+        if step.materialized == "table":
+            prints[step.key] = fingerprint(con, step)
+            if incremental and published.get(step.key) == prints[step.key]:
+                result = replace(result, unchanged=True)
+        if reason:
+            whole.add(step.key)
+            result = replace(result, whole_reason=reason)
+        results.append(result)
+        appended_nothing = result.appended and not result.rows_inserted and not result.rows_deleted
+        if not appended_nothing and not result.unchanged:
             changed.add(step.key)
         if step.materialized == "incremental" and not results[-1].appended:
             _delta_is_everything(con, step)
+    record_fingerprints(con, prints)
     # Outside a build, delta.<model> is all of the model (the macros that read it stay right);
     # lake.new_versions only means something during a build, so the published warehouse has none.
     for model in built:
@@ -639,7 +667,11 @@ def _append(con: duckdb.DuckDBPyConnection, model: Model, relation: str) -> tupl
 
 
 def _build_model(
-    con: duckdb.DuckDBPyConnection, model: Model, *, incremental: bool = False
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    *,
+    incremental: bool = False,
+    whole: bool = False,
 ) -> ModelResult:
     t0 = time.monotonic()
     relation = _ident(model.schema, model.name)
@@ -653,11 +685,12 @@ def _build_model(
             "and schema_name = ? and table_name = ?",
             [model.schema, model.name],
         ).fetchone()
-        if model.materialized == "incremental" and incremental and exists:
+        if model.materialized == "incremental" and incremental and exists and not whole:
             inserted, deleted = _append(con, model, relation)
             appended = True
-        else:
-            con.execute(f"create or replace {kind} {relation} as {model.sql}")
+        else:  # recomputed whole in an incremental build: every delta.<model> read as all of it
+            sql = model.whole_sql if whole and model.whole_sql else model.sql
+            con.execute(f"create or replace {kind} {relation} as {sql}")
             inserted = -1
         rows: int | None = None
         if kind == "table" or not incremental:
