@@ -37,18 +37,17 @@
 -- is valued at that version's PurchaseCost (QBO values it FIFO, which differs once costs move).
 -- A group-item line posts through its member lines (GroupLineDetail.Line), as QBO posts a
 -- bundle. Not derived: multicurrency revaluation.
+--
+-- Incremental (#19): a transaction version's postings never change once written (its payload is
+-- fixed, and the items are read as of its first snapshot), so a build posts only the versions it
+-- added to the staging tables (delta.stg_*) and appends their rows; an edited, voided or deleted
+-- transaction keeps its earlier versions' postings (marts.trial_balance reads them through the
+-- versions' intervals). The default accounts are the one input read as of now: when
+-- int_default_accounts or int_sales_tax_accounts changes, the build recomputes every version.
+-- materialized: incremental
+-- incremental_key: realm_id, entity, record_id, content_hash
+-- incremental_rebuild_on: intermediate.int_default_accounts, intermediate.int_sales_tax_accounts
 with
-
-account_defaults as (
-    select
-        realm_id,
-        any_value(account_id) filter (where is_default_for = 'accounts_receivable') as ar_id,
-        any_value(account_id) filter (where is_default_for = 'accounts_payable') as ap_id,
-        any_value(account_id) filter (where is_default_for = 'undeposited_funds') as uf_id,
-        any_value(account_id) filter (where is_default_for = 'sales_tax') as tax_id,
-    from intermediate.int_accounts_latest
-    group by realm_id
-),
 
 tax_rates as (
     select * from intermediate.int_sales_tax_accounts
@@ -56,34 +55,29 @@ tax_rates as (
 
 defaults as (
     select
-        a.realm_id,
-        a.ar_id,
-        a.ap_id,
-        a.uf_id,
-        coalesce(t.default_liability_account_id, a.tax_id) as tax_id,
-    from account_defaults as a
-    left join (
-        select realm_id, any_value(default_liability_account_id) as default_liability_account_id,
-        from tax_rates
-        group by realm_id
-    ) as t on a.realm_id = t.realm_id
+        realm_id,
+        accounts_receivable_id as ar_id,
+        accounts_payable_id as ap_id,
+        undeposited_funds_id as uf_id,
+        sales_tax_id as tax_id,
+    from intermediate.int_default_accounts
 ),
 
 sales_entity_lines as (
     select 'Invoice' as entity, invoice_id as record_id, 1 as sign, * exclude (invoice_id)
-    from staging.stg_invoice_line_versions
+    from delta.stg_invoice_line_versions
     union all by name
     select 'SalesReceipt' as entity, sales_receipt_id as record_id, 1 as sign,
         * exclude (sales_receipt_id)
-    from staging.stg_sales_receipt_line_versions
+    from delta.stg_sales_receipt_line_versions
     union all by name
     select 'CreditMemo' as entity, credit_memo_id as record_id, -1 as sign,
         * exclude (credit_memo_id)
-    from staging.stg_credit_memo_line_versions
+    from delta.stg_credit_memo_line_versions
     union all by name
     select 'RefundReceipt' as entity, refund_receipt_id as record_id, -1 as sign,
         * exclude (refund_receipt_id)
-    from staging.stg_refund_receipt_line_versions
+    from delta.stg_refund_receipt_line_versions
 ),
 
 sales_lines as (
@@ -102,7 +96,7 @@ sales_lines as (
         item_id,
         quantity,
         income_account_id,
-    from staging.stg_sales_group_component_line_versions
+    from delta.stg_sales_group_component_line_versions
     where entity in ('Invoice', 'SalesReceipt', 'CreditMemo', 'RefundReceipt')
 ),
 
@@ -110,44 +104,44 @@ sales_headers as (
     select 'Invoice' as entity, invoice_id as record_id, 1 as sign, realm_id, content_hash,
         txn_date, total_amount, total_tax, coalesce(ar_account_id, '') as header_account_id,
         'ar' as header_role,
-    from staging.stg_invoice_versions
+    from delta.stg_invoice_versions
     union all
     select 'SalesReceipt', sales_receipt_id, 1, realm_id, content_hash, txn_date, total_amount,
         total_tax, coalesce(deposit_to_account_id, ''), 'uf',
-    from staging.stg_sales_receipt_versions
+    from delta.stg_sales_receipt_versions
     union all
     select 'CreditMemo', credit_memo_id, -1, realm_id, content_hash, txn_date, total_amount,
         total_tax, coalesce(ar_account_id, ''), 'ar',
-    from staging.stg_credit_memo_versions
+    from delta.stg_credit_memo_versions
     union all
     select 'RefundReceipt', refund_receipt_id, -1, realm_id, content_hash, txn_date,
         total_amount, total_tax, coalesce(deposit_to_account_id, ''), 'uf',
-    from staging.stg_refund_receipt_versions
+    from delta.stg_refund_receipt_versions
 ),
 
 expense_lines as (
     select 'Bill' as entity, bill_id as record_id, * exclude (bill_id)
-    from staging.stg_bill_line_versions
+    from delta.stg_bill_line_versions
     union all by name
     select 'VendorCredit' as entity, vendor_credit_id as record_id, * exclude (vendor_credit_id)
-    from staging.stg_vendor_credit_line_versions
+    from delta.stg_vendor_credit_line_versions
     union all by name
     select 'Purchase' as entity, purchase_id as record_id, * exclude (purchase_id)
-    from staging.stg_purchase_line_versions
+    from delta.stg_purchase_line_versions
 ),
 
 expense_headers as (
     select 'Bill' as entity, bill_id as record_id, 1 as sign, realm_id, content_hash, txn_date,
         total_amount, ap_account_id as header_account_id, 'ap' as header_role,
-    from staging.stg_bill_versions
+    from delta.stg_bill_versions
     union all
     select 'VendorCredit', vendor_credit_id, -1, realm_id, content_hash, txn_date, total_amount,
         ap_account_id, 'ap',
-    from staging.stg_vendor_credit_versions
+    from delta.stg_vendor_credit_versions
     union all
     select 'Purchase', purchase_id, if(coalesce(is_credit, false), -1, 1), realm_id,
         content_hash, txn_date, total_amount, payment_account_id, 'paid from',
-    from staging.stg_purchase_versions
+    from delta.stg_purchase_versions
 ),
 
 item_versions as (
@@ -172,13 +166,6 @@ item_versions as (
         and s.content_hash = r.content_hash
 ),
 
-captured as (
-    -- The snapshot where each transaction version first appeared.
-    select realm_id, entity, record_id, content_hash, min(valid_from_seq) as first_seq,
-    from intermediate.int_record_intervals
-    group by all
-),
-
 document_lines as (
     -- The sales and the purchase lines, in one set: what they share is read once, below.
     select 'sales' as side, * from sales_lines
@@ -192,9 +179,21 @@ item_refs as (
         select realm_id, entity, record_id, content_hash, item_id, from document_lines
         union all
         select realm_id, 'InventoryAdjustment', inventory_adjustment_id, content_hash, item_id,
-        from staging.stg_inventory_adjustment_line_versions
+        from delta.stg_inventory_adjustment_line_versions
     )
     where item_id is not null
+),
+
+captured as (
+    -- The snapshot where each transaction version naming an item first appeared.
+    select i.realm_id, i.entity, i.record_id, i.content_hash, min(i.valid_from_seq) as first_seq,
+    from intermediate.int_record_intervals as i
+    semi join item_refs as r
+        on i.realm_id = r.realm_id
+        and i.entity = r.entity
+        and i.record_id = r.record_id
+        and i.content_hash = r.content_hash
+    group by all
 ),
 
 items as (
@@ -296,7 +295,7 @@ sales_postings as (
         coalesce(r.liability_account_id, d.tax_id),
         -h.sign * t.amount,
         'sales tax',
-    from staging.stg_sales_tax_line_versions as t
+    from delta.stg_sales_tax_line_versions as t
     inner join sales_headers as h
         on t.realm_id = h.realm_id
         and t.entity = h.entity
@@ -314,7 +313,7 @@ sales_postings as (
     from sales_headers as h
     left join (
         select realm_id, entity, record_id, content_hash, sum(amount) as amount,
-        from staging.stg_sales_tax_line_versions
+        from delta.stg_sales_tax_line_versions
         group by all
     ) as t
         on h.realm_id = t.realm_id
@@ -367,39 +366,39 @@ money_postings as (
     select p.realm_id, 'Payment' as entity, p.payment_id as record_id, p.content_hash, p.txn_date,
         coalesce(p.deposit_to_account_id, d.uf_id) as account_id, p.total_amount as amount,
         'deposit' as posting_role,
-    from staging.stg_payment_versions as p
+    from delta.stg_payment_versions as p
     left join defaults as d on p.realm_id = d.realm_id
     union all
     select p.realm_id, 'Payment', p.payment_id, p.content_hash, p.txn_date,
         coalesce(p.ar_account_id, d.ar_id), -p.total_amount, 'total',
-    from staging.stg_payment_versions as p
+    from delta.stg_payment_versions as p
     left join defaults as d on p.realm_id = d.realm_id
     -- BillPayment
     union all
     select b.realm_id, 'BillPayment', b.bill_payment_id, b.content_hash, b.txn_date,
         coalesce(b.ap_account_id, d.ap_id), b.total_amount, 'total',
-    from staging.stg_bill_payment_versions as b
+    from delta.stg_bill_payment_versions as b
     left join defaults as d on b.realm_id = d.realm_id
     union all
     select realm_id, 'BillPayment', bill_payment_id, content_hash, txn_date,
         coalesce(bank_account_id, credit_card_account_id), -total_amount, 'paid from',
-    from staging.stg_bill_payment_versions
+    from delta.stg_bill_payment_versions
     -- Deposit
     union all
     select realm_id, 'Deposit', deposit_id, content_hash, txn_date, deposit_to_account_id,
         total_amount, 'total',
-    from staging.stg_deposit_versions
+    from delta.stg_deposit_versions
     union all
     select realm_id, 'Deposit', deposit_id, content_hash, txn_date, cash_back_account_id,
         cash_back_amount, 'cash back',
-    from staging.stg_deposit_versions
+    from delta.stg_deposit_versions
     where coalesce(cash_back_amount, 0) <> 0
     union all
     select l.realm_id, 'Deposit', l.deposit_id, l.content_hash, h.txn_date,
         if(l.linked_txn_id is not null, d.uf_id, coalesce(l.account_id, d.uf_id)), -l.amount,
         'deposited',
-    from staging.stg_deposit_line_versions as l
-    inner join staging.stg_deposit_versions as h
+    from delta.stg_deposit_line_versions as l
+    inner join delta.stg_deposit_versions as h
         on l.realm_id = h.realm_id and l.deposit_id = h.deposit_id
         and l.content_hash = h.content_hash
     left join defaults as d on l.realm_id = d.realm_id
@@ -407,38 +406,38 @@ money_postings as (
     union all
     select l.realm_id, 'JournalEntry', l.journal_entry_id, l.content_hash, h.txn_date,
         l.account_id, if(l.posting_type = 'Credit', -l.amount, l.amount), lower(l.posting_type),
-    from staging.stg_journal_entry_line_versions as l
-    inner join staging.stg_journal_entry_versions as h
+    from delta.stg_journal_entry_line_versions as l
+    inner join delta.stg_journal_entry_versions as h
         on l.realm_id = h.realm_id and l.journal_entry_id = h.journal_entry_id
         and l.content_hash = h.content_hash
     where l.detail_type = 'JournalEntryLineDetail'
     -- Transfer
     union all
     select realm_id, 'Transfer', transfer_id, content_hash, txn_date, to_account_id, amount, 'to',
-    from staging.stg_transfer_versions
+    from delta.stg_transfer_versions
     union all
     select realm_id, 'Transfer', transfer_id, content_hash, txn_date, from_account_id, -amount,
         'from',
-    from staging.stg_transfer_versions
+    from delta.stg_transfer_versions
     -- CreditCardPayment
     union all
     select realm_id, 'CreditCardPayment', credit_card_payment_id, content_hash, txn_date,
         credit_card_account_id, amount, 'card',
-    from staging.stg_credit_card_payment_versions
+    from delta.stg_credit_card_payment_versions
     union all
     select realm_id, 'CreditCardPayment', credit_card_payment_id, content_hash, txn_date,
         bank_account_id, -amount, 'paid from',
-    from staging.stg_credit_card_payment_versions
+    from delta.stg_credit_card_payment_versions
     -- TaxPayment
     union all
     select t.realm_id, 'TaxPayment', t.tax_payment_id, t.content_hash, t.payment_date,
         d.tax_id, if(t.is_refund, -1, 1) * t.payment_amount, 'tax paid',
-    from staging.stg_tax_payment_versions as t
+    from delta.stg_tax_payment_versions as t
     left join defaults as d on t.realm_id = d.realm_id
     union all
     select realm_id, 'TaxPayment', tax_payment_id, content_hash, payment_date,
         payment_account_id, if(is_refund, 1, -1) * payment_amount, 'paid from',
-    from staging.stg_tax_payment_versions
+    from delta.stg_tax_payment_versions
 ),
 
 adjustment_values as (
@@ -450,8 +449,8 @@ adjustment_values as (
         h.adjust_account_id,
         i.asset_account_id,
         round(coalesce(l.quantity_difference, 0) * coalesce(i.purchase_cost, 0), 2) as amount,
-    from staging.stg_inventory_adjustment_line_versions as l
-    inner join staging.stg_inventory_adjustment_versions as h
+    from delta.stg_inventory_adjustment_line_versions as l
+    inner join delta.stg_inventory_adjustment_versions as h
         on l.realm_id = h.realm_id
         and l.inventory_adjustment_id = h.inventory_adjustment_id
         and l.content_hash = h.content_hash

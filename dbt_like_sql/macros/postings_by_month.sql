@@ -5,12 +5,40 @@
 -- nothing was. debits is the month's positive amounts, credits its negative ones (so
 -- debits + credits is the net). The month calendar of revenue_by_month and account_type_by_month.
 --   select month, account_type, debits + credits as net from postings_by_month('latest')
+-- Summed from intermediate.int_ledger_movements (what each snapshot moved, per account and day)
+-- rather than from every posting: the same sums as postings_at's, at the cost of the days.
 create or replace macro postings_by_month(snapshot_ref) as table
 with
 
+snapshot as (
+    select * from snapshot_at(snapshot_ref)
+),
+
+daily as (
+    -- Per day and account, the postings live in the snapshot (postings > 0: some are).
+    select
+        s.realm_id,
+        s.snapshot_id,
+        s.server_at as snapshot_at,
+        m.txn_date,
+        m.account_id,
+        sum(m.debits) as debits,
+        sum(m.credits) as credits,
+    from snapshot as s
+    inner join intermediate.int_ledger_movements as m
+        on m.realm_id = s.realm_id and m.snapshot_seq <= s.snapshot_seq
+    where m.txn_date is not null
+    group by all
+    having sum(m.postings) > 0
+),
+
 postings as (
-    select * from postings_at(snapshot_ref)
-    where txn_date is not null
+    select
+        d.*,
+        a.account_type,
+    from daily as d
+    left join intermediate.int_accounts_latest as a
+        on a.realm_id = d.realm_id and a.account_id = d.account_id
 ),
 
 months as (
@@ -34,8 +62,8 @@ sums as (
         realm_id,
         date_trunc('month', txn_date)::date as month,
         account_type,
-        coalesce(sum(amount) filter (where amount > 0), 0) as debits,
-        coalesce(sum(amount) filter (where amount < 0), 0) as credits,
+        sum(debits) as debits,
+        sum(credits) as credits,
     from postings
     group by all
 )

@@ -3,7 +3,8 @@
 -- account with its all-time balance (debit > 0, credit < 0, split into debit and credit columns
 -- as QBO's report shows them). Sums of debit and credit agree in every snapshot by construction;
 -- postings with no account (account_id null) are kept so that they do not go unnoticed.
--- Computed along the SCD2 intervals, so the cost follows the amount of change.
+-- Summed from intermediate.int_ledger_movements (what each snapshot moved, per account and day),
+-- so the cost follows the number of snapshots and accounts, not of transactions.
 -- #UNIQUE_BY(realm_id, snapshot_id, account_id)
 with
 
@@ -11,37 +12,13 @@ chain as (
     select * from intermediate.int_snapshot_chain
 ),
 
-postings as (
-    select
-        i.realm_id,
-        i.valid_from_seq,
-        i.valid_to_seq,
-        p.account_id,
-        p.amount,
-    from intermediate.int_ledger_postings as p
-    inner join intermediate.int_record_intervals as i
-        on p.realm_id = i.realm_id
-        and p.entity = i.entity
-        and p.record_id = i.record_id
-        and p.content_hash = i.content_hash
-),
-
-movements as (
-    select realm_id, account_id, valid_from_seq as snapshot_seq, amount,
-    from postings
-    union all
-    select realm_id, account_id, valid_to_seq, -amount,
-    from postings
-    where valid_to_seq is not null
-),
-
 per_step as (
     select
         realm_id,
         account_id,
         snapshot_seq,
-        sum(amount) as movement,
-    from movements
+        sum(debits + credits) as movement,
+    from intermediate.int_ledger_movements
     group by all
 ),
 

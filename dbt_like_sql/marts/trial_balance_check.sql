@@ -35,24 +35,21 @@ retained as (
 ),
 
 live_postings as (
+    -- The postings live in the report's snapshot, by day and account: what the snapshots up to
+    -- it moved (intermediate.int_ledger_movements); postings counts the live ones.
     select
-        p.realm_id,
+        m.realm_id,
         c.snapshot_id,
-        p.txn_date,
-        p.account_id,
-        p.amount,
+        m.txn_date,
+        m.account_id,
+        sum(m.debits + m.credits) as amount,
+        sum(m.postings) as postings,
     from periods as r
     inner join chain as c on r.realm_id = c.realm_id and r.snapshot_id = c.snapshot_id
-    inner join intermediate.int_record_intervals as i
-        on i.realm_id = c.realm_id
-        and i.valid_from_seq <= c.snapshot_seq
-        and (i.valid_to_seq is null or i.valid_to_seq > c.snapshot_seq)
-    inner join intermediate.int_ledger_postings as p
-        on p.realm_id = i.realm_id
-        and p.entity = i.entity
-        and p.record_id = i.record_id
-        and p.content_hash = i.content_hash
-    where r.period_end is null or p.txn_date is null or p.txn_date <= r.period_end
+    inner join intermediate.int_ledger_movements as m
+        on m.realm_id = c.realm_id and m.snapshot_seq <= c.snapshot_seq
+    where r.period_end is null or m.txn_date is null or m.txn_date <= r.period_end
+    group by all
 ),
 
 closed as (
@@ -67,6 +64,7 @@ closed as (
             else l.account_id
         end as account_id,
         l.amount,
+        l.postings,
     from live_postings as l
     inner join periods as r on l.realm_id = r.realm_id and l.snapshot_id = r.snapshot_id
     left join accounts as a on l.realm_id = a.realm_id and l.account_id = a.account_id
@@ -82,6 +80,7 @@ computed as (
     from closed
     where account_id is not null
     group by all
+    having sum(postings) > 0
 ),
 
 reported as (
