@@ -127,6 +127,13 @@ def register(app: typer.Typer) -> None:
             help="Rebuild every model from the whole lake, even when the last build could be "
             "extended with the new snapshots only.",
         ),
+        compact: bool = typer.Option(
+            False,
+            "--compact",
+            help="Copy the built warehouse into a fresh file before publishing, dropping the "
+            "deleted rows incremental builds leave behind (done by itself once the file has "
+            "grown past 1.5x the size of its last full build or compaction).",
+        ),
     ) -> None:
         """Build every model over the lake and publish them to the warehouse atomically.
 
@@ -139,7 +146,11 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         try:
             result = build_warehouse(
-                settings.lake_url, settings.warehouse_path, select=select, full=full
+                settings.lake_url,
+                settings.warehouse_path,
+                select=select,
+                full=full,
+                compact=True if compact else None,
             )
         except ModelError as exc:
             raise _fail(str(exc), exit_code_of(exc)) from None
@@ -157,6 +168,14 @@ def register(app: typer.Typer) -> None:
             )
         out.print(table)
         out.print(f"{result.kind} build: {result.reason}")
+        out.print(
+            f"file {result.file_bytes / 2**20:.1f} MiB: "
+            + (
+                f"compacted in {result.compact_seconds:.1f}s ({result.compaction_reason})"
+                if result.compacted
+                else f"not compacted ({result.compaction_reason})"
+            )
+        )
         kept = sum(m.skipped for m in result.models)
         out.print(
             f"{len(result.models)} models"

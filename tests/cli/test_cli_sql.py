@@ -217,3 +217,18 @@ def test_cli_warehouse_build_says_whether_it_was_incremental_and_why(warehouse_e
     forced = runner.invoke(app, ["warehouse", "build", "--full"], env={**env, "COLUMNS": "200"})
     assert forced.exit_code == 0, forced.output
     assert "full build: --full was asked for" in forced.output
+
+
+def test_cli_warehouse_build_compacts_on_demand_and_says_so(warehouse_env) -> None:
+    env, _ = warehouse_env
+    runner = CliRunner()
+    plain = runner.invoke(app, ["warehouse", "build"], env={**env, "COLUMNS": "200"})
+    assert plain.exit_code == 0, plain.output
+    assert "not compacted (the published file (" in plain.output
+    compacted = runner.invoke(
+        app, ["warehouse", "build", "--compact"], env={**env, "COLUMNS": "200"}
+    )
+    assert compacted.exit_code == 0, compacted.output
+    assert "incremental build:" in compacted.output
+    assert "compacted in" in compacted.output
+    assert "(compaction was asked for; the published file" in compacted.output

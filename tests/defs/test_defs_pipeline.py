@@ -174,6 +174,10 @@ def test_the_warehouse_is_built_and_the_books_balance(pipeline: Pipeline) -> Non
     # The first build of the warehouse is full, and its materialisations say why.
     assert snapshots.metadata["build_kind"].value == "full"
     assert snapshots.metadata["build_reason"].value == "there is no published warehouse yet"
+    # A full build writes a new file: nothing to compact, and its size is the next baseline.
+    assert snapshots.metadata["compacted"].value is False
+    assert snapshots.metadata["warehouse_growth"].value == 1.0
+    assert snapshots.metadata["warehouse_bytes"].value > 0  # type: ignore[operator]
 
 
 def test_the_company_is_exported_in_every_format(pipeline: Pipeline) -> None:

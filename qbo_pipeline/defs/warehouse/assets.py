@@ -107,6 +107,10 @@ def _metadata(result: BuildResult, model: Any, schema: dg.TableSchema | None) ->
         "build_kind": result.kind,
         "build_reason": result.reason,
         "rows_inserted": model.rows_inserted,
+        "warehouse_bytes": result.file_bytes,
+        "warehouse_growth": round(result.growth, 3),
+        "compacted": result.compacted,
+        "compaction_reason": result.compaction_reason,
     }
     if model.rows is not None:  # a view is not counted in an incremental build
         metadata["dagster/row_count"] = model.rows
