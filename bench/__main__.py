@@ -23,7 +23,7 @@ from bench.scenario import SizePlan, run_size
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000,)
-SKIPPABLE = ("export", "models", "warehouse_nightly", "restore", "s3")
+SKIPPABLE = ("export", "models", "warehouse_nightly", "warehouse_growth", "restore", "s3")
 NIGHTLIES = {10_000: 30, 100_000: 30, 1_000_000: 3}
 """Nightlies per size by default: 30 where time allows, fewer at 1M (reported as such)."""
 
@@ -63,7 +63,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--skip",
         default="",
-        help="steps to leave out, comma-separated: export, models, warehouse_nightly, restore, s3",
+        help="steps to leave out, comma-separated: " + ", ".join(SKIPPABLE),
     )
     parser.add_argument("--latency-ms", type=float, default=300.0, help="sandbox latency")
     parser.add_argument(

@@ -38,6 +38,8 @@ TARGET_S3_RATIO = 2.0
 TARGET_INCREMENTAL_BUILD_SECONDS_1M = 30.0
 TARGET_INCREMENTAL_BUILD_PEAK_1M = 2 * GIB
 """Issue #19: a lake on S3 within 2x of a local folder (full backup, warehouse build)."""
+TARGET_WAREHOUSE_FILE_RATIO = 2.0
+"""Issue #19: the warehouse file, built incrementally night after night, within 2x a full one."""
 ONE_MILLION = 1_000_000
 NIGHTLIES_FOR_STORAGE_TARGET = 30
 
@@ -439,11 +441,59 @@ def _incremental_build_metrics(size: int, run: Mapping[str, Any]) -> list[Metric
     ]
 
 
+def _warehouse_growth_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
+    """Issue #19: the warehouse file after an incremental build per snapshot, against a full
+    build's, without compaction and with the growth policy (``bench.tasks.warehouse_growth``)."""
+    growth = run.get("warehouse_growth") or {}
+    off, policy = growth.get("off") or {}, growth.get("policy") or {}
+    absent = _absent(run, "warehouse_growth")
+
+    def note(measured: Mapping[str, Any]) -> str:
+        if not measured:
+            return absent
+        first, final, full = (
+            format_value(measured[k] / MIB, "MiB")
+            for k in ("first_full_bytes", "final_bytes", "full_bytes")
+        )
+        return (
+            f"{measured['snapshots'] - 1} incremental builds: file {first} after the first full "
+            f"build, {final} after the last; a full build of the same lake {full} "
+            f"({format_value(measured['full_build_s'], 's')}); incremental builds "
+            f"{format_value(measured['incremental_build_s_median'], 's')} (median), "
+            f"{measured['compactions']} compaction(s), longest "
+            f"{format_value(measured['compact_s_max'], 's')}"
+        )
+
+    return [
+        Metric(
+            "warehouse_file_ratio_uncompacted",
+            "Warehouse file after nightly incremental builds / full, no compaction",
+            size,
+            off.get("final_over_full"),
+            "x",
+            note=note(off),
+        ),
+        Metric(
+            "warehouse_file_ratio_policy",
+            "Warehouse file at its largest over nightly builds / full, compaction policy",
+            size,
+            policy.get("max_over_full"),
+            "x",
+            target=f"< {TARGET_WAREHOUSE_FILE_RATIO:g}x",
+            met=check(
+                policy.get("max_over_full"), TARGET_WAREHOUSE_FILE_RATIO, higher_is_better=False
+            ),
+            note=note(policy),
+        ),
+    ]
+
+
 def _model_metrics(size: int, run: Mapping[str, Any]) -> list[Metric]:
     models = run.get("models") or {}
     diff_s = models.get("diff_s")
     return [
         *_incremental_build_metrics(size, run),
+        *_warehouse_growth_metrics(size, run),
         Metric(
             "warehouse_build_s",
             "Warehouse build (all models)",

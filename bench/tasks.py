@@ -257,6 +257,92 @@ def warehouse_incremental(data_dir: str, realm_id: str) -> dict[str, Any]:
     }
 
 
+def warehouse_growth(
+    data_dir: str, realm_id: str, compact: bool | None = None, sql_dir: str | None = None
+) -> dict[str, Any]:
+    """The warehouse built after every snapshot of the run's lake in turn, then in full.
+
+    The lake is copied with every commit record but the first set aside, so a snapshot is
+    invisible until its record is put back (lake/FORMAT.md): a full build over the first
+    snapshot, then one record put back and an incremental build per snapshot, as a nightly
+    schedule would have run them. Each build's wall time and published file size are kept, and
+    at the end a full build of the same lake into a file of its own gives the size the
+    incremental file is compared with. ``compact`` is ``build_warehouse``'s: None is the growth
+    policy, False never compacts (how the file grows without it). The SQL project (``sql_dir``,
+    the packaged one by default) is copied first, so that an edit made meanwhile does not turn
+    the builds full.
+    """
+    import os
+    import shutil
+
+    from qbo_pipeline.models.runner import load_project
+    from qbo_pipeline.models.warehouse import build_warehouse
+
+    source = _realm(data_dir, realm_id).root
+    work = Path(data_dir) / f"bench-growth-{'policy' if compact is None else compact}"
+    shutil.rmtree(work, ignore_errors=True)
+    project = work / "dbt_like_sql"
+    shutil.copytree(load_project(Path(sql_dir) if sql_dir else None).root, project)
+    lake = work / "lake"
+    realm_dir = lake / Path(source).name
+    shutil.copytree(source, realm_dir, ignore=shutil.ignore_patterns("_staging", "restore"))
+    held = work / "held-commits"
+    held.mkdir()
+    records = sorted((realm_dir / "commits").glob("[!.]*.json"))
+    if len(records) < 2:
+        raise BenchError(f"the lake holds {len(records)} snapshot(s); growth needs at least 2")
+    for record in records[1:]:
+        record.rename(held / record.name)
+    warehouse = work / "warehouse.duckdb"
+    builds: list[dict[str, Any]] = []
+    wall = cpu = 0.0
+    for number, record in enumerate(records):
+        if number:
+            (held / record.name).rename(record)
+        with _measure() as clock:
+            built = build_warehouse(lake, warehouse, sql_dir=project, compact=compact)
+        wall, cpu = wall + clock.wall_s, cpu + clock.cpu_s
+        builds.append(
+            {
+                "snapshot_id": record.stem,
+                "kind": built.kind,
+                "build_s": round(clock.wall_s, 3),
+                "file_bytes": built.file_bytes,
+                "growth": round(built.growth, 3),
+                "compacted": built.compacted,
+                "compact_s": round(built.compact_seconds, 3),
+            }
+        )
+        log.info("build %d: %s", number, builds[-1])
+    incremental = [b for b in builds if b["kind"] == "incremental"]
+    if len(incremental) != len(builds) - 1:
+        raise BenchError(f"not every build after the first was incremental: {builds}")
+    full_path = work / "full.duckdb"
+    with _measure() as full:
+        build_warehouse(lake, full_path, sql_dir=project, full=True)
+    full_bytes = os.path.getsize(full_path)
+    out = {
+        "compact": "policy" if compact is None else compact,
+        "snapshots": len(records),
+        "builds": builds,
+        "first_full_bytes": builds[0]["file_bytes"],
+        "full_bytes": full_bytes,
+        "full_build_s": full.wall_s,
+        "final_bytes": builds[-1]["file_bytes"],
+        "final_over_full": builds[-1]["file_bytes"] / full_bytes,
+        "max_over_full": max(b["file_bytes"] for b in builds) / full_bytes,
+        "compactions": sum(b["compacted"] for b in builds),
+        "incremental_build_s_median": sorted(b["build_s"] for b in incremental)[
+            len(incremental) // 2
+        ],
+        "compact_s_max": max(b["compact_s"] for b in builds),
+        "wall_s": wall + full.wall_s,
+        "cpu_s": cpu + full.cpu_s,
+    }
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def nightlies(
     data_dir: str,
     base_url: str,
@@ -506,6 +592,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "models": models,
     "nightlies": nightlies,
     "warehouse_incremental": warehouse_incremental,
+    "warehouse_growth": warehouse_growth,
     "restore": restore,
     "s3_compare": s3_compare,
 }

@@ -271,3 +271,40 @@ def test_the_build_after_a_nightly_is_judged_at_1m_against_30_s_and_2_gib() -> N
     small = _by_key(metrics.size_metrics(10_000, _run()))
     assert small["warehouse_incremental_build_s"].value is None
     assert small["warehouse_incremental_build_s"].met is None
+
+
+def test_the_warehouse_file_growth_is_judged_with_the_policy_against_2x_a_full_build() -> None:
+    def replay(final: int, largest: int, compactions: int) -> dict[str, object]:
+        return {
+            "snapshots": 32,
+            "first_full_bytes": 40 * metrics.MIB,
+            "final_bytes": final * metrics.MIB,
+            "full_bytes": 42 * metrics.MIB,
+            "full_build_s": 30.0,
+            "final_over_full": final / 42,
+            "max_over_full": largest / 42,
+            "compactions": compactions,
+            "incremental_build_s_median": 20.0,
+            "compact_s_max": 2.5 if compactions else 0.0,
+        }
+
+    growth = {"off": replay(230, 230, 0), "policy": replay(50, 63, 6)}
+    found = _by_key(metrics.size_metrics(10_000, _run(warehouse_growth=growth)))
+    off, policy = found["warehouse_file_ratio_uncompacted"], found["warehouse_file_ratio_policy"]
+    assert off.value == pytest.approx(230 / 42)
+    assert off.met is None
+    assert "31 incremental builds" in off.note
+    assert "230 MiB after the last" in off.note
+    assert policy.value == pytest.approx(1.5)
+    assert policy.met is True
+    assert "6 compaction(s), longest 2.5 s" in policy.note
+    worse = {"off": growth["off"], "policy": replay(90, 90, 0)}
+    assert (
+        _by_key(metrics.size_metrics(10_000, _run(warehouse_growth=worse)))[
+            "warehouse_file_ratio_policy"
+        ].met
+        is False
+    )
+    missing = _by_key(metrics.size_metrics(10_000, _run(skipped=["warehouse_growth"])))
+    assert missing["warehouse_file_ratio_policy"].value is None
+    assert missing["warehouse_file_ratio_policy"].note == "skipped at this size"
