@@ -42,17 +42,20 @@ from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.lake import Lake
 from qbo_pipeline.qbo.connect import open_client
 from qbo_pipeline.qbo.http import RetryPolicy
+from qbo_pipeline.qbo.limiter import RealmLimiter
 from qbo_pipeline.restore.run import apply_restore
 
 source, target, base, plan_id = sys.argv[1:5]
 settings = Settings.from_env(dict(os.environ))
 realm = Lake(settings.lake_url).realm(source)
 retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
-with open_client(settings, target, api_base=base, retry=retry) as qbo:
+unspent = RealmLimiter(per_minute=1_000_000, max_in_flight=10)
+with open_client(settings, target, api_base=base, retry=retry, batch_limiter=unspent) as qbo:
     apply_restore(qbo, realm, plan_id, verify=False, workers=1)
 print("finished", flush=True)
 """
-"""An apply of a plan in a process of its own (the parent kills it)."""
+"""An apply of a plan in a process of its own (the parent kills it): one worker and a batch
+budget never spent, so its batches are the same on every run, whatever the machine's speed."""
 
 KILLED_APPLY = """
 import os, signal, sys
@@ -165,13 +168,12 @@ def batches_sent(store: PlanStore, plan_id: str) -> Counter[str]:
 def batch_to_kill_in(plan: Plan, fraction: float) -> int:
     """The ordinal of the batch request to kill the apply in, about ``fraction`` of the way.
 
-    Batches carry at most 30 items, so there are at least a 30th as many as batchable writes;
-    and the first 40 batches never wait for QBO's batch budget of 40 a minute (only then do
-    writes go one by one): the chosen batch is always sent.
+    Batches carry at most 30 items and the killed apply's budget is never spent (all its
+    batchable writes go in batches), so there are at least a 30th as many batches as
+    batchable writes: the chosen one is always sent, and (one worker) always the same one.
     """
     batchable = sum(1 for s in plan.steps if s.action.writes and apply_batch.batchable(s))
-    least = batchable // apply_batch.BATCH_MAX_ITEMS
-    return max(2, min(40, least, int(least * fraction)))
+    return max(2, int(batchable // apply_batch.BATCH_MAX_ITEMS * fraction))
 
 
 def _held(sandbox: SandboxServer, realm_id: str) -> dict[str, Any]:
@@ -237,6 +239,8 @@ class Drill:
     plan: Plan
     snapshot_id: str
     report: dict[str, Any]
+    killed_in: set[int]
+    """The steps of the batch the kill left unanswered."""
 
 
 def rebuild_killed_and_rerun(
@@ -332,4 +336,4 @@ def rebuild_killed_and_rerun(
         report["equal"],
         report["different"],
     )
-    return Drill(plan=plan, snapshot_id=snapshot.snapshot_id, report=report)
+    return Drill(plan=plan, snapshot_id=snapshot.snapshot_id, report=report, killed_in=unanswered)
