@@ -42,6 +42,14 @@ TXN_TAX_CODE = "TxnTaxDetail.TxnTaxCodeRef"
 TAX_LINES = "TxnTaxDetail.TaxLine"
 """The path of a transaction's tax lines (each names a tax rate)."""
 
+PURCHASE_FORMS = ("Bill", "Purchase", "PurchaseOrder", "VendorCredit")
+"""Purchase forms: a US company's have no ``TxnTaxDetail`` (none of the captured bills,
+purchases or purchase orders has one); outside the US QBO gives each one a tax detail, the
+purchase tax of its lines' codes."""
+
+PURCHASE_TAX = "TxnTaxDetail"
+"""The path of the tax detail QBO adds to a purchase outside the US."""
+
 _TAX_RATE = TAX_LINES + "[].TaxLineDetail.TaxRateRef"
 
 TAX_TOTALS = ("TxnTaxDetail.TotalTax", "TotalAmt", "Balance", "HomeTotalAmt", "HomeBalance")

@@ -673,6 +673,31 @@ class IntoPlanner:
             "codes in QBO's tax centre and set them on the records by hand"
         )
 
+    def _note_purchase_tax(self) -> None:
+        """Say which purchases QBO gives a tax detail the snapshot's US ones do not have.
+
+        Outside the US, QBO computes a purchase's tax from its lines' codes and adds a
+        ``TxnTaxDetail`` (of no tax where the codes carry none, as the US ones sent as the
+        company's code without tax do): that part of the record departs from the snapshot.
+        """
+        wanted, has = self._countries()
+        if wanted != "US" or not has or has == "US":
+            return
+        for draft in self.drafts.values():
+            payload = draft.payload
+            if (
+                draft.entity.name not in into_refs.PURCHASE_FORMS
+                or draft.action is not Action.CREATE
+                or payload is None
+                or into_refs.PURCHASE_TAX in payload
+            ):
+                continue
+            draft.departs += [into_refs.PURCHASE_TAX]
+            draft.reason += (
+                f"; a purchase in a {has} company gets the tax detail QBO computes from its "
+                f"lines' codes, which the snapshot's {wanted} purchase does not have"
+            )
+
     # --- building -----------------------------------------------------------------------------
 
     def build(self, *, preferences: dict[str, Any], live_read_at: datetime) -> Plan:
@@ -701,6 +726,7 @@ class IntoPlanner:
         self._note_currencies(preferences)
         self._note_home_currency(preferences)
         self._note_taxes()
+        self._note_purchase_tax()
         if self._voided:
             self.notes.append(
                 f"{len(self._voided)} voided transaction(s) are created with their voided "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qbo_pipeline.entities import Entity
 from qbo_pipeline.restore.model import Action, Phase, Plan
 from qbo_pipeline.restore.plan_into import IntoRequest, build_into_plan
 from tests.restore.conftest import DictLake, DictLive, company
@@ -245,3 +246,48 @@ def test_a_company_that_is_not_new_and_one_without_multicurrency_are_named():
     note = next(n for n in plan.notes if "used multicurrency and this one does not" in n)
     assert "cannot turn it on" in note and "then plan again" in note
     assert not any("multicurrency" in n for n in plan_into().notes)
+
+
+class CanadianLive(DictLive):
+    """A new company in Canada."""
+
+    def singleton(self, entity: Entity) -> dict[str, Any]:
+        if entity.name == "CompanyInfo":
+            return {"Id": "1", "CompanyName": "Nouveau", "Country": "CA"}
+        return super().singleton(entity)
+
+
+def test_a_us_purchase_into_a_canadian_company_departs_by_the_tax_detail_qbo_adds():
+    """Regression (#20): the whole US company rebuilt in a CA company had every bill, purchase,
+    purchase order and vendor credit 'different' from the snapshot (233 of 600 transactions):
+    QBO adds a tax detail to purchases outside the US, which the plan did not say."""
+    recs = source()
+    recs[("CompanyInfo", "1")] = {"Id": "1", "CompanyName": "Old", "Country": "US"}
+    recs[("Vendor", "56")] = {"Id": "56", "DisplayName": "Bob's Burgers", "Active": True}
+    recs[("Bill", "300")] = {
+        "Id": "300",
+        "TxnDate": "2026-04-08",
+        "VendorRef": {"value": "56"},
+        "TotalAmt": 40,
+        "Line": [
+            {
+                "Id": "1",
+                "Amount": 40,
+                "DetailType": "AccountBasedExpenseLineDetail",
+                "AccountBasedExpenseLineDetail": {"AccountRef": {"value": "79"}},
+            }
+        ],
+    }
+    for key in [k for k in recs if k[0] in ("Vendor", "Bill")]:
+        recs[key].update({"SyncToken": "0", "MetaData": _meta()})
+    request = IntoRequest(source_realm_id="111", target_realm_id="222", snapshot_id=SID)
+    canadian = build_into_plan(
+        CanadianLive(new_company()), DictLake({SID: recs}), request, preferences={}
+    )
+    bill = by_key(canadian)[("Bill", "300")]
+    assert bill.action is Action.CREATE and bill.departs == ["TxnTaxDetail"]
+    assert "a purchase in a CA company gets the tax detail QBO computes" in bill.reason
+    # A sale keeps its own tax detail's rules; a US target adds nothing to the bill.
+    assert "TxnTaxDetail" not in by_key(canadian)[("Invoice", "130")].departs
+    american = build_into_plan(DictLive(new_company()), DictLake({SID: recs}), request)
+    assert by_key(american)[("Bill", "300")].departs == []
