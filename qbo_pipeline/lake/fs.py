@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.spec import AbstractBufferedFile
 
 from qbo_pipeline import config
 from qbo_pipeline.atomic import atomic_write, fsync_dir
@@ -76,6 +77,10 @@ class LakeFS:
         self.fs = fs
         self.root = root.rstrip("/") or "/"
         self._protocol = "" if self.is_local else _protocol(fs)
+        # s3fs asks a file's size (a HEAD) before each whole read, to split big ones in parts;
+        # the lake's whole reads are mostly small files (records, manifests): one GET each.
+        self._cat_options = {"max_concurrency": 1} if self._protocol in ("s3", "s3a") else {}
+        self._buckets: set[str] = set()
 
     def __repr__(self) -> str:
         return f"LakeFS({self.url(self.root)!r})"
@@ -113,7 +118,7 @@ class LakeFS:
         """
         if self.is_local:
             return Path(path).read_bytes()
-        return bytes(self.fs.cat_file(path))
+        return bytes(self.fs.cat_file(path, **self._cat_options))
 
     def write_bytes(
         self, path: str, data: bytes, *, exclusive: bool = False, mode: int | None = None
@@ -134,7 +139,7 @@ class LakeFS:
         if self.is_local:
             atomic_write(path, data, mode=mode, exclusive=exclusive)
             return
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self._make_parent(path)
         if not exclusive:
             self.fs.pipe_file(path, data)
             return
@@ -142,6 +147,16 @@ class LakeFS:
             self.fs.pipe_file(path, data, mode="create")
         except FileExistsError:
             raise FileExistsError(self.url(path)) from None
+
+    def _make_parent(self, path: str) -> None:
+        """Make a remote file's folder; on S3 that is its bucket, made (or seen) once."""
+        if self._protocol not in ("s3", "s3a"):
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            return
+        bucket = path.lstrip("/").split("/", 1)[0]
+        if bucket not in self._buckets:  # s3fs asks for the bucket (a HEAD) every time
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self._buckets.add(bucket)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Create a file only if it does not exist; False when it already does.
@@ -193,7 +208,7 @@ class LakeFS:
         if self.is_local:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             return open(path, "wb")
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self._make_parent(path)
         return self.fs.open(path, "wb")
 
     def listdir(self, path: str) -> list[str]:
@@ -290,19 +305,51 @@ class LakeFS:
         except FileNotFoundError:
             return []
 
-    def parquet_file(self, path: str) -> pq.ParquetFile:
+    def file_info(self, path: str) -> FileInfo | None:
+        """What the store says of a file (its size and version fields); None if it is not there.
+
+        One request on a store (S3's HEAD); the size alone on a local disk.
+        """
+        if self.is_local:
+            try:
+                return {"size": os.path.getsize(path)} if os.path.isfile(path) else None
+            except OSError:
+                return None
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        return dict(info) if info.get("type") == "file" else None
+
+    def parquet_file(self, path: str, info: FileInfo | None = None) -> pq.ParquetFile:
         """Open a Parquet file for reading.
 
         On fsspec stores the file is read on the calling thread (no Arrow I/O threads call back
-        into Python, which can abort the interpreter at exit).
+        into Python, which can abort the interpreter at exit). The file's :meth:`file_info`,
+        when the caller has it, spares the request that would ask for it again (S3's HEAD);
+        its reads then expect that version of the file (s3fs sends its ETag).
         """
         with self._readable([path]):
             if self.is_local:
                 return streamed_parquet(path)
-            return streamed_parquet(self.fs.open(path, "rb"))
+            if info is None:
+                return streamed_parquet(self.fs.open(path, "rb"))
+            handle = self.fs.open(path, "rb", size=int(info["size"]))
+            if isinstance(handle, AbstractBufferedFile):
+                handle.details = info  # what it would have asked the store for
+            return streamed_parquet(handle)
 
-    def read_parquet(self, path: str, columns: Sequence[str] | None = None) -> pa.Table:
+    def read_parquet(
+        self, path: str, columns: Sequence[str] | None = None, *, whole_file: bool = False
+    ) -> pa.Table:
         """Read a whole Parquet file (or some of its columns).
+
+        Args:
+            path: The file.
+            columns: The columns to read (default: all).
+            whole_file: On a store, fetch the file's bytes in one request instead of its
+                size, footer and columns one after another: for small files read whole anyway
+                (manifest deltas, checkpoints).
 
         Raises:
             FileNotFoundError: If it does not exist.
@@ -311,6 +358,11 @@ class LakeFS:
         with self._readable([path]):
             if self.is_local:
                 return pq.read_table(path, columns=list(columns) if columns else None)
+            if whole_file:
+                data = pa.BufferReader(self.read_bytes(path))
+                return pq.read_table(
+                    data, columns=list(columns) if columns else None, use_threads=False
+                )
             pf = self.parquet_file(path)
             try:
                 return pf.read(columns=list(columns) if columns else None, use_threads=False)
@@ -318,11 +370,18 @@ class LakeFS:
                 pf.close()
 
     def iter_parquet(
-        self, paths: Sequence[str], columns: Sequence[str] | None = None, batch_size: int = 65_536
+        self,
+        paths: Sequence[str],
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65_536,
+        infos: Mapping[str, FileInfo] | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """Stream the record batches of Parquet files, one file after another."""
+        """Stream the record batches of Parquet files, one file after another.
+
+        ``infos``, the files' :meth:`file_info` where known, spares a request per file.
+        """
         for path in paths:
-            pf = self.parquet_file(path)
+            pf = self.parquet_file(path, (infos or {}).get(path))
             try:
                 with self._readable([path]):
                     missing = [c for c in columns or () if c not in pf.schema_arrow.names]
@@ -344,8 +403,12 @@ class LakeFS:
         schema: pa.Schema,
         columns: Sequence[str] | None = None,
         filter: pc.Expression | None = None,
+        infos: Mapping[str, FileInfo] | None = None,
     ) -> pa.RecordBatchReader:
-        """A streaming reader over Parquet files of one schema, projected and filtered."""
+        """A streaming reader over Parquet files of one schema, projected and filtered.
+
+        ``infos``, the files' :meth:`file_info` where known, spares a request per file.
+        """
         names = list(columns) if columns else list(schema.names)
         out_schema = pa.schema([schema.field(n) for n in names])
         if self.is_local:
@@ -361,7 +424,7 @@ class LakeFS:
 
         def batches() -> Iterator[pa.RecordBatch]:
             needed = sorted(set(names) | (_expr_fields(filter) if filter is not None else set()))
-            for batch in self.iter_parquet(paths, columns=needed):
+            for batch in self.iter_parquet(paths, columns=needed, infos=infos):
                 table = pa.Table.from_batches([batch])
                 if filter is not None:
                     table = table.filter(filter)
@@ -438,6 +501,9 @@ _SCAN_FIELDS = frozenset(
     {"entity", "id", "content_hash", "snapshot_id", "realm_id", "op", "blob_sha256"}
 )
 
+
+FileInfo = dict[str, Any]
+"""A file as its store describes it: ``size`` and the store's version fields (ETag, ...)."""
 
 Stamp = tuple[Any, ...]
 """A file version's identity for caches (see :meth:`LakeFS.stamp`)."""

@@ -45,7 +45,7 @@ class Manifests:
             return None
         path = self.realm.manifest_path(info.snapshot_id, entity)
         try:
-            table = self.fs.read_parquet(path, columns=_DELTA_SCHEMA.names)
+            table = self.fs.read_parquet(path, columns=_DELTA_SCHEMA.names, whole_file=True)
         except (FileNotFoundError, OSError) as exc:
             raise LakeIntegrityError(
                 f"realm {self.realm_id} snapshot {info.snapshot_id}: manifest delta of {entity}"
@@ -132,7 +132,7 @@ class Manifests:
         """
         path = self.realm.checkpoint_path(info.snapshot_id, entity)
         try:
-            table = self.fs.read_parquet(path, columns=["id", "content_hash"])
+            table = self.fs.read_parquet(path, columns=["id", "content_hash"], whole_file=True)
         except FileNotFoundError:
             return None
         except OSError as exc:

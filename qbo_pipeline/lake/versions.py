@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +20,10 @@ import pyarrow.compute as pc
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.catalogue import check_name
 from qbo_pipeline.lake.errors import LakeError, LakeIntegrityError
-from qbo_pipeline.lake.fs import LakeFS
+from qbo_pipeline.lake.fs import FileInfo, LakeFS
 
 if TYPE_CHECKING:
+    from qbo_pipeline.lake.catalogue import SnapshotInfo
     from qbo_pipeline.lake.lake import RealmLake
 
 DUCKDB_MEMORY_LIMIT = "512MB"
@@ -45,13 +46,24 @@ class Versions:
 
     def version_files(self, snapshot_id: str, entity: str) -> list[str]:
         """The existing version files of an entity in committed snapshots up to ``snapshot_id``."""
-        out = []
-        for link in self.realm.chain(snapshot_id):
+        return list(self.version_file_infos(snapshot_id, entity))
+
+    def version_file_infos(self, snapshot_id: str, entity: str) -> dict[str, FileInfo]:
+        """:meth:`version_files` with their :meth:`~LakeFS.file_info`.
+
+        The existence check's answer spares another request per file when they are read.
+        """
+        return self._file_infos(self.realm.chain(snapshot_id), entity)
+
+    def _file_infos(self, chain: Sequence[SnapshotInfo], entity: str) -> dict[str, FileInfo]:
+        out: dict[str, FileInfo] = {}
+        for link in chain:
             stats = link.entities.get(entity) or {}
             if stats.get("versions_written"):
                 path = self.realm.versions_path(link.snapshot_id, entity)
-                if self.fs.isfile(path):
-                    out.append(path)
+                info = self.fs.file_info(path)
+                if info is not None:
+                    out[path] = info
         return out
 
     def iter_versions(
@@ -87,10 +99,12 @@ class Versions:
             raise LakeError(f"unknown version columns {unknown}")
         if entity not in info.entities:
             return
-        live = self.realm.manifests.live(info, self.realm.chain(info.snapshot_id), entity)
+        chain = self.realm.chain(info.snapshot_id)
+        live = self.realm.manifests.live(info, chain, entity)
         if live.num_rows == 0:
             return
-        files = self.version_files(info.snapshot_id, entity)
+        infos = self._file_infos(chain, entity)
+        files = list(infos)
         if not files:
             raise LakeIntegrityError(
                 f"realm {self.realm_id} snapshot {snapshot_id}: {live.num_rows} live {entity}"
@@ -98,10 +112,12 @@ class Versions:
             )
         schema = pa.schema([records.VERSION_SCHEMA.field(c) for c in wanted])
         seen = 0
-        if len(files) <= MERGE_MAX_FILES and all(_sorted_by_id(self.fs, f) for f in files):
-            joined = _merge_versions(self.fs, files, live, wanted, batch_size)
+        if len(files) <= MERGE_MAX_FILES and all(
+            _sorted_by_id(self.fs, f, infos[f]) for f in files
+        ):
+            joined = _merge_versions(self.fs, files, live, wanted, batch_size, infos)
         else:
-            joined = _join_versions(self.fs, files, live, wanted, batch_size)
+            joined = _join_versions(self.fs, files, live, wanted, batch_size, infos)
         for batch in joined:
             seen += batch.num_rows
             yield batch.cast(schema) if batch.schema != schema else batch
@@ -137,15 +153,17 @@ class Versions:
         check_name("entity", entity)
         if entity not in info.entities:
             return None
-        live = self.realm.manifests.live(info, self.realm.chain(info.snapshot_id), entity)
+        chain = self.realm.chain(info.snapshot_id)
+        live = self.realm.manifests.live(info, chain, entity)
         hit = live.filter(pc.equal(live["id"], str(record_id)))
         if hit.num_rows == 0:
             return None
         digest = hit["content_hash"][0].as_py()
-        files = self.version_files(info.snapshot_id, entity)
-        if files:
+        infos = self._file_infos(chain, entity)
+        if infos:
             expr = (pc.field("id") == str(record_id)) & (pc.field("content_hash") == digest)
-            found = self.fs.scan(files, records.VERSION_SCHEMA, ["payload"], expr).read_all()
+            scan = self.fs.scan(list(infos), records.VERSION_SCHEMA, ["payload"], expr, infos)
+            found = scan.read_all()
             if found.num_rows:
                 text = found["payload"][0].as_py()
                 return self.load_payload(snapshot_id, entity, str(record_id), text)
@@ -155,9 +173,9 @@ class Versions:
         )
 
 
-def _sorted_by_id(fs: LakeFS, path: str) -> bool:
+def _sorted_by_id(fs: LakeFS, path: str, info: FileInfo | None = None) -> bool:
     """Whether a version file declares every row group sorted by id (and they do not overlap)."""
-    pf = fs.parquet_file(path)
+    pf = fs.parquet_file(path, info)
     try:
         meta = pf.metadata
         id_index = pf.schema_arrow.get_field_index("id")
@@ -190,8 +208,15 @@ def _text(value: Any) -> str:
 class _SortedRows:
     """The rows of one id-sorted version file, consumed in increasing id ranges."""
 
-    def __init__(self, fs: LakeFS, path: str, columns: list[str], batch_size: int) -> None:
-        self._batches = fs.iter_parquet([path], columns=columns, batch_size=batch_size)
+    def __init__(
+        self,
+        fs: LakeFS,
+        path: str,
+        columns: list[str],
+        batch_size: int,
+        infos: Mapping[str, FileInfo] | None = None,
+    ) -> None:
+        self._batches = fs.iter_parquet([path], columns, batch_size, infos)
         self._buffer: pa.Table | None = None
         self._done = False
         self._fs = fs
@@ -223,11 +248,16 @@ class _SortedRows:
 
 
 def _merge_versions(
-    fs: LakeFS, files: list[str], live: pa.Table, columns: list[str], batch_size: int
+    fs: LakeFS,
+    files: list[str],
+    live: pa.Table,
+    columns: list[str],
+    batch_size: int,
+    infos: Mapping[str, FileInfo] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the version rows matching the live keys by id, merging id-sorted files."""
     needed = sorted({*columns, "id", "content_hash"})
-    readers = [_SortedRows(fs, path, needed, min(batch_size, 4096)) for path in files]
+    readers = [_SortedRows(fs, path, needed, min(batch_size, 4096), infos) for path in files]
     schema = pa.schema([records.VERSION_SCHEMA.field(c) for c in needed])
     for start in range(0, live.num_rows, batch_size):
         keys = live.slice(start, batch_size)
@@ -244,11 +274,16 @@ def _merge_versions(
 
 
 def _join_versions(
-    fs: LakeFS, files: list[str], live: pa.Table, columns: list[str], batch_size: int
+    fs: LakeFS,
+    files: list[str],
+    live: pa.Table,
+    columns: list[str],
+    batch_size: int,
+    infos: Mapping[str, FileInfo] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the version rows matching the live keys, ordered by id, one row per id."""
     needed = sorted({*columns, "id", "content_hash", "snapshot_id"})
-    source = fs.scan(files, records.VERSION_SCHEMA, needed)
+    source = fs.scan(files, records.VERSION_SCHEMA, needed, infos=infos)
     spill = tempfile.mkdtemp(prefix="qbo-lake-")
     con = duckdb.connect(config={"threads": 1})
     try:

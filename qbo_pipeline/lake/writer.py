@@ -620,9 +620,10 @@ class _EntityLanding:
         parent = self.writer.parent
         if parent is None or upserts.num_rows == 0:
             return None
-        files = self.realm.version_files(parent.snapshot_id, self.entity)
-        if not files:
+        infos = self.realm.versions.version_file_infos(parent.snapshot_id, self.entity)
+        if not infos:
             return None
+        files = list(infos)
         found: list[pa.Array] = []
         for start in range(0, upserts.num_rows, STORED_FILTER_MAX):
             part = upserts.slice(start, STORED_FILTER_MAX)
@@ -630,7 +631,7 @@ class _EntityLanding:
             hit = pa.array([False] * part.num_rows, pa.bool_())
             expr = pc.field("id").isin(part["id"].combine_chunks())
             columns = ["id", "content_hash"]
-            for batch in self.realm.fs.scan(files, records.VERSION_SCHEMA, columns, expr):
+            for batch in self.realm.fs.scan(files, records.VERSION_SCHEMA, columns, expr, infos):
                 if batch.num_rows:
                     old = _keys(batch.column(0), batch.column(1))
                     hit = pc.or_(hit, pc.is_in(wanted, value_set=old))

@@ -21,7 +21,7 @@ from qbo_pipeline.lake.errors import LakeError, LockHeldError
 from qbo_pipeline.lake.fs import LakeFS, storage_options
 from qbo_pipeline.lake.lake import Lake
 from qbo_pipeline.lake.lock import force_unlock, owner_alive
-from tests.lake.lake_helpers import batch, day, samples, take
+from tests.lake.lake_helpers import batch, canon, day, rebuilt, samples, take
 
 ROUNDS = 12
 
@@ -196,3 +196,33 @@ def test_a_lake_url_that_cannot_be_opened_is_a_configuration_error(url: str, why
     with pytest.raises(ConfigError, match=why) as err:
         LakeFS(url)
     assert url in str(err.value)
+
+
+def test_reading_versions_asks_each_file_s_size_once(s3_lake_url: str) -> None:
+    """A version file is asked for once per read (the existence check's HEAD gives its size and
+    ETag); opening it and reading its footer and rows asks no more, and a manifest delta is one
+    GET. Before, each version file cost three HEADs per read (existence, open, first range read)
+    and each manifest delta one."""
+    realm = Lake(s3_lake_url).realm("56")
+    data = {"Customer": samples()["Customer"]}
+    take(realm, data, when=day(0))
+    for n in (1, 2):  # two incremental snapshots, each with a changed customer
+        data["Customer"][n] = {**data["Customer"][n], "DisplayName": f"Renamed {n}"}
+        data["Customer"][n]["SyncToken"] = str(10 + n)
+        last = take(realm, {"Customer": [data["Customer"][n]]}, when=day(n), mode="cdc")
+    client = realm.fs.fs.s3
+    sent: list[tuple[str, str]] = []
+
+    def note(request: object, **_: object) -> None:
+        sent.append((str(getattr(request, "method", "")), str(getattr(request, "url", ""))))
+
+    client.meta.events.register("before-send.s3", note)
+    try:
+        payloads = rebuilt(realm, last.snapshot_id, "Customer")
+    finally:
+        client.meta.events.unregister("before-send.s3", note)
+    assert payloads == canon(data["Customer"])
+    heads = [url for method, url in sent if method == "HEAD"]
+    versions = [url for url in heads if "/versions/" in url]
+    assert len(versions) == len(set(versions)) == 3, heads
+    assert not [url for url in heads if "/manifests/" in url], heads
