@@ -52,8 +52,16 @@ PURCHASE_TAX = "TxnTaxDetail"
 
 _TAX_RATE = TAX_LINES + "[].TaxLineDetail.TaxRateRef"
 
-TAX_TOTALS = ("TxnTaxDetail.TotalTax", "TotalAmt", "Balance", "HomeTotalAmt", "HomeBalance")
-"""What a transaction's tax adds to: different when its code is left out (QBO charges none)."""
+TAX_TOTALS = (
+    "TxnTaxDetail.TotalTax",
+    "TotalAmt",
+    "Balance",
+    "RemainingCredit",
+    "HomeTotalAmt",
+    "HomeBalance",
+)
+"""What a transaction's tax adds to (a credit memo's ``RemainingCredit`` too): different when its
+code is left out (QBO charges none)."""
 
 SETTING_REFERENCES: dict[str, str] = {
     "SalesFormsPrefs.DefaultTerms": "Term",

@@ -293,6 +293,23 @@ def test_into_a_canadian_company_no_code_keeps_its_old_id():
     assert "in US and this one in CA" in note and "Out of Scope" in note
 
 
+def test_a_taxed_credit_memo_into_a_canadian_company_departs_by_its_remaining_credit():
+    """Regression (#20): the US company of 3,000 transactions rebuilt in a CA company had its
+    taxed credit memos 'different': without their US tax their RemainingCredit (unused, their
+    total) is lower too, which their steps did not say (fixed in the same commit)."""
+    recs = us_snapshot()
+    invoice = recs[("Invoice", "130")]
+    memo = {
+        k: v for k, v in invoice.items() if k not in ("LinkedTxn", "Balance", "DocNumber", "Id")
+    }
+    recs[("CreditMemo", "140")] = {**memo, "Id": "140", "RemainingCredit": 297, "Balance": 297}
+    request = IntoRequest(source_realm_id="111", target_realm_id="222", snapshot_id=SID)
+    live = CountryLive(new_ca_company(), "CA")
+    plan = build_into_plan(live, DictLake({SID: recs}), request, preferences={})
+    [step] = [s for s in plan.steps if (s.entity, s.old_id) == ("CreditMemo", "140")]
+    assert {"TotalAmt", "Balance", "RemainingCredit"} <= set(step.departs), step.departs
+
+
 @pytest.mark.parametrize(
     ("term", "sent"), [("9", "4"), ("10", "1")], ids=["matched", "created by the restore"]
 )
