@@ -303,7 +303,8 @@ would rewrite (merge) the row groups an incremental build deleted rows from and 
 appended, which cost most of that checkpoint (100k company after a 1% nightly: checkpoint, copy
 and publish took 5.4-9.1 s instead of 1.4-1.8 s) and left a bigger file (331 MiB, not 244 MiB).
 The deleted rows stay as tombstones (scans skip them) until a full build (``warehouse build
---full``) writes every table anew."""
+--full``) writes every table anew or a compaction copies the database into a fresh file
+(:mod:`qbo_pipeline.models.compaction`: by itself once the file has grown past a limit)."""
 
 
 def build_memory_limit() -> str:
