@@ -33,6 +33,7 @@ from qbo_pipeline.restore.run import apply_restore, plan_restore
 from qbo_pipeline.restore.scope import Scope
 from qbo_pipeline.restore.store import PlanStore
 from qbo_pipeline.sandbox.server import SandboxServer
+from tests.restore.into_drill import KILLED_APPLY
 
 CUSTOMERS = 26
 """Customers the botched import rewrites (every active one that is not a job)."""
@@ -43,32 +44,6 @@ VENDORS = 10
 UPDATES = CUSTOMERS + VENDORS
 
 RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
-
-KILLED_APPLY = """
-import os, signal, sys
-from qbo_pipeline.config import Settings
-from qbo_pipeline.lake.lake import Lake
-from qbo_pipeline.qbo.connect import open_client
-from qbo_pipeline.qbo.http import RetryPolicy
-from qbo_pipeline.restore.run import apply_restore
-
-realm_id, base, plan_id, after = sys.argv[1:5]
-settings = Settings.from_env(dict(os.environ))
-realm = Lake(settings.lake_url).realm(realm_id)
-retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
-done = 0
-
-def progress(step, state):
-    global done
-    done += state == "done"
-    if done >= int(after):
-        print("killing", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-with open_client(settings, realm_id, api_base=base, retry=retry) as qbo:
-    apply_restore(qbo, realm, plan_id, progress=progress, verify=False, workers=1)
-print("finished", flush=True)
-"""
 
 
 @pytest.fixture
@@ -168,8 +143,10 @@ def test_killed_inside_an_update_batch_resumes_with_each_write_once(
 ):
     plan = botched_import_plan(client, sandbox, realm)
     store = PlanStore.for_realm(realm)
+    # In place: the source and the target are the same company; killed after 10 steps done.
+    args = [realm.realm_id, realm.realm_id, sandbox.base_url, plan.plan_id, "10"]
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_APPLY, realm.realm_id, sandbox.base_url, plan.plan_id, "10"],
+        [sys.executable, "-c", KILLED_APPLY, *args],
         env=os.environ | env,
         capture_output=True,
         text=True,
