@@ -65,6 +65,14 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_updated ON records (realm, entity, updated, id_num);
 CREATE INDEX IF NOT EXISTS records_name ON records (realm, entity, name) WHERE name IS NOT NULL;
+-- A name's open documents and a customer's jobs (completion's running balances) are looked up
+-- by reference: without these, each was a scan of every record of the entity.
+CREATE INDEX IF NOT EXISTS records_customer ON records
+    (realm, entity, json_extract(payload, '$.CustomerRef.value'));
+CREATE INDEX IF NOT EXISTS records_vendor ON records
+    (realm, entity, json_extract(payload, '$.VendorRef.value'));
+CREATE INDEX IF NOT EXISTS records_parent ON records
+    (realm, entity, json_extract(payload, '$.ParentRef.value'));
 CREATE TABLE IF NOT EXISTS tombstones (
     realm TEXT NOT NULL,
     entity TEXT NOT NULL,
