@@ -125,11 +125,11 @@ def compact_into(con: duckdb.DuckDBPyConnection, target: Path) -> float:
     ``target`` is replaced if it exists (a leftover of a killed build).
     """
     started = time.monotonic()
-    for path in (target, target.with_name(target.name + ".wal")):
-        path.unlink(missing_ok=True)
+    for leftover in (target, target.with_name(target.name + ".wal")):
+        leftover.unlink(missing_ok=True)
     source = (con.execute("select current_database()").fetchone() or ("",))[0]
-    path = str(target).replace("'", "''")
-    con.execute(f"attach '{path}' as qbo_compacted")
+    quoted = str(target).replace("'", "''")
+    con.execute(f"attach '{quoted}' as qbo_compacted")
     try:
         name = source.replace('"', '""')
         con.execute(f'copy from database "{name}" to qbo_compacted')
