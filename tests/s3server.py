@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 BUCKET = "qbo-lake"
 REGION = "us-east-1"
@@ -22,14 +24,59 @@ CREDENTIALS = {
 """What moto accepts (any credentials); set in the environment as a real deployment would."""
 
 
+WsgiApp = Callable[..., Iterable[bytes]]
+
+
+def atomic_conditional_writes(app: WsgiApp) -> WsgiApp:
+    """``app`` with its conditional writes made atomic, as S3 makes them.
+
+    S3 decides a ``PUT`` with ``If-None-Match: *`` (or ``If-Match``) atomically: of two racing
+    creates of one key exactly one succeeds. moto's server checks, then puts, in whichever of its
+    threads serves the request, so under load both racers could win (seen as a flaky
+    ``test_two_processes_racing_for_one_realm_lock_one_wins``, both processes holding the lock):
+    a test of our lock would then test moto. Conditional writes are served one at a time here.
+    """
+    guard = threading.Lock()
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ
+        if environ.get("REQUEST_METHOD") != "PUT" or not conditional:
+            return app(environ, start_response)
+        with guard:
+            return list(app(environ, start_response))
+
+    return serve
+
+
+def _moto_server() -> Any:
+    """moto's threaded server on a free loopback port, its conditional writes atomic."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:  # moto's, with the app wrapped
+            app = atomic_conditional_writes(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
 @contextmanager
 def running_s3() -> Iterator[str]:
     """Start moto's S3 server on a free loopback port with :data:`BUCKET`; yields its URL."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = _moto_server()
     server.start()
     try:
         host, port = server.get_host_and_port()
