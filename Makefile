@@ -43,8 +43,8 @@ soak: install
 smoke-qbo: install
 	$(PY) -m pytest -m realqbo -s tests/contract
 
-# Minutes-long tests of a whole deployment (marker scale): eight companies' nightly through a real
-# dagster-daemon with the lake on a loopback S3 server.
+# Minutes-long tests (marker scale): eight companies' nightly through a real dagster-daemon with
+# the lake on a loopback S3 server, and the restore-into drill on a 3,000-transaction company.
 scale: install
 	$(PY) -m pytest -m scale
 
