@@ -43,6 +43,8 @@ TAX_LINES = "TxnTaxDetail.TaxLine"
 """The path of a transaction's tax lines (each names a tax rate)."""
 
 PURCHASE_FORMS = ("Bill", "Purchase", "PurchaseOrder", "VendorCredit")
+SALES_FORMS = ("Invoice", "SalesReceipt", "Estimate", "CreditMemo", "RefundReceipt")
+"""The forms QBO gives the customer's addresses when a create leaves them out."""
 """Purchase forms: a US company's have no ``TxnTaxDetail`` (none of the captured bills,
 purchases or purchase orders has one); outside the US QBO gives each one a tax detail, the
 purchase tax of its lines' codes."""

@@ -673,6 +673,38 @@ class IntoPlanner:
             "codes in QBO's tax centre and set them on the records by hand"
         )
 
+    def _note_filled_addresses(self) -> None:
+        """Say which sales forms QBO gives addresses the snapshot's records do not have.
+
+        A create that leaves out ``BillAddr`` or ``ShipAddr`` gets the customer's (its
+        ``ShipAddr``, else its ``BillAddr``), as QBO's create captures show; a snapshot's form
+        without one, of a customer that has one, so departs from the snapshot there.
+        """
+        customers = self._records("Customer")
+        for draft in self.drafts.values():
+            payload = draft.payload
+            if (
+                draft.entity.name not in into_refs.SALES_FORMS
+                or draft.action is not Action.CREATE
+                or payload is None
+            ):
+                continue
+            source = draft.target or {}
+            customer = customers.get(str((source.get("CustomerRef") or {}).get("value"))) or {}
+            filled = [
+                field
+                for field in ("BillAddr", "ShipAddr")
+                if not source.get(field)
+                and (customer.get(field) or customer.get("BillAddr"))
+                and field not in draft.departs
+            ]
+            if filled:
+                draft.departs += filled
+                draft.reason += (
+                    f"; QBO gives it its customer's {' and '.join(filled)}, which the "
+                    "snapshot's record does not have"
+                )
+
     def _note_purchase_tax(self) -> None:
         """Say which purchases QBO gives a tax detail the snapshot's US ones do not have.
 
@@ -727,6 +759,7 @@ class IntoPlanner:
         self._note_home_currency(preferences)
         self._note_taxes()
         self._note_purchase_tax()
+        self._note_filled_addresses()
         if self._voided:
             self.notes.append(
                 f"{len(self._voided)} voided transaction(s) are created with their voided "

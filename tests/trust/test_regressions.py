@@ -481,3 +481,38 @@ def test_a_paid_bill_deleted_then_rebuilt_elsewhere_verifies(life: Lifecycle) ->
     assert step.action is Action.UNSUPPORTED and "no lines" in step.reason
     # The vendor's credit the payment left is named: the rebuilt vendor's Balance differs.
     assert f"its TotalAmt {chosen['TotalAmt']} is a credit with the vendor" in step.reason
+
+
+def test_an_estimate_without_addresses_rebuilt_elsewhere_says_qbo_gives_it_its_customer_s(
+    life: Lifecycle,
+) -> None:
+    """#20, soak seed 1 at 7aebaa1: a sales form made while its customer had no address has
+    none; the customer got one later (a bad import). Rebuilt in a new company, QBO gives the
+    create its customer's addresses, so the record came back different, unannounced. The plan
+    now says the form departs there."""
+    customer_e, estimate_e = (entities.ENTITIES[n] for n in ("Customer", "Estimate"))
+    item = next(i for i in life.records_of("Item") if i.get("Type") == "Service")
+    customer = life.api.create(customer_e, {"DisplayName": life.name("no address")})
+    estimate = life.api.create(
+        estimate_e,
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "Amount": 40,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+                }
+            ],
+        },
+    )
+    assert not estimate.get("BillAddr") and not estimate.get("ShipAddr")
+    address = {"Line1": "1 Import Way", "City": "IMPORT", "PostalCode": "00000"}
+    current = life.api.read(customer_e, customer["Id"])
+    life.api.update(
+        customer_e, {**current, "BillAddr": address, "ShipAddr": dict(address)}, sparse=False
+    )
+    sid = backup(life, "full")
+    plan = life.restore_into(sid, ("Customer", "Estimate"))  # checks the rebuilt records
+    step = next(s for s in plan.steps if s.entity == "Estimate" and s.old_id == estimate["Id"])
+    assert {"BillAddr", "ShipAddr"} <= set(step.departs), step.reason
