@@ -2,7 +2,8 @@
 
 Version files are sorted by id, so their rows are merged with the live keys as they stream
 (:func:`_merge_versions`); files without the sort flag, or very many files, are joined in
-DuckDB instead (:func:`_join_versions`), which spills to a temporary folder.
+DuckDB instead (:func:`_join_versions`), which spills to a temporary folder. Both take one
+:class:`_VersionRead`: the files, the live keys and the columns wanted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,12 +114,13 @@ class Versions:
             )
         schema = pa.schema([records.VERSION_SCHEMA.field(c) for c in wanted])
         seen = 0
+        read = _VersionRead(self.fs, infos, live, wanted, batch_size)
         if len(files) <= MERGE_MAX_FILES and all(
             _sorted_by_id(self.fs, f, infos[f]) for f in files
         ):
-            joined = _merge_versions(self.fs, files, live, wanted, batch_size, infos)
+            joined = _merge_versions(read)
         else:
-            joined = _join_versions(self.fs, files, live, wanted, batch_size, infos)
+            joined = _join_versions(read)
         for batch in joined:
             seen += batch.num_rows
             yield batch.cast(schema) if batch.schema != schema else batch
@@ -247,17 +250,30 @@ class _SortedRows:
         return taken if cut else None
 
 
-def _merge_versions(
-    fs: LakeFS,
-    files: list[str],
-    live: pa.Table,
-    columns: list[str],
-    batch_size: int,
-    infos: Mapping[str, FileInfo] | None = None,
-) -> Iterator[pa.RecordBatch]:
+@dataclass(frozen=True)
+class _VersionRead:
+    """One read of an entity's versions: its files, the live keys to match, what to return."""
+
+    fs: LakeFS
+    infos: Mapping[str, FileInfo]
+    """The version files (their paths are the keys) with what the lake knows of each."""
+    live: pa.Table
+    """The live (id, content_hash) keys, sorted by id."""
+    columns: list[str]
+    batch_size: int
+
+    def needed(self, *extra: str) -> list[str]:
+        """The columns to read: those returned, the keys that match them, and ``extra``."""
+        return sorted({*self.columns, "id", "content_hash", *extra})
+
+
+def _merge_versions(read: _VersionRead) -> Iterator[pa.RecordBatch]:
     """Stream the version rows matching the live keys by id, merging id-sorted files."""
-    needed = sorted({*columns, "id", "content_hash"})
-    readers = [_SortedRows(fs, path, needed, min(batch_size, 4096), infos) for path in files]
+    fs, live, columns, batch_size = read.fs, read.live, read.columns, read.batch_size
+    needed = read.needed()
+    readers = [
+        _SortedRows(fs, path, needed, min(batch_size, 4096), read.infos) for path in read.infos
+    ]
     schema = pa.schema([records.VERSION_SCHEMA.field(c) for c in needed])
     for start in range(0, live.num_rows, batch_size):
         keys = live.slice(start, batch_size)
@@ -273,17 +289,11 @@ def _merge_versions(
             yield from rows.sort_by("id").select(columns).combine_chunks().to_batches()
 
 
-def _join_versions(
-    fs: LakeFS,
-    files: list[str],
-    live: pa.Table,
-    columns: list[str],
-    batch_size: int,
-    infos: Mapping[str, FileInfo] | None = None,
-) -> Iterator[pa.RecordBatch]:
+def _join_versions(read: _VersionRead) -> Iterator[pa.RecordBatch]:
     """Stream the version rows matching the live keys, ordered by id, one row per id."""
-    needed = sorted({*columns, "id", "content_hash", "snapshot_id"})
-    source = fs.scan(files, records.VERSION_SCHEMA, needed, infos=infos)
+    live, columns, batch_size = read.live, read.columns, read.batch_size
+    needed = read.needed("snapshot_id")
+    source = read.fs.scan(list(read.infos), records.VERSION_SCHEMA, needed, infos=read.infos)
     spill = tempfile.mkdtemp(prefix="qbo-lake-")
     con = duckdb.connect(config={"threads": 1})
     try:
