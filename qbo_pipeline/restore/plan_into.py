@@ -19,6 +19,7 @@ What QBO's API cannot write is a step that says so, with its effect and what to 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -673,6 +674,16 @@ class IntoPlanner:
             "codes in QBO's tax centre and set them on the records by hand"
         )
 
+    def _creates_of(self, forms: tuple[str, ...]) -> Iterator[tuple[Draft, dict[str, Any]]]:
+        """The drafts that create a record of one of ``forms``, each with its payload."""
+        for draft in self.drafts.values():
+            if (
+                draft.entity.name in forms
+                and draft.action is Action.CREATE
+                and draft.payload is not None
+            ):
+                yield draft, draft.payload
+
     def _note_filled_addresses(self) -> None:
         """Say which sales forms QBO gives addresses the snapshot's records do not have.
 
@@ -681,14 +692,7 @@ class IntoPlanner:
         without one, of a customer that has one, so departs from the snapshot there.
         """
         customers = self._records("Customer")
-        for draft in self.drafts.values():
-            payload = draft.payload
-            if (
-                draft.entity.name not in into_refs.SALES_FORMS
-                or draft.action is not Action.CREATE
-                or payload is None
-            ):
-                continue
+        for draft, _ in self._creates_of(into_refs.SALES_FORMS):
             source = draft.target or {}
             customer = customers.get(str((source.get("CustomerRef") or {}).get("value"))) or {}
             filled = [
@@ -715,14 +719,8 @@ class IntoPlanner:
         wanted, has = self._countries()
         if wanted != "US" or not has or has == "US":
             return
-        for draft in self.drafts.values():
-            payload = draft.payload
-            if (
-                draft.entity.name not in into_refs.PURCHASE_FORMS
-                or draft.action is not Action.CREATE
-                or payload is None
-                or into_refs.PURCHASE_TAX in payload
-            ):
+        for draft, payload in self._creates_of(into_refs.PURCHASE_FORMS):
+            if into_refs.PURCHASE_TAX in payload:
                 continue
             draft.departs += [into_refs.PURCHASE_TAX]
             draft.reason += (
