@@ -1,4 +1,5 @@
-"""In-memory stand-ins for the live company and the lake, for the planner's pure tests.
+"""In-memory stand-ins for the live company and the lake, for the planner's pure tests, and the
+sandbox companies and clients of the drills.
 
 The drills (test_restore_drills.py) run the real client, lake and sandbox; these fakes only let the
 ordering, classification and conflict rules be tested record by record.
@@ -15,11 +16,15 @@ from typing import Any
 
 import pytest
 
+from qbo_pipeline.config import Settings
 from qbo_pipeline.entities import Entity
+from qbo_pipeline.qbo.connect import login_embedded, open_client
+from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.server import SandboxServer, realm_id_for
 from qbo_pipeline.sandbox.store import SandboxStore
 from tests.conftest import PINNED_NOW
+from tests.restore.into_drill import RETRY
 
 
 class DictLive:
@@ -248,3 +253,19 @@ def larger_sandbox(larger_template: Path, tmp_path: Path) -> Iterator[SandboxSer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The embedded environment's settings, with the data (lake, tokens) in ``tmp_path``."""
+    return Settings.from_env(
+        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
+
+
+@pytest.fixture
+def source(sandbox: SandboxServer, settings: Settings) -> Iterator[QBOClient]:
+    """A logged-in client of the sandbox's first company (the pinned generated one)."""
+    realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
+    with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as qbo:
+        yield qbo

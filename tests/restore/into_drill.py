@@ -26,7 +26,7 @@ import orjson
 from qbo_pipeline import entities
 from qbo_pipeline.backup import run_backup
 from qbo_pipeline.lake.lake import RealmLake
-from qbo_pipeline.qbo.http import QBOClient
+from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
 from qbo_pipeline.restore import apply_batch, remap, verify
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.model import Plan
@@ -35,6 +35,9 @@ from qbo_pipeline.restore.store import PlanStore
 from qbo_pipeline.sandbox import reports
 from qbo_pipeline.sandbox.running_balances import account_balances
 from qbo_pipeline.sandbox.server import SandboxServer
+
+RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
+"""The drills' clients' retries: quick, so that a fault the sandbox injects costs no waiting."""
 
 APPLY = """
 import os, sys

@@ -27,7 +27,7 @@ from qbo_pipeline.backup import run_backup
 from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.connect import login_embedded, open_client
-from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
+from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.restore import remap
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.into_refs import foreign_references as remap_foreign
@@ -35,9 +35,7 @@ from qbo_pipeline.restore.model import Action
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into, verify_plan
 from qbo_pipeline.restore.store import PlanStore, RestoreError
 from qbo_pipeline.sandbox.server import SandboxServer
-from tests.restore.into_drill import batches_sent, rebuild_killed_and_rerun
-
-RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_retry_after=0.05)
+from tests.restore.into_drill import RETRY, batches_sent, rebuild_killed_and_rerun
 
 
 @pytest.fixture

@@ -9,15 +9,10 @@ tax: two invoices taxed by California (8%) and Tucson (7.1% and 2%) are added fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from qbo_pipeline import entities
 from qbo_pipeline.backup import run_backup
 from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.lake import Lake, RealmLake
-from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.into_refs import foreign_references
@@ -25,22 +20,8 @@ from qbo_pipeline.restore.model import Action
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into
 from qbo_pipeline.restore.store import PlanStore
 from qbo_pipeline.sandbox.server import SandboxServer
-from tests.restore.test_restore_into import RETRY, another_new_company
+from tests.restore.test_restore_into import another_new_company
 from tests.restore.test_restore_into_canada import taxed_invoice
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings.from_env(
-        {"QBO_DATA_DIR": str(tmp_path / "data"), "QBO_ENVIRONMENT": "embedded"}
-    )
-
-
-@pytest.fixture
-def source(sandbox: SandboxServer, settings: Settings) -> Iterator[QBOClient]:
-    realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
-    with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as qbo:
-        yield qbo
 
 
 def test_the_invoices_keep_their_tax_in_a_new_us_company(
