@@ -4,10 +4,10 @@ Everything comes from environment variables (``QBO_*``) with sane defaults, so t
 Dagster code location and the tests read the same settings, and this module is the only one that
 reads them: :class:`Settings` (where data lives, which QBO) and, for the settings that do not
 depend on which QBO is used, one small reader each (:func:`passphrase`, :func:`debug`,
-:func:`sql_dir`, :func:`warehouse_memory_limit`, :func:`freshness_hours`, :func:`cron`,
-:func:`lake_storage_options`), called where the setting is used, so that a bad value stops only
-what uses it. Secrets are wrapped in
-:class:`Secret`, whose repr and str never show the value.
+:func:`sql_dir`, :func:`warehouse_memory_limit`, :func:`warehouse_compact_growth`,
+:func:`freshness_hours`, :func:`cron`, :func:`lake_storage_options`), called where the setting
+is used, so that a bad value stops only what uses it. Secrets are wrapped in :class:`Secret`,
+whose repr and str never show the value.
 """
 
 from __future__ import annotations
@@ -240,6 +240,11 @@ SQL_DIR_VAR = "QBO_SQL_DIR"
 """Another models folder for the warehouse runner."""
 WAREHOUSE_MEMORY_LIMIT_VAR = "QBO_WAREHOUSE_MEMORY_LIMIT"
 """What DuckDB may hold in memory while building the warehouse (``2GB``, ``512MB``...)."""
+WAREHOUSE_COMPACT_GROWTH_VAR = "QBO_WAREHOUSE_COMPACT_GROWTH"
+"""How far the warehouse file may grow over its last full build or compaction before a build
+compacts it (a number above 1), or ``off``/``0``: never by itself."""
+DEFAULT_COMPACT_GROWTH = 1.5
+"""``QBO_WAREHOUSE_COMPACT_GROWTH`` when unset (see :mod:`qbo_pipeline.models.compaction`)."""
 FRESHNESS_HOURS_VAR = "QBO_FRESHNESS_HOURS"
 """The age in hours beyond which a company's latest snapshot is stale (26 by default)."""
 BACKUP_CRON_VAR = "QBO_BACKUP_CRON"
@@ -297,6 +302,35 @@ def sql_dir(env: Mapping[str, str] | None = None) -> str | None:
 def warehouse_memory_limit(env: Mapping[str, str] | None = None) -> str | None:
     """``QBO_WAREHOUSE_MEMORY_LIMIT`` as set (None when unset); the build checks the size."""
     return _value(WAREHOUSE_MEMORY_LIMIT_VAR, env) or None
+
+
+def warehouse_compact_growth(env: Mapping[str, str] | None = None) -> float | None:
+    """``QBO_WAREHOUSE_COMPACT_GROWTH``: the growth past which a build compacts the warehouse.
+
+    :data:`DEFAULT_COMPACT_GROWTH` when unset or empty; None for ``off`` or ``0`` (a build then
+    compacts only when asked to, ``warehouse build --compact``).
+
+    Raises:
+        ConfigError: If the variable is neither a number above 1 nor ``off``/``0``.
+    """
+    raw = _value(WAREHOUSE_COMPACT_GROWTH_VAR, env)
+    if not raw:
+        return DEFAULT_COMPACT_GROWTH
+    if raw.lower() == "off":
+        return None
+    try:
+        growth = float(raw)
+    except ValueError:
+        growth = -1.0
+    if growth == 0:
+        return None
+    if not 1 < growth < float("inf"):
+        raise ConfigError(
+            f"{WAREHOUSE_COMPACT_GROWTH_VAR}={raw!r} must be a number above 1 (the growth of the "
+            f"warehouse file past which a build compacts it, {DEFAULT_COMPACT_GROWTH:g} by "
+            "default) or off (compact only on `warehouse build --compact`)"
+        )
+    return growth
 
 
 def freshness_hours(env: Mapping[str, str] | None = None) -> float:

@@ -110,3 +110,19 @@ def test_the_embedded_sandbox_s_default_oauth_keys_are_written_once() -> None:
         if '"qbo-sandbox-secret"' in path.read_text()
     ]
     assert written == ["config.py"]
+
+
+def test_the_warehouse_compact_growth_is_a_number_above_one_or_off() -> None:
+    var = "QBO_WAREHOUSE_COMPACT_GROWTH"
+    assert config.warehouse_compact_growth({}) == config.DEFAULT_COMPACT_GROWTH == 1.5
+    assert config.warehouse_compact_growth({var: " "}) == 1.5
+    assert config.warehouse_compact_growth({var: "1.01"}) == 1.01
+    assert config.warehouse_compact_growth({var: " 3 "}) == 3.0
+    for off in ("off", "OFF", "0", "0.0"):
+        assert config.warehouse_compact_growth({var: off}) is None, off
+
+
+@pytest.mark.parametrize("raw", ["1", "0.5", "-2", "never", "1.5x", "nan", "inf"])
+def test_a_bad_warehouse_compact_growth_names_the_variable_and_the_value(raw: str) -> None:
+    with pytest.raises(ConfigError, match=f"QBO_WAREHOUSE_COMPACT_GROWTH={raw!r} must be a number"):
+        config.warehouse_compact_growth({"QBO_WAREHOUSE_COMPACT_GROWTH": raw})

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qbo_pipeline import config
 from qbo_pipeline.cli.boundary import CommandError, exit_code_of
 from qbo_pipeline.cli.fit import CELL_WIDTH, FittedTable, fit_table
 from qbo_pipeline.cli.freshness import ensure_current
@@ -132,7 +133,8 @@ def register(app: typer.Typer) -> None:
             "--compact",
             help="Copy the built warehouse into a fresh file before publishing, dropping the "
             "deleted rows incremental builds leave behind (done by itself once the file has "
-            "grown past 1.5x the size of its last full build or compaction).",
+            f"grown past {config.WAREHOUSE_COMPACT_GROWTH_VAR} times the size of its last full "
+            f"build or compaction: {config.DEFAULT_COMPACT_GROWTH:g} by default, off never).",
         ),
     ) -> None:
         """Build every model over the lake and publish them to the warehouse atomically.

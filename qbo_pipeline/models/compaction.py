@@ -9,7 +9,8 @@ blocks of the tables it rebuilt whole are reused only in part.
 The policy, like a database's autovacuum: every published warehouse records in
 ``main.build_info.compact_bytes`` the size of the file its last full build or compaction left
 (NULL: this file is such a file, its size is the baseline). A build that starts from a published
-file grown past :data:`COMPACT_GROWTH` times that baseline compacts: after its final checkpoint,
+file grown past ``QBO_WAREHOUSE_COMPACT_GROWTH`` times that baseline (:data:`COMPACT_GROWTH` by
+default; ``off`` never) compacts: after its final checkpoint,
 the build's database is copied into a fresh file (``COPY FROM DATABASE``: every schema, table,
 view and macro, rows in their order, no tombstone and no half-empty block), which is published in
 its place. That costs one write of the live data (no model is computed again), a small share of
@@ -26,12 +27,15 @@ from pathlib import Path
 
 import duckdb
 
+from qbo_pipeline import config
+
 log = logging.getLogger(__name__)
 
-COMPACT_GROWTH = 1.5
-"""Compact when the published file is this many times the size its last full build or
+COMPACT_GROWTH = config.DEFAULT_COMPACT_GROWTH
+"""By default, compact when the published file is this many times the size its last full build or
 compaction left. The live data grows too (a nightly adds its new versions), so the baseline is
-reset at each compaction rather than compared with a full build's size."""
+reset at each compaction rather than compared with a full build's size. The setting
+``QBO_WAREHOUSE_COMPACT_GROWTH`` changes it (:func:`.config.warehouse_compact_growth`)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def plan_compaction(
     warehouse: Path,
     build_kind: str,
     compact: bool | None = None,
-    growth_limit: float = COMPACT_GROWTH,
+    growth_limit: float | None = COMPACT_GROWTH,
 ) -> CompactionPlan:
     """Decide whether a build of ``build_kind`` over the published ``warehouse`` compacts.
 
@@ -94,12 +98,13 @@ def plan_compaction(
         warehouse: The published warehouse file (it may not exist yet).
         build_kind: ``full``, ``incremental`` or ``selected`` (a full build writes a new file).
         compact: True to compact whatever the growth, False never, None by the growth policy.
-        growth_limit: The growth over the baseline that makes the policy compact.
+        growth_limit: The growth over the baseline that makes the policy compact; None: the
+            policy never compacts (``QBO_WAREHOUSE_COMPACT_GROWTH=off``).
 
     Raises:
         ValueError: If ``growth_limit`` is not above 1.
     """
-    if growth_limit <= 1:
+    if growth_limit is not None and growth_limit <= 1:
         raise ValueError(f"growth_limit must be above 1 (got {growth_limit})")
     if build_kind == "full" or not warehouse.exists():
         return CompactionPlan(False, "a full build writes every table into a new file")
@@ -114,6 +119,13 @@ def plan_compaction(
         return CompactionPlan(True, f"compaction was asked for; {state}", baseline, published)
     if compact is False:
         return CompactionPlan(False, f"compaction is off; {state}", baseline, published)
+    if growth_limit is None:
+        return CompactionPlan(
+            False,
+            f"automatic compaction is off ({config.WAREHOUSE_COMPACT_GROWTH_VAR}=off); {state}",
+            baseline,
+            published,
+        )
     if growth >= growth_limit:
         return CompactionPlan(True, f"{state} (limit {growth_limit:g}x)", baseline, published)
     return CompactionPlan(False, f"{state} (limit {growth_limit:g}x)", baseline, published)

@@ -28,9 +28,10 @@ result says why; ``full=True`` (``warehouse build --full``) forces it.
 
 Compaction: an incremental build leaves the rows it deleted as tombstones and its appended rows
 in row groups of their own, so the file grows night after night; a build that starts from a file
-grown past a limit (or asked to: ``compact=True``, ``warehouse build --compact``) copies its
-database into a fresh file before publishing (:mod:`qbo_pipeline.models.compaction`), and its
-result says so (``compacted``, ``file_bytes``, ``growth``).
+grown past a limit (``QBO_WAREHOUSE_COMPACT_GROWTH``), or asked to (``compact=True``,
+``warehouse build --compact``), copies its database into a fresh file before publishing
+(:mod:`qbo_pipeline.models.compaction`), and its result says so (``compacted``, ``file_bytes``,
+``growth``).
 
 Tables analysts create inside the warehouse file do not survive a full build: keep them in a
 database of your own that attaches the warehouse (``attach 'warehouse.duckdb' (read_only)``).
@@ -340,8 +341,8 @@ def build_warehouse(
         wait_seconds: How long to wait for another build of the same warehouse to finish.
         full: Rebuild everything even when the lake only gained snapshots since the last build.
         compact: Copy the built database into a fresh file before publishing (True), never
-            (False), or when the published file has grown past the limit (None, the default;
-            see :mod:`qbo_pipeline.models.compaction`).
+            (False), or when the published file has grown past the limit (None, the default:
+            ``QBO_WAREHOUSE_COMPACT_GROWTH``; see :mod:`qbo_pipeline.models.compaction`).
 
     Returns:
         What was built.
@@ -351,6 +352,7 @@ def build_warehouse(
             warehouse is untouched and the new file is kept for inspection.
         WarehouseBusyError: Another build of this warehouse ran longer than ``wait_seconds``.
         ModelError: For a malformed project (cycle, missing reference).
+        ConfigError: If ``QBO_WAREHOUSE_COMPACT_GROWTH`` is neither a number above 1 nor off.
     """
     started = time.monotonic()
     project = load_project(sql_dir)
@@ -359,6 +361,7 @@ def build_warehouse(
     warehouse = Path(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     memory_limit = build_memory_limit()
+    growth_limit = config.warehouse_compact_growth()
     scratch = warehouse.with_name(warehouse.name + ".build")
     with _build_turn(warehouse, wait_seconds):
         mirror = sync_mirror(root, mirror_folder(warehouse)) if is_remote(root) else None
@@ -371,7 +374,7 @@ def build_warehouse(
             mirror=mirror.folder if mirror else None,
         )
         log.info("warehouse %s: %s build: %s", warehouse, plan.kind, plan.reason)
-        compaction = plan_compaction(warehouse, plan.kind, compact)
+        compaction = plan_compaction(warehouse, plan.kind, compact, growth_limit)
         _remove(scratch)
         if plan.kind != "full" and warehouse.exists():
             _copy_published(warehouse, scratch)

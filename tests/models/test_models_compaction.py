@@ -14,6 +14,7 @@ from models_lake_builder import WriterLake, sample
 from models_scenario import ENTITIES, T1
 from warehouse_relations import assert_same_relations
 
+from qbo_pipeline.config import ConfigError
 from qbo_pipeline.models.compaction import COMPACT_GROWTH, plan_compaction
 from qbo_pipeline.models.runner import load_project
 from qbo_pipeline.models.warehouse import BuildResult, build_warehouse, connect
@@ -145,3 +146,53 @@ def test_models_plan_compaction_without_a_published_file_or_with_a_bad_limit(
     assert (missing.compact, missing.baseline_bytes) == (False, None)
     with pytest.raises(ValueError, match="growth_limit must be above 1"):
         plan_compaction(tmp_path / "none.duckdb", "incremental", growth_limit=1.0)
+
+
+def test_models_plan_compaction_with_automatic_compaction_off(tmp_path: Path) -> None:
+    warehouse = _published(tmp_path / "warehouse.duckdb", 9_000_000, 2_000_000)
+    off = plan_compaction(warehouse, "incremental", growth_limit=None)
+    assert (off.compact, off.recorded_baseline) == (False, 2_000_000)
+    assert off.reason.startswith("automatic compaction is off (QBO_WAREHOUSE_COMPACT_GROWTH=off)")
+    assert "4.50x" in off.reason
+    assert plan_compaction(warehouse, "incremental", True, growth_limit=None).compact
+
+
+def test_models_a_build_compacts_past_the_growth_qbo_warehouse_compact_growth_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = WriterLake(tmp_path / "lake")
+    warehouse = tmp_path / "warehouse.duckdb"
+    state = {e: sample(e) for e in ENTITIES}
+    lake.commit(T1, state)
+    first = build_warehouse(lake.root, warehouse)
+    assert (first.kind, first.compacted) == ("full", False)
+    builds = {}
+    # Each night starts from the file the night before left, grown past the default 1.5x.
+    for night, setting in ((1, "3"), (2, "3"), (3, "off"), (4, "1.01")):
+        monkeypatch.setenv("QBO_WAREHOUSE_COMPACT_GROWTH", setting)
+        state = _night(state, night)
+        lake.commit(T1 + timedelta(days=night), state)
+        builds[night] = build_warehouse(lake.root, warehouse)
+        assert builds[night].kind == "incremental", builds[night].reason
+    # A limit above the default: past 1.5x, still not compacted.
+    assert builds[1].growth > COMPACT_GROWTH
+    assert not builds[2].compacted
+    assert "(limit 3x)" in builds[2].compaction_reason
+    assert builds[2].growth > builds[1].growth
+    # Off: the file only grows.
+    assert not builds[3].compacted
+    assert builds[3].compaction_reason.startswith(
+        "automatic compaction is off (QBO_WAREHOUSE_COMPACT_GROWTH=off); the published file"
+    )
+    assert builds[3].growth > builds[2].growth
+    # A low limit: the next build compacts.
+    assert builds[4].compacted
+    assert "(limit 1.01x)" in builds[4].compaction_reason
+    assert builds[4].file_bytes < builds[3].file_bytes
+    assert _compact_bytes(warehouse) is None
+    # A bad value stops the build before it starts, naming the variable; nothing changes.
+    monkeypatch.setenv("QBO_WAREHOUSE_COMPACT_GROWTH", "1")
+    before = warehouse.stat().st_mtime_ns
+    with pytest.raises(ConfigError, match="QBO_WAREHOUSE_COMPACT_GROWTH='1' must be a number"):
+        build_warehouse(lake.root, warehouse)
+    assert warehouse.stat().st_mtime_ns == before

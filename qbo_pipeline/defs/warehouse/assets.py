@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from qbo_pipeline.config import ConfigError
 from qbo_pipeline.defs.ingest.keys import ENTITY_KEYS
 from qbo_pipeline.defs.resources import LakeResource
 from qbo_pipeline.models.runner import Model, ModelError, code_version, load_project
@@ -146,7 +147,7 @@ def warehouse_models(
             description=f"the warehouse was not published (the previous tables stay): {exc}",
             metadata={"model": exc.model, "failures": "\n".join(exc.failures) or "-"},
         ) from None
-    except ModelError as exc:
+    except (ModelError, ConfigError) as exc:
         raise dg.Failure(description=f"the warehouse could not be built: {exc}") from None
     schemas = _column_schemas(result, wanted)
     chosen = set(wanted)
