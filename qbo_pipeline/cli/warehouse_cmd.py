@@ -178,13 +178,8 @@ def register(app: typer.Typer) -> None:
                 else f"not compacted ({result.compaction_reason})"
             )
         )
-        kept = sum(m.skipped for m in result.models)
-        out.print(
-            f"{len(result.models)} models"
-            + (f" ({kept} kept: nothing they read changed)" if kept else "")
-            + f", {result.tests_passed} tests passed, "
-            f"macros: {', '.join(result.macros)} ({result.seconds:.1f}s)"
-        )
+        out.print(f"macros: {', '.join(result.macros) or 'none'}")
+        out.print(result.summary())
 
     @app.command("diff")
     def diff(

@@ -181,6 +181,35 @@ class BuildResult:
         """How many column tests ran and passed."""
         return sum(len(m.tests) for m in self.models)
 
+    @property
+    def models_rebuilt(self) -> int:
+        """Models built whole: every one in a full build, those neither appended nor kept else."""
+        return sum(not m.appended and not m.skipped for m in self.models)
+
+    @property
+    def models_appended(self) -> int:
+        """Incremental models the build appended the new rows to."""
+        return sum(m.appended for m in self.models)
+
+    @property
+    def models_kept(self) -> int:
+        """Models kept as published: nothing they read changed."""
+        return sum(m.skipped for m in self.models)
+
+    @property
+    def rows_appended(self) -> int:
+        """Rows the build appended to incremental models (0 in a full build)."""
+        return sum(m.rows_inserted for m in self.models if m.appended)
+
+    def summary(self) -> str:
+        """The build in one line: models rebuilt, appended and kept, tests, rows, seconds."""
+        return (
+            f"{len(self.models)} models: {self.models_rebuilt} rebuilt, "
+            f"{self.models_appended} appended, {self.models_kept} kept unchanged; "
+            f"{self.tests_passed} tests; {self.rows_appended:,} rows appended; "
+            f"{self.seconds:.1f} s"
+        )
+
 
 def _ident(*parts: str) -> str:
     return ".".join('"' + p.replace('"', '""') + '"' for p in parts)

@@ -11,6 +11,7 @@ import copy
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,77 @@ def test_cli_warehouse_build_compacts_on_demand_and_says_so(warehouse_env) -> No
     assert "incremental build:" in compacted.output
     assert "compacted in" in compacted.output
     assert "(compaction was asked for; the published file" in compacted.output
+
+
+SUMMARY = re.compile(
+    r"^(\d+) models: (\d+) rebuilt, (\d+) appended, (\d+) kept unchanged; (\d+) tests; "
+    r"([\d,]+) rows appended; \d+\.\d s$"
+)
+
+
+def _summary(output: str) -> dict[str, int]:
+    """The counts of `warehouse build`'s last line, checked to add up."""
+    last = output.strip().splitlines()[-1]
+    found = SUMMARY.match(last)
+    assert found, last
+    total, rebuilt, appended, kept, tests, rows = (int(g.replace(",", "")) for g in found.groups())
+    assert rebuilt + appended + kept == total, last
+    assert output.count("(kept)") == kept, output
+    return {
+        "total": total,
+        "rebuilt": rebuilt,
+        "appended": appended,
+        "kept": kept,
+        "tests": tests,
+        "rows": rows,
+    }
+
+
+def test_cli_warehouse_build_sums_up_the_build_and_honours_the_compact_growth_setting(
+    tmp_path: Path,
+) -> None:
+    realm = Lake(tmp_path / "lake").realm(REALM)
+    base = json.loads(SAMPLES.read_text())
+    data = {name: base[name] for name in ("Invoice", "Customer", "Item")}
+    start = datetime.now(UTC) - timedelta(days=2)
+    _take(realm, data, start)
+    env = {
+        "QBO_DATA_DIR": str(tmp_path / "data"),
+        "QBO_LAKE_URL": str(tmp_path / "lake"),
+        "QBO_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        "COLUMNS": "200",
+    }
+    runner = CliRunner()
+
+    def build(growth: str = "") -> Any:
+        result = runner.invoke(
+            app, ["warehouse", "build"], env={**env, "QBO_WAREHOUSE_COMPACT_GROWTH": growth}
+        )
+        assert result.exit_code == 0, result.output
+        return result
+
+    full = _summary(build().output)
+    assert full["rebuilt"] == full["total"] > 0
+    assert (full["appended"], full["kept"], full["rows"]) == (0, 0, 0)
+    assert full["tests"] > 0
+    changed = copy.deepcopy(data)
+    changed["Invoice"][0]["PrivateNote"] = "edited"
+    _take(realm, changed, start + timedelta(days=1))
+    nightly = build("off")
+    assert "incremental build:" in nightly.output
+    assert "automatic compaction is off (QBO_WAREHOUSE_COMPACT_GROWTH=off)" in nightly.output
+    night = _summary(nightly.output)
+    assert night["total"] == full["total"]
+    assert night["appended"] > 0 and night["rows"] > 0
+    assert night["rebuilt"] < full["total"]
+    # The file grew: a limit just above 1 compacts at the next build, and says which limit.
+    again = build("1.01")
+    assert "compacted in" in again.output and "(limit 1.01x)" in again.output
+    assert _summary(again.output)["rows"] == 0  # nothing new in the lake
+    bad = runner.invoke(
+        app, ["warehouse", "build"], env={**env, "QBO_WAREHOUSE_COMPACT_GROWTH": "1"}
+    )
+    assert bad.exit_code == 2, bad.output
+    assert "QBO_WAREHOUSE_COMPACT_GROWTH='1' must be a number above 1" in bad.output
+    helped = runner.invoke(app, ["warehouse", "build", "--help"], env=env)
+    assert "QBO_WAREHOUSE_COMPACT_GROWTH" in helped.output

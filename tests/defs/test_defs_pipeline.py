@@ -22,6 +22,7 @@ from qbo_pipeline import entities
 from qbo_pipeline.defs.ingest.assets import RUN_TAGS
 from qbo_pipeline.defs.warehouse.sensors import after_snapshot
 from qbo_pipeline.lake.lake import Lake, SnapshotInfo
+from qbo_pipeline.models.runner import load_project
 from qbo_pipeline.sandbox.server import SandboxServer
 
 
@@ -89,6 +90,17 @@ def pipeline(
                 )
         finally:
             sandbox.stop()
+
+
+BUILD_COUNTS = (
+    "models_rebuilt",
+    "models_appended",
+    "models_kept",
+    "tests_run",
+    "rows_appended",
+    "warehouse_build_seconds",
+)
+"""The build-wide counts every warehouse materialisation carries."""
 
 
 def _materialization(pipeline: Pipeline, *path: str) -> dg.AssetMaterialization:
@@ -178,6 +190,12 @@ def test_the_warehouse_is_built_and_the_books_balance(pipeline: Pipeline) -> Non
     assert snapshots.metadata["compacted"].value is False
     assert snapshots.metadata["warehouse_growth"].value == 1.0
     assert snapshots.metadata["warehouse_bytes"].value > 0  # type: ignore[operator]
+    # The build as a whole, as `warehouse build` sums it up: a full build rebuilt every model.
+    built = {name: snapshots.metadata[name].value for name in BUILD_COUNTS}
+    assert built["models_rebuilt"] == len(load_project().models) > 1
+    assert (built["models_appended"], built["models_kept"], built["rows_appended"]) == (0, 0, 0)
+    assert built["tests_run"] > 0  # type: ignore[operator]
+    assert built["warehouse_build_seconds"] > 0  # type: ignore[operator]
 
 
 def test_the_company_is_exported_in_every_format(pipeline: Pipeline) -> None:

@@ -112,6 +112,13 @@ def _metadata(result: BuildResult, model: Any, schema: dg.TableSchema | None) ->
         "warehouse_growth": round(result.growth, 3),
         "compacted": result.compacted,
         "compaction_reason": result.compaction_reason,
+        # The build as a whole, as `warehouse build` sums it up.
+        "models_rebuilt": result.models_rebuilt,
+        "models_appended": result.models_appended,
+        "models_kept": result.models_kept,
+        "tests_run": result.tests_passed,
+        "rows_appended": result.rows_appended,
+        "warehouse_build_seconds": round(result.seconds, 3),
     }
     if model.rows is not None:  # a view is not counted in an incremental build
         metadata["dagster/row_count"] = model.rows
