@@ -17,6 +17,7 @@ restore leaves them out of what it sends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -180,21 +181,34 @@ def unlinked(record: dict[str, Any], txn_type: str, target_id: str) -> dict[str,
 
 def _released_credits(lines: list[Any]) -> list[Any]:
     """``lines`` with the credit lines lowered (the last first) to what the documents use."""
-    excess = -net_applied({"Line": lines})
+    return _taken_off(
+        lines,
+        -net_applied({"Line": lines}),
+        lambda line: bool(line.get("LinkedTxn")) and not _pays_documents(line),
+    )
+
+
+def _taken_off(
+    lines: list[Any], amount: Decimal, lowered: Callable[[dict[str, Any]], bool]
+) -> list[Any]:
+    """``lines`` with ``amount`` taken off the lines ``lowered`` picks, the last first.
+
+    A line lowered to zero is dropped; an ``amount`` of zero or less changes nothing.
+    """
     out = list(lines)
     for index in range(len(out) - 1, -1, -1):
         line = out[index]
-        if excess <= 0:
+        if amount <= 0:
             break
-        if not isinstance(line, dict) or _pays_documents(line) or not line.get("LinkedTxn"):
+        if not isinstance(line, dict) or not lowered(line):
             continue
-        amount = _decimal(line.get("Amount"))
-        taken = min(amount, excess)
-        excess -= taken
-        if amount == taken:
+        has = _decimal(line.get("Amount"))
+        taken = min(has, amount)
+        amount -= taken
+        if has == taken:
             del out[index]
         else:
-            out[index] = {**line, "Amount": _number(amount - taken)}
+            out[index] = {**line, "Amount": _number(has - taken)}
     return out
 
 
@@ -234,21 +248,7 @@ def without_credit(record: dict[str, Any], txn_type: str, target_id: str) -> dic
     """
     out = unlinked(record, txn_type, target_id)
     freed = net_applied(out) - net_applied(record)  # the credit lines dropped
-    lines = list(out["Line"])
-    for index in range(len(lines) - 1, -1, -1):
-        line = lines[index]
-        if freed <= 0:
-            break
-        if not isinstance(line, dict) or not _pays_documents(line):
-            continue
-        amount = _decimal(line.get("Amount"))
-        taken = min(amount, freed)
-        freed -= taken
-        if amount == taken:
-            del lines[index]
-        else:
-            lines[index] = {**line, "Amount": _number(amount - taken)}
-    return {**out, "Line": lines}
+    return {**out, "Line": _taken_off(list(out["Line"]), freed, _pays_documents)}
 
 
 def _pays_documents(line: dict[str, Any]) -> bool:
