@@ -33,21 +33,29 @@ def _link(amount: float, txn_id: str, txn_type: str) -> dict[str, Any]:
     return {"Amount": amount, "LinkedTxn": [{"TxnId": txn_id, "TxnType": txn_type}]}
 
 
-def _credited_invoice(ops: Operations, cash: float) -> tuple[str, str, str, str]:
-    """An invoice of 150 paid by a credit memo of 100 and ``cash``, as payment 74 of
+def _credit_paying(
+    ops: Operations, name: str, invoiced: float, credited: float, used: float, cash: float
+) -> tuple[str, str, str, str]:
+    """A customer's invoice paid by ``used`` of a credit memo and ``cash``, as payment 74 of
     ``query_payment_all.json`` links a credit to a charge (customer, invoice, memo, payment)."""
-    customer = ops.create("Customer", {"DisplayName": "Credited"})["Id"]
+    customer = ops.create("Customer", {"DisplayName": name})["Id"]
     ref = {"value": customer}
-    invoice = ops.create("Invoice", {"CustomerRef": ref, "Line": _sales(150)})["Id"]
-    memo = ops.create("CreditMemo", {"CustomerRef": ref, "Line": _sales(100)})["Id"]
+    invoice = ops.create("Invoice", {"CustomerRef": ref, "Line": _sales(invoiced)})["Id"]
+    memo = ops.create("CreditMemo", {"CustomerRef": ref, "Line": _sales(credited)})["Id"]
     payment = ops.create(
         "Payment",
         {
             "CustomerRef": ref,
             "TotalAmt": cash,
-            "Line": [_link(100 + cash, invoice, "Invoice"), _link(100, memo, "CreditMemo")],
+            "Line": [_link(used + cash, invoice, "Invoice"), _link(used, memo, "CreditMemo")],
         },
     )["Id"]
+    return customer, invoice, memo, payment
+
+
+def _credited_invoice(ops: Operations, cash: float) -> tuple[str, str, str, str]:
+    """An invoice of 150 paid by a credit memo of 100 and ``cash``."""
+    customer, invoice, memo, payment = _credit_paying(ops, "Credited", 150, 100, 100, cash)
     assert stored(ops, "Invoice", invoice)["Balance"] == 50 - cash
     assert stored(ops, "CreditMemo", memo)["Balance"] == 0
     assert stored(ops, "Customer", customer)["Balance"] == 50 - cash
@@ -81,18 +89,7 @@ def test_deleting_a_used_credit_memo_reopens_what_it_covered(
 def test_deleting_a_part_used_credit_memo_takes_all_of_it_from_the_customer(
     ops: Operations,
 ) -> None:
-    customer = ops.create("Customer", {"DisplayName": "Partly"})["Id"]
-    ref = {"value": customer}
-    invoice = ops.create("Invoice", {"CustomerRef": ref, "Line": _sales(60)})["Id"]
-    memo = ops.create("CreditMemo", {"CustomerRef": ref, "Line": _sales(100)})["Id"]
-    ops.create(
-        "Payment",
-        {
-            "CustomerRef": ref,
-            "TotalAmt": 0,
-            "Line": [_link(60, invoice, "Invoice"), _link(60, memo, "CreditMemo")],
-        },
-    )
+    customer, invoice, memo, _ = _credit_paying(ops, "Partly", 60, 100, 60, 0)
     assert stored(ops, "Customer", customer)["Balance"] == -40  # the credit left over
     _delete(ops, "CreditMemo", memo)
     assert stored(ops, "Invoice", invoice)["Balance"] == 60
