@@ -519,22 +519,23 @@ def export_snapshot(
             key=lambda n: (order.get(n, len(order)), n),
         )
     totals = {name: (stats.get(name) or {}).get("live") for name in names}
-    return export_records(
-        lake_records(lake_realm, info.snapshot_id),
-        realm_id=info.realm_id,
-        snapshot_id=info.snapshot_id,
-        server_time=info.server_time,
-        company_name=info.company_name,
-        entities_to_export=names,
-        out_dir=out_dir,
-        formats=parse_formats(formats),
-        totals=totals,
-        max_records=max_records,
-        bom=bom,
-        neutralise=neutralise,
-        raw_json=raw_json,
-        progress=progress,
-    )
+    with lake_realm.reading():  # an entity's passes (CSV columns, rows) fetch its files once
+        return export_records(
+            lake_records(lake_realm, info.snapshot_id),
+            realm_id=info.realm_id,
+            snapshot_id=info.snapshot_id,
+            server_time=info.server_time,
+            company_name=info.company_name,
+            entities_to_export=names,
+            out_dir=out_dir,
+            formats=parse_formats(formats),
+            totals=totals,
+            max_records=max_records,
+            bom=bom,
+            neutralise=neutralise,
+            raw_json=raw_json,
+            progress=progress,
+        )
 
 
 def _catalogue() -> tuple[entities.Entity, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
@@ -352,14 +353,18 @@ class Catalogue:
             + (" and more" if len(matches) > 10 else "")
         )
 
-    def chain(self, snapshot_id: str) -> list[SnapshotInfo]:
+    def chain(
+        self, snapshot_id: str, committed: Sequence[SnapshotInfo] | None = None
+    ) -> list[SnapshotInfo]:
         """The committed snapshots whose manifest deltas make up ``snapshot_id``, root first.
 
         That is every committed snapshot (live or retired) up to and including it: retention
-        retires snapshots but keeps their deltas, so the chain never breaks.
+        retires snapshots but keeps their deltas, so the chain never breaks. ``committed``, the
+        realm's committed snapshots when the caller has them, spares listing them again.
         """
-        infos = self.snapshots(include_retired=True)
-        return [i for i in infos if i.snapshot_id <= snapshot_id]
+        if committed is None:
+            committed = self.snapshots(include_retired=True)
+        return [i for i in committed if i.snapshot_id <= snapshot_id]
 
     def write(self, record: dict[str, Any], *, exclusive: bool = False) -> None:
         """Write (or rewrite) a commit record atomically: the act that makes a snapshot exist.

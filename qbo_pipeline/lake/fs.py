@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from fsspec.spec import AbstractBufferedFile
 from qbo_pipeline import config
 from qbo_pipeline.atomic import atomic_write, fsync_dir
 from qbo_pipeline.lake.errors import InvalidNameError, LakeIntegrityError
+from qbo_pipeline.lake.session import ReadSession
 
 
 def streamed_parquet(source: Any) -> pq.ParquetFile:
@@ -81,6 +83,29 @@ class LakeFS:
         # the lake's whole reads are mostly small files (records, manifests): one GET each.
         self._cat_options = {"max_concurrency": 1} if self._protocol in ("s3", "s3a") else {}
         self._buckets: set[str] = set()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[ReadSession]:
+        """A read session on this thread until the block ends (:mod:`~qbo_pipeline.lake.session`).
+
+        Nested blocks share the outer session.
+        """
+        current = self.session
+        if current is not None:
+            yield current
+            return
+        session = ReadSession()
+        self._local.session = session
+        try:
+            yield session
+        finally:
+            self._local.session = None
+
+    @property
+    def session(self) -> ReadSession | None:
+        """This thread's read session, if one is open."""
+        return getattr(self._local, "session", None)
 
     def __repr__(self) -> str:
         return f"LakeFS({self.url(self.root)!r})"
@@ -308,8 +333,15 @@ class LakeFS:
     def file_info(self, path: str) -> FileInfo | None:
         """What the store says of a file (its size and version fields); None if it is not there.
 
-        One request on a store (S3's HEAD); the size alone on a local disk.
+        One request on a store (S3's HEAD); the size alone on a local disk. Within a read
+        session, once per file.
         """
+        session = self.session
+        if session is not None:
+            return session.remember(("file_info", path), lambda: self._file_info(path))
+        return self._file_info(path)
+
+    def _file_info(self, path: str) -> FileInfo | None:
         if self.is_local:
             try:
                 return {"size": os.path.getsize(path)} if os.path.isfile(path) else None
@@ -327,11 +359,17 @@ class LakeFS:
         On fsspec stores the file is read on the calling thread (no Arrow I/O threads call back
         into Python, which can abort the interpreter at exit). The file's :meth:`file_info`,
         when the caller has it, spares the request that would ask for it again (S3's HEAD);
-        its reads then expect that version of the file (s3fs sends its ETag).
+        its reads then expect that version of the file (s3fs sends its ETag). Within a read
+        session a small file is fetched whole in one request and kept for the next reader.
         """
         with self._readable([path]):
             if self.is_local:
                 return streamed_parquet(path)
+            session = self.session
+            if session is not None and info is not None:
+                data = session.blob(path, lambda: self.read_bytes(path), int(info["size"]))
+                if data is not None:
+                    return streamed_parquet(pa.BufferReader(data))
             if info is None:
                 return streamed_parquet(self.fs.open(path, "rb"))
             handle = self.fs.open(path, "rb", size=int(info["size"]))
@@ -359,7 +397,7 @@ class LakeFS:
             if self.is_local:
                 return pq.read_table(path, columns=list(columns) if columns else None)
             if whole_file:
-                data = pa.BufferReader(self.read_bytes(path))
+                data = pa.BufferReader(self._whole(path))
                 return pq.read_table(
                     data, columns=list(columns) if columns else None, use_threads=False
                 )
@@ -368,6 +406,14 @@ class LakeFS:
                 return pf.read(columns=list(columns) if columns else None, use_threads=False)
             finally:
                 pf.close()
+
+    def _whole(self, path: str) -> bytes:
+        """A file's bytes in one request (kept by the read session if small)."""
+        session = self.session
+        if session is None:
+            return self.read_bytes(path)
+        data = session.blob(path, lambda: self.read_bytes(path))
+        return self.read_bytes(path) if data is None else data
 
     def iter_parquet(
         self,

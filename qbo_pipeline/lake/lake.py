@@ -12,6 +12,7 @@ chaining them), :mod:`~qbo_pipeline.lake.manifests` (each snapshot's live keys),
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import re
@@ -162,7 +163,13 @@ class RealmLake:
         Raises:
             SnapshotNotFound: If there is no such committed (and live, unless allowed) snapshot.
         """
-        return self.catalogue.info(snapshot_id, allow_retired=allow_retired)
+        session = self.fs.session
+        if session is None:
+            return self.catalogue.info(snapshot_id, allow_retired=allow_retired)
+        key = ("info", self.realm_id, snapshot_id, allow_retired)
+        return session.remember(
+            key, lambda: self.catalogue.info(snapshot_id, allow_retired=allow_retired)
+        )
 
     def resolve(self, ref: str) -> SnapshotInfo:
         """Find a live snapshot by ``latest``, ``previous``, exact id, id prefix or ISO date/time.
@@ -177,7 +184,24 @@ class RealmLake:
 
     def chain(self, snapshot_id: str) -> list[SnapshotInfo]:
         """The committed snapshots whose manifest deltas make up ``snapshot_id``, root first."""
-        return self.catalogue.chain(snapshot_id)
+        session = self.fs.session
+        if session is None:
+            return self.catalogue.chain(snapshot_id)
+        committed = session.remember(
+            ("committed", self.realm_id),
+            lambda: self.catalogue.snapshots(include_retired=True),
+        )
+        return self.catalogue.chain(snapshot_id, committed)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[RealmLake]:
+        """Read committed snapshots in one session: each file is fetched once.
+
+        For read-only passes (checks, exports) over object storage; see
+        :mod:`~qbo_pipeline.lake.session`.
+        """
+        with self.fs.reading():
+            yield self
 
     # ---- manifests (qbo_pipeline.lake.manifests) ---------------------------------------------
     def entity_manifest(self, snapshot_id: str, entity: str) -> pa.Table:

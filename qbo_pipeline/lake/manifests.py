@@ -65,7 +65,11 @@ class Manifests:
 
     def fold(self, chain: Sequence[SnapshotInfo], entity: str) -> pa.Table:
         """An entity's live ``id, content_hash`` at the chain's end, not checked."""
-        return fold_deltas(list(self.fold_parts(chain, entity)))
+        session = self.fs.session
+        if session is None:
+            return fold_deltas(list(self.fold_parts(chain, entity)))
+        key = ("fold", self.realm_id, entity, tuple(link.snapshot_id for link in chain))
+        return session.fold(key, lambda: fold_deltas(list(self.fold_parts(chain, entity))))
 
     def live(self, info: SnapshotInfo, chain: Sequence[SnapshotInfo], entity: str) -> pa.Table:
         """An entity's live keys in a snapshot, checked against the snapshot's commit record.

@@ -115,9 +115,7 @@ class Versions:
         schema = pa.schema([records.VERSION_SCHEMA.field(c) for c in wanted])
         seen = 0
         read = _VersionRead(self.fs, infos, live, wanted, batch_size)
-        if len(files) <= MERGE_MAX_FILES and all(
-            _sorted_by_id(self.fs, f, infos[f]) for f in files
-        ):
+        if len(files) <= MERGE_MAX_FILES and all(self._sorted(f, infos[f]) for f in files):
             joined = _merge_versions(read)
         else:
             joined = _join_versions(read)
@@ -129,6 +127,12 @@ class Versions:
                 f"realm {self.realm_id} snapshot {snapshot_id}: {entity} has {live.num_rows}"
                 f" live records but {seen} stored versions were found"
             )
+
+    def _sorted(self, path: str, info: FileInfo | None) -> bool:
+        session = self.fs.session
+        if session is None:
+            return _sorted_by_id(self.fs, path, info)
+        return session.remember(("sorted", path), lambda: _sorted_by_id(self.fs, path, info))
 
     def iter_payloads(self, snapshot_id: str, entity: str) -> Iterator[dict[str, Any]]:
         """Stream the payloads (as QBO returned them) of an entity's live records, by id."""
