@@ -1,14 +1,20 @@
-"""Backups against the embedded sandbox: complete, incremental, atomic, lossless."""
+"""Backups against the embedded sandbox: complete, incremental, atomic, lossless.
+
+The tests that only read a full backup of the untouched company share one (:func:`shared`);
+those that back the same company up again do it into a copy of its lake (:func:`lake_copy`).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +22,7 @@ import pytest
 
 from qbo_pipeline import backup as backup_module
 from qbo_pipeline import entities
-from qbo_pipeline.backup import BackupError, run_backup
+from qbo_pipeline.backup import BackupError, BackupResult, run_backup
 from qbo_pipeline.config import Settings
 from qbo_pipeline.lake import records
 from qbo_pipeline.lake.errors import CountMismatchError, LockHeldError
@@ -44,6 +50,49 @@ def client(sandbox: SandboxServer, settings: Settings) -> Iterator[QBOClient]:
 @pytest.fixture
 def realm(settings: Settings, client: QBOClient) -> RealmLake:
     return Lake(settings.lake_url).realm(client.realm_id)
+
+
+@dataclass(frozen=True)
+class SharedBackup:
+    """A full backup of an untouched copy of the template company, with what took it."""
+
+    sandbox: SandboxServer
+    client: QBOClient
+    lake_url: str
+    realm: RealmLake
+    result: BackupResult
+
+
+@pytest.fixture(scope="module")
+def shared(
+    sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedBackup]:
+    """One full backup, taken once for the tests that only read it or back the same company up
+    again into a copy of its lake (:func:`lake_copy`): none of them changes the company."""
+    folder = tmp_path_factory.mktemp("shared-backup")
+    state = folder / "sandbox.sqlite3"
+    shutil.copyfile(sandbox_template, state)
+    server = SandboxServer(state, realms=1)
+    server.start()
+    try:
+        settings = Settings.from_env(
+            {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
+        )
+        realm_id = login_embedded(settings, server.base_url, realm_hint=server.realm_ids[0])[0]
+        with open_client(settings, realm_id, api_base=server.base_url) as qbo:
+            realm = Lake(settings.lake_url).realm(realm_id)
+            result = run_backup(qbo, realm, mode="full")
+            yield SharedBackup(server, qbo, settings.lake_url, realm, result)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def lake_copy(shared: SharedBackup, tmp_path: Path) -> RealmLake:
+    """The shared backup's realm in a copy of its lake, for a test that writes to it."""
+    lake = tmp_path / "lake"
+    shutil.copytree(shared.lake_url, lake)
+    return Lake(str(lake)).realm(shared.client.realm_id)
 
 
 def _canonical(entity: entities.Entity, payload: dict[str, Any]) -> str:
@@ -78,10 +127,8 @@ def _lake_state(realm: RealmLake, snapshot_id: str) -> dict[str, dict[str, str]]
     return state
 
 
-def test_full_snapshot_equals_the_sandbox_record_for_record(
-    sandbox: SandboxServer, client: QBOClient, realm: RealmLake
-) -> None:
-    result = run_backup(client, realm, mode="full")
+def test_full_snapshot_equals_the_sandbox_record_for_record(shared: SharedBackup) -> None:
+    sandbox, client, realm, result = shared.sandbox, shared.client, shared.realm, shared.result
     expected = _sandbox_state(sandbox, client.realm_id)
     landed = _lake_state(realm, result.snapshot.snapshot_id)
     assert set(landed) == set(expected)
@@ -127,8 +174,10 @@ def test_dlt_writes_each_extracted_batch_as_it_comes(
     assert set(extract) == {EXTRACT_BUFFER_ROWS}
 
 
-def test_reports_and_attachments_are_kept_as_evidence(client: QBOClient, realm: RealmLake) -> None:
-    result = run_backup(client, realm, mode="full")
+def test_reports_and_attachments_are_kept_as_evidence(
+    shared: SharedBackup, lake_copy: RealmLake
+) -> None:
+    realm, result = shared.realm, shared.result
     sid = result.snapshot.snapshot_id
     for name in entities.REPORTS:
         report = realm.report(sid, name)
@@ -142,18 +191,20 @@ def test_reports_and_attachments_are_kept_as_evidence(client: QBOClient, realm: 
     assert blobs and result.attachments_downloaded == len(blobs)
     assert realm.read_attachment(blobs[0])
     # A second snapshot does not download unchanged attachments again.
-    again = run_backup(client, realm, mode="full")
+    again = run_backup(shared.client, lake_copy, mode="full")
     assert again.attachments_downloaded == 0
 
 
-def test_unchanged_records_are_not_written_again(client: QBOClient, realm: RealmLake) -> None:
-    first = run_backup(client, realm, mode="full")
-    second = run_backup(client, realm, mode="full")
+def test_unchanged_records_are_not_written_again(
+    shared: SharedBackup, lake_copy: RealmLake
+) -> None:
+    first = shared.result
+    second = run_backup(shared.client, lake_copy, mode="full")
     assert first.versions_written == first.live_records > 0
     assert second.versions_written == 0
     assert second.deletions == 0
-    assert realm.manifest(first.snapshot.snapshot_id).equals(
-        realm.manifest(second.snapshot.snapshot_id)
+    assert lake_copy.manifest(first.snapshot.snapshot_id).equals(
+        lake_copy.manifest(second.snapshot.snapshot_id)
     )
 
 
@@ -210,16 +261,16 @@ def test_unknown_fields_survive(
 
 
 def test_only_some_entities_refreshes_those_and_carries_the_rest(
-    client: QBOClient, realm: RealmLake
+    shared: SharedBackup, lake_copy: RealmLake
 ) -> None:
-    first = run_backup(client, realm, mode="full")
-    partial = run_backup(client, realm, mode="full", only=["Customer"])
+    first = shared.result
+    partial = run_backup(shared.client, lake_copy, mode="full", only=["Customer"])
     assert partial.refreshed == ["Customer"]
-    assert realm.manifest(first.snapshot.snapshot_id).equals(
-        realm.manifest(partial.snapshot.snapshot_id)
+    assert lake_copy.manifest(first.snapshot.snapshot_id).equals(
+        lake_copy.manifest(partial.snapshot.snapshot_id)
     )
     with pytest.raises(BackupError, match="Custmer"):
-        run_backup(client, realm, only=["Custmer"])
+        run_backup(shared.client, lake_copy, only=["Custmer"])
 
 
 HOLD_LOCK = textwrap.dedent(
@@ -424,8 +475,8 @@ def test_an_entity_qbo_will_not_filter_by_change_time_is_read_in_full(
     )
 
 
-def test_api_calls_are_counted_per_entity(client: QBOClient, realm: RealmLake) -> None:
-    result = run_backup(client, realm, mode="full")
+def test_api_calls_are_counted_per_entity(shared: SharedBackup) -> None:
+    result = shared.result
     per_entity = {name: stats["api_calls"] for name, stats in result.entities.items()}
     topics = result.snapshot.record["api_calls_by_topic"]
     # Entities paged on their own count their own calls; small ones share batched requests.
