@@ -389,6 +389,8 @@ class _EntityLanding:
         self.fetched = 0
         self._pq: pq.ParquetWriter | None = None
         self._sink: Any = None
+        self.versions_bytes = 0
+        """The size of the version file written (0 when none was)."""
 
     # The work -----------------------------------------------------------------------------
     def run(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> dict[str, Any]:
@@ -536,6 +538,8 @@ class _EntityLanding:
         try:
             if self._pq is not None:
                 self._pq.close()
+                # What was written is the file's size: no request to ask the store for it.
+                self.versions_bytes = int(self._sink.tell())
         finally:
             self._pq = None
             if self._sink is not None:
@@ -567,8 +571,7 @@ class _EntityLanding:
         if keep is not None:
             self._write_new_versions(*keep)
         self._close_versions()
-        if self.written and self.realm.fs.isfile(self.versions_path):
-            stats["bytes"] += self.realm.fs.size(self.versions_path)
+        stats["bytes"] += self.versions_bytes
         stats["versions_written"] = self.written
         return stats
 
@@ -870,14 +873,16 @@ class _SortedFile:
 
     def close(self) -> int:
         """Write what is left and close; the file's size (0 when there was nothing)."""
+        size = 0
         try:
             self._flush()
         finally:
             if self._out is not None:
                 self._out.close()
+                size = int(self._sink.tell())  # the bytes written: no request to ask them
             if self._sink is not None:
                 self._sink.close()
-        return self._fs.size(self._path) if self._out is not None else 0
+        return size
 
 
 def _as_batches(item: pa.RecordBatch | pa.Table) -> list[pa.RecordBatch]:
