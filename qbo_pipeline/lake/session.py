@@ -50,7 +50,7 @@ class ReadSession:
         """``compute()``'s answer, computed once per session and ``key``."""
         if key in self._values:
             self.hits += 1
-            return self._values[key]  # type: ignore[no-any-return]
+            return self._values[key]
         value = compute()
         self._values[key] = value
         return value
