@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         peak_concurrency,
         run_nightly,
     )
-    from tests.s3server import lake_env, new_lake_url, running_s3
+    from tests.s3server import SERVED, lake_env, new_lake_url, running_s3
 
     parser = argparse.ArgumentParser(prog="python -m bench.deployment", description=__doc__)
     parser.add_argument("--companies", type=int, default=50, help="companies (default 50)")
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = companies(args.companies)
     with running_s3() as endpoint, _LoadSampler() as load:
         os.environ.update(lake_env(endpoint))
+        SERVED.clear()
         result = run_nightly(
             args.work_dir,
             endpoint,
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "overlapping_runs_of_one_company": len(overlapping_pairs(result.runs)),
         "peak_concurrent_runs": peak_concurrency(result.runs),
         "snapshot_run_phases_median_s": result.phases,
+        "s3_requests_by_method": dict(SERVED),
+        "s3_requests_per_company": sum(SERVED.values()) / args.companies,
         "instance_dir": str(args.instance_dir),
         "load_average_1min_mean_max": [load.mean, load.peak],
     }
@@ -119,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  runs                     {jobs}")
     peak, limit = document["peak_concurrent_runs"], result.max_concurrent_runs
     print(f"  peak concurrent runs     {peak:9d} (limit {limit})")
+    print(
+        f"  S3 requests per company  {document['s3_requests_per_company']:9.0f} "
+        f"({', '.join(f'{m} {n}' for m, n in sorted(SERVED.items()))}; the build's included)"
+    )
     print(f"  overlapping runs of one company: {document['overlapping_runs_of_one_company']}")
     phases = ", ".join(f"{k} {v:.1f}" for k, v in result.phases.items())
     print(f"  snapshot run phases (median s): {phases}")

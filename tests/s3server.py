@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,10 @@ CREDENTIALS = {
 
 WsgiApp = Callable[..., Iterable[bytes]]
 
+SERVED: Counter[str] = Counter()
+"""Requests the servers of this process answered, by method (the bench's requests per company)."""
+_served_lock = threading.Lock()
+
 
 def atomic_conditional_writes(app: WsgiApp) -> WsgiApp:
     """``app`` with its conditional writes made atomic, as S3 makes them.
@@ -39,6 +44,8 @@ def atomic_conditional_writes(app: WsgiApp) -> WsgiApp:
     guard = threading.Lock()
 
     def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with _served_lock:
+            SERVED[str(environ.get("REQUEST_METHOD"))] += 1
         conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ
         if environ.get("REQUEST_METHOD") != "PUT" or not conditional:
             return app(environ, start_response)
