@@ -452,11 +452,21 @@ def _read_macro(path: Path, schemas: Sequence[str], macro_names: frozenset[str])
     )
 
 
-def _tokenize(sql: str, where: str) -> list[Token]:
+def _tokenize(sql: str, where: str) -> Sequence[Token]:
     try:
-        return DuckDB().tokenize(sql)
+        return _tokens_of(sql)
     except TokenError as exc:
         raise ModelError(f"{where}: the SQL cannot be tokenized: {exc}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokens_of(sql: str) -> tuple[Token, ...]:
+    """``sql``'s tokens, kept by its text (they are only read).
+
+    Every build loads the project again, and sqlglot's tokenizer (pure Python) took most of
+    that: 1.2 s of 1.35 s for the packaged project.
+    """
+    return tuple(DuckDB().tokenize(sql))
 
 
 def _triples(tokens: Sequence[Token]) -> Iterable[tuple[Token, Token, Token]]:

@@ -55,6 +55,25 @@ def test_models_cycle_is_named(tmp_path: Path) -> None:
         load_project(root)
 
 
+def test_models_a_project_loaded_again_reads_its_files_again(tmp_path: Path) -> None:
+    """The tokens are kept by the SQL's text: an edited file is read anew, and SQL that cannot
+    be tokenized is named by the file that holds it, each time."""
+    root = _project(
+        tmp_path, {"staging/a.sql": "select 1 as x", "marts/b.sql": "select * from staging.a"}
+    )
+    assert {m.key: m.depends_on for m in load_project(root).models}["marts.b"] == {"staging.a"}
+    (root / "marts" / "b.sql").write_text("select 2 as y -- staging.a no more")
+    assert {m.key: m.depends_on for m in load_project(root).models}["marts.b"] == frozenset()
+    unterminated = "select 'no end as x"
+    (root / "marts" / "c.sql").write_text(unterminated)
+    with pytest.raises(ModelError, match=r"c\.sql: the SQL cannot be tokenized"):
+        load_project(root)
+    (root / "marts" / "c.sql").unlink()
+    (root / "marts" / "d.sql").write_text(unterminated)
+    with pytest.raises(ModelError, match=r"d\.sql: the SQL cannot be tokenized"):
+        load_project(root)
+
+
 def test_models_missing_reference_names_file_and_relation(tmp_path: Path) -> None:
     root = _project(tmp_path, {"marts/b.sql": "select * from staging.nope"})
     with pytest.raises(MissingReferenceError, match=r"b\.sql.*staging\.nope"):
