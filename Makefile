@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test soak scale deploy-check smoke-qbo lint format bench bench-quick ui clean
+.PHONY: install demo test soak scale deploy-check smoke-qbo lint format bench bench-quick bench-ducklake ui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,25 @@ bench: install scale
 bench-quick: install
 	$(PY) -m bench --quick
 
+# DuckLake against the published warehouse file (issue #19, bench/README.md), in a venv of its own:
+# the DuckLake and SQLite extension wheels are built for DuckDB 1.5.5, the project runs 1.5.6.
+# DUCKLAKE_WAREHOUSE names the warehouse to copy; by default the bench's 10k company is backed up
+# and its warehouse built first (about a minute; DUCKLAKE_WAREHOUSE=... to measure another).
+DUCKLAKE_VENV      ?= .venv-ducklake
+DUCKLAKE_INPUT     ?= /tmp/qbo-bench/ducklake-input
+DUCKLAKE_WAREHOUSE ?= $(DUCKLAKE_INPUT)/size-10000/data/bench-warehouse.duckdb
+$(DUCKLAKE_VENV)/.installed:
+	$(PYTHON) -m venv $(DUCKLAKE_VENV)
+	$(DUCKLAKE_VENV)/bin/python -m pip install --quiet duckdb==1.5.5 \
+		duckdb-extension-ducklake==1.5.5 duckdb-extension-sqlite-scanner==1.5.5 pyarrow
+	touch $@
+
+bench-ducklake: install $(DUCKLAKE_VENV)/.installed
+	test -f $(DUCKLAKE_WAREHOUSE) || $(PY) -m bench --sizes 10k --nightlies 1 --latency-ms 0 \
+		--skip export,restore,s3,warehouse_growth --work-dir $(DUCKLAKE_INPUT) \
+		--results-dir $(DUCKLAKE_INPUT)/results
+	$(DUCKLAKE_VENV)/bin/python bench/ducklake.py $(DUCKLAKE_WAREHOUSE)
+
 # The Dagster UI on the same data as the CLI (QBO_DATA_DIR, default data/) at
 # http://127.0.0.1:$(UI_PORT) (make ui UI_PORT=3001 for another port); run history is kept in
 # $(DAGSTER_HOME), which a rerun of `make demo` keeps too. QBO_ENVIRONMENT says which QBO it uses;
@@ -75,4 +94,4 @@ ui: install
 	$(UI_ENV) DAGSTER_HOME=$(DAGSTER_HOME) $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DUCKLAKE_VENV) .pytest_cache .ruff_cache
