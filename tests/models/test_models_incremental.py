@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +66,40 @@ def _full_copy(lake: Path, tmp_path: Path, name: str) -> Path:
     return warehouse
 
 
+@dataclass(frozen=True)
+class TwoSnapshots:
+    """A lake of the first two states (read only) and the warehouses built from it."""
+
+    lake: WriterLake
+    second: str
+    """The second snapshot's id."""
+    first_build: Path
+    """The warehouse built when the lake held the first snapshot only (copy it to build on)."""
+    full: Path
+    """A full build of the lake as it is, both snapshots."""
+
+
+@pytest.fixture(scope="module")
+def two_snapshots(tmp_path_factory: pytest.TempPathFactory) -> TwoSnapshots:
+    """Built once for the tests that build the second snapshot on top of the first: each starts
+    from a copy of the first build and compares its result with the one full build."""
+    folder = tmp_path_factory.mktemp("two-snapshots")
+    lake = WriterLake(folder / "lake")
+    states = _states()
+    lake.commit(T1, states[0])
+    first_build = folder / "first.duckdb"
+    assert build_warehouse(lake.root, first_build).kind == "full"
+    second = lake.commit(T2, states[1])
+    return TwoSnapshots(lake, second, first_build, _full_copy(lake.root, folder, "full"))
+
+
+def _on_the_first_build(shared: TwoSnapshots, tmp_path: Path) -> Path:
+    """A warehouse of this test's own: a copy of the first build."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(shared.first_build, warehouse)
+    return warehouse
+
+
 def test_models_incremental_builds_equal_full_builds_snapshot_by_snapshot(tmp_path: Path) -> None:
     lake = WriterLake(tmp_path / "lake")
     warehouse = tmp_path / "warehouse.duckdb"
@@ -79,13 +114,15 @@ def test_models_incremental_builds_equal_full_builds_snapshot_by_snapshot(tmp_pa
         assert result.kind == "incremental", result.reason
         assert "gained 1 snapshot(s)" in result.reason
         assert result.new_snapshots == 1
-        _assert_equal(warehouse, _full_copy(lake.root, tmp_path, f"full{i}"))
-    # A build with nothing new appends nothing and still equals the full build.
+        full = _full_copy(lake.root, tmp_path, f"full{i}")
+        _assert_equal(warehouse, full)
+    # A build with nothing new appends nothing and still equals the full build (of the same
+    # lake: nothing was committed since).
     again = build_warehouse(lake.root, warehouse)
     assert again.kind == "incremental"
     assert again.version_files_read == 0
     assert {m.rows_inserted for m in again.models if m.materialized == "incremental"} == {0}
-    _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full_again"))
+    _assert_equal(warehouse, full)
 
 
 def test_models_incremental_work_follows_the_change_not_the_history(tmp_path: Path) -> None:
@@ -176,14 +213,12 @@ _BUILDER = textwrap.dedent(
 )
 
 
-def test_models_a_killed_incremental_build_leaves_the_published_warehouse(tmp_path: Path) -> None:
-    lake = WriterLake(tmp_path / "lake")
-    warehouse = tmp_path / "warehouse.duckdb"
-    states = _states()
-    lake.commit(T1, states[0])
-    build_warehouse(lake.root, warehouse)
+def test_models_a_killed_incremental_build_leaves_the_published_warehouse(
+    two_snapshots: TwoSnapshots, tmp_path: Path
+) -> None:
+    lake = two_snapshots.lake
+    warehouse = _on_the_first_build(two_snapshots, tmp_path)
     before = _relations(warehouse, views=False)  # the lake.* views read the lake as it is now
-    lake.commit(T2, states[1])
     scratch = warehouse.with_name(warehouse.name + ".build")
     builder = subprocess.Popen(
         [sys.executable, "-c", _BUILDER, str(lake.root), str(warehouse)],
@@ -199,19 +234,17 @@ def test_models_a_killed_incremental_build_leaves_the_published_warehouse(tmp_pa
     assert _relations(warehouse, views=False) == before
     result = build_warehouse(lake.root, warehouse)
     assert result.kind == "incremental"
-    _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full"))
+    _assert_equal(warehouse, two_snapshots.full)
 
 
-def test_models_a_snapshot_appended_twice_is_not_doubled(tmp_path: Path) -> None:
+def test_models_a_snapshot_appended_twice_is_not_doubled(
+    two_snapshots: TwoSnapshots, tmp_path: Path
+) -> None:
     """A build that appended a snapshot but whose record says it did not (a retried build) deletes
     the rows of that snapshot's keys before inserting them again."""
-    lake = WriterLake(tmp_path / "lake")
-    warehouse = tmp_path / "warehouse.duckdb"
-    states = _states()
-    lake.commit(T1, states[0])
-    build_warehouse(lake.root, warehouse)
-    second = lake.commit(T2, states[1])
-    build_warehouse(lake.root, warehouse)
+    lake, second = two_snapshots.lake, two_snapshots.second
+    warehouse = _on_the_first_build(two_snapshots, tmp_path)
+    assert build_warehouse(lake.root, warehouse).kind == "incremental"
     with connect(warehouse) as con:  # forget that the last build read the second snapshot
         con.execute("delete from main.build_snapshots where snapshot_id = ?", [second])
         con.execute(
@@ -221,7 +254,7 @@ def test_models_a_snapshot_appended_twice_is_not_doubled(tmp_path: Path) -> None
     assert again.kind == "incremental" and again.new_snapshots == 1
     lines = next(m for m in again.models if m.key == "staging.stg_invoice_line_versions")
     assert lines.rows_deleted == lines.rows_inserted > 0
-    _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full"))
+    _assert_equal(warehouse, two_snapshots.full)
 
 
 def _row_groups(warehouse: Path, table: str) -> list[int]:
@@ -239,24 +272,21 @@ def _row_groups(warehouse: Path, table: str) -> list[int]:
 
 
 def test_models_an_incremental_build_appends_replaced_rows_without_rewriting_the_table(
-    tmp_path: Path,
+    two_snapshots: TwoSnapshots, tmp_path: Path
 ) -> None:
     """The checkpoint does not vacuum (#19): the rows a build replaced stay as tombstones and its
     new rows go in a row group of their own, instead of DuckDB rewriting the table's row groups
     (most of the final checkpoint's time after a nightly of a big company)."""
-    lake = WriterLake(tmp_path / "lake")
-    warehouse = tmp_path / "warehouse.duckdb"
-    states = _states()
-    lake.commit(T1, states[0])
-    build_warehouse(lake.root, warehouse)
+    lake = two_snapshots.lake
+    warehouse = _on_the_first_build(two_snapshots, tmp_path)
     before = _row_groups(warehouse, "marts.record_history")
     assert len(before) == 1
-    lake.commit(T2, states[1])
     result = build_warehouse(lake.root, warehouse)
+    assert result.kind == "incremental"
     history = next(m for m in result.models if m.key == "marts.record_history")
     assert history.appended
     assert history.rows_deleted > 0
     after = _row_groups(warehouse, "marts.record_history")
     assert after[0] == before[0]  # the first row group kept, deleted rows and all
     assert sum(after[1:]) == history.rows_inserted
-    _assert_equal(warehouse, _full_copy(lake.root, tmp_path, "full"))
+    _assert_equal(warehouse, two_snapshots.full)
