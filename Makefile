@@ -43,7 +43,7 @@ soak: install
 smoke-qbo: install
 	$(PY) -m pytest -m realqbo -s tests/contract
 
-# Minutes-long tests (marker scale): eight companies' nightly through a real dagster-daemon with
+# Minutes-long tests (marker scale): fifty companies' nightly through a real dagster-daemon with
 # the lake on a loopback S3 server, and the restore-into drill on a 3,000-transaction company.
 scale: install
 	$(PY) -m pytest -m scale
