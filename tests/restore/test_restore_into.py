@@ -14,6 +14,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import requests
 from qbo_pipeline import entities
 from qbo_pipeline.backup import run_backup
 from qbo_pipeline.config import Settings
+from qbo_pipeline.lake.catalogue import SnapshotInfo
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient
@@ -60,6 +62,45 @@ def realm(source: QBOClient, settings: Settings) -> RealmLake:
     return Lake(settings.lake_url).realm(source.realm_id)
 
 
+@dataclass(frozen=True)
+class FullBackup:
+    """A full backup of the pinned company: its lake folder and its snapshot."""
+
+    lake: Path
+    snapshot_id: str
+
+
+@pytest.fixture(scope="module")
+def full_backup(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> FullBackup:
+    """One full backup of an untouched copy of the pinned company, taken once for the module.
+
+    Every copy of the template holds the same company and reads the same clock, so this is the
+    backup each test's own source would give before the test changes anything, taken earlier.
+    """
+    folder = tmp_path_factory.mktemp("into-backup")
+    state = folder / "sandbox.sqlite3"
+    shutil.copyfile(sandbox_template, state)
+    server = SandboxServer(state, realms=1)
+    server.start()
+    try:
+        settings = Settings.from_env(
+            {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
+        )
+        realm_id = login_embedded(settings, server.base_url, realm_hint=server.realm_ids[0])[0]
+        with open_client(settings, realm_id, api_base=server.base_url, retry=RETRY) as qbo:
+            result = run_backup(qbo, Lake(settings.lake_url).realm(realm_id), mode="full")
+    finally:
+        server.stop()
+    return FullBackup(Path(settings.lake_url), result.snapshot.snapshot_id)
+
+
+@pytest.fixture
+def snapshot(full_backup: FullBackup, settings: Settings, realm: RealmLake) -> SnapshotInfo:
+    """The source's full backup in this test's lake (a copy of :func:`full_backup`'s)."""
+    shutil.copytree(full_backup.lake, settings.lake_url, dirs_exist_ok=True)
+    return realm.info(full_backup.snapshot_id)
+
+
 def new_company(sandbox: SandboxServer, **body: Any) -> str:
     """A new company created through the sandbox's admin endpoint, as QBO creates one."""
     answer = requests.post(f"{sandbox.base_url}/_sandbox/realms", json=body, timeout=30)
@@ -89,8 +130,7 @@ def another_new_company(
         yield qbo
 
 
-def test_plan_into_maps_defaults_and_creates_the_rest(source, target, realm):
-    snapshot = run_backup(source, realm, mode="full").snapshot
+def test_plan_into_maps_defaults_and_creates_the_rest(source, target, realm, snapshot):
     planned = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id)
     plan = planned.plan
     assert plan.into and plan.realm_id == target.realm_id
@@ -124,8 +164,7 @@ def test_plan_into_maps_defaults_and_creates_the_rest(source, target, realm):
     assert PlanStore.for_realm(realm).load(plan.plan_id).realm_id == target.realm_id
 
 
-def test_into_its_own_company_is_refused(source, realm):
-    snapshot = run_backup(source, realm, mode="full").snapshot
+def test_into_its_own_company_is_refused(source, realm, snapshot):
     with pytest.raises(RestoreError, match="the snapshot's own company"):
         plan_restore_into(source, realm, snapshot=snapshot.snapshot_id)
 
@@ -224,12 +263,11 @@ def test_cli_plan_into_apply_and_status(sandbox_template: Path, tmp_path: Path):
     assert {(src, dst) for *_, src, dst, _ in published} == {(source_id, into)}
 
 
-def test_an_in_place_restore_publishes_its_id_map(source, realm, sandbox, tmp_path):
+def test_an_in_place_restore_publishes_its_id_map(source, realm, sandbox, tmp_path, snapshot):
     from qbo_pipeline.restore.id_maps import id_map_rows
     from qbo_pipeline.restore.run import plan_restore
     from qbo_pipeline.restore.scope import Scope
 
-    snapshot = run_backup(source, realm, mode="full").snapshot
     invoice = next(iter(realm.iter_payloads(snapshot.snapshot_id, "Invoice")))
     entity = entities.ENTITIES["Invoice"]
     live = source.read(entity, invoice["Id"])
@@ -255,9 +293,8 @@ def test_an_in_place_restore_publishes_its_id_map(source, realm, sandbox, tmp_pa
 
 
 def test_batched_apply_sends_a_fraction_of_the_requests_for_the_same_records(
-    source, realm, sandbox, settings
+    source, realm, sandbox, settings, snapshot
 ):
-    snapshot = run_backup(source, realm, mode="full").snapshot
     store = PlanStore.for_realm(realm)
     multicurrency = bool(
         (source.preferences().get("CurrencyPrefs") or {}).get("MultiCurrencyEnabled")
@@ -285,8 +322,7 @@ def test_batched_apply_sends_a_fraction_of_the_requests_for_the_same_records(
     assert batched * 3 < one_by_one, (calls[False], calls[True])
 
 
-def test_a_faulted_batch_item_fails_only_its_step(source, target, realm):
-    snapshot = run_backup(source, realm, mode="full").snapshot
+def test_a_faulted_batch_item_fails_only_its_step(source, target, realm, snapshot):
     plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id, entities=("Customer",))
     plan = plan.plan
     store = PlanStore.for_realm(realm)
@@ -318,9 +354,8 @@ def test_a_faulted_batch_item_fails_only_its_step(source, target, realm):
 
 
 def test_a_us_snapshot_planned_into_a_canadian_company_reports_its_tax_codes(
-    source, realm, sandbox, settings
+    source, realm, sandbox, settings, snapshot
 ):
-    snapshot = run_backup(source, realm, mode="full").snapshot
     assert source.company_info().get("Country") == "US"
     realm_id = new_company(sandbox, country="CA", multicurrency=True)
     assert login_embedded(settings, sandbox.base_url, realm_hint=realm_id) == [realm_id]
@@ -366,9 +401,8 @@ def test_a_us_snapshot_planned_into_a_canadian_company_reports_its_tax_codes(
 
 
 def test_the_new_company_s_trial_balance_equals_the_snapshot_s_ledger_at_every_month_end(
-    source, target, realm, tmp_path
+    source, target, realm, tmp_path, snapshot
 ):
-    snapshot = run_backup(source, realm, mode="full").snapshot
     plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id).plan
     approve(PlanStore.for_realm(realm), plan.plan_id, name="drill")
     result, _ = apply_restore(target, realm, plan.plan_id, verify=False)
@@ -396,10 +430,9 @@ def test_the_new_company_s_trial_balance_equals_the_snapshot_s_ledger_at_every_m
     assert named and min(named) >= tax_payment["date"]
 
 
-def test_creates_go_one_by_one_while_the_batch_budget_is_spent(source, target, realm):
+def test_creates_go_one_by_one_while_the_batch_budget_is_spent(source, target, realm, snapshot):
     from qbo_pipeline.qbo.limiter import RealmLimiter
 
-    snapshot = run_backup(source, realm, mode="full").snapshot
     plan = plan_restore_into(target, realm, snapshot=snapshot.snapshot_id).plan
     store = PlanStore.for_realm(realm)
     approve(store, plan.plan_id, name="drill")
@@ -420,11 +453,12 @@ class _Killed(BaseException):
     """The apply's process dying right after a batch request went out."""
 
 
-def test_a_batch_killed_unanswered_is_resent_whole_once(source, target, realm, monkeypatch):
+def test_a_batch_killed_unanswered_is_resent_whole_once(
+    source, target, realm, monkeypatch, snapshot
+):
     """Regression (#20, fixed in 7a6f6f7): a resumed apply resent a killed batch in pieces
     under its one request id (the drill's batch of 30 as 20, 2, 4, 1 and 3; this one's 6 as 3,
     2 and 1 after the first send): the steps an earlier run did were released one at a time."""
-    snapshot = run_backup(source, realm, mode="full").snapshot
     plan = plan_restore_into(
         target, realm, snapshot=snapshot.snapshot_id, entities=("Customer",)
     ).plan
