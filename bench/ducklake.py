@@ -1,7 +1,7 @@
 """DuckLake against the published file (issue #19): publish, isolation, queries, storage.
 
 ``make bench-ducklake`` (or ``.venv-ducklake/bin/python bench/ducklake.py WAREHOUSE``) copies a
-warehouse built by the main venv into three stores and measures them in one run:
+warehouse built by the main venv into four stores and measures them in one run:
 
 - ``file``: what ``qbo_pipeline.models.warehouse`` does. A full build writes a new DuckDB file; an
   incremental one starts from a byte copy of the published file; either is fsync'd and renamed
@@ -83,13 +83,14 @@ ISOLATION_TABLE = ("intermediate", "int_ledger_postings")
 
 def extension_file(name: str) -> Path:
     """The extension binary a ``duckdb-extension-<name>`` wheel installed for this DuckDB."""
-    package = resources.files(f"duckdb_extension_{name}")
+    wheel = f"duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}"
+    try:
+        package = resources.files(f"duckdb_extension_{name}")
+    except ModuleNotFoundError:
+        raise SystemExit(f"the {name} extension is not installed: pip install {wheel}") from None
     path = Path(str(package)) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
     if not path.exists():
-        raise SystemExit(
-            f"no {name} extension for DuckDB {duckdb.__version__} at {path}: install "
-            f"duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}"
-        )
+        raise SystemExit(f"no {name} extension for DuckDB {duckdb.__version__} at {path}: {wheel}")
     return path
 
 
@@ -97,7 +98,7 @@ def install_extensions(ext_dir: Path) -> None:
     """Copy the wheels' extensions into ``ext_dir``, where every connection loads them from."""
     con = duckdb.connect(config={"extension_directory": str(ext_dir)})
     for name in EXTENSIONS:
-        con.execute(f"force install '{extension_file(name)}'")
+        con.execute(f"force install {_q(str(extension_file(name)))}")
     con.close()
 
 
@@ -121,7 +122,7 @@ def _ident(*parts: str) -> str:
 
 @dataclass(frozen=True)
 class Store:
-    """One of the three places a build is published to."""
+    """One of the four places a build is published to."""
 
     kind: str
     root: Path
@@ -154,12 +155,11 @@ class Store:
         """Bytes and files of everything the store keeps (catalog, WAL, Parquet)."""
         files = [p for p in self.root.rglob("*") if p.is_file()]
         catalog = [p for p in files if not p.is_relative_to(self.data)]
-        out = {
+        return {
             "bytes": sum(p.stat().st_size for p in files),
             "files": len(files),
             "catalog_bytes": sum(p.stat().st_size for p in catalog),
         }
-        return out
 
     def journal_mode(self) -> str | None:
         """The SQLite catalog's journal mode (None for the other stores)."""
@@ -230,7 +230,7 @@ def read_catalog(con: duckdb.DuckDBPyConnection) -> tuple[list[Table], list[tupl
     return tables, objects
 
 
-def plan_catalog(con: duckdb.DuckDBPyConnection, ext_dir: Path, probe_dir: Path) -> Catalog:
+def plan_catalog(con: duckdb.DuckDBPyConnection, probe_dir: Path) -> Catalog:
     """Find an order in which a DuckLake accepts the views and macros, and what it refuses.
 
     A failed statement aborts DuckDB's transaction, so the order is found once, in autocommit,
@@ -665,7 +665,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     con = connect(args.ext_dir)
     con.execute(f"attach {_q(str(args.warehouse))} as src (read_only)")
     with _phase("reading the warehouse's catalogue"):
-        catalog = plan_catalog(con, args.ext_dir, work / "probe")
+        catalog = plan_catalog(con, work / "probe")
     stores = [Store(kind, work / kind) for kind in STORES]
     result: dict[str, Any] = {
         "input": {
