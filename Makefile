@@ -64,20 +64,24 @@ bench-quick: install
 # the DuckLake and SQLite extension wheels are built for DuckDB 1.5.5, the project runs 1.5.6.
 # DUCKLAKE_WAREHOUSE names the warehouse to copy; by default the bench's 10k company is backed up
 # and its warehouse built first (about a minute; DUCKLAKE_WAREHOUSE=... to measure another).
+# DUCKLAKE_ARGS=--postgres adds a PostgreSQL catalog (a throwaway server from the machine's
+# PostgreSQL binaries, e.g. Debian's postgresql package).
 DUCKLAKE_VENV      ?= .venv-ducklake
 DUCKLAKE_INPUT     ?= /tmp/qbo-bench/ducklake-input
 DUCKLAKE_WAREHOUSE ?= $(DUCKLAKE_INPUT)/size-10000/data/bench-warehouse.duckdb
+DUCKLAKE_ARGS      ?=
 $(DUCKLAKE_VENV)/.installed:
 	$(PYTHON) -m venv $(DUCKLAKE_VENV)
 	$(DUCKLAKE_VENV)/bin/python -m pip install --quiet duckdb==1.5.5 \
-		duckdb-extension-ducklake==1.5.5 duckdb-extension-sqlite-scanner==1.5.5 pyarrow
+		duckdb-extension-ducklake==1.5.5 duckdb-extension-sqlite-scanner==1.5.5 \
+		duckdb-extension-postgres-scanner==1.5.5 pyarrow
 	touch $@
 
 bench-ducklake: install $(DUCKLAKE_VENV)/.installed
 	test -f $(DUCKLAKE_WAREHOUSE) || $(PY) -m bench --sizes 10k --nightlies 1 --latency-ms 0 \
 		--skip export,restore,s3,warehouse_growth --work-dir $(DUCKLAKE_INPUT) \
 		--results-dir $(DUCKLAKE_INPUT)/results
-	$(DUCKLAKE_VENV)/bin/python bench/ducklake.py $(DUCKLAKE_WAREHOUSE)
+	$(DUCKLAKE_VENV)/bin/python bench/ducklake.py $(DUCKLAKE_WAREHOUSE) $(DUCKLAKE_ARGS)
 
 # The Dagster UI on the same data as the CLI (QBO_DATA_DIR, default data/) at
 # http://127.0.0.1:$(UI_PORT) (make ui UI_PORT=3001 for another port); run history is kept in

@@ -11,6 +11,9 @@ warehouse built by the main venv into four stores and measures them in one run:
   (SQLite's rollback journal).
 - ``ducklake-sqlite-wal``: the same with the SQLite file in WAL mode (set before DuckLake creates
   its tables), where SQLite's readers do not block its writer.
+- ``ducklake-postgres`` (with ``--postgres``): a DuckLake whose catalog is a PostgreSQL database,
+  on a throwaway server this script starts in the work directory (unix socket only) from the
+  machine's PostgreSQL binaries, and stops at the end.
 
 Each store gets the same objects (every table, view and table macro of the warehouse that
 DuckLake can hold) in one transaction (the full publish), then ``--rounds`` incremental
@@ -49,6 +52,8 @@ import duckdb
 
 STORES = ("file", "ducklake-duckdb", "ducklake-sqlite", "ducklake-sqlite-wal")
 EXTENSIONS = ("ducklake", "sqlite_scanner")
+OPTIONAL_EXTENSIONS = ("postgres_scanner",)
+"""Installed when their wheel is (``--postgres`` needs it); DuckDB loads them on first use."""
 CHILD_TIMEOUT_S = 60.0
 """How long a scenario waits for a child process before it records it as blocked."""
 
@@ -99,6 +104,12 @@ def install_extensions(ext_dir: Path) -> None:
     con = duckdb.connect(config={"extension_directory": str(ext_dir)})
     for name in EXTENSIONS:
         con.execute(f"force install {_q(str(extension_file(name)))}")
+    for name in OPTIONAL_EXTENSIONS:
+        try:
+            path = extension_file(name)
+        except SystemExit:
+            continue
+        con.execute(f"force install {_q(str(path))}")
     con.close()
 
 
@@ -126,6 +137,10 @@ class Store:
 
     kind: str
     root: Path
+    dsn: str | None = None
+    """``ducklake-postgres``: the libpq connection string of its catalog database."""
+    server: Postgres | None = None
+    """``ducklake-postgres`` in the measuring process: the server, to size the catalog."""
 
     @property
     def published(self) -> Path:
@@ -143,6 +158,9 @@ class Store:
         options = ["read_only"] if read_only else []
         if self.kind == "file":
             target = str(path or self.published)
+        elif self.kind == "ducklake-postgres":
+            target = f"ducklake:postgres:{self.dsn}"
+            options.append(f"data_path {_q(str(self.data) + '/')}")
         else:
             sqlite = self.kind.startswith("ducklake-sqlite")
             prefix = "ducklake:sqlite:" if sqlite else "ducklake:"
@@ -155,10 +173,13 @@ class Store:
         """Bytes and files of everything the store keeps (catalog, WAL, Parquet)."""
         files = [p for p in self.root.rglob("*") if p.is_file()]
         catalog = [p for p in files if not p.is_relative_to(self.data)]
+        catalog_bytes = sum(p.stat().st_size for p in catalog)
+        if self.server is not None:
+            catalog_bytes += self.server.catalog_bytes()
         return {
-            "bytes": sum(p.stat().st_size for p in files),
+            "bytes": sum(p.stat().st_size for p in files if p not in catalog) + catalog_bytes,
             "files": len(files),
-            "catalog_bytes": sum(p.stat().st_size for p in catalog),
+            "catalog_bytes": catalog_bytes,
         }
 
     def journal_mode(self) -> str | None:
@@ -170,6 +191,98 @@ class Store:
             return str(sqlite.execute("pragma journal_mode").fetchone()[0])
         finally:
             sqlite.close()
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A throwaway PostgreSQL server for a DuckLake catalog: unix socket only, in ``folder``."""
+
+    bin_dir: Path
+    folder: Path
+
+    @property
+    def dsn(self) -> str:
+        """The catalog database's connection string (the socket folder is private: any port)."""
+        return f"dbname=ducklake host={self.folder / 'sock'} port=5432 user=postgres"
+
+    def _run(self, *command: str, as_owner: bool = False) -> str:
+        # PostgreSQL's server refuses to run as root: run it as the postgres user then.
+        prefix = ["runuser", "-u", "postgres", "--"] if as_owner and os.geteuid() == 0 else []
+        done = subprocess.run(
+            [*prefix, str(self.bin_dir / command[0]), *command[1:]],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            raise SystemExit(f"{command[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout
+
+    def start(self) -> None:
+        """Create the cluster and the ``ducklake`` database and start the server."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        (self.folder / "sock").mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+            shutil.chown(self.folder / "sock", "postgres")
+        data = str(self.folder / "data")
+        self._run("initdb", "-D", data, "-A", "trust", "-U", "postgres", as_owner=True)
+        options = f"-k {self.folder / 'sock'} -p 5432 -c listen_addresses=''"
+        log = str(self.folder / "server.log")
+        self._run("pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "start", as_owner=True)
+        self.reset()
+
+    def psql(self, database: str, sql: str) -> str:
+        """Run ``sql`` with psql; its unaligned output."""
+        host = str(self.folder / "sock")
+        return self._run(
+            "psql",
+            "-h",
+            host,
+            "-p",
+            "5432",
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atc",
+            sql,
+        )
+
+    def reset(self) -> None:
+        """An empty ``ducklake`` database."""
+        self.psql("postgres", "drop database if exists ducklake")
+        self.psql("postgres", "create database ducklake")
+
+    def catalog_bytes(self) -> int:
+        """Bytes of the DuckLake catalog's tables, indexes and TOAST in the database."""
+        return int(
+            self.psql(
+                "ducklake",
+                "select coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class c "
+                "join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = 'public' and c.relkind = 'r'",
+            ).strip()
+        )
+
+    def stop(self) -> None:
+        """Stop the server (its files stay in the work directory)."""
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "stop", as_owner=True)
+
+
+def find_postgres(bin_dir: Path | None) -> Path:
+    """The folder of ``initdb``, ``pg_ctl`` and ``psql``: given, else ``pg_config --bindir``."""
+    if bin_dir is None:
+        try:
+            found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        except FileNotFoundError:
+            raise SystemExit("--postgres needs PostgreSQL's server (no pg_config)") from None
+        bin_dir = Path(found.stdout.strip())
+    for tool in ("initdb", "pg_ctl", "psql"):
+        if not (bin_dir / tool).exists():
+            raise SystemExit(f"--postgres: no {tool} in {bin_dir} (give --pg-bin)")
+    return bin_dir
 
 
 # --- what the warehouse holds ---------------------------------------------------------------
@@ -485,7 +598,7 @@ def child_reader(args: argparse.Namespace) -> dict[str, Any]:
     ``--once`` it only opens, counts and leaves; with ``--idle`` it holds the store open but no
     transaction (an analyst's tool between two queries).
     """
-    store, sync = Store(args.store, Path(args.root)), Path(args.sync)
+    store, sync = Store(args.store, Path(args.root), args.dsn), Path(args.sync)
     out: dict[str, Any] = {}
     try:
         started = time.perf_counter()
@@ -529,7 +642,7 @@ def child_writer(args: argparse.Namespace) -> dict[str, Any]:
     design). ``--hold`` signals ``writer-ready`` with the write done but not yet published and
     waits for ``writer-go`` before publishing.
     """
-    store, sync = Store(args.store, Path(args.root)), Path(args.sync)
+    store, sync = Store(args.store, Path(args.root), args.dsn), Path(args.sync)
     out: dict[str, Any] = {}
     started = time.perf_counter()
     try:
@@ -567,6 +680,8 @@ def _spawn(args: argparse.Namespace, store: Store, sync: Path, role: str, *extra
     command = [sys.executable, __file__, "--child", role, "--store", store.kind]
     command += ["--root", str(store.root), "--sync", str(sync), "--ext-dir", str(args.ext_dir)]
     command += ["--source", str(args.warehouse), *extra]
+    if store.dsn:
+        command += ["--dsn", store.dsn]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
@@ -656,17 +771,30 @@ def _point_lookup_id(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Measure every store; returns everything the JSON file holds."""
+    """Measure every store (starting and stopping the PostgreSQL server for ``--postgres``)."""
     work: Path = args.work_dir
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    if not args.postgres:
+        return measure(args, [Store(kind, work / kind) for kind in STORES])
+    server = Postgres(find_postgres(args.pg_bin), work / "postgres")
+    server.start()
+    try:
+        postgres = Store("ducklake-postgres", work / "ducklake-postgres", server.dsn, server)
+        return measure(args, [*(Store(kind, work / kind) for kind in STORES), postgres])
+    finally:
+        server.stop()
+
+
+def measure(args: argparse.Namespace, stores: list[Store]) -> dict[str, Any]:
+    """Publish into every store, query it, size it, maintain it, and run the scenarios."""
+    work: Path = args.work_dir
     args.ext_dir = work / "extensions"
     install_extensions(args.ext_dir)
     con = connect(args.ext_dir)
     con.execute(f"attach {_q(str(args.warehouse))} as src (read_only)")
     with _phase("reading the warehouse's catalogue"):
         catalog = plan_catalog(con, work / "probe")
-    stores = [Store(kind, work / kind) for kind in STORES]
     result: dict[str, Any] = {
         "input": {
             "warehouse": str(args.warehouse),
@@ -685,6 +813,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         runs = []
         for attempt in range(args.full_repeat):
             shutil.rmtree(store.root, ignore_errors=True)
+            if store.server is not None:
+                store.server.reset()
             with _phase(f"full publish {attempt + 1} into {store.kind}"):
                 runs.append(publish_full(con, store, catalog))
         result["publish"][store.kind]["full"] = {
@@ -746,7 +876,7 @@ def _median(values: list[float]) -> float:
 
 def table_rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
     """The printed table: one line per measure, a column per store, ratios against the file."""
-    kinds = list(STORES)
+    kinds = list(result["publish"])
     rows: list[tuple[str, ...]] = [("measure", *kinds)]
 
     def line(label: str, values: list[float], unit: str = "s", ratio: bool = True) -> None:
@@ -850,7 +980,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--full-repeat", type=int, default=3, help="full publishes (median)")
     parser.add_argument("--big-rows", type=int, default=10_000, help="tables that get appends")
     parser.add_argument("--child", choices=("reader", "writer"), help=argparse.SUPPRESS)
-    for name in ("--store", "--root", "--sync", "--ext-dir", "--source"):
+    parser.add_argument(
+        "--postgres", action="store_true", help="also a DuckLake with a PostgreSQL catalog"
+    )
+    parser.add_argument("--pg-bin", type=Path, help="PostgreSQL's binaries (pg_config --bindir)")
+    for name in ("--store", "--root", "--sync", "--ext-dir", "--source", "--dsn"):
         parser.add_argument(name, help=argparse.SUPPRESS)
     for name in ("--once", "--hold", "--in-place", "--idle"):
         parser.add_argument(name, action="store_true", help=argparse.SUPPRESS)
