@@ -15,6 +15,7 @@ import pytest
 from qbo_pipeline import entities
 from qbo_pipeline.backup import run_backup
 from qbo_pipeline.config import Settings
+from qbo_pipeline.lake.catalogue import SnapshotInfo
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient, RetryPolicy
@@ -25,6 +26,7 @@ from qbo_pipeline.restore.scope import Scope
 from qbo_pipeline.restore.store import PlanStore
 from qbo_pipeline.sandbox.operations import Operations
 from qbo_pipeline.sandbox.server import SandboxServer
+from tests.restore.conftest import FullBackup
 
 
 @pytest.fixture
@@ -41,6 +43,12 @@ def client(sandbox: SandboxServer, tmp_path: Path) -> Iterator[QBOClient]:
 @pytest.fixture
 def realm(client: QBOClient, tmp_path: Path) -> RealmLake:
     return Lake(tmp_path / "data" / "lake").realm(client.realm_id)
+
+
+@pytest.fixture
+def before(full_backup: FullBackup, realm: RealmLake) -> SnapshotInfo:
+    """The full backup before the incident, in this test's lake (a copy of the module's)."""
+    return full_backup.copy_to(realm)
 
 
 def live_counts(client: QBOClient, names: list[str]) -> dict[str, int]:
@@ -67,8 +75,7 @@ def drill(
     return planned.plan, result, report or {}
 
 
-def test_drill_bulk_deleted_invoices_and_payments_come_back(client, sandbox, realm):
-    before = run_backup(client, realm, mode="full").snapshot
+def test_drill_bulk_deleted_invoices_and_payments_come_back(client, sandbox, realm, before):
     names = ["Invoice", "Payment", "Deposit", "Estimate", "Attachable"]
     counts_before = live_counts(client, names)
     invoices = {p["Id"]: p["TxnDate"] for p in realm.iter_payloads(before.snapshot_id, "Invoice")}
@@ -152,8 +159,7 @@ def test_drill_bulk_deleted_invoices_and_payments_come_back(client, sandbox, rea
     }
 
 
-def test_drill_bad_customer_import_is_reverted(client, sandbox, realm):
-    before = run_backup(client, realm, mode="full").snapshot
+def test_drill_bad_customer_import_is_reverted(client, sandbox, realm, before):
     sandbox.incident("bad_import_customers", count=5)
     plan, result, report = drill(
         client, realm, Scope.parse(entity_names=["Customer"]), snapshot=before.snapshot_id
@@ -169,8 +175,7 @@ def test_drill_bad_customer_import_is_reverted(client, sandbox, realm):
         assert live.get("BillAddr") == snap.get("BillAddr")
 
 
-def test_drill_deactivated_item_is_reactivated(client, sandbox, realm):
-    before = run_backup(client, realm, mode="full").snapshot
+def test_drill_deactivated_item_is_reactivated(client, sandbox, realm, before):
     sandbox.incident("deactivate_item")
     plan, result, report = drill(
         client, realm, Scope.parse(entity_names=["Item"]), snapshot=before.snapshot_id
@@ -186,10 +191,9 @@ def test_drill_deactivated_item_is_reactivated(client, sandbox, realm):
 
 @pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batched"])
 def test_drill_with_resets_and_server_errors_resumes_to_the_same_end_state(
-    client, sandbox, realm, batch
+    client, sandbox, realm, batch, before
 ):
     """One request per write (faults on the entities' paths) or creates batched (on /batch)."""
-    before = run_backup(client, realm, mode="full").snapshot
     names = ["Invoice", "Payment", "Deposit"]
     counts_before = live_counts(client, names)
     dates = sorted({p["TxnDate"] for p in realm.iter_payloads(before.snapshot_id, "Invoice")})
@@ -227,13 +231,12 @@ def test_drill_with_resets_and_server_errors_resumes_to_the_same_end_state(
 
 
 def test_drill_a_reactivated_customer_is_not_judged_on_a_balance_its_invoices_move(
-    client, sandbox, realm
+    client, sandbox, realm, before
 ):
     """Regression: the restore reactivates a customer before it re-creates the invoices that make
     its balance, so the balance the customer was written with is not the one it ends with; in QBO
     a name's running balance moves with its transactions without a new version. Verification
     judged the customer on it and the demo's restore "did not verify"."""
-    before = run_backup(client, realm, mode="full").snapshot
     by_customer: dict[str, list[dict[str, Any]]] = {}
     for invoice in realm.iter_payloads(before.snapshot_id, "Invoice"):
         by_customer.setdefault(invoice["CustomerRef"]["value"], []).append(invoice)

@@ -14,7 +14,6 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ import pytest
 import requests
 
 from qbo_pipeline import entities
-from qbo_pipeline.backup import run_backup
 from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.catalogue import SnapshotInfo
 from qbo_pipeline.lake.lake import Lake, RealmLake
@@ -37,6 +35,7 @@ from qbo_pipeline.restore.model import Action
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into, verify_plan
 from qbo_pipeline.restore.store import PlanStore, RestoreError
 from qbo_pipeline.sandbox.server import SandboxServer
+from tests.restore.conftest import FullBackup
 from tests.restore.into_drill import RETRY, batches_sent, rebuild_killed_and_rerun
 
 
@@ -62,43 +61,10 @@ def realm(source: QBOClient, settings: Settings) -> RealmLake:
     return Lake(settings.lake_url).realm(source.realm_id)
 
 
-@dataclass(frozen=True)
-class FullBackup:
-    """A full backup of the pinned company: its lake folder and its snapshot."""
-
-    lake: Path
-    snapshot_id: str
-
-
-@pytest.fixture(scope="module")
-def full_backup(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> FullBackup:
-    """One full backup of an untouched copy of the pinned company, taken once for the module.
-
-    Every copy of the template holds the same company and reads the same clock, so this is the
-    backup each test's own source would give before the test changes anything, taken earlier.
-    """
-    folder = tmp_path_factory.mktemp("into-backup")
-    state = folder / "sandbox.sqlite3"
-    shutil.copyfile(sandbox_template, state)
-    server = SandboxServer(state, realms=1)
-    server.start()
-    try:
-        settings = Settings.from_env(
-            {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
-        )
-        realm_id = login_embedded(settings, server.base_url, realm_hint=server.realm_ids[0])[0]
-        with open_client(settings, realm_id, api_base=server.base_url, retry=RETRY) as qbo:
-            result = run_backup(qbo, Lake(settings.lake_url).realm(realm_id), mode="full")
-    finally:
-        server.stop()
-    return FullBackup(Path(settings.lake_url), result.snapshot.snapshot_id)
-
-
 @pytest.fixture
-def snapshot(full_backup: FullBackup, settings: Settings, realm: RealmLake) -> SnapshotInfo:
+def snapshot(full_backup: FullBackup, realm: RealmLake) -> SnapshotInfo:
     """The source's full backup in this test's lake (a copy of :func:`full_backup`'s)."""
-    shutil.copytree(full_backup.lake, settings.lake_url, dirs_exist_ok=True)
-    return realm.info(full_backup.snapshot_id)
+    return full_backup.copy_to(realm)
 
 
 def new_company(sandbox: SandboxServer, **body: Any) -> str:
