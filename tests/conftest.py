@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -117,17 +118,24 @@ def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_state(tmp_path_factory.mktemp("sandbox-template") / "sandbox.sqlite3", realms=2)
 
 
-@pytest.fixture
-def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[SandboxServer]:
-    """A started SandboxServer on a copy of the template, stopped after the test."""
-    state = tmp_path / "sandbox.sqlite3"
-    shutil.copyfile(sandbox_template, state)
+@contextmanager
+def sandbox_on_copy(template: Path, folder: Path) -> Iterator[SandboxServer]:
+    """A started SandboxServer on a copy of ``template`` in ``folder``, stopped on leaving."""
+    state = folder / "sandbox.sqlite3"
+    shutil.copyfile(template, state)
     server = SandboxServer(state, realms=1)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[SandboxServer]:
+    """A started SandboxServer on a copy of the template, stopped after the test."""
+    with sandbox_on_copy(sandbox_template, tmp_path) as server:
+        yield server
 
 
 def sandbox_tokens(sandbox: SandboxServer, realm_id: str) -> dict[str, Any]:

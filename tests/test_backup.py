@@ -31,6 +31,7 @@ from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sandbox.server import SandboxServer
 from qbo_pipeline.sources.qbo.settings import DLT_ENVIRONMENT, EXTRACT_BUFFER_ROWS
+from tests.conftest import sandbox_on_copy
 
 
 @pytest.fixture
@@ -70,21 +71,15 @@ def shared(
     """One full backup, taken once for the tests that only read it or back the same company up
     again into a copy of its lake (:func:`lake_copy`): none of them changes the company."""
     folder = tmp_path_factory.mktemp("shared-backup")
-    state = folder / "sandbox.sqlite3"
-    shutil.copyfile(sandbox_template, state)
-    server = SandboxServer(state, realms=1)
-    server.start()
-    try:
-        settings = Settings.from_env(
-            {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
-        )
+    settings = Settings.from_env(
+        {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
+    with sandbox_on_copy(sandbox_template, folder) as server:
         realm_id = login_embedded(settings, server.base_url, realm_hint=server.realm_ids[0])[0]
         with open_client(settings, realm_id, api_base=server.base_url) as qbo:
             realm = Lake(settings.lake_url).realm(realm_id)
             result = run_backup(qbo, realm, mode="full")
             yield SharedBackup(server, qbo, settings.lake_url, realm, result)
-    finally:
-        server.stop()
 
 
 @pytest.fixture

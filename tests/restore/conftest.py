@@ -27,7 +27,7 @@ from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.server import SandboxServer, realm_id_for
 from qbo_pipeline.sandbox.store import SandboxStore
-from tests.conftest import PINNED_NOW
+from tests.conftest import PINNED_NOW, sandbox_on_copy
 from tests.restore.into_drill import RETRY
 
 
@@ -296,17 +296,11 @@ def full_backup(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory
     backup each test's own source would give before the test changes anything, taken earlier.
     """
     folder = tmp_path_factory.mktemp("into-backup")
-    state = folder / "sandbox.sqlite3"
-    shutil.copyfile(sandbox_template, state)
-    server = SandboxServer(state, realms=1)
-    server.start()
-    try:
-        settings = Settings.from_env(
-            {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
-        )
+    settings = Settings.from_env(
+        {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
+    with sandbox_on_copy(sandbox_template, folder) as server:
         realm_id = login_embedded(settings, server.base_url, realm_hint=server.realm_ids[0])[0]
         with open_client(settings, realm_id, api_base=server.base_url, retry=RETRY) as qbo:
             result = run_backup(qbo, Lake(settings.lake_url).realm(realm_id), mode="full")
-    finally:
-        server.stop()
     return FullBackup(Path(settings.lake_url), result.snapshot.snapshot_id)
