@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -17,6 +18,10 @@ from qbo_pipeline.sandbox.clock import COMPANY_TZ
 from qbo_pipeline.sandbox.generator import GenerationSummary, generate_company
 from qbo_pipeline.sandbox.server import SandboxServer, realm_id_for
 from qbo_pipeline.sandbox.store import SandboxStore
+
+if TYPE_CHECKING:
+    from qbo_pipeline.lake.catalogue import SnapshotInfo
+    from qbo_pipeline.lake.lake import RealmLake
 
 REDIRECT_URI = "http://127.0.0.1:1/callback"
 
@@ -136,6 +141,42 @@ def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[SandboxServer]:
     """A started SandboxServer on a copy of the template, stopped after the test."""
     with sandbox_on_copy(sandbox_template, tmp_path) as server:
         yield server
+
+
+@dataclass(frozen=True)
+class FullBackup:
+    """A full backup of the pinned company: its lake folder and its snapshot."""
+
+    lake: Path
+    snapshot_id: str
+
+    def copy_to(self, realm: RealmLake) -> SnapshotInfo:
+        """Copy the lake into ``realm``'s lake folder (local, still empty): the snapshot there."""
+        shutil.copytree(self.lake, realm.fs.url(realm.fs.root), dirs_exist_ok=True)
+        return realm.info(self.snapshot_id)
+
+
+@pytest.fixture(scope="session")
+def full_backup(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> FullBackup:
+    """One full backup of an untouched copy of the pinned company, taken once per session.
+
+    Every copy of the template holds the same company and reads the same clock, so this is the
+    backup each test's own source would give before the test changes anything, taken earlier.
+    """
+    from qbo_pipeline.backup import run_backup
+    from qbo_pipeline.config import Settings
+    from qbo_pipeline.lake.lake import Lake
+    from qbo_pipeline.qbo.connect import login_embedded, open_client
+
+    folder = tmp_path_factory.mktemp("full-backup")
+    settings = Settings.from_env(
+        {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
+    )
+    with sandbox_on_copy(sandbox_template, folder) as server:
+        realm_id = login_embedded(settings, server.base_url, realm_hint=server.realm_ids[0])[0]
+        with open_client(settings, realm_id, api_base=server.base_url) as qbo:
+            result = run_backup(qbo, Lake(settings.lake_url).realm(realm_id), mode="full")
+    return FullBackup(Path(settings.lake_url), result.snapshot.snapshot_id)
 
 
 def sandbox_tokens(sandbox: SandboxServer, realm_id: str) -> dict[str, Any]:

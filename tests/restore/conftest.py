@@ -10,24 +10,20 @@ from __future__ import annotations
 import copy
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qbo_pipeline.backup import run_backup
 from qbo_pipeline.config import Settings
 from qbo_pipeline.entities import Entity
-from qbo_pipeline.lake.catalogue import SnapshotInfo
-from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.connect import login_embedded, open_client
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.sandbox.generator import generate_company
 from qbo_pipeline.sandbox.server import SandboxServer, realm_id_for
 from qbo_pipeline.sandbox.store import SandboxStore
-from tests.conftest import PINNED_NOW, sandbox_on_copy
+from tests.conftest import PINNED_NOW
 from tests.restore.into_drill import RETRY
 
 
@@ -273,34 +269,3 @@ def source(sandbox: SandboxServer, settings: Settings) -> Iterator[QBOClient]:
     realm_id = login_embedded(settings, sandbox.base_url, realm_hint=sandbox.realm_ids[0])[0]
     with open_client(settings, realm_id, api_base=sandbox.base_url, retry=RETRY) as qbo:
         yield qbo
-
-
-@dataclass(frozen=True)
-class FullBackup:
-    """A full backup of the pinned company: its lake folder and its snapshot."""
-
-    lake: Path
-    snapshot_id: str
-
-    def copy_to(self, realm: RealmLake) -> SnapshotInfo:
-        """Copy the lake into ``realm``'s lake folder (local, still empty): the snapshot there."""
-        shutil.copytree(self.lake, realm.fs.url(realm.fs.root), dirs_exist_ok=True)
-        return realm.info(self.snapshot_id)
-
-
-@pytest.fixture(scope="module")
-def full_backup(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> FullBackup:
-    """One full backup of an untouched copy of the pinned company, taken once per module.
-
-    Every copy of the template holds the same company and reads the same clock, so this is the
-    backup each test's own source would give before the test changes anything, taken earlier.
-    """
-    folder = tmp_path_factory.mktemp("into-backup")
-    settings = Settings.from_env(
-        {"QBO_DATA_DIR": str(folder / "data"), "QBO_ENVIRONMENT": "embedded"}
-    )
-    with sandbox_on_copy(sandbox_template, folder) as server:
-        realm_id = login_embedded(settings, server.base_url, realm_hint=server.realm_ids[0])[0]
-        with open_client(settings, realm_id, api_base=server.base_url, retry=RETRY) as qbo:
-            result = run_backup(qbo, Lake(settings.lake_url).realm(realm_id), mode="full")
-    return FullBackup(Path(settings.lake_url), result.snapshot.snapshot_id)

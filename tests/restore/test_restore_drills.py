@@ -26,7 +26,7 @@ from qbo_pipeline.restore.scope import Scope
 from qbo_pipeline.restore.store import PlanStore
 from qbo_pipeline.sandbox.operations import Operations
 from qbo_pipeline.sandbox.server import SandboxServer
-from tests.restore.conftest import FullBackup
+from tests.conftest import FullBackup
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from qbo_pipeline.restore.model import Action
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into, verify_plan
 from qbo_pipeline.restore.store import PlanStore, RestoreError
 from qbo_pipeline.sandbox.server import SandboxServer
-from tests.restore.conftest import FullBackup
+from tests.conftest import FullBackup
 from tests.restore.into_drill import RETRY, batches_sent, rebuild_killed_and_rerun
 
 

@@ -23,6 +23,7 @@ from qbo_pipeline.restore.review import plan_html, plan_table
 from qbo_pipeline.restore.run import apply_restore, plan_restore
 from qbo_pipeline.restore.scope import Scope
 from qbo_pipeline.restore.store import PlanStore
+from tests.conftest import FullBackup
 from tests.restore.conftest import DictLake, DictLive
 from tests.trust.lifecycle import Lifecycle, content
 
@@ -36,6 +37,16 @@ def life(sandbox_template: Path, tmp_path: Path) -> Iterator[Lifecycle]:
         lifecycle.close()
 
 
+def first_backup(life: Lifecycle, full_backup: FullBackup) -> str:
+    """The untouched company's full backup, checked as :func:`backup` checks its own: a copy of
+    the session's (of the same company: every sandbox here is a copy of one template)."""
+    state = life.company()
+    sid = full_backup.copy_to(life.realm).snapshot_id
+    assert life.record_new_snapshots(state) == [sid]
+    life.check_snapshots()
+    return sid
+
+
 def backup(life: Lifecycle, mode: str = "auto") -> str:
     """A backup whose snapshot must equal the company, record for record, and verify."""
     state = life.company()
@@ -45,10 +56,12 @@ def backup(life: Lifecycle, mode: str = "auto") -> str:
     return sid
 
 
-def test_an_entity_that_goes_from_none_to_some_records_backs_up(life: Lifecycle) -> None:
+def test_an_entity_that_goes_from_none_to_some_records_backs_up(
+    life: Lifecycle, full_backup: FullBackup
+) -> None:
     """0 -> N once bricked the lake: its checkpoint got a null-typed ``op`` column."""
     transfer = entities.ENTITIES["Transfer"]
-    backup(life, "full")
+    first_backup(life, full_backup)
     kept = life.records_of("Transfer")
     assert kept, "the sample company has transfers"
     for record in kept:
@@ -62,9 +75,9 @@ def test_an_entity_that_goes_from_none_to_some_records_backs_up(life: Lifecycle)
     assert len(life.records_of("Transfer")) == 1
 
 
-def test_recovery_from_every_invoice_deleted(life: Lifecycle) -> None:
+def test_recovery_from_every_invoice_deleted(life: Lifecycle, full_backup: FullBackup) -> None:
     """The README's recovery story over all dates: every invoice and its payments deleted."""
-    before = backup(life, "full")
+    before = first_backup(life, full_backup)
     invoices = life.records_of("Invoice")
     dates = sorted(p["TxnDate"] for p in invoices)
     life.sandbox.incident("bulk_delete_invoices", start=dates[0], end=dates[-1])
@@ -89,9 +102,11 @@ def test_recovery_from_every_invoice_deleted(life: Lifecycle) -> None:
     backup(life)
 
 
-def test_an_edit_after_the_incident_and_before_planning_is_a_conflict(life: Lifecycle) -> None:
+def test_an_edit_after_the_incident_and_before_planning_is_a_conflict(
+    life: Lifecycle, full_backup: FullBackup
+) -> None:
     """Planning used to absorb people's later work into "now" and revert it without a word."""
-    target = backup(life, "full")
+    target = first_backup(life, full_backup)
     damage = life.sandbox.incident("bad_import_customers", count=3)
     touched = sorted(rid for name, rid in damage.touched() if name == "Customer")
     assert len(touched) == 3
@@ -130,9 +145,10 @@ def test_an_edit_after_the_incident_and_before_planning_is_a_conflict(life: Life
 
 def test_a_record_deleted_after_the_incident_is_not_brought_back_silently(
     life: Lifecycle,
+    full_backup: FullBackup,
 ) -> None:
     """Someone deleting a record after the incident made a decision a re-create would undo."""
-    target = backup(life, "full")
+    target = first_backup(life, full_backup)
     invoice = entities.ENTITIES["Invoice"]
     victims = [p for p in life.records_of("Invoice") if not p.get("LinkedTxn")][:2]
     assert len(victims) == 2
@@ -152,9 +168,11 @@ def test_a_record_deleted_after_the_incident_is_not_brought_back_silently(
     assert "deleted since" in (by_id[victims[1]["Id"]].conflict or "")
 
 
-def test_with_no_snapshot_after_the_target_every_change_is_a_conflict(life: Lifecycle) -> None:
+def test_with_no_snapshot_after_the_target_every_change_is_a_conflict(
+    life: Lifecycle, full_backup: FullBackup
+) -> None:
     """Without a snapshot of the damage, the incident cannot be told from later work."""
-    target = backup(life, "full")
+    target = first_backup(life, full_backup)
     life.sandbox.incident("bad_import_customers", count=2)
     plan = plan_restore(
         life.client, life.realm, snapshot=target, scope=Scope.parse(entity_names=["Customer"])
@@ -318,12 +336,13 @@ def test_the_final_deactivation_of_a_conflicting_record_is_a_conflict_too(
 
 def test_invoices_rebuilt_in_another_company_without_their_payments_say_their_balance_differs(
     life: Lifecycle,
+    full_backup: FullBackup,
 ) -> None:
     """Found by the machine's restore_into (#20): invoices rebuilt without the payments that
     paid them come back open for their whole amount, and verify called that a difference (invoice
     13: Balance 224 restored, 112 in the snapshot) although the plan chose it. The step now says
     its Balance departs, naming the payment left out."""
-    sid = backup(life, "full")
+    sid = first_backup(life, full_backup)
     paid = [p for p in life.records_of("Invoice") if p["Balance"] != p["TotalAmt"]]
     assert paid, "the sample company has paid invoices"
     plan = life.restore_into(sid, ("Invoice",))
