@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,22 @@ def canon(payloads: Iterable[dict[str, Any]]) -> dict[str, str]:
 def rebuilt(realm: RealmLake, snapshot_id: str, entity: str) -> dict[str, str]:
     """A snapshot's payloads of an entity, keyed like :func:`canon`."""
     return canon(realm.iter_payloads(snapshot_id, entity))
+
+
+@contextmanager
+def requests_sent(realm: RealmLake) -> Iterator[list[tuple[str, str]]]:
+    """The (method, URL) of every request the realm's S3 client sends in the block."""
+    client = realm.fs.fs.s3
+    sent: list[tuple[str, str]] = []
+
+    def note(request: object, **_: object) -> None:
+        sent.append((str(getattr(request, "method", "")), str(getattr(request, "url", ""))))
+
+    client.meta.events.register("before-send.s3", note)
+    try:
+        yield sent
+    finally:
+        client.meta.events.unregister("before-send.s3", note)
 
 
 def visible_files(root: Path) -> list[str]:

@@ -21,7 +21,15 @@ from qbo_pipeline.lake.errors import LakeError, LockHeldError
 from qbo_pipeline.lake.fs import LakeFS, storage_options
 from qbo_pipeline.lake.lake import Lake
 from qbo_pipeline.lake.lock import force_unlock, owner_alive
-from tests.lake.lake_helpers import batch, canon, day, rebuilt, samples, take
+from tests.lake.lake_helpers import (
+    batch,
+    canon,
+    day,
+    rebuilt,
+    requests_sent,
+    samples,
+    take,
+)
 
 ROUNDS = 12
 
@@ -210,17 +218,8 @@ def test_reading_versions_asks_each_file_s_size_once(s3_lake_url: str) -> None:
         data["Customer"][n] = {**data["Customer"][n], "DisplayName": f"Renamed {n}"}
         data["Customer"][n]["SyncToken"] = str(10 + n)
         last = take(realm, {"Customer": [data["Customer"][n]]}, when=day(n), mode="cdc")
-    client = realm.fs.fs.s3
-    sent: list[tuple[str, str]] = []
-
-    def note(request: object, **_: object) -> None:
-        sent.append((str(getattr(request, "method", "")), str(getattr(request, "url", ""))))
-
-    client.meta.events.register("before-send.s3", note)
-    try:
+    with requests_sent(realm) as sent:
         payloads = rebuilt(realm, last.snapshot_id, "Customer")
-    finally:
-        client.meta.events.unregister("before-send.s3", note)
     assert payloads == canon(data["Customer"])
     heads = [url for method, url in sent if method == "HEAD"]
     versions = [url for url in heads if "/versions/" in url]
@@ -236,17 +235,8 @@ def test_a_snapshot_s_writes_ask_no_size_and_its_record_counts_every_byte(
     small company's 254 requests. The commit record's bytes are still the files' sizes."""
     realm = Lake(s3_lake_url).realm("57")
     data = samples()
-    client = realm.fs.fs.s3
-    sent: list[tuple[str, str]] = []
-
-    def note(request: object, **_: object) -> None:
-        sent.append((str(getattr(request, "method", "")), str(getattr(request, "url", ""))))
-
-    client.meta.events.register("before-send.s3", note)
-    try:
+    with requests_sent(realm) as sent:
         info = take(realm, data, when=day(0))
-    finally:
-        client.meta.events.unregister("before-send.s3", note)
     heads = [url for method, url in sent if method == "HEAD"]
     assert not [u for u in heads if "/versions/" in u or "/manifests/" in u], heads
     for entity in data:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -25,23 +23,7 @@ from qbo_pipeline.exports import export_snapshot
 from qbo_pipeline.lake.errors import LakeIntegrityError, SnapshotNotFound
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.lake.retention import RetentionPolicy, prune
-from tests.lake.lake_helpers import canon, day, rebuilt, samples, take
-
-
-@contextmanager
-def requests_sent(realm: RealmLake) -> Iterator[list[tuple[str, str]]]:
-    """The (method, URL) of every request the realm's S3 client sends in the block."""
-    client = realm.fs.fs.s3
-    sent: list[tuple[str, str]] = []
-
-    def note(request: object, **_: object) -> None:
-        sent.append((str(getattr(request, "method", "")), str(getattr(request, "url", ""))))
-
-    client.meta.events.register("before-send.s3", note)
-    try:
-        yield sent
-    finally:
-        client.meta.events.unregister("before-send.s3", note)
+from tests.lake.lake_helpers import canon, day, rebuilt, requests_sent, samples, take
 
 
 @pytest.fixture
