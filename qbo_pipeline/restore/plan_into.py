@@ -31,6 +31,7 @@ from qbo_pipeline.entities import Entity, Kind
 from qbo_pipeline.lake import records
 from qbo_pipeline.restore import into_refs, into_taxes, payloads, remap
 from qbo_pipeline.restore.changes import field_changes
+from qbo_pipeline.restore.into_applications import cap_applications
 from qbo_pipeline.restore.into_balances import note_unpaid_balances
 from qbo_pipeline.restore.model import Action, Phase, Plan
 from qbo_pipeline.restore.plan import book_close_date
@@ -753,6 +754,7 @@ class IntoPlanner:
                 "unless that is what you want",
             )
         self._carry_references()
+        cap_applications(self.drafts.values())
         self._note_currencies(preferences)
         self._note_home_currency(preferences)
         self._note_taxes()

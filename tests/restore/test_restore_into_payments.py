@@ -1,0 +1,143 @@
+"""Drill (#20): payments of taxed US invoices rebuilt in a Canadian company, whose tax is dropped.
+
+The rebuilt invoice totals the snapshot's less its tax (QBO charges none there), so the plan caps
+what its payments apply to it, the earliest first keeping their amount; the rest stays on the
+payment unapplied, the customer's credit. Everything real: the sandbox over HTTP, the pinned
+company with two new customers' taxed invoices and their payments, a lake in tmp_path, the
+plan, the apply and its verification.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from qbo_pipeline import entities
+from qbo_pipeline.backup import run_backup
+from qbo_pipeline.config import Settings
+from qbo_pipeline.lake.lake import Lake, RealmLake
+from qbo_pipeline.qbo.http import QBOClient
+from qbo_pipeline.restore.apply import approve
+from qbo_pipeline.restore.model import Action
+from qbo_pipeline.restore.run import apply_restore, plan_restore_into
+from qbo_pipeline.restore.store import PlanStore
+from tests.restore.test_restore_into_canada import canadian, taxed_invoice
+
+__all__ = ["canadian"]  # the fixture, used by name
+
+INVOICE = entities.ENTITIES["Invoice"]
+PAYMENT = entities.ENTITIES["Payment"]
+CUSTOMER = entities.ENTITIES["Customer"]
+
+
+def _customer(source: QBOClient, name: str) -> str:
+    return source.create(CUSTOMER, {"DisplayName": name}, request_id=name)["Id"]
+
+
+def _invoice(source: QBOClient, customer: str, n: int) -> dict[str, Any]:
+    body = {**taxed_invoice(source, "2"), "CustomerRef": {"value": customer}}
+    return source.create(INVOICE, body, request_id=f"capped-invoice-{n}")
+
+
+def _pay(source: QBOClient, invoice: dict[str, Any], amount: Decimal, day: str) -> str:
+    body = {
+        "CustomerRef": invoice["CustomerRef"],
+        "TotalAmt": float(amount),
+        "TxnDate": day,
+        "Line": [
+            {
+                "Amount": float(amount),
+                "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}],
+            }
+        ],
+    }
+    return source.create(PAYMENT, body, request_id=f"pay-{invoice['Id']}-{amount}-{day}")["Id"]
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def test_payments_of_an_invoice_whose_tax_is_dropped_are_capped(
+    source: QBOClient, canadian: QBOClient, settings: Settings
+):
+    realm: RealmLake = Lake(settings.lake_url).realm(source.realm_id)
+    paid_up, partial = _customer(source, "Capped Payer"), _customer(source, "Partial Payer")
+    full = _invoice(source, paid_up, 1)
+    split = _invoice(source, paid_up, 2)
+    open_one = _invoice(source, partial, 3)
+    total, tax = _money(full["TotalAmt"]), _money(full["TxnTaxDetail"]["TotalTax"])
+    assert tax > 0 and _money(split["TotalAmt"]) == total
+    rebuilt = total - tax
+    once = _pay(source, full, total, "2024-11-21")
+    # Two payments of the second invoice: the later one is entered first (a lower id), yet
+    # the earlier one keeps its amount and the later one gives up the tax.
+    later = _pay(source, split, total - 200, "2024-11-25")
+    earlier = _pay(source, split, Decimal(200), "2024-11-22")
+    below = _pay(source, open_one, Decimal(100), "2024-11-22")
+    snapshot = run_backup(source, realm, mode="full").snapshot.snapshot_id
+
+    plan = plan_restore_into(
+        canadian, realm, snapshot=snapshot, entities=("Invoice", "Payment")
+    ).plan
+    steps = {(s.entity, s.old_id): s for s in plan.steps}
+    for old_id in (full["Id"], split["Id"], open_one["Id"]):
+        assert "TxnTaxDetail.TotalTax" in steps[("Invoice", old_id)].departs
+
+    def applied(payment: str) -> Decimal:
+        payload = steps[("Payment", payment)].payload or {}
+        return sum((_money(line["Amount"]) for line in payload["Line"]), Decimal(0))
+
+    assert applied(once) == rebuilt
+    assert applied(earlier) == 200 and applied(later) == rebuilt - 200
+    assert applied(below) == 100
+    step = steps[("Payment", once)]
+    assert step.action is Action.CREATE
+    assert (
+        f"applies {rebuilt:,.2f} of its {total:,.2f} to invoice {full['DocNumber']}, whose tax "
+        f"({tax:,.2f}) the new company does not charge; {tax:,.2f} stays unapplied as the "
+        "customer's credit"
+    ) in step.reason
+    assert {"Line.Amount", "UnappliedAmt"} <= set(step.departs)
+    assert (
+        f"applies {rebuilt - 200:,.2f} of its {total - 200:,.2f}"
+        in steps[("Payment", later)].reason
+    )
+    for untouched in (earlier, below):
+        assert "stays unapplied" not in steps[("Payment", untouched)].reason
+        assert "UnappliedAmt" not in steps[("Payment", untouched)].departs
+
+    approve(PlanStore.for_realm(realm), plan.plan_id, name="drill")
+    result, report = apply_restore(canadian, realm, plan.plan_id)
+    assert result.complete, [s for s in result.steps if s.state == "failed"][:5]
+    assert report is not None and report["different"] == 0, report["differences"][:3]
+    status = PlanStore.for_realm(realm).status(plan.plan_id) or {}
+    id_map = {**plan.id_map, **(status.get("id_map") or {})}
+
+    def restored(entity: entities.Entity, old_id: str) -> dict[str, Any]:
+        return canadian.read(entity, id_map[f"{entity.name}:{old_id}"])
+
+    # Paid in full: Balance 0, not negative; the payments keep their totals, the tax unapplied.
+    for invoice in (full, split):
+        now = restored(INVOICE, invoice["Id"])
+        assert _money(now["TotalAmt"]) == rebuilt and _money(now["Balance"]) == 0
+    first = restored(PAYMENT, once)
+    assert _money(first["TotalAmt"]) == total and _money(first["UnappliedAmt"]) == tax
+    assert _money(restored(PAYMENT, later)["UnappliedAmt"]) == tax
+    assert _money(restored(PAYMENT, earlier)["UnappliedAmt"]) == 0
+    # The partial payment is below the new total: left as it was.
+    assert _money(restored(INVOICE, open_one["Id"])["Balance"]) == rebuilt - 100
+    assert _money(restored(PAYMENT, below)["UnappliedAmt"]) == 0
+    # The customer's balance shows the credit: both invoices paid, the two taxes unapplied.
+    assert _money(restored(CUSTOMER, paid_up)["Balance"]) == -2 * tax
+    assert _money(restored(CUSTOMER, partial)["Balance"]) == rebuilt - 100
+    # The verification lists the capped payments' differences as planned, with their reason.
+    planned = {(d["entity"], d["old_id"]): d for d in report["as_planned"]}
+    for payment in (once, later):
+        difference = planned[("Payment", payment)]
+        assert difference["why"] == steps[("Payment", payment)].reason
+        paths = {c["path"] for c in difference["changes"]}
+        assert "UnappliedAmt" in paths and "Line[0].Amount" in paths
+    assert ("Payment", earlier) not in planned or all(
+        c["path"] != "UnappliedAmt" for c in planned[("Payment", earlier)]["changes"]
+    )
