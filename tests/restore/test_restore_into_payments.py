@@ -141,3 +141,97 @@ def test_payments_of_an_invoice_whose_tax_is_dropped_are_capped(
     assert ("Payment", earlier) not in planned or all(
         c["path"] != "UnappliedAmt" for c in planned[("Payment", earlier)]["changes"]
     )
+
+
+def test_a_credit_memo_whose_tax_is_dropped_covers_less_of_the_invoice_it_paid(
+    source: QBOClient, canadian: QBOClient, settings: Settings
+):
+    realm: RealmLake = Lake(settings.lake_url).realm(source.realm_id)
+    customer = _customer(source, "Credited Customer")
+    memo = source.create(
+        entities.ENTITIES["CreditMemo"],
+        {**taxed_invoice(source, "2"), "CustomerRef": {"value": customer}},
+        request_id="taxed-memo",
+    )
+    credit, tax = _money(memo["TotalAmt"]), _money(memo["TxnTaxDetail"]["TotalTax"])
+    assert tax > 0
+    # An untaxed invoice of the memo's amount, paid with the memo's credit (TotalAmt 0, as the
+    # capture's payment 74 pays invoice lines with a credit memo line).
+    body = taxed_invoice(source, "2")
+    item = body["Line"][0]["SalesItemLineDetail"]["ItemRef"]
+    untaxed = {
+        "CustomerRef": {"value": customer},
+        "TxnDate": "2024-11-20",
+        "Line": [
+            {
+                "Amount": float(credit),
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {
+                    "ItemRef": item,
+                    "Qty": 1,
+                    "UnitPrice": float(credit),
+                    "TaxCodeRef": {"value": "NON"},
+                },
+            }
+        ],
+    }
+    invoice = source.create(INVOICE, untaxed, request_id="untaxed-invoice")
+    assert _money(invoice["TotalAmt"]) == credit
+    payment = source.create(
+        PAYMENT,
+        {
+            "CustomerRef": {"value": customer},
+            "TotalAmt": 0,
+            "TxnDate": "2024-11-21",
+            "Line": [
+                {
+                    "Amount": float(credit),
+                    "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}],
+                },
+                {
+                    "Amount": float(credit),
+                    "LinkedTxn": [{"TxnId": memo["Id"], "TxnType": "CreditMemo"}],
+                },
+            ],
+        },
+        request_id="credit-payment",
+    )["Id"]
+    snapshot = run_backup(source, realm, mode="full").snapshot.snapshot_id
+
+    plan = plan_restore_into(
+        canadian, realm, snapshot=snapshot, entities=("Invoice", "Payment")
+    ).plan
+    steps = {(s.entity, s.old_id): s for s in plan.steps}
+    assert "TxnTaxDetail.TotalTax" in steps[("CreditMemo", memo["Id"])].departs
+    step = steps[("Payment", payment)]
+    assert [line["Amount"] for line in (step.payload or {})["Line"]] == [
+        float(credit - tax),
+        float(credit - tax),
+    ]
+    assert (
+        f"uses {credit - tax:,.2f} of the {credit:,.2f} credit it took from credit memo "
+        f"{memo['DocNumber']}, whose tax ({tax:,.2f}) the new company does not charge; so it "
+        f"pays {tax:,.2f} less of invoice {invoice['DocNumber']}"
+    ) in step.reason
+    assert "Balance" in steps[("Invoice", invoice["Id"])].departs
+    assert f"owes {tax:,.2f} more" in steps[("Invoice", invoice["Id"])].reason
+
+    approve(PlanStore.for_realm(realm), plan.plan_id, name="drill")
+    result, report = apply_restore(canadian, realm, plan.plan_id)
+    assert result.complete, [s for s in result.steps if s.state == "failed"][:5]
+    assert report is not None and report["different"] == 0, report["differences"][:3]
+    status = PlanStore.for_realm(realm).status(plan.plan_id) or {}
+    id_map = {**plan.id_map, **(status.get("id_map") or {})}
+
+    def restored(entity: entities.Entity, old_id: str) -> dict[str, Any]:
+        return canadian.read(entity, id_map[f"{entity.name}:{old_id}"])
+
+    # The memo's whole (untaxed) credit is used, not more; the invoice owes the tax it covered.
+    rebuilt_memo = restored(entities.ENTITIES["CreditMemo"], memo["Id"])
+    assert _money(rebuilt_memo["TotalAmt"]) == credit - tax
+    assert _money(rebuilt_memo["RemainingCredit"]) == 0
+    assert _money(restored(INVOICE, invoice["Id"])["Balance"]) == tax
+    assert _money(restored(PAYMENT, payment)["UnappliedAmt"]) == 0
+    assert _money(restored(CUSTOMER, customer)["Balance"]) == tax
+    planned = {(d["entity"], d["old_id"]) for d in report["as_planned"]}
+    assert {("Payment", payment), ("Invoice", invoice["Id"])} <= planned
