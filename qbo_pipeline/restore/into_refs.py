@@ -15,6 +15,8 @@ country, a rate whose value changed over time) the plan:
 - leaves out of a transaction's ``TxnTaxDetail`` the tax code and the tax lines whose code or
   rate the new company lacks; QBO then charges no tax (it calculates the tax from the codes,
   not from the ``TotalTax`` sent), so the tax and the totals are among the step's departures;
+  what the payments of such an invoice apply is capped at its new total
+  (:mod:`~qbo_pipeline.restore.into_applications`);
 - leaves out any other reference that does not have to exist first (a customer type);
 - does not write a record that needs a record which is neither mapped nor created;
 - writes the settings (Preferences' default terms) with the new company's ids: a mapped
