@@ -199,7 +199,8 @@ def _leave_unapplied(payment: Draft, form: Draft, share: Decimal, amount: Decima
     _depart(payment, APPLIED_PATHS)
     tax = _text(_tax(form))
     payment.reason += (
-        f"; applies {_text(share)} of its {_text(amount)} to {_label(form)}, whose tax ({tax}) "
+        f"; applies {_text(share) if share else 'none'} of its {_text(amount)} to "
+        f"{_label(form)}, whose tax ({tax}) "
         f"the new company does not charge; {_text(amount - share)} stays unapplied as the "
         "customer's credit"
     )

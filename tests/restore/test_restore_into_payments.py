@@ -18,7 +18,9 @@ from qbo_pipeline.config import Settings
 from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.restore.apply import approve
+from qbo_pipeline.restore.into_applications import cap_applications
 from qbo_pipeline.restore.model import Action
+from qbo_pipeline.restore.plan_steps import Draft
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into
 from qbo_pipeline.restore.store import PlanStore
 from tests.restore.test_restore_into_canada import canadian, taxed_invoice
@@ -235,3 +237,29 @@ def test_a_credit_memo_whose_tax_is_dropped_covers_less_of_the_invoice_it_paid(
     assert _money(restored(CUSTOMER, customer)["Balance"]) == tax
     planned = {(d["entity"], d["old_id"]) for d in report["as_planned"]}
     assert {("Payment", payment), ("Invoice", invoice["Id"])} <= planned
+
+
+def test_a_payment_left_applying_nothing_loses_its_line():
+    """Invoice 258 (8 tax) paid 250 then 8: the later payment's line goes, all its 8 unapplied."""
+    invoice = Draft(
+        INVOICE,
+        "1",
+        Action.CREATE,
+        "created",
+        target={"TotalAmt": 258, "TxnTaxDetail": {"TotalTax": 8}, "DocNumber": "1037"},
+        payload={},
+        departs=["TxnTaxDetail.TotalTax", "TotalAmt", "Balance"],
+    )
+
+    def payment(rid: str, amount: int, day: str) -> Draft:
+        line = {"Amount": amount, "LinkedTxn": [{"TxnId": "1", "TxnType": "Invoice"}]}
+        body = {"TotalAmt": amount, "TxnDate": day, "Line": [line]}
+        return Draft(PAYMENT, rid, Action.CREATE, "created", target=body, payload=dict(body))
+
+    late, early = payment("5", 8, "2024-12-02"), payment("9", 250, "2024-12-01")
+    assert cap_applications([invoice, late, early]) == 1
+    assert early.payload == early.target and early.departs == []
+    assert late.payload is not None and late.payload["Line"] == []
+    assert late.payload["TotalAmt"] == 8
+    assert {"Line", "Line.Amount", "UnappliedAmt"} <= set(late.departs)
+    assert "applies none of its 8.00 to invoice 1037, whose tax (8.00)" in late.reason
