@@ -91,24 +91,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 LONGEST_FILES = (
-    "tests/test_backup.py",
     "tests/trust/test_regressions.py",
-    "tests/models/test_models_incremental.py",
-    "tests/restore/test_restore_into.py",
-    "tests/models/test_models_incremental_history.py",
-    "tests/models/test_models_s3.py",
-    "tests/defs/test_defs_pipeline.py",
-    "tests/restore/test_restore_drills.py",
-    "tests/cli/test_cli_readme_items.py",
     "tests/trust/test_lifecycle.py",
-    "tests/models/test_models_warehouse.py",
-    "tests/cli/test_cli_errors.py",
+    "tests/restore/test_restore_into.py",
+    "tests/test_backup.py",
+    "tests/models/test_models_incremental.py",
+    "tests/models/test_models_s3.py",
+    "tests/models/test_models_incremental_history.py",
+    "tests/restore/test_restore_drills.py",
+    "tests/cli/test_cli_readme.py",
+    "tests/models/test_models_s3_incremental.py",
+    "tests/cli/test_cli_readme_items.py",
     "tests/qbo/test_qbo_resilience.py",
+    "tests/restore/test_restore_batch_updates.py",
+    "tests/defs/test_defs_pipeline.py",
 )
-"""The test files that take a minute or more, longest first (summed test durations of a
-``pytest -n 2 --dist loadfile`` run at 073a0ee): collected first, so pytest-xdist (a file per
-worker, `make test`) starts them first instead of leaving one worker alone with them at the end
-(see :func:`pytest_configure`)."""
+"""The longest test files, longest first: collected first, so pytest-xdist (a file per worker,
+`make test`) starts them first instead of leaving one worker alone with them at the end (see
+:func:`pytest_configure`). Ranked by single-file runs, one at a time, at ccbe81d on the shared
+2-core machine (load 2 to 4): 79 s down to 22 s; under `-n 2` each takes about twice that. The
+lifecycle machine's random histories take 40 to 112 s: it is ranked by its longer runs."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
