@@ -9,6 +9,7 @@ plan, the apply and its verification.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,7 @@ from qbo_pipeline.lake.lake import Lake, RealmLake
 from qbo_pipeline.qbo.http import QBOClient
 from qbo_pipeline.restore.apply import approve
 from qbo_pipeline.restore.into_applications import cap_applications
-from qbo_pipeline.restore.model import Action
+from qbo_pipeline.restore.model import Action, Plan
 from qbo_pipeline.restore.plan_steps import Draft
 from qbo_pipeline.restore.run import apply_restore, plan_restore_into
 from qbo_pipeline.restore.store import PlanStore
@@ -58,6 +59,24 @@ def _pay(source: QBOClient, invoice: dict[str, Any], amount: Decimal, day: str) 
 
 def _money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _applied(
+    canadian: QBOClient, realm: RealmLake, plan: Plan
+) -> tuple[Callable[[entities.Entity, str], dict[str, Any]], dict[str, Any]]:
+    """Approve and apply ``plan`` (complete, verified without difference); a reader of a
+    rebuilt record by its snapshot id, and the verification's report."""
+    approve(PlanStore.for_realm(realm), plan.plan_id, name="drill")
+    result, report = apply_restore(canadian, realm, plan.plan_id)
+    assert result.complete, [s for s in result.steps if s.state == "failed"][:5]
+    assert report is not None and report["different"] == 0, report["differences"][:3]
+    status = PlanStore.for_realm(realm).status(plan.plan_id) or {}
+    id_map = {**plan.id_map, **(status.get("id_map") or {})}
+
+    def restored(entity: entities.Entity, old_id: str) -> dict[str, Any]:
+        return canadian.read(entity, id_map[f"{entity.name}:{old_id}"])
+
+    return restored, report
 
 
 def test_payments_of_an_invoice_whose_tax_is_dropped_are_capped(
@@ -109,15 +128,7 @@ def test_payments_of_an_invoice_whose_tax_is_dropped_are_capped(
         assert "stays unapplied" not in steps[("Payment", untouched)].reason
         assert "UnappliedAmt" not in steps[("Payment", untouched)].departs
 
-    approve(PlanStore.for_realm(realm), plan.plan_id, name="drill")
-    result, report = apply_restore(canadian, realm, plan.plan_id)
-    assert result.complete, [s for s in result.steps if s.state == "failed"][:5]
-    assert report is not None and report["different"] == 0, report["differences"][:3]
-    status = PlanStore.for_realm(realm).status(plan.plan_id) or {}
-    id_map = {**plan.id_map, **(status.get("id_map") or {})}
-
-    def restored(entity: entities.Entity, old_id: str) -> dict[str, Any]:
-        return canadian.read(entity, id_map[f"{entity.name}:{old_id}"])
+    restored, report = _applied(canadian, realm, plan)
 
     # Paid in full: Balance 0, not negative; the payments keep their totals, the tax unapplied.
     for invoice in (full, split):
@@ -218,15 +229,7 @@ def test_a_credit_memo_whose_tax_is_dropped_covers_less_of_the_invoice_it_paid(
     assert "Balance" in steps[("Invoice", invoice["Id"])].departs
     assert f"owes {tax:,.2f} more" in steps[("Invoice", invoice["Id"])].reason
 
-    approve(PlanStore.for_realm(realm), plan.plan_id, name="drill")
-    result, report = apply_restore(canadian, realm, plan.plan_id)
-    assert result.complete, [s for s in result.steps if s.state == "failed"][:5]
-    assert report is not None and report["different"] == 0, report["differences"][:3]
-    status = PlanStore.for_realm(realm).status(plan.plan_id) or {}
-    id_map = {**plan.id_map, **(status.get("id_map") or {})}
-
-    def restored(entity: entities.Entity, old_id: str) -> dict[str, Any]:
-        return canadian.read(entity, id_map[f"{entity.name}:{old_id}"])
+    restored, report = _applied(canadian, realm, plan)
 
     # The memo's whole (untaxed) credit is used, not more; the invoice owes the tax it covered.
     rebuilt_memo = restored(entities.ENTITIES["CreditMemo"], memo["Id"])
