@@ -366,10 +366,9 @@ class LakeFS:
             if self.is_local:
                 return streamed_parquet(path)
             session = self.session
-            if session is not None and info is not None:
-                data = session.blob(path, lambda: self.read_bytes(path), int(info["size"]))
-                if data is not None:
-                    return streamed_parquet(pa.BufferReader(data))
+            if session is not None and info is not None and session.keeps(int(info["size"])):
+                data = session.blob(path, lambda: self.read_bytes(path))
+                return streamed_parquet(pa.BufferReader(data))
             if info is None:
                 return streamed_parquet(self.fs.open(path, "rb"))
             handle = self.fs.open(path, "rb", size=int(info["size"]))
@@ -412,8 +411,7 @@ class LakeFS:
         session = self.session
         if session is None:
             return self.read_bytes(path)
-        data = session.blob(path, lambda: self.read_bytes(path))
-        return self.read_bytes(path) if data is None else data
+        return session.blob(path, lambda: self.read_bytes(path))
 
     def iter_parquet(
         self,

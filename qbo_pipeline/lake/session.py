@@ -43,13 +43,10 @@ class ReadSession:
         self._folds: OrderedDict[Hashable, pa.Table] = OrderedDict()
         self._blobs: OrderedDict[str, bytes] = OrderedDict()
         self._blob_bytes = 0
-        self.hits = 0
-        """Answers given from the session (a test and a bench figure)."""
 
     def remember(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``'s answer, computed once per session and ``key``."""
         if key in self._values:
-            self.hits += 1
             return self._values[key]
         value = compute()
         self._values[key] = value
@@ -58,7 +55,6 @@ class ReadSession:
     def fold(self, key: Hashable, compute: Callable[[], pa.Table]) -> pa.Table:
         """A folded manifest, kept among the :data:`MAX_FOLDS` most recently used."""
         if key in self._folds:
-            self.hits += 1
             self._folds.move_to_end(key)
             return self._folds[key]
         table = compute()
@@ -67,19 +63,18 @@ class ReadSession:
             self._folds.popitem(last=False)
         return table
 
-    def blob(self, path: str, fetch: Callable[[], bytes], size: int | None = None) -> bytes | None:
-        """A small file's bytes, fetched whole once; None when it is (or turns out) too big.
+    @staticmethod
+    def keeps(size: int) -> bool:
+        """Whether a file of ``size`` bytes is small enough to fetch whole and keep."""
+        return size <= MAX_BLOB_FILE_BYTES
 
-        ``size``, when the caller knows it, spares fetching a file too big to keep.
-        """
-        if size is not None and size > MAX_BLOB_FILE_BYTES:
-            return None
+    def blob(self, path: str, fetch: Callable[[], bytes]) -> bytes:
+        """A file's bytes, fetched whole once (kept when :meth:`keeps` its size)."""
         if path in self._blobs:
-            self.hits += 1
             self._blobs.move_to_end(path)
             return self._blobs[path]
         data = fetch()
-        if len(data) > MAX_BLOB_FILE_BYTES:
+        if not self.keeps(len(data)):
             return data
         self._blobs[path] = data
         self._blob_bytes += len(data)
